@@ -1,0 +1,296 @@
+//! Badge artwork: checking uploaded PNG/SVG images and drawing the default badge.
+//!
+//! Uploads are identified by their bytes, never by file name or declared type. A PNG must
+//! decode fully within the dimension limits; an SVG must parse as XML with an `<svg>` root
+//! and carry nothing active (scripts, event handlers, foreign content, external references),
+//! because it is later served from Cairn's own origin and baked into credentials.
+
+use std::io::Cursor;
+
+/// Largest upload accepted, in bytes.
+pub const MAX_BYTES: usize = 512 * 1024;
+/// Largest width or height of a PNG, in pixels.
+pub const MAX_SIDE: u32 = 1024;
+/// Smallest width or height of a PNG, in pixels.
+pub const MIN_SIDE: u32 = 32;
+
+/// The two artwork formats Open Badges baking supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtKind {
+    Png,
+    Svg,
+}
+
+impl ArtKind {
+    pub fn mime(self) -> &'static str {
+        match self {
+            ArtKind::Png => "image/png",
+            ArtKind::Svg => "image/svg+xml",
+        }
+    }
+
+    pub fn from_mime(mime: &str) -> Option<ArtKind> {
+        match mime {
+            "image/png" => Some(ArtKind::Png),
+            "image/svg+xml" => Some(ArtKind::Svg),
+            _ => None,
+        }
+    }
+}
+
+/// Artwork that passed [`check`].
+#[derive(Debug, Clone)]
+pub struct Artwork {
+    pub bytes: Vec<u8>,
+    pub kind: ArtKind,
+}
+
+/// Checks uploaded bytes and returns the artwork, or a message saying what is wrong.
+pub fn check(bytes: Vec<u8>) -> Result<Artwork, String> {
+    if bytes.is_empty() {
+        return Err("the uploaded file is empty".into());
+    }
+    if bytes.len() > MAX_BYTES {
+        return Err(format!(
+            "the image is {} KiB; the limit is {} KiB",
+            bytes.len().div_ceil(1024),
+            MAX_BYTES / 1024
+        ));
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        check_png(&bytes)?;
+        return Ok(Artwork { bytes, kind: ArtKind::Png });
+    }
+    if let Some(other) = sniff_other(&bytes) {
+        return Err(format!("this is a {other} file; badge images must be PNG or SVG"));
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(text) if looks_like_xml(text) => {
+            check_svg(text)?;
+            Ok(Artwork { bytes, kind: ArtKind::Svg })
+        }
+        _ => Err("this file is neither a PNG nor an SVG image; badge images must be PNG or SVG".into()),
+    }
+}
+
+fn sniff_other(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(b"\xff\xd8\xff") {
+        Some("JPEG")
+    } else if b.starts_with(b"GIF8") {
+        Some("GIF")
+    } else if b.len() > 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("WebP")
+    } else if b.starts_with(b"%PDF") {
+        Some("PDF")
+    } else if b.starts_with(b"BM") && b.len() > 14 {
+        Some("BMP")
+    } else {
+        None
+    }
+}
+
+fn looks_like_xml(text: &str) -> bool {
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    t.starts_with('<')
+}
+
+fn check_png(bytes: &[u8]) -> Result<(), String> {
+    // The header alone gives the dimensions; check them before decoding anything.
+    let (w, h) = image::ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::Png)
+        .into_dimensions()
+        .map_err(|e| format!("the PNG cannot be read ({e})"))?;
+    if w > MAX_SIDE || h > MAX_SIDE || w < MIN_SIDE || h < MIN_SIDE {
+        return Err(format!(
+            "the PNG is {w}×{h} pixels; badge images must be between {MIN_SIDE} and {MAX_SIDE} pixels a side"
+        ));
+    }
+    // Decode it all: a truncated or corrupt file must not pass on its header alone.
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(64 * 1024 * 1024);
+    reader.limits(limits);
+    reader.decode().map_err(|e| format!("the PNG is damaged or incomplete ({e})"))?;
+    Ok(())
+}
+
+const SVG_NS: &str = "http://www.w3.org/2000/svg";
+const FORBIDDEN_ELEMENTS: &[&str] =
+    &["script", "foreignObject", "iframe", "embed", "object", "audio", "video", "handler", "listener"];
+
+fn check_svg(text: &str) -> Result<(), String> {
+    let doc = roxmltree::Document::parse(text).map_err(|e| format!("the SVG is not well-formed XML ({e})"))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "svg" || root.tag_name().namespace() != Some(SVG_NS) {
+        return Err("the file is XML but not an SVG image (its root element must be <svg> in the SVG namespace)".into());
+    }
+    for side in ["width", "height"] {
+        if let Some(v) = root.attribute(side) {
+            let num: String = v.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            if num.parse::<f64>().is_ok_and(|n| n > 4096.0) {
+                return Err(format!("the SVG's {side} is {v}; at most 4096 is allowed"));
+            }
+        }
+    }
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        let name = node.tag_name().name();
+        if FORBIDDEN_ELEMENTS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            return Err(format!("the SVG contains a <{name}> element, which is not allowed in badge images"));
+        }
+        for attr in node.attributes() {
+            let an = attr.name();
+            if an.len() > 2 && an[..2].eq_ignore_ascii_case("on") {
+                return Err(format!("the SVG has an event handler ({an}), which is not allowed in badge images"));
+            }
+            if an == "href" {
+                let v = attr.value().trim();
+                if !(v.starts_with('#') || v.starts_with("data:image/png") || v.starts_with("data:image/jpeg")) {
+                    return Err(format!(
+                        "the SVG links to an outside resource ({v}); badge images must be self-contained"
+                    ));
+                }
+            }
+            if attr.value().to_ascii_lowercase().contains("javascript:") {
+                return Err("the SVG contains a javascript: address, which is not allowed".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Escapes text for XML content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Splits `text` into at most `max_lines` lines of about `width` characters, adding an
+/// ellipsis when it had to cut.
+fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    if lines.len() > max_lines {
+        lines.truncate(max_lines);
+        if let Some(last) = lines.last_mut() {
+            last.push('…');
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| if l.chars().count() > width + 2 { l.chars().take(width).collect::<String>() + "…" } else { l })
+        .collect()
+}
+
+/// Draws the default badge: a medal showing the task title, the course name and the hashtag.
+/// The colour is derived from the hashtag so that each task's badge is recognisable.
+pub fn default_svg(task_title: &str, course_title: &str, hashtag: &str) -> String {
+    let hue = hashtag.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 360;
+    let title_lines = wrap(task_title, 16, 3);
+    let course_lines = wrap(course_title, 22, 1);
+    let mut text = String::new();
+    let first_y = 190 - (title_lines.len() as i32 - 1) * 14;
+    for (i, line) in title_lines.iter().enumerate() {
+        text.push_str(&format!(
+            "<text x=\"200\" y=\"{}\" font-size=\"26\" font-weight=\"700\">{}</text>",
+            first_y + i as i32 * 30,
+            xml_escape(line)
+        ));
+    }
+    if let Some(course) = course_lines.first() {
+        text.push_str(&format!("<text x=\"200\" y=\"120\" font-size=\"17\">{}</text>", xml_escape(course)));
+    }
+    format!(
+        concat!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"400\" height=\"400\" viewBox=\"0 0 400 400\" ",
+            "role=\"img\" aria-label=\"{label}\">",
+            "<title>{label}</title>",
+            "<circle cx=\"200\" cy=\"200\" r=\"190\" fill=\"hsl({hue},55%,30%)\"/>",
+            "<circle cx=\"200\" cy=\"200\" r=\"170\" fill=\"none\" stroke=\"#ffffff\" stroke-width=\"6\" stroke-dasharray=\"2 10\"/>",
+            "<circle cx=\"200\" cy=\"200\" r=\"150\" fill=\"hsl({hue},60%,40%)\"/>",
+            "<g fill=\"#ffffff\" font-family=\"DejaVu Sans, Verdana, sans-serif\" text-anchor=\"middle\">",
+            "{text}",
+            "<text x=\"200\" y=\"300\" font-size=\"20\" font-family=\"DejaVu Sans Mono, monospace\">{tag}</text>",
+            "</g></svg>"
+        ),
+        label = xml_escape(&format!("{task_title} — {course_title}")),
+        hue = hue,
+        text = text,
+        tag = xml_escape(hashtag),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbaImage::from_pixel(w, h, image::Rgba([200, 30, 30, 255]));
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_real_png_within_limits_passes() {
+        assert_eq!(check(png(64, 64)).unwrap().kind, ArtKind::Png);
+    }
+
+    #[test]
+    fn oversized_tiny_truncated_and_foreign_files_are_refused() {
+        assert!(check(png(2000, 64)).unwrap_err().contains("pixels"));
+        assert!(check(png(8, 8)).unwrap_err().contains("pixels"));
+        let mut cut = png(64, 64);
+        cut.truncate(cut.len() / 2);
+        assert!(check(cut).is_err());
+        assert!(check(b"\xff\xd8\xff\xe0 jpeg".to_vec()).unwrap_err().contains("JPEG"));
+        assert!(check(b"hello world".to_vec()).unwrap_err().contains("neither"));
+        assert!(check(vec![b' '; MAX_BYTES + 1]).unwrap_err().contains("limit"));
+    }
+
+    #[test]
+    fn svgs_must_be_inert() {
+        let ok = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle r="4"/></svg>"#;
+        assert_eq!(check(ok.as_bytes().to_vec()).unwrap().kind, ArtKind::Svg);
+        for bad in [
+            r#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/x.png"/></svg>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>"#,
+            r#"<html><body/></html>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg"><unclosed></svg>"#,
+            r#"<!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>"#,
+        ] {
+            assert!(check(bad.as_bytes().to_vec()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_default_badge_is_a_valid_inert_svg_with_escaped_text() {
+        let svg = default_svg("Data & <Graphs>", "E-Learning 3.0", "#el30-data");
+        check(svg.clone().into_bytes()).unwrap();
+        assert!(svg.contains("Data &amp; &lt;Graphs&gt;"));
+        assert!(svg.contains("#el30-data"));
+    }
+}

@@ -1,0 +1,120 @@
+//! The SQLite store: connection pool, per-connection pragmas and embedded migrations.
+
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// Migrations compiled into the binary from `migrations/`.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Milliseconds a connection waits for a lock before reporting "database is locked".
+pub const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
+pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// Sets the pragmas every connection needs. `busy_timeout` comes first so that the
+/// others wait for a lock rather than fail while another process holds it.
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&init_statements()).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+fn init_statements() -> String {
+    format!(
+        "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
+         PRAGMA synchronous = NORMAL;"
+    )
+}
+
+/// Opens (creating if needed) the database at `path`, switches it to WAL, runs pending
+/// migrations and returns a pool whose connections all carry the pragmas.
+pub fn open(path: &Path) -> anyhow::Result<DbPool> {
+    use anyhow::Context as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    let url = path.to_str().context("database path is not valid UTF-8")?;
+    {
+        // One connection first: WAL is a property of the file, set once, and migrations
+        // run before any pooled connection exists.
+        let mut conn = SqliteConnection::establish(url)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL;"
+        ))?;
+        conn.run_pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+    }
+    Pool::builder()
+        .max_size(8)
+        .connection_timeout(Duration::from_secs(10))
+        .connection_customizer(Box::new(Pragmas))
+        .build(ConnectionManager::<SqliteConnection>::new(url))
+        .context("cannot open database pool")
+}
+
+/// Seconds since the Unix epoch, the unit of every `*_at` column.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub mod courses;
+pub mod institution;
+pub mod instructors;
+
+/// Errors of the store and domain layer; the web layer maps them to responses in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The input breaks a rule; errors are keyed by form field.
+    #[error("invalid input: {0}")]
+    Invalid(crate::domain::FieldErrors),
+    /// The change is refused because of the current state (e.g. a non-empty module).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("database pool error: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+}
+
+impl StoreError {
+    /// An `Invalid` error for one field.
+    pub fn field(field: &'static str, message: impl Into<String>) -> StoreError {
+        let mut e = crate::domain::FieldErrors::new();
+        e.add(field, message);
+        StoreError::Invalid(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Turns "no row" into `StoreError::NotFound(what)`.
+pub trait OptionalExt<T> {
+    fn found(self, what: &'static str) -> StoreResult<T>;
+}
+
+impl<T> OptionalExt<T> for Result<T, diesel::result::Error> {
+    fn found(self, what: &'static str) -> StoreResult<T> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(diesel::result::Error::NotFound) => Err(StoreError::NotFound(what)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+// Mirrors migrations/; keep the two in step (a test runs the migrations and queries every table).
+
+diesel::table! {
+    instructors (id) {
+        id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    institution (id) {
+        id -> BigInt,
+        name -> Text,
+        url -> Text,
+        email -> Text,
+        description -> Text,
+        image -> Nullable<Binary>,
+        image_type -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    courses (id) {
+        id -> BigInt,
+        slug -> Text,
+        title -> Text,
+        description -> Text,
+        position -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    modules (id) {
+        id -> BigInt,
+        title -> Text,
+        description -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    course_modules (course_id, module_id) {
+        course_id -> BigInt,
+        module_id -> BigInt,
+        position -> BigInt,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> BigInt,
+        title -> Text,
+        description -> Text,
+        criteria -> Text,
+        hashtag -> Text,
+        badge_image -> Nullable<Binary>,
+        badge_image_type -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    module_tasks (module_id, task_id) {
+        module_id -> BigInt,
+        task_id -> BigInt,
+        position -> BigInt,
+    }
+}
+
+diesel::joinable!(course_modules -> courses (course_id));
+diesel::joinable!(course_modules -> modules (module_id));
+diesel::joinable!(module_tasks -> modules (module_id));
+diesel::joinable!(module_tasks -> tasks (task_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    instructors,
+    institution,
+    courses,
+    modules,
+    course_modules,
+    tasks,
+    module_tasks,
+);

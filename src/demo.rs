@@ -1,0 +1,108 @@
+//! The demo course: "E-Learning 3.0", the nine modules of the 2019 course, one task each,
+//! and a demo instructor with a generated password.
+
+use diesel::SqliteConnection;
+use rand::Rng;
+
+use crate::db::courses::{self, TaskForm, TitledForm};
+use crate::db::{StoreResult, instructors};
+
+/// The demo instructor's sign-in email.
+pub const DEMO_EMAIL: &str = "demo@cairn.example.org";
+/// Slug of the demo course.
+pub const DEMO_SLUG: &str = "e-learning-3-0";
+
+/// What seeding did.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    /// False when the course was already there and left as it was.
+    pub created_course: bool,
+    pub email: String,
+    /// The demo instructor's new password (set afresh on every run, since only its hash is kept).
+    pub password: String,
+}
+
+const MODULES: [(&str, &str, &str, &str); 9] = [
+    ("Data", "From documents to data: how content becomes something machines read and reuse.", "data",
+     "Write a post describing a data source you use in your own learning or teaching, and what it would take to make it open and linked."),
+    ("Cloud", "Cloud and containers: where our learning environments now live.", "cloud",
+     "Set up a small cloud or container-based service (or describe one you use) and reflect on what moving to the cloud changes for learners."),
+    ("Graph", "Graphs and networks: the shape of connections between people, content and ideas.", "graph",
+     "Draw or describe the graph of your own learning network: the people, sites and feeds you connect with, and how knowledge flows."),
+    ("Identity", "Identity, privacy and the self in networked learning.", "identity",
+     "Write about how you present yourself online as a learner, and what you would want to control about your digital identity."),
+    ("Recognition", "Badges, credentials and the recognition of learning.", "recognition",
+     "Describe an achievement of yours that no credential recognises, and how a badge or other evidence could recognise it."),
+    ("Community", "Communities, consensus and decentralised networks.", "community",
+     "Reflect on a community you belong to: how does it decide things, and what would change if it had no centre?"),
+    ("Experience", "Experience, simulation and learning by doing.", "experience",
+     "Create or describe a learning experience (a simulation, game or event) and what a learner takes away from it."),
+    ("Agency", "Agency: learners in control of their own learning.", "agency",
+     "Write about a time you took charge of your own learning, and what tools or supports made that possible."),
+    ("Conclusion", "Looking back on the course and forward to what comes next.", "conclusion",
+     "Write a closing post that links to your favourite post from each module and says what you will carry forward."),
+];
+
+/// Creates the demo course once (left alone if present) and the demo instructor, whose
+/// password is set afresh and returned.
+pub fn seed(conn: &mut SqliteConnection) -> StoreResult<DemoOutcome> {
+    let created_course = match courses::get_course_by_slug(conn, DEMO_SLUG) {
+        Ok(_) => false,
+        Err(crate::db::StoreError::NotFound(_)) => {
+            seed_course(conn)?;
+            true
+        }
+        Err(e) => return Err(e),
+    };
+    let password = generate_password();
+    match instructors::find_by_email(conn, DEMO_EMAIL)? {
+        Some(i) => instructors::set_password(conn, i.id, &password)?,
+        None => {
+            instructors::create(conn, DEMO_EMAIL, &password)?;
+        }
+    }
+    Ok(DemoOutcome { created_course, email: DEMO_EMAIL.to_string(), password })
+}
+
+fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        let course = courses::create_course(
+            conn,
+            &TitledForm {
+                title: "E-Learning 3.0".into(),
+                description: "A connectivist course on the distributed web: data, cloud, graph, identity, \
+                    recognition, community, experience and agency. Write on your own blog, tag your posts \
+                    with the task's hashtag, and earn a badge for each task."
+                    .into(),
+            },
+        )?;
+        for (title, description, tag, task) in MODULES {
+            let module = courses::create_module(conn, course.id, &TitledForm { title: title.into(), description: description.into() })?;
+            courses::create_task(
+                conn,
+                module.id,
+                &TaskForm {
+                    title: format!("{title}: a blog post"),
+                    description: task.into(),
+                    criteria: format!(
+                        "- A post on your own blog, tagged **#el30-{tag}**.\n\
+                         - It responds to the module's theme in your own words ({} words or more).\n\
+                         - It links to at least one other course participant's post or resource.",
+                        300
+                    ),
+                    hashtag: format!("#el30-{tag}"),
+                },
+                None,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// 20 characters from an alphabet without look-alikes.
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}

@@ -1,0 +1,113 @@
+//! Free-text fields and the per-field errors a form shows next to its inputs.
+
+/// Errors keyed by form field, shown next to the field when the form is re-rendered.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    /// Records the error of `result` under `field` and returns its value, if any.
+    pub fn check<T>(&mut self, field: &'static str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The message for `field`, or an empty string (templates test `is_empty`).
+    pub fn get(&self, field: &str) -> &str {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str()).unwrap_or("")
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(&'static str, String)> {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Bounds for a text field.
+#[derive(Debug, Clone, Copy)]
+pub struct Text {
+    pub label: &'static str,
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Text {
+    pub const TITLE: Text = Text { label: "title", min: 1, max: 200 };
+    pub const DESCRIPTION: Text = Text { label: "description", min: 0, max: 10_000 };
+    pub const CRITERIA: Text = Text { label: "criteria", min: 0, max: 20_000 };
+
+    /// Trims `raw` and checks its length in characters.
+    pub fn parse(&self, raw: &str) -> Result<String, String> {
+        let s = raw.trim();
+        let n = s.chars().count();
+        if n < self.min {
+            Err(format!("the {} is required", self.label))
+        } else if n > self.max {
+            Err(format!("the {} must have at most {} characters (it has {n})", self.label, self.max))
+        } else {
+            Ok(s.replace("\r\n", "\n"))
+        }
+    }
+}
+
+/// A URL-safe slug: lowercase ASCII letters and digits joined by single hyphens.
+pub fn slugify(title: &str) -> String {
+    let mut out = String::new();
+    let mut pending_dash = false;
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending_dash && !out.is_empty() {
+                out.push('-');
+            }
+            pending_dash = false;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            pending_dash = true;
+        }
+        if out.len() >= 60 {
+            break;
+        }
+    }
+    if out.is_empty() { "course".to_string() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_url_safe() {
+        assert_eq!(slugify("E-Learning 3.0"), "e-learning-3-0");
+        assert_eq!(slugify("  ¡¿?! "), "course");
+        assert_eq!(slugify("Données & Graphes"), "donn-es-graphes");
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(Text::TITLE.parse("  Hi "), Ok("Hi".into()));
+        assert!(Text::TITLE.parse("   ").is_err());
+        assert!(Text::TITLE.parse(&"x".repeat(201)).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! Cairn: a web platform for connectivist MOOCs. Instructors lay out courses of modules
+//! and tasks; learners' blog posts are harvested and recognised with Open Badges.
+
+pub mod auth;
+pub mod badges;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod markdown;
+pub mod startup;
+pub mod web;

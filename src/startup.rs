@@ -1,0 +1,156 @@
+//! Building and running the HTTP application: opening the store, binding the listener
+//! (port 0 picks a free port, which tests rely on) and wiring middleware and routes.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::Instant;
+
+use actix_session::config::CookieContentSecurity;
+use actix_session::{SessionMiddleware, storage::CookieSessionStore};
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{self, DefaultHeaders, Next};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+
+use crate::auth::LoginThrottle;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::web::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "cairn_session";
+/// Largest URL-encoded form body accepted.
+const FORM_LIMIT: usize = 256 * 1024;
+
+/// Opens the data dir and database, creating and migrating them on first use, and
+/// makes sure the institution profile exists.
+pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    let pool = db::open(&settings.database_path())?;
+    let mut conn = pool.get()?;
+    db::institution::ensure(&mut conn, &settings.institution_name)?;
+    Ok(pool)
+}
+
+/// Loads the session signing key from the data dir, creating it on first start, so that
+/// sessions survive a restart.
+fn session_key(data_dir: &Path) -> anyhow::Result<Key> {
+    let path = data_dir.join("session.key");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() == 64 => Ok(Key::from(&bytes)),
+        Ok(bytes) => anyhow::bail!("{} holds {} bytes, expected 64; delete it to make a new one", path.display(), bytes.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Key::generate();
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(key.master())?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// A built, bound application, ready to run.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    base_url: String,
+    pool: DbPool,
+}
+
+impl Application {
+    pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let pool = open_store(settings)?;
+        Self::build_with_pool(settings, pool)
+    }
+
+    pub fn build_with_pool(settings: &Settings, pool: DbPool) -> anyhow::Result<Application> {
+        let key = session_key(&settings.data_dir)?;
+        let listener =
+            TcpListener::bind(settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        let base_url = settings.public_base_url(addr);
+        let secure = base_url.starts_with("https://");
+        let state = web::Data::new(AppState { pool: pool.clone(), base_url: base_url.clone(), throttle: LoginThrottle::default() });
+
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                .cookie_name(SESSION_COOKIE.to_string())
+                .cookie_content_security(CookieContentSecurity::Signed)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_secure(secure)
+                .build();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(FORM_LIMIT))
+                .wrap(middleware::from_fn(crate::error::negotiate_errors))
+                .wrap(sessions)
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "strict-origin-when-cross-origin"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add((
+                            "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+                        )),
+                )
+                .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(log_requests))
+                .configure(crate::web::configure)
+        })
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(Application { server, addr, base_url, pool })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Public base URL without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn pool(&self) -> DbPool {
+        self.pool.clone()
+    }
+
+    /// Runs until the server is stopped (SIGINT/SIGTERM or a `ServerHandle`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle that can stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+async fn log_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let res = next.call(req).await?;
+    tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+    Ok(res)
+}

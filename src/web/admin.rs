@@ -1,0 +1,594 @@
+//! Instructor pages: authoring courses, modules and tasks, and the institution profile.
+//! Every handler takes [`SignedIn`], so an anonymous visitor is sent to the login page.
+
+use actix_multipart::Multipart;
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::multipart::{self, UploadForm};
+use super::{AppState, Page, redirect, render, render_status, safe_back};
+use crate::auth::{CsrfForm, SignedIn, flash};
+use crate::badges::art;
+use crate::db::courses::{self, ArtworkChange, Course, Direction, Module, Outline, Task, TaskForm, TitledForm};
+use crate::db::institution::{self, InstitutionForm};
+use crate::domain::FieldErrors;
+use crate::error::AppError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(dashboard))
+        .route("/admin/courses", web::post().to(course_create))
+        .route("/admin/courses/{id}", web::get().to(course_edit))
+        .route("/admin/courses/{id}", web::post().to(course_update))
+        .route("/admin/courses/{id}/delete", web::post().to(course_delete))
+        .route("/admin/courses/{id}/move", web::post().to(course_move))
+        .route("/admin/courses/{id}/modules", web::post().to(module_create))
+        .route("/admin/courses/{id}/modules/attach", web::post().to(module_attach))
+        .route("/admin/courses/{id}/modules/{mid}/move", web::post().to(module_move))
+        .route("/admin/courses/{id}/modules/{mid}/detach", web::post().to(module_detach))
+        .route("/admin/modules/{mid}", web::get().to(module_edit))
+        .route("/admin/modules/{mid}", web::post().to(module_update))
+        .route("/admin/modules/{mid}/delete", web::post().to(module_delete))
+        .route("/admin/modules/{mid}/tasks/new", web::get().to(task_new))
+        .route("/admin/modules/{mid}/tasks", web::post().to(task_create))
+        .route("/admin/modules/{mid}/tasks/attach", web::post().to(task_attach))
+        .route("/admin/modules/{mid}/tasks/{tid}/move", web::post().to(task_move))
+        .route("/admin/modules/{mid}/tasks/{tid}/detach", web::post().to(task_detach))
+        .route("/admin/tasks/{tid}", web::get().to(task_edit))
+        .route("/admin/tasks/{tid}", web::post().to(task_update))
+        .route("/admin/tasks/{tid}/delete", web::post().to(task_delete))
+        .route("/admin/tasks/{tid}/badge-preview", web::get().to(task_badge_preview))
+        .route("/admin/institution", web::get().to(institution_edit))
+        .route("/admin/institution", web::post().to(institution_update));
+}
+
+/// Splits a store result into "show the form again with these errors" and other errors.
+fn form_errors<T>(r: Result<T, AppError>) -> Result<Result<T, FieldErrors>, AppError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(AppError::Invalid(errors)) => Ok(Err(errors)),
+        Err(e) => Err(e),
+    }
+}
+
+// ---- courses ----
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct DashboardPage {
+    page: Page,
+    courses: Vec<Course>,
+    form: TitledForm,
+    errors: FieldErrors,
+}
+
+async fn dashboard(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let courses = state.db(courses::list_courses).await?;
+    render(&DashboardPage { page: Page::new(&session, "Courses"), courses, form: TitledForm::default(), errors: FieldErrors::new() })
+}
+
+async fn course_create(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<TitledForm>,
+) -> Result<HttpResponse, AppError> {
+    let f = form.clone();
+    match form_errors(state.db(move |c| courses::create_course(c, &f)).await)? {
+        Ok(course) => {
+            flash(&session, format!("Created the course \u{201c}{}\u{201d}.", course.title));
+            Ok(redirect(&format!("/admin/courses/{}", course.id)))
+        }
+        Err(errors) => {
+            let courses = state.db(courses::list_courses).await?;
+            render_status(
+                &DashboardPage { page: Page::new(&session, "Courses"), courses, form, errors },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/course.html")]
+struct CourseEditPage {
+    page: Page,
+    outline: Outline,
+    other_modules: Vec<Module>,
+    back: String,
+    form: TitledForm,
+    errors: FieldErrors,
+    module_form: TitledForm,
+    module_errors: FieldErrors,
+}
+
+impl CourseEditPage {
+    async fn load(state: &AppState, session: &Session, id: i64) -> Result<CourseEditPage, AppError> {
+        let (outline, all) = state.db(move |c| Ok((courses::outline(c, id)?, courses::list_modules(c)?))).await?;
+        let other_modules = all.into_iter().filter(|m| !outline.modules.iter().any(|o| o.module.id == m.id)).collect();
+        let form = TitledForm { title: outline.course.title.clone(), description: outline.course.description.clone() };
+        Ok(CourseEditPage {
+            page: Page::new(session, format!("Edit {}", outline.course.title)),
+            back: format!("/admin/courses/{id}"),
+            outline,
+            other_modules,
+            form,
+            errors: FieldErrors::new(),
+            module_form: TitledForm::default(),
+            module_errors: FieldErrors::new(),
+        })
+    }
+}
+
+async fn course_edit(_: SignedIn, session: Session, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    render(&CourseEditPage::load(&state, &session, *id).await?)
+}
+
+async fn course_update(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<TitledForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let f = form.clone();
+    match form_errors(state.db(move |c| courses::update_course(c, id, &f)).await)? {
+        Ok(()) => {
+            flash(&session, "Course saved.");
+            Ok(redirect(&format!("/admin/courses/{id}")))
+        }
+        Err(errors) => {
+            let mut page = CourseEditPage::load(&state, &session, id).await?;
+            page.form = form;
+            page.errors = errors;
+            render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+async fn course_delete(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    state.db(move |c| courses::delete_course(c, id)).await?;
+    flash(&session, "Course deleted.");
+    Ok(redirect("/admin"))
+}
+
+#[derive(Deserialize)]
+struct MoveForm {
+    dir: Direction,
+    #[serde(default)]
+    back: String,
+}
+
+async fn course_move(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<MoveForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    state.db(move |c| courses::move_course(c, id, form.dir)).await?;
+    Ok(redirect("/admin"))
+}
+
+// ---- modules ----
+
+async fn module_create(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<TitledForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let f = form.clone();
+    match form_errors(state.db(move |c| courses::create_module(c, id, &f)).await)? {
+        Ok(module) => {
+            flash(&session, format!("Added the module \u{201c}{}\u{201d}.", module.title));
+            Ok(redirect(&format!("/admin/courses/{id}#modules")))
+        }
+        Err(errors) => {
+            let mut page = CourseEditPage::load(&state, &session, id).await?;
+            page.module_form = form;
+            page.module_errors = errors;
+            render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AttachModuleForm {
+    module_id: i64,
+}
+
+async fn module_attach(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<AttachModuleForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    state.db(move |c| courses::attach_module(c, id, form.module_id)).await?;
+    Ok(redirect(&format!("/admin/courses/{id}#modules")))
+}
+
+async fn module_move(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    CsrfForm(form): CsrfForm<MoveForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, mid) = path.into_inner();
+    state.db(move |c| courses::move_module(c, id, mid, form.dir)).await?;
+    Ok(redirect(&format!("/admin/courses/{id}#modules")))
+}
+
+async fn module_detach(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let (id, mid) = path.into_inner();
+    state.db(move |c| courses::detach_module(c, id, mid)).await?;
+    flash(&session, "Module taken out of the course. It still exists and can be included again or deleted from its own page.");
+    Ok(redirect(&format!("/admin/courses/{id}#modules")))
+}
+
+#[derive(Template)]
+#[template(path = "admin/module.html")]
+struct ModuleEditPage {
+    page: Page,
+    module: Module,
+    courses: Vec<Course>,
+    outline_tasks: Vec<Task>,
+    other_tasks: Vec<Task>,
+    back: String,
+    form: TitledForm,
+    errors: FieldErrors,
+}
+
+impl ModuleEditPage {
+    async fn load(state: &AppState, session: &Session, mid: i64) -> Result<ModuleEditPage, AppError> {
+        let (module, courses, tasks, all) = state
+            .db(move |c| {
+                let module = courses::get_module(c, mid)?;
+                let cs = courses::courses_of_module(c, mid)?;
+                let tasks = courses::tasks_of_module(c, mid)?;
+                Ok((module, cs, tasks, courses::list_tasks(c)?))
+            })
+            .await?;
+        let other_tasks = all.into_iter().filter(|t| !tasks.iter().any(|o| o.id == t.id)).collect();
+        let form = TitledForm { title: module.title.clone(), description: module.description.clone() };
+        Ok(ModuleEditPage {
+            page: Page::new(session, format!("Edit {}", module.title)),
+            back: format!("/admin/modules/{mid}"),
+            module,
+            courses,
+            outline_tasks: tasks,
+            other_tasks,
+            form,
+            errors: FieldErrors::new(),
+        })
+    }
+}
+
+async fn module_edit(_: SignedIn, session: Session, state: web::Data<AppState>, mid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    render(&ModuleEditPage::load(&state, &session, *mid).await?)
+}
+
+async fn module_update(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    mid: web::Path<i64>,
+    CsrfForm(form): CsrfForm<TitledForm>,
+) -> Result<HttpResponse, AppError> {
+    let mid = *mid;
+    let f = form.clone();
+    match form_errors(state.db(move |c| courses::update_module(c, mid, &f)).await)? {
+        Ok(()) => {
+            flash(&session, "Module saved.");
+            Ok(redirect(&format!("/admin/modules/{mid}")))
+        }
+        Err(errors) => {
+            let mut page = ModuleEditPage::load(&state, &session, mid).await?;
+            page.form = form;
+            page.errors = errors;
+            render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+async fn module_delete(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    mid: web::Path<i64>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let mid = *mid;
+    state.db(move |c| courses::delete_module(c, mid)).await?;
+    flash(&session, "Module deleted.");
+    Ok(redirect("/admin"))
+}
+
+// ---- tasks ----
+
+#[derive(Template)]
+#[template(path = "admin/task_form.html")]
+struct TaskFormPage {
+    page: Page,
+    heading: String,
+    action: String,
+    submit: &'static str,
+    module: Option<Module>,
+    task_id: Option<i64>,
+    has_custom: bool,
+    form: TaskForm,
+    errors: FieldErrors,
+}
+
+async fn task_new(_: SignedIn, session: Session, state: web::Data<AppState>, mid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let mid = *mid;
+    let module = state.db(move |c| courses::get_module(c, mid)).await?;
+    render(&TaskFormPage {
+        page: Page::new(&session, "New task"),
+        heading: format!("New task in {}", module.title),
+        action: format!("/admin/modules/{mid}/tasks"),
+        submit: "Create task",
+        module: Some(module),
+        task_id: None,
+        has_custom: false,
+        form: TaskForm::default(),
+        errors: FieldErrors::new(),
+    })
+}
+
+fn task_form_of(u: &UploadForm) -> TaskForm {
+    TaskForm { title: u.text("title"), description: u.text("description"), criteria: u.text("criteria"), hashtag: u.text("hashtag") }
+}
+
+/// Checks the uploaded artwork, if any; its problem is reported under `field`.
+fn artwork_of(file: Option<Vec<u8>>, field: &'static str, errors: &mut FieldErrors) -> Option<art::Artwork> {
+    file.and_then(|bytes| errors.check(field, art::check(bytes)))
+}
+
+/// Merges artwork errors with the store's field errors, so every problem shows at once.
+fn merge(mut errors: FieldErrors, other: Result<(), AppError>) -> Result<FieldErrors, AppError> {
+    match other {
+        Ok(()) => Ok(errors),
+        Err(AppError::Invalid(more)) => {
+            for (k, v) in more.iter() {
+                errors.add(k, v.clone());
+            }
+            Ok(errors)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn task_create(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    mid: web::Path<i64>,
+    payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let mid = *mid;
+    let upload = multipart::read(payload, &session, "badge").await?;
+    let form = task_form_of(&upload);
+    let mut errors = FieldErrors::new();
+    let artwork = artwork_of(upload.file, "badge", &mut errors);
+    let result = if errors.is_empty() {
+        let f = form.clone();
+        match state.db(move |c| courses::create_task(c, mid, &f, artwork)).await {
+            Ok(task) => {
+                flash(&session, format!("Created the task \u{201c}{}\u{201d} ({}).", task.title, task.hashtag));
+                return Ok(redirect(&format!("/admin/modules/{mid}")));
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        // Check the other fields too, so that every problem is reported at once.
+        let f = form.clone();
+        state.db(move |c| courses::validate_task(c, &f, None)).await
+    };
+    let errors = merge(errors, result)?;
+    let module = state.db(move |c| courses::get_module(c, mid)).await?;
+    render_status(
+        &TaskFormPage {
+            page: Page::new(&session, "New task"),
+            heading: format!("New task in {}", module.title),
+            action: format!("/admin/modules/{mid}/tasks"),
+            submit: "Create task",
+            module: Some(module),
+            task_id: None,
+            has_custom: false,
+            form,
+            errors,
+        },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+}
+
+async fn task_edit_page(state: &AppState, session: &Session, tid: i64) -> Result<TaskFormPage, AppError> {
+    let (task, places) = state.db(move |c| Ok((courses::get_task(c, tid)?, courses::places_of_task(c, tid)?))).await?;
+    Ok(TaskFormPage {
+        page: Page::new(session, format!("Edit {}", task.title)),
+        heading: format!("Edit task {}", task.hashtag),
+        action: format!("/admin/tasks/{tid}"),
+        submit: "Save task",
+        module: places.into_iter().next().map(|(_, m)| m),
+        task_id: Some(tid),
+        has_custom: task.badge_image_type.is_some(),
+        form: TaskForm { title: task.title, description: task.description, criteria: task.criteria, hashtag: task.hashtag },
+        errors: FieldErrors::new(),
+    })
+}
+
+async fn task_edit(_: SignedIn, session: Session, state: web::Data<AppState>, tid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    render(&task_edit_page(&state, &session, *tid).await?)
+}
+
+async fn task_update(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    tid: web::Path<i64>,
+    payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let tid = *tid;
+    let upload = multipart::read(payload, &session, "badge").await?;
+    let form = task_form_of(&upload);
+    let use_default = !upload.text("use_default_badge").is_empty();
+    let mut errors = FieldErrors::new();
+    let artwork = artwork_of(upload.file, "badge", &mut errors);
+    let result = if errors.is_empty() {
+        let change = match artwork {
+            Some(a) => ArtworkChange::Replace(a),
+            None if use_default => ArtworkChange::UseDefault,
+            None => ArtworkChange::Keep,
+        };
+        let f = form.clone();
+        match state.db(move |c| courses::update_task(c, tid, &f, change)).await {
+            Ok(()) => {
+                flash(&session, "Task saved.");
+                return Ok(redirect(&format!("/admin/tasks/{tid}")));
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        let f = form.clone();
+        state.db(move |c| courses::validate_task(c, &f, Some(tid))).await
+    };
+    let errors = merge(errors, result)?;
+    let mut page = task_edit_page(&state, &session, tid).await?;
+    page.form = form;
+    page.errors = errors;
+    render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+async fn task_delete(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    tid: web::Path<i64>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let tid = *tid;
+    state.db(move |c| courses::delete_task(c, tid)).await?;
+    flash(&session, "Task deleted.");
+    Ok(redirect("/admin"))
+}
+
+#[derive(Deserialize)]
+struct AttachTaskForm {
+    task_id: i64,
+}
+
+async fn task_attach(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    mid: web::Path<i64>,
+    CsrfForm(form): CsrfForm<AttachTaskForm>,
+) -> Result<HttpResponse, AppError> {
+    let mid = *mid;
+    state.db(move |c| courses::attach_task(c, mid, form.task_id)).await?;
+    Ok(redirect(&format!("/admin/modules/{mid}")))
+}
+
+async fn task_move(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    CsrfForm(form): CsrfForm<MoveForm>,
+) -> Result<HttpResponse, AppError> {
+    let (mid, tid) = path.into_inner();
+    state.db(move |c| courses::move_task(c, mid, tid, form.dir)).await?;
+    Ok(redirect(&safe_back(&form.back, &format!("/admin/modules/{mid}"))))
+}
+
+#[derive(Deserialize)]
+struct BackForm {
+    #[serde(default)]
+    back: String,
+}
+
+async fn task_detach(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    CsrfForm(form): CsrfForm<BackForm>,
+) -> Result<HttpResponse, AppError> {
+    let (mid, tid) = path.into_inner();
+    state.db(move |c| courses::detach_task(c, mid, tid)).await?;
+    flash(&session, "Task taken out of the module. It still exists and can be included again or deleted from its own page.");
+    Ok(redirect(&safe_back(&form.back, &format!("/admin/modules/{mid}"))))
+}
+
+async fn task_badge_preview(_: SignedIn, state: web::Data<AppState>, tid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    super::public::badge_for(&state, *tid).await
+}
+
+// ---- institution ----
+
+#[derive(Template)]
+#[template(path = "admin/institution.html")]
+struct InstitutionEditPage {
+    page: Page,
+    form: InstitutionForm,
+    errors: FieldErrors,
+}
+
+async fn institution_edit(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let i = state.db(institution::get).await?;
+    render(&InstitutionEditPage {
+        page: Page::new(&session, "Institution profile"),
+        form: InstitutionForm { name: i.name, url: i.url, email: i.email, description: i.description },
+        errors: FieldErrors::new(),
+    })
+}
+
+async fn institution_update(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let upload = multipart::read(payload, &session, "image").await?;
+    let form = InstitutionForm {
+        name: upload.text("name"),
+        url: upload.text("url"),
+        email: upload.text("email"),
+        description: upload.text("description"),
+    };
+    let mut errors = FieldErrors::new();
+    let image = artwork_of(upload.file, "image", &mut errors);
+    let f = form.clone();
+    let result = if errors.is_empty() {
+        state.db(move |c| institution::update(c, &f, image)).await
+    } else {
+        state.db(move |_| institution::validate(&f).map(|_| ())).await
+    };
+    let errors = merge(errors, result)?;
+    if errors.is_empty() {
+        flash(&session, "Institution profile saved.");
+        return Ok(redirect("/admin/institution"));
+    }
+    render_status(
+        &InstitutionEditPage { page: Page::new(&session, "Institution profile"), form, errors },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+}

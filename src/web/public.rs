@@ -1,0 +1,126 @@
+//! Public pages: home, course home, task pages (the future BadgeClass criteria URL),
+//! badge images and the institution profile.
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::{AppState, Page, render};
+use crate::badges::art;
+use crate::db::courses::{self, Course, Module, Outline, Task};
+use crate::db::institution::{self, Institution};
+use crate::error::AppError;
+use crate::markdown;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/courses/{slug}", web::get().to(course_page))
+        .route("/tasks/{tag}", web::get().to(task_page))
+        .route("/tasks/{tag}/badge", web::get().to(task_badge))
+        .route("/institution", web::get().to(institution_page))
+        .route("/institution/image", web::get().to(institution_image));
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    page: Page,
+    institution: Institution,
+    courses: Vec<Course>,
+}
+
+async fn home(session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (institution, courses) = state.db(|c| Ok((institution::get(c)?, courses::list_courses(c)?))).await?;
+    render(&HomePage { page: Page::new(&session, institution.name.clone()), institution, courses })
+}
+
+#[derive(Template)]
+#[template(path = "course.html")]
+struct CoursePage {
+    page: Page,
+    outline: Outline,
+}
+
+async fn course_page(session: Session, state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let slug = slug.into_inner();
+    let outline = state
+        .db(move |c| {
+            let course = courses::get_course_by_slug(c, &slug)?;
+            courses::outline(c, course.id)
+        })
+        .await?;
+    render(&CoursePage { page: Page::new(&session, outline.course.title.clone()), outline })
+}
+
+#[derive(Template)]
+#[template(path = "task.html")]
+struct TaskPage {
+    page: Page,
+    task: Task,
+    places: Vec<(Course, Module)>,
+    criteria_html: String,
+}
+
+async fn task_page(session: Session, state: web::Data<AppState>, tag: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let tag = tag.into_inner();
+    let (task, places) = state
+        .db(move |c| {
+            let task = courses::get_task_by_slug(c, &tag)?;
+            let places = courses::places_of_task(c, task.id)?;
+            Ok((task, places))
+        })
+        .await?;
+    let criteria_html = markdown::render(&task.criteria);
+    render(&TaskPage { page: Page::new(&session, task.title.clone()), task, places, criteria_html })
+}
+
+/// Serves artwork with headers that keep an SVG inert even if opened directly.
+pub fn image_response(bytes: Vec<u8>, mime: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(mime.to_string())
+        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; sandbox"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(bytes)
+}
+
+/// The badge image of a task: its uploaded artwork or the generated default.
+pub async fn badge_for(state: &AppState, task_id: i64) -> Result<HttpResponse, AppError> {
+    let (art_row, task, places) = state
+        .db(move |c| Ok((courses::task_artwork(c, task_id)?, courses::get_task(c, task_id)?, courses::places_of_task(c, task_id)?)))
+        .await?;
+    Ok(match art_row {
+        Some((bytes, mime)) => image_response(bytes, &mime),
+        None => {
+            let course = places.first().map(|(c, _)| c.title.as_str()).unwrap_or("");
+            image_response(art::default_svg(&task.title, course, &task.hashtag).into_bytes(), art::ArtKind::Svg.mime())
+        }
+    })
+}
+
+async fn task_badge(state: web::Data<AppState>, tag: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let tag = tag.into_inner();
+    let task = state.db(move |c| courses::get_task_by_slug(c, &tag)).await?;
+    badge_for(&state, task.id).await
+}
+
+#[derive(Template)]
+#[template(path = "institution.html")]
+struct InstitutionPage {
+    page: Page,
+    institution: Institution,
+}
+
+async fn institution_page(session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let institution = state.db(institution::get).await?;
+    render(&InstitutionPage { page: Page::new(&session, institution.name.clone()), institution })
+}
+
+async fn institution_image(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let inst = state.db(institution::get).await?;
+    match (inst.image, inst.image_type) {
+        (Some(bytes), Some(mime)) => Ok(image_response(bytes, &mime)),
+        _ => Err(AppError::NotFound("institution image")),
+    }
+}

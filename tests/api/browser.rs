@@ -1,0 +1,102 @@
+//! A real browser: headless Chromium driven over WebDriver signs in and creates a task.
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+
+use crate::helpers::{EMAIL, PASSWORD, spawn_app};
+
+struct Driver(std::process::Child);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn an_instructor_signs_in_and_creates_a_task_in_a_real_browser() {
+    let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    assert!(
+        std::path::Path::new(&driver_bin).exists(),
+        "{driver_bin} not found: install Debian's chromium and chromium-driver (see .ci/run)"
+    );
+    let app = spawn_app().await;
+    {
+        let mut conn = app.pool.get().unwrap();
+        let course = cairn::db::courses::create_course(&mut conn, &cairn::db::courses::TitledForm { title: "Browser Course".into(), description: String::new() }).unwrap();
+        cairn::db::courses::create_module(&mut conn, course.id, &cairn::db::courses::TitledForm { title: "Week One".into(), description: String::new() }).unwrap();
+    }
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let mut caps = serde_json::Map::new();
+    let chrome_bin = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let user_data = tempfile::tempdir().unwrap();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chrome_bin,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1024,900", format!("--user-data-dir={}", user_data.path().display())]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let browser = loop {
+        match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&webdriver).await {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot start a browser session: {e}"),
+        }
+    };
+
+    let result = async {
+        browser.goto(&app.url("/admin")).await?;
+        // Redirected to the login page.
+        assert!(browser.current_url().await?.path().starts_with("/login"));
+        browser.find(Locator::Css("#email")).await?.send_keys(EMAIL).await?;
+        browser.find(Locator::Css("#password")).await?.send_keys(PASSWORD).await?;
+        browser.find(Locator::Css("form.card button[type=submit]")).await?.click().await?;
+        browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("courses")).await?;
+        browser.find(Locator::LinkText("Browser Course")).await?.click().await?;
+        browser.find(Locator::LinkText("Add task")).await?.click().await?;
+        browser.find(Locator::Css("#f-title")).await?.send_keys("Post from the browser").await?;
+        browser.find(Locator::Css("#f-hashtag")).await?.send_keys("#browser-week1").await?;
+        browser.find(Locator::Css("#f-criteria")).await?.send_keys("Write **something**.").await?;
+        browser.find(Locator::Css("#task-form button[type=submit]")).await?.click().await?;
+        browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(".flash")).await?;
+        let flash = browser.find(Locator::Css(".flash")).await?.text().await?;
+        assert!(flash.contains("#browser-week1"), "{flash}");
+        browser.goto(&app.url("/tasks/browser-week1")).await?;
+        let heading = browser.find(Locator::Css("h1")).await?.text().await?;
+        assert_eq!(heading, "Post from the browser");
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    result.expect("browser flow");
+
+    let mut conn = app.pool.get().unwrap();
+    assert!(cairn::db::courses::get_task_by_slug(&mut conn, "browser-week1").is_ok());
+}

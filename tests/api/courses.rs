@@ -1,0 +1,202 @@
+use crate::helpers::{location, png, spawn_app, start};
+
+#[tokio::test]
+async fn course_module_and_task_round_trip_through_the_pages() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Networks of Learning").await;
+    let public = app.get_html("/courses/networks-of-learning").await;
+    assert!(public.contains("Networks of Learning"));
+
+    let res = app.post_form(&format!("/admin/courses/{course}"), &[("title", "Networks of Learning 2"), ("description", "Edited")]).await;
+    assert_eq!(res.status(), 303);
+    let public = app.get_html("/courses/networks-of-learning").await;
+    assert!(public.contains("Networks of Learning 2") && public.contains("Edited"), "slug stays, title changes");
+
+    let week1 = app.create_module(course, "Week 1").await;
+    let week2 = app.create_module(course, "Week 2").await;
+    let res = app.create_task(week1, "Introduce yourself", "#nol-intro").await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let res = app.create_task(week2, "Map your network", "#nol-map").await;
+    assert_eq!(res.status(), 303);
+
+    let public = app.get_html("/courses/networks-of-learning").await;
+    let (w1, w2) = (public.find("Week 1").unwrap(), public.find("Week 2").unwrap());
+    assert!(w1 < w2);
+    assert!(public.contains("#nol-intro") && public.contains("/tasks/nol-intro"));
+
+    // Reorder: Week 2 first.
+    let res = app.post_form(&format!("/admin/courses/{course}/modules/{week2}/move"), &[("dir", "up")]).await;
+    assert_eq!(res.status(), 303);
+    let public = app.get_html("/courses/networks-of-learning").await;
+    assert!(public.find("Week 2").unwrap() < public.find("Week 1").unwrap(), "reordered");
+
+    // Task page renders criteria Markdown safely and shows where it belongs.
+    let task_page = app.get_html("/tasks/nol-intro").await;
+    assert!(task_page.contains("<strong>Post</strong>"));
+    assert!(task_page.contains("Week 1"));
+    let badge = app.get("/tasks/nol-intro/badge").await;
+    assert_eq!(badge.headers()["content-type"], "image/svg+xml");
+    assert!(badge.text().await.unwrap().contains("Introduce yourself"));
+
+    // Edit the task: new title and hashtag.
+    let mut conn = app.pool.get().unwrap();
+    let task = cairn::db::courses::get_task_by_slug(&mut conn, "nol-intro").unwrap();
+    drop(conn);
+    let res = app
+        .post_multipart(
+            &format!("/admin/tasks/{}", task.id),
+            &[("title", "Say hello"), ("hashtag", "#nol-hello"), ("description", ""), ("criteria", "Hi")],
+            "badge",
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.get("/tasks/nol-intro").await.status(), 404);
+    assert!(app.get_html("/tasks/nol-hello").await.contains("Say hello"));
+
+    // Deleting a non-empty module or course is refused and nothing is lost.
+    let res = app.post_form(&format!("/admin/modules/{week1}/delete"), &[]).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("still has 1 task"));
+    let res = app.post_form(&format!("/admin/courses/{course}/delete"), &[]).await;
+    assert_eq!(res.status(), 409);
+    assert!(app.get_html("/tasks/nol-hello").await.contains("Say hello"));
+
+    // Delete the task, then the module, then detach the other module and delete the course.
+    assert_eq!(app.post_form(&format!("/admin/tasks/{}/delete", task.id), &[]).await.status(), 303);
+    assert_eq!(app.get("/tasks/nol-hello").await.status(), 404);
+    assert_eq!(app.post_form(&format!("/admin/modules/{week1}/delete"), &[]).await.status(), 303);
+    assert_eq!(app.post_form(&format!("/admin/courses/{course}/modules/{week2}/detach"), &[]).await.status(), 303);
+    assert_eq!(app.post_form(&format!("/admin/courses/{course}/delete"), &[]).await.status(), 303);
+    assert_eq!(app.get("/courses/networks-of-learning").await.status(), 404);
+    // The detached module and its task survive.
+    assert!(app.get_html("/tasks/nol-map").await.contains("Map your network"));
+}
+
+#[tokio::test]
+async fn a_module_can_be_shared_by_two_courses_and_tasks_reordered() {
+    let app = spawn_app().await;
+    app.login().await;
+    let a = app.create_course("Course A").await;
+    let b = app.create_course("Course B").await;
+    let shared = app.create_module(a, "Shared module").await;
+    assert_eq!(app.post_form(&format!("/admin/courses/{b}/modules/attach"), &[("module_id", &shared.to_string())]).await.status(), 303);
+    assert_eq!(app.create_task(shared, "First", "#t-first").await.status(), 303);
+    assert_eq!(app.create_task(shared, "Second", "#t-second").await.status(), 303);
+    for slug in ["course-a", "course-b"] {
+        let page = app.get_html(&format!("/courses/{slug}")).await;
+        assert!(page.contains("Shared module") && page.find(">First<").unwrap() < page.find(">Second<").unwrap(), "{slug}: {page}");
+    }
+    let mut conn = app.pool.get().unwrap();
+    let second = cairn::db::courses::get_task_by_slug(&mut conn, "t-second").unwrap();
+    drop(conn);
+    let res = app.post_form(&format!("/admin/modules/{shared}/tasks/{}/move", second.id), &[("dir", "up"), ("back", &format!("/admin/courses/{a}"))]).await;
+    assert_eq!(location(&res), format!("/admin/courses/{a}"), "{:?}", res.text().await);
+    let page = app.get_html("/courses/course-b").await;
+    assert!(page.find(">Second<").unwrap() < page.find(">First<").unwrap());
+    // Courses reorder too.
+    assert_eq!(app.post_form(&format!("/admin/courses/{b}/move"), &[("dir", "up")]).await.status(), 303);
+    let home = app.get_html("/").await;
+    assert!(home.find("Course B").unwrap() < home.find("Course A").unwrap());
+}
+
+#[tokio::test]
+async fn duplicate_and_malformed_hashtags_are_rejected_with_the_form_refilled() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Tags").await;
+    let module = app.create_module(course, "M").await;
+    assert_eq!(app.create_task(module, "One", "#tags-one").await.status(), 303);
+
+    let res = app.create_task(module, "Another one", "#tags-one").await;
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("already used by the task"), "{body}");
+    assert!(body.contains("value=\"Another one\""), "title kept");
+    assert!(body.contains("aria-invalid=\"true\" aria-describedby=\"e-hashtag\""));
+
+    for bad in ["tags-two", "#Tags", "#has space", "#x", "#ünï", "#trailing-"] {
+        let res = app.create_task(module, "Bad tag", bad).await;
+        assert_eq!(res.status(), 422, "{bad}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("e-hashtag"), "{bad}");
+    }
+    // An empty title is reported next to its own field.
+    let res = app.create_task(module, "  ", "#tags-three").await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("the title is required"));
+
+    let mut conn = app.pool.get().unwrap();
+    assert_eq!(cairn::db::courses::list_tasks(&mut conn).unwrap().len(), 1, "nothing bad was stored");
+}
+
+#[tokio::test]
+async fn badge_uploads_accept_png_and_svg_and_refuse_anything_else() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Art").await;
+    let module = app.create_module(course, "M").await;
+    let fields = [("title", "Drawn"), ("hashtag", "#art-drawn"), ("description", ""), ("criteria", "")];
+    let path = format!("/admin/modules/{module}/tasks");
+
+    for (bytes, name, why) in [
+        (b"GIF89a not really".to_vec(), "x.png", "GIF"),
+        (b"just some text".to_vec(), "x.svg", "neither a PNG nor an SVG"),
+        (b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec(), "x.svg", "script"),
+        (png(4000, 40), "big.png", "pixels"),
+        (png(64, 64)[..100].to_vec(), "cut.png", "PNG"),
+    ] {
+        let res = app.post_multipart(&path, &fields, "badge", Some((bytes, name))).await;
+        assert_eq!(res.status(), 422, "{why}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains(why), "{why}: {body}");
+        assert!(body.contains("value=\"#art-drawn\""), "hashtag kept");
+    }
+    let mut conn = app.pool.get().unwrap();
+    assert!(cairn::db::courses::list_tasks(&mut conn).unwrap().is_empty());
+    drop(conn);
+
+    let image = png(128, 128);
+    let res = app.post_multipart(&path, &fields, "badge", Some((image.clone(), "badge.png"))).await;
+    assert_eq!(res.status(), 303);
+    let res = app.get("/tasks/art-drawn/badge").await;
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), image);
+
+    // Replace with an SVG, then go back to the generated badge.
+    let mut conn = app.pool.get().unwrap();
+    let task = cairn::db::courses::get_task_by_slug(&mut conn, "art-drawn").unwrap();
+    drop(conn);
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 10 10\"><circle r=\"5\" fill=\"red\"/></svg>".to_vec();
+    let res = app.post_multipart(&format!("/admin/tasks/{}", task.id), &fields, "badge", Some((svg.clone(), "b.svg"))).await;
+    assert_eq!(res.status(), 303);
+    let res = app.get("/tasks/art-drawn/badge").await;
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert_eq!(res.bytes().await.unwrap().to_vec(), svg);
+    let mut with_default = fields.to_vec();
+    with_default.push(("use_default_badge", "1"));
+    let res = app.post_multipart(&format!("/admin/tasks/{}", task.id), &with_default, "badge", None).await;
+    assert_eq!(res.status(), 303);
+    let body = app.get("/tasks/art-drawn/badge").await.text().await.unwrap();
+    assert!(body.contains("Drawn") && body.contains("Art"), "generated badge names task and course");
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Persistent").await;
+    let module = app.create_module(course, "Kept").await;
+    assert_eq!(app.create_task(module, "Still here", "#kept-task").await.status(), 303);
+    let (dir, _guard) = app.stop().await;
+    assert!(dir.join("cairn.db").exists());
+
+    let app = start(&dir).await;
+    assert!(app.get_html("/courses/persistent").await.contains("Kept"));
+    assert!(app.get_html("/tasks/kept-task").await.contains("Still here"));
+    // The instructor and session key survive as well.
+    app.login().await;
+    assert_eq!(app.get("/admin").await.status(), 200);
+}

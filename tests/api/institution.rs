@@ -1,0 +1,34 @@
+use crate::helpers::{png, spawn_app};
+
+#[tokio::test]
+async fn the_institution_profile_is_editable_and_public() {
+    let app = spawn_app().await;
+    let page = app.get_html("/institution").await;
+    assert!(page.contains("Test University"), "named from the configuration on first start");
+
+    app.login().await;
+    let fields = [
+        ("name", "Open University of Cairns"),
+        ("url", "https://cairns.example.edu/"),
+        ("email", "badges@cairns.example.edu"),
+        ("description", "We recognise learning wherever it happens."),
+    ];
+    let res = app.post_multipart("/admin/institution", &fields, "image", Some((png(96, 96), "logo.png"))).await;
+    assert_eq!(res.status(), 303);
+    let public = reqwest::get(app.url("/institution")).await.unwrap().text().await.unwrap();
+    for (_, v) in fields {
+        assert!(public.contains(v), "{v}");
+    }
+    let logo = reqwest::get(app.url("/institution/image")).await.unwrap();
+    assert_eq!(logo.headers()["content-type"], "image/png");
+
+    let bad = [("name", ""), ("url", "javascript:alert(1)"), ("email", "nobody"), ("description", "d")];
+    let res = app.post_multipart("/admin/institution", &bad, "image", Some((b"MZ\x90\x00 exe".to_vec(), "x.png"))).await;
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    for id in ["e-name", "e-url", "e-email", "e-image"] {
+        assert!(body.contains(id), "{id}");
+    }
+    let public = reqwest::get(app.url("/institution")).await.unwrap().text().await.unwrap();
+    assert!(public.contains("Open University of Cairns"), "nothing changed");
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on a random 127.0.0.1 port, a real SQLite file in a
+//! temporary data dir, driven over HTTP (and, for `browser`, through headless Chromium).
+
+mod auth;
+mod browser;
+mod cli;
+mod courses;
+mod errors;
+mod helpers;
+mod institution;
