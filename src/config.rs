@@ -82,11 +82,7 @@ impl Settings {
         Self::resolve(file, file_origin, overrides)
     }
 
-    fn resolve(
-        file: FileSettings,
-        file_origin: &'static str,
-        o: &Overrides,
-    ) -> Result<Settings, ConfigError> {
+    fn resolve(file: FileSettings, file_origin: &'static str, o: &Overrides) -> Result<Settings, ConfigError> {
         let pick = |flag: &Option<String>, file: Option<String>, env: &'static str| match flag {
             Some(v) => (Some(v.clone()), env),
             None => (file, file_origin),
@@ -100,11 +96,7 @@ impl Settings {
             message: format!("'{bind_raw}' is not an address like 127.0.0.1:8080"),
         })?;
 
-        let data_dir = o
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = o.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         if data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
                 key: "data_dir",
@@ -123,14 +115,10 @@ impl Settings {
             })?),
         };
 
-        let (name_raw, origin) = pick(
-            &o.institution_name,
-            file.institution_name,
-            "CAIRN_INSTITUTION_NAME / --institution-name",
-        );
-        let institution_name = name_raw
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| DEFAULT_INSTITUTION_NAME.to_string());
+        let (name_raw, origin) =
+            pick(&o.institution_name, file.institution_name, "CAIRN_INSTITUTION_NAME / --institution-name");
+        let institution_name =
+            name_raw.map(|s| s.trim().to_string()).unwrap_or_else(|| DEFAULT_INSTITUTION_NAME.to_string());
         if institution_name.is_empty() || institution_name.chars().count() > 200 {
             return Err(ConfigError::Invalid {
                 key: "institution_name",
@@ -157,10 +145,9 @@ impl Settings {
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    toml::from_str(&text)
-        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, String> {
@@ -195,21 +182,17 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_key() {
-        let err = resolve(Overrides { bind: Some("nowhere".into()), ..Default::default() })
-            .unwrap_err()
-            .to_string();
+        let err = resolve(Overrides { bind: Some("nowhere".into()), ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("`bind`") && err.contains("CAIRN_BIND"), "{err}");
-        let err = resolve(Overrides { base_url: Some("ftp://x".into()), ..Default::default() })
-            .unwrap_err()
-            .to_string();
+        let err =
+            resolve(Overrides { base_url: Some("ftp://x".into()), ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("`base_url`"), "{err}");
     }
 
     #[test]
     fn flags_win_over_the_file_and_unknown_file_keys_are_refused() {
         let file: FileSettings =
-            toml::from_str("bind = \"127.0.0.1:9000\"\nbase_url = \"https://c.example.edu/\"")
-                .unwrap();
+            toml::from_str("bind = \"127.0.0.1:9000\"\nbase_url = \"https://c.example.edu/\"").unwrap();
         let s = Settings::resolve(
             file,
             "cairn.toml",

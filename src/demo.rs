@@ -23,24 +23,60 @@ pub struct DemoOutcome {
 }
 
 const MODULES: [(&str, &str, &str, &str); 9] = [
-    ("Data", "From documents to data: how content becomes something machines read and reuse.", "data",
-     "Write a post describing a data source you use in your own learning or teaching, and what it would take to make it open and linked."),
-    ("Cloud", "Cloud and containers: where our learning environments now live.", "cloud",
-     "Set up a small cloud or container-based service (or describe one you use) and reflect on what moving to the cloud changes for learners."),
-    ("Graph", "Graphs and networks: the shape of connections between people, content and ideas.", "graph",
-     "Draw or describe the graph of your own learning network: the people, sites and feeds you connect with, and how knowledge flows."),
-    ("Identity", "Identity, privacy and the self in networked learning.", "identity",
-     "Write about how you present yourself online as a learner, and what you would want to control about your digital identity."),
-    ("Recognition", "Badges, credentials and the recognition of learning.", "recognition",
-     "Describe an achievement of yours that no credential recognises, and how a badge or other evidence could recognise it."),
-    ("Community", "Communities, consensus and decentralised networks.", "community",
-     "Reflect on a community you belong to: how does it decide things, and what would change if it had no centre?"),
-    ("Experience", "Experience, simulation and learning by doing.", "experience",
-     "Create or describe a learning experience (a simulation, game or event) and what a learner takes away from it."),
-    ("Agency", "Agency: learners in control of their own learning.", "agency",
-     "Write about a time you took charge of your own learning, and what tools or supports made that possible."),
-    ("Conclusion", "Looking back on the course and forward to what comes next.", "conclusion",
-     "Write a closing post that links to your favourite post from each module and says what you will carry forward."),
+    (
+        "Data",
+        "From documents to data: how content becomes something machines read and reuse.",
+        "data",
+        "Write a post describing a data source you use in your own learning or teaching, and what it would take to make it open and linked.",
+    ),
+    (
+        "Cloud",
+        "Cloud and containers: where our learning environments now live.",
+        "cloud",
+        "Set up a small cloud or container-based service (or describe one you use) and reflect on what moving to the cloud changes for learners.",
+    ),
+    (
+        "Graph",
+        "Graphs and networks: the shape of connections between people, content and ideas.",
+        "graph",
+        "Draw or describe the graph of your own learning network: the people, sites and feeds you connect with, and how knowledge flows.",
+    ),
+    (
+        "Identity",
+        "Identity, privacy and the self in networked learning.",
+        "identity",
+        "Write about how you present yourself online as a learner, and what you would want to control about your digital identity.",
+    ),
+    (
+        "Recognition",
+        "Badges, credentials and the recognition of learning.",
+        "recognition",
+        "Describe an achievement of yours that no credential recognises, and how a badge or other evidence could recognise it.",
+    ),
+    (
+        "Community",
+        "Communities, consensus and decentralised networks.",
+        "community",
+        "Reflect on a community you belong to: how does it decide things, and what would change if it had no centre?",
+    ),
+    (
+        "Experience",
+        "Experience, simulation and learning by doing.",
+        "experience",
+        "Create or describe a learning experience (a simulation, game or event) and what a learner takes away from it.",
+    ),
+    (
+        "Agency",
+        "Agency: learners in control of their own learning.",
+        "agency",
+        "Write about a time you took charge of your own learning, and what tools or supports made that possible.",
+    ),
+    (
+        "Conclusion",
+        "Looking back on the course and forward to what comes next.",
+        "conclusion",
+        "Write a closing post that links to your favourite post from each module and says what you will carry forward.",
+    ),
 ];
 
 /// Creates the demo course once (left alone if present) and the demo instructor, whose
@@ -78,7 +114,11 @@ fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
             },
         )?;
         for (title, description, tag, task) in MODULES {
-            let module = courses::create_module(conn, course.id, &TitledForm { title: title.into(), description: description.into() })?;
+            let module = courses::create_module(
+                conn,
+                course.id,
+                &TitledForm { title: title.into(), description: description.into() },
+            )?;
             courses::create_task(
                 conn,
                 module.id,

@@ -24,7 +24,9 @@ pub enum AppError {
     #[error("{0}")]
     Invalid(crate::domain::FieldErrors),
     /// A state-changing request without a valid CSRF token.
-    #[error("this form has expired or did not come from Cairn (missing or wrong CSRF token); reload the page and try again")]
+    #[error(
+        "this form has expired or did not come from Cairn (missing or wrong CSRF token); reload the page and try again"
+    )]
     Csrf,
     #[error("{0}")]
     Conflict(String),
@@ -75,7 +77,10 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse<BoxBody> {
         match self {
             AppError::LoginRequired { next } => {
-                let target = format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+                let target = format!(
+                    "/login?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                );
                 HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish()
             }
             AppError::TooManyRequests { retry_after } => {
@@ -149,9 +154,13 @@ pub async fn negotiate_errors(
         } else {
             head.headers_mut()
                 .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
-            ErrorPage { status: status.as_u16(), reason: status.canonical_reason().unwrap_or("Error"), message: &message }
-                .render()
-                .unwrap_or_else(|_| format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status))
+            ErrorPage {
+                status: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("Error"),
+                message: &message,
+            }
+            .render()
+            .unwrap_or_else(|_| format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status))
         };
         EitherBody::right(BoxBody::new(body))
     });

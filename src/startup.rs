@@ -42,7 +42,9 @@ fn session_key(data_dir: &Path) -> anyhow::Result<Key> {
     let path = data_dir.join("session.key");
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() == 64 => Ok(Key::from(&bytes)),
-        Ok(bytes) => anyhow::bail!("{} holds {} bytes, expected 64; delete it to make a new one", path.display(), bytes.len()),
+        Ok(bytes) => {
+            anyhow::bail!("{} holds {} bytes, expected 64; delete it to make a new one", path.display(), bytes.len())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Key::generate();
             let mut opts = std::fs::OpenOptions::new();
@@ -78,7 +80,11 @@ impl Application {
         let addr = listener.local_addr()?;
         let base_url = settings.public_base_url(addr);
         let secure = base_url.starts_with("https://");
-        let state = web::Data::new(AppState { pool: pool.clone(), base_url: base_url.clone(), throttle: LoginThrottle::default() });
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            base_url: base_url.clone(),
+            throttle: LoginThrottle::default(),
+        });
 
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())

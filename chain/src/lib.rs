@@ -62,10 +62,7 @@ mod tests {
 
     #[test]
     fn sha256_of_empty_input_matches_the_standard_vector() {
-        assert_eq!(
-            Hash::of(b"").to_hex(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(Hash::of(b"").to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]

@@ -51,11 +51,7 @@ pub fn check(bytes: Vec<u8>) -> Result<Artwork, String> {
         return Err("the uploaded file is empty".into());
     }
     if bytes.len() > MAX_BYTES {
-        return Err(format!(
-            "the image is {} KiB; the limit is {} KiB",
-            bytes.len().div_ceil(1024),
-            MAX_BYTES / 1024
-        ));
+        return Err(format!("the image is {} KiB; the limit is {} KiB", bytes.len().div_ceil(1024), MAX_BYTES / 1024));
     }
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         check_png(&bytes)?;

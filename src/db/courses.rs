@@ -119,11 +119,7 @@ fn parse_titled(form: &TitledForm) -> StoreResult<(String, String)> {
 // ---- courses ----
 
 pub fn list_courses(conn: &mut SqliteConnection) -> StoreResult<Vec<Course>> {
-    courses::table
-        .order((courses::position, courses::id))
-        .select(Course::as_select())
-        .load(conn)
-        .map_err(Into::into)
+    courses::table.order((courses::position, courses::id)).select(Course::as_select()).load(conn).map_err(Into::into)
 }
 
 pub fn get_course(conn: &mut SqliteConnection, id: i64) -> StoreResult<Course> {
@@ -131,11 +127,7 @@ pub fn get_course(conn: &mut SqliteConnection, id: i64) -> StoreResult<Course> {
 }
 
 pub fn get_course_by_slug(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Course> {
-    courses::table
-        .filter(courses::slug.eq(slug))
-        .select(Course::as_select())
-        .first(conn)
-        .found("course")
+    courses::table.filter(courses::slug.eq(slug)).select(Course::as_select()).first(conn).found("course")
 }
 
 pub fn create_course(conn: &mut SqliteConnection, form: &TitledForm) -> StoreResult<Course> {
@@ -296,7 +288,8 @@ pub fn attach_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64
 /// Takes a module out of one course; the module itself stays.
 pub fn detach_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64) -> StoreResult<()> {
     let n = diesel::delete(
-        course_modules::table.filter(course_modules::course_id.eq(course_id).and(course_modules::module_id.eq(module_id))),
+        course_modules::table
+            .filter(course_modules::course_id.eq(course_id).and(course_modules::module_id.eq(module_id))),
     )
     .execute(conn)?;
     if n == 0 { Err(StoreError::NotFound("module in this course")) } else { Ok(()) }
@@ -353,11 +346,7 @@ pub fn get_task(conn: &mut SqliteConnection, id: i64) -> StoreResult<Task> {
 
 /// Finds a task by its hashtag without `#` (the public URL form).
 pub fn get_task_by_slug(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Task> {
-    tasks::table
-        .filter(tasks::hashtag.eq(format!("#{slug}")))
-        .select(Task::as_select())
-        .first(conn)
-        .found("task")
+    tasks::table.filter(tasks::hashtag.eq(format!("#{slug}"))).select(Task::as_select()).first(conn).found("task")
 }
 
 pub fn list_tasks(conn: &mut SqliteConnection) -> StoreResult<Vec<Task>> {
@@ -377,26 +366,24 @@ pub fn places_of_task(conn: &mut SqliteConnection, task_id: i64) -> StoreResult<
 
 /// The uploaded artwork of a task: (bytes, MIME type), or `None` for the default badge.
 pub fn task_artwork(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<(Vec<u8>, String)>> {
-    let (bytes, kind): (Option<Vec<u8>>, Option<String>) = tasks::table
-        .find(id)
-        .select((tasks::badge_image, tasks::badge_image_type))
-        .first(conn)
-        .found("task")?;
+    let (bytes, kind): (Option<Vec<u8>>, Option<String>) =
+        tasks::table.find(id).select((tasks::badge_image, tasks::badge_image_type)).first(conn).found("task")?;
     Ok(bytes.zip(kind))
 }
 
-fn parse_task(conn: &mut SqliteConnection, form: &TaskForm, except: Option<i64>) -> StoreResult<(String, String, String, Hashtag)> {
+fn parse_task(
+    conn: &mut SqliteConnection,
+    form: &TaskForm,
+    except: Option<i64>,
+) -> StoreResult<(String, String, String, Hashtag)> {
     let mut errors = FieldErrors::new();
     let title = errors.check("title", Text::TITLE.parse(&form.title));
     let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
     let criteria = errors.check("criteria", Text::CRITERIA.parse(&form.criteria));
     let hashtag = errors.check("hashtag", Hashtag::parse(&form.hashtag));
     if let Some(tag) = &hashtag {
-        let taken: Option<Task> = tasks::table
-            .filter(tasks::hashtag.eq(tag.as_str()))
-            .select(Task::as_select())
-            .first(conn)
-            .optional()?;
+        let taken: Option<Task> =
+            tasks::table.filter(tasks::hashtag.eq(tag.as_str())).select(Task::as_select()).first(conn).optional()?;
         if let Some(other) = taken.filter(|t| Some(t.id) != except) {
             errors.add("hashtag", format!("{tag} is already used by the task \u{201c}{}\u{201d}", other.title));
         }
@@ -433,7 +420,12 @@ fn hashtag_taken(e: DieselError) -> StoreError {
 }
 
 /// Creates a task at the end of `module_id`.
-pub fn create_task(conn: &mut SqliteConnection, module_id: i64, form: &TaskForm, art: Option<Artwork>) -> StoreResult<Task> {
+pub fn create_task(
+    conn: &mut SqliteConnection,
+    module_id: i64,
+    form: &TaskForm,
+    art: Option<Artwork>,
+) -> StoreResult<Task> {
     conn.transaction(|conn| {
         get_module(conn, module_id)?;
         let (title, description, criteria, hashtag) = parse_task(conn, form, None)?;

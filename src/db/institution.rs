@@ -36,11 +36,7 @@ pub struct InstitutionForm {
 /// Creates the profile with `name` when there is none yet.
 pub fn ensure(conn: &mut SqliteConnection, name: &str) -> StoreResult<()> {
     diesel::insert_or_ignore_into(institution::table)
-        .values((
-            institution::id.eq(1),
-            institution::name.eq(name),
-            institution::updated_at.eq(super::now()),
-        ))
+        .values((institution::id.eq(1), institution::name.eq(name), institution::updated_at.eq(super::now())))
         .execute(conn)?;
     Ok(())
 }
@@ -61,11 +57,7 @@ pub fn validate(form: &InstitutionForm) -> StoreResult<(String, String, String, 
     let url = errors.check("url", parse_optional_url(&form.url));
     let email = errors.check(
         "email",
-        if form.email.trim().is_empty() {
-            Ok(String::new())
-        } else {
-            Email::parse(&form.email).map(|e| e.to_string())
-        },
+        if form.email.trim().is_empty() { Ok(String::new()) } else { Email::parse(&form.email).map(|e| e.to_string()) },
     );
     let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
     let (Some(name), Some(url), Some(email), Some(description)) = (name, url, email, description) else {
@@ -75,11 +67,7 @@ pub fn validate(form: &InstitutionForm) -> StoreResult<(String, String, String, 
 }
 
 /// Validates and saves the profile; `image` replaces the current image when given.
-pub fn update(
-    conn: &mut SqliteConnection,
-    form: &InstitutionForm,
-    image: Option<Artwork>,
-) -> StoreResult<()> {
+pub fn update(conn: &mut SqliteConnection, form: &InstitutionForm, image: Option<Artwork>) -> StoreResult<()> {
     let (name, url, email, description) = validate(form)?;
     conn.transaction(|conn| {
         diesel::update(institution::table.find(1))
@@ -93,10 +81,7 @@ pub fn update(
             .execute(conn)?;
         if let Some(art) = image {
             diesel::update(institution::table.find(1))
-                .set((
-                    institution::image.eq(art.bytes),
-                    institution::image_type.eq(art.kind.mime()),
-                ))
+                .set((institution::image.eq(art.bytes), institution::image_type.eq(art.kind.mime())))
                 .execute(conn)?;
         }
         Ok(())

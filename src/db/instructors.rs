@@ -67,12 +67,7 @@ pub fn find_by_email(conn: &mut SqliteConnection, email: &str) -> StoreResult<Op
 }
 
 pub fn find(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<Instructor>> {
-    instructors::table
-        .find(id)
-        .select(Instructor::as_select())
-        .first(conn)
-        .optional()
-        .map_err(Into::into)
+    instructors::table.find(id).select(Instructor::as_select()).first(conn).optional().map_err(Into::into)
 }
 
 pub fn count(conn: &mut SqliteConnection) -> StoreResult<i64> {

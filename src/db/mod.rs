@@ -5,10 +5,10 @@ pub mod schema;
 use std::path::Path;
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 /// Migrations compiled into the binary from `migrations/`.
@@ -43,20 +43,16 @@ fn init_statements() -> String {
 pub fn open(path: &Path) -> anyhow::Result<DbPool> {
     use anyhow::Context as _;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     }
     let url = path.to_str().context("database path is not valid UTF-8")?;
     {
         // One connection first: WAL is a property of the file, set once, and migrations
         // run before any pooled connection exists.
-        let mut conn = SqliteConnection::establish(url)
-            .with_context(|| format!("cannot open database {}", path.display()))?;
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL;"
-        ))?;
-        conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+        let mut conn =
+            SqliteConnection::establish(url).with_context(|| format!("cannot open database {}", path.display()))?;
+        conn.batch_execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL;"))?;
+        conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
     }
     Pool::builder()
         .max_size(8)

@@ -66,7 +66,12 @@ struct DashboardPage {
 
 async fn dashboard(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let courses = state.db(courses::list_courses).await?;
-    render(&DashboardPage { page: Page::new(&session, "Courses"), courses, form: TitledForm::default(), errors: FieldErrors::new() })
+    render(&DashboardPage {
+        page: Page::new(&session, "Courses"),
+        courses,
+        form: TitledForm::default(),
+        errors: FieldErrors::new(),
+    })
 }
 
 async fn course_create(
@@ -122,7 +127,12 @@ impl CourseEditPage {
     }
 }
 
-async fn course_edit(_: SignedIn, session: Session, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+async fn course_edit(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     render(&CourseEditPage::load(&state, &session, *id).await?)
 }
 
@@ -241,7 +251,10 @@ async fn module_detach(
 ) -> Result<HttpResponse, AppError> {
     let (id, mid) = path.into_inner();
     state.db(move |c| courses::detach_module(c, id, mid)).await?;
-    flash(&session, "Module taken out of the course. It still exists and can be included again or deleted from its own page.");
+    flash(
+        &session,
+        "Module taken out of the course. It still exists and can be included again or deleted from its own page.",
+    );
     Ok(redirect(&format!("/admin/courses/{id}#modules")))
 }
 
@@ -283,7 +296,12 @@ impl ModuleEditPage {
     }
 }
 
-async fn module_edit(_: SignedIn, session: Session, state: web::Data<AppState>, mid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+async fn module_edit(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    mid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     render(&ModuleEditPage::load(&state, &session, *mid).await?)
 }
 
@@ -339,7 +357,12 @@ struct TaskFormPage {
     errors: FieldErrors,
 }
 
-async fn task_new(_: SignedIn, session: Session, state: web::Data<AppState>, mid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+async fn task_new(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    mid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     let mid = *mid;
     let module = state.db(move |c| courses::get_module(c, mid)).await?;
     render(&TaskFormPage {
@@ -356,7 +379,12 @@ async fn task_new(_: SignedIn, session: Session, state: web::Data<AppState>, mid
 }
 
 fn task_form_of(u: &UploadForm) -> TaskForm {
-    TaskForm { title: u.text("title"), description: u.text("description"), criteria: u.text("criteria"), hashtag: u.text("hashtag") }
+    TaskForm {
+        title: u.text("title"),
+        description: u.text("description"),
+        criteria: u.text("criteria"),
+        hashtag: u.text("hashtag"),
+    }
 }
 
 /// Checks the uploaded artwork, if any; its problem is reported under `field`.
@@ -432,12 +460,22 @@ async fn task_edit_page(state: &AppState, session: &Session, tid: i64) -> Result
         module: places.into_iter().next().map(|(_, m)| m),
         task_id: Some(tid),
         has_custom: task.badge_image_type.is_some(),
-        form: TaskForm { title: task.title, description: task.description, criteria: task.criteria, hashtag: task.hashtag },
+        form: TaskForm {
+            title: task.title,
+            description: task.description,
+            criteria: task.criteria,
+            hashtag: task.hashtag,
+        },
         errors: FieldErrors::new(),
     })
 }
 
-async fn task_edit(_: SignedIn, session: Session, state: web::Data<AppState>, tid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+async fn task_edit(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    tid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     render(&task_edit_page(&state, &session, *tid).await?)
 }
 
@@ -534,11 +572,18 @@ async fn task_detach(
 ) -> Result<HttpResponse, AppError> {
     let (mid, tid) = path.into_inner();
     state.db(move |c| courses::detach_task(c, mid, tid)).await?;
-    flash(&session, "Task taken out of the module. It still exists and can be included again or deleted from its own page.");
+    flash(
+        &session,
+        "Task taken out of the module. It still exists and can be included again or deleted from its own page.",
+    );
     Ok(redirect(&safe_back(&form.back, &format!("/admin/modules/{mid}"))))
 }
 
-async fn task_badge_preview(_: SignedIn, state: web::Data<AppState>, tid: web::Path<i64>) -> Result<HttpResponse, AppError> {
+async fn task_badge_preview(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    tid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     super::public::badge_for(&state, *tid).await
 }
 

@@ -46,7 +46,12 @@ async fn login_get(session: Session, q: web::Query<NextQuery>) -> Result<HttpRes
     if auth::instructor_id(&session).is_some() {
         return Ok(redirect(&local_next(&q.next)));
     }
-    render(&LoginPage { page: Page::with_form(&session, "Sign in"), next: local_next(&q.next), email: String::new(), error: String::new() })
+    render(&LoginPage {
+        page: Page::with_form(&session, "Sign in"),
+        next: local_next(&q.next),
+        email: String::new(),
+        error: String::new(),
+    })
 }
 
 #[derive(Deserialize)]

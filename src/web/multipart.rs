@@ -58,7 +58,8 @@ pub async fn read(mut mp: Multipart, session: &Session, file_field: &str) -> Res
                 // but never read an unbounded body.
                 let mut drained = 0usize;
                 while let Some(rest) = field.next().await {
-                    drained += rest.map_err(|e| AppError::BadRequest(format!("the upload was interrupted: {e}")))?.len();
+                    drained +=
+                        rest.map_err(|e| AppError::BadRequest(format!("the upload was interrupted: {e}")))?.len();
                     if drained > MAX_DRAIN {
                         return Err(AppError::BadRequest(format!(
                             "the upload is far larger than the {} KiB limit",
@@ -79,7 +80,8 @@ pub async fn read(mut mp: Multipart, session: &Session, file_field: &str) -> Res
             if too_big {
                 return Err(AppError::BadRequest(format!("the field {name} is too long")));
             }
-            let text = String::from_utf8(data).map_err(|_| AppError::BadRequest(format!("the field {name} is not valid UTF-8")))?;
+            let text = String::from_utf8(data)
+                .map_err(|_| AppError::BadRequest(format!("the field {name} is not valid UTF-8")))?;
             form.fields.insert(name, text);
         }
     }

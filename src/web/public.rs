@@ -42,7 +42,11 @@ struct CoursePage {
     outline: Outline,
 }
 
-async fn course_page(session: Session, state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn course_page(
+    session: Session,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let slug = slug.into_inner();
     let outline = state
         .db(move |c| {
@@ -62,7 +66,11 @@ struct TaskPage {
     criteria_html: String,
 }
 
-async fn task_page(session: Session, state: web::Data<AppState>, tag: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn task_page(
+    session: Session,
+    state: web::Data<AppState>,
+    tag: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let tag = tag.into_inner();
     let (task, places) = state
         .db(move |c| {
@@ -88,7 +96,13 @@ pub fn image_response(bytes: Vec<u8>, mime: &str) -> HttpResponse {
 /// The badge image of a task: its uploaded artwork or the generated default.
 pub async fn badge_for(state: &AppState, task_id: i64) -> Result<HttpResponse, AppError> {
     let (art_row, task, places) = state
-        .db(move |c| Ok((courses::task_artwork(c, task_id)?, courses::get_task(c, task_id)?, courses::places_of_task(c, task_id)?)))
+        .db(move |c| {
+            Ok((
+                courses::task_artwork(c, task_id)?,
+                courses::get_task(c, task_id)?,
+                courses::places_of_task(c, task_id)?,
+            ))
+        })
         .await?;
     Ok(match art_row {
         Some((bytes, mime)) => image_response(bytes, &mime),

@@ -3,7 +3,14 @@ use crate::helpers::{EMAIL, PASSWORD, location, spawn_app};
 #[tokio::test]
 async fn instructor_pages_redirect_to_login_when_signed_out() {
     let app = spawn_app().await;
-    for path in ["/admin", "/admin/courses/1", "/admin/modules/1", "/admin/tasks/1", "/admin/institution", "/admin/modules/1/tasks/new"] {
+    for path in [
+        "/admin",
+        "/admin/courses/1",
+        "/admin/modules/1",
+        "/admin/tasks/1",
+        "/admin/institution",
+        "/admin/modules/1/tasks/new",
+    ] {
         let res = app.get(path).await;
         assert_eq!(res.status(), 303, "{path}");
         assert!(location(&res).starts_with("/login?next=%2Fadmin"), "{path} -> {}", location(&res));
@@ -29,7 +36,12 @@ async fn login_needs_the_right_password_and_returns_to_the_page_asked_for() {
     let res = app
         .client
         .post(app.url("/login"))
-        .form(&[("csrf_token", csrf.as_str()), ("email", "ADA@example.edu"), ("password", PASSWORD), ("next", "/admin/institution")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "ADA@example.edu"),
+            ("password", PASSWORD),
+            ("next", "/admin/institution"),
+        ])
         .send()
         .await
         .unwrap();
@@ -101,11 +113,13 @@ async fn forms_without_or_with_a_wrong_csrf_token_are_refused() {
     // Logout and login need it as well.
     let res = app.client.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(res.status(), 403);
-    let res = app.client.post(app.url("/login")).form(&[("email", EMAIL), ("password", PASSWORD)]).send().await.unwrap();
+    let res =
+        app.client.post(app.url("/login")).form(&[("email", EMAIL), ("password", PASSWORD)]).send().await.unwrap();
     assert_eq!(res.status(), 403);
 
     let mut conn = app.pool.get().unwrap();
-    let titles: Vec<String> = cairn::db::courses::list_courses(&mut conn).unwrap().into_iter().map(|c| c.title).collect();
+    let titles: Vec<String> =
+        cairn::db::courses::list_courses(&mut conn).unwrap().into_iter().map(|c| c.title).collect();
     assert_eq!(titles, vec!["Tokens".to_string()]);
     assert!(cairn::db::courses::list_tasks(&mut conn).unwrap().is_empty());
 }

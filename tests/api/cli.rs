@@ -9,7 +9,9 @@ use crate::helpers::{client, csrf_in};
 
 fn cairn() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    for var in ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_PASSWORD", "CAIRN_INSTITUTION_NAME"] {
+    for var in
+        ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_PASSWORD", "CAIRN_INSTITUTION_NAME"]
+    {
         c.env_remove(var);
     }
     c
@@ -67,9 +69,19 @@ fn create_instructor_reads_the_password_from_the_environment() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("already exists"));
-    let out = cairn().args(["admin", "create-instructor", "--email", "x@example.edu"]).env("CAIRN_DATA_DIR", &data).env("CAIRN_PASSWORD", "short").output().unwrap();
+    let out = cairn()
+        .args(["admin", "create-instructor", "--email", "x@example.edu"])
+        .env("CAIRN_DATA_DIR", &data)
+        .env("CAIRN_PASSWORD", "short")
+        .output()
+        .unwrap();
     assert!(String::from_utf8(out.stderr).unwrap().contains("at least 10"));
-    let out = cairn().args(["admin", "create-instructor", "--email", "y@example.edu"]).env("CAIRN_DATA_DIR", &data).stdin(Stdio::null()).output().unwrap();
+    let out = cairn()
+        .args(["admin", "create-instructor", "--email", "y@example.edu"])
+        .env("CAIRN_DATA_DIR", &data)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(String::from_utf8(out.stderr).unwrap().contains("CAIRN_PASSWORD"));
 }
 
@@ -119,7 +131,17 @@ async fn serve_demo_prints_the_url_and_a_password_that_signs_in() {
 
     let http = client();
     let course = http.get(format!("{url}/courses/e-learning-3-0")).send().await.unwrap().text().await.unwrap();
-    for tag in ["#el30-data", "#el30-cloud", "#el30-graph", "#el30-identity", "#el30-recognition", "#el30-community", "#el30-experience", "#el30-agency", "#el30-conclusion"] {
+    for tag in [
+        "#el30-data",
+        "#el30-cloud",
+        "#el30-graph",
+        "#el30-identity",
+        "#el30-recognition",
+        "#el30-community",
+        "#el30-experience",
+        "#el30-agency",
+        "#el30-conclusion",
+    ] {
         assert!(course.contains(tag), "{tag}");
     }
     assert_eq!(course.matches("<li class=\"module\">").count(), 9);

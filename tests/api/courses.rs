@@ -8,7 +8,12 @@ async fn course_module_and_task_round_trip_through_the_pages() {
     let public = app.get_html("/courses/networks-of-learning").await;
     assert!(public.contains("Networks of Learning"));
 
-    let res = app.post_form(&format!("/admin/courses/{course}"), &[("title", "Networks of Learning 2"), ("description", "Edited")]).await;
+    let res = app
+        .post_form(
+            &format!("/admin/courses/{course}"),
+            &[("title", "Networks of Learning 2"), ("description", "Edited")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let public = app.get_html("/courses/networks-of-learning").await;
     assert!(public.contains("Networks of Learning 2") && public.contains("Edited"), "slug stays, title changes");
@@ -81,17 +86,30 @@ async fn a_module_can_be_shared_by_two_courses_and_tasks_reordered() {
     let a = app.create_course("Course A").await;
     let b = app.create_course("Course B").await;
     let shared = app.create_module(a, "Shared module").await;
-    assert_eq!(app.post_form(&format!("/admin/courses/{b}/modules/attach"), &[("module_id", &shared.to_string())]).await.status(), 303);
+    assert_eq!(
+        app.post_form(&format!("/admin/courses/{b}/modules/attach"), &[("module_id", &shared.to_string())])
+            .await
+            .status(),
+        303
+    );
     assert_eq!(app.create_task(shared, "First", "#t-first").await.status(), 303);
     assert_eq!(app.create_task(shared, "Second", "#t-second").await.status(), 303);
     for slug in ["course-a", "course-b"] {
         let page = app.get_html(&format!("/courses/{slug}")).await;
-        assert!(page.contains("Shared module") && page.find(">First<").unwrap() < page.find(">Second<").unwrap(), "{slug}: {page}");
+        assert!(
+            page.contains("Shared module") && page.find(">First<").unwrap() < page.find(">Second<").unwrap(),
+            "{slug}: {page}"
+        );
     }
     let mut conn = app.pool.get().unwrap();
     let second = cairn::db::courses::get_task_by_slug(&mut conn, "t-second").unwrap();
     drop(conn);
-    let res = app.post_form(&format!("/admin/modules/{shared}/tasks/{}/move", second.id), &[("dir", "up"), ("back", &format!("/admin/courses/{a}"))]).await;
+    let res = app
+        .post_form(
+            &format!("/admin/modules/{shared}/tasks/{}/move", second.id),
+            &[("dir", "up"), ("back", &format!("/admin/courses/{a}"))],
+        )
+        .await;
     assert_eq!(location(&res), format!("/admin/courses/{a}"), "{:?}", res.text().await);
     let page = app.get_html("/courses/course-b").await;
     assert!(page.find(">Second<").unwrap() < page.find(">First<").unwrap());
@@ -168,8 +186,10 @@ async fn badge_uploads_accept_png_and_svg_and_refuse_anything_else() {
     let mut conn = app.pool.get().unwrap();
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "art-drawn").unwrap();
     drop(conn);
-    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 10 10\"><circle r=\"5\" fill=\"red\"/></svg>".to_vec();
-    let res = app.post_multipart(&format!("/admin/tasks/{}", task.id), &fields, "badge", Some((svg.clone(), "b.svg"))).await;
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 10 10\"><circle r=\"5\" fill=\"red\"/></svg>"
+        .to_vec();
+    let res =
+        app.post_multipart(&format!("/admin/tasks/{}", task.id), &fields, "badge", Some((svg.clone(), "b.svg"))).await;
     assert_eq!(res.status(), 303);
     let res = app.get("/tasks/art-drawn/badge").await;
     assert_eq!(res.headers()["content-type"], "image/svg+xml");

@@ -139,7 +139,8 @@ impl TestApp {
     }
 
     pub async fn create_module(&self, course: i64, title: &str) -> i64 {
-        let res = self.post_form(&format!("/admin/courses/{course}/modules"), &[("title", title), ("description", "")]).await;
+        let res =
+            self.post_form(&format!("/admin/courses/{course}/modules"), &[("title", title), ("description", "")]).await;
         assert_eq!(res.status(), 303);
         let mut conn = self.pool.get().unwrap();
         let outline = cairn::db::courses::outline(&mut conn, course).unwrap();

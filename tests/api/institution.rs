@@ -23,7 +23,8 @@ async fn the_institution_profile_is_editable_and_public() {
     assert_eq!(logo.headers()["content-type"], "image/png");
 
     let bad = [("name", ""), ("url", "javascript:alert(1)"), ("email", "nobody"), ("description", "d")];
-    let res = app.post_multipart("/admin/institution", &bad, "image", Some((b"MZ\x90\x00 exe".to_vec(), "x.png"))).await;
+    let res =
+        app.post_multipart("/admin/institution", &bad, "image", Some((b"MZ\x90\x00 exe".to_vec(), "x.png"))).await;
     assert_eq!(res.status(), 422);
     let body = res.text().await.unwrap();
     for id in ["e-name", "e-url", "e-email", "e-image"] {
