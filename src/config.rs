@@ -32,6 +32,100 @@ pub struct FileSettings {
     pub base_url: Option<String>,
     /// Name of the institution, used when its profile is first created.
     pub institution_name: Option<String>,
+    /// Origins (`scheme://host:port`) exempt from the outbound address checks.
+    pub allow_origins: Option<Vec<String>>,
+    /// Harvest settings.
+    pub harvest: Option<HarvestFile>,
+    /// Outgoing mail settings.
+    pub mail: Option<MailFile>,
+}
+
+/// `[harvest]` in cairn.toml.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarvestFile {
+    pub interval_secs: Option<u64>,
+    pub concurrency: Option<usize>,
+    pub per_host: Option<usize>,
+    pub timeout_secs: Option<u64>,
+    pub max_bytes: Option<usize>,
+    pub enabled: Option<bool>,
+}
+
+/// `[mail]` in cairn.toml.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailFile {
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    /// `none`, `starttls` or `tls`.
+    pub smtp_tls: Option<String>,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub from: Option<String>,
+}
+
+/// How the harvester polls feeds.
+#[derive(Debug, Clone)]
+pub struct HarvestSettings {
+    /// Seconds between polls of one feed (jittered by up to 10%).
+    pub interval_secs: u64,
+    /// Feeds fetched at once, in all.
+    pub concurrency: usize,
+    /// Requests at once to one host.
+    pub per_host: usize,
+    /// Total time allowed for one request, in seconds.
+    pub timeout_secs: u64,
+    /// Largest response body read, in bytes.
+    pub max_bytes: usize,
+    /// Whether `cairn serve` runs the harvester.
+    pub enabled: bool,
+}
+
+impl Default for HarvestSettings {
+    fn default() -> Self {
+        HarvestSettings {
+            interval_secs: 3600,
+            concurrency: 8,
+            per_host: 2,
+            timeout_secs: 20,
+            max_bytes: 5 * 1024 * 1024,
+            enabled: true,
+        }
+    }
+}
+
+/// TLS mode for SMTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+/// Outgoing mail: SMTP when a host is set, otherwise `.eml` files under the data dir.
+#[derive(Clone)]
+pub struct MailSettings {
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// The From address.
+    pub from: String,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "[redacted]"))
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 /// Values given on the command line or in the environment (clap merges the two).
@@ -56,6 +150,10 @@ pub struct Settings {
     pub base_url: Option<Url>,
     /// Institution name used when the profile row is first created.
     pub institution_name: String,
+    /// Exact origins exempt from the outbound address checks.
+    pub allow_origins: Vec<String>,
+    pub harvest: HarvestSettings,
+    pub mail: MailSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -79,6 +177,7 @@ impl Settings {
             }
             None => (FileSettings::default(), "default"),
         };
+        let file = apply_env(file, &|k| std::env::var(k).ok())?;
         Self::resolve(file, file_origin, overrides)
     }
 
@@ -127,7 +226,81 @@ impl Settings {
             });
         }
 
-        Ok(Settings { bind, data_dir, base_url, institution_name })
+        let allow_origins = file.allow_origins.unwrap_or_default();
+        crate::net::OutboundPolicy::new(&allow_origins).map_err(|message| ConfigError::Invalid {
+            key: "allow_origins",
+            origin: "CAIRN_ALLOW_ORIGINS / allow_origins",
+            message,
+        })?;
+
+        let h = file.harvest.unwrap_or_default();
+        let d = HarvestSettings::default();
+        let harvest = HarvestSettings {
+            interval_secs: h.interval_secs.unwrap_or(d.interval_secs),
+            concurrency: h.concurrency.unwrap_or(d.concurrency),
+            per_host: h.per_host.unwrap_or(d.per_host),
+            timeout_secs: h.timeout_secs.unwrap_or(d.timeout_secs),
+            max_bytes: h.max_bytes.unwrap_or(d.max_bytes),
+            enabled: h.enabled.unwrap_or(d.enabled),
+        };
+        let bad = |key: &'static str, message: &str| ConfigError::Invalid {
+            key,
+            origin: "[harvest] / CAIRN_HARVEST_*",
+            message: message.into(),
+        };
+        if harvest.interval_secs < 60 {
+            return Err(bad("harvest.interval_secs", "must be at least 60 seconds"));
+        }
+        if !(1..=256).contains(&harvest.concurrency) {
+            return Err(bad("harvest.concurrency", "must be between 1 and 256"));
+        }
+        if !(1..=64).contains(&harvest.per_host) {
+            return Err(bad("harvest.per_host", "must be between 1 and 64"));
+        }
+        if !(1..=600).contains(&harvest.timeout_secs) {
+            return Err(bad("harvest.timeout_secs", "must be between 1 and 600"));
+        }
+        if !(1024..=512 * 1024 * 1024).contains(&harvest.max_bytes) {
+            return Err(bad("harvest.max_bytes", "must be between 1 KiB and 512 MiB"));
+        }
+
+        let m = file.mail.unwrap_or_default();
+        let smtp_tls = match m.smtp_tls.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("starttls") => SmtpTls::StartTls,
+            Some("tls") => SmtpTls::Tls,
+            Some("none") => SmtpTls::None,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "mail.smtp_tls",
+                    origin: "[mail] / CAIRN_SMTP_TLS",
+                    message: format!("'{other}' is not one of none, starttls, tls"),
+                });
+            }
+        };
+        let host_for_from =
+            base_url.as_ref().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "localhost".into());
+        let from = m.from.unwrap_or_else(|| format!("Cairn <cairn@{host_for_from}>"));
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "mail.from",
+                origin: "[mail] / CAIRN_MAIL_FROM",
+                message: format!("'{from}' is not an address like Cairn <cairn@example.edu>"),
+            });
+        }
+        let mail = MailSettings {
+            smtp_port: m.smtp_port.unwrap_or(match smtp_tls {
+                SmtpTls::Tls => 465,
+                SmtpTls::StartTls => 587,
+                SmtpTls::None => 25,
+            }),
+            smtp_host: m.smtp_host.filter(|h| !h.trim().is_empty()),
+            smtp_tls,
+            smtp_username: m.smtp_username.filter(|u| !u.is_empty()),
+            smtp_password: m.smtp_password,
+            from,
+        };
+
+        Ok(Settings { bind, data_dir, base_url, institution_name, allow_origins, harvest, mail })
     }
 
     /// Path of the SQLite database inside the data dir.
@@ -142,6 +315,56 @@ impl Settings {
             None => format!("http://{bound}"),
         }
     }
+}
+
+/// Environment variables for the keys that have no flag; they override the file.
+fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Result<FileSettings, ConfigError> {
+    fn num<T: std::str::FromStr>(
+        var: &dyn Fn(&str) -> Option<String>,
+        name: &'static str,
+        key: &'static str,
+    ) -> Result<Option<T>, ConfigError> {
+        match var(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
+                key,
+                origin: name,
+                message: format!("'{v}' is not a number"),
+            }),
+        }
+    }
+    if let Some(v) = var("CAIRN_ALLOW_ORIGINS") {
+        file.allow_origins = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+    }
+    let mut h = file.harvest.take().unwrap_or_default();
+    h.interval_secs = num(var, "CAIRN_HARVEST_INTERVAL", "harvest.interval_secs")?.or(h.interval_secs);
+    h.concurrency = num(var, "CAIRN_HARVEST_CONCURRENCY", "harvest.concurrency")?.or(h.concurrency);
+    h.per_host = num(var, "CAIRN_HARVEST_PER_HOST", "harvest.per_host")?.or(h.per_host);
+    h.timeout_secs = num(var, "CAIRN_HARVEST_TIMEOUT", "harvest.timeout_secs")?.or(h.timeout_secs);
+    h.max_bytes = num(var, "CAIRN_HARVEST_MAX_BYTES", "harvest.max_bytes")?.or(h.max_bytes);
+    if let Some(v) = var("CAIRN_HARVEST_ENABLED") {
+        h.enabled = Some(match v.trim() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "harvest.enabled",
+                    origin: "CAIRN_HARVEST_ENABLED",
+                    message: format!("'{v}' is not true or false"),
+                });
+            }
+        });
+    }
+    file.harvest = Some(h);
+    let mut m = file.mail.take().unwrap_or_default();
+    m.smtp_host = var("CAIRN_SMTP_HOST").or(m.smtp_host);
+    m.smtp_port = num(var, "CAIRN_SMTP_PORT", "mail.smtp_port")?.or(m.smtp_port);
+    m.smtp_tls = var("CAIRN_SMTP_TLS").or(m.smtp_tls);
+    m.smtp_username = var("CAIRN_SMTP_USERNAME").or(m.smtp_username);
+    m.smtp_password = var("CAIRN_SMTP_PASSWORD").or(m.smtp_password);
+    m.from = var("CAIRN_MAIL_FROM").or(m.from);
+    file.mail = Some(m);
+    Ok(file)
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
@@ -203,5 +426,29 @@ mod tests {
         assert_eq!(s.public_base_url(s.bind), "https://c.example.edu");
         let err = toml::from_str::<FileSettings>("bnd = \"x\"").unwrap_err().to_string();
         assert!(err.contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn environment_sets_harvest_mail_and_allowed_origins() {
+        let env = |k: &str| match k {
+            "CAIRN_ALLOW_ORIGINS" => Some("http://127.0.0.1:9001, http://localhost:9002".to_string()),
+            "CAIRN_HARVEST_PER_HOST" => Some("4".to_string()),
+            "CAIRN_SMTP_HOST" => Some("127.0.0.1".to_string()),
+            "CAIRN_SMTP_TLS" => Some("none".to_string()),
+            _ => None,
+        };
+        let file = apply_env(FileSettings::default(), &env).unwrap();
+        let s = Settings::resolve(file, "default", &Overrides::default()).unwrap();
+        assert_eq!(s.allow_origins.len(), 2);
+        assert_eq!(s.harvest.per_host, 4);
+        assert_eq!(s.mail.smtp_tls, SmtpTls::None);
+        assert_eq!(s.mail.smtp_port, 25);
+        let bad = |k: &str| (k == "CAIRN_HARVEST_PER_HOST").then(|| "many".to_string());
+        let err = apply_env(FileSettings::default(), &bad).unwrap_err().to_string();
+        assert!(err.contains("harvest.per_host"), "{err}");
+        let bad = |k: &str| (k == "CAIRN_ALLOW_ORIGINS").then(|| "http://x.org/path".to_string());
+        let file = apply_env(FileSettings::default(), &bad).unwrap();
+        let err = Settings::resolve(file, "default", &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("allow_origins"), "{err}");
     }
 }

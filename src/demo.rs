@@ -22,59 +22,69 @@ pub struct DemoOutcome {
     pub password: String,
 }
 
-const MODULES: [(&str, &str, &str, &str); 9] = [
+/// (module title, module description, hashtag suffix, task title, task description)
+const MODULES: [(&str, &str, &str, &str, &str); 9] = [
     (
         "Data",
         "From documents to data: how content becomes something machines read and reuse.",
         "data",
+        "Open up a data source",
         "Write a post describing a data source you use in your own learning or teaching, and what it would take to make it open and linked.",
     ),
     (
         "Cloud",
         "Cloud and containers: where our learning environments now live.",
         "cloud",
+        "Run something in the cloud",
         "Set up a small cloud or container-based service (or describe one you use) and reflect on what moving to the cloud changes for learners.",
     ),
     (
         "Graph",
         "Graphs and networks: the shape of connections between people, content and ideas.",
         "graph",
+        "Map your learning network",
         "Draw or describe the graph of your own learning network: the people, sites and feeds you connect with, and how knowledge flows.",
     ),
     (
         "Identity",
         "Identity, privacy and the self in networked learning.",
         "identity",
+        "Your digital identity",
         "Write about how you present yourself online as a learner, and what you would want to control about your digital identity.",
     ),
     (
         "Recognition",
         "Badges, credentials and the recognition of learning.",
         "recognition",
+        "Recognise an achievement",
         "Describe an achievement of yours that no credential recognises, and how a badge or other evidence could recognise it.",
     ),
     (
         "Community",
         "Communities, consensus and decentralised networks.",
         "community",
+        "How your community decides",
         "Reflect on a community you belong to: how does it decide things, and what would change if it had no centre?",
     ),
     (
         "Experience",
         "Experience, simulation and learning by doing.",
         "experience",
+        "Design a learning experience",
         "Create or describe a learning experience (a simulation, game or event) and what a learner takes away from it.",
     ),
     (
         "Agency",
         "Agency: learners in control of their own learning.",
         "agency",
+        "Taking charge of learning",
         "Write about a time you took charge of your own learning, and what tools or supports made that possible.",
     ),
     (
         "Conclusion",
         "Looking back on the course and forward to what comes next.",
         "conclusion",
+        "Looking back, looking forward",
         "Write a closing post that links to your favourite post from each module and says what you will carry forward.",
     ),
 ];
@@ -113,7 +123,7 @@ fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
                     .into(),
             },
         )?;
-        for (title, description, tag, task) in MODULES {
+        for (title, description, tag, task_title, task) in MODULES {
             let module = courses::create_module(
                 conn,
                 course.id,
@@ -123,7 +133,7 @@ fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
                 conn,
                 module.id,
                 &TaskForm {
-                    title: format!("{title}: a blog post"),
+                    title: task_title.into(),
                     description: task.into(),
                     criteria: format!(
                         "- A post on your own blog, tagged **#el30-{tag}**.\n\

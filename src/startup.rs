@@ -65,6 +65,8 @@ pub struct Application {
     addr: SocketAddr,
     base_url: String,
     pool: DbPool,
+    harvester: crate::harvest::Harvester,
+    harvest_enabled: bool,
 }
 
 impl Application {
@@ -80,10 +82,15 @@ impl Application {
         let addr = listener.local_addr()?;
         let base_url = settings.public_base_url(addr);
         let secure = base_url.starts_with("https://");
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base_url)?;
+        let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());
+        let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
             throttle: LoginThrottle::default(),
+            harvester: harvester.clone(),
+            mailer,
         });
 
         let server = HttpServer::new(move || {
@@ -117,7 +124,7 @@ impl Application {
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
-        Ok(Application { server, addr, base_url, pool })
+        Ok(Application { server, addr, base_url, pool, harvester, harvest_enabled: settings.harvest.enabled })
     }
 
     /// The address actually bound.
@@ -138,9 +145,34 @@ impl Application {
         self.pool.clone()
     }
 
-    /// Runs until the server is stopped (SIGINT/SIGTERM or a `ServerHandle`).
+    pub fn harvester(&self) -> crate::harvest::Harvester {
+        self.harvester.clone()
+    }
+
+    /// Runs until the server is stopped (SIGINT/SIGTERM or a `ServerHandle`), with the
+    /// harvester polling in the background when enabled. The harvester is supervised: if
+    /// a pass panics it is logged and started again after a pause.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if self.harvest_enabled {
+            let harvester = self.harvester.clone();
+            tokio::spawn(async move {
+                loop {
+                    let h = harvester.clone();
+                    let rx = stop_rx.clone();
+                    match tokio::spawn(h.run_forever(std::time::Duration::from_secs(30), rx)).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the harvester stopped unexpectedly; restarting in 30 s");
+                            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                        }
+                    }
+                }
+            });
+        }
+        let result = self.server.await;
+        let _ = stop_tx.send(true);
+        result
     }
 
     /// A handle that can stop the server.

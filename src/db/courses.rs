@@ -34,7 +34,7 @@ pub struct Module {
 }
 
 /// A Task without its artwork bytes (see [`task_artwork`]).
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = tasks)]
 pub struct Task {
     pub id: i64,

@@ -68,8 +68,10 @@ pub fn now() -> i64 {
 }
 
 pub mod courses;
+pub mod feeds;
 pub mod institution;
 pub mod instructors;
+pub mod links;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
 #[derive(Debug, thiserror::Error)]

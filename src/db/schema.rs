@@ -79,6 +79,73 @@ diesel::joinable!(course_modules -> modules (module_id));
 diesel::joinable!(module_tasks -> modules (module_id));
 diesel::joinable!(module_tasks -> tasks (task_id));
 
+diesel::table! {
+    authors (id) {
+        id -> BigInt,
+        name -> Text,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    feeds (id) {
+        id -> BigInt,
+        author_id -> BigInt,
+        url -> Text,
+        site_url -> Nullable<Text>,
+        title -> Text,
+        status -> Text,
+        confirm_token_hash -> Nullable<Text>,
+        manage_token_hash -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        last_modified -> Nullable<Text>,
+        next_poll_at -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        last_success_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        error_count -> BigInt,
+        items_harvested -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    links (id) {
+        id -> BigInt,
+        feed_id -> BigInt,
+        author_id -> BigInt,
+        item_key -> Text,
+        url -> Nullable<Text>,
+        title -> Text,
+        author_name -> Nullable<Text>,
+        summary_html -> Text,
+        categories -> Text,
+        published_at -> Nullable<BigInt>,
+        updated_at -> Nullable<BigInt>,
+        harvested_at -> BigInt,
+        changed_at -> BigInt,
+        content_hash -> Text,
+    }
+}
+
+diesel::table! {
+    link_tasks (link_id, task_id) {
+        link_id -> BigInt,
+        task_id -> BigInt,
+        source -> Text,
+        tied -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(feeds -> authors (author_id));
+diesel::joinable!(links -> feeds (feed_id));
+diesel::joinable!(links -> authors (author_id));
+diesel::joinable!(link_tasks -> links (link_id));
+diesel::joinable!(link_tasks -> tasks (task_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     instructors,
     institution,
@@ -87,4 +154,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     course_modules,
     tasks,
     module_tasks,
+    authors,
+    feeds,
+    links,
+    link_tasks,
 );

@@ -2,9 +2,12 @@
 //! input, call the store, and render a template or redirect.
 
 mod admin;
+mod feeds;
+mod join;
 mod login;
 mod multipart;
 mod public;
+mod syndication;
 
 use actix_session::Session;
 use actix_web::http::{StatusCode, header};
@@ -22,6 +25,8 @@ pub struct AppState {
     /// Public base URL without a trailing slash.
     pub base_url: String,
     pub throttle: LoginThrottle,
+    pub harvester: crate::harvest::Harvester,
+    pub mailer: crate::email::Mailer,
 }
 
 impl AppState {
@@ -128,6 +133,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/app.js", web::get().to(app_js));
     login::configure(cfg);
     public::configure(cfg);
+    syndication::configure(cfg);
+    join::configure(cfg);
     admin::configure(cfg);
+    feeds::configure(cfg);
     cfg.default_service(web::to(not_found));
 }

@@ -11,6 +11,7 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub address: String,
+    pub harvester: cairn::harvest::Harvester,
     pub client: reqwest::Client,
     pub pool: DbPool,
     pub data_dir: PathBuf,
@@ -18,21 +19,34 @@ pub struct TestApp {
     _temp: Option<TempDir>,
 }
 
-fn settings(data_dir: &Path) -> Settings {
-    Settings::load(&Overrides {
+/// Test settings: a random port, the given data dir, no background harvesting (tests run
+/// passes themselves) and no SMTP (mail goes to .eml files) unless a test says otherwise.
+pub fn settings(data_dir: &Path) -> Settings {
+    let mut s = Settings::load(&Overrides {
         config: None,
         bind: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir.to_path_buf()),
         base_url: None,
         institution_name: Some("Test University".into()),
     })
-    .expect("settings")
+    .expect("settings");
+    s.harvest.enabled = false;
+    s.mail.smtp_host = None;
+    s.allow_origins.clear();
+    s
 }
 
 /// A fresh server with an empty data dir and one instructor (EMAIL / PASSWORD).
 pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// Like `spawn_app`, with the settings adjusted first (allowed origins, SMTP, limits).
+pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let temp = tempfile::tempdir().expect("temp dir");
-    let mut app = start(temp.path()).await;
+    let mut s = settings(temp.path());
+    adjust(&mut s);
+    let mut app = start_with(&s).await;
     let mut conn = app.pool.get().unwrap();
     instructors::create(&mut conn, EMAIL, PASSWORD).expect("create instructor");
     drop(conn);
@@ -42,12 +56,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on an existing data dir (used to test restarts).
 pub async fn start(data_dir: &Path) -> TestApp {
-    let app = Application::build(&settings(data_dir)).expect("build app");
+    start_with(&settings(data_dir)).await
+}
+
+pub async fn start_with(s: &Settings) -> TestApp {
+    let app = Application::build(s).expect("build app");
     let address = app.base_url().to_string();
     let pool = app.pool();
     let handle = app.handle();
+    let harvester = app.harvester();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: client(), pool, data_dir: data_dir.to_path_buf(), handle, _temp: None }
+    TestApp { address, harvester, client: client(), pool, data_dir: s.data_dir.clone(), handle, _temp: None }
 }
 
 pub fn client() -> reqwest::Client {

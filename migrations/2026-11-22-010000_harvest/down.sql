@@ -1,0 +1,4 @@
+DROP TABLE link_tasks;
+DROP TABLE links;
+DROP TABLE feeds;
+DROP TABLE authors;

@@ -1,0 +1,287 @@
+//! Authors and their feeds, with each feed's polling state.
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::schema::{authors, feeds};
+use super::{OptionalExt, StoreError, StoreResult, now};
+
+/// A feed's lifecycle.
+pub mod status {
+    /// Waiting for the learner to confirm by email; not polled.
+    pub const PENDING: &str = "pending";
+    pub const ACTIVE: &str = "active";
+    /// Paused by an instructor; not polled.
+    pub const PAUSED: &str = "paused";
+    /// The server answered 410 Gone; not polled any more.
+    pub const GONE: &str = "gone";
+    /// Removed by the learner or an instructor; its Links stay.
+    pub const REMOVED: &str = "removed";
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = authors)]
+pub struct Author {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = feeds)]
+pub struct Feed {
+    pub id: i64,
+    pub author_id: i64,
+    pub url: String,
+    pub site_url: Option<String>,
+    pub title: String,
+    pub status: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub next_poll_at: i64,
+    pub last_polled_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub error_count: i64,
+    pub items_harvested: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The author with `email` (updating the name), or a new one. Without an email, a new
+/// author is made each time.
+pub fn find_or_create_author(conn: &mut SqliteConnection, name: &str, email: Option<&str>) -> StoreResult<Author> {
+    if let Some(email) = email {
+        if let Some(a) =
+            authors::table.filter(authors::email.eq(email)).select(Author::as_select()).first(conn).optional()?
+        {
+            if a.name != name && !name.is_empty() {
+                diesel::update(authors::table.find(a.id)).set(authors::name.eq(name)).execute(conn)?;
+            }
+            return Ok(Author { name: name.to_string(), ..a });
+        }
+    }
+    diesel::insert_into(authors::table)
+        .values((authors::name.eq(name), authors::email.eq(email), authors::created_at.eq(now())))
+        .returning(Author::as_returning())
+        .get_result(conn)
+        .map_err(Into::into)
+}
+
+pub fn get_author(conn: &mut SqliteConnection, id: i64) -> StoreResult<Author> {
+    authors::table.find(id).select(Author::as_select()).first(conn).found("author")
+}
+
+/// What a new feed row holds.
+pub struct NewFeed<'a> {
+    pub author_id: i64,
+    pub url: &'a str,
+    pub title: &'a str,
+    pub site_url: Option<&'a str>,
+    pub status: &'a str,
+    pub confirm_token_hash: Option<&'a str>,
+    pub manage_token_hash: Option<&'a str>,
+}
+
+pub fn create_feed(conn: &mut SqliteConnection, f: NewFeed) -> StoreResult<Feed> {
+    let t = now();
+    diesel::insert_into(feeds::table)
+        .values((
+            feeds::author_id.eq(f.author_id),
+            feeds::url.eq(f.url),
+            feeds::title.eq(f.title),
+            feeds::site_url.eq(f.site_url),
+            feeds::status.eq(f.status),
+            feeds::confirm_token_hash.eq(f.confirm_token_hash),
+            feeds::manage_token_hash.eq(f.manage_token_hash),
+            feeds::next_poll_at.eq(t),
+            feeds::created_at.eq(t),
+            feeds::updated_at.eq(t),
+        ))
+        .returning(Feed::as_returning())
+        .get_result(conn)
+        .map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                StoreError::field("url", format!("the feed {} is already subscribed", f.url))
+            }
+            e => e.into(),
+        })
+}
+
+pub fn get_feed(conn: &mut SqliteConnection, id: i64) -> StoreResult<Feed> {
+    feeds::table.find(id).select(Feed::as_select()).first(conn).found("feed")
+}
+
+pub fn find_by_url(conn: &mut SqliteConnection, url: &str) -> StoreResult<Option<Feed>> {
+    feeds::table.filter(feeds::url.eq(url)).select(Feed::as_select()).first(conn).optional().map_err(Into::into)
+}
+
+/// Activates the pending feed whose confirmation token hashes to `hash`.
+pub fn confirm(conn: &mut SqliteConnection, hash: &str) -> StoreResult<Option<Feed>> {
+    let Some(feed) =
+        feeds::table.filter(feeds::confirm_token_hash.eq(hash)).select(Feed::as_select()).first(conn).optional()?
+    else {
+        return Ok(None);
+    };
+    let t = now();
+    diesel::update(feeds::table.find(feed.id))
+        .set((
+            feeds::status.eq(status::ACTIVE),
+            feeds::confirm_token_hash.eq(None::<String>),
+            feeds::next_poll_at.eq(t),
+            feeds::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    get_feed(conn, feed.id).map(Some)
+}
+
+/// The feed (and its author) whose management token hashes to `hash`.
+pub fn by_manage_token(conn: &mut SqliteConnection, hash: &str) -> StoreResult<Option<(Feed, Author)>> {
+    feeds::table
+        .inner_join(authors::table)
+        .filter(feeds::manage_token_hash.eq(hash))
+        .filter(feeds::status.ne(status::REMOVED))
+        .select((Feed::as_select(), Author::as_select()))
+        .first(conn)
+        .optional()
+        .map_err(Into::into)
+}
+
+/// Feeds (with authors) an instructor sees: all but removed ones, newest first.
+pub fn list_feeds(conn: &mut SqliteConnection) -> StoreResult<Vec<(Feed, Author)>> {
+    feeds::table
+        .inner_join(authors::table)
+        .filter(feeds::status.ne(status::REMOVED))
+        .order(feeds::id.desc())
+        .select((Feed::as_select(), Author::as_select()))
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Active feeds due for polling at `at`, soonest first.
+pub fn due_feeds(conn: &mut SqliteConnection, at: i64, limit: i64) -> StoreResult<Vec<Feed>> {
+    feeds::table
+        .filter(feeds::status.eq(status::ACTIVE))
+        .filter(feeds::next_poll_at.le(at))
+        .order((feeds::next_poll_at, feeds::id))
+        .limit(limit)
+        .select(Feed::as_select())
+        .load(conn)
+        .map_err(Into::into)
+}
+
+pub fn set_status(conn: &mut SqliteConnection, id: i64, new_status: &str) -> StoreResult<()> {
+    let n = diesel::update(feeds::table.find(id))
+        .set((feeds::status.eq(new_status), feeds::updated_at.eq(now())))
+        .execute(conn)?;
+    if new_status == status::ACTIVE {
+        // Resuming polls soon.
+        diesel::update(feeds::table.find(id)).set(feeds::next_poll_at.eq(now())).execute(conn)?;
+    }
+    if n == 0 { Err(StoreError::NotFound("feed")) } else { Ok(()) }
+}
+
+/// Changes a feed's address (by hand, or after a permanent redirect).
+pub fn set_url(conn: &mut SqliteConnection, id: i64, url: &str) -> StoreResult<()> {
+    diesel::update(feeds::table.find(id))
+        .set((
+            feeds::url.eq(url),
+            feeds::etag.eq(None::<String>),
+            feeds::last_modified.eq(None::<String>),
+            feeds::updated_at.eq(now()),
+        ))
+        .execute(conn)
+        .map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                StoreError::field("url", format!("another subscription already uses {url}"))
+            }
+            e => e.into(),
+        })?;
+    Ok(())
+}
+
+pub fn set_author_name(conn: &mut SqliteConnection, author_id: i64, name: &str) -> StoreResult<()> {
+    diesel::update(authors::table.find(author_id)).set(authors::name.eq(name)).execute(conn)?;
+    Ok(())
+}
+
+/// The outcome of one poll, to be recorded on the feed.
+#[derive(Debug, Default)]
+pub struct PollRecord {
+    pub at: i64,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub next_poll_at: i64,
+    pub etag: Option<Option<String>>,
+    pub last_modified: Option<Option<String>>,
+    pub new_url: Option<String>,
+    pub gone: bool,
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub items_added: i64,
+}
+
+pub fn record_poll(conn: &mut SqliteConnection, id: i64, r: &PollRecord) -> StoreResult<()> {
+    let feed = get_feed(conn, id)?;
+    let error_count = if r.ok { 0 } else { feed.error_count + 1 };
+    diesel::update(feeds::table.find(id))
+        .set((
+            feeds::last_polled_at.eq(r.at),
+            feeds::next_poll_at.eq(r.next_poll_at),
+            feeds::error_count.eq(error_count),
+            feeds::last_error.eq(&r.error),
+            feeds::items_harvested.eq(feed.items_harvested + r.items_added),
+            feeds::updated_at.eq(r.at),
+        ))
+        .execute(conn)?;
+    if r.ok {
+        diesel::update(feeds::table.find(id)).set(feeds::last_success_at.eq(r.at)).execute(conn)?;
+    }
+    if let Some(etag) = &r.etag {
+        diesel::update(feeds::table.find(id)).set(feeds::etag.eq(etag)).execute(conn)?;
+    }
+    if let Some(lm) = &r.last_modified {
+        diesel::update(feeds::table.find(id)).set(feeds::last_modified.eq(lm)).execute(conn)?;
+    }
+    if let Some(title) = r.title.as_ref().filter(|t| !t.is_empty()) {
+        diesel::update(feeds::table.find(id))
+            .set((feeds::title.eq(title), feeds::site_url.eq(&r.site_url)))
+            .execute(conn)?;
+    }
+    if r.gone {
+        diesel::update(feeds::table.find(id)).set(feeds::status.eq(status::GONE)).execute(conn)?;
+    }
+    if let Some(url) = &r.new_url {
+        // A permanent redirect: keep the new address unless another feed already has it.
+        if find_by_url(conn, url)?.is_none() {
+            diesel::update(feeds::table.find(id)).set(feeds::url.eq(url)).execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes up a removed feed again for `author_id`, pending confirmation.
+pub fn resubscribe(
+    conn: &mut SqliteConnection,
+    id: i64,
+    author_id: i64,
+    confirm_hash: &str,
+    manage_hash: &str,
+) -> StoreResult<Feed> {
+    diesel::update(feeds::table.find(id))
+        .set((
+            feeds::author_id.eq(author_id),
+            feeds::status.eq(status::PENDING),
+            feeds::confirm_token_hash.eq(confirm_hash),
+            feeds::manage_token_hash.eq(manage_hash),
+            feeds::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    get_feed(conn, id)
+}
+
+/// Every feed not removed, with its author, for OPML export.
+pub fn export_list(conn: &mut SqliteConnection) -> StoreResult<Vec<(Feed, Author)>> {
+    list_feeds(conn)
+}

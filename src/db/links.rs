@@ -1,0 +1,256 @@
+//! Links (harvested posts) and their ties to Tasks.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::schema::{authors, feeds, link_tasks, links, tasks};
+use super::{OptionalExt, StoreResult, now};
+use crate::db::courses::Task;
+use crate::db::feeds::Feed;
+use crate::harvest::hashtags;
+use crate::harvest::parse::Item;
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = links)]
+pub struct Link {
+    pub id: i64,
+    pub feed_id: i64,
+    pub author_id: i64,
+    pub item_key: String,
+    pub url: Option<String>,
+    pub title: String,
+    pub author_name: Option<String>,
+    pub summary_html: String,
+    pub categories: String,
+    pub published_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub harvested_at: i64,
+    pub changed_at: i64,
+    pub content_hash: String,
+}
+
+/// How a harvest changed the stored Links of one feed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    pub added: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+}
+
+/// What identifies an item within its feed: its id, else its URL, else its title.
+pub fn item_key(item: &Item) -> String {
+    match (&item.id, &item.url) {
+        (Some(id), _) => format!("id:{id}"),
+        (None, Some(url)) => format!("url:{url}"),
+        (None, None) => format!("title:{}", item.title),
+    }
+}
+
+fn content_hash(item: &Item) -> String {
+    let mut h = Sha256::new();
+    for part in
+        [item.url.as_deref().unwrap_or(""), &item.title, item.author.as_deref().unwrap_or(""), &item.summary_html]
+    {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for c in &item.categories {
+        h.update(c.as_bytes());
+        h.update([1]);
+    }
+    h.update(item.published.unwrap_or(0).to_le_bytes());
+    h.update(item.updated.unwrap_or(0).to_le_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Task ids by lower-case hashtag, for matching.
+pub fn task_tags(conn: &mut SqliteConnection) -> StoreResult<HashMap<String, i64>> {
+    let rows: Vec<(i64, String)> = tasks::table.select((tasks::id, tasks::hashtag)).load(conn)?;
+    Ok(rows.into_iter().map(|(id, tag)| (tag.to_lowercase(), id)).collect())
+}
+
+/// Stores a feed's items in one transaction: new items become Links, changed ones update
+/// theirs, and each is tied to the Tasks whose hashtags it carries. An instructor's manual
+/// tie or untie is never changed here.
+pub fn store_items(
+    conn: &mut SqliteConnection,
+    feed: &Feed,
+    items: &[Item],
+    tags: &HashMap<String, i64>,
+) -> StoreResult<StoreStats> {
+    let t = now();
+    conn.transaction(|conn| {
+        let mut stats = StoreStats::default();
+        let mut seen = std::collections::HashSet::new();
+        for item in items {
+            let key = item_key(item);
+            if !seen.insert(key.clone()) {
+                continue; // the same item twice in one document
+            }
+            let hash = content_hash(item);
+            let categories = serde_json::to_string(&item.categories).unwrap_or_else(|_| "[]".into());
+            let existing: Option<(i64, String)> = links::table
+                .filter(links::feed_id.eq(feed.id).and(links::item_key.eq(&key)))
+                .select((links::id, links::content_hash))
+                .first(conn)
+                .optional()?;
+            let link_id = match existing {
+                Some((_, old)) if old == hash => {
+                    stats.unchanged += 1;
+                    continue;
+                }
+                Some((id, _)) => {
+                    diesel::update(links::table.find(id))
+                        .set((
+                            links::url.eq(&item.url),
+                            links::title.eq(&item.title),
+                            links::author_name.eq(&item.author),
+                            links::summary_html.eq(&item.summary_html),
+                            links::categories.eq(&categories),
+                            links::published_at.eq(item.published),
+                            links::updated_at.eq(item.updated),
+                            links::changed_at.eq(t),
+                            links::content_hash.eq(&hash),
+                        ))
+                        .execute(conn)?;
+                    stats.updated += 1;
+                    id
+                }
+                None => {
+                    let id = diesel::insert_into(links::table)
+                        .values((
+                            links::feed_id.eq(feed.id),
+                            links::author_id.eq(feed.author_id),
+                            links::item_key.eq(&key),
+                            links::url.eq(&item.url),
+                            links::title.eq(&item.title),
+                            links::author_name.eq(&item.author),
+                            links::summary_html.eq(&item.summary_html),
+                            links::categories.eq(&categories),
+                            links::published_at.eq(item.published),
+                            links::updated_at.eq(item.updated),
+                            links::harvested_at.eq(t),
+                            links::changed_at.eq(t),
+                            links::content_hash.eq(&hash),
+                        ))
+                        .returning(links::id)
+                        .get_result::<i64>(conn)?;
+                    stats.added += 1;
+                    id
+                }
+            };
+            tie_by_hashtags(conn, link_id, item, tags, t)?;
+        }
+        Ok(stats)
+    })
+}
+
+fn tie_by_hashtags(
+    conn: &mut SqliteConnection,
+    link_id: i64,
+    item: &Item,
+    tags: &HashMap<String, i64>,
+    t: i64,
+) -> StoreResult<()> {
+    let found: Vec<i64> =
+        hashtags::of_post(&item.text, &item.categories).iter().filter_map(|tag| tags.get(tag).copied()).collect();
+    // Hashtag ties the post no longer supports go; manual rows stay as they are.
+    diesel::delete(
+        link_tasks::table
+            .filter(link_tasks::link_id.eq(link_id))
+            .filter(link_tasks::source.eq("hashtag"))
+            .filter(link_tasks::task_id.ne_all(&found)),
+    )
+    .execute(conn)?;
+    for task_id in found {
+        diesel::insert_or_ignore_into(link_tasks::table)
+            .values((
+                link_tasks::link_id.eq(link_id),
+                link_tasks::task_id.eq(task_id),
+                link_tasks::source.eq("hashtag"),
+                link_tasks::tied.eq(true),
+                link_tasks::created_at.eq(t),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Ties (or unties) a Link and a Task by hand; later harvests keep this choice.
+pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bool) -> StoreResult<()> {
+    get_link(conn, link_id)?;
+    crate::db::courses::get_task(conn, task_id)?;
+    diesel::replace_into(link_tasks::table)
+        .values((
+            link_tasks::link_id.eq(link_id),
+            link_tasks::task_id.eq(task_id),
+            link_tasks::source.eq("manual"),
+            link_tasks::tied.eq(tied),
+            link_tasks::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get_link(conn: &mut SqliteConnection, id: i64) -> StoreResult<Link> {
+    links::table.find(id).select(Link::as_select()).first(conn).found("link")
+}
+
+/// The Tasks a Link is tied to.
+pub fn tasks_of_link(conn: &mut SqliteConnection, link_id: i64) -> StoreResult<Vec<Task>> {
+    link_tasks::table
+        .inner_join(tasks::table)
+        .filter(link_tasks::link_id.eq(link_id).and(link_tasks::tied.eq(true)))
+        .order(tasks::hashtag)
+        .select(Task::as_select())
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// A Link with what a listing shows beside it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LinkView {
+    pub link: Link,
+    pub author: String,
+    pub feed_title: String,
+    pub tasks: Vec<Task>,
+}
+
+/// Recent Links, newest first, optionally only those tied to one of `task_ids`.
+pub fn recent(conn: &mut SqliteConnection, task_ids: Option<&[i64]>, limit: i64) -> StoreResult<Vec<LinkView>> {
+    let mut q = links::table
+        .inner_join(authors::table)
+        .inner_join(feeds::table)
+        .order((links::published_at.desc(), links::id.desc()))
+        .limit(limit)
+        .select((Link::as_select(), authors::name, feeds::title))
+        .into_boxed();
+    if let Some(ids) = task_ids {
+        let tied = link_tasks::table
+            .filter(link_tasks::task_id.eq_any(ids.to_vec()).and(link_tasks::tied.eq(true)))
+            .select(link_tasks::link_id);
+        q = q.filter(links::id.eq_any(tied));
+    }
+    let rows: Vec<(Link, String, String)> = q.load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|(l, _, _)| l.id).collect();
+    let ties: Vec<(i64, Task)> = link_tasks::table
+        .inner_join(tasks::table)
+        .filter(link_tasks::link_id.eq_any(&ids).and(link_tasks::tied.eq(true)))
+        .order(tasks::hashtag)
+        .select((link_tasks::link_id, Task::as_select()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(link, author, feed_title)| {
+            let tasks = ties.iter().filter(|(l, _)| *l == link.id).map(|(_, t)| t.clone()).collect();
+            LinkView { link, author, feed_title, tasks }
+        })
+        .collect())
+}
+
+/// Number of Links of a feed.
+pub fn count_for_feed(conn: &mut SqliteConnection, feed_id: i64) -> StoreResult<i64> {
+    links::table.filter(links::feed_id.eq(feed_id)).count().get_result(conn).map_err(Into::into)
+}

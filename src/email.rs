@@ -1,0 +1,101 @@
+//! Outgoing email through SMTP, or — with no SMTP host configured — as `.eml` files in
+//! `<data dir>/mail/`, so that a fresh install works and instructors can read what would
+//! have been sent.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailSettings, SmtpTls};
+
+#[derive(Clone)]
+enum Backend {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(PathBuf),
+}
+
+/// Sends mail. Cheap to clone.
+#[derive(Clone)]
+pub struct Mailer {
+    backend: Backend,
+    from: Mailbox,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("'{0}' is not an address mail can be sent to")]
+    Address(String),
+    #[error("the message could not be built: {0}")]
+    Build(String),
+    #[error("sending failed: {0}")]
+    Send(String),
+}
+
+/// A message to send: plain text, with an optional HTML alternative.
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+impl Mailer {
+    pub fn new(settings: &MailSettings, data_dir: &Path) -> anyhow::Result<Mailer> {
+        crate::net::install_crypto_provider();
+        let from: Mailbox = settings.from.parse().map_err(|e| anyhow::anyhow!("mail.from: {e}"))?;
+        let backend = match &settings.smtp_host {
+            Some(host) => {
+                let tls = match settings.smtp_tls {
+                    SmtpTls::None => Tls::None,
+                    SmtpTls::StartTls => Tls::Required(TlsParameters::new(host.clone())?),
+                    SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(host.clone())?),
+                };
+                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
+                    .port(settings.smtp_port)
+                    .tls(tls)
+                    .timeout(Some(Duration::from_secs(30)));
+                if let (Some(u), Some(p)) = (&settings.smtp_username, &settings.smtp_password) {
+                    b = b.credentials(Credentials::new(u.clone(), p.clone()));
+                }
+                Backend::Smtp(b.build())
+            }
+            None => Backend::File(data_dir.join("mail")),
+        };
+        Ok(Mailer { backend, from })
+    }
+
+    /// Where `.eml` files go when there is no SMTP server, else `None`.
+    pub fn file_dir(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::File(p) => Some(p),
+            Backend::Smtp(_) => None,
+        }
+    }
+
+    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+        let to: Mailbox = email.to.parse().map_err(|_| MailError::Address(email.to.clone()))?;
+        let builder = Message::builder().from(self.from.clone()).to(to).subject(email.subject);
+        let message = match email.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text, html)),
+            None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text)),
+        }
+        .map_err(|e| MailError::Build(e.to_string()))?;
+        match &self.backend {
+            Backend::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| MailError::Send(e.to_string())),
+            Backend::File(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| MailError::Send(format!("cannot create {}: {e}", dir.display())))?;
+                AsyncFileTransport::<Tokio1Executor>::new(dir)
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| MailError::Send(e.to_string()))
+            }
+        }
+    }
+}

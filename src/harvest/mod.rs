@@ -1,0 +1,357 @@
+//! The harvester: finds learners' feeds, polls them politely, and turns their items into
+//! Links tied to Tasks by hashtag.
+//!
+//! Shape (after miniflux): a pass picks the active feeds that are due, fetches them with
+//! bounded total concurrency and a per-host limit, parses and stores each in its own
+//! transaction, and records the outcome and the next poll time on the feed. All state
+//! lives in the database, so a restart resumes where it stopped.
+
+pub mod discover;
+pub mod hashtags;
+pub mod parse;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header;
+use tokio::sync::Semaphore;
+
+use crate::config::HarvestSettings;
+use crate::db::feeds::{self, Feed, PollRecord};
+use crate::db::links::{self, StoreStats};
+use crate::db::{DbPool, StoreError, StoreResult};
+use crate::net::{ACCEPT_FEEDS, FetchConfig, FetchError, Fetched, Fetcher, OutboundPolicy, Validators};
+use discover::FeedLink;
+use parse::ParsedFeed;
+
+/// Shortest wait after a failure.
+const MIN_BACKOFF_SECS: u64 = 60;
+/// Longest wait after repeated failures.
+const MAX_BACKOFF_SECS: u64 = 24 * 3600;
+
+/// Why a feed could not be read, in words.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("that address returned {status}")]
+    Status { status: String, retry_after: Option<u64> },
+    #[error("no feed found at {0}: it is a web page that advertises no RSS, Atom or JSON feed")]
+    NoFeed(String),
+    #[error("{url}: {error}")]
+    Parse { url: String, error: parse::ParseError },
+}
+
+impl FeedError {
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            FeedError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Builds the outbound client the harvester (and discovery) use.
+pub fn fetcher(settings: &HarvestSettings, allow_origins: &[String], base_url: &str) -> anyhow::Result<Fetcher> {
+    Fetcher::new(FetchConfig {
+        user_agent: format!("Cairn/{} (+{base_url}; feed harvester)", env!("CARGO_PKG_VERSION")),
+        connect_timeout: Duration::from_secs(settings.timeout_secs.min(10)),
+        total_timeout: Duration::from_secs(settings.timeout_secs),
+        max_body: settings.max_bytes,
+        policy: OutboundPolicy::new(allow_origins).map_err(anyhow::Error::msg)?,
+    })
+}
+
+fn charset_of(f: &Fetched) -> Option<String> {
+    let ct = f.header(header::CONTENT_TYPE)?.to_ascii_lowercase();
+    ct.split(';').find_map(|p| p.trim().strip_prefix("charset=").map(|c| c.trim_matches('"').to_string()))
+}
+
+fn status_error(f: &Fetched) -> FeedError {
+    let status = f.status;
+    FeedError::Status {
+        status: format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim().to_string(),
+        retry_after: f.retry_after(),
+    }
+}
+
+/// A feed found from an address a person typed: the feed itself, or one a page advertises.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The feed's address (after permanent redirects).
+    pub feed_url: String,
+    pub feed: ParsedFeed,
+    /// Every feed the page advertised (empty when the address was a feed).
+    pub alternatives: Vec<FeedLink>,
+}
+
+/// Fetches `url`; if it is a page, discovers its feeds and reads the first that parses.
+/// Used by the Join page, `cairn feed check` and the instructor's "add feed".
+pub async fn resolve(fetcher: &Fetcher, url: &str) -> Result<Resolved, FeedError> {
+    let fetched = fetcher.get(url, &Validators::default(), ACCEPT_FEEDS).await?;
+    if !fetched.status.is_success() {
+        return Err(status_error(&fetched));
+    }
+    let final_url = fetched.final_url.clone();
+    match parse::parse(&fetched.body, charset_of(&fetched).as_deref(), &final_url) {
+        Ok(feed) => Ok(Resolved { feed_url: final_url.to_string(), feed, alternatives: Vec::new() }),
+        Err(parse::ParseError::Html) => {
+            let html = parse::decode(&fetched.body, charset_of(&fetched).as_deref());
+            let candidates = discover::feed_links(&html, &final_url);
+            if candidates.is_empty() {
+                return Err(FeedError::NoFeed(url.to_string()));
+            }
+            let mut last_error = None;
+            for c in &candidates {
+                match fetch_feed(fetcher, &c.url).await {
+                    Ok((feed_url, feed)) => return Ok(Resolved { feed_url, feed, alternatives: candidates.clone() }),
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            Err(last_error.unwrap_or_else(|| FeedError::NoFeed(url.to_string())))
+        }
+        Err(error) => Err(FeedError::Parse { url: final_url.to_string(), error }),
+    }
+}
+
+/// Fetches and parses a feed address (no discovery).
+pub async fn fetch_feed(fetcher: &Fetcher, url: &str) -> Result<(String, ParsedFeed), FeedError> {
+    let fetched = fetcher.get(url, &Validators::default(), ACCEPT_FEEDS).await?;
+    if !fetched.status.is_success() {
+        return Err(status_error(&fetched));
+    }
+    let feed = parse::parse(&fetched.body, charset_of(&fetched).as_deref(), &fetched.final_url)
+        .map_err(|error| FeedError::Parse { url: fetched.final_url.to_string(), error })?;
+    Ok((fetched.final_url.to_string(), feed))
+}
+
+/// What one poll did.
+#[derive(Debug, Clone)]
+pub enum PollOutcome {
+    Stored(StoreStats),
+    NotModified,
+    Gone,
+    Failed(String),
+}
+
+/// Totals of a pass.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct PassSummary {
+    pub feeds: usize,
+    pub not_modified: usize,
+    pub failed: usize,
+    pub gone: usize,
+    pub added: i64,
+    pub updated: i64,
+}
+
+/// The harvester. Cheap to clone.
+#[derive(Clone)]
+pub struct Harvester {
+    pool: DbPool,
+    fetcher: Fetcher,
+    settings: HarvestSettings,
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+impl Harvester {
+    pub fn new(pool: DbPool, fetcher: Fetcher, settings: HarvestSettings) -> Harvester {
+        Harvester { pool, fetcher, settings, hosts: Arc::default() }
+    }
+
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut diesel::SqliteConnection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("database task failed: {e}")))?
+    }
+
+    fn host_limit(&self, url: &str) -> Arc<Semaphore> {
+        let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts.entry(host).or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_host))).clone()
+    }
+
+    fn next_poll(&self, now: i64) -> i64 {
+        let interval = self.settings.interval_secs as i64;
+        let jitter = rand::rng().random_range(-(interval / 10)..=(interval / 10));
+        now + interval + jitter
+    }
+
+    fn backoff(&self, now: i64, errors_before: i64, retry_after: Option<u64>) -> i64 {
+        let exp = MIN_BACKOFF_SECS.saturating_mul(1u64 << errors_before.clamp(0, 20));
+        let wait = exp.min(MAX_BACKOFF_SECS).max(retry_after.unwrap_or(0).min(7 * 24 * 3600));
+        now + wait as i64
+    }
+
+    /// Polls one feed: conditional GET, parse, store, and record the outcome.
+    pub async fn poll(&self, feed: Feed, tags: Arc<HashMap<String, i64>>) -> PollOutcome {
+        let limit = self.host_limit(&feed.url);
+        let _permit = limit.acquire_owned().await;
+        let now = crate::db::now();
+        let validators = Validators { etag: feed.etag.clone(), last_modified: feed.last_modified.clone() };
+        let mut record = PollRecord { at: now, ..Default::default() };
+        let outcome = match self.fetcher.get(&feed.url, &validators, ACCEPT_FEEDS).await {
+            Err(e) => {
+                let e = FeedError::from(e);
+                record.error = Some(e.to_string());
+                record.next_poll_at = self.backoff(now, feed.error_count, None);
+                PollOutcome::Failed(e.to_string())
+            }
+            Ok(f) if f.status == StatusCode::NOT_MODIFIED => {
+                record.ok = true;
+                record.next_poll_at = self.next_poll(now);
+                PollOutcome::NotModified
+            }
+            Ok(f) if f.status == StatusCode::GONE => {
+                record.gone = true;
+                record.error = Some("the feed answered 410 Gone; it is no longer polled".into());
+                record.next_poll_at = now;
+                PollOutcome::Gone
+            }
+            Ok(f) if !f.status.is_success() => {
+                let e = status_error(&f);
+                record.error = Some(e.to_string());
+                record.next_poll_at = self.backoff(now, feed.error_count, e.retry_after());
+                PollOutcome::Failed(e.to_string())
+            }
+            Ok(f) => {
+                if f.moved_permanently {
+                    record.new_url = Some(f.final_url.to_string());
+                }
+                match parse::parse(&f.body, charset_of(&f).as_deref(), &f.final_url) {
+                    Err(error) => {
+                        // A broken document never deletes what was harvested before.
+                        let e = FeedError::Parse { url: f.final_url.to_string(), error };
+                        record.error = Some(e.to_string());
+                        record.next_poll_at = self.backoff(now, feed.error_count, None);
+                        PollOutcome::Failed(e.to_string())
+                    }
+                    Ok(parsed) => {
+                        record.etag = Some(f.header(header::ETAG).map(str::to_string));
+                        record.last_modified = Some(f.header(header::LAST_MODIFIED).map(str::to_string));
+                        record.title = Some(parsed.title.clone());
+                        record.site_url = parsed.site_url.clone();
+                        let feed_for_store = feed.clone();
+                        match self.db(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await {
+                            Ok(stats) => {
+                                record.ok = true;
+                                record.items_added = stats.added;
+                                record.next_poll_at = self.next_poll(now);
+                                PollOutcome::Stored(stats)
+                            }
+                            Err(e) => {
+                                record.error = Some(format!("could not store the items: {e}"));
+                                record.next_poll_at = self.backoff(now, feed.error_count, None);
+                                PollOutcome::Failed(format!("could not store the items: {e}"))
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let id = feed.id;
+        if let Err(e) = self.db(move |c| feeds::record_poll(c, id, &record)).await {
+            tracing::error!(feed = id, error = %e, "could not record a poll");
+        }
+        match &outcome {
+            PollOutcome::Failed(e) => tracing::warn!(feed = id, url = %feed.url, error = %e, "feed poll failed"),
+            o => tracing::debug!(feed = id, url = %feed.url, outcome = ?o, "feed polled"),
+        }
+        outcome
+    }
+
+    /// Polls the given feeds with bounded concurrency; `progress` is called after each.
+    pub async fn poll_all(
+        &self,
+        feeds: Vec<Feed>,
+        progress: &(dyn Fn(&Feed, &PollOutcome) + Sync),
+    ) -> StoreResult<PassSummary> {
+        let tags = Arc::new(self.db(links::task_tags).await?);
+        let global = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut set = tokio::task::JoinSet::new();
+        let mut summary = PassSummary { feeds: feeds.len(), ..Default::default() };
+        for feed in feeds {
+            let permit = global.clone().acquire_owned().await.map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let me = self.clone();
+            let tags = tags.clone();
+            set.spawn(async move {
+                let f = feed.clone();
+                let outcome = me.poll(feed, tags).await;
+                drop(permit);
+                (f, outcome)
+            });
+            // Report finished ones as we go.
+            while let Some(Ok((f, o))) = set.try_join_next() {
+                tally(&mut summary, &o);
+                progress(&f, &o);
+            }
+        }
+        while let Some(done) = set.join_next().await {
+            if let Ok((f, o)) = done {
+                tally(&mut summary, &o);
+                progress(&f, &o);
+            }
+        }
+        Ok(summary)
+    }
+
+    /// One pass over the feeds due now (or only `feed_id`, due or not).
+    pub async fn run_pass(
+        &self,
+        feed_id: Option<i64>,
+        progress: &(dyn Fn(&Feed, &PollOutcome) + Sync),
+    ) -> StoreResult<PassSummary> {
+        let due = match feed_id {
+            Some(id) => vec![self.db(move |c| feeds::get_feed(c, id)).await?],
+            None => {
+                let now = crate::db::now();
+                self.db(move |c| feeds::due_feeds(c, now, 100_000)).await?
+            }
+        };
+        self.poll_all(due, progress).await
+    }
+
+    /// Polls due feeds until `stop` is set, checking every `tick`.
+    pub async fn run_forever(self, tick: Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        let mut stop = stop;
+        loop {
+            match self.run_pass(None, &|_, _| {}).await {
+                Ok(s) if s.feeds > 0 => {
+                    tracing::info!(feeds = s.feeds, added = s.added, failed = s.failed, "harvest pass")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "harvest pass failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+fn tally(s: &mut PassSummary, o: &PollOutcome) {
+    match o {
+        PollOutcome::Stored(st) => {
+            s.added += st.added;
+            s.updated += st.updated;
+        }
+        PollOutcome::NotModified => s.not_modified += 1,
+        PollOutcome::Gone => s.gone += 1,
+        PollOutcome::Failed(_) => s.failed += 1,
+    }
+}

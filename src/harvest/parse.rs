@@ -1,0 +1,550 @@
+//! Turning fetched bytes into feed items: character decoding, feed-rs parsing, a fallback
+//! for documents feed-rs rejects or reads as empty, and normalisation (absolute URLs,
+//! plain-text titles, sanitised HTML).
+
+use ammonia::UrlRelative;
+use encoding_rs::Encoding;
+use url::Url;
+
+/// Most characters of sanitised HTML kept per item.
+const MAX_SUMMARY_CHARS: usize = 20_000;
+
+/// One harvested item, normalised.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Item {
+    /// The feed's own id for the item (guid, Atom id, JSON Feed id), if it has one.
+    pub id: Option<String>,
+    /// Absolute URL of the post.
+    pub url: Option<String>,
+    /// Plain text.
+    pub title: String,
+    pub author: Option<String>,
+    /// Unix seconds.
+    pub published: Option<i64>,
+    pub updated: Option<i64>,
+    pub categories: Vec<String>,
+    /// Sanitised HTML summary (or content when there is no summary).
+    pub summary_html: String,
+    /// Plain text of title, summary and content, for hashtag matching.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// A parsed feed.
+#[derive(Debug, Clone)]
+pub struct ParsedFeed {
+    pub title: String,
+    /// The site the feed belongs to (its HTML alternate), if given.
+    pub site_url: Option<String>,
+    /// "rss", "atom" or "json".
+    pub format: &'static str,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("this is an HTML page, not a feed")]
+    Html,
+    #[error("the document is empty")]
+    Empty,
+    #[error("this is not a feed Cairn can read ({0})")]
+    Malformed(String),
+}
+
+/// Decodes `body` to UTF-8: a byte-order mark first, then the XML declaration, then the
+/// HTTP `charset`, then UTF-8 when the bytes are valid UTF-8, else windows-1252.
+pub fn decode(body: &[u8], http_charset: Option<&str>) -> String {
+    if let Some((enc, bom)) = Encoding::for_bom(body) {
+        return enc.decode_without_bom_handling(&body[bom..]).0.into_owned();
+    }
+    let declared = xml_declared_encoding(body).and_then(|l| Encoding::for_label(l.as_bytes()));
+    // UTF-16 declared without a BOM cannot be right for an ASCII-readable declaration.
+    let declared = declared.filter(|e| *e != encoding_rs::UTF_16LE && *e != encoding_rs::UTF_16BE);
+    let enc = declared.or_else(|| http_charset.and_then(|c| Encoding::for_label(c.trim().as_bytes())));
+    match enc {
+        Some(enc) => enc.decode_without_bom_handling(body).0.into_owned(),
+        None => match std::str::from_utf8(body) {
+            Ok(s) => s.to_string(),
+            Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(body).0.into_owned(),
+        },
+    }
+}
+
+/// The `encoding` of an `<?xml …?>` declaration at the start of the document.
+fn xml_declared_encoding(body: &[u8]) -> Option<String> {
+    let head = &body[..body.len().min(512)];
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start();
+    if !t.starts_with("<?xml") {
+        return None;
+    }
+    let decl = &t[..t.find("?>")?];
+    let at = decl.find("encoding")?;
+    let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].to_string())
+}
+
+/// Replaces the XML declaration (whose encoding no longer applies once decoded) by a UTF-8 one.
+fn normalise_declaration(text: &str) -> String {
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    if t.starts_with("<?xml") {
+        if let Some(end) = t.find("?>") {
+            return format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>{}", &t[end + 2..]);
+        }
+    }
+    t.to_string()
+}
+
+/// True when the text is an HTML page rather than a feed.
+pub fn looks_like_html(text: &str) -> bool {
+    let head: String = text.trim_start().chars().take(1024).collect::<String>().to_ascii_lowercase();
+    let head = head.trim_start_matches("<?xml version=\"1.0\" encoding=\"utf-8\"?>").trim_start();
+    head.starts_with("<!doctype html")
+        || head.starts_with("<html")
+        || (head.starts_with("<!--") && head.contains("<html"))
+}
+
+/// Parses a feed document fetched from `base` (the final URL after redirects).
+pub fn parse(body: &[u8], http_charset: Option<&str>, base: &Url) -> Result<ParsedFeed, ParseError> {
+    let text = decode(body, http_charset);
+    let text = normalise_declaration(&text);
+    if text.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if looks_like_html(&text) {
+        return Err(ParseError::Html);
+    }
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(base.as_str()))
+        // No invented ids: an item without one is deduplicated by its URL instead.
+        .id_generator(|_, _, _| String::new())
+        .build();
+    let has_items = text.contains("<item") || text.contains("<entry") || text.contains("\"items\"");
+    match parser.parse(text.as_bytes()) {
+        Ok(feed) if !feed.entries.is_empty() || !has_items => Ok(from_feed_rs(feed, base)),
+        Ok(_) | Err(feed_rs::parser::ParseFeedError::ParseError(_)) if text.trim_start().starts_with('<') => {
+            fallback::parse(&text, base)
+        }
+        Ok(feed) => Ok(from_feed_rs(feed, base)),
+        Err(e) => Err(ParseError::Malformed(describe(&e))),
+    }
+}
+
+fn describe(e: &feed_rs::parser::ParseFeedError) -> String {
+    use feed_rs::parser::ParseFeedError as E;
+    match e {
+        E::ParseError(k) => format!("{k:?}").replace("NoFeedRoot", "no RSS, Atom or JSON Feed root element"),
+        E::IoError(e) => e.to_string(),
+        E::JsonSerde(e) => format!("invalid JSON: {e}"),
+        E::JsonUnsupportedVersion(v) => format!("unsupported JSON Feed version {v}"),
+        E::XmlReader(e) => format!("malformed XML: {e}"),
+    }
+}
+
+fn from_feed_rs(feed: feed_rs::model::Feed, base: &Url) -> ParsedFeed {
+    let format = match feed.feed_type {
+        feed_rs::model::FeedType::Atom => "atom",
+        feed_rs::model::FeedType::JSON => "json",
+        _ => "rss",
+    };
+    let feed_author = feed.authors.first().and_then(|p| p.name.clone()).filter(|n| !n.trim().is_empty());
+    let site_url = pick_link(&feed.links, base);
+    let items = feed
+        .entries
+        .into_iter()
+        .map(|e| {
+            let summary = e.summary.as_ref().map(|t| (t.content.clone(), t.content_type.essence().to_string()));
+            let content =
+                e.content.as_ref().and_then(|c| c.body.clone().map(|b| (b, c.content_type.essence().to_string())));
+            let id = Some(e.id.trim().to_string()).filter(|s| !s.is_empty());
+            let url = pick_link(&e.links, base).or_else(|| id.as_deref().and_then(|i| permalink(i, base)));
+            let title_raw = e.title.as_ref().map(|t| {
+                if t.content_type.essence().to_string().contains("html") {
+                    html_to_text(&t.content)
+                } else {
+                    t.content.clone()
+                }
+            });
+            let categories = e
+                .categories
+                .iter()
+                .map(|c| c.term.trim().to_string())
+                .chain(e.categories.iter().filter_map(|c| c.label.clone()))
+                .filter(|c| !c.is_empty())
+                .collect();
+            let author = e
+                .authors
+                .first()
+                .and_then(|p| p.name.clone())
+                .filter(|n| !n.trim().is_empty())
+                .or_else(|| feed_author.clone());
+            build_item(ItemParts {
+                id,
+                url,
+                title: title_raw,
+                author,
+                published: e.published.or(e.updated).map(|d| d.timestamp()),
+                updated: e.updated.map(|d| d.timestamp()),
+                categories,
+                summary,
+                content,
+                base: base.clone(),
+            })
+        })
+        .collect();
+    ParsedFeed {
+        title: feed
+            .title
+            .map(|t| html_to_text(&t.content))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| base.to_string()),
+        site_url,
+        format,
+        items,
+    }
+}
+
+/// An item's parts before normalisation (shared by both parsers).
+struct ItemParts {
+    id: Option<String>,
+    url: Option<String>,
+    title: Option<String>,
+    author: Option<String>,
+    published: Option<i64>,
+    updated: Option<i64>,
+    categories: Vec<String>,
+    /// (text, MIME type)
+    summary: Option<(String, String)>,
+    content: Option<(String, String)>,
+    base: Url,
+}
+
+fn build_item(p: ItemParts) -> Item {
+    let as_html = |(text, mime): &(String, String)| {
+        if mime.contains("html") || mime.is_empty() { text.clone() } else { escape_html(text) }
+    };
+    let summary_src = p.summary.as_ref().filter(|(t, _)| !t.trim().is_empty()).or(p.content.as_ref());
+    let summary_html = summary_src.map(|s| sanitize_html(&as_html(s), &p.base)).unwrap_or_default();
+    let mut text = String::new();
+    for part in [p.summary.as_ref(), p.content.as_ref()].into_iter().flatten() {
+        text.push_str(&html_to_text(&as_html(part)));
+        text.push('\n');
+    }
+    let title = p.title.map(|t| collapse_ws(&t)).filter(|t| !t.is_empty()).unwrap_or_else(|| {
+        let t = collapse_ws(&text);
+        if t.is_empty() { "(untitled)".to_string() } else { truncate_chars(&t, 80) }
+    });
+    text.insert_str(0, &format!("{title}\n"));
+    Item {
+        id: p.id,
+        url: p
+            .url
+            .and_then(|u| p.base.join(u.trim()).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.to_string()),
+        title: truncate_chars(&title, 500),
+        author: p.author.map(|a| collapse_ws(&html_to_text(&a))).filter(|a| !a.is_empty()),
+        published: p.published,
+        updated: p.updated,
+        categories: p.categories,
+        summary_html: truncate_html(summary_html),
+        text,
+    }
+}
+
+/// The HTML alternate among `links`, else the first link without a non-alternate rel.
+fn pick_link(links: &[feed_rs::model::Link], base: &Url) -> Option<String> {
+    let alternate = |l: &&feed_rs::model::Link| l.rel.as_deref().is_none_or(|r| r == "alternate");
+    let html = |l: &&feed_rs::model::Link| l.media_type.as_deref().is_none_or(|t| t.contains("html"));
+    links
+        .iter()
+        .filter(alternate)
+        .find(html)
+        .or_else(|| links.iter().find(alternate))
+        .and_then(|l| base.join(l.href.trim()).ok())
+        .map(|u| u.to_string())
+}
+
+/// An item id that is itself a web address (an RSS permalink guid).
+fn permalink(id: &str, base: &Url) -> Option<String> {
+    if id.starts_with("http://") || id.starts_with("https://") {
+        base.join(id).ok().map(|u| u.to_string())
+    } else {
+        None
+    }
+}
+
+/// Sanitises untrusted HTML: no scripts, styles, event handlers or dangerous URLs;
+/// relative links made absolute against `base`.
+pub fn sanitize_html(html: &str, base: &Url) -> String {
+    ammonia::Builder::default()
+        .url_relative(UrlRelative::RewriteWithBase(base.clone()))
+        .link_rel(Some("noopener noreferrer nofollow ugc"))
+        .clean(html)
+        .to_string()
+}
+
+fn truncate_html(html: String) -> String {
+    if html.chars().count() <= MAX_SUMMARY_CHARS {
+        return html;
+    }
+    // Cut on a character boundary, then let the sanitiser close any open tags.
+    let cut: String = html.chars().take(MAX_SUMMARY_CHARS).collect();
+    let cut = match cut.rfind('<') {
+        Some(i) if !cut[i..].contains('>') => cut[..i].to_string(),
+        _ => cut,
+    };
+    ammonia::clean(&format!("{cut}…"))
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn collapse_ws(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn truncate_chars(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
+}
+
+/// Plain text of an HTML fragment: tags dropped (script/style with their content), entities decoded.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let after = &rest[lt..];
+        let lower: String = after.chars().take(8).collect::<String>().to_ascii_lowercase();
+        let skip_to = if lower.starts_with("<script") {
+            after.to_ascii_lowercase().find("</script>").map(|i| i + 9)
+        } else if lower.starts_with("<style") {
+            after.to_ascii_lowercase().find("</style>").map(|i| i + 8)
+        } else {
+            after.find('>').map(|i| i + 1)
+        };
+        match skip_to {
+            Some(n) => {
+                out.push(' ');
+                rest = &after[n..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    decode_entities(&out)
+}
+
+/// Decodes numeric character references and the common named entities.
+pub fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let end = after.find(';').filter(|i| *i <= 10);
+        let decoded = end.and_then(|i| {
+            let name = &after[..i];
+            let c = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                u32::from_str_radix(num, 16).ok().and_then(char::from_u32)
+            } else if let Some(num) = name.strip_prefix('#') {
+                num.parse::<u32>().ok().and_then(char::from_u32)
+            } else {
+                match name {
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    "nbsp" => Some(' '),
+                    "hellip" => Some('…'),
+                    "mdash" => Some('—'),
+                    "ndash" => Some('–'),
+                    "rsquo" => Some('’'),
+                    "lsquo" => Some('‘'),
+                    "ldquo" => Some('“'),
+                    "rdquo" => Some('”'),
+                    _ => None,
+                }
+            };
+            c.map(|c| (c, i))
+        });
+        match decoded {
+            Some((c, i)) => {
+                out.push(c);
+                rest = &after[i + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A tolerant reader for well-formed XML feeds that feed-rs refuses (an `<rss>` without
+/// a version it knows, RSS 0.90/0.93/0.94, stray roots) or reads as having no items.
+mod fallback {
+    use super::*;
+
+    fn child_text(node: roxmltree::Node, names: &[&str]) -> Option<String> {
+        node.children()
+            .filter(|c| c.is_element() && names.contains(&c.tag_name().name()))
+            .map(|c| c.children().filter_map(|t| t.text()).collect::<String>())
+            .find(|t| !t.trim().is_empty())
+            .map(|t| t.trim().to_string())
+    }
+
+    fn link_of(node: roxmltree::Node) -> Option<String> {
+        let links: Vec<roxmltree::Node> =
+            node.children().filter(|c| c.is_element() && c.tag_name().name() == "link").collect();
+        for l in &links {
+            if let Some(href) = l.attribute("href") {
+                let rel_ok = l.attribute("rel").is_none_or(|r| r == "alternate");
+                let type_ok = l.attribute("type").is_none_or(|t| t.contains("html"));
+                if rel_ok && type_ok {
+                    return Some(href.to_string());
+                }
+            }
+        }
+        links.iter().find_map(|l| {
+            let t: String = l.children().filter_map(|t| t.text()).collect();
+            Some(t.trim().to_string()).filter(|t| !t.is_empty())
+        })
+    }
+
+    fn date_of(node: roxmltree::Node, names: &[&str]) -> Option<i64> {
+        let raw = child_text(node, names)?;
+        chrono::DateTime::parse_from_rfc2822(raw.trim())
+            .or_else(|_| chrono::DateTime::parse_from_rfc3339(raw.trim()))
+            .ok()
+            .map(|d| d.timestamp())
+    }
+
+    pub fn parse(text: &str, base: &Url) -> Result<ParsedFeed, ParseError> {
+        let opts = roxmltree::ParsingOptions { allow_dtd: true, nodes_limit: 2_000_000, ..Default::default() };
+        let doc = roxmltree::Document::parse_with_options(text, opts)
+            .map_err(|e| ParseError::Malformed(format!("malformed XML: {e}")))?;
+        let root = doc.root_element();
+        let root_name = root.tag_name().name();
+        if !matches!(root_name, "rss" | "RDF" | "feed" | "channel") {
+            return Err(ParseError::Malformed(format!("unknown root element <{root_name}>")));
+        }
+        let channel = root.descendants().find(|n| n.is_element() && n.tag_name().name() == "channel").unwrap_or(root);
+        let title = child_text(channel, &["title"]).map(|t| html_to_text(&t)).unwrap_or_else(|| base.to_string());
+        let site_url = link_of(channel).and_then(|l| base.join(&l).ok()).map(|u| u.to_string());
+        let items = root
+            .descendants()
+            .filter(|n| n.is_element() && matches!(n.tag_name().name(), "item" | "entry"))
+            .map(|n| {
+                let id = child_text(n, &["guid", "id"]);
+                let url = link_of(n).or_else(|| id.as_deref().and_then(|i| permalink(i, base)));
+                let summary = child_text(n, &["description", "summary"]).map(|s| (s, "text/html".to_string()));
+                let content = child_text(n, &["encoded", "content"]).map(|s| (s, "text/html".to_string()));
+                let categories = n
+                    .children()
+                    .filter(|c| c.is_element() && matches!(c.tag_name().name(), "category" | "subject"))
+                    .filter_map(|c| {
+                        c.attribute("term").map(str::to_string).or_else(|| c.text().map(|t| t.trim().to_string()))
+                    })
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                let author = n
+                    .children()
+                    .find(|c| c.is_element() && matches!(c.tag_name().name(), "author" | "creator"))
+                    .map(|a| {
+                        child_text(a, &["name"]).unwrap_or_else(|| a.text().unwrap_or_default().trim().to_string())
+                    })
+                    .filter(|a| !a.is_empty());
+                build_item(ItemParts {
+                    id,
+                    url,
+                    title: child_text(n, &["title"]).map(|t| html_to_text(&t)),
+                    author,
+                    published: date_of(
+                        n,
+                        &["pubDate", "published", "issued", "date", "created", "modified", "updated"],
+                    ),
+                    updated: date_of(n, &["updated", "modified"]),
+                    categories,
+                    summary,
+                    content,
+                    base: base.clone(),
+                })
+            })
+            .collect();
+        Ok(ParsedFeed { title, site_url, format: if root_name == "feed" { "atom" } else { "rss" }, items })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://blog.example.org/feed/").unwrap()
+    }
+
+    #[test]
+    fn encodings_are_detected_in_order() {
+        // windows-1252 declared in the XML.
+        let body = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><rss version=\"2.0\"><channel><title>Caf\xe9</title></channel></rss>";
+        assert!(decode(body, None).contains("Café"));
+        // Only in the HTTP header.
+        assert!(decode(b"<rss><title>Caf\xe9</title></rss>", Some("iso-8859-1")).contains("Café"));
+        // UTF-16 with a BOM.
+        let mut utf16 = vec![0xff, 0xfe];
+        for u in "<rss>Café</rss>".encode_utf16() {
+            utf16.extend_from_slice(&u.to_le_bytes());
+        }
+        assert_eq!(decode(&utf16, Some("utf-8")), "<rss>Café</rss>");
+        // Undeclared, invalid UTF-8: windows-1252.
+        assert_eq!(decode(b"<rss>\x93hi\x94</rss>", None), "<rss>\u{201c}hi\u{201d}</rss>");
+    }
+
+    #[test]
+    fn rss_items_get_absolute_urls_plain_titles_and_clean_html() {
+        let feed = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title><link>https://blog.example.org/</link>
+            <item><title>Hello &amp; &lt;b&gt;welcome&lt;/b&gt;</title><link>/2019/hello</link><guid isPermaLink="false">p-1</guid>
+            <description>&lt;p onclick="x()"&gt;Hi &lt;script&gt;alert(1)&lt;/script&gt;&lt;a href="/about"&gt;me&lt;/a&gt; #el30-data&lt;/p&gt;</description>
+            <category>el30-cloud</category><pubDate>Mon, 15 Oct 2018 10:00:00 GMT</pubDate></item>
+            <item><guid>https://blog.example.org/2019/permalink</guid><description>No title here, just words.</description></item>
+            </channel></rss>"#;
+        let f = parse(feed.as_bytes(), None, &base()).unwrap();
+        assert_eq!(f.items.len(), 2);
+        let a = &f.items[0];
+        assert_eq!(a.url.as_deref(), Some("https://blog.example.org/2019/hello"));
+        assert_eq!(a.id.as_deref(), Some("p-1"));
+        assert!(!a.summary_html.contains("script") && !a.summary_html.contains("onclick"), "{}", a.summary_html);
+        assert!(a.summary_html.contains("https://blog.example.org/about"));
+        assert!(a.text.contains("#el30-data"));
+        assert_eq!(a.categories, vec!["el30-cloud"]);
+        assert_eq!(a.published, Some(1539597600));
+        let b = &f.items[1];
+        assert_eq!(b.url.as_deref(), Some("https://blog.example.org/2019/permalink"), "guid permalink used as link");
+        assert_eq!(b.title, "No title here, just words.");
+    }
+
+    #[test]
+    fn html_pages_and_garbage_are_reported() {
+        assert_eq!(parse(b"<!DOCTYPE html><html><body>hi</body></html>", None, &base()).unwrap_err(), ParseError::Html);
+        assert!(matches!(parse(b"<rss><channel><item>", None, &base()), Err(ParseError::Malformed(_))));
+        assert!(matches!(parse(b"just text", None, &base()), Err(ParseError::Malformed(_))));
+        assert_eq!(parse(b"  ", None, &base()).unwrap_err(), ParseError::Empty);
+    }
+
+    #[test]
+    fn entities_and_tags_become_text() {
+        assert_eq!(html_to_text("<p>A &amp; B&#35;x &#x41;</p><script>bad()</script>").trim(), "A & B#x A");
+    }
+}

@@ -1,0 +1,331 @@
+//! Instructor pages for feeds and harvested Links: add, pause, resume, edit, remove and
+//! poll feeds; OPML import and export; tie and untie Links to Tasks by hand.
+
+use actix_multipart::Multipart;
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::multipart;
+use super::{AppState, Page, redirect, render, render_status, safe_back};
+use crate::auth::{CsrfForm, SignedIn, flash};
+use crate::db::courses::{self, Task};
+use crate::db::feeds::{self, Author, Feed, NewFeed, status};
+use crate::db::links::{self, LinkView};
+use crate::domain::{Email, FieldErrors};
+use crate::error::AppError;
+use crate::harvest;
+use crate::opml;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/feeds", web::get().to(feeds_page))
+        .route("/admin/feeds", web::post().to(feed_add))
+        .route("/admin/feeds/opml", web::get().to(opml_export))
+        .route("/admin/feeds/opml", web::post().to(opml_import))
+        .route("/admin/feeds/{id}", web::post().to(feed_edit))
+        .route("/admin/feeds/{id}/status", web::post().to(feed_status))
+        .route("/admin/feeds/{id}/poll", web::post().to(feed_poll))
+        .route("/admin/links", web::get().to(links_page))
+        .route("/admin/links/{id}/tie", web::post().to(link_tie));
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct AddFeedForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    url: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/feeds.html")]
+struct FeedsPage {
+    page: Page,
+    feeds: Vec<(Feed, Author)>,
+    mail_dir: Option<String>,
+    form: AddFeedForm,
+    errors: FieldErrors,
+    now: i64,
+}
+
+impl FeedsPage {
+    async fn load(state: &AppState, session: &Session) -> Result<FeedsPage, AppError> {
+        Ok(FeedsPage {
+            page: Page::new(session, "Feeds"),
+            feeds: state.db(feeds::list_feeds).await?,
+            mail_dir: state.mailer.file_dir().map(|d| d.display().to_string()),
+            form: AddFeedForm::default(),
+            errors: FieldErrors::new(),
+            now: crate::db::now(),
+        })
+    }
+}
+
+/// "in 5 min", "3 h ago" — for the feeds table.
+pub fn relative(t: impl std::borrow::Borrow<i64>, now: impl std::borrow::Borrow<i64>) -> String {
+    let d = t.borrow() - now.borrow();
+    let a = d.abs();
+    let amount = if a < 60 {
+        format!("{a} s")
+    } else if a < 3600 {
+        format!("{} min", a / 60)
+    } else if a < 86400 {
+        format!("{} h", a / 3600)
+    } else {
+        format!("{} d", a / 86400)
+    };
+    if d >= 0 { format!("in {amount}") } else { format!("{amount} ago") }
+}
+
+async fn feeds_page(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    render(&FeedsPage::load(&state, &session).await?)
+}
+
+async fn feed_add(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<AddFeedForm>,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = FieldErrors::new();
+    let name = form.name.trim().to_string();
+    if name.is_empty() {
+        errors.add("name", "give the author's name");
+    }
+    let email = if form.email.trim().is_empty() { None } else { errors.check("email", Email::parse(&form.email)) };
+    let mut resolved = None;
+    if errors.is_empty() {
+        match harvest::resolve(state.harvester.fetcher(), &super::join::normalise_address(&form.url)).await {
+            Ok(r) => resolved = Some(r),
+            Err(e) => errors.add("url", e.to_string()),
+        }
+    }
+    if let Some(r) = resolved {
+        let email = email.map(|e| e.to_string());
+        let result = state
+            .db(move |c| {
+                let author = feeds::find_or_create_author(c, &name, email.as_deref())?;
+                feeds::create_feed(
+                    c,
+                    NewFeed {
+                        author_id: author.id,
+                        url: &r.feed_url,
+                        title: &r.feed.title,
+                        site_url: r.feed.site_url.as_deref(),
+                        status: status::ACTIVE,
+                        confirm_token_hash: None,
+                        manage_token_hash: None,
+                    },
+                )
+            })
+            .await;
+        match result {
+            Ok(feed) => {
+                flash(&session, format!("Added {}; it will be polled shortly.", feed.url));
+                return Ok(redirect("/admin/feeds"));
+            }
+            Err(AppError::Invalid(e)) => errors = e,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut page = FeedsPage::load(&state, &session).await?;
+    page.form = form;
+    page.errors = errors;
+    render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+#[derive(Deserialize)]
+struct EditFeedForm {
+    url: String,
+}
+
+async fn feed_edit(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<EditFeedForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let r = harvest::resolve(state.harvester.fetcher(), &super::join::normalise_address(&form.url))
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    state.db(move |c| feeds::set_url(c, id, &r.feed_url)).await?;
+    flash(&session, "Feed address changed.");
+    Ok(redirect("/admin/feeds"))
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    status: String,
+}
+
+async fn feed_status(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<StatusForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let new = match form.status.as_str() {
+        "active" => status::ACTIVE,
+        "paused" => status::PAUSED,
+        "removed" => status::REMOVED,
+        other => return Err(AppError::BadRequest(format!("unknown feed status '{other}'"))),
+    };
+    state.db(move |c| feeds::set_status(c, id, new)).await?;
+    flash(
+        &session,
+        match new {
+            status::ACTIVE => "Feed resumed.",
+            status::PAUSED => "Feed paused.",
+            _ => "Feed removed; its Links are kept.",
+        },
+    );
+    Ok(redirect("/admin/feeds"))
+}
+
+async fn feed_poll(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let feed = state.db(move |c| feeds::get_feed(c, id)).await?;
+    let summary = state.harvester.poll_all(vec![feed], &|_, _| {}).await.map_err(AppError::from)?;
+    let message = if summary.failed > 0 {
+        "The feed could not be read; see its last error.".to_string()
+    } else if summary.not_modified > 0 {
+        "The feed has not changed since the last poll.".to_string()
+    } else {
+        format!("Polled: {} new and {} changed item(s).", summary.added, summary.updated)
+    };
+    flash(&session, message);
+    Ok(redirect("/admin/feeds"))
+}
+
+async fn opml_export(_: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let list = state.db(feeds::export_list).await?;
+    let body = opml::export(
+        "Cairn feeds",
+        &list
+            .iter()
+            .map(|(f, a)| (a.name.as_str(), f.title.as_str(), f.url.as_str(), f.site_url.as_deref()))
+            .collect::<Vec<_>>(),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/x-opml; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"cairn-feeds.opml\""))
+        .body(body))
+}
+
+async fn opml_import(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let upload = multipart::read(payload, &session, "opml").await?;
+    let Some(bytes) = upload.file else {
+        return Err(AppError::BadRequest("choose an OPML file to import".into()));
+    };
+    let entries = opml::parse(&bytes).map_err(AppError::BadRequest)?;
+    let (added, skipped) = state
+        .db(move |c| {
+            let (mut added, mut skipped) = (0, 0);
+            for e in entries {
+                if feeds::find_by_url(c, &e.url)?.is_some() {
+                    skipped += 1;
+                    continue;
+                }
+                let author = feeds::find_or_create_author(c, &e.author, None)?;
+                feeds::create_feed(
+                    c,
+                    NewFeed {
+                        author_id: author.id,
+                        url: &e.url,
+                        title: &e.title,
+                        site_url: e.site_url.as_deref(),
+                        status: status::ACTIVE,
+                        confirm_token_hash: None,
+                        manage_token_hash: None,
+                    },
+                )?;
+                added += 1;
+            }
+            Ok((added, skipped))
+        })
+        .await?;
+    flash(&session, format!("Imported {added} feed(s); {skipped} already present."));
+    Ok(redirect("/admin/feeds"))
+}
+
+#[derive(Template)]
+#[template(path = "admin/links.html")]
+struct LinksPage {
+    page: Page,
+    links: Vec<LinkView>,
+    tasks: Vec<Task>,
+    task: Option<i64>,
+    back: String,
+}
+
+impl LinksPage {
+    fn selected(&self, id: impl std::borrow::Borrow<i64>) -> bool {
+        self.task == Some(*id.borrow())
+    }
+}
+
+#[derive(Deserialize)]
+struct LinksQuery {
+    task: Option<i64>,
+}
+
+async fn links_page(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    q: web::Query<LinksQuery>,
+) -> Result<HttpResponse, AppError> {
+    let task = q.task;
+    let (links, tasks) = state
+        .db(move |c| {
+            let ids = task.map(|t| vec![t]);
+            Ok((links::recent(c, ids.as_deref(), 200)?, courses::list_tasks(c)?))
+        })
+        .await?;
+    let back = match task {
+        Some(t) => format!("/admin/links?task={t}"),
+        None => "/admin/links".into(),
+    };
+    render(&LinksPage { page: Page::new(&session, "Harvested posts"), links, tasks, task, back })
+}
+
+#[derive(Deserialize)]
+struct TieForm {
+    task_id: i64,
+    /// "1" to tie, "0" to untie.
+    tied: String,
+    #[serde(default)]
+    back: String,
+}
+
+async fn link_tie(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<TieForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let tied = form.tied == "1";
+    let task = form.task_id;
+    state.db(move |c| links::set_tie(c, id, task, tied)).await?;
+    Ok(redirect(&safe_back(&form.back, "/admin/links")))
+}
