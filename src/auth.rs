@@ -225,6 +225,12 @@ impl LoginThrottle {
     }
 }
 
+/// SHA-256 (hex) of a token sent by email; only the hash is stored.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,10 +262,4 @@ mod tests {
         assert!(t.check("fresh@x.org", Some(ip), now).is_err());
         assert!(t.check("fresh@x.org", Some("10.0.0.10".parse().unwrap()), now).is_ok());
     }
-}
-
-/// SHA-256 (hex) of a token sent by email; only the hash is stored.
-pub fn token_hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -111,8 +111,7 @@ pub fn seed(conn: &mut SqliteConnection) -> StoreResult<DemoOutcome> {
 }
 
 fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
-    use diesel::Connection;
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         let course = courses::create_course(
             conn,
             &TitledForm {

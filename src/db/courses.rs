@@ -132,7 +132,7 @@ pub fn get_course_by_slug(conn: &mut SqliteConnection, slug: &str) -> StoreResul
 
 pub fn create_course(conn: &mut SqliteConnection, form: &TitledForm) -> StoreResult<Course> {
     let (title, description) = parse_titled(form)?;
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         let base = slugify(&title);
         let mut slug = base.clone();
         let mut n = 1;
@@ -180,7 +180,7 @@ pub fn delete_course(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
 }
 
 pub fn move_course(conn: &mut SqliteConnection, id: i64, dir: Direction) -> StoreResult<()> {
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         let ids: Vec<i64> = courses::table.order((courses::position, courses::id)).select(courses::id).load(conn)?;
         let ids = reorder(ids, id, dir).ok_or(StoreError::NotFound("course"))?;
         for (pos, cid) in ids.iter().enumerate() {
@@ -250,7 +250,7 @@ pub fn courses_of_module(conn: &mut SqliteConnection, module_id: i64) -> StoreRe
 /// Creates a module at the end of `course_id`.
 pub fn create_module(conn: &mut SqliteConnection, course_id: i64, form: &TitledForm) -> StoreResult<Module> {
     let (title, description) = parse_titled(form)?;
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         get_course(conn, course_id)?;
         let t = now();
         let module: Module = diesel::insert_into(modules::table)
@@ -305,7 +305,7 @@ pub fn update_module(conn: &mut SqliteConnection, id: i64, form: &TitledForm) ->
 
 /// Deletes a module that holds no tasks, taking it out of every course.
 pub fn delete_module(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         let module = get_module(conn, id)?;
         let n: i64 = module_tasks::table.filter(module_tasks::module_id.eq(id)).count().get_result(conn)?;
         if n > 0 {
@@ -322,7 +322,7 @@ pub fn delete_module(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
 }
 
 pub fn move_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64, dir: Direction) -> StoreResult<()> {
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         let ids: Vec<i64> = course_modules::table
             .filter(course_modules::course_id.eq(course_id))
             .order((course_modules::position, course_modules::module_id))
@@ -426,7 +426,7 @@ pub fn create_task(
     form: &TaskForm,
     art: Option<Artwork>,
 ) -> StoreResult<Task> {
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         get_module(conn, module_id)?;
         let (title, description, criteria, hashtag) = parse_task(conn, form, None)?;
         let t = now();
@@ -454,7 +454,7 @@ pub fn create_task(
 }
 
 pub fn update_task(conn: &mut SqliteConnection, id: i64, form: &TaskForm, art: ArtworkChange) -> StoreResult<()> {
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         get_task(conn, id)?;
         let (title, description, criteria, hashtag) = parse_task(conn, form, Some(id))?;
         diesel::update(tasks::table.find(id))
@@ -510,7 +510,7 @@ pub fn detach_task(conn: &mut SqliteConnection, module_id: i64, task_id: i64) ->
 /// hold `ON DELETE RESTRICT` foreign keys, so a task that has them is refused, not cascaded.
 pub fn delete_task(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
     let task = get_task(conn, id)?;
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         diesel::delete(module_tasks::table.filter(module_tasks::task_id.eq(id))).execute(conn)?;
         diesel::delete(tasks::table.find(id)).execute(conn)?;
         Ok(())
@@ -526,7 +526,7 @@ pub fn delete_task(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
 }
 
 pub fn move_task(conn: &mut SqliteConnection, module_id: i64, task_id: i64, dir: Direction) -> StoreResult<()> {
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         let ids: Vec<i64> = module_tasks::table
             .filter(module_tasks::module_id.eq(module_id))
             .order((module_tasks::position, module_tasks::task_id))

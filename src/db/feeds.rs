@@ -52,15 +52,14 @@ pub struct Feed {
 /// The author with `email` (updating the name), or a new one. Without an email, a new
 /// author is made each time.
 pub fn find_or_create_author(conn: &mut SqliteConnection, name: &str, email: Option<&str>) -> StoreResult<Author> {
-    if let Some(email) = email {
-        if let Some(a) =
+    if let Some(email) = email
+        && let Some(a) =
             authors::table.filter(authors::email.eq(email)).select(Author::as_select()).first(conn).optional()?
-        {
-            if a.name != name && !name.is_empty() {
-                diesel::update(authors::table.find(a.id)).set(authors::name.eq(name)).execute(conn)?;
-            }
-            return Ok(Author { name: name.to_string(), ..a });
+    {
+        if a.name != name && !name.is_empty() {
+            diesel::update(authors::table.find(a.id)).set(authors::name.eq(name)).execute(conn)?;
         }
+        return Ok(Author { name: name.to_string(), ..a });
     }
     diesel::insert_into(authors::table)
         .values((authors::name.eq(name), authors::email.eq(email), authors::created_at.eq(now())))

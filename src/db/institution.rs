@@ -69,7 +69,7 @@ pub fn validate(form: &InstitutionForm) -> StoreResult<(String, String, String, 
 /// Validates and saves the profile; `image` replaces the current image when given.
 pub fn update(conn: &mut SqliteConnection, form: &InstitutionForm, image: Option<Artwork>) -> StoreResult<()> {
     let (name, url, email, description) = validate(form)?;
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         diesel::update(institution::table.find(1))
             .set((
                 institution::name.eq(name),

@@ -81,7 +81,7 @@ pub fn store_items(
     tags: &HashMap<String, i64>,
 ) -> StoreResult<StoreStats> {
     let t = now();
-    conn.transaction(|conn| {
+    crate::db::write_tx(conn, |conn| {
         let mut stats = StoreStats::default();
         let mut seen = std::collections::HashSet::new();
         for item in items {

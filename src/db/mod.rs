@@ -116,3 +116,16 @@ impl<T> OptionalExt<T> for Result<T, diesel::result::Error> {
         }
     }
 }
+
+/// Runs `f` in a write transaction. At the top level it is `BEGIN IMMEDIATE`, so that a
+/// transaction that reads before writing waits for the write lock (busy timeout) instead of
+/// failing with "database is locked"; inside another transaction it is a savepoint.
+pub fn write_tx<T, E, F>(conn: &mut SqliteConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth().ok().flatten();
+    if depth.is_some() { conn.transaction(f) } else { conn.immediate_transaction(f) }
+}

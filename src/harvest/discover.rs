@@ -9,6 +9,8 @@ pub struct FeedLink {
     pub title: Option<String>,
     /// MIME type as advertised.
     pub kind: String,
+    /// A comments feed (listed after the others, and not offered as a choice).
+    pub comments: bool,
 }
 
 const FEED_TYPES: [&str; 5] =
@@ -42,16 +44,15 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
         if !matches!(url.scheme(), "http" | "https") {
             continue;
         }
-        let link =
-            FeedLink { url: url.to_string(), title: get("title").map(|t| super::parse::decode_entities(&t)), kind };
+        let title = get("title").map(|t| super::parse::decode_entities(&t));
+        let comments =
+            title.as_deref().is_some_and(|t| t.to_lowercase().contains("comment")) || url.path().contains("/comments/");
+        let link = FeedLink { url: url.to_string(), title, kind, comments };
         if !found.iter().any(|f: &FeedLink| f.url == link.url) {
             found.push(link);
         }
     }
-    let is_comments = |f: &FeedLink| {
-        f.title.as_deref().is_some_and(|t| t.to_lowercase().contains("comment")) || f.url.contains("/comments/")
-    };
-    let (mut main, comments): (Vec<_>, Vec<_>) = found.into_iter().partition(|f| !is_comments(f));
+    let (mut main, comments): (Vec<_>, Vec<_>) = found.into_iter().partition(|f| !f.comments);
     main.extend(comments);
     main
 }

@@ -89,10 +89,10 @@ fn xml_declared_encoding(body: &[u8]) -> Option<String> {
 /// Replaces the XML declaration (whose encoding no longer applies once decoded) by a UTF-8 one.
 fn normalise_declaration(text: &str) -> String {
     let t = text.trim_start_matches('\u{feff}').trim_start();
-    if t.starts_with("<?xml") {
-        if let Some(end) = t.find("?>") {
-            return format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>{}", &t[end + 2..]);
-        }
+    if t.starts_with("<?xml")
+        && let Some(end) = t.find("?>")
+    {
+        return format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>{}", &t[end + 2..]);
     }
     t.to_string()
 }
@@ -122,14 +122,44 @@ pub fn parse(body: &[u8], http_charset: Option<&str>, base: &Url) -> Result<Pars
         .id_generator(|_, _, _| String::new())
         .build();
     let has_items = text.contains("<item") || text.contains("<entry") || text.contains("\"items\"");
+    // Relative links in content resolve against the document's xml:base, if it has one.
+    let content_base = document_base(&text, base);
     match parser.parse(text.as_bytes()) {
-        Ok(feed) if !feed.entries.is_empty() || !has_items => Ok(from_feed_rs(feed, base)),
+        Ok(feed) if !feed.entries.is_empty() || !has_items => Ok(from_feed_rs(feed, &content_base)),
         Ok(_) | Err(feed_rs::parser::ParseFeedError::ParseError(_)) if text.trim_start().starts_with('<') => {
-            fallback::parse(&text, base)
+            fallback::parse(&text, &content_base)
         }
-        Ok(feed) => Ok(from_feed_rs(feed, base)),
+        Ok(feed) => Ok(from_feed_rs(feed, &content_base)),
         Err(e) => Err(ParseError::Malformed(describe(&e))),
     }
+}
+
+/// The `xml:base` of the document's root element resolved against `base`, else `base`.
+fn document_base(text: &str, base: &Url) -> Url {
+    let mut rest = text;
+    // Skip the declaration, processing instructions, comments and the doctype.
+    loop {
+        rest = rest.trim_start();
+        if rest.starts_with("<?") || rest.starts_with("<!") {
+            let end =
+                if rest.starts_with("<!--") { rest.find("-->").map(|i| i + 3) } else { rest.find('>').map(|i| i + 1) };
+            match end {
+                Some(i) => rest = &rest[i..],
+                None => return base.clone(),
+            }
+        } else {
+            break;
+        }
+    }
+    let Some(end) = rest.find('>') else { return base.clone() };
+    let tag = &rest[..end];
+    let Some(at) = tag.find("xml:base") else { return base.clone() };
+    let value = tag[at + 8..].trim_start().strip_prefix('=').map(str::trim_start);
+    let Some(value) = value else { return base.clone() };
+    let Some(q) = value.chars().next().filter(|c| *c == '"' || *c == '\'') else { return base.clone() };
+    let inner = &value[1..];
+    let Some(close) = inner.find(q) else { return base.clone() };
+    base.join(&decode_entities(&inner[..close])).unwrap_or_else(|_| base.clone())
 }
 
 fn describe(e: &feed_rs::parser::ParseFeedError) -> String {

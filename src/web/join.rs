@@ -110,16 +110,12 @@ async fn join_post(
             return again(form, errors, vec![], &session);
         }
     };
-    if resolved.alternatives.len() > 1 && form.feed.trim().is_empty() {
+    let choices: Vec<FeedLink> = resolved.alternatives.iter().filter(|f| !f.comments).cloned().collect();
+    if choices.len() > 1 && form.feed.trim().is_empty() {
         // Let the learner choose; the first usable feed is preselected.
         let mut form = form;
         form.feed = resolved.feed_url.clone();
-        return render(&JoinPage {
-            page: Page::with_form(&session, "Choose your feed"),
-            form,
-            errors,
-            choices: resolved.alternatives,
-        });
+        return render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices });
     }
     let confirm_token = random_token();
     let manage_token = random_token();
@@ -130,8 +126,7 @@ async fn join_post(
     let email_addr = email.to_string();
     let created = state
         .db(move |c| {
-            use diesel::Connection;
-            c.transaction(|c| {
+            crate::db::write_tx(c, |c| {
                 let existing = feeds::find_by_url(c, &feed_url)?;
                 if existing.as_ref().is_some_and(|f| f.status != status::REMOVED) {
                     return Err(StoreError::field(

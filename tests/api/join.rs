@@ -1,0 +1,256 @@
+//! Learners subscribe: discovery, confirmation by email (.eml files or a real SMTP
+//! listener), the private management link; instructors' feed pages; `cairn feed check`.
+
+use std::process::Command;
+
+use crate::feedserver::{FeedServer, Reply, fixture};
+use crate::harvest::{app_for, links_of, pass};
+use crate::helpers::{TestApp, csrf_in, location};
+use crate::smtp::SmtpSink;
+
+fn serve_blog(server: &FeedServer) {
+    server.set("/", Reply::typed(fixture("page.html"), "text/html; charset=utf-8"));
+    server.set("/feeds/rss2.xml", Reply::xml(fixture("rss2.xml")));
+    server.set("/nofeed", Reply::typed(fixture("page-nofeed.html"), "text/html"));
+    server.set("/two", Reply::typed(
+        r#"<html><head><link rel="alternate" type="application/rss+xml" title="Posts" href="/feeds/rss2.xml"><link rel="alternate" type="application/atom+xml" title="Notes" href="/feeds/atom.xml"></head></html>"#,
+        "text/html",
+    ));
+    server.set("/feeds/atom.xml", Reply::typed(fixture("atom10.xml"), "application/atom+xml"));
+}
+
+async fn join(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    let page = app.get_html("/join").await;
+    let csrf = csrf_in(&page);
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
+    app.client.post(app.url("/join")).form(&all).send().await.unwrap()
+}
+
+/// The newest .eml file's text.
+fn last_eml(app: &TestApp) -> String {
+    let dir = app.data_dir.join("mail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    std::fs::read_to_string(files.last().expect("an email")).unwrap()
+}
+
+/// The first `{base}{prefix}…` link in an email, with quoted-printable soft breaks undone.
+fn link_in(mail: &str, base: &str, prefix: &str) -> String {
+    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    let start = text.find(&format!("{base}{prefix}")).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
+    text[start..].split_whitespace().next().unwrap().trim_end_matches('.').to_string()
+}
+
+#[tokio::test]
+async fn a_learner_joins_from_a_blog_page_confirms_by_email_and_manages_the_subscription() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    let res = join(&app, &[("name", "Ada Lovelace"), ("email", "ada@example.edu"), ("url", &server.url("/"))]).await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Check your email") && body.contains("3 post(s)"), "{body}");
+
+    let mail = last_eml(&app);
+    assert!(mail.contains("To: ada@example.edu"), "{mail}");
+    let confirm = link_in(&mail, &app.address, "/join/confirm/");
+    let manage = link_in(&mail, &app.address, "/subscription/");
+
+    // Not polled before confirmation.
+    assert_eq!(pass(&app).await.feeds, 0);
+    let res = app.client.get(&confirm).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("You are subscribed"));
+    assert_eq!(app.client.get(&confirm).send().await.unwrap().status(), 404, "a confirmation link works once");
+    assert_eq!(pass(&app).await.added, 3);
+
+    // The private link: change the name, then remove the subscription.
+    let page = app.client.get(&manage).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&server.url("/feeds/rss2.xml")));
+    let csrf = csrf_in(&page);
+    let res = app
+        .client
+        .post(&manage)
+        .form(&[("csrf_token", csrf.as_str()), ("name", "Ada King"), ("url", &server.url("/feeds/rss2.xml"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = app.client.post(format!("{manage}/remove")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.client.get(&manage).send().await.unwrap().status(), 404);
+    // Removed: not polled, links kept.
+    crate::harvest::make_due(&app);
+    assert_eq!(pass(&app).await.feeds, 0);
+    let links = cairn::db::links::recent(&mut app.pool.get().unwrap(), None, 100).unwrap();
+    assert_eq!(links.len(), 3);
+    assert_eq!(links[0].author, "Ada King");
+}
+
+#[tokio::test]
+async fn joining_with_a_bad_address_explains_what_is_wrong_and_keeps_the_form() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    for (url, why) in [
+        (server.url("/nofeed"), "no feed found at"),
+        (server.url("/missing"), "returned 404"),
+        ("http://10.0.0.1/feed".to_string(), "private, loopback"),
+        ("ftp://example.org/feed".to_string(), "not a web address"),
+    ] {
+        let res = join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &url)]).await;
+        assert_eq!(res.status(), 422, "{url}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains(why), "{why}: {body}");
+        assert!(body.contains("value=\"ada@example.edu\""), "email kept");
+    }
+    let res = join(&app, &[("name", ""), ("email", "not-an-email"), ("url", "")]).await;
+    let body = res.text().await.unwrap();
+    for id in ["e-name", "e-email", "e-url"] {
+        assert!(body.contains(id), "{id}");
+    }
+    // A page with two feeds asks which one.
+    let res = join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/two"))]).await;
+    let body = res.text().await.unwrap();
+    assert!(body.contains("several feeds") && body.contains("type=\"radio\""), "{body}");
+    let res = join(
+        &app,
+        &[
+            ("name", "Ada"),
+            ("email", "ada@example.edu"),
+            ("url", &server.url("/two")),
+            ("feed", &server.url("/feeds/atom.xml")),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let feeds = cairn::db::feeds::list_feeds(&mut app.pool.get().unwrap()).unwrap();
+    assert_eq!(feeds[0].0.url, server.url("/feeds/atom.xml"));
+    // Subscribing the same feed twice is refused.
+    let res =
+        join(&app, &[("name", "Eve"), ("email", "eve@example.edu"), ("url", &server.url("/feeds/atom.xml"))]).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("already subscribed"));
+}
+
+#[tokio::test]
+async fn confirmation_mail_goes_through_a_real_smtp_server_when_configured() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let smtp = SmtpSink::start().await;
+    let app = app_for(&server, |s| {
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = smtp.port;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+    })
+    .await;
+    let res =
+        join(&app, &[("name", "Grace"), ("email", "grace@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
+    assert_eq!(res.status(), 200);
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("grace@example.edu") && mails[0].contains("/join/confirm/"), "{}", mails[0]);
+    assert!(!app.data_dir.join("mail").exists(), "no .eml files when SMTP is set");
+}
+
+#[tokio::test]
+async fn instructors_add_pause_and_export_feeds_and_see_their_state() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    server.set("/broken.xml", Reply::Status { status: 500, headers: vec![], body: vec![] });
+    let app = app_for(&server, |_| {}).await;
+    app.login().await;
+    let page = app.get_html("/admin/feeds").await;
+    assert!(page.contains(".eml"), "the page says mail is written to files");
+    let res = app.post_form("/admin/feeds", &[("name", "Ada"), ("email", ""), ("url", &server.url("/"))]).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let res = app.post_form("/admin/feeds", &[("name", "Bob"), ("email", ""), ("url", &server.url("/nofeed"))]).await;
+    assert_eq!(res.status(), 422);
+    crate::harvest::add_feed(&app, &server.url("/broken.xml"), "Broken");
+    pass(&app).await;
+    let page = app.get_html("/admin/feeds").await;
+    assert!(page.contains("Ada&#39;s learning log") || page.contains("Ada's learning log"), "title shown");
+    assert!(page.contains("500 Internal Server Error"), "last error in words");
+
+    let feeds = cairn::db::feeds::list_feeds(&mut app.pool.get().unwrap()).unwrap();
+    let ada = feeds.iter().find(|(_, a)| a.name == "Ada").unwrap().0.clone();
+    assert_eq!(links_of(&app, ada.id).len(), 3);
+    let res = app.post_form(&format!("/admin/feeds/{}/status", ada.id), &[("status", "paused")]).await;
+    assert_eq!(res.status(), 303);
+    crate::harvest::make_due(&app);
+    assert_eq!(pass(&app).await.feeds, 1, "the paused feed is skipped");
+
+    // OPML out, then into a fresh instance.
+    let opml = app.get("/admin/feeds/opml").await.text().await.unwrap();
+    assert!(opml.contains(&server.url("/feeds/rss2.xml")) && opml.contains("text=\"Ada\""));
+    let other = app_for(&server, |_| {}).await;
+    other.login().await;
+    let res = other.post_multipart("/admin/feeds/opml", &[], "opml", Some((opml.into_bytes(), "feeds.opml"))).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(cairn::db::feeds::list_feeds(&mut other.pool.get().unwrap()).unwrap().len(), 2);
+    let res = other.post_multipart("/admin/feeds/opml", &[], "opml", Some((b"<html/>".to_vec(), "x.opml"))).await;
+    assert_eq!(res.status(), 400);
+}
+
+fn cairn_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    for var in ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_ALLOW_ORIGINS"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+#[tokio::test]
+async fn feed_check_prints_what_would_be_stored_as_json() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let dir = tempfile::tempdir().unwrap();
+    // Seed the demo tasks so hashtags can be matched; the check itself writes nothing.
+    let pool = cairn::db::open(&dir.path().join("data/cairn.db")).unwrap();
+    cairn::demo::seed(&mut pool.get().unwrap()).unwrap();
+    let (origin, page) = (server.origin(), server.url("/"));
+    let out = tokio::task::spawn_blocking(move || {
+        cairn_cmd()
+            .current_dir(dir.path())
+            .env("CAIRN_ALLOW_ORIGINS", origin)
+            .args(["feed", "check", "--json", &page])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"], serde_json::Value::Null);
+    assert_eq!(doc["feed"]["url"], server.url("/feeds/rss2.xml"));
+    assert_eq!(doc["feed"]["title"], "Ada's learning log");
+    let items = doc["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["title"], "Data & me");
+    assert_eq!(items[0]["url"], server.url("/2019/data-and-me"));
+    assert_eq!(items[0]["id"], "ada-post-1");
+    assert_eq!(items[0]["author"], "Ada Lovelace");
+    assert_eq!(items[0]["published"], "2018-10-15T10:00:00+00:00");
+    assert_eq!(items[0]["hashtags"], serde_json::json!(["#el30-cloud", "#el30-data"]));
+    assert_eq!(items[1]["hashtags"], serde_json::json!([]), "#el30-database matches no task");
+
+    // Failure: non-zero exit and the error in words.
+    let (origin, missing) = (server.origin(), server.url("/missing"));
+    let out = tokio::task::spawn_blocking(move || {
+        cairn_cmd().env("CAIRN_ALLOW_ORIGINS", origin).args(["feed", "check", "--json", &missing]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("404"));
+    // Without the allow list, loopback is refused.
+    let page = server.url("/");
+    let out = tokio::task::spawn_blocking(move || cairn_cmd().args(["feed", "check", &page]).output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("private, loopback"));
+    let _ = location;
+}
