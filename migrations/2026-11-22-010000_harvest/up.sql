@@ -53,7 +53,6 @@ CREATE TABLE links (
     content_hash TEXT NOT NULL,
     UNIQUE (feed_id, item_key)
 );
-CREATE INDEX links_recent ON links(harvested_at DESC, id DESC);
 CREATE INDEX links_author ON links(author_id);
 
 -- Which Tasks a Link answers. source: 'hashtag' (found by the harvester) or 'manual'

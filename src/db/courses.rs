@@ -46,6 +46,8 @@ pub struct Task {
     pub badge_image_type: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Awards of this Task's badge expire this many days after issue.
+    pub expires_days: Option<i64>,
 }
 
 impl Task {

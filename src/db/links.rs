@@ -29,6 +29,8 @@ pub struct Link {
     pub harvested_at: i64,
     pub changed_at: i64,
     pub content_hash: String,
+    pub dismissed: bool,
+    pub starred: bool,
 }
 
 /// How a harvest changed the stored Links of one feed.
@@ -71,9 +73,9 @@ pub fn task_tags(conn: &mut SqliteConnection) -> StoreResult<HashMap<String, i64
     Ok(rows.into_iter().map(|(id, tag)| (tag.to_lowercase(), id)).collect())
 }
 
-/// Stores a feed's items in one transaction: new items become Links, changed ones update
-/// theirs, and each is tied to the Tasks whose hashtags it carries. An instructor's manual
-/// tie or untie is never changed here.
+/// Stores a feed's items in one transaction: new items become Links (inserted together),
+/// changed ones update theirs, and each is tied to the Tasks whose hashtags it carries. An
+/// instructor's manual tie or untie is never changed here.
 pub fn store_items(
     conn: &mut SqliteConnection,
     feed: &Feed,
@@ -83,7 +85,16 @@ pub fn store_items(
     let t = now();
     crate::db::write_tx(conn, |conn| {
         let mut stats = StoreStats::default();
+        // One query for what the feed already has, instead of one per item.
+        let known: HashMap<String, (i64, String)> = links::table
+            .filter(links::feed_id.eq(feed.id))
+            .select((links::item_key, links::id, links::content_hash))
+            .load::<(String, i64, String)>(conn)?
+            .into_iter()
+            .map(|(k, id, h)| (k, (id, h)))
+            .collect();
         let mut seen = std::collections::HashSet::new();
+        let mut fresh: Vec<(&Item, String, String, String)> = Vec::new();
         for item in items {
             let key = item_key(item);
             if !seen.insert(key.clone()) {
@@ -91,16 +102,8 @@ pub fn store_items(
             }
             let hash = content_hash(item);
             let categories = serde_json::to_string(&item.categories).unwrap_or_else(|_| "[]".into());
-            let existing: Option<(i64, String)> = links::table
-                .filter(links::feed_id.eq(feed.id).and(links::item_key.eq(&key)))
-                .select((links::id, links::content_hash))
-                .first(conn)
-                .optional()?;
-            let link_id = match existing {
-                Some((_, old)) if old == hash => {
-                    stats.unchanged += 1;
-                    continue;
-                }
+            match known.get(&key) {
+                Some((_, old)) if *old == hash => stats.unchanged += 1,
                 Some((id, _)) => {
                     diesel::update(links::table.find(id))
                         .set((
@@ -116,47 +119,75 @@ pub fn store_items(
                         ))
                         .execute(conn)?;
                     stats.updated += 1;
-                    id
+                    retie(conn, *id, item, tags, t)?;
                 }
-                None => {
-                    let id = diesel::insert_into(links::table)
-                        .values((
-                            links::feed_id.eq(feed.id),
-                            links::author_id.eq(feed.author_id),
-                            links::item_key.eq(&key),
-                            links::url.eq(&item.url),
-                            links::title.eq(&item.title),
-                            links::author_name.eq(&item.author),
-                            links::summary_html.eq(&item.summary_html),
-                            links::categories.eq(&categories),
-                            links::published_at.eq(item.published),
-                            links::updated_at.eq(item.updated),
-                            links::harvested_at.eq(t),
-                            links::changed_at.eq(t),
-                            links::content_hash.eq(&hash),
-                        ))
-                        .returning(links::id)
-                        .get_result::<i64>(conn)?;
-                    stats.added += 1;
-                    id
+                None => fresh.push((item, key, hash, categories)),
+            }
+        }
+        // New items: inserted in batches (fewer statements), ties likewise.
+        for chunk in fresh.chunks(50) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(item, key, hash, categories)| {
+                    (
+                        links::feed_id.eq(feed.id),
+                        links::author_id.eq(feed.author_id),
+                        links::item_key.eq(key),
+                        links::url.eq(&item.url),
+                        links::title.eq(&item.title),
+                        links::author_name.eq(&item.author),
+                        links::summary_html.eq(&item.summary_html),
+                        links::categories.eq(categories),
+                        links::published_at.eq(item.published),
+                        links::updated_at.eq(item.updated),
+                        links::harvested_at.eq(t),
+                        links::changed_at.eq(t),
+                        links::content_hash.eq(hash),
+                    )
+                })
+                .collect();
+            let ids: Vec<(i64, String)> = diesel::insert_into(links::table)
+                .values(rows)
+                .returning((links::id, links::item_key))
+                .get_results(conn)?;
+            let by_key: HashMap<&str, i64> = ids.iter().map(|(id, k)| (k.as_str(), *id)).collect();
+            let mut ties = Vec::new();
+            for (item, key, _, _) in chunk {
+                let Some(link_id) = by_key.get(key.as_str()) else { continue };
+                for task_id in matched_tasks(item, tags) {
+                    ties.push((
+                        link_tasks::link_id.eq(*link_id),
+                        link_tasks::task_id.eq(task_id),
+                        link_tasks::source.eq("hashtag"),
+                        link_tasks::tied.eq(true),
+                        link_tasks::created_at.eq(t),
+                    ));
                 }
-            };
-            tie_by_hashtags(conn, link_id, item, tags, t)?;
+            }
+            if !ties.is_empty() {
+                diesel::insert_or_ignore_into(link_tasks::table).values(ties).execute(conn)?;
+            }
+            stats.added += chunk.len() as i64;
         }
         Ok(stats)
     })
 }
 
-fn tie_by_hashtags(
+/// The Task ids whose hashtags a post carries.
+fn matched_tasks(item: &Item, tags: &HashMap<String, i64>) -> Vec<i64> {
+    hashtags::of_post(&item.text, &item.categories).iter().filter_map(|tag| tags.get(tag).copied()).collect()
+}
+
+/// Re-ties a changed post: hashtag ties it no longer supports go, new ones are added;
+/// manual rows stay as they are.
+fn retie(
     conn: &mut SqliteConnection,
     link_id: i64,
     item: &Item,
     tags: &HashMap<String, i64>,
     t: i64,
 ) -> StoreResult<()> {
-    let found: Vec<i64> =
-        hashtags::of_post(&item.text, &item.categories).iter().filter_map(|tag| tags.get(tag).copied()).collect();
-    // Hashtag ties the post no longer supports go; manual rows stay as they are.
+    let found = matched_tasks(item, tags);
     diesel::delete(
         link_tasks::table
             .filter(link_tasks::link_id.eq(link_id))

@@ -63,6 +63,7 @@ diesel::table! {
         badge_image_type -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        expires_days -> Nullable<BigInt>,
     }
 }
 
@@ -127,6 +128,32 @@ diesel::table! {
         harvested_at -> BigInt,
         changed_at -> BigInt,
         content_hash -> Text,
+        dismissed -> Bool,
+        starred -> Bool,
+    }
+}
+
+diesel::table! {
+    awards (id) {
+        id -> BigInt,
+        public_id -> Text,
+        task_id -> BigInt,
+        link_id -> Nullable<BigInt>,
+        author_id -> Nullable<BigInt>,
+        recipient_email -> Text,
+        recipient_name -> Nullable<Text>,
+        salt -> Text,
+        identity -> Text,
+        evidence_url -> Nullable<Text>,
+        narrative -> Nullable<Text>,
+        issued_on -> BigInt,
+        expires -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<Text>,
+        awarded_by -> Nullable<BigInt>,
+        assertion_json -> Text,
+        baked_svg -> Binary,
+        baked_png -> Binary,
     }
 }
 
@@ -145,6 +172,9 @@ diesel::joinable!(links -> feeds (feed_id));
 diesel::joinable!(links -> authors (author_id));
 diesel::joinable!(link_tasks -> links (link_id));
 diesel::joinable!(link_tasks -> tasks (task_id));
+diesel::joinable!(awards -> tasks (task_id));
+diesel::joinable!(awards -> links (link_id));
+diesel::joinable!(awards -> authors (author_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instructors,
@@ -158,4 +188,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     feeds,
     links,
     link_tasks,
+    awards,
 );

@@ -7,27 +7,23 @@ use std::collections::BTreeSet;
 /// to a preceding word or sit inside a URL (`page#el30-data`).
 pub fn extract(text: &str) -> BTreeSet<String> {
     let mut tags = BTreeSet::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '#' {
-            let glued = i > 0
-                && (chars[i - 1].is_alphanumeric() || matches!(chars[i - 1], '/' | '&' | '#' | '_' | '-' | '=' | '?'));
-            let mut j = i + 1;
-            while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '-' || chars[j] == '_') {
-                j += 1;
+    let is_tag_char = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    let mut prev: Option<char> = None;
+    let mut rest = text;
+    while let Some(pos) = rest.find('#') {
+        // The character before this '#'.
+        let before = rest[..pos].chars().next_back().or(if pos == 0 { prev } else { None });
+        let after = &rest[pos + 1..];
+        let len: usize = after.chars().take_while(|c| is_tag_char(*c)).map(char::len_utf8).sum();
+        let glued = before.is_some_and(|b| b.is_alphanumeric() || matches!(b, '/' | '&' | '#' | '_' | '-' | '=' | '?'));
+        if !glued && len > 0 {
+            let tag = after[..len].trim_end_matches('-').to_lowercase();
+            if !tag.is_empty() {
+                tags.insert(format!("#{tag}"));
             }
-            if !glued && j > i + 1 {
-                let tag: String = chars[i + 1..j].iter().collect::<String>();
-                let tag = tag.trim_end_matches('-').to_lowercase();
-                if !tag.is_empty() {
-                    tags.insert(format!("#{tag}"));
-                }
-            }
-            i = j.max(i + 1);
-        } else {
-            i += 1;
         }
+        prev = Some(after[..len].chars().next_back().unwrap_or('#'));
+        rest = &after[len..];
     }
     tags
 }

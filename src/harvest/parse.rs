@@ -309,11 +309,22 @@ fn permalink(id: &str, base: &Url) -> Option<String> {
 /// Sanitises untrusted HTML: no scripts, styles, event handlers or dangerous URLs;
 /// relative links made absolute against `base`.
 pub fn sanitize_html(html: &str, base: &Url) -> String {
-    ammonia::Builder::default()
-        .url_relative(UrlRelative::RewriteWithBase(base.clone()))
-        .link_rel(Some("noopener noreferrer nofollow ugc"))
-        .clean(html)
-        .to_string()
+    // Building the sanitiser's tables is costly: keep one per thread and only change the base.
+    thread_local! {
+        static CLEANER: std::cell::RefCell<ammonia::Builder<'static>> = std::cell::RefCell::new({
+            let mut b = ammonia::Builder::default();
+            b.link_rel(Some("noopener noreferrer nofollow ugc"));
+            b
+        });
+    }
+    if !html.contains('<') && !html.contains('&') {
+        return html.to_string();
+    }
+    CLEANER.with(|c| {
+        let mut b = c.borrow_mut();
+        b.url_relative(UrlRelative::RewriteWithBase(base.clone()));
+        b.clean(html).to_string()
+    })
 }
 
 fn truncate_html(html: String) -> String {

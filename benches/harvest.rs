@@ -1,0 +1,209 @@
+//! Harvest benchmark: 1,000 distinct RSS feeds of 20 items each, served over HTTP on
+//! 127.0.0.1, harvested into a fresh database; then a second pass in which every feed
+//! answers 304. In the same run the same 1,000 documents are parsed and stored without
+//! HTTP, and parsed by Python's feedparser as the baseline.
+//!
+//! Run: `bash scripts/bench.sh harvest` (sets up feedparser), or `cargo bench --bench harvest`.
+//! The per-host limit is raised to 32 here, because every feed lives on one host
+//! (127.0.0.1); with the default of 2 the run measures the politeness limit, not Cairn.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use cairn::config::HarvestSettings;
+use cairn::db::feeds::{self, NewFeed, status};
+
+const FEEDS: usize = 1000;
+const ITEMS: usize = 20;
+
+fn feed_xml(n: usize) -> String {
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel><title>Learner {n}'s blog</title>\
+         <link>https://learner{n}.example.org/</link><description>Posts by learner {n}</description>\n"
+    );
+    for i in 0..ITEMS {
+        let tag = ["#el30-data", "#el30-cloud", "#el30-graph", "#el30-identity", "none"][(n + i) % 5];
+        s.push_str(&format!(
+            "<item><title>Post {i} of learner {n}: thinking about networks &amp; learning</title>\
+             <link>https://learner{n}.example.org/{i}</link><guid>https://learner{n}.example.org/{i}</guid>\
+             <pubDate>Mon, 15 Oct 2018 {:02}:{:02}:00 GMT</pubDate><category>elearning</category>\
+             <description>&lt;p&gt;This week I read about distributed learning and wrote this post for {tag}. \
+             It links to &lt;a href=\"https://other{n}.example.org/post\"&gt;a classmate&lt;/a&gt; and has an \
+             &lt;em&gt;emphasised&lt;/em&gt; idea, a list &lt;ul&gt;&lt;li&gt;one&lt;/li&gt;&lt;li&gt;two&lt;/li&gt;&lt;/ul&gt; \
+             and an image &lt;img src=\"/img/{i}.png\" alt=\"chart\"&gt; to sanitise.&lt;/p&gt;</description></item>\n",
+            i % 24,
+            n % 60
+        ));
+    }
+    s.push_str("</channel></rss>\n");
+    s
+}
+
+async fn serve_feed(req: HttpRequest, docs: web::Data<Vec<String>>, path: web::Path<usize>) -> HttpResponse {
+    let n = path.into_inner();
+    let Some(doc) = docs.get(n) else { return HttpResponse::NotFound().finish() };
+    let etag = format!("\"f{n}\"");
+    if req.headers().get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return HttpResponse::NotModified().insert_header(("ETag", etag)).finish();
+    }
+    HttpResponse::Ok().content_type("application/rss+xml").insert_header(("ETag", etag)).body(doc.clone())
+}
+
+fn main() -> anyhow::Result<()> {
+    let docs: Vec<String> = (0..FEEDS).map(feed_xml).collect();
+    let bytes: usize = docs.iter().map(String::len).sum();
+    println!(
+        "harvest benchmark: {FEEDS} feeds x {ITEMS} items ({:.1} MB of XML), {} cores",
+        bytes as f64 / 1e6,
+        num_cpus()
+    );
+
+    // The feed server runs on its own threads.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server_docs = web::Data::new(docs.clone());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                App::new().app_data(server_docs.clone()).route("/feed/{n}.xml", web::get().to(serve_feed))
+            })
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            server.run().await.unwrap();
+        })
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10))?;
+    let origin = format!("http://{addr}");
+
+    let dir = tempfile::tempdir()?;
+    let pool = cairn::db::open(&dir.path().join("cairn.db"))?;
+    cairn::demo::seed(&mut *pool.get()?)?;
+    {
+        let mut c = pool.get()?;
+        cairn::db::write_tx(&mut c, |c| -> anyhow::Result<()> {
+            for n in 0..FEEDS {
+                let a = feeds::find_or_create_author(c, &format!("Learner {n}"), None)?;
+                let url = format!("{origin}/feed/{n}.xml");
+                feeds::create_feed(
+                    c,
+                    NewFeed {
+                        author_id: a.id,
+                        url: &url,
+                        title: "",
+                        site_url: None,
+                        status: status::ACTIVE,
+                        confirm_token_hash: None,
+                        manage_token_hash: None,
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    let settings = HarvestSettings { per_host: 32, concurrency: 32, ..HarvestSettings::default() };
+    let fetcher = cairn::harvest::fetcher(&settings, std::slice::from_ref(&origin), "http://127.0.0.1")?;
+    let harvester = cairn::harvest::Harvester::new(pool.clone(), fetcher, settings.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+
+    let t = Instant::now();
+    let first = rt.block_on(harvester.run_pass(None, &|_, _| {}))?;
+    let first_time = t.elapsed();
+    assert_eq!(first.failed, 0, "{first:?}");
+    assert_eq!(first.added as usize, FEEDS * ITEMS);
+    {
+        use cairn::db::schema::feeds::dsl;
+        use diesel::prelude::*;
+        diesel::update(dsl::feeds).set(dsl::next_poll_at.eq(0)).execute(&mut pool.get()?)?;
+    }
+    let t = Instant::now();
+    let second = rt.block_on(harvester.run_pass(None, &|_, _| {}))?;
+    let second_time = t.elapsed();
+    assert_eq!(second.not_modified, FEEDS, "{second:?}");
+    println!(
+        "first pass:  {:>7.2} s  ({:.0} items/s, {:.0} feeds/s)   goal < 5 s",
+        first_time.as_secs_f64(),
+        (FEEDS * ITEMS) as f64 / first_time.as_secs_f64(),
+        FEEDS as f64 / first_time.as_secs_f64()
+    );
+    println!(
+        "second pass: {:>7.2} s  (all {} feeds answered 304)          goal < 1 s",
+        second_time.as_secs_f64(),
+        second.not_modified
+    );
+
+    // Parse and store without HTTP, from files, into a fresh database.
+    let files = tempfile::tempdir()?;
+    for (n, d) in docs.iter().enumerate() {
+        std::fs::write(files.path().join(format!("{n}.xml")), d)?;
+    }
+    let dir2 = tempfile::tempdir()?;
+    let pool2 = cairn::db::open(&dir2.path().join("cairn.db"))?;
+    cairn::demo::seed(&mut *pool2.get()?)?;
+    let mut c = pool2.get()?;
+    let mut feed_rows = Vec::new();
+    for n in 0..FEEDS {
+        let a = feeds::find_or_create_author(&mut c, &format!("Learner {n}"), None)?;
+        let url = format!("file:///{n}.xml");
+        feed_rows.push(feeds::create_feed(
+            &mut c,
+            NewFeed {
+                author_id: a.id,
+                url: &url,
+                title: "",
+                site_url: None,
+                status: status::ACTIVE,
+                confirm_token_hash: None,
+                manage_token_hash: None,
+            },
+        )?);
+    }
+    let tags = Arc::new(cairn::db::links::task_tags(&mut c)?);
+    let bodies: Vec<Vec<u8>> =
+        (0..FEEDS).map(|n| std::fs::read(files.path().join(format!("{n}.xml")))).collect::<Result<_, _>>()?;
+    let t = Instant::now();
+    for b in &bodies {
+        let p = cairn::harvest::parse::parse(b, None, &url::Url::parse("https://learner.example.org/feed.xml")?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(p.items.len(), ITEMS);
+    }
+    println!("parse only (from memory):  {:>7.2} s", t.elapsed().as_secs_f64());
+    let base = url::Url::parse("https://learner.example.org/feed.xml")?;
+    let t = Instant::now();
+    let mut stored = 0;
+    for (n, f) in feed_rows.iter().enumerate() {
+        let body = std::fs::read(files.path().join(format!("{n}.xml")))?;
+        let parsed = cairn::harvest::parse::parse(&body, None, &base).map_err(|e| anyhow::anyhow!("{e}"))?;
+        stored += cairn::db::links::store_items(&mut c, f, &parsed.items, &tags)?.added;
+    }
+    let cairn_time = t.elapsed();
+    assert_eq!(stored as usize, FEEDS * ITEMS);
+    let cairn_rate = FEEDS as f64 / cairn_time.as_secs_f64();
+    println!("parse+store from files: {:>7.2} s  ({cairn_rate:.0} feeds/s, one core)", cairn_time.as_secs_f64());
+
+    let python = std::env::var("CAIRN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "import sys, time, glob, feedparser\nfiles = sorted(glob.glob(sys.argv[1] + '/*.xml'))\nt = time.perf_counter()\nn = 0\nfor f in files:\n    d = feedparser.parse(f)\n    n += len(d.entries)\nprint(len(files), n, time.perf_counter() - t)\n";
+    match std::process::Command::new(&python).arg("-c").arg(script).arg(files.path()).output() {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let parts: Vec<&str> = text.split_whitespace().collect();
+            let secs: f64 = parts.get(2).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+            let entries: usize = parts.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            assert_eq!(entries, FEEDS * ITEMS, "feedparser read every item");
+            let py_rate = FEEDS as f64 / secs;
+            println!("feedparser parse only:  {secs:>7.2} s  ({py_rate:.0} feeds/s)");
+            println!("ratio (Cairn parse+store / feedparser parse): {:.1}x   goal >= 10x", cairn_rate / py_rate);
+        }
+        Ok(out) => println!(
+            "feedparser baseline skipped: {} (run scripts/bench.sh to install it)",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        ),
+        Err(e) => println!("feedparser baseline skipped: {e}"),
+    }
+    Ok(())
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}

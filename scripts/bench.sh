@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (release build). Sets up Python's feedparser in .bench-venv for the
+# harvest baseline. Usage: bash scripts/bench.sh [harvest]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .bench-venv/bin/python ]; then
+  python3 -m venv .bench-venv
+  .bench-venv/bin/pip install --quiet feedparser
+fi
+export CAIRN_BENCH_PYTHON="$PWD/.bench-venv/bin/python"
+if [ $# -eq 0 ]; then
+  cargo bench --locked
+else
+  for b in "$@"; do cargo bench --locked --bench "$b"; done
+fi
