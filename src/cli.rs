@@ -75,6 +75,40 @@ pub enum Command {
     /// Feed tools for debugging a learner's feed.
     #[command(subcommand)]
     Feed(FeedCommand),
+    /// Award a Task's badge (exactly as the Reader does) and print the assertion URL; or
+    /// award in bulk from a CSV file with columns task,recipient,evidence,name,narrative.
+    Award(AwardArgs),
+    /// Revoke an award, given its assertion URL (or id), with a reason.
+    Revoke {
+        /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
+        assertion: String,
+        /// Why the badge is revoked (shown on the verification page).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["task", "csv"])))]
+pub struct AwardArgs {
+    /// The Task's hashtag, e.g. #el30-data.
+    #[arg(long, requires_all = ["recipient", "evidence"])]
+    pub task: Option<String>,
+    /// The recipient's email (published only as a salted hash).
+    #[arg(long)]
+    pub recipient: Option<String>,
+    /// The evidence: the URL of the learner's post.
+    #[arg(long)]
+    pub evidence: Option<String>,
+    /// The recipient's name, shown on the verification page.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Why the badge is awarded.
+    #[arg(long)]
+    pub narrative: Option<String>,
+    /// A CSV file with a header row: task,recipient,evidence,name,narrative (name and narrative may be empty).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["task", "recipient", "evidence", "name", "narrative"])]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +177,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Harvest { once, feed } => harvest(&settings, once || feed.is_some(), feed),
+        Command::Award(args) => award(&settings, args),
+        Command::Revoke { assertion, reason } => revoke(&settings, &assertion, &reason),
         Command::Feed(FeedCommand::Check { url, json }) => feed_check(&settings, &url, json),
         Command::Admin(AdminCommand::CreateInstructor { email }) => {
             let password = match std::env::var("CAIRN_PASSWORD") {
@@ -327,4 +363,114 @@ fn feed_check(settings: &Settings, url: &str, json: bool) -> anyhow::Result<()> 
         Ok(_) => Ok(()),
         Err(_) => std::process::exit(1),
     }
+}
+
+/// One award from the command line, through the same code as the Reader.
+fn award_row(
+    conn: &mut diesel::SqliteConnection,
+    issuer: &crate::badges::award::Issuer,
+    task: &str,
+    recipient: &str,
+    evidence: &str,
+    name: Option<String>,
+    narrative: Option<String>,
+) -> Result<String, String> {
+    let tag = crate::domain::Hashtag::parse(task)?;
+    let task =
+        crate::db::courses::get_task_by_slug(conn, tag.slug()).map_err(|_| format!("no task has the hashtag {tag}"))?;
+    let req = crate::badges::award::AwardRequest {
+        task_id: task.id,
+        recipient_email: recipient.to_string(),
+        recipient_name: name.filter(|n| !n.trim().is_empty()),
+        evidence_url: Some(evidence.trim().to_string()).filter(|e| !e.is_empty()),
+        narrative: narrative.filter(|n| !n.trim().is_empty()),
+        ..Default::default()
+    };
+    match crate::badges::award::award(conn, issuer, &req) {
+        Ok(a) => Ok(crate::badges::ob::assertion_url(issuer.base, &a.public_id)),
+        Err(StoreError::Invalid(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
+    let pool = open_store(settings)?;
+    let mut conn = pool.get()?;
+    let base = settings.public_base_url(settings.bind);
+    let raster = crate::badges::bake::RasterCache::default();
+    let issuer = crate::badges::award::Issuer { base: &base, raster: &raster };
+    if let Some(path) = args.csv {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_path(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let headers: Vec<String> = reader.headers()?.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let col = |name: &str| headers.iter().position(|h| h == name);
+        let (Some(t), Some(r), Some(e)) = (col("task"), col("recipient"), col("evidence")) else {
+            anyhow::bail!(
+                "{}: the header row must name the columns task, recipient and evidence (name and narrative are optional)",
+                path.display()
+            );
+        };
+        let (n, nr) = (col("name"), col("narrative"));
+        let (mut ok, mut failed) = (0, 0);
+        for (i, row) in reader.records().enumerate() {
+            let line = i + 2;
+            let row = match row {
+                Ok(r) => r,
+                Err(err) => {
+                    println!("row {line}: unreadable: {err}");
+                    failed += 1;
+                    continue;
+                }
+            };
+            let get = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").to_string();
+            match award_row(
+                &mut conn,
+                &issuer,
+                &get(Some(t)),
+                &get(Some(r)),
+                &get(Some(e)),
+                Some(get(n)),
+                Some(get(nr)),
+            ) {
+                Ok(url) => {
+                    println!("row {line}: awarded {url}");
+                    ok += 1;
+                }
+                Err(msg) => {
+                    println!("row {line}: not awarded: {msg}");
+                    failed += 1;
+                }
+            }
+        }
+        println!("{ok} awarded, {failed} not awarded.");
+        if failed > 0 {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    let (Some(task), Some(recipient), Some(evidence)) = (args.task, args.recipient, args.evidence) else {
+        anyhow::bail!("--task, --recipient and --evidence are required (or --csv FILE)");
+    };
+    match award_row(&mut conn, &issuer, &task, &recipient, &evidence, args.name, args.narrative) {
+        Ok(url) => {
+            println!("{url}");
+            Ok(())
+        }
+        Err(msg) => anyhow::bail!("not awarded: {msg}"),
+    }
+}
+
+fn revoke(settings: &Settings, assertion: &str, reason: &str) -> anyhow::Result<()> {
+    let pool = open_store(settings)?;
+    let id = crate::badges::award::public_id_of(assertion);
+    let a = crate::badges::award::revoke(&mut *pool.get()?, &id, reason).map_err(|e| match e {
+        StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
+        StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+        e => e.into(),
+    })?;
+    println!("Revoked {}", crate::badges::ob::assertion_url(&settings.public_base_url(settings.bind), &a.public_id));
+    Ok(())
 }

@@ -141,6 +141,7 @@ fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
                         300
                     ),
                     hashtag: format!("#el30-{tag}"),
+                    expires_days: String::new(),
                 },
                 None,
             )?;

@@ -14,5 +14,6 @@ pub mod harvest;
 pub mod markdown;
 pub mod net;
 pub mod opml;
+pub mod reader;
 pub mod startup;
 pub mod web;

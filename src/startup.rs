@@ -91,6 +91,13 @@ impl Application {
             throttle: LoginThrottle::default(),
             harvester: harvester.clone(),
             mailer,
+            raster: Default::default(),
+            issuer_email: settings
+                .mail
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .map(|m| m.email.to_string())
+                .unwrap_or_else(|_| "badges@localhost".into()),
         });
 
         let server = HttpServer::new(move || {

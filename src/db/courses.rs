@@ -77,6 +77,9 @@ pub struct TaskForm {
     pub criteria: String,
     #[serde(default)]
     pub hashtag: String,
+    /// Days an award stays valid; empty for no expiry.
+    #[serde(default)]
+    pub expires_days: String,
 }
 
 /// What to do with a Task's badge artwork on save.
@@ -373,12 +376,29 @@ pub fn task_artwork(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<
     Ok(bytes.zip(kind))
 }
 
-fn parse_task(
-    conn: &mut SqliteConnection,
-    form: &TaskForm,
-    except: Option<i64>,
-) -> StoreResult<(String, String, String, Hashtag)> {
+/// A task form, checked.
+struct ParsedTask {
+    title: String,
+    description: String,
+    criteria: String,
+    hashtag: Hashtag,
+    expires_days: Option<i64>,
+}
+
+fn parse_expiry(raw: &str) -> Result<Option<i64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<i64>() {
+        Ok(d) if (1..=36_500).contains(&d) => Ok(Some(d)),
+        _ => Err(format!("'{raw}' is not a number of days between 1 and 36500 (leave empty for no expiry)")),
+    }
+}
+
+fn parse_task(conn: &mut SqliteConnection, form: &TaskForm, except: Option<i64>) -> StoreResult<ParsedTask> {
     let mut errors = FieldErrors::new();
+    let expires_days = errors.check("expires_days", parse_expiry(&form.expires_days));
     let title = errors.check("title", Text::TITLE.parse(&form.title));
     let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
     let criteria = errors.check("criteria", Text::CRITERIA.parse(&form.criteria));
@@ -391,7 +411,9 @@ fn parse_task(
         }
     }
     match (title, description, criteria, hashtag) {
-        (Some(t), Some(d), Some(c), Some(h)) if errors.is_empty() => Ok((t, d, c, h)),
+        (Some(title), Some(description), Some(criteria), Some(hashtag)) if errors.is_empty() => {
+            Ok(ParsedTask { title, description, criteria, hashtag, expires_days: expires_days.flatten() })
+        }
         _ => Err(StoreError::Invalid(errors)),
     }
 }
@@ -430,7 +452,7 @@ pub fn create_task(
 ) -> StoreResult<Task> {
     crate::db::write_tx(conn, |conn| {
         get_module(conn, module_id)?;
-        let (title, description, criteria, hashtag) = parse_task(conn, form, None)?;
+        let ParsedTask { title, description, criteria, hashtag, expires_days } = parse_task(conn, form, None)?;
         let t = now();
         let (bytes, kind) = match art {
             Some(a) => (Some(a.bytes), Some(a.kind.mime())),
@@ -442,6 +464,7 @@ pub fn create_task(
                 tasks::description.eq(&description),
                 tasks::criteria.eq(&criteria),
                 tasks::hashtag.eq(hashtag.as_str()),
+                tasks::expires_days.eq(expires_days),
                 tasks::badge_image.eq(bytes),
                 tasks::badge_image_type.eq(kind),
                 tasks::created_at.eq(t),
@@ -458,13 +481,14 @@ pub fn create_task(
 pub fn update_task(conn: &mut SqliteConnection, id: i64, form: &TaskForm, art: ArtworkChange) -> StoreResult<()> {
     crate::db::write_tx(conn, |conn| {
         get_task(conn, id)?;
-        let (title, description, criteria, hashtag) = parse_task(conn, form, Some(id))?;
+        let ParsedTask { title, description, criteria, hashtag, expires_days } = parse_task(conn, form, Some(id))?;
         diesel::update(tasks::table.find(id))
             .set((
                 tasks::title.eq(&title),
                 tasks::description.eq(&description),
                 tasks::criteria.eq(&criteria),
                 tasks::hashtag.eq(hashtag.as_str()),
+                tasks::expires_days.eq(expires_days),
                 tasks::updated_at.eq(now()),
             ))
             .execute(conn)

@@ -67,6 +67,7 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+pub mod awards;
 pub mod courses;
 pub mod feeds;
 pub mod institution;

@@ -384,6 +384,7 @@ fn task_form_of(u: &UploadForm) -> TaskForm {
         description: u.text("description"),
         criteria: u.text("criteria"),
         hashtag: u.text("hashtag"),
+        expires_days: u.text("expires_days"),
     }
 }
 
@@ -465,6 +466,7 @@ async fn task_edit_page(state: &AppState, session: &Session, tid: i64) -> Result
             description: task.description,
             criteria: task.criteria,
             hashtag: task.hashtag,
+            expires_days: task.expires_days.map(|d| d.to_string()).unwrap_or_default(),
         },
         errors: FieldErrors::new(),
     })

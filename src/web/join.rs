@@ -218,6 +218,16 @@ struct ManagePage {
     feed: Feed,
     form: JoinForm,
     errors: FieldErrors,
+    badges: Vec<(crate::db::awards::Award, crate::db::courses::Task)>,
+}
+
+/// The learner's badges, for their private page.
+async fn badges_of(
+    state: &AppState,
+    author: &crate::db::feeds::Author,
+) -> Result<Vec<(crate::db::awards::Award, crate::db::courses::Task)>, AppError> {
+    let (id, email) = (author.id, author.email.clone());
+    state.db(move |c| crate::db::awards::for_learner(c, id, email.as_deref())).await
 }
 
 async fn load_managed(state: &AppState, token: &str) -> Result<(Feed, crate::db::feeds::Author), AppError> {
@@ -231,6 +241,7 @@ async fn manage_get(
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let (feed, author) = load_managed(&state, &token).await?;
+    let badges = badges_of(&state, &author).await?;
     let form = JoinForm {
         name: author.name,
         email: author.email.unwrap_or_default(),
@@ -243,6 +254,7 @@ async fn manage_get(
         feed,
         form,
         errors: FieldErrors::new(),
+        badges,
     })
 }
 
@@ -286,8 +298,9 @@ async fn manage_post(
             Err(e) => return Err(e),
         }
     }
+    let badges = badges_of(&state, &author).await?;
     render_status(
-        &ManagePage { page: Page::with_form(&session, "Your subscription"), token, feed, form, errors },
+        &ManagePage { page: Page::with_form(&session, "Your subscription"), token, feed, form, errors, badges },
         StatusCode::UNPROCESSABLE_ENTITY,
     )
 }

@@ -2,11 +2,13 @@
 //! input, call the store, and render a template or redirect.
 
 mod admin;
+mod badges;
 mod feeds;
 mod join;
 mod login;
 mod multipart;
 mod public;
+mod reader;
 mod syndication;
 
 use actix_session::Session;
@@ -27,6 +29,17 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     pub harvester: crate::harvest::Harvester,
     pub mailer: crate::email::Mailer,
+    /// Rasterised badge artwork, so an award does not redraw it.
+    pub raster: crate::badges::bake::RasterCache,
+    /// The Issuer's contact address when the institution profile has none.
+    pub issuer_email: String,
+}
+
+impl AppState {
+    /// What issuing a badge needs.
+    pub fn issuer(&self) -> crate::badges::award::Issuer<'_> {
+        crate::badges::award::Issuer { base: &self.base_url, raster: &self.raster }
+    }
 }
 
 impl AppState {
@@ -137,5 +150,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     join::configure(cfg);
     admin::configure(cfg);
     feeds::configure(cfg);
+    badges::configure(cfg);
+    reader::configure(cfg);
     cfg.default_service(web::to(not_found));
 }

@@ -1,0 +1,99 @@
+//! Stored awards (Open Badges Assertions).
+
+use diesel::prelude::*;
+
+use super::schema::{awards, tasks};
+use super::{OptionalExt, StoreResult};
+
+/// An award without its baked images.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = awards)]
+pub struct Award {
+    pub id: i64,
+    pub public_id: String,
+    pub task_id: i64,
+    pub link_id: Option<i64>,
+    pub author_id: Option<i64>,
+    #[serde(skip)]
+    pub recipient_email: String,
+    pub recipient_name: Option<String>,
+    pub salt: String,
+    pub identity: String,
+    pub evidence_url: Option<String>,
+    pub narrative: Option<String>,
+    pub issued_on: i64,
+    pub expires: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+    pub awarded_by: Option<i64>,
+}
+
+impl Award {
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires.is_some_and(|e| e < now)
+    }
+}
+
+pub fn by_public_id(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<Award> {
+    awards::table.filter(awards::public_id.eq(public_id)).select(Award::as_select()).first(conn).found("award")
+}
+
+/// The baked SVG and PNG of an award.
+pub fn images(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<(Vec<u8>, Vec<u8>)> {
+    awards::table
+        .filter(awards::public_id.eq(public_id))
+        .select((awards::baked_svg, awards::baked_png))
+        .first(conn)
+        .found("award")
+}
+
+/// The existing award of `task_id` to `email`, if any.
+pub fn existing(conn: &mut SqliteConnection, task_id: i64, email: &str) -> StoreResult<Option<Award>> {
+    awards::table
+        .filter(awards::task_id.eq(task_id).and(awards::recipient_email.eq(email)))
+        .select(Award::as_select())
+        .first(conn)
+        .optional()
+        .map_err(Into::into)
+}
+
+/// Awards made for any of `link_ids`.
+pub fn for_links(conn: &mut SqliteConnection, link_ids: &[i64]) -> StoreResult<Vec<Award>> {
+    awards::table.filter(awards::link_id.eq_any(link_ids)).select(Award::as_select()).load(conn).map_err(Into::into)
+}
+
+/// A learner's awards (by author, or by address for awards made from the command line),
+/// with their Tasks, newest first.
+pub fn for_learner(
+    conn: &mut SqliteConnection,
+    author_id: i64,
+    email: Option<&str>,
+) -> StoreResult<Vec<(Award, crate::db::courses::Task)>> {
+    let mut q = awards::table.inner_join(tasks::table).into_boxed();
+    q = match email {
+        Some(e) => q.filter(awards::author_id.eq(author_id).or(awards::recipient_email.eq(e.to_string()))),
+        None => q.filter(awards::author_id.eq(author_id)),
+    };
+    q.order(awards::issued_on.desc())
+        .select((Award::as_select(), crate::db::courses::Task::as_select()))
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Revoked awards: (public id, reason).
+pub fn revoked(conn: &mut SqliteConnection) -> StoreResult<Vec<(String, Option<String>)>> {
+    awards::table
+        .filter(awards::revoked_at.is_not_null())
+        .order(awards::revoked_at)
+        .select((awards::public_id, awards::revocation_reason))
+        .load(conn)
+        .map_err(Into::into)
+}
+
+pub fn count(conn: &mut SqliteConnection) -> StoreResult<i64> {
+    awards::table.count().get_result(conn).map_err(Into::into)
+}

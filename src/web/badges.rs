@@ -1,0 +1,210 @@
+//! Public Open Badges endpoints: Issuer, BadgeClasses, Assertions (JSON-LD for machines,
+//! a verification page for browsers), baked images and the revocation list.
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{AppState, Page, render};
+use crate::auth::CsrfForm;
+use crate::badges::award::assertion_document;
+use crate::badges::ob;
+use crate::db::awards::{self, Award};
+use crate::db::courses::{self, Task};
+use crate::db::institution::{self, Institution};
+use crate::error::AppError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/issuer", web::get().to(issuer))
+        .route("/issuer/revocations", web::get().to(revocations))
+        .route("/badges/{slug}", web::get().to(badge_class))
+        .route("/assertions/{id}", web::get().to(assertion))
+        .route("/assertions/{id}/badge.svg", web::get().to(baked_svg))
+        .route("/assertions/{id}/badge.png", web::get().to(baked_png))
+        .route("/assertions/{id}/check", web::post().to(check_recipient));
+}
+
+/// Machines get JSON-LD; browsers (Accept: text/html) get a page.
+fn wants_html(req: &HttpRequest) -> bool {
+    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+fn json_ld(doc: &serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/ld+json")
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header((header::VARY, "Accept"))
+        .body(doc.to_string())
+}
+
+async fn issuer(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    if wants_html(&req) {
+        return Ok(super::redirect("/institution"));
+    }
+    let inst = state.db(institution::get).await?;
+    Ok(json_ld(&ob::issuer(&state.base_url, &inst, &state.issuer_email)))
+}
+
+async fn revocations(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let revoked = state.db(awards::revoked).await?;
+    let list: Vec<serde_json::Value> = revoked
+        .into_iter()
+        .map(|(id, reason)| serde_json::json!({"id": ob::assertion_url(&state.base_url, &id), "revocationReason": reason}))
+        .collect();
+    Ok(json_ld(&serde_json::json!({
+        "@context": ob::CONTEXT,
+        "type": "RevocationList",
+        "id": ob::revocation_list_url(&state.base_url),
+        "issuer": ob::issuer_url(&state.base_url),
+        "revokedAssertions": list,
+    })))
+}
+
+async fn badge_class(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let slug = slug.into_inner();
+    if wants_html(&req) {
+        return Ok(super::redirect(&format!("/tasks/{slug}")));
+    }
+    let (task, courses) = state
+        .db(move |c| {
+            let task = courses::get_task_by_slug(c, &slug)?;
+            let places = courses::places_of_task(c, task.id)?;
+            let mut titles: Vec<String> = places.into_iter().map(|(c, _)| c.title).collect();
+            titles.dedup();
+            Ok((task, titles))
+        })
+        .await?;
+    Ok(json_ld(&ob::badge_class(&state.base_url, &task, &courses)))
+}
+
+#[derive(Template)]
+#[template(path = "assertion.html")]
+struct VerificationPage {
+    page: Page,
+    award: Award,
+    task: Task,
+    institution: Institution,
+    url: String,
+    status: &'static str,
+    issued: String,
+    expires: Option<String>,
+    check: Option<bool>,
+}
+
+fn day(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
+}
+
+async fn load(state: &AppState, id: String) -> Result<(Award, Task, Institution), AppError> {
+    state
+        .db(move |c| {
+            let a = awards::by_public_id(c, &id)?;
+            let t = courses::get_task(c, a.task_id)?;
+            Ok((a, t, institution::get(c)?))
+        })
+        .await
+}
+
+fn verification_page(
+    state: &AppState,
+    session: &Session,
+    award: Award,
+    task: Task,
+    institution: Institution,
+    check: Option<bool>,
+) -> VerificationPage {
+    let now = crate::db::now();
+    let status = if award.is_revoked() {
+        "revoked"
+    } else if award.is_expired(now) {
+        "expired"
+    } else {
+        "valid"
+    };
+    VerificationPage {
+        page: Page::with_form(session, format!("{} — badge", task.title)),
+        url: ob::assertion_url(&state.base_url, &award.public_id),
+        issued: day(award.issued_on),
+        expires: award.expires.map(day),
+        status,
+        award,
+        task,
+        institution,
+        check,
+    }
+}
+
+async fn assertion(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (award, task, institution) = load(&state, id.into_inner()).await?;
+    if !wants_html(&req) {
+        return Ok(json_ld(&assertion_document(&state.base_url, &award, &task)));
+    }
+    let mut res = render(&verification_page(&state, &session, award, task, institution, None))?;
+    res.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct CheckForm {
+    #[serde(default)]
+    email: String,
+}
+
+async fn check_recipient(
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<CheckForm>,
+) -> Result<HttpResponse, AppError> {
+    let (award, task, institution) = load(&state, id.into_inner()).await?;
+    let matches = ob::identity_hash(&form.email, &award.salt) == award.identity;
+    render(&verification_page(&state, &session, award, task, institution, Some(matches)))
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    #[serde(default)]
+    download: Option<String>,
+}
+
+async fn baked(state: &AppState, id: String, svg: bool, download: bool) -> Result<HttpResponse, AppError> {
+    let public_id = id.clone();
+    let (s, p) = state.db(move |c| awards::images(c, &public_id)).await?;
+    let (bytes, mime, ext) = if svg { (s, "image/svg+xml", "svg") } else { (p, "image/png", "png") };
+    let mut res = super::public::image_response(bytes, mime);
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    if download {
+        let v = format!("attachment; filename=\"badge-{id}.{ext}\"");
+        if let Ok(v) = header::HeaderValue::from_str(&v) {
+            res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(res)
+}
+
+async fn baked_svg(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<DownloadQuery>,
+) -> Result<HttpResponse, AppError> {
+    baked(&state, id.into_inner(), true, q.download.is_some()).await
+}
+
+async fn baked_png(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<DownloadQuery>,
+) -> Result<HttpResponse, AppError> {
+    baked(&state, id.into_inner(), false, q.download.is_some()).await
+}
