@@ -135,10 +135,13 @@ pub fn rasterize(svg: &[u8], size: u32) -> Result<Vec<u8>, String> {
     pixmap.encode_png().map_err(|e| e.to_string())
 }
 
+/// (task id, last change) → rasterised PNG.
+type Rasters = std::collections::HashMap<(i64, i64), Arc<Vec<u8>>>;
+
 /// Rasterised artwork per (task id, last change), so an award does not redraw the badge.
 #[derive(Default)]
 pub struct RasterCache {
-    entries: Mutex<std::collections::HashMap<(i64, i64), Arc<Vec<u8>>>>,
+    entries: Mutex<Rasters>,
 }
 
 impl RasterCache {

@@ -21,31 +21,15 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[tokio::test]
-async fn an_instructor_signs_in_and_creates_a_task_in_a_real_browser() {
+/// A headless Chromium session through chromedriver; the driver stops when dropped.
+async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) {
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     assert!(
         std::path::Path::new(&driver_bin).exists(),
         "{driver_bin} not found: install Debian's chromium and chromium-driver (see .ci/run)"
     );
-    let app = spawn_app().await;
-    {
-        let mut conn = app.pool.get().unwrap();
-        let course = cairn::db::courses::create_course(
-            &mut conn,
-            &cairn::db::courses::TitledForm { title: "Browser Course".into(), description: String::new() },
-        )
-        .unwrap();
-        cairn::db::courses::create_module(
-            &mut conn,
-            course.id,
-            &cairn::db::courses::TitledForm { title: "Week One".into(), description: String::new() },
-        )
-        .unwrap();
-    }
-
     let port = free_port();
-    let _driver = Driver(
+    let driver = Driver(
         Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -80,6 +64,28 @@ async fn an_instructor_signs_in_and_creates_a_task_in_a_real_browser() {
         }
     };
 
+    (driver, user_data, browser)
+}
+
+#[tokio::test]
+async fn an_instructor_signs_in_and_creates_a_task_in_a_real_browser() {
+    let app = spawn_app().await;
+    {
+        let mut conn = app.pool.get().unwrap();
+        let course = cairn::db::courses::create_course(
+            &mut conn,
+            &cairn::db::courses::TitledForm { title: "Browser Course".into(), description: String::new() },
+        )
+        .unwrap();
+        cairn::db::courses::create_module(
+            &mut conn,
+            course.id,
+            &cairn::db::courses::TitledForm { title: "Week One".into(), description: String::new() },
+        )
+        .unwrap();
+    }
+
+    let (_driver, _profile, browser) = start_browser().await;
     let result = async {
         browser.goto(&app.url("/admin")).await?;
         // Redirected to the login page.
@@ -108,4 +114,50 @@ async fn an_instructor_signs_in_and_creates_a_task_in_a_real_browser() {
 
     let mut conn = app.pool.get().unwrap();
     assert!(cairn::db::courses::get_task_by_slug(&mut conn, "browser-week1").is_ok());
+}
+
+#[tokio::test]
+async fn an_instructor_awards_a_badge_from_the_reader_and_opens_its_verification_page() {
+    let (app, _server, post) = crate::badges::app_with_post().await;
+    let (_driver, _profile, browser) = start_browser().await;
+    let result = async {
+        browser.goto(&app.url("/login")).await?;
+        browser.find(Locator::Css("#email")).await?.send_keys(EMAIL).await?;
+        browser.find(Locator::Css("#password")).await?.send_keys(PASSWORD).await?;
+        browser.find(Locator::Css("form.card button[type=submit]")).await?.click().await?;
+        browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("courses")).await?;
+        browser.goto(&app.url("/admin/reader")).await?;
+        let card = format!("#link-{post}");
+        let button = browser.find(Locator::Css(&format!("{card} form.award-form button"))).await?;
+        assert!(button.text().await?.contains("#el30-"));
+        button.click().await?;
+        // The card updates in place: an assertion link appears without a page load.
+        let link = browser
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(&format!("{card} a[href^='/assertions/']")))
+            .await?;
+        let status = browser.find(Locator::Id("reader-status")).await?.text().await?;
+        assert!(status.contains("Badge awarded"), "{status}");
+        link.click().await?;
+        browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("article.h-entry")).await?;
+        let status = browser.find(Locator::Css(".status")).await?.text().await?;
+        assert!(status.contains("valid"), "{status}");
+        let svg_href =
+            browser.find(Locator::Css("a[href$='badge.svg?download=1']")).await?.attr("href").await?.unwrap();
+        // Open the baked SVG itself (the download link without ?download).
+        let svg_url = svg_href.replace("?download=1", "");
+        browser.goto(&svg_url).await?;
+        let source = browser.source().await?;
+        assert!(source.contains("openbadges:assertion"), "the image carries its assertion");
+        Ok::<_, fantoccini::error::CmdError>(svg_href)
+    }
+    .await;
+    let _ = browser.close().await;
+    let svg_href = result.expect("browser flow");
+    // The download link serves the same baked image as an attachment.
+    assert!(svg_href.starts_with(&app.address), "{svg_href}");
+    let res = app.client.get(&svg_href).send().await.unwrap();
+    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(res.text().await.unwrap().contains("<openbadges:assertion verify="));
 }

@@ -2,6 +2,7 @@
 //! temporary data dir, driven over HTTP (and, for `browser`, through headless Chromium).
 
 mod auth;
+mod badges;
 mod browser;
 mod cli;
 mod courses;
