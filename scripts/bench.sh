@@ -7,6 +7,9 @@ if [ ! -x .bench-venv/bin/python ]; then
   python3 -m venv .bench-venv
   .bench-venv/bin/pip install --quiet feedparser
 fi
+if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || echo "scripts/bench.sh: could not install wrk" >&2
+fi
 export CAIRN_BENCH_PYTHON="$PWD/.bench-venv/bin/python"
 if [ $# -eq 0 ]; then
   cargo bench --locked

@@ -97,3 +97,13 @@ pub fn revoked(conn: &mut SqliteConnection) -> StoreResult<Vec<(String, Option<S
 pub fn count(conn: &mut SqliteConnection) -> StoreResult<i64> {
     awards::table.count().get_result(conn).map_err(Into::into)
 }
+
+/// An award with its Task, in one query (the hot path of assertion requests).
+pub fn with_task(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<(Award, crate::db::courses::Task)> {
+    awards::table
+        .inner_join(tasks::table)
+        .filter(awards::public_id.eq(public_id))
+        .select((Award::as_select(), crate::db::courses::Task::as_select()))
+        .first(conn)
+        .found("award")
+}

@@ -146,10 +146,12 @@ async fn assertion(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (award, task, institution) = load(&state, id.into_inner()).await?;
+    let id = id.into_inner();
     if !wants_html(&req) {
+        let (award, task) = state.db(move |c| awards::with_task(c, &id)).await?;
         return Ok(json_ld(&assertion_document(&state.base_url, &award, &task)));
     }
+    let (award, task, institution) = load(&state, id).await?;
     let mut res = render(&verification_page(&state, &session, award, task, institution, None))?;
     res.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
     Ok(res)

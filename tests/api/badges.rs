@@ -7,6 +7,7 @@ use std::process::Command;
 use crate::feedserver::{FeedServer, Reply, fixture};
 use crate::harvest::{add_feed, app_for, pass};
 use crate::helpers::{TestApp, location};
+use diesel::prelude::*;
 
 pub const LEARNER: &str = "ada@example.edu";
 
@@ -374,4 +375,76 @@ async fn the_command_line_awards_like_the_reader_in_bulk_too_and_revokes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: serde_json::Value = app.client.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(doc["revoked"], true);
+}
+
+#[tokio::test]
+async fn an_expiring_badge_says_so_and_learners_find_their_badges_on_their_private_page() {
+    let (app, server, post) = app_with_post().await;
+    // The task's badge is valid for 30 days (set on the task form).
+    let mut c = app.pool.get().unwrap();
+    let task = cairn::db::courses::get_task_by_slug(&mut c, "el30-data").unwrap();
+    drop(c);
+    let res = app
+        .post_multipart(
+            &format!("/admin/tasks/{}", task.id),
+            &[
+                ("title", &task.title),
+                ("hashtag", "#el30-data"),
+                ("description", ""),
+                ("criteria", ""),
+                ("expires_days", "30"),
+            ],
+            "badge",
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let bad = app
+        .post_multipart(
+            &format!("/admin/tasks/{}", task.id),
+            &[("title", "x"), ("hashtag", "#el30-data"), ("expires_days", "soon")],
+            "badge",
+            None,
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    let url = award_post(&app, post, "el30-data").await;
+    let doc: serde_json::Value = app.client.get(&url).send().await.unwrap().json().await.unwrap();
+    let issued = chrono::DateTime::parse_from_rfc3339(doc["issuedOn"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(doc["expires"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - issued).num_days(), 30);
+    let page = app.client.get(&url).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<dt>Expires</dt>"));
+
+    // The learner subscribes through Join; their private page lists the badge.
+    let join = app.get_html("/join").await;
+    let csrf = crate::helpers::csrf_in(&join);
+    let res = app
+        .client
+        .post(app.url("/join"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Ada"),
+            ("email", LEARNER),
+            ("url", &server.url("/second.xml")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // The address serves no feed, so use the existing subscription's management token instead.
+    assert_eq!(res.status(), 422);
+    let token = cairn::auth::random_token();
+    {
+        use cairn::db::schema::feeds::dsl;
+        diesel::update(dsl::feeds)
+            .set(dsl::manage_token_hash.eq(cairn::auth::token_hash(&token)))
+            .execute(&mut app.pool.get().unwrap())
+            .unwrap();
+    }
+    let mine = app.get_html(&format!("/subscription/{token}")).await;
+    let id = url.rsplit('/').next().unwrap();
+    assert!(
+        mine.contains(&format!("/assertions/{id}/badge.svg?download=1"))
+            && mine.contains(&format!("/assertions/{id}/badge.png?download=1"))
+    );
 }
