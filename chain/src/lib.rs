@@ -1,15 +1,53 @@
 //! `cairn-chain`: the recognition chain shared by Cairn institutions.
 //!
-//! This crate is pure data and computation: no clock, no I/O, no web, database
-//! or async dependency. The application passes time, records and cancel flags in.
-//! Today it defines the hash type every later part builds on.
+//! Pure data and computation: no clock, no I/O, no web, database or async dependency. The
+//! application passes time, records, keys and cancel flags in, and stores blocks itself.
+//!
+//! # Canonical encoding
+//!
+//! Everything that is hashed or signed is encoded the same way on every machine:
+//! integers big-endian and fixed width, strings as a `u32` byte length then UTF-8 bytes,
+//! hashes and keys as raw bytes, in the field order given below. JSON never takes part.
+//!
+//! * **Record** (`Record::encode`): `b"cairn-record-v1"`, kind `u8` (1 award, 2 revocation),
+//!   assertion URL, BadgeClass URL, issuer id (strings), recipient hash (string,
+//!   `sha256$…`, never an address), evidence hash (32 bytes, SHA-256 of the evidence URL),
+//!   issued time (`i64`, Unix seconds), institution key (32 bytes, Ed25519 public key);
+//!   then the 64-byte Ed25519 signature of all the preceding bytes.
+//! * **Block header** (`BlockHeader::encode`, 124 bytes): version `u32`, height `u64`,
+//!   previous block hash (32), Merkle root (32), timestamp `i64`, miner key (32), nonce `u64`.
+//!   A block's hash is `SHA-256(header bytes)`; proof of work means that hash has at least
+//!   `difficulty_bits` leading zero bits (16 bits = hex prefix `"0000"`).
+//! * **Merkle tree**: leaf = `SHA-256(0x00 ‖ record bytes)` (the record id); node =
+//!   `SHA-256(0x01 ‖ left ‖ right)`; a level with an odd count carries its last node up
+//!   unchanged (nothing is duplicated). A proof lists the sibling hashes from leaf to root,
+//!   each marked left or right.
+//! * **Genesis**: height 0, previous hash = `SHA-256(b"cairn-genesis-v1" ‖ network name ‖
+//!   records per block u32 ‖ difficulty bits u32)`, zero Merkle root, time, miner and nonce.
+//!   Every instance of one network derives the same genesis; another network's blocks do
+//!   not link to it.
+
+mod block;
+mod chain;
+mod encoding;
+mod merkle;
+mod mine;
+mod record;
+
+pub use block::{Block, BlockHeader, HEADER_LEN, genesis_header};
+pub use chain::{AddOutcome, Chain, Params, Reorg, verify_chain};
+pub use merkle::{MerkleProof, Side, merkle_root};
+pub use mine::{mine, mine_range};
+pub use record::{Record, RecordFields, RecordKind};
+
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
 /// A SHA-256 digest.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
@@ -20,13 +58,13 @@ impl Hash {
 
     /// Lower-case hexadecimal form, 64 characters.
     pub fn to_hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(DIGITS[(b >> 4) as usize] as char);
-            s.push(DIGITS[(b & 0xf) as usize] as char);
-        }
-        s
+        to_hex(&self.0)
+    }
+
+    /// Parses 64 hexadecimal characters.
+    pub fn from_hex(s: &str) -> Option<Hash> {
+        let bytes = from_hex(s)?;
+        Some(Hash(bytes.try_into().ok()?))
     }
 
     /// Number of leading zero bits: the proof-of-work measure ("0000" hex = 16 bits).
@@ -56,6 +94,98 @@ impl fmt::Debug for Hash {
     }
 }
 
+/// Lower-case hex of any bytes.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+/// Bytes from hex (either case); `None` if malformed.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Everything that can be wrong with a record, block or chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainError {
+    /// Bytes that do not decode.
+    Malformed(String),
+    BadSignature,
+    UntrustedSigner(String),
+    WrongVersion(u32),
+    WrongHeight {
+        expected: u64,
+        found: u64,
+    },
+    /// The previous hash is not the parent's (for height 1: another network's genesis).
+    WrongPrevious {
+        expected: Hash,
+        found: Hash,
+    },
+    UnknownParent(Hash),
+    BadMerkleRoot,
+    InsufficientWork {
+        needed: u32,
+        found: u32,
+    },
+    WrongRecordCount {
+        expected: u32,
+        found: usize,
+    },
+    TimestampInFuture {
+        timestamp: i64,
+        limit: i64,
+    },
+    TimestampBeforeParent {
+        timestamp: i64,
+        parent: i64,
+    },
+    DuplicateRecord(Hash),
+    /// A record already in this chain.
+    RecordAlreadyInChain(Hash),
+}
+
+impl fmt::Display for ChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainError::Malformed(m) => write!(f, "malformed data: {m}"),
+            ChainError::BadSignature => f.write_str("a record signature does not verify"),
+            ChainError::UntrustedSigner(k) => {
+                write!(f, "a record is signed by an institution not in the trust list ({k})")
+            }
+            ChainError::WrongVersion(v) => write!(f, "unknown block version {v}"),
+            ChainError::WrongHeight { expected, found } => write!(f, "wrong height {found}, expected {expected}"),
+            ChainError::WrongPrevious { expected, found } => {
+                write!(f, "previous hash {found} does not match {expected} (another chain or network)")
+            }
+            ChainError::UnknownParent(h) => write!(f, "the parent block {h} is unknown"),
+            ChainError::BadMerkleRoot => f.write_str("the Merkle root does not match the records"),
+            ChainError::InsufficientWork { needed, found } => {
+                write!(f, "insufficient proof of work: {found} leading zero bits, {needed} needed")
+            }
+            ChainError::WrongRecordCount { expected, found } => write!(f, "{found} records, a block holds {expected}"),
+            ChainError::TimestampInFuture { timestamp, limit } => {
+                write!(f, "timestamp {timestamp} is too far in the future (limit {limit})")
+            }
+            ChainError::TimestampBeforeParent { timestamp, parent } => {
+                write!(f, "timestamp {timestamp} is before its parent's {parent}")
+            }
+            ChainError::DuplicateRecord(h) => write!(f, "record {h} appears twice in the block"),
+            ChainError::RecordAlreadyInChain(h) => write!(f, "record {h} is already recorded in this chain"),
+        }
+    }
+}
+
+impl std::error::Error for ChainError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +205,7 @@ mod tests {
         h[1] = 0;
         assert_eq!(Hash(h).leading_zero_bits(), 16);
         assert!(Hash(h).to_hex().starts_with("0000"));
+        assert_eq!(Hash::from_hex(&Hash(h).to_hex()), Some(Hash(h)));
+        assert_eq!(Hash::from_hex("zz"), None);
     }
 }

@@ -1,0 +1,136 @@
+//! Block headers and blocks.
+
+use crate::encoding::{Reader, Writer};
+use crate::merkle::{MerkleProof, merkle_root};
+use crate::record::Record;
+use crate::{ChainError, Hash, Params};
+
+/// Encoded header length in bytes.
+pub const HEADER_LEN: usize = 124;
+/// Offset of the nonce (the last field) in the encoded header.
+pub(crate) const NONCE_OFFSET: usize = HEADER_LEN - 8;
+/// Largest record accepted when decoding a block.
+const MAX_RECORD: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlockHeader {
+    pub version: u32,
+    pub height: u64,
+    pub prev: Hash,
+    pub merkle_root: Hash,
+    pub timestamp: i64,
+    /// The mining institution's public key.
+    pub miner: [u8; 32],
+    pub nonce: u64,
+}
+
+impl BlockHeader {
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut w = Writer::default();
+        w.u32(self.version)
+            .u64(self.height)
+            .bytes(&self.prev.0)
+            .bytes(&self.merkle_root.0)
+            .i64(self.timestamp)
+            .bytes(&self.miner)
+            .u64(self.nonce);
+        let mut out = [0u8; HEADER_LEN];
+        out.copy_from_slice(&w.0);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<BlockHeader, ChainError> {
+        let mut r = Reader::new(bytes);
+        let h = BlockHeader {
+            version: r.u32()?,
+            height: r.u64()?,
+            prev: Hash(r.array()?),
+            merkle_root: Hash(r.array()?),
+            timestamp: r.i64()?,
+            miner: r.array()?,
+            nonce: r.u64()?,
+        };
+        r.done()?;
+        Ok(h)
+    }
+
+    /// `SHA-256` of the encoded header.
+    pub fn hash(&self) -> Hash {
+        Hash::of(&self.encode())
+    }
+}
+
+/// The genesis header of a network: derived from its name and parameters only.
+pub fn genesis_header(params: &Params) -> BlockHeader {
+    let mut w = Writer::default();
+    w.bytes(b"cairn-genesis-v1").str(&params.network).u32(params.records_per_block).u32(params.difficulty_bits);
+    BlockHeader {
+        version: 1,
+        height: 0,
+        prev: Hash::of(&w.0),
+        merkle_root: Hash::default(),
+        timestamp: 0,
+        miner: [0; 32],
+        nonce: 0,
+    }
+}
+
+/// A block: its header and its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub records: Vec<Record>,
+}
+
+impl Block {
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+
+    /// Record ids (Merkle leaves) in block order.
+    pub fn record_ids(&self) -> Vec<Hash> {
+        self.records.iter().map(Record::id).collect()
+    }
+
+    /// The Merkle root of the records (what the header must carry).
+    pub fn computed_root(&self) -> Hash {
+        merkle_root(&self.record_ids())
+    }
+
+    /// The inclusion proof of record `id`, if the block holds it.
+    pub fn proof(&self, id: &Hash) -> Option<MerkleProof> {
+        let ids = self.record_ids();
+        let index = ids.iter().position(|r| r == id)?;
+        MerkleProof::for_leaf(&ids, index)
+    }
+
+    /// Header, record count, then each record with its length.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.bytes(&self.header.encode()).u32(self.records.len() as u32);
+        for r in &self.records {
+            let b = r.encode();
+            w.u32(b.len() as u32).bytes(&b);
+        }
+        w.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Block, ChainError> {
+        let mut r = Reader::new(bytes);
+        let header = BlockHeader::decode(r.take(HEADER_LEN)?)?;
+        let n = r.u32()? as usize;
+        if n > 1024 {
+            return Err(ChainError::Malformed(format!("{n} records in one block")));
+        }
+        let mut records = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u32()? as usize;
+            if len > MAX_RECORD {
+                return Err(ChainError::Malformed(format!("a record of {len} bytes")));
+            }
+            records.push(Record::decode(r.take(len)?)?);
+        }
+        r.done()?;
+        Ok(Block { header, records })
+    }
+}

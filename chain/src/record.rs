@@ -1,0 +1,126 @@
+//! Records: what the chain remembers of an award or revocation, signed by the recording
+//! institution. Nothing private: the recipient appears only as the salted hash already
+//! published in the assertion.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use crate::encoding::{Reader, Writer};
+use crate::{ChainError, Hash};
+
+const DOMAIN: &[u8] = b"cairn-record-v1";
+/// Longest string field accepted when decoding.
+const MAX_STR: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Award = 1,
+    Revocation = 2,
+}
+
+/// The signed fields of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordFields {
+    pub kind: RecordKind,
+    pub assertion_url: String,
+    pub badge_class_url: String,
+    pub issuer_id: String,
+    /// `sha256$…` as in the assertion's recipient identity.
+    pub recipient_hash: String,
+    /// SHA-256 of the evidence URL (zero when there is none).
+    pub evidence_hash: Hash,
+    pub issued_at: i64,
+}
+
+/// A signed record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Record {
+    pub fields: RecordFields,
+    /// The recording institution's Ed25519 public key (its id on the chain).
+    pub institution: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+impl Record {
+    /// Signs `fields` as the institution holding `key`.
+    pub fn sign(fields: RecordFields, key: &SigningKey) -> Record {
+        let institution = key.verifying_key().to_bytes();
+        let mut r = Record { fields, institution, signature: [0; 64] };
+        r.signature = key.sign(&r.signed_bytes()).to_bytes();
+        r
+    }
+
+    /// The bytes the signature covers.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let f = &self.fields;
+        let mut w = Writer::default();
+        w.bytes(DOMAIN)
+            .u8(f.kind as u8)
+            .str(&f.assertion_url)
+            .str(&f.badge_class_url)
+            .str(&f.issuer_id)
+            .str(&f.recipient_hash)
+            .bytes(&f.evidence_hash.0)
+            .i64(f.issued_at)
+            .bytes(&self.institution);
+        w.0
+    }
+
+    /// The canonical encoding: signed bytes then the signature.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = self.signed_bytes();
+        b.extend_from_slice(&self.signature);
+        b
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Record, ChainError> {
+        let mut r = Reader::new(bytes);
+        if r.take(DOMAIN.len())? != DOMAIN {
+            return Err(ChainError::Malformed("not a Cairn record".into()));
+        }
+        let kind = match r.u8()? {
+            1 => RecordKind::Award,
+            2 => RecordKind::Revocation,
+            k => return Err(ChainError::Malformed(format!("unknown record kind {k}"))),
+        };
+        let fields = RecordFields {
+            kind,
+            assertion_url: r.str(MAX_STR)?,
+            badge_class_url: r.str(MAX_STR)?,
+            issuer_id: r.str(MAX_STR)?,
+            recipient_hash: r.str(MAX_STR)?,
+            evidence_hash: Hash(r.array()?),
+            issued_at: r.i64()?,
+        };
+        let institution = r.array()?;
+        let signature = r.array()?;
+        r.done()?;
+        Ok(Record { fields, institution, signature })
+    }
+
+    /// The record's id: its Merkle leaf hash.
+    pub fn id(&self) -> Hash {
+        crate::merkle::leaf(&self.encode())
+    }
+
+    /// Checks the signature alone.
+    pub fn verify_signature(&self) -> Result<(), ChainError> {
+        let key = VerifyingKey::from_bytes(&self.institution).map_err(|_| ChainError::BadSignature)?;
+        key.verify_strict(&self.signed_bytes(), &Signature::from_bytes(&self.signature))
+            .map_err(|_| ChainError::BadSignature)
+    }
+}
+
+/// Verifies many record signatures at once (Ed25519 batch verification).
+pub(crate) fn verify_batch(records: &[&Record]) -> Result<(), ChainError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<Vec<u8>> = records.iter().map(|r| r.signed_bytes()).collect();
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let sigs: Vec<Signature> = records.iter().map(|r| Signature::from_bytes(&r.signature)).collect();
+    let keys = records
+        .iter()
+        .map(|r| VerifyingKey::from_bytes(&r.institution).map_err(|_| ChainError::BadSignature))
+        .collect::<Result<Vec<_>, _>>()?;
+    ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| ChainError::BadSignature)
+}
