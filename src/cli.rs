@@ -398,7 +398,8 @@ fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     let base = settings.public_base_url(settings.bind);
     let raster = crate::badges::bake::RasterCache::default();
-    let issuer = crate::badges::award::Issuer { base: &base, raster: &raster };
+    let key = crate::ledger::load_key(&settings.data_dir)?;
+    let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
     if let Some(path) = args.csv {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -466,7 +467,11 @@ fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
 fn revoke(settings: &Settings, assertion: &str, reason: &str) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
     let id = crate::badges::award::public_id_of(assertion);
-    let a = crate::badges::award::revoke(&mut *pool.get()?, &id, reason).map_err(|e| match e {
+    let base = settings.public_base_url(settings.bind);
+    let raster = crate::badges::bake::RasterCache::default();
+    let key = crate::ledger::load_key(&settings.data_dir)?;
+    let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
+    let a = crate::badges::award::revoke(&mut *pool.get()?, &issuer, &id, reason).map_err(|e| match e {
         StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
         StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
         e => e.into(),

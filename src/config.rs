@@ -38,6 +38,32 @@ pub struct FileSettings {
     pub harvest: Option<HarvestFile>,
     /// Outgoing mail settings.
     pub mail: Option<MailFile>,
+    /// Recognition chain settings.
+    pub chain: Option<ChainFile>,
+}
+
+/// `[chain]` in cairn.toml.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainFile {
+    pub network: Option<String>,
+    pub records_per_block: Option<u32>,
+    pub difficulty_bits: Option<u32>,
+    pub mining: Option<bool>,
+}
+
+/// The recognition chain this instance takes part in. The parameters are fixed for a
+/// network once its data dir has blocks.
+#[derive(Debug, Clone)]
+pub struct ChainSettings {
+    /// Network name; instances of one network share its genesis.
+    pub network: String,
+    /// Records per block (5).
+    pub records_per_block: u32,
+    /// Leading zero bits of proof of work (16 = hex "0000").
+    pub difficulty_bits: u32,
+    /// Whether `cairn serve` mines blocks.
+    pub mining: bool,
 }
 
 /// `[harvest]` in cairn.toml.
@@ -154,6 +180,7 @@ pub struct Settings {
     pub allow_origins: Vec<String>,
     pub harvest: HarvestSettings,
     pub mail: MailSettings,
+    pub chain: ChainSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -300,7 +327,29 @@ impl Settings {
             from,
         };
 
-        Ok(Settings { bind, data_dir, base_url, institution_name, allow_origins, harvest, mail })
+        let c = file.chain.unwrap_or_default();
+        let chain = ChainSettings {
+            network: c.network.unwrap_or_else(|| "cairn".into()),
+            records_per_block: c.records_per_block.unwrap_or(5),
+            difficulty_bits: c.difficulty_bits.unwrap_or(16),
+            mining: c.mining.unwrap_or(true),
+        };
+        let bad = |key: &'static str, message: &str| ConfigError::Invalid {
+            key,
+            origin: "[chain] / CAIRN_CHAIN_*",
+            message: message.into(),
+        };
+        if chain.network.trim().is_empty() || chain.network.len() > 100 {
+            return Err(bad("chain.network", "must be 1 to 100 characters"));
+        }
+        if !(1..=1000).contains(&chain.records_per_block) {
+            return Err(bad("chain.records_per_block", "must be between 1 and 1000"));
+        }
+        if !(1..=40).contains(&chain.difficulty_bits) {
+            return Err(bad("chain.difficulty_bits", "must be between 1 and 40"));
+        }
+
+        Ok(Settings { bind, data_dir, base_url, institution_name, allow_origins, harvest, mail, chain })
     }
 
     /// Path of the SQLite database inside the data dir.
@@ -364,6 +413,14 @@ fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Re
     m.smtp_password = var("CAIRN_SMTP_PASSWORD").or(m.smtp_password);
     m.from = var("CAIRN_MAIL_FROM").or(m.from);
     file.mail = Some(m);
+    let mut c = file.chain.take().unwrap_or_default();
+    c.network = var("CAIRN_CHAIN_NETWORK").or(c.network);
+    c.records_per_block = num(var, "CAIRN_CHAIN_RECORDS_PER_BLOCK", "chain.records_per_block")?.or(c.records_per_block);
+    c.difficulty_bits = num(var, "CAIRN_CHAIN_DIFFICULTY_BITS", "chain.difficulty_bits")?.or(c.difficulty_bits);
+    if let Some(v) = var("CAIRN_CHAIN_MINING") {
+        c.mining = Some(!matches!(v.trim(), "0" | "false" | "no" | "off"));
+    }
+    file.chain = Some(c);
     Ok(file)
 }
 

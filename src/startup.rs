@@ -67,6 +67,8 @@ pub struct Application {
     pool: DbPool,
     harvester: crate::harvest::Harvester,
     harvest_enabled: bool,
+    ledger: std::sync::Arc<crate::ledger::Ledger>,
+    mining: bool,
 }
 
 impl Application {
@@ -85,6 +87,7 @@ impl Application {
         let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base_url)?;
         let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());
         let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
+        let ledger = crate::ledger::Ledger::open(pool.clone(), &settings.chain, &settings.data_dir)?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
@@ -92,6 +95,7 @@ impl Application {
             harvester: harvester.clone(),
             mailer,
             raster: Default::default(),
+            ledger: ledger.clone(),
             issuer_email: settings
                 .mail
                 .from
@@ -131,7 +135,16 @@ impl Application {
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
-        Ok(Application { server, addr, base_url, pool, harvester, harvest_enabled: settings.harvest.enabled })
+        Ok(Application {
+            server,
+            addr,
+            base_url,
+            pool,
+            harvester,
+            harvest_enabled: settings.harvest.enabled,
+            ledger,
+            mining: settings.chain.mining,
+        })
     }
 
     /// The address actually bound.
@@ -150,6 +163,10 @@ impl Application {
 
     pub fn pool(&self) -> DbPool {
         self.pool.clone()
+    }
+
+    pub fn ledger(&self) -> std::sync::Arc<crate::ledger::Ledger> {
+        self.ledger.clone()
     }
 
     pub fn harvester(&self) -> crate::harvest::Harvester {
@@ -177,7 +194,11 @@ impl Application {
                 }
             });
         }
+        if self.mining {
+            tokio::spawn(self.ledger.clone().run_miner(stop_tx.subscribe()));
+        }
         let result = self.server.await;
+        self.ledger.cancel_mining();
         let _ = stop_tx.send(true);
         result
     }

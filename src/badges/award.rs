@@ -19,6 +19,8 @@ pub struct Issuer<'a> {
     /// Public base URL, no trailing slash.
     pub base: &'a str,
     pub raster: &'a RasterCache,
+    /// The institution's key: every award and revocation is signed into the chain's pool.
+    pub signer: &'a cairn_chain::SigningKey,
 }
 
 /// A request to award a Task's badge.
@@ -124,7 +126,19 @@ pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest) -
                 awards_t::baked_png.eq(&baked_png),
             ))
             .execute(conn)?;
-        awards::by_public_id(conn, &public_id)
+        let award = awards::by_public_id(conn, &public_id)?;
+        // The chain record enters the pool in the same transaction: no award without it.
+        let fields = crate::ledger::fields_for(
+            cairn_chain::RecordKind::Award,
+            issuer.base,
+            &url,
+            &badge_class,
+            &identity,
+            req.evidence_url.as_deref(),
+            issued_on,
+        );
+        crate::ledger::pool_record(conn, issuer.signer, fields, Some(award.id))?;
+        Ok(award)
     })
 }
 
@@ -177,8 +191,8 @@ pub fn award_link(
     )
 }
 
-/// Revokes an award with a reason.
-pub fn revoke(conn: &mut SqliteConnection, public_id: &str, reason: &str) -> StoreResult<Award> {
+/// Revokes an award with a reason; a revocation record enters the chain's pool.
+pub fn revoke(conn: &mut SqliteConnection, issuer: &Issuer, public_id: &str, reason: &str) -> StoreResult<Award> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(StoreError::field("reason", "give a reason for the revocation"));
@@ -188,9 +202,21 @@ pub fn revoke(conn: &mut SqliteConnection, public_id: &str, reason: &str) -> Sto
         if a.is_revoked() {
             return Err(StoreError::Conflict("This award was already revoked.".into()));
         }
+        let now = crate::db::now();
         diesel::update(awards_t::table.find(a.id))
-            .set((awards_t::revoked_at.eq(crate::db::now()), awards_t::revocation_reason.eq(reason)))
+            .set((awards_t::revoked_at.eq(now), awards_t::revocation_reason.eq(reason)))
             .execute(conn)?;
+        let task = courses::get_task(conn, a.task_id)?;
+        let fields = crate::ledger::fields_for(
+            cairn_chain::RecordKind::Revocation,
+            issuer.base,
+            &ob::assertion_url(issuer.base, &a.public_id),
+            &ob::badge_class_url(issuer.base, &task),
+            &a.identity,
+            a.evidence_url.as_deref(),
+            now,
+        );
+        crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
         awards::by_public_id(conn, public_id)
     })
 }

@@ -190,3 +190,38 @@ diesel::allow_tables_to_appear_in_same_query!(
     link_tasks,
     awards,
 );
+
+diesel::table! {
+    chain_meta (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    chain_records (id) {
+        id -> BigInt,
+        record_id -> Text,
+        bytes -> Binary,
+        award_id -> Nullable<BigInt>,
+        kind -> Text,
+        created_at -> BigInt,
+        block_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    blocks (hash) {
+        hash -> Text,
+        height -> BigInt,
+        prev -> Text,
+        bytes -> Binary,
+        timestamp -> BigInt,
+        miner -> Text,
+        received_at -> BigInt,
+        on_main -> Bool,
+    }
+}
+
+diesel::joinable!(chain_records -> awards (award_id));
+diesel::allow_tables_to_appear_in_same_query!(chain_records, awards, blocks);

@@ -33,12 +33,14 @@ pub struct AppState {
     pub raster: crate::badges::bake::RasterCache,
     /// The Issuer's contact address when the institution profile has none.
     pub issuer_email: String,
+    /// This institution's copy of the recognition chain.
+    pub ledger: std::sync::Arc<crate::ledger::Ledger>,
 }
 
 impl AppState {
     /// What issuing a badge needs.
     pub fn issuer(&self) -> crate::badges::award::Issuer<'_> {
-        crate::badges::award::Issuer { base: &self.base_url, raster: &self.raster }
+        crate::badges::award::Issuer { base: &self.base_url, raster: &self.raster, signer: self.ledger.key() }
     }
 }
 

@@ -165,6 +165,7 @@ async fn award_one(
         .db(move |c| award::award_link(c, &st.issuer(), link, task, Some(narrative), Some(who.instructor_id)))
         .await?;
     tracing::info!(award = %a.public_id, link, task, "badge awarded");
+    state.ledger.wake.notify_one();
     let msg = format!("Badge awarded: {}", crate::badges::ob::assertion_url(&state.base_url, &a.public_id));
     done(&req, &session, &state, form.link_id, msg, &form.back).await
 }
@@ -273,7 +274,9 @@ async fn revoke(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let reason = form.reason.clone();
-    let a = state.db(move |c| award::revoke(c, &id, &reason)).await?;
+    let st = state.clone();
+    let a = state.db(move |c| award::revoke(c, &st.issuer(), &id, &reason)).await?;
+    state.ledger.wake.notify_one();
     tracing::info!(award = %a.public_id, "badge revoked");
     let msg = "Badge revoked; its verification page now says so.".to_string();
     match a.link_id {

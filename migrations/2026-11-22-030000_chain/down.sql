@@ -1,0 +1,3 @@
+DROP TABLE blocks;
+DROP TABLE chain_records;
+DROP TABLE chain_meta;

@@ -1,0 +1,444 @@
+//! This institution's copy of the recognition chain: its signing key, the pending pool and
+//! the blocks (both in SQLite, so each step is one transaction), the in-memory chain used
+//! for fork choice, and the miner that turns every five pending records into a block.
+//!
+//! Crash safety: a record enters the pool in the award's own transaction; a mined block and
+//! the marking of its records are stored in one transaction; mining itself keeps no state,
+//! so a process killed at any moment restarts with the same pool and chain and mines again.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use cairn_chain::{AddOutcome, Block, Chain, Hash, Params, Record, RecordFields, RecordKind, SigningKey};
+use diesel::prelude::*;
+
+use crate::config::ChainSettings;
+use crate::db::schema::{blocks, chain_meta, chain_records};
+use crate::db::{DbPool, StoreResult, write_tx};
+
+/// Where an award stands on the chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ChainStatus {
+    /// Not recorded (awards made before the chain existed).
+    None,
+    Pending,
+    Recorded {
+        height: u64,
+        hash: String,
+        depth: u64,
+    },
+}
+
+/// Loads the institution's Ed25519 key from the data dir, creating it on first start.
+pub fn load_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
+    let path = data_dir.join("institution.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let seed: [u8; 32] =
+                bytes.as_slice().try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()))?;
+            Ok(SigningKey::from_bytes(&seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use rand::RngCore;
+            use std::io::Write;
+            std::fs::create_dir_all(data_dir)?;
+            let mut seed = [0u8; 32];
+            rand::rng().fill_bytes(&mut seed);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            opts.open(&path).with_context(|| format!("cannot create {}", path.display()))?.write_all(&seed)?;
+            Ok(SigningKey::from_bytes(&seed))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Signs a record and puts it in the pending pool, inside the caller's transaction.
+pub fn pool_record(
+    conn: &mut SqliteConnection,
+    key: &SigningKey,
+    fields: RecordFields,
+    award_id: Option<i64>,
+) -> StoreResult<Record> {
+    let kind = match fields.kind {
+        RecordKind::Award => "award",
+        RecordKind::Revocation => "revocation",
+    };
+    let record = Record::sign(fields, key);
+    diesel::insert_into(chain_records::table)
+        .values((
+            chain_records::record_id.eq(record.id().to_hex()),
+            chain_records::bytes.eq(record.encode()),
+            chain_records::award_id.eq(award_id),
+            chain_records::kind.eq(kind),
+            chain_records::created_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(record)
+}
+
+struct Loaded {
+    chain: Chain,
+    /// Blocks in the table when the chain was loaded (another process may add some).
+    rows: i64,
+}
+
+/// The chain as this instance holds it.
+pub struct Ledger {
+    pool: DbPool,
+    key: SigningKey,
+    params: Params,
+    loaded: Mutex<Loaded>,
+    /// Wakes the miner (an award was made).
+    pub wake: tokio::sync::Notify,
+    cancel: AtomicBool,
+}
+
+fn params_of(s: &ChainSettings) -> Params {
+    Params {
+        records_per_block: s.records_per_block,
+        difficulty_bits: s.difficulty_bits,
+        ..Params::new(s.network.clone())
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger: key, network parameters (fixed once stored), blocks.
+    pub fn open(pool: DbPool, settings: &ChainSettings, data_dir: &Path) -> anyhow::Result<Arc<Ledger>> {
+        let key = load_key(data_dir)?;
+        let params = params_of(settings);
+        let wanted = format!("{}|{}|{}", params.network, params.records_per_block, params.difficulty_bits);
+        {
+            let mut conn = pool.get()?;
+            diesel::insert_or_ignore_into(chain_meta::table)
+                .values((chain_meta::key.eq("network"), chain_meta::value.eq(&wanted)))
+                .execute(&mut conn)?;
+            let stored: String = chain_meta::table.find("network").select(chain_meta::value).first(&mut conn)?;
+            if stored != wanted {
+                let parts: Vec<&str> = stored.split('|').collect();
+                anyhow::bail!(
+                    "invalid configuration value for `chain` ([chain] / CAIRN_CHAIN_*): this data dir belongs to the network \
+                     '{}' with {} records a block and {} bits of work; set the same values (they cannot change for an existing network)",
+                    parts.first().unwrap_or(&"?"),
+                    parts.get(1).unwrap_or(&"?"),
+                    parts.get(2).unwrap_or(&"?")
+                );
+            }
+        }
+        let ledger = Ledger {
+            pool,
+            key,
+            loaded: Mutex::new(Loaded { chain: Chain::new(params.clone()), rows: -1 }),
+            params,
+            wake: tokio::sync::Notify::new(),
+            cancel: AtomicBool::new(false),
+        };
+        ledger.reload()?;
+        Ok(Arc::new(ledger))
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The institution's id on the chain: its public key, in hex.
+    pub fn institution_id(&self) -> String {
+        cairn_chain::to_hex(&self.key.verifying_key().to_bytes())
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Loaded> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the chain from the database again when another process added blocks.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let mut conn = self.pool.get()?;
+        let rows: i64 = blocks::table.count().get_result(&mut conn)?;
+        if rows == self.lock().rows {
+            return Ok(());
+        }
+        let stored: Vec<Vec<u8>> =
+            blocks::table.order((blocks::height, blocks::hash)).select(blocks::bytes).load(&mut conn)?;
+        let mut chain = Chain::new(self.params.clone());
+        for bytes in stored {
+            let block = Block::decode(&bytes).map_err(|e| anyhow::anyhow!("a stored block cannot be read: {e}"))?;
+            // Our own store holds only blocks that passed validation when they arrived.
+            if chain.contains(&block.header.prev) {
+                chain.insert_valid(block);
+            }
+        }
+        *self.lock() = Loaded { chain, rows };
+        Ok(())
+    }
+
+    /// A copy of what the chain looks like now.
+    pub fn with_chain<T>(&self, f: impl FnOnce(&Chain) -> T) -> T {
+        let _ = self.reload();
+        f(&self.lock().chain)
+    }
+
+    /// The chain status of an award.
+    pub fn status(&self, conn: &mut SqliteConnection, award_id: i64) -> StoreResult<ChainStatus> {
+        let row: Option<Option<String>> = chain_records::table
+            .filter(chain_records::award_id.eq(award_id).and(chain_records::kind.eq("award")))
+            .select(chain_records::block_hash)
+            .first(conn)
+            .optional()?;
+        Ok(match row {
+            None => ChainStatus::None,
+            Some(None) => ChainStatus::Pending,
+            Some(Some(hash)) => self.with_chain(|c| {
+                let h = Hash::from_hex(&hash).unwrap_or_default();
+                match c.block(&h).filter(|_| c.is_main(&h)) {
+                    Some(b) => {
+                        ChainStatus::Recorded { height: b.header.height, hash, depth: c.height() - b.header.height + 1 }
+                    }
+                    None => ChainStatus::Pending,
+                }
+            }),
+        })
+    }
+
+    /// The proof document of an award (`/assertions/{id}/proof`).
+    pub fn proof(&self, conn: &mut SqliteConnection, award_id: i64) -> StoreResult<Option<serde_json::Value>> {
+        let row: Option<(Vec<u8>, Option<String>)> = chain_records::table
+            .filter(chain_records::award_id.eq(award_id).and(chain_records::kind.eq("award")))
+            .select((chain_records::bytes, chain_records::block_hash))
+            .first(conn)
+            .optional()?;
+        let Some((bytes, block_hash)) = row else { return Ok(None) };
+        let Ok(record) = Record::decode(&bytes) else { return Ok(None) };
+        let rec = record_json(&record);
+        let status = self.status(conn, award_id)?;
+        let block = block_hash
+            .and_then(|h| Hash::from_hex(&h))
+            .and_then(|h| self.with_chain(|c| c.block(&h).filter(|_| c.is_main(&h)).map(|b| (b, c.height()))));
+        Ok(Some(match block {
+            Some((b, tip)) => {
+                let proof = b.proof(&record.id());
+                let path: Vec<serde_json::Value> = proof
+                    .map(|p| {
+                        p.path
+                            .iter()
+                            .map(|(side, h)| serde_json::json!({"side": if *side == cairn_chain::Side::Left { "left" } else { "right" }, "hash": h.to_hex()}))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                serde_json::json!({
+                    "status": "recorded",
+                    "record": rec,
+                    "merkle_path": path,
+                    "block": {
+                        "height": b.header.height,
+                        "hash": b.hash().to_hex(),
+                        "header_hex": cairn_chain::to_hex(&b.header.encode()),
+                        "merkle_root": b.header.merkle_root.to_hex(),
+                        "timestamp": b.header.timestamp,
+                        "miner": cairn_chain::to_hex(&b.header.miner),
+                    },
+                    "depth": tip - b.header.height + 1,
+                    "network": self.params.network,
+                    "genesis": self.with_chain(|c| c.genesis_hash().to_hex()),
+                })
+            }
+            None => {
+                serde_json::json!({"status": "pending", "record": rec, "merkle_path": [], "block": null, "depth": 0, "chain_status": status})
+            }
+        }))
+    }
+
+    /// Mines one block from the oldest pending records, if there are enough. Blocking.
+    pub fn mine_once(&self) -> anyhow::Result<Option<Hash>> {
+        self.reload()?;
+        let mut conn = self.pool.get()?;
+        let n = self.params.records_per_block as i64;
+        let pending: Vec<Vec<u8>> = chain_records::table
+            .filter(chain_records::block_hash.is_null())
+            .order(chain_records::id)
+            .limit(n)
+            .select(chain_records::bytes)
+            .load(&mut conn)?;
+        if (pending.len() as i64) < n {
+            return Ok(None);
+        }
+        let records = pending
+            .iter()
+            .map(|b| Record::decode(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let template = self.lock().chain.candidate(&records, crate::db::now(), self.key.verifying_key().to_bytes());
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        self.cancel.store(false, Ordering::Relaxed);
+        let Some(header) = cairn_chain::mine(&template, self.params.difficulty_bits, threads, &self.cancel) else {
+            return Ok(None);
+        };
+        let block = Block { header, records };
+        let hash = block.hash();
+        self.accept(&mut conn, block)?;
+        tracing::info!(height = header.height, hash = %hash, "block mined");
+        Ok(Some(hash))
+    }
+
+    /// Validates a block and stores it with the changes fork choice makes, in one transaction.
+    pub fn accept(&self, conn: &mut SqliteConnection, block: Block) -> anyhow::Result<AddOutcome> {
+        let mut loaded = self.lock();
+        let mut chain = loaded.chain.clone();
+        let outcome = chain.add(block.clone(), crate::db::now(), &|_| true).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if outcome == AddOutcome::Known {
+            return Ok(outcome);
+        }
+        let hash = block.hash();
+        write_tx(conn, |conn| -> anyhow::Result<()> {
+            diesel::insert_or_ignore_into(blocks::table)
+                .values((
+                    blocks::hash.eq(hash.to_hex()),
+                    blocks::height.eq(block.header.height as i64),
+                    blocks::prev.eq(block.header.prev.to_hex()),
+                    blocks::bytes.eq(block.encode()),
+                    blocks::timestamp.eq(block.header.timestamp),
+                    blocks::miner.eq(cairn_chain::to_hex(&block.header.miner)),
+                    blocks::received_at.eq(crate::db::now()),
+                ))
+                .execute(conn)?;
+            if let AddOutcome::NewTip(reorg) = &outcome {
+                for b in &reorg.removed {
+                    let h = b.hash().to_hex();
+                    diesel::update(blocks::table.find(&h)).set(blocks::on_main.eq(false)).execute(conn)?;
+                    // Back to the pool; the blocks that join may take them again below.
+                    diesel::update(chain_records::table.filter(chain_records::block_hash.eq(&h)))
+                        .set(chain_records::block_hash.eq(None::<String>))
+                        .execute(conn)?;
+                }
+                for b in &reorg.added {
+                    let h = b.hash().to_hex();
+                    diesel::update(blocks::table.find(&h)).set(blocks::on_main.eq(true)).execute(conn)?;
+                    for r in &b.records {
+                        let id = r.id().to_hex();
+                        let n = diesel::update(chain_records::table.filter(chain_records::record_id.eq(&id)))
+                            .set(chain_records::block_hash.eq(&h))
+                            .execute(conn)?;
+                        if n == 0 {
+                            let kind = if r.fields.kind == RecordKind::Award { "award" } else { "revocation" };
+                            diesel::insert_into(chain_records::table)
+                                .values((
+                                    chain_records::record_id.eq(&id),
+                                    chain_records::bytes.eq(r.encode()),
+                                    chain_records::kind.eq(kind),
+                                    chain_records::created_at.eq(crate::db::now()),
+                                    chain_records::block_hash.eq(&h),
+                                ))
+                                .execute(conn)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        loaded.chain = chain;
+        loaded.rows += 1;
+        Ok(outcome)
+    }
+
+    /// Mines whenever enough records are pending, until `stop` is set. The work runs on
+    /// blocking threads; a stop request cancels a search at once.
+    pub async fn run_miner(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            loop {
+                let me = self.clone();
+                match tokio::task::spawn_blocking(move || me.mine_once()).await {
+                    Ok(Ok(Some(_))) => continue,
+                    Ok(Ok(None)) => break,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "mining failed");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the miner stopped unexpectedly");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                _ = stop.changed() => {
+                    self.cancel.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Cancels a search in progress (shutting down, or a competing block arrived).
+    pub fn cancel_mining(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Pending records: (assertion URL, kind, created).
+    pub fn pending(&self, conn: &mut SqliteConnection) -> StoreResult<Vec<(String, String, i64)>> {
+        let rows: Vec<(Vec<u8>, String, i64)> = chain_records::table
+            .filter(chain_records::block_hash.is_null())
+            .order(chain_records::id)
+            .select((chain_records::bytes, chain_records::kind, chain_records::created_at))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(b, k, t)| Record::decode(&b).ok().map(|r| (r.fields.assertion_url, k, t)))
+            .collect())
+    }
+
+    /// Main-chain blocks in height order.
+    pub fn main_blocks(&self) -> Vec<Block> {
+        self.with_chain(|c| c.range(1, c.height()).iter().map(|b| (**b).clone()).collect())
+    }
+}
+
+/// A record as JSON (all fields, hex for bytes).
+pub fn record_json(r: &Record) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id().to_hex(),
+        "kind": if r.fields.kind == RecordKind::Award { "award" } else { "revocation" },
+        "assertion_url": r.fields.assertion_url,
+        "badge_class_url": r.fields.badge_class_url,
+        "issuer_id": r.fields.issuer_id,
+        "recipient_hash": r.fields.recipient_hash,
+        "evidence_hash": r.fields.evidence_hash.to_hex(),
+        "issued_at": r.fields.issued_at,
+        "institution": cairn_chain::to_hex(&r.institution),
+        "signature": cairn_chain::to_hex(&r.signature),
+        "bytes_hex": cairn_chain::to_hex(&r.encode()),
+    })
+}
+
+/// The fields of an award's (or revocation's) record.
+pub fn fields_for(
+    kind: RecordKind,
+    base: &str,
+    assertion_url: &str,
+    badge_class_url: &str,
+    identity: &str,
+    evidence: Option<&str>,
+    at: i64,
+) -> RecordFields {
+    RecordFields {
+        kind,
+        assertion_url: assertion_url.to_string(),
+        badge_class_url: badge_class_url.to_string(),
+        issuer_id: crate::badges::ob::issuer_url(base),
+        recipient_hash: identity.to_string(),
+        evidence_hash: evidence.map(|e| Hash::of(e.as_bytes())).unwrap_or_default(),
+        issued_at: at,
+    }
+}
