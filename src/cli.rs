@@ -78,6 +78,11 @@ pub enum Command {
     /// Award a Task's badge (exactly as the Reader does) and print the assertion URL; or
     /// award in bulk from a CSV file with columns task,recipient,evidence,name,narrative.
     Award(AwardArgs),
+    /// The recognition chain: verify, export, import.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// Print this institution's chain identity (its Ed25519 public key) and network.
+    Identity,
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -86,6 +91,17 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Check the stored chain from genesis (proof of work, links, Merkle roots, every record
+    /// signature), with a progress bar, and print a summary. Exits non-zero on a problem.
+    Verify,
+    /// Write the main chain to FILE (to move it to another machine).
+    Export { file: PathBuf },
+    /// Read a chain written by `export`, verify all of it, and add its blocks.
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +194,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Harvest { once, feed } => harvest(&settings, once || feed.is_some(), feed),
         Command::Award(args) => award(&settings, args),
+        Command::Chain(cmd) => chain(&settings, cmd),
+        Command::Identity => {
+            let pool = open_store(&settings)?;
+            let ledger = crate::ledger::Ledger::open(pool, &settings.chain, &settings.data_dir)?;
+            println!("institution id (Ed25519 public key): {}", ledger.institution_id());
+            println!(
+                "network: {} ({} records a block, {} bits of work)",
+                settings.chain.network, settings.chain.records_per_block, settings.chain.difficulty_bits
+            );
+            println!("genesis: {}", ledger.with_chain(|c| c.genesis_hash().to_hex()));
+            Ok(())
+        }
         Command::Revoke { assertion, reason } => revoke(&settings, &assertion, &reason),
         Command::Feed(FeedCommand::Check { url, json }) => feed_check(&settings, &url, json),
         Command::Admin(AdminCommand::CreateInstructor { email }) => {
@@ -478,4 +506,70 @@ fn revoke(settings: &Settings, assertion: &str, reason: &str) -> anyhow::Result<
     })?;
     println!("Revoked {}", crate::badges::ob::assertion_url(&settings.public_base_url(settings.bind), &a.public_id));
     Ok(())
+}
+
+fn bar(len: u64) -> indicatif::ProgressBar {
+    if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(len);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} blocks [{elapsed}] {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
+fn chain(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
+    let pool = open_store(settings)?;
+    let ledger = crate::ledger::Ledger::open(pool, &settings.chain, &settings.data_dir)?;
+    match cmd {
+        ChainCommand::Verify => {
+            let blocks = ledger.main_blocks();
+            let records: usize = blocks.iter().map(|b| b.records.len()).sum();
+            let progress = bar(blocks.len() as u64);
+            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let started = std::time::Instant::now();
+            progress.set_message("headers, work, Merkle roots");
+            let result = cairn_chain::verify_chain_with_progress(
+                ledger.params(),
+                &blocks,
+                crate::db::now(),
+                false,
+                threads,
+                &|n| progress.set_position(n),
+            );
+            progress.set_position(blocks.len() as u64);
+            progress.set_message("signatures");
+            let result = result
+                .and_then(|_| cairn_chain::verify_chain(ledger.params(), &blocks, crate::db::now(), true, threads));
+            progress.finish_and_clear();
+            let (height, tip, _) = ledger.with_chain(|c| c.tip());
+            match result {
+                Ok(()) => {
+                    println!(
+                        "The chain is valid: {} block(s) from genesis to height {height} (tip {tip}), {records} record(s); proof of work, links, Merkle roots and signatures all hold. Checked in {:.2} s.",
+                        blocks.len(),
+                        started.elapsed().as_secs_f64()
+                    );
+                    Ok(())
+                }
+                Err((h, e)) => anyhow::bail!("the chain is NOT valid: block {h}: {e}"),
+            }
+        }
+        ChainCommand::Export { file } => {
+            let n = ledger.export(&file)?;
+            println!("Exported {n} block(s) to {}.", file.display());
+            Ok(())
+        }
+        ChainCommand::Import { file } => {
+            let progress = bar(0);
+            let (count, added) = ledger.import(&file, &|n| progress.set_position(n))?;
+            progress.finish_and_clear();
+            let (height, tip, _) = ledger.with_chain(|c| c.tip());
+            println!("Imported {count} block(s) ({added} new); the chain is at height {height} (tip {tip}).");
+            Ok(())
+        }
+    }
 }

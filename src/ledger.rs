@@ -107,6 +107,27 @@ fn params_of(s: &ChainSettings) -> Params {
     }
 }
 
+impl ChainStatus {
+    /// In words, for pages.
+    pub fn describe(&self) -> String {
+        match self {
+            ChainStatus::None => "not on the chain".into(),
+            ChainStatus::Pending => "pending: waiting for a block".into(),
+            ChainStatus::Recorded { height, hash, depth } => {
+                format!("recorded in block #{height} ({}…), {depth} block(s) deep", &hash[..16.min(hash.len())])
+            }
+        }
+    }
+
+    /// The block page, when recorded.
+    pub fn block_link(&self) -> Option<String> {
+        match self {
+            ChainStatus::Recorded { hash, .. } => Some(format!("/chain/blocks/{hash}")),
+            _ => None,
+        }
+    }
+}
+
 impl Ledger {
     /// Opens the ledger: key, network parameters (fixed once stored), blocks.
     pub fn open(pool: DbPool, settings: &ChainSettings, data_dir: &Path) -> anyhow::Result<Arc<Ledger>> {
@@ -208,6 +229,32 @@ impl Ledger {
         })
     }
 
+    /// Chain statuses of several awards at once (for the Reader).
+    pub fn statuses(
+        &self,
+        conn: &mut SqliteConnection,
+        award_ids: &[i64],
+    ) -> StoreResult<std::collections::HashMap<i64, ChainStatus>> {
+        let rows: Vec<(Option<i64>, Option<String>)> = chain_records::table
+            .filter(chain_records::award_id.eq_any(award_ids).and(chain_records::kind.eq("award")))
+            .select((chain_records::award_id, chain_records::block_hash))
+            .load(conn)?;
+        Ok(self.with_chain(|c| {
+            rows.into_iter()
+                .filter_map(|(a, h)| {
+                    let status = match h.and_then(|h| Hash::from_hex(&h)) {
+                        Some(hash) if c.is_main(&hash) => {
+                            let height = c.block(&hash).map_or(0, |b| b.header.height);
+                            ChainStatus::Recorded { height, hash: hash.to_hex(), depth: c.height() - height + 1 }
+                        }
+                        _ => ChainStatus::Pending,
+                    };
+                    a.map(|a| (a, status))
+                })
+                .collect()
+        }))
+    }
+
     /// The proof document of an award (`/assertions/{id}/proof`).
     pub fn proof(&self, conn: &mut SqliteConnection, award_id: i64) -> StoreResult<Option<serde_json::Value>> {
         let row: Option<(Vec<u8>, Option<String>)> = chain_records::table
@@ -291,11 +338,14 @@ impl Ledger {
     /// Validates a block and stores it with the changes fork choice makes, in one transaction.
     pub fn accept(&self, conn: &mut SqliteConnection, block: Block) -> anyhow::Result<AddOutcome> {
         let mut loaded = self.lock();
-        let mut chain = loaded.chain.clone();
-        let outcome = chain.add(block.clone(), crate::db::now(), &|_| true).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The in-memory chain changes first (it validates before it changes anything); if
+        // the database write then fails, the next reload brings memory back to the store.
+        let outcome =
+            loaded.chain.add(block.clone(), crate::db::now(), &|_| true).map_err(|e| anyhow::anyhow!("{e}"))?;
         if outcome == AddOutcome::Known {
             return Ok(outcome);
         }
+        loaded.rows = -1;
         let hash = block.hash();
         write_tx(conn, |conn| -> anyhow::Result<()> {
             diesel::insert_or_ignore_into(blocks::table)
@@ -343,8 +393,7 @@ impl Ledger {
             }
             Ok(())
         })?;
-        loaded.chain = chain;
-        loaded.rows += 1;
+        loaded.rows = blocks::table.count().get_result(conn)?;
         Ok(outcome)
     }
 
@@ -440,5 +489,86 @@ pub fn fields_for(
         recipient_hash: identity.to_string(),
         evidence_hash: evidence.map(|e| Hash::of(e.as_bytes())).unwrap_or_default(),
         issued_at: at,
+    }
+}
+
+const EXPORT_MAGIC: &[u8] = b"CAIRN-CHAIN-1\n";
+
+impl Ledger {
+    /// Writes the main chain to `path`: a magic line, the network's parameters, then each
+    /// block's canonical bytes (length-prefixed).
+    pub fn export(&self, path: &Path) -> anyhow::Result<u64> {
+        let blocks = self.main_blocks();
+        let mut out = Vec::new();
+        out.extend_from_slice(EXPORT_MAGIC);
+        let net = self.params.network.as_bytes();
+        out.extend_from_slice(&(net.len() as u32).to_be_bytes());
+        out.extend_from_slice(net);
+        out.extend_from_slice(&self.params.records_per_block.to_be_bytes());
+        out.extend_from_slice(&self.params.difficulty_bits.to_be_bytes());
+        out.extend_from_slice(&(blocks.len() as u64).to_be_bytes());
+        for b in &blocks {
+            let bytes = b.encode();
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        let tmp = path.with_extension("part");
+        std::fs::write(&tmp, &out).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(blocks.len() as u64)
+    }
+
+    /// Reads an export, verifies it entirely (work, links, Merkle roots, signatures) and adds
+    /// its blocks; fork choice then decides the main chain. Nothing is stored unless all of it
+    /// verifies.
+    pub fn import(&self, path: &Path, progress: &dyn Fn(u64)) -> anyhow::Result<(u64, u64)> {
+        let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bad = |m: &str| anyhow::anyhow!("{} is not a Cairn chain export: {m}", path.display());
+        let rest = data.strip_prefix(EXPORT_MAGIC).ok_or_else(|| bad("wrong header"))?;
+        let mut pos = 0usize;
+        let mut take = |n: usize| -> anyhow::Result<&[u8]> {
+            let s = rest.get(pos..pos + n).ok_or_else(|| bad("truncated"))?;
+            pos += n;
+            Ok(s)
+        };
+        let u32_of = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap_or([0; 4]));
+        let net_len = u32_of(take(4)?) as usize;
+        if net_len > 1000 {
+            return Err(bad("network name too long"));
+        }
+        let network = String::from_utf8(take(net_len)?.to_vec()).map_err(|_| bad("network name"))?;
+        let rpb = u32_of(take(4)?);
+        let bits = u32_of(take(4)?);
+        if (network.as_str(), rpb, bits)
+            != (self.params.network.as_str(), self.params.records_per_block, self.params.difficulty_bits)
+        {
+            anyhow::bail!(
+                "{} holds the chain of network '{network}' ({rpb} records a block, {bits} bits); this instance is on '{}' ({}, {})",
+                path.display(),
+                self.params.network,
+                self.params.records_per_block,
+                self.params.difficulty_bits
+            );
+        }
+        let count = u64::from_be_bytes(take(8)?.try_into().unwrap_or([0; 8]));
+        let mut blocks = Vec::new();
+        for _ in 0..count {
+            let len = u32_of(take(4)?) as usize;
+            blocks.push(Block::decode(take(len)?).map_err(|e| bad(&e.to_string()))?);
+        }
+        if pos != rest.len() {
+            return Err(bad("trailing bytes"));
+        }
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        cairn_chain::verify_chain_with_progress(&self.params, &blocks, crate::db::now(), true, threads, progress)
+            .map_err(|(h, e)| anyhow::anyhow!("block {h} is invalid: {e}; nothing was imported"))?;
+        let mut conn = self.pool.get()?;
+        let mut added = 0;
+        for b in blocks {
+            if self.accept(&mut conn, b)? != AddOutcome::Known {
+                added += 1;
+            }
+        }
+        Ok((count, added))
     }
 }

@@ -299,6 +299,18 @@ pub fn verify_chain(
     check_signatures: bool,
     threads: usize,
 ) -> Result<(), (u64, ChainError)> {
+    verify_chain_with_progress(params, blocks, now, check_signatures, threads, &|_| {})
+}
+
+/// [`verify_chain`], calling `progress(blocks checked)` every 1,000 blocks of the header pass.
+pub fn verify_chain_with_progress(
+    params: &Params,
+    blocks: &[Block],
+    now: i64,
+    check_signatures: bool,
+    threads: usize,
+    progress: &dyn Fn(u64),
+) -> Result<(), (u64, ChainError)> {
     let genesis = genesis_header(params);
     let mut prev = genesis;
     let mut prev_hash = genesis.hash();
@@ -343,6 +355,9 @@ pub fn verify_chain(
         }
         prev = *h;
         prev_hash = hash;
+        if at % 1000 == 0 {
+            progress(at);
+        }
     }
     if check_signatures {
         verify_signatures(blocks, threads)?;

@@ -95,18 +95,24 @@ struct VerificationPage {
     issued: String,
     expires: Option<String>,
     check: Option<bool>,
+    chain: crate::ledger::ChainStatus,
 }
 
 fn day(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
 }
 
-async fn load(state: &AppState, id: String) -> Result<(Award, Task, Institution), AppError> {
+async fn load(
+    state: &AppState,
+    id: String,
+) -> Result<(Award, Task, Institution, crate::ledger::ChainStatus), AppError> {
+    let ledger = state.ledger.clone();
     state
         .db(move |c| {
             let a = awards::by_public_id(c, &id)?;
             let t = courses::get_task(c, a.task_id)?;
-            Ok((a, t, institution::get(c)?))
+            let chain = ledger.status(c, a.id)?;
+            Ok((a, t, institution::get(c)?, chain))
         })
         .await
 }
@@ -114,9 +120,7 @@ async fn load(state: &AppState, id: String) -> Result<(Award, Task, Institution)
 fn verification_page(
     state: &AppState,
     session: &Session,
-    award: Award,
-    task: Task,
-    institution: Institution,
+    (award, task, institution, chain): (Award, Task, Institution, crate::ledger::ChainStatus),
     check: Option<bool>,
 ) -> VerificationPage {
     let now = crate::db::now();
@@ -137,6 +141,7 @@ fn verification_page(
         task,
         institution,
         check,
+        chain,
     }
 }
 
@@ -151,8 +156,8 @@ async fn assertion(
         let (award, task) = state.db(move |c| awards::with_task(c, &id)).await?;
         return Ok(json_ld(&assertion_document(&state.base_url, &award, &task)));
     }
-    let (award, task, institution) = load(&state, id).await?;
-    let mut res = render(&verification_page(&state, &session, award, task, institution, None))?;
+    let loaded = load(&state, id).await?;
+    let mut res = render(&verification_page(&state, &session, loaded, None))?;
     res.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
     Ok(res)
 }
@@ -169,9 +174,9 @@ async fn check_recipient(
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<CheckForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (award, task, institution) = load(&state, id.into_inner()).await?;
-    let matches = ob::identity_hash(&form.email, &award.salt) == award.identity;
-    render(&verification_page(&state, &session, award, task, institution, Some(matches)))
+    let loaded = load(&state, id.into_inner()).await?;
+    let matches = ob::identity_hash(&form.email, &loaded.0.salt) == loaded.0.identity;
+    render(&verification_page(&state, &session, loaded, Some(matches)))
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod badges;
+mod chain;
 mod feeds;
 mod join;
 mod login;
@@ -152,6 +153,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     join::configure(cfg);
     admin::configure(cfg);
     feeds::configure(cfg);
+    chain::configure(cfg);
     badges::configure(cfg);
     reader::configure(cfg);
     cfg.default_service(web::to(not_found));

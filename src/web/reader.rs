@@ -34,9 +34,14 @@ pub struct Card<'a> {
     pub csrf: &'a str,
     pub back: &'a str,
     pub all_tasks: &'a [Task],
+    pub chain: &'a std::collections::HashMap<i64, crate::ledger::ChainStatus>,
 }
 
 impl Card<'_> {
+    fn chain_of(&self, award_id: &i64) -> String {
+        self.chain.get(award_id).map_or_else(|| "not on the chain".to_string(), |c| c.describe())
+    }
+
     fn award_for(&self, task_id: &i64) -> Option<&Award> {
         self.e.award_for(*task_id)
     }
@@ -95,13 +100,16 @@ async fn reader_page(
             ))
         })
         .await?;
+    let award_ids: Vec<i64> = page_data.entries.iter().flat_map(|e| e.awards.iter().map(|a| a.id)).collect();
+    let ledger = state.ledger.clone();
+    let chain = state.db(move |c| ledger.statuses(c, &award_ids)).await?;
     let page = Page::new(&session, "Reader");
     let back = format!("/admin/reader?{}", req.query_string());
     let cards = page_data
         .entries
         .iter()
         .map(|e| {
-            Card { e, csrf: &page.csrf, back: &back, all_tasks: &tasks }
+            Card { e, csrf: &page.csrf, back: &back, all_tasks: &tasks, chain: &chain }
                 .render()
                 .map_err(|e| AppError::Internal(e.into()))
         })
@@ -128,12 +136,19 @@ async fn done(
     back: &str,
 ) -> Result<HttpResponse, AppError> {
     if wants_json(req) {
-        let (entry, tasks) = state.db(move |c| Ok((reader::entry(c, link_id)?, courses::list_tasks(c)?))).await?;
+        let ledger = state.ledger.clone();
+        let (entry, tasks, chain) = state
+            .db(move |c| {
+                let entry = reader::entry(c, link_id)?;
+                let ids: Vec<i64> = entry.iter().flat_map(|e| e.awards.iter().map(|a| a.id)).collect();
+                Ok((entry, courses::list_tasks(c)?, ledger.statuses(c, &ids)?))
+            })
+            .await?;
         let csrf = crate::auth::csrf_token(session);
         let card = match &entry {
-            Some(e) => {
-                Card { e, csrf: &csrf, back, all_tasks: &tasks }.render().map_err(|e| AppError::Internal(e.into()))?
-            }
+            Some(e) => Card { e, csrf: &csrf, back, all_tasks: &tasks, chain: &chain }
+                .render()
+                .map_err(|e| AppError::Internal(e.into()))?,
             None => String::new(),
         };
         return Ok(HttpResponse::Ok().json(serde_json::json!({"message": message, "card": card, "link_id": link_id})));

@@ -12,6 +12,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub address: String,
     pub harvester: cairn::harvest::Harvester,
+    pub ledger: std::sync::Arc<cairn::ledger::Ledger>,
     pub client: reqwest::Client,
     pub pool: DbPool,
     pub data_dir: PathBuf,
@@ -65,8 +66,9 @@ pub async fn start_with(s: &Settings) -> TestApp {
     let pool = app.pool();
     let handle = app.handle();
     let harvester = app.harvester();
+    let ledger = app.ledger();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, harvester, client: client(), pool, data_dir: s.data_dir.clone(), handle, _temp: None }
+    TestApp { address, harvester, ledger, client: client(), pool, data_dir: s.data_dir.clone(), handle, _temp: None }
 }
 
 pub fn client() -> reqwest::Client {

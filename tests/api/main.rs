@@ -4,6 +4,7 @@
 mod auth;
 mod badges;
 mod browser;
+mod chain;
 mod cli;
 mod courses;
 mod errors;
