@@ -12,7 +12,7 @@ if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
 fi
 export CAIRN_BENCH_PYTHON="$PWD/.bench-venv/bin/python"
 if [ $# -eq 0 ]; then
-  cargo bench --locked
+  cargo bench --locked --workspace
 else
-  for b in "$@"; do cargo bench --locked --bench "$b"; done
+  for b in "$@"; do cargo bench --locked --workspace --bench "$b"; done
 fi

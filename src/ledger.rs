@@ -191,7 +191,8 @@ impl Ledger {
             blocks::table.order((blocks::height, blocks::hash)).select(blocks::bytes).load(&mut conn)?;
         let mut chain = Chain::new(self.params.clone());
         for bytes in stored {
-            let block = Block::decode(&bytes).map_err(|e| anyhow::anyhow!("a stored block cannot be read: {e}"))?;
+            let block =
+                Block::decode_stored(&bytes).map_err(|e| anyhow::anyhow!("a stored block cannot be read: {e}"))?;
             // Our own store holds only blocks that passed validation when they arrived.
             if chain.contains(&block.header.prev) {
                 chain.insert_valid(block);
@@ -353,7 +354,7 @@ impl Ledger {
                     blocks::hash.eq(hash.to_hex()),
                     blocks::height.eq(block.header.height as i64),
                     blocks::prev.eq(block.header.prev.to_hex()),
-                    blocks::bytes.eq(block.encode()),
+                    blocks::bytes.eq(block.encode_stored()),
                     blocks::timestamp.eq(block.header.timestamp),
                     blocks::miner.eq(cairn_chain::to_hex(&block.header.miner)),
                     blocks::received_at.eq(crate::db::now()),
@@ -508,7 +509,7 @@ impl Ledger {
         out.extend_from_slice(&self.params.difficulty_bits.to_be_bytes());
         out.extend_from_slice(&(blocks.len() as u64).to_be_bytes());
         for b in &blocks {
-            let bytes = b.encode();
+            let bytes = b.encode_stored();
             out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
             out.extend_from_slice(&bytes);
         }
@@ -554,7 +555,7 @@ impl Ledger {
         let mut blocks = Vec::new();
         for _ in 0..count {
             let len = u32_of(take(4)?) as usize;
-            blocks.push(Block::decode(take(len)?).map_err(|e| bad(&e.to_string()))?);
+            blocks.push(Block::decode_stored(take(len)?).map_err(|e| bad(&e.to_string()))?);
         }
         if pos != rest.len() {
             return Err(bad("trailing bytes"));

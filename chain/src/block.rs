@@ -26,16 +26,14 @@ pub struct BlockHeader {
 
 impl BlockHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut w = Writer::default();
-        w.u32(self.version)
-            .u64(self.height)
-            .bytes(&self.prev.0)
-            .bytes(&self.merkle_root.0)
-            .i64(self.timestamp)
-            .bytes(&self.miner)
-            .u64(self.nonce);
         let mut out = [0u8; HEADER_LEN];
-        out.copy_from_slice(&w.0);
+        out[0..4].copy_from_slice(&self.version.to_be_bytes());
+        out[4..12].copy_from_slice(&self.height.to_be_bytes());
+        out[12..44].copy_from_slice(&self.prev.0);
+        out[44..76].copy_from_slice(&self.merkle_root.0);
+        out[76..84].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[84..116].copy_from_slice(&self.miner);
+        out[116..124].copy_from_slice(&self.nonce.to_be_bytes());
         out
     }
 
@@ -113,6 +111,26 @@ impl Block {
             w.u32(b.len() as u32).bytes(&b);
         }
         w.0
+    }
+
+    /// The stored form: the block's hash, then its encoding. Reading it back checks one
+    /// against the other, so any changed byte is caught — even one that leaves a block
+    /// with enough work (another nonce can satisfy the target).
+    pub fn encode_stored(&self) -> Vec<u8> {
+        let mut out = self.hash().0.to_vec();
+        out.extend_from_slice(&self.encode());
+        out
+    }
+
+    pub fn decode_stored(bytes: &[u8]) -> Result<Block, ChainError> {
+        if bytes.len() < 32 {
+            return Err(ChainError::Malformed("truncated".into()));
+        }
+        let block = Block::decode(&bytes[32..])?;
+        if block.hash().0[..] != bytes[..32] {
+            return Err(ChainError::Malformed("the stored hash does not match the block".into()));
+        }
+        Ok(block)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Block, ChainError> {

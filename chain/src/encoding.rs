@@ -2,23 +2,51 @@
 
 use crate::ChainError;
 
+/// Where encoded bytes go: a buffer, or straight into a hash.
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for sha2::Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(self, bytes);
+    }
+}
+
+/// Writes the canonical encoding into any sink.
+pub(crate) struct Enc<'a, S: Sink>(pub &'a mut S);
+
+impl<S: Sink> Enc<'_, S> {
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.put(&[v]);
+        self
+    }
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.0.put(&v.to_be_bytes());
+        self
+    }
+    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.0.put(v);
+        self
+    }
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        self.0.put(&(v.len() as u32).to_be_bytes());
+        self.0.put(v.as_bytes());
+        self
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Writer(pub Vec<u8>);
 
 impl Writer {
-    pub fn u8(&mut self, v: u8) -> &mut Self {
-        self.0.push(v);
-        self
-    }
     pub fn u32(&mut self, v: u32) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    pub fn u64(&mut self, v: u64) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    pub fn i64(&mut self, v: i64) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }

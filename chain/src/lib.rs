@@ -22,6 +22,9 @@
 //!   `SHA-256(0x01 ‖ left ‖ right)`; a level with an odd count carries its last node up
 //!   unchanged (nothing is duplicated). A proof lists the sibling hashes from leaf to root,
 //!   each marked left or right.
+//! * **Stored block** (`Block::encode_stored`): the block hash (32 bytes), then the header,
+//!   a `u32` record count and each record as a `u32` length and its bytes. Reading it back
+//!   checks the hash, so any changed byte is caught.
 //! * **Genesis**: height 0, previous hash = `SHA-256(b"cairn-genesis-v1" ‖ network name ‖
 //!   records per block u32 ‖ difficulty bits u32)`, zero Merkle root, time, miner and nonce.
 //!   Every instance of one network derives the same genesis; another network's blocks do
@@ -36,7 +39,7 @@ mod record;
 
 pub use block::{Block, BlockHeader, HEADER_LEN, genesis_header};
 pub use chain::{AddOutcome, Chain, Params, Reorg, verify_chain, verify_chain_with_progress};
-pub use merkle::{MerkleProof, Side, merkle_root};
+pub use merkle::{MerkleProof, Side, leaf, merkle_root};
 pub use mine::{mine, mine_range};
 pub use record::{Record, RecordFields, RecordKind};
 

@@ -3,8 +3,9 @@
 //! published in the assertion.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::Digest as _;
 
-use crate::encoding::{Reader, Writer};
+use crate::encoding::{Enc, Reader, Sink};
 use crate::{ChainError, Hash};
 
 const DOMAIN: &[u8] = b"cairn-record-v1";
@@ -49,11 +50,10 @@ impl Record {
         r
     }
 
-    /// The bytes the signature covers.
-    pub fn signed_bytes(&self) -> Vec<u8> {
+    fn write_signed<S: Sink>(&self, sink: &mut S) {
         let f = &self.fields;
-        let mut w = Writer::default();
-        w.bytes(DOMAIN)
+        Enc(sink)
+            .bytes(DOMAIN)
             .u8(f.kind as u8)
             .str(&f.assertion_url)
             .str(&f.badge_class_url)
@@ -62,7 +62,13 @@ impl Record {
             .bytes(&f.evidence_hash.0)
             .i64(f.issued_at)
             .bytes(&self.institution);
-        w.0
+    }
+
+    /// The bytes the signature covers.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(256);
+        self.write_signed(&mut v);
+        v
     }
 
     /// The canonical encoding: signed bytes then the signature.
@@ -97,9 +103,14 @@ impl Record {
         Ok(Record { fields, institution, signature })
     }
 
-    /// The record's id: its Merkle leaf hash.
+    /// The record's id: its Merkle leaf hash, `SHA-256(0x00 ‖ encoding)`, computed without
+    /// building the encoding.
     pub fn id(&self) -> Hash {
-        crate::merkle::leaf(&self.encode())
+        let mut h = sha2::Sha256::new();
+        sha2::Digest::update(&mut h, [0u8]);
+        self.write_signed(&mut h);
+        sha2::Digest::update(&mut h, self.signature);
+        Hash(sha2::Digest::finalize(h).into())
     }
 
     /// Checks the signature alone.
