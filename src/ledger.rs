@@ -187,17 +187,8 @@ impl Ledger {
         if rows == self.lock().rows {
             return Ok(());
         }
-        let stored: Vec<Vec<u8>> =
-            blocks::table.order((blocks::height, blocks::hash)).select(blocks::bytes).load(&mut conn)?;
-        let mut chain = Chain::new(self.params.clone());
-        for bytes in stored {
-            let block =
-                Block::decode_stored(&bytes).map_err(|e| anyhow::anyhow!("a stored block cannot be read: {e}"))?;
-            // Our own store holds only blocks that passed validation when they arrived.
-            if chain.contains(&block.header.prev) {
-                chain.insert_valid(block);
-            }
-        }
+        // Our own store holds only blocks that passed validation when they arrived.
+        let chain = Chain::load(self.params.clone(), &mut SqliteBlocks(&mut conn))?;
         *self.lock() = Loaded { chain, rows };
         Ok(())
     }
@@ -452,6 +443,21 @@ impl Ledger {
     /// Main-chain blocks in height order.
     pub fn main_blocks(&self) -> Vec<Block> {
         self.with_chain(|c| c.range(1, c.height()).iter().map(|b| (**b).clone()).collect())
+    }
+}
+
+/// The `blocks` table as a [`cairn_chain::BlockStore`].
+struct SqliteBlocks<'a>(&'a mut SqliteConnection);
+
+impl cairn_chain::BlockStore for SqliteBlocks<'_> {
+    type Error = anyhow::Error;
+
+    fn load_blocks(&mut self) -> anyhow::Result<Vec<Block>> {
+        let stored: Vec<Vec<u8>> = blocks::table.select(blocks::bytes).load(self.0)?;
+        stored
+            .iter()
+            .map(|b| Block::decode_stored(b).map_err(|e| anyhow::anyhow!("a stored block cannot be read: {e}")))
+            .collect()
     }
 }
 

@@ -61,6 +61,14 @@ pub enum AddOutcome {
     NewTip(Reorg),
 }
 
+/// Where a chain's blocks are kept. The crate does no I/O: the application implements
+/// this over its own storage, and [`Chain::load`] rebuilds the chain from it.
+pub trait BlockStore {
+    type Error;
+    /// Every stored block, in any order.
+    fn load_blocks(&mut self) -> Result<Vec<Block>, Self::Error>;
+}
+
 /// Blocks from genesis, with the main chain and an index of its records.
 #[derive(Debug, Clone)]
 pub struct Chain {
@@ -86,6 +94,20 @@ impl Chain {
             main: vec![genesis_hash],
             records: HashMap::new(),
         }
+    }
+
+    /// Rebuilds a chain from a store of blocks that were validated when they arrived.
+    /// Blocks whose parent is missing are skipped.
+    pub fn load<S: BlockStore>(params: Params, store: &mut S) -> Result<Chain, S::Error> {
+        let mut blocks = store.load_blocks()?;
+        blocks.sort_by_key(|b| b.header.height);
+        let mut chain = Chain::new(params);
+        for b in blocks {
+            if chain.contains(&b.header.prev) && !chain.contains(&b.hash()) {
+                chain.insert_valid(b);
+            }
+        }
+        Ok(chain)
     }
 
     pub fn params(&self) -> &Params {

@@ -38,7 +38,7 @@ mod mine;
 mod record;
 
 pub use block::{Block, BlockHeader, HEADER_LEN, genesis_header};
-pub use chain::{AddOutcome, Chain, Params, Reorg, verify_chain, verify_chain_with_progress};
+pub use chain::{AddOutcome, BlockStore, Chain, Params, Reorg, verify_chain, verify_chain_with_progress};
 pub use merkle::{MerkleProof, Side, leaf, merkle_root};
 pub use mine::{mine, mine_range};
 pub use record::{Record, RecordFields, RecordKind};
