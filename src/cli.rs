@@ -83,6 +83,9 @@ pub enum Command {
     Chain(ChainCommand),
     /// Print this institution's chain identity (its Ed25519 public key) and network.
     Identity,
+    /// Webmention tools for debugging a learner's site.
+    #[command(subcommand)]
+    Webmention(WebmentionCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -91,6 +94,14 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebmentionCommand {
+    /// Discover TARGET's Webmention endpoint and send SOURCE → TARGET once, with the same
+    /// code, limits and outbound policy as the outbox. Prints what it did; exits non-zero
+    /// when nothing was delivered.
+    Send { source: String, target: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +206,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Harvest { once, feed } => harvest(&settings, once || feed.is_some(), feed),
         Command::Award(args) => award(&settings, args),
         Command::Chain(cmd) => chain(&settings, cmd),
+        Command::Webmention(WebmentionCommand::Send { source, target }) => {
+            let base = settings.public_base_url(settings.bind);
+            let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base)?;
+            match runtime()?.block_on(crate::webmention::send(&fetcher, &source, &target)) {
+                crate::webmention::Outcome::Sent { endpoint, status, location } => {
+                    println!("endpoint: {endpoint}");
+                    println!("status: {status} (accepted)");
+                    if let Some(l) = location {
+                        println!("status page: {l}");
+                    }
+                    Ok(())
+                }
+                crate::webmention::Outcome::NoEndpoint => {
+                    println!("endpoint: none ({target} advertises no Webmention endpoint)");
+                    anyhow::bail!("nothing was sent")
+                }
+                crate::webmention::Outcome::Failed { endpoint, reason, retry, .. } => {
+                    println!("endpoint: {}", endpoint.as_deref().unwrap_or("not found"));
+                    anyhow::bail!("{reason}{}", if retry { " (the outbox would retry this)" } else { "" })
+                }
+            }
+        }
         Command::Identity => {
             let pool = open_store(&settings)?;
             let ledger = crate::ledger::Ledger::open(pool, &settings.chain, &settings.data_dir)?;

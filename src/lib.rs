@@ -18,3 +18,4 @@ pub mod opml;
 pub mod reader;
 pub mod startup;
 pub mod web;
+pub mod webmention;

@@ -286,6 +286,25 @@ impl Fetcher {
         Err(FetchError::TooManyRedirects(requested.to_string()))
     }
 
+    /// POSTs an URL-encoded form to `url` under the same policy and limits. Redirects are
+    /// not followed: the answer is returned as it came.
+    pub async fn post_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<Fetched, FetchError> {
+        self.config.policy.check_url(url)?;
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let res = self
+            .client
+            .post(url.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = self.read_capped(url, res).await?;
+        Ok(Fetched { requested: url.clone(), final_url: url.clone(), moved_permanently: false, status, headers, body })
+    }
+
     async fn read_capped(&self, url: &Url, mut res: reqwest::Response) -> Result<Vec<u8>, FetchError> {
         let limit = self.config.max_body;
         if res.content_length().is_some_and(|n| n as usize > limit) {

@@ -59,7 +59,7 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
 
 /// A tiny tag scanner: `(name, attributes)` of each start tag in the document head and
 /// body, enough for `<link>` and `<base>`. Comments and script/style contents are skipped.
-fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
+pub(crate) fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
     let mut out = Vec::new();
     let bytes = html.as_bytes();
     let mut i = 0;

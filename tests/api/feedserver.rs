@@ -55,6 +55,7 @@ struct State {
     routes: Mutex<HashMap<String, Reply>>,
     hits: Mutex<HashMap<String, usize>>,
     headers: Mutex<HashMap<String, Vec<(String, String)>>>,
+    bodies: Mutex<HashMap<String, Vec<u8>>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -114,6 +115,11 @@ impl FeedServer {
         h.get(path)?.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
+    /// The body of the last request to `path` (as text).
+    pub fn last_body(&self, path: &str) -> Option<String> {
+        self.state.bodies.lock().unwrap().get(path).map(|b| String::from_utf8_lossy(b).to_string())
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
@@ -131,6 +137,9 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
             return;
         }
     }
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |p| p + 4);
+    let mut body = buf[split..].to_vec();
+    buf.truncate(split);
     let head = String::from_utf8_lossy(&buf).to_string();
     let mut lines = head.split("\r\n");
     let path = lines.next().unwrap_or("").split(' ').nth(1).unwrap_or("/").to_string();
@@ -138,6 +147,16 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
+    // A request body (POST), up to its Content-Length (bounded).
+    let length: usize =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0).min(1 << 20);
+    while body.len() < length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    state.bodies.lock().unwrap().insert(path.clone(), body);
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;

@@ -14,3 +14,4 @@ mod helpers;
 mod institution;
 mod join;
 mod smtp;
+mod webmention;
