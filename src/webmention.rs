@@ -49,10 +49,10 @@ pub fn parse_link_header(value: &str) -> Vec<(String, Vec<String>)> {
         let mut rels = Vec::new();
         for p in params.split(';') {
             let p = p.trim();
-            if let Some((k, v)) = p.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("rel") {
-                    rels.extend(v.trim().trim_matches('"').split_whitespace().map(|r| r.to_ascii_lowercase()));
-                }
+            if let Some((k, v)) = p.split_once('=')
+                && k.trim().eq_ignore_ascii_case("rel")
+            {
+                rels.extend(v.trim().trim_matches('"').split_whitespace().map(|r| r.to_ascii_lowercase()));
             }
         }
         out.push((uri, rels));
