@@ -35,12 +35,15 @@ pub enum MailError {
     Send(String),
 }
 
-/// A message to send: plain text, with an optional HTML alternative.
+/// A message to send: plain text, with an optional HTML alternative and attachments.
+#[derive(Default)]
 pub struct Email {
     pub to: String,
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// (file name, MIME type, bytes)
+    pub attachments: Vec<(String, String, Vec<u8>)>,
 }
 
 impl Mailer {
@@ -79,9 +82,19 @@ impl Mailer {
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
         let to: Mailbox = email.to.parse().map_err(|_| MailError::Address(email.to.clone()))?;
         let builder = Message::builder().from(self.from.clone()).to(to).subject(email.subject);
-        let message = match email.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text, html)),
-            None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text)),
+        let body = match email.html {
+            Some(html) => MultiPart::alternative_plain_html(email.text, html),
+            None => MultiPart::mixed().singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text)),
+        };
+        let message = if email.attachments.is_empty() {
+            builder.multipart(body)
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(body);
+            for (name, mime, bytes) in email.attachments {
+                let ct = ContentType::parse(&mime).map_err(|e| MailError::Build(e.to_string()))?;
+                mixed = mixed.singlepart(lettre::message::Attachment::new(name).body(bytes, ct));
+            }
+            builder.multipart(mixed)
         }
         .map_err(|e| MailError::Build(e.to_string()))?;
         match &self.backend {

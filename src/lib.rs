@@ -14,6 +14,7 @@ pub mod harvest;
 pub mod ledger;
 pub mod markdown;
 pub mod net;
+pub mod notify;
 pub mod opml;
 pub mod reader;
 pub mod startup;

@@ -69,6 +69,7 @@ pub struct Application {
     harvest_enabled: bool,
     ledger: std::sync::Arc<crate::ledger::Ledger>,
     mining: bool,
+    notifier: crate::notify::Notifier,
 }
 
 impl Application {
@@ -88,6 +89,12 @@ impl Application {
         let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());
         let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
         let ledger = crate::ledger::Ledger::open(pool.clone(), &settings.chain, &settings.data_dir)?;
+        let notifier = crate::notify::Notifier::new(
+            pool.clone(),
+            harvester.fetcher().clone(),
+            mailer.clone(),
+            base_url.clone(),
+        );
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
@@ -96,6 +103,7 @@ impl Application {
             mailer,
             raster: Default::default(),
             ledger: ledger.clone(),
+            notifier: notifier.clone(),
             issuer_email: settings
                 .mail
                 .from
@@ -144,6 +152,7 @@ impl Application {
             harvest_enabled: settings.harvest.enabled,
             ledger,
             mining: settings.chain.mining,
+            notifier,
         })
     }
 
@@ -167,6 +176,10 @@ impl Application {
 
     pub fn ledger(&self) -> std::sync::Arc<crate::ledger::Ledger> {
         self.ledger.clone()
+    }
+
+    pub fn notifier(&self) -> crate::notify::Notifier {
+        self.notifier.clone()
     }
 
     pub fn harvester(&self) -> crate::harvest::Harvester {
@@ -194,6 +207,7 @@ impl Application {
                 }
             });
         }
+        tokio::spawn(self.notifier.clone().run(stop_tx.subscribe()));
         if self.mining {
             tokio::spawn(self.ledger.clone().run_miner(stop_tx.subscribe()));
         }

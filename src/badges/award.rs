@@ -138,6 +138,8 @@ pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest) -
             issued_on,
         );
         crate::ledger::pool_record(conn, issuer.signer, fields, Some(award.id))?;
+        // The learner hears of it without the award waiting: queued in the same transaction.
+        crate::notify::enqueue(conn, award.id, &url, req.evidence_url.as_deref(), true)?;
         Ok(award)
     })
 }
@@ -217,6 +219,8 @@ pub fn revoke(conn: &mut SqliteConnection, issuer: &Issuer, public_id: &str, rea
             now,
         );
         crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
+        // The Webmention is sent again so the learner's site sees the page now says revoked.
+        crate::notify::enqueue(conn, a.id, &ob::assertion_url(issuer.base, &a.public_id), a.evidence_url.as_deref(), false)?;
         awards::by_public_id(conn, public_id)
     })
 }

@@ -225,3 +225,36 @@ diesel::table! {
 
 diesel::joinable!(chain_records -> awards (award_id));
 diesel::allow_tables_to_appear_in_same_query!(chain_records, awards, blocks);
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        award_id -> BigInt,
+        source -> Nullable<Text>,
+        target -> Nullable<Text>,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        endpoint -> Nullable<Text>,
+        location -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mentions (id) {
+        id -> BigInt,
+        source -> Text,
+        target -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        received_at -> BigInt,
+        checked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(outbox -> awards (award_id));
+diesel::allow_tables_to_appear_in_same_query!(outbox, awards, mentions);

@@ -23,7 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/assertions/{id}", web::get().to(assertion))
         .route("/assertions/{id}/badge.svg", web::get().to(baked_svg))
         .route("/assertions/{id}/badge.png", web::get().to(baked_png))
-        .route("/assertions/{id}/check", web::post().to(check_recipient));
+        .route("/assertions/{id}/check", web::post().to(check_recipient))
+        .route("/webmention", web::post().to(receive_webmention));
 }
 
 /// Machines get JSON-LD; browsers (Accept: text/html) get a page.
@@ -96,23 +97,26 @@ struct VerificationPage {
     expires: Option<String>,
     check: Option<bool>,
     chain: crate::ledger::ChainStatus,
+    mentions: Vec<String>,
 }
 
 fn day(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
 }
 
-async fn load(
-    state: &AppState,
-    id: String,
-) -> Result<(Award, Task, Institution, crate::ledger::ChainStatus), AppError> {
+/// An award with what its page shows.
+type Loaded = (Award, Task, Institution, crate::ledger::ChainStatus, Vec<String>);
+
+async fn load(state: &AppState, id: String) -> Result<Loaded, AppError> {
     let ledger = state.ledger.clone();
+    let base = state.base_url.clone();
     state
         .db(move |c| {
             let a = awards::by_public_id(c, &id)?;
             let t = courses::get_task(c, a.task_id)?;
             let chain = ledger.status(c, a.id)?;
-            Ok((a, t, institution::get(c)?, chain))
+            let mentions = crate::notify::verified_for(c, &ob::assertion_url(&base, &a.public_id))?;
+            Ok((a, t, institution::get(c)?, chain, mentions))
         })
         .await
 }
@@ -120,7 +124,7 @@ async fn load(
 fn verification_page(
     state: &AppState,
     session: &Session,
-    (award, task, institution, chain): (Award, Task, Institution, crate::ledger::ChainStatus),
+    (award, task, institution, chain, mentions): Loaded,
     check: Option<bool>,
 ) -> VerificationPage {
     let now = crate::db::now();
@@ -142,6 +146,7 @@ fn verification_page(
         institution,
         check,
         chain,
+        mentions,
     }
 }
 
@@ -159,7 +164,43 @@ async fn assertion(
     let loaded = load(&state, id).await?;
     let mut res = render(&verification_page(&state, &session, loaded, None))?;
     res.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    let (k, v) = webmention_link(&state.base_url);
+    res.headers_mut().insert(k, v);
     Ok(res)
+}
+
+#[derive(Deserialize)]
+struct MentionForm {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    target: String,
+}
+
+/// The Webmention endpoint (W3C Recommendation, receiver side): checks the request, queues
+/// it and answers 202; the source is fetched and checked later.
+async fn receive_webmention(state: web::Data<AppState>, form: web::Form<MentionForm>) -> Result<HttpResponse, AppError> {
+    let (base, form) = (state.base_url.clone(), form.into_inner());
+    match state.db(move |c| crate::notify::receive(c, &base, &form.source, &form.target)).await {
+        Ok(()) => {
+            state.notifier.wake.notify_one();
+            Ok(HttpResponse::Accepted()
+                .content_type("text/plain; charset=utf-8")
+                .body("Accepted: the source will be checked for a link to the target.\n"))
+        }
+        Err(AppError::Conflict(m)) => {
+            tracing::warn!(reason = %m, "webmention refused");
+            Err(AppError::TooManyRequests { retry_after: 60 })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The `Link` header that advertises the Webmention endpoint.
+pub fn webmention_link(base: &str) -> (header::HeaderName, header::HeaderValue) {
+    let v = header::HeaderValue::from_str(&format!("<{base}/webmention>; rel=\"webmention\""))
+        .unwrap_or(header::HeaderValue::from_static("</webmention>; rel=\"webmention\""));
+    (header::LINK, v)
 }
 
 #[derive(Deserialize)]

@@ -36,6 +36,16 @@ pub struct AppState {
     pub issuer_email: String,
     /// This institution's copy of the recognition chain.
     pub ledger: std::sync::Arc<crate::ledger::Ledger>,
+    /// Delivers notifications (woken after an award).
+    pub notifier: crate::notify::Notifier,
+}
+
+impl AppState {
+    /// Wakes the background workers after an award or revocation.
+    pub fn awarded(&self) {
+        self.ledger.wake.notify_one();
+        self.notifier.wake.notify_one();
+    }
 }
 
 impl AppState {

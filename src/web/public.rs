@@ -54,7 +54,10 @@ async fn course_page(
             courses::outline(c, course.id)
         })
         .await?;
-    render(&CoursePage { page: Page::new(&session, outline.course.title.clone()), outline })
+    let mut res = render(&CoursePage { page: Page::new(&session, outline.course.title.clone()), outline })?;
+    let (k, v) = super::badges::webmention_link(&state.base_url);
+    res.headers_mut().insert(k, v);
+    Ok(res)
 }
 
 #[derive(Template)]

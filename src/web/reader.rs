@@ -35,9 +35,15 @@ pub struct Card<'a> {
     pub back: &'a str,
     pub all_tasks: &'a [Task],
     pub chain: &'a std::collections::HashMap<i64, crate::ledger::ChainStatus>,
+    pub notes: &'a [crate::notify::Notification],
 }
 
 impl Card<'_> {
+    fn notes_of(&self, award_id: &i64) -> String {
+        let parts: Vec<String> = self.notes.iter().filter(|n| n.award_id == *award_id).map(|n| n.describe()).collect();
+        if parts.is_empty() { "none".into() } else { parts.join("; ") }
+    }
+
     fn chain_of(&self, award_id: &i64) -> String {
         self.chain.get(award_id).map_or_else(|| "not on the chain".to_string(), |c| c.describe())
     }
@@ -102,14 +108,15 @@ async fn reader_page(
         .await?;
     let award_ids: Vec<i64> = page_data.entries.iter().flat_map(|e| e.awards.iter().map(|a| a.id)).collect();
     let ledger = state.ledger.clone();
-    let chain = state.db(move |c| ledger.statuses(c, &award_ids)).await?;
+    let (chain, notes) =
+        state.db(move |c| Ok((ledger.statuses(c, &award_ids)?, crate::notify::for_awards(c, &award_ids)?))).await?;
     let page = Page::new(&session, "Reader");
     let back = format!("/admin/reader?{}", req.query_string());
     let cards = page_data
         .entries
         .iter()
         .map(|e| {
-            Card { e, csrf: &page.csrf, back: &back, all_tasks: &tasks, chain: &chain }
+            Card { e, csrf: &page.csrf, back: &back, all_tasks: &tasks, chain: &chain, notes: &notes }
                 .render()
                 .map_err(|e| AppError::Internal(e.into()))
         })
@@ -137,16 +144,16 @@ async fn done(
 ) -> Result<HttpResponse, AppError> {
     if wants_json(req) {
         let ledger = state.ledger.clone();
-        let (entry, tasks, chain) = state
+        let (entry, tasks, chain, notes) = state
             .db(move |c| {
                 let entry = reader::entry(c, link_id)?;
                 let ids: Vec<i64> = entry.iter().flat_map(|e| e.awards.iter().map(|a| a.id)).collect();
-                Ok((entry, courses::list_tasks(c)?, ledger.statuses(c, &ids)?))
+                Ok((entry, courses::list_tasks(c)?, ledger.statuses(c, &ids)?, crate::notify::for_awards(c, &ids)?))
             })
             .await?;
         let csrf = crate::auth::csrf_token(session);
         let card = match &entry {
-            Some(e) => Card { e, csrf: &csrf, back, all_tasks: &tasks, chain: &chain }
+            Some(e) => Card { e, csrf: &csrf, back, all_tasks: &tasks, chain: &chain, notes: &notes }
                 .render()
                 .map_err(|e| AppError::Internal(e.into()))?,
             None => String::new(),
@@ -180,7 +187,7 @@ async fn award_one(
         .db(move |c| award::award_link(c, &st.issuer(), link, task, Some(narrative), Some(who.instructor_id)))
         .await?;
     tracing::info!(award = %a.public_id, link, task, "badge awarded");
-    state.ledger.wake.notify_one();
+    state.awarded();
     let msg = format!("Badge awarded: {}", crate::badges::ob::assertion_url(&state.base_url, &a.public_id));
     done(&req, &session, &state, form.link_id, msg, &form.back).await
 }
@@ -232,6 +239,7 @@ async fn award_bulk(
             Ok((ok, refused))
         })
         .await?;
+    state.awarded();
     let mut msg = format!("Awarded {} badge(s).", outcome.0);
     if !outcome.1.is_empty() {
         msg.push_str(&format!(" Not awarded: {}", outcome.1.join("; ")));
@@ -291,7 +299,7 @@ async fn revoke(
     let reason = form.reason.clone();
     let st = state.clone();
     let a = state.db(move |c| award::revoke(c, &st.issuer(), &id, &reason)).await?;
-    state.ledger.wake.notify_one();
+    state.awarded();
     tracing::info!(award = %a.public_id, "badge revoked");
     let msg = "Badge revoked; its verification page now says so.".to_string();
     match a.link_id {

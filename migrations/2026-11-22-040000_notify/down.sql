@@ -1,0 +1,2 @@
+DROP TABLE mentions;
+DROP TABLE outbox;

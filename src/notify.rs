@@ -1,0 +1,327 @@
+//! Notifications, both ways. Out: when a badge is awarded (or revoked) a Webmention from
+//! the verification page to the learner's post, and an email with the baked badge, go
+//! into a persisted outbox that a supervised worker delivers with retries — the award
+//! itself never waits. In: Webmentions to Cairn's pages are queued, their sources fetched
+//! and checked for a link to the target, and verified ones shown on the badge page.
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+
+use crate::badges::ob;
+use crate::db::schema::{awards, mentions, outbox, tasks};
+use crate::db::{DbPool, StoreError, StoreResult};
+use crate::email::{Email, Mailer};
+use crate::net::{Fetcher, Validators};
+use crate::webmention::{self, Outcome};
+
+/// How long delivery is retried before giving up.
+pub const GIVE_UP_AFTER_SECS: i64 = 48 * 3600;
+/// Most pending received Webmentions; beyond it new ones are refused (429).
+pub const MAX_PENDING_MENTIONS: i64 = 1000;
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = outbox)]
+pub struct Notification {
+    pub id: i64,
+    pub kind: String,
+    pub award_id: i64,
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub endpoint: Option<String>,
+    pub location: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Notification {
+    /// In words, for the Reader.
+    pub fn describe(&self) -> String {
+        let what = if self.kind == "email" { "email" } else { "Webmention" };
+        match self.status.as_str() {
+            "queued" if self.attempts == 0 => format!("{what} queued"),
+            "queued" => format!("{what} retrying ({} attempt(s); {})", self.attempts, self.last_error.as_deref().unwrap_or("")),
+            "sent" => format!("{what} sent"),
+            "no_endpoint" => "no Webmention endpoint on the post".to_string(),
+            "failed" => format!("{what} failed: {}", self.last_error.as_deref().unwrap_or("")),
+            "gave_up" => format!("{what} given up: {}", self.last_error.as_deref().unwrap_or("")),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Queues the award's notifications, inside the award's transaction.
+pub fn enqueue(conn: &mut SqliteConnection, award_id: i64, source: &str, evidence: Option<&str>, email: bool) -> StoreResult<()> {
+    let now = crate::db::now();
+    if let Some(target) = evidence {
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::kind.eq("webmention"),
+                outbox::award_id.eq(award_id),
+                outbox::source.eq(source),
+                outbox::target.eq(target),
+                outbox::next_attempt_at.eq(now),
+                outbox::created_at.eq(now),
+                outbox::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    if email {
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::kind.eq("email"),
+                outbox::award_id.eq(award_id),
+                outbox::next_attempt_at.eq(now),
+                outbox::created_at.eq(now),
+                outbox::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Notifications of the given awards.
+pub fn for_awards(conn: &mut SqliteConnection, award_ids: &[i64]) -> StoreResult<Vec<Notification>> {
+    outbox::table.filter(outbox::award_id.eq_any(award_ids)).order(outbox::id).select(Notification::as_select()).load(conn).map_err(Into::into)
+}
+
+/// Delivers notifications and verifies received Webmentions.
+#[derive(Clone)]
+pub struct Notifier {
+    pool: DbPool,
+    fetcher: Fetcher,
+    mailer: Mailer,
+    base: String,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+enum Delivery {
+    Done { status: &'static str, endpoint: Option<String>, location: Option<String> },
+    Retry { error: String, after: Option<u64> },
+    Fail { error: String, endpoint: Option<String> },
+}
+
+impl Notifier {
+    pub fn new(pool: DbPool, fetcher: Fetcher, mailer: Mailer, base: String) -> Notifier {
+        Notifier { pool, fetcher, mailer, base, wake: Arc::new(tokio::sync::Notify::new()) }
+    }
+
+    async fn db<T: Send + 'static>(&self, f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("database task failed: {e}")))?
+    }
+
+    /// Delivers every notification that is due; returns how many were handled.
+    pub async fn deliver_due(&self) -> StoreResult<usize> {
+        let now = crate::db::now();
+        let due: Vec<Notification> = self
+            .db(move |c| {
+                outbox::table
+                    .filter(outbox::status.eq("queued").and(outbox::next_attempt_at.le(now)))
+                    .order(outbox::next_attempt_at)
+                    .limit(50)
+                    .select(Notification::as_select())
+                    .load(c)
+                    .map_err(Into::into)
+            })
+            .await?;
+        let n = due.len();
+        for note in due {
+            let delivery = match note.kind.as_str() {
+                "webmention" => self.send_webmention(&note).await,
+                _ => self.send_email(&note).await,
+            };
+            let id = note.id;
+            let (attempts, created) = (note.attempts + 1, note.created_at);
+            self.db(move |c| {
+                let now = crate::db::now();
+                let target = outbox::table.find(id);
+                match delivery {
+                    Delivery::Done { status, endpoint, location } => diesel::update(target)
+                        .set((outbox::status.eq(status), outbox::attempts.eq(attempts), outbox::endpoint.eq(endpoint), outbox::location.eq(location), outbox::last_error.eq(None::<String>), outbox::updated_at.eq(now)))
+                        .execute(c)?,
+                    Delivery::Fail { error, endpoint } => diesel::update(target)
+                        .set((outbox::status.eq("failed"), outbox::attempts.eq(attempts), outbox::endpoint.eq(endpoint), outbox::last_error.eq(error), outbox::updated_at.eq(now)))
+                        .execute(c)?,
+                    Delivery::Retry { error, after } => {
+                        let backoff = (60i64 << (attempts - 1).clamp(0, 12)).min(6 * 3600);
+                        let wait = backoff.max(after.unwrap_or(0).min(24 * 3600) as i64);
+                        let status = if now + wait - created > GIVE_UP_AFTER_SECS { "gave_up" } else { "queued" };
+                        diesel::update(target)
+                            .set((outbox::status.eq(status), outbox::attempts.eq(attempts), outbox::next_attempt_at.eq(now + wait), outbox::last_error.eq(error), outbox::updated_at.eq(now)))
+                            .execute(c)?
+                    }
+                };
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
+    async fn send_webmention(&self, note: &Notification) -> Delivery {
+        let (Some(source), Some(target)) = (&note.source, &note.target) else {
+            return Delivery::Fail { error: "no source or target".into(), endpoint: None };
+        };
+        match webmention::send(&self.fetcher, source, target).await {
+            Outcome::Sent { endpoint, location, .. } => Delivery::Done { status: "sent", endpoint: Some(endpoint), location },
+            Outcome::NoEndpoint => Delivery::Done { status: "no_endpoint", endpoint: None, location: None },
+            Outcome::Failed { reason, retry: true, retry_after, .. } => Delivery::Retry { error: reason, after: retry_after },
+            Outcome::Failed { reason, endpoint, .. } => Delivery::Fail { error: reason, endpoint },
+        }
+    }
+
+    async fn send_email(&self, note: &Notification) -> Delivery {
+        let id = note.award_id;
+        let base = self.base.clone();
+        let loaded = self
+            .db(move |c| {
+                let (email, name, public_id, title, png): (String, Option<String>, String, String, Vec<u8>) = awards::table
+                    .inner_join(tasks::table)
+                    .filter(awards::id.eq(id))
+                    .select((awards::recipient_email, awards::recipient_name, awards::public_id, tasks::title, awards::baked_png))
+                    .first(c)?;
+                let issuer = crate::db::institution::get(c)?.name;
+                Ok((email, name, public_id, title, png, issuer))
+            })
+            .await;
+        let (to, name, public_id, title, png, issuer) = match loaded {
+            Ok(v) => v,
+            Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },
+        };
+        let url = ob::assertion_url(&base, &public_id);
+        let hello = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".into());
+        let text = format!(
+            "{hello}\n\n{issuer} has awarded you the badge \u{201c}{title}\u{201d}.\n\nVerify it, or share it: {url}\n\n\
+             The attached image carries the credential itself (an Open Badge); you can add it to a badge backpack.\n"
+        );
+        let esc = crate::badges::art::xml_escape;
+        let html = format!(
+            "<p>{}</p><p>{} has awarded you the badge <strong>{}</strong>.</p><p><a href=\"{}\">Verify it, or share it</a>.</p>\
+             <p>The attached image carries the credential itself (an Open Badge); you can add it to a badge backpack.</p>",
+            esc(&hello),
+            esc(&issuer),
+            esc(&title),
+            esc(&url)
+        );
+        let email = Email {
+            to,
+            subject: format!("You earned the badge \u{201c}{title}\u{201d}"),
+            text,
+            html: Some(html),
+            attachments: vec![(format!("badge-{public_id}.png"), "image/png".into(), png)],
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: "sent", endpoint: None, location: None },
+            Err(crate::email::MailError::Address(a)) => Delivery::Fail { error: format!("bad address {a}"), endpoint: None },
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+
+    /// Verifies pending received Webmentions: the source must link to the target.
+    pub async fn verify_mentions(&self) -> StoreResult<usize> {
+        let pending: Vec<(i64, String, String)> = self
+            .db(|c| {
+                mentions::table
+                    .filter(mentions::status.eq("pending"))
+                    .order(mentions::received_at)
+                    .limit(20)
+                    .select((mentions::id, mentions::source, mentions::target))
+                    .load(c)
+                    .map_err(Into::into)
+            })
+            .await?;
+        let n = pending.len();
+        for (id, source, target) in pending {
+            let (status, reason) = match self.fetcher.get(&source, &Validators::default(), "text/html, */*;q=0.5").await {
+                Ok(f) if f.status.as_u16() == 410 => ("deleted", Some("the source is gone (410)".to_string())),
+                Ok(f) if f.status.is_success() => {
+                    let html = crate::harvest::parse::decode(&f.body, None);
+                    let links = crate::harvest::discover::tags(&html).into_iter().any(|(name, attrs)| {
+                        matches!(name.as_str(), "a" | "link" | "img" | "area")
+                            && attrs.iter().any(|(k, v)| (k == "href" || k == "src") && f.final_url.join(v.trim()).is_ok_and(|u| u.as_str() == target))
+                    });
+                    if links { ("verified", None) } else { ("rejected", Some("the source does not link to the target".to_string())) }
+                }
+                Ok(f) => ("rejected", Some(format!("the source answered {}", f.status.as_u16()))),
+                Err(e) => ("rejected", Some(e.to_string())),
+            };
+            self.db(move |c| {
+                diesel::update(mentions::table.find(id))
+                    .set((mentions::status.eq(status), mentions::reason.eq(reason), mentions::checked_at.eq(crate::db::now())))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
+    /// Delivers and verifies until `stop` is set: every few seconds, or when woken.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!(error = %e, "notification delivery failed");
+            }
+            if let Err(e) = self.verify_mentions().await {
+                tracing::error!(error = %e, "webmention verification failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// Receives a Webmention: checks it and queues it for verification.
+pub fn receive(conn: &mut SqliteConnection, base: &str, source: &str, target: &str) -> StoreResult<()> {
+    let parse = |field: &'static str, v: &str| -> StoreResult<url::Url> {
+        match url::Url::parse(v.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+            _ => Err(StoreError::field(field, format!("{field} must be an http(s) URL"))),
+        }
+    };
+    let s = parse("source", source)?;
+    let t = parse("target", target)?;
+    if s == t {
+        return Err(StoreError::field("source", "the source and target must differ"));
+    }
+    let ours = t.as_str().starts_with(&format!("{base}/assertions/")) || t.as_str().starts_with(&format!("{base}/courses/"));
+    if !ours {
+        return Err(StoreError::field("target", "the target is not a page of this site that accepts Webmentions"));
+    }
+    let pending: i64 = mentions::table.filter(mentions::status.eq("pending")).count().get_result(conn)?;
+    if pending >= MAX_PENDING_MENTIONS {
+        return Err(StoreError::Conflict("too many Webmentions are waiting; try again later".into()));
+    }
+    diesel::replace_into(mentions::table)
+        .values((
+            mentions::source.eq(s.as_str()),
+            mentions::target.eq(t.as_str()),
+            mentions::status.eq("pending"),
+            mentions::received_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Verified mentions of a page.
+pub fn verified_for(conn: &mut SqliteConnection, target: &str) -> StoreResult<Vec<String>> {
+    mentions::table
+        .filter(mentions::target.eq(target).and(mentions::status.eq("verified")))
+        .order(mentions::checked_at.desc())
+        .select(mentions::source)
+        .load(conn)
+        .map_err(Into::into)
+}
