@@ -84,7 +84,9 @@ impl Mailer {
         let builder = Message::builder().from(self.from.clone()).to(to).subject(email.subject);
         let body = match email.html {
             Some(html) => MultiPart::alternative_plain_html(email.text, html),
-            None => MultiPart::mixed().singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text)),
+            None => {
+                MultiPart::mixed().singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text))
+            }
         };
         let message = if email.attachments.is_empty() {
             builder.multipart(body)

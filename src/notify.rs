@@ -17,6 +17,8 @@ use crate::webmention::{self, Outcome};
 
 /// How long delivery is retried before giving up.
 pub const GIVE_UP_AFTER_SECS: i64 = 48 * 3600;
+/// How long a worker holds a notification it is delivering.
+const LEASE_SECS: i64 = 300;
 /// Most pending received Webmentions; beyond it new ones are refused (429).
 pub const MAX_PENDING_MENTIONS: i64 = 1000;
 
@@ -44,7 +46,9 @@ impl Notification {
         let what = if self.kind == "email" { "email" } else { "Webmention" };
         match self.status.as_str() {
             "queued" if self.attempts == 0 => format!("{what} queued"),
-            "queued" => format!("{what} retrying ({} attempt(s); {})", self.attempts, self.last_error.as_deref().unwrap_or("")),
+            "queued" => {
+                format!("{what} retrying ({} attempt(s); {})", self.attempts, self.last_error.as_deref().unwrap_or(""))
+            }
             "sent" => format!("{what} sent"),
             "no_endpoint" => "no Webmention endpoint on the post".to_string(),
             "failed" => format!("{what} failed: {}", self.last_error.as_deref().unwrap_or("")),
@@ -55,7 +59,13 @@ impl Notification {
 }
 
 /// Queues the award's notifications, inside the award's transaction.
-pub fn enqueue(conn: &mut SqliteConnection, award_id: i64, source: &str, evidence: Option<&str>, email: bool) -> StoreResult<()> {
+pub fn enqueue(
+    conn: &mut SqliteConnection,
+    award_id: i64,
+    source: &str,
+    evidence: Option<&str>,
+    email: bool,
+) -> StoreResult<()> {
     let now = crate::db::now();
     if let Some(target) = evidence {
         diesel::insert_into(outbox::table)
@@ -86,7 +96,12 @@ pub fn enqueue(conn: &mut SqliteConnection, award_id: i64, source: &str, evidenc
 
 /// Notifications of the given awards.
 pub fn for_awards(conn: &mut SqliteConnection, award_ids: &[i64]) -> StoreResult<Vec<Notification>> {
-    outbox::table.filter(outbox::award_id.eq_any(award_ids)).order(outbox::id).select(Notification::as_select()).load(conn).map_err(Into::into)
+    outbox::table
+        .filter(outbox::award_id.eq_any(award_ids))
+        .order(outbox::id)
+        .select(Notification::as_select())
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// Delivers notifications and verifies received Webmentions.
@@ -110,7 +125,10 @@ impl Notifier {
         Notifier { pool, fetcher, mailer, base, wake: Arc::new(tokio::sync::Notify::new()) }
     }
 
-    async fn db<T: Send + 'static>(&self, f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
             .await
@@ -131,8 +149,26 @@ impl Notifier {
                     .map_err(Into::into)
             })
             .await?;
-        let n = due.len();
+        let mut n = 0;
         for note in due {
+            // Claim the row with a lease, so that two workers never send the same thing; if
+            // this process dies while sending, the lease runs out and it is retried.
+            let id = note.id;
+            let claimed = self
+                .db(move |c| {
+                    let now = crate::db::now();
+                    diesel::update(outbox::table.filter(
+                        outbox::id.eq(id).and(outbox::status.eq("queued")).and(outbox::next_attempt_at.le(now)),
+                    ))
+                    .set(outbox::next_attempt_at.eq(now + LEASE_SECS))
+                    .execute(c)
+                    .map_err(Into::into)
+                })
+                .await?;
+            if claimed == 0 {
+                continue;
+            }
+            n += 1;
             let delivery = match note.kind.as_str() {
                 "webmention" => self.send_webmention(&note).await,
                 _ => self.send_email(&note).await,
@@ -144,17 +180,36 @@ impl Notifier {
                 let target = outbox::table.find(id);
                 match delivery {
                     Delivery::Done { status, endpoint, location } => diesel::update(target)
-                        .set((outbox::status.eq(status), outbox::attempts.eq(attempts), outbox::endpoint.eq(endpoint), outbox::location.eq(location), outbox::last_error.eq(None::<String>), outbox::updated_at.eq(now)))
+                        .set((
+                            outbox::status.eq(status),
+                            outbox::attempts.eq(attempts),
+                            outbox::endpoint.eq(endpoint),
+                            outbox::location.eq(location),
+                            outbox::last_error.eq(None::<String>),
+                            outbox::updated_at.eq(now),
+                        ))
                         .execute(c)?,
                     Delivery::Fail { error, endpoint } => diesel::update(target)
-                        .set((outbox::status.eq("failed"), outbox::attempts.eq(attempts), outbox::endpoint.eq(endpoint), outbox::last_error.eq(error), outbox::updated_at.eq(now)))
+                        .set((
+                            outbox::status.eq("failed"),
+                            outbox::attempts.eq(attempts),
+                            outbox::endpoint.eq(endpoint),
+                            outbox::last_error.eq(error),
+                            outbox::updated_at.eq(now),
+                        ))
                         .execute(c)?,
                     Delivery::Retry { error, after } => {
                         let backoff = (60i64 << (attempts - 1).clamp(0, 12)).min(6 * 3600);
                         let wait = backoff.max(after.unwrap_or(0).min(24 * 3600) as i64);
                         let status = if now + wait - created > GIVE_UP_AFTER_SECS { "gave_up" } else { "queued" };
                         diesel::update(target)
-                            .set((outbox::status.eq(status), outbox::attempts.eq(attempts), outbox::next_attempt_at.eq(now + wait), outbox::last_error.eq(error), outbox::updated_at.eq(now)))
+                            .set((
+                                outbox::status.eq(status),
+                                outbox::attempts.eq(attempts),
+                                outbox::next_attempt_at.eq(now + wait),
+                                outbox::last_error.eq(error),
+                                outbox::updated_at.eq(now),
+                            ))
                             .execute(c)?
                     }
                 };
@@ -170,9 +225,13 @@ impl Notifier {
             return Delivery::Fail { error: "no source or target".into(), endpoint: None };
         };
         match webmention::send(&self.fetcher, source, target).await {
-            Outcome::Sent { endpoint, location, .. } => Delivery::Done { status: "sent", endpoint: Some(endpoint), location },
+            Outcome::Sent { endpoint, location, .. } => {
+                Delivery::Done { status: "sent", endpoint: Some(endpoint), location }
+            }
             Outcome::NoEndpoint => Delivery::Done { status: "no_endpoint", endpoint: None, location: None },
-            Outcome::Failed { reason, retry: true, retry_after, .. } => Delivery::Retry { error: reason, after: retry_after },
+            Outcome::Failed { reason, retry: true, retry_after, .. } => {
+                Delivery::Retry { error: reason, after: retry_after }
+            }
             Outcome::Failed { reason, endpoint, .. } => Delivery::Fail { error: reason, endpoint },
         }
     }
@@ -182,11 +241,18 @@ impl Notifier {
         let base = self.base.clone();
         let loaded = self
             .db(move |c| {
-                let (email, name, public_id, title, png): (String, Option<String>, String, String, Vec<u8>) = awards::table
-                    .inner_join(tasks::table)
-                    .filter(awards::id.eq(id))
-                    .select((awards::recipient_email, awards::recipient_name, awards::public_id, tasks::title, awards::baked_png))
-                    .first(c)?;
+                let (email, name, public_id, title, png): (String, Option<String>, String, String, Vec<u8>) =
+                    awards::table
+                        .inner_join(tasks::table)
+                        .filter(awards::id.eq(id))
+                        .select((
+                            awards::recipient_email,
+                            awards::recipient_name,
+                            awards::public_id,
+                            tasks::title,
+                            awards::baked_png,
+                        ))
+                        .first(c)?;
                 let issuer = crate::db::institution::get(c)?.name;
                 Ok((email, name, public_id, title, png, issuer))
             })
@@ -219,7 +285,9 @@ impl Notifier {
         };
         match self.mailer.send(email).await {
             Ok(()) => Delivery::Done { status: "sent", endpoint: None, location: None },
-            Err(crate::email::MailError::Address(a)) => Delivery::Fail { error: format!("bad address {a}"), endpoint: None },
+            Err(crate::email::MailError::Address(a)) => {
+                Delivery::Fail { error: format!("bad address {a}"), endpoint: None }
+            }
             Err(e) => Delivery::Retry { error: e.to_string(), after: None },
         }
     }
@@ -239,22 +307,34 @@ impl Notifier {
             .await?;
         let n = pending.len();
         for (id, source, target) in pending {
-            let (status, reason) = match self.fetcher.get(&source, &Validators::default(), "text/html, */*;q=0.5").await {
+            let (status, reason) = match self.fetcher.get(&source, &Validators::default(), "text/html, */*;q=0.5").await
+            {
                 Ok(f) if f.status.as_u16() == 410 => ("deleted", Some("the source is gone (410)".to_string())),
                 Ok(f) if f.status.is_success() => {
                     let html = crate::harvest::parse::decode(&f.body, None);
                     let links = crate::harvest::discover::tags(&html).into_iter().any(|(name, attrs)| {
                         matches!(name.as_str(), "a" | "link" | "img" | "area")
-                            && attrs.iter().any(|(k, v)| (k == "href" || k == "src") && f.final_url.join(v.trim()).is_ok_and(|u| u.as_str() == target))
+                            && attrs.iter().any(|(k, v)| {
+                                (k == "href" || k == "src")
+                                    && f.final_url.join(v.trim()).is_ok_and(|u| u.as_str() == target)
+                            })
                     });
-                    if links { ("verified", None) } else { ("rejected", Some("the source does not link to the target".to_string())) }
+                    if links {
+                        ("verified", None)
+                    } else {
+                        ("rejected", Some("the source does not link to the target".to_string()))
+                    }
                 }
                 Ok(f) => ("rejected", Some(format!("the source answered {}", f.status.as_u16()))),
                 Err(e) => ("rejected", Some(e.to_string())),
             };
             self.db(move |c| {
                 diesel::update(mentions::table.find(id))
-                    .set((mentions::status.eq(status), mentions::reason.eq(reason), mentions::checked_at.eq(crate::db::now())))
+                    .set((
+                        mentions::status.eq(status),
+                        mentions::reason.eq(reason),
+                        mentions::checked_at.eq(crate::db::now()),
+                    ))
                     .execute(c)?;
                 Ok(())
             })
@@ -297,7 +377,8 @@ pub fn receive(conn: &mut SqliteConnection, base: &str, source: &str, target: &s
     if s == t {
         return Err(StoreError::field("source", "the source and target must differ"));
     }
-    let ours = t.as_str().starts_with(&format!("{base}/assertions/")) || t.as_str().starts_with(&format!("{base}/courses/"));
+    let ours =
+        t.as_str().starts_with(&format!("{base}/assertions/")) || t.as_str().starts_with(&format!("{base}/courses/"));
     if !ours {
         return Err(StoreError::field("target", "the target is not a page of this site that accepts Webmentions"));
     }

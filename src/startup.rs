@@ -89,12 +89,8 @@ impl Application {
         let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());
         let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
         let ledger = crate::ledger::Ledger::open(pool.clone(), &settings.chain, &settings.data_dir)?;
-        let notifier = crate::notify::Notifier::new(
-            pool.clone(),
-            harvester.fetcher().clone(),
-            mailer.clone(),
-            base_url.clone(),
-        );
+        let notifier =
+            crate::notify::Notifier::new(pool.clone(), harvester.fetcher().clone(), mailer.clone(), base_url.clone());
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),

@@ -220,7 +220,13 @@ pub fn revoke(conn: &mut SqliteConnection, issuer: &Issuer, public_id: &str, rea
         );
         crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
         // The Webmention is sent again so the learner's site sees the page now says revoked.
-        crate::notify::enqueue(conn, a.id, &ob::assertion_url(issuer.base, &a.public_id), a.evidence_url.as_deref(), false)?;
+        crate::notify::enqueue(
+            conn,
+            a.id,
+            &ob::assertion_url(issuer.base, &a.public_id),
+            a.evidence_url.as_deref(),
+            false,
+        )?;
         awards::by_public_id(conn, public_id)
     })
 }

@@ -179,7 +179,10 @@ struct MentionForm {
 
 /// The Webmention endpoint (W3C Recommendation, receiver side): checks the request, queues
 /// it and answers 202; the source is fetched and checked later.
-async fn receive_webmention(state: web::Data<AppState>, form: web::Form<MentionForm>) -> Result<HttpResponse, AppError> {
+async fn receive_webmention(
+    state: web::Data<AppState>,
+    form: web::Form<MentionForm>,
+) -> Result<HttpResponse, AppError> {
     let (base, form) = (state.base_url.clone(), form.into_inner());
     match state.db(move |c| crate::notify::receive(c, &base, &form.source, &form.target)).await {
         Ok(()) => {
@@ -192,6 +195,8 @@ async fn receive_webmention(state: web::Data<AppState>, form: web::Form<MentionF
             tracing::warn!(reason = %m, "webmention refused");
             Err(AppError::TooManyRequests { retry_after: 60 })
         }
+        // The Recommendation answers invalid requests with 400.
+        Err(AppError::Invalid(e)) => Err(AppError::BadRequest(e.to_string())),
         Err(e) => Err(e),
     }
 }

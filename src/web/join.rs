@@ -170,7 +170,13 @@ async fn join_post(
     );
     if let Err(e) = state
         .mailer
-        .send(email::Email { to: email.to_string(), subject: "Confirm your course feed".into(), text, html: None, attachments: vec![] })
+        .send(email::Email {
+            to: email.to_string(),
+            subject: "Confirm your course feed".into(),
+            text,
+            html: None,
+            attachments: vec![],
+        })
         .await
     {
         tracing::error!(error = %e, feed = feed.id, "confirmation email failed");

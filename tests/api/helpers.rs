@@ -13,6 +13,7 @@ pub struct TestApp {
     pub address: String,
     pub harvester: cairn::harvest::Harvester,
     pub ledger: std::sync::Arc<cairn::ledger::Ledger>,
+    pub notifier: cairn::notify::Notifier,
     pub client: reqwest::Client,
     pub pool: DbPool,
     pub data_dir: PathBuf,
@@ -67,8 +68,19 @@ pub async fn start_with(s: &Settings) -> TestApp {
     let handle = app.handle();
     let harvester = app.harvester();
     let ledger = app.ledger();
+    let notifier = app.notifier();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, harvester, ledger, client: client(), pool, data_dir: s.data_dir.clone(), handle, _temp: None }
+    TestApp {
+        address,
+        harvester,
+        ledger,
+        notifier,
+        client: client(),
+        pool,
+        data_dir: s.data_dir.clone(),
+        handle,
+        _temp: None,
+    }
 }
 
 pub fn client() -> reqwest::Client {

@@ -13,5 +13,6 @@ mod harvest;
 mod helpers;
 mod institution;
 mod join;
+mod notify;
 mod smtp;
 mod webmention;
