@@ -17,6 +17,8 @@ use crate::webmention::{self, Outcome};
 
 /// How long delivery is retried before giving up.
 pub const GIVE_UP_AFTER_SECS: i64 = 48 * 3600;
+/// Notifications delivered at once.
+pub const CONCURRENCY: usize = 8;
 /// How long a worker holds a notification it is delivering.
 const LEASE_SECS: i64 = 300;
 /// Most pending received Webmentions; beyond it new ones are refused (429).
@@ -136,6 +138,8 @@ impl Notifier {
     }
 
     /// Delivers every notification that is due; returns how many were handled.
+    /// Delivers every notification that is due (up to [`CONCURRENCY`] at once); returns
+    /// how many were handled.
     pub async fn deliver_due(&self) -> StoreResult<usize> {
         let now = crate::db::now();
         let due: Vec<Notification> = self
@@ -143,12 +147,14 @@ impl Notifier {
                 outbox::table
                     .filter(outbox::status.eq("queued").and(outbox::next_attempt_at.le(now)))
                     .order(outbox::next_attempt_at)
-                    .limit(50)
+                    .limit(200)
                     .select(Notification::as_select())
                     .load(c)
                     .map_err(Into::into)
             })
             .await?;
+        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut set = tokio::task::JoinSet::new();
         let mut n = 0;
         for note in due {
             // Claim the row with a lease, so that two workers never send the same thing; if
@@ -169,55 +175,74 @@ impl Notifier {
                 continue;
             }
             n += 1;
-            let delivery = match note.kind.as_str() {
-                "webmention" => self.send_webmention(&note).await,
-                _ => self.send_email(&note).await,
-            };
-            let id = note.id;
-            let (attempts, created) = (note.attempts + 1, note.created_at);
-            self.db(move |c| {
-                let now = crate::db::now();
-                let target = outbox::table.find(id);
-                match delivery {
-                    Delivery::Done { status, endpoint, location } => diesel::update(target)
+            let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let me = self.clone();
+            set.spawn(async move {
+                let result = me.deliver_one(note).await;
+                drop(permit);
+                result
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            match done {
+                Ok(Err(e)) => tracing::error!(error = %e, "recording a delivery failed"),
+                Err(e) => tracing::error!(error = %e, "a delivery task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(n)
+    }
+
+    /// Delivers one claimed notification and records the outcome.
+    async fn deliver_one(&self, note: Notification) -> StoreResult<()> {
+        let delivery = match note.kind.as_str() {
+            "webmention" => self.send_webmention(&note).await,
+            _ => self.send_email(&note).await,
+        };
+        let id = note.id;
+        let (attempts, created) = (note.attempts + 1, note.created_at);
+        self.db(move |c| {
+            let now = crate::db::now();
+            let target = outbox::table.find(id);
+            match delivery {
+                Delivery::Done { status, endpoint, location } => diesel::update(target)
+                    .set((
+                        outbox::status.eq(status),
+                        outbox::attempts.eq(attempts),
+                        outbox::endpoint.eq(endpoint),
+                        outbox::location.eq(location),
+                        outbox::last_error.eq(None::<String>),
+                        outbox::updated_at.eq(now),
+                    ))
+                    .execute(c)?,
+                Delivery::Fail { error, endpoint } => diesel::update(target)
+                    .set((
+                        outbox::status.eq("failed"),
+                        outbox::attempts.eq(attempts),
+                        outbox::endpoint.eq(endpoint),
+                        outbox::last_error.eq(error),
+                        outbox::updated_at.eq(now),
+                    ))
+                    .execute(c)?,
+                Delivery::Retry { error, after } => {
+                    let backoff = (60i64 << (attempts - 1).clamp(0, 12)).min(6 * 3600);
+                    let wait = backoff.max(after.unwrap_or(0).min(24 * 3600) as i64);
+                    let status = if now + wait - created > GIVE_UP_AFTER_SECS { "gave_up" } else { "queued" };
+                    diesel::update(target)
                         .set((
                             outbox::status.eq(status),
                             outbox::attempts.eq(attempts),
-                            outbox::endpoint.eq(endpoint),
-                            outbox::location.eq(location),
-                            outbox::last_error.eq(None::<String>),
-                            outbox::updated_at.eq(now),
-                        ))
-                        .execute(c)?,
-                    Delivery::Fail { error, endpoint } => diesel::update(target)
-                        .set((
-                            outbox::status.eq("failed"),
-                            outbox::attempts.eq(attempts),
-                            outbox::endpoint.eq(endpoint),
+                            outbox::next_attempt_at.eq(now + wait),
                             outbox::last_error.eq(error),
                             outbox::updated_at.eq(now),
                         ))
-                        .execute(c)?,
-                    Delivery::Retry { error, after } => {
-                        let backoff = (60i64 << (attempts - 1).clamp(0, 12)).min(6 * 3600);
-                        let wait = backoff.max(after.unwrap_or(0).min(24 * 3600) as i64);
-                        let status = if now + wait - created > GIVE_UP_AFTER_SECS { "gave_up" } else { "queued" };
-                        diesel::update(target)
-                            .set((
-                                outbox::status.eq(status),
-                                outbox::attempts.eq(attempts),
-                                outbox::next_attempt_at.eq(now + wait),
-                                outbox::last_error.eq(error),
-                                outbox::updated_at.eq(now),
-                            ))
-                            .execute(c)?
-                    }
-                };
-                Ok(())
-            })
-            .await?;
-        }
-        Ok(n)
+                        .execute(c)?
+                }
+            };
+            Ok(())
+        })
+        .await?;
+        Ok(())
     }
 
     async fn send_webmention(&self, note: &Notification) -> Delivery {
@@ -346,8 +371,16 @@ impl Notifier {
     /// Delivers and verifies until `stop` is set: every few seconds, or when woken.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.deliver_due().await {
-                tracing::error!(error = %e, "notification delivery failed");
+            // Drain everything that is due before waiting again.
+            loop {
+                match self.deliver_due().await {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "notification delivery failed");
+                        break;
+                    }
+                }
             }
             if let Err(e) = self.verify_mentions().await {
                 tracing::error!(error = %e, "webmention verification failed");
@@ -361,6 +394,32 @@ impl Notifier {
                 return;
             }
         }
+    }
+}
+
+/// Webmentions a client address may send per minute.
+pub const MENTIONS_PER_MINUTE: u32 = 30;
+
+/// Counts received Webmentions per client address in one-minute windows.
+#[derive(Debug, Default)]
+pub struct MentionRate {
+    windows: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+}
+
+impl MentionRate {
+    /// True when `addr` may send another Webmention now.
+    pub fn allow(&self, addr: Option<std::net::IpAddr>, now: i64) -> bool {
+        let Some(addr) = addr else { return true };
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() > 10_000 {
+            w.retain(|_, (start, _)| now - *start < 60);
+        }
+        let e = w.entry(addr).or_insert((now, 0));
+        if now - e.0 >= 60 {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1 <= MENTIONS_PER_MINUTE
     }
 }
 

@@ -100,6 +100,7 @@ impl Application {
             raster: Default::default(),
             ledger: ledger.clone(),
             notifier: notifier.clone(),
+            mention_rate: Default::default(),
             issuer_email: settings
                 .mail
                 .from

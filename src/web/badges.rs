@@ -180,9 +180,13 @@ struct MentionForm {
 /// The Webmention endpoint (W3C Recommendation, receiver side): checks the request, queues
 /// it and answers 202; the source is fetched and checked later.
 async fn receive_webmention(
+    req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<MentionForm>,
 ) -> Result<HttpResponse, AppError> {
+    if !state.mention_rate.allow(req.peer_addr().map(|a| a.ip()), crate::db::now()) {
+        return Err(AppError::TooManyRequests { retry_after: 60 });
+    }
     let (base, form) = (state.base_url.clone(), form.into_inner());
     match state.db(move |c| crate::notify::receive(c, &base, &form.source, &form.target)).await {
         Ok(()) => {

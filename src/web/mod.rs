@@ -38,6 +38,8 @@ pub struct AppState {
     pub ledger: std::sync::Arc<crate::ledger::Ledger>,
     /// Delivers notifications (woken after an award).
     pub notifier: crate::notify::Notifier,
+    /// Received Webmentions per client address.
+    pub mention_rate: crate::notify::MentionRate,
 }
 
 impl AppState {

@@ -157,6 +157,12 @@ async fn received_webmentions_are_verified_and_shown_on_the_badge_page() {
         assert!(Instant::now() < deadline, "the mention was never verified");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A flood from one address is slowed down (30 a minute).
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        statuses.push(send(server.url(&format!("/flood/{i}")), url.clone()).await.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
 }
 
 #[tokio::test]

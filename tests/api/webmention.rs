@@ -128,8 +128,7 @@ async fn each_discovery_rule_leads_to_exactly_one_correct_post() {
         }
     }
     // A POST to the page itself returns what the page returns (200): fine for "self".
-    let mut settings = cairn::config::HarvestSettings::default();
-    settings.timeout_secs = 2;
+    let settings = cairn::config::HarvestSettings { timeout_secs: 2, ..Default::default() };
     let fetcher = cairn::harvest::fetcher(&settings, &[a.origin(), b.origin()], "http://127.0.0.1").unwrap();
     let source = "https://cairn.example.edu/assertions/xyz";
     for (path, _, endpoint) in &cases {
