@@ -83,6 +83,9 @@ pub enum Command {
     Chain(ChainCommand),
     /// Print this institution's chain identity (its Ed25519 public key) and network.
     Identity,
+    /// Peer institutions sharing the chain (the trust list).
+    #[command(subcommand)]
+    Peer(PeerCommand),
     /// Webmention tools for debugging a learner's site.
     #[command(subcommand)]
     Webmention(WebmentionCommand),
@@ -94,6 +97,22 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Fetch URL's identity, show its fingerprint, and trust it after confirmation.
+    Add {
+        /// The peer's base URL, e.g. https://cairn.other.edu
+        url: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List trusted peers with their state.
+    List,
+    /// Stop trusting a peer.
+    Remove { url: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +225,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Harvest { once, feed } => harvest(&settings, once || feed.is_some(), feed),
         Command::Award(args) => award(&settings, args),
         Command::Chain(cmd) => chain(&settings, cmd),
+        Command::Peer(cmd) => peer(&settings, cmd),
         Command::Webmention(WebmentionCommand::Send { source, target }) => {
             let base = settings.public_base_url(settings.bind);
             let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base)?;
@@ -602,6 +622,69 @@ fn chain(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
             progress.finish_and_clear();
             let (height, tip, _) = ledger.with_chain(|c| c.tip());
             println!("Imported {count} block(s) ({added} new); the chain is at height {height} (tip {tip}).");
+            Ok(())
+        }
+    }
+}
+
+fn peer(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
+    let pool = open_store(settings)?;
+    let mut conn = pool.get()?;
+    match cmd {
+        PeerCommand::Add { url, yes } => {
+            let url = crate::peers::normalise(&url).map_err(anyhow::Error::msg)?;
+            let client = crate::peers::client()?;
+            let id = runtime()?
+                .block_on(crate::peers::fetch_identity(&client, &url))
+                .with_context(|| format!("cannot fetch {url}/chain/identity"))?;
+            if id.network != settings.chain.network {
+                anyhow::bail!(
+                    "{url} is on the network '{}', this instance on '{}'",
+                    id.network,
+                    settings.chain.network
+                );
+            }
+            println!("Peer {url}: {}", id.name);
+            println!("public key:  {}", id.public_key);
+            println!("fingerprint: {}", crate::peers::fingerprint(&id.public_key));
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    anyhow::bail!("not confirmed: run in a terminal to confirm, or pass --yes");
+                }
+                print!("Trust this institution? Compare the fingerprint with theirs. [y/N] ");
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    anyhow::bail!("not added");
+                }
+            }
+            crate::peers::add(&mut conn, &url, &id.public_key, &id.name).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("Added {url} to the trust list.");
+            Ok(())
+        }
+        PeerCommand::List => {
+            let list = crate::peers::list(&mut conn)?;
+            if list.is_empty() {
+                println!("No peers.");
+            }
+            for p in list {
+                println!(
+                    "{}  {}  fingerprint {}  height {}  relayed {}  last contact {}{}",
+                    p.url,
+                    p.name,
+                    crate::peers::fingerprint(&p.public_key),
+                    p.last_height.map_or("?".into(), |h| h.to_string()),
+                    p.records_relayed,
+                    rfc3339(p.last_contact_at).unwrap_or_else(|| "never".into()),
+                    p.last_error.map(|e| format!("  last error: {e}")).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        PeerCommand::Remove { url } => {
+            crate::peers::remove(&mut conn, &url).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("Removed {url} from the trust list.");
             Ok(())
         }
     }

@@ -96,7 +96,26 @@ pub struct Ledger {
     loaded: Mutex<Loaded>,
     /// Wakes the miner (an award was made).
     pub wake: tokio::sync::Notify,
+    /// Signalled when the main chain's tip changes (peers announce it).
+    pub tip_changed: tokio::sync::Notify,
     cancel: AtomicBool,
+    /// Institutions whose records are accepted: this one and the trusted peers.
+    trusted: std::sync::RwLock<std::collections::HashSet<[u8; 32]>>,
+}
+
+/// Why a block was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("{0}")]
+    Invalid(cairn_chain::ChainError),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for AcceptError {
+    fn from(e: diesel::result::Error) -> Self {
+        AcceptError::Store(e.into())
+    }
 }
 
 fn params_of(s: &ChainSettings) -> Params {
@@ -157,10 +176,29 @@ impl Ledger {
             loaded: Mutex::new(Loaded { chain: Chain::new(params.clone()), rows: -1 }),
             params,
             wake: tokio::sync::Notify::new(),
+            tip_changed: tokio::sync::Notify::new(),
             cancel: AtomicBool::new(false),
+            trusted: Default::default(),
         };
+        ledger.refresh_trust()?;
         ledger.reload()?;
         Ok(Arc::new(ledger))
+    }
+
+    /// Reloads the trust list: this institution plus every peer in the `peers` table.
+    pub fn refresh_trust(&self) -> anyhow::Result<()> {
+        use crate::db::schema::peers;
+        let keys: Vec<String> = peers::table.select(peers::public_key).load(&mut self.pool.get()?)?;
+        let mut set: std::collections::HashSet<[u8; 32]> =
+            keys.iter().filter_map(|k| cairn_chain::from_hex(k)?.try_into().ok()).collect();
+        set.insert(self.key.verifying_key().to_bytes());
+        *self.trusted.write().unwrap_or_else(|p| p.into_inner()) = set;
+        Ok(())
+    }
+
+    /// True when records signed by `key` are accepted.
+    pub fn trusts(&self, key: &[u8; 32]) -> bool {
+        self.trusted.read().unwrap_or_else(|p| p.into_inner()).contains(key)
     }
 
     pub fn key(&self) -> &SigningKey {
@@ -322,18 +360,39 @@ impl Ledger {
         };
         let block = Block { header, records };
         let hash = block.hash();
-        self.accept(&mut conn, block)?;
+        match self.accept(&mut conn, block) {
+            Ok(_) => {}
+            // A competing block arrived meanwhile and took these records or this height.
+            Err(AcceptError::Invalid(e)) => {
+                tracing::info!(reason = %e, "mined block no longer fits the chain; mining again");
+                return Ok(None);
+            }
+            Err(AcceptError::Store(e)) => return Err(e),
+        }
         tracing::info!(height = header.height, hash = %hash, "block mined");
         Ok(Some(hash))
     }
 
     /// Validates a block and stores it with the changes fork choice makes, in one transaction.
-    pub fn accept(&self, conn: &mut SqliteConnection, block: Block) -> anyhow::Result<AddOutcome> {
+    pub fn accept(&self, conn: &mut SqliteConnection, block: Block) -> Result<AddOutcome, AcceptError> {
+        self.accept_with(conn, block, false)
+    }
+
+    /// [`Ledger::accept`]; with `trust_all`, records of any signer with a valid signature
+    /// are accepted (an administrator's explicit import).
+    pub fn accept_with(
+        &self,
+        conn: &mut SqliteConnection,
+        block: Block,
+        trust_all: bool,
+    ) -> Result<AddOutcome, AcceptError> {
         let mut loaded = self.lock();
         // The in-memory chain changes first (it validates before it changes anything); if
         // the database write then fails, the next reload brings memory back to the store.
-        let outcome =
-            loaded.chain.add(block.clone(), crate::db::now(), &|_| true).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let outcome = loaded
+            .chain
+            .add(block.clone(), crate::db::now(), &|k| trust_all || self.trusts(k))
+            .map_err(AcceptError::Invalid)?;
         if outcome == AddOutcome::Known {
             return Ok(outcome);
         }
@@ -386,6 +445,15 @@ impl Ledger {
             Ok(())
         })?;
         loaded.rows = blocks::table.count().get_result(conn)?;
+        if let AddOutcome::NewTip(_) = &outcome {
+            // Someone else's block moved the tip: the search in progress is for a stale parent.
+            if block.header.miner != self.key.verifying_key().to_bytes() {
+                self.cancel.store(true, Ordering::Relaxed);
+                self.wake.notify_one();
+            }
+            self.tip_changed.notify_waiters();
+            self.tip_changed.notify_one();
+        }
         Ok(outcome)
     }
 
@@ -425,6 +493,40 @@ impl Ledger {
     /// Cancels a search in progress (shutting down, or a competing block arrived).
     pub fn cancel_mining(&self) {
         self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Adds a record relayed by a peer to the pool: its signature must verify and its signer
+    /// be trusted. Returns false when it is already known (pending or recorded).
+    pub fn pool_relayed(&self, conn: &mut SqliteConnection, record: &Record) -> Result<bool, AcceptError> {
+        if !self.trusts(&record.institution) {
+            return Err(AcceptError::Invalid(cairn_chain::ChainError::UntrustedSigner(cairn_chain::to_hex(
+                &record.institution,
+            ))));
+        }
+        record.verify_signature().map_err(AcceptError::Invalid)?;
+        let kind = if record.fields.kind == RecordKind::Award { "award" } else { "revocation" };
+        let n = diesel::insert_or_ignore_into(chain_records::table)
+            .values((
+                chain_records::record_id.eq(record.id().to_hex()),
+                chain_records::bytes.eq(record.encode()),
+                chain_records::kind.eq(kind),
+                chain_records::created_at.eq(crate::db::now()),
+            ))
+            .execute(conn)?;
+        if n > 0 {
+            self.wake.notify_one();
+        }
+        Ok(n > 0)
+    }
+
+    /// Pending records' canonical bytes, oldest first.
+    pub fn pending_bytes(&self, conn: &mut SqliteConnection) -> StoreResult<Vec<Vec<u8>>> {
+        chain_records::table
+            .filter(chain_records::block_hash.is_null())
+            .order(chain_records::id)
+            .select(chain_records::bytes)
+            .load(conn)
+            .map_err(Into::into)
     }
 
     /// Pending records: (assertion URL, kind, created).
@@ -572,8 +674,11 @@ impl Ledger {
         let mut conn = self.pool.get()?;
         let mut added = 0;
         for b in blocks {
-            if self.accept(&mut conn, b)? != AddOutcome::Known {
-                added += 1;
+            match self.accept_with(&mut conn, b, true) {
+                Ok(AddOutcome::Known) => {}
+                Ok(_) => added += 1,
+                Err(AcceptError::Invalid(e)) => anyhow::bail!("a block does not fit this chain: {e}"),
+                Err(AcceptError::Store(e)) => return Err(e),
             }
         }
         Ok((count, added))

@@ -16,6 +16,7 @@ pub mod markdown;
 pub mod net;
 pub mod notify;
 pub mod opml;
+pub mod peers;
 pub mod reader;
 pub mod startup;
 pub mod web;

@@ -400,14 +400,19 @@ impl Notifier {
 /// Webmentions a client address may send per minute.
 pub const MENTIONS_PER_MINUTE: u32 = 30;
 
-/// Counts received Webmentions per client address in one-minute windows.
-#[derive(Debug, Default)]
-pub struct MentionRate {
+/// Counts requests per client address in one-minute windows.
+#[derive(Debug)]
+pub struct RateLimit {
+    per_minute: u32,
     windows: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
 }
 
-impl MentionRate {
-    /// True when `addr` may send another Webmention now.
+impl RateLimit {
+    pub fn new(per_minute: u32) -> RateLimit {
+        RateLimit { per_minute, windows: Default::default() }
+    }
+
+    /// True when `addr` may make another request now.
     pub fn allow(&self, addr: Option<std::net::IpAddr>, now: i64) -> bool {
         let Some(addr) = addr else { return true };
         let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -419,7 +424,7 @@ impl MentionRate {
             *e = (now, 0);
         }
         e.1 += 1;
-        e.1 <= MENTIONS_PER_MINUTE
+        e.1 <= self.per_minute
     }
 }
 

@@ -24,6 +24,8 @@ use crate::web::AppState;
 pub const SESSION_COOKIE: &str = "cairn_session";
 /// Largest URL-encoded form body accepted.
 const FORM_LIMIT: usize = 256 * 1024;
+/// Requests a client address may make to the peer endpoints per minute.
+const PEER_REQUESTS_PER_MINUTE: u32 = 3000;
 
 /// Opens the data dir and database, creating and migrating them on first use, and
 /// makes sure the institution profile exists.
@@ -70,6 +72,7 @@ pub struct Application {
     ledger: std::sync::Arc<crate::ledger::Ledger>,
     mining: bool,
     notifier: crate::notify::Notifier,
+    peers: crate::peers::Peers,
 }
 
 impl Application {
@@ -89,6 +92,7 @@ impl Application {
         let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());
         let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
         let ledger = crate::ledger::Ledger::open(pool.clone(), &settings.chain, &settings.data_dir)?;
+        let peers = crate::peers::Peers::new(pool.clone(), ledger.clone())?;
         let notifier =
             crate::notify::Notifier::new(pool.clone(), harvester.fetcher().clone(), mailer.clone(), base_url.clone());
         let state = web::Data::new(AppState {
@@ -100,7 +104,9 @@ impl Application {
             raster: Default::default(),
             ledger: ledger.clone(),
             notifier: notifier.clone(),
-            mention_rate: Default::default(),
+            mention_rate: crate::notify::RateLimit::new(crate::notify::MENTIONS_PER_MINUTE),
+            peer_rate: crate::notify::RateLimit::new(PEER_REQUESTS_PER_MINUTE),
+            peers: peers.clone(),
             issuer_email: settings
                 .mail
                 .from
@@ -150,6 +156,7 @@ impl Application {
             ledger,
             mining: settings.chain.mining,
             notifier,
+            peers,
         })
     }
 
@@ -205,6 +212,7 @@ impl Application {
             });
         }
         tokio::spawn(self.notifier.clone().run(stop_tx.subscribe()));
+        tokio::spawn(self.peers.clone().run(stop_tx.subscribe()));
         if self.mining {
             tokio::spawn(self.ledger.clone().run_miner(stop_tx.subscribe()));
         }

@@ -255,6 +255,10 @@ impl Chain {
     ) -> Result<AddOutcome, ChainError> {
         let hash = block.hash();
         if self.contains(&hash) {
+            // Same header, but the body must still be the one the header commits to.
+            if block.computed_root() != block.header.merkle_root {
+                return Err(ChainError::BadMerkleRoot);
+            }
             return Ok(AddOutcome::Known);
         }
         self.validate(&block, now, trusted)?;

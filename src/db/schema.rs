@@ -258,3 +258,20 @@ diesel::table! {
 
 diesel::joinable!(outbox -> awards (award_id));
 diesel::allow_tables_to_appear_in_same_query!(outbox, awards, mentions);
+
+diesel::table! {
+    peers (id) {
+        id -> BigInt,
+        url -> Text,
+        public_key -> Text,
+        name -> Text,
+        added_at -> BigInt,
+        last_contact_at -> Nullable<BigInt>,
+        last_height -> Nullable<BigInt>,
+        records_relayed -> BigInt,
+        blocks_received -> BigInt,
+        last_error -> Nullable<Text>,
+        failures -> BigInt,
+        next_try_at -> BigInt,
+    }
+}

@@ -13,7 +13,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/chain", web::get().to(explorer))
         .route("/chain/head", web::get().to(head))
         .route("/chain/blocks/{hash}", web::get().to(block_page))
-        .route("/assertions/{id}/proof", web::get().to(proof));
+        .route("/assertions/{id}/proof", web::get().to(proof))
+        .route("/chain/identity", web::get().to(identity))
+        .route("/chain/blocks", web::get().to(blocks_page))
+        .route("/chain/blocks", web::post().to(announce))
+        .route("/chain/records", web::post().to(relay));
 }
 
 /// A block as the explorer lists it.
@@ -134,4 +138,104 @@ async fn proof(state: web::Data<AppState>, id: web::Path<String>) -> Result<Http
         .await?
         .ok_or(AppError::NotFound("chain record for this award"))?;
     Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).json(doc))
+}
+
+async fn identity(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let name = state.db(crate::db::institution::get).await?.name;
+    let key = state.ledger.institution_id();
+    Ok(HttpResponse::Ok().json(crate::peers::Identity {
+        institution: key.clone(),
+        public_key: key,
+        name,
+        network: state.ledger.params().network.clone(),
+        genesis: state.ledger.with_chain(|c| c.genesis_hash().to_hex()),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+struct BlocksQuery {
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+/// Main-chain blocks from a height, paginated (stored form, hex).
+async fn blocks_page(state: web::Data<AppState>, q: web::Query<BlocksQuery>) -> HttpResponse {
+    let from = q.from.unwrap_or(1).max(1);
+    let limit = q.limit.unwrap_or(crate::peers::PAGE).clamp(1, crate::peers::PAGE);
+    let (blocks, height) = state.ledger.with_chain(|c| {
+        let to = from.saturating_add(limit - 1);
+        (c.range(from, to).iter().map(|b| cairn_chain::to_hex(&b.encode_stored())).collect::<Vec<_>>(), c.height())
+    });
+    HttpResponse::Ok().json(crate::peers::BlocksPage { from, blocks, height })
+}
+
+fn peer_refusal(status: u16, reason: String, what: &str) -> HttpResponse {
+    tracing::warn!(status, reason = %reason, "refused a {what} from a peer");
+    HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+    )
+    .json(serde_json::json!({"error": {"status": status, "message": reason}}))
+}
+
+/// Largest body accepted from a peer (a block announcement).
+const PEER_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Reads a peer's JSON payload, refusing oversized or malformed bodies with a reason.
+fn payload(
+    req: &actix_web::HttpRequest,
+    state: &AppState,
+    body: &web::Bytes,
+    what: &str,
+) -> Result<crate::peers::Payload, Box<HttpResponse>> {
+    if !state.peer_rate.allow(req.peer_addr().map(|a| a.ip()), crate::db::now()) {
+        return Err(Box::new(peer_refusal(429, "too many requests".into(), what)));
+    }
+    if body.len() > PEER_BODY_LIMIT {
+        return Err(Box::new(peer_refusal(413, format!("the body is larger than {PEER_BODY_LIMIT} bytes"), what)));
+    }
+    serde_json::from_slice(body).map_err(|e| Box::new(peer_refusal(400, format!("malformed JSON: {e}"), what)))
+}
+
+/// A peer announces a block.
+async fn announce(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let p = match payload(&req, &state, &body, "block") {
+        Ok(p) => p,
+        Err(res) => return Ok(*res),
+    };
+    let ledger = state.ledger.clone();
+    let result = state.db(move |c| Ok(crate::peers::receive_block(c, &ledger, &p.data))).await?;
+    Ok(match result {
+        Ok(outcome) => HttpResponse::Ok().json(serde_json::json!({"accepted": true, "outcome": outcome})),
+        Err((409, reason)) => {
+            // We lack its ancestors: fetch them from our peers now.
+            state.peers.wake.notify_one();
+            peer_refusal(409, reason, "block")
+        }
+        Err((status, reason)) => peer_refusal(status, reason, "block"),
+    })
+}
+
+/// A peer relays a pending record.
+async fn relay(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let p = match payload(&req, &state, &body, "record") {
+        Ok(p) => p,
+        Err(res) => return Ok(*res),
+    };
+    let ledger = state.ledger.clone();
+    let result = state.db(move |c| Ok(crate::peers::receive_record(c, &ledger, &p.data))).await?;
+    Ok(match result {
+        Ok(true) => HttpResponse::Created().json(serde_json::json!({"accepted": true, "new": true})),
+        Ok(false) => HttpResponse::Ok().json(serde_json::json!({"accepted": true, "new": false})),
+        Err((status, reason)) => peer_refusal(status, reason, "record"),
+    })
 }

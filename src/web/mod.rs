@@ -39,7 +39,11 @@ pub struct AppState {
     /// Delivers notifications (woken after an award).
     pub notifier: crate::notify::Notifier,
     /// Received Webmentions per client address.
-    pub mention_rate: crate::notify::MentionRate,
+    pub mention_rate: crate::notify::RateLimit,
+    /// Requests from peers per client address.
+    pub peer_rate: crate::notify::RateLimit,
+    /// The peer worker (woken after an award).
+    pub peers: crate::peers::Peers,
 }
 
 impl AppState {
@@ -47,6 +51,7 @@ impl AppState {
     pub fn awarded(&self) {
         self.ledger.wake.notify_one();
         self.notifier.wake.notify_one();
+        self.peers.wake.notify_one();
     }
 }
 

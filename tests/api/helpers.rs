@@ -84,6 +84,7 @@ pub async fn start_with(s: &Settings) -> TestApp {
 }
 
 pub fn client() -> reqwest::Client {
+    cairn::net::install_crypto_provider();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

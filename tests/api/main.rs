@@ -14,5 +14,6 @@ mod helpers;
 mod institution;
 mod join;
 mod notify;
+mod peers;
 mod smtp;
 mod webmention;

@@ -1,0 +1,406 @@
+//! Peer institutions sharing the chain (the protocol is documented in docs/peers.md).
+//!
+//! Each peer is an administrator-given URL and public key (the trust list). A supervised
+//! worker relays our pending records to every peer, announces our new tips, and asks each
+//! peer for its head, fetching and validating the blocks it lacks; fork choice then decides.
+//! Peer URLs are explicit, so they bypass the private-address policy; redirects are never
+//! followed and responses are size-capped, so nothing a peer sends makes Cairn contact
+//! another address. A failing peer is retried with backoff and never blocks awarding.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_chain::{Block, Hash, Record};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::schema::peers;
+use crate::db::{DbPool, StoreError, StoreResult};
+use crate::ledger::{AcceptError, Ledger};
+
+/// Largest response read from a peer.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Blocks per page of `GET /chain/blocks`.
+pub const PAGE: u64 = 200;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = peers)]
+pub struct Peer {
+    pub id: i64,
+    pub url: String,
+    pub public_key: String,
+    pub name: String,
+    pub added_at: i64,
+    pub last_contact_at: Option<i64>,
+    pub last_height: Option<i64>,
+    pub records_relayed: i64,
+    pub blocks_received: i64,
+    pub last_error: Option<String>,
+    pub failures: i64,
+    pub next_try_at: i64,
+}
+
+/// `GET /chain/identity`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Identity {
+    pub institution: String,
+    pub public_key: String,
+    pub name: String,
+    pub network: String,
+    pub genesis: String,
+}
+
+/// `GET /chain/head`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Head {
+    pub height: u64,
+    pub hash: String,
+    pub work: u64,
+}
+
+/// `GET /chain/blocks?from=H&limit=N`: stored blocks (hex) from height H on the main chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlocksPage {
+    pub from: u64,
+    pub blocks: Vec<String>,
+    pub height: u64,
+}
+
+/// Body of `POST /chain/blocks` (announce) and `POST /chain/records` (relay).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payload {
+    /// Canonical bytes in hex: a stored block, or a record.
+    pub data: String,
+}
+
+pub fn list(conn: &mut SqliteConnection) -> StoreResult<Vec<Peer>> {
+    peers::table.order(peers::id).select(Peer::as_select()).load(conn).map_err(Into::into)
+}
+
+/// Adds (or updates) a trusted peer.
+pub fn add(conn: &mut SqliteConnection, url: &str, public_key: &str, name: &str) -> StoreResult<()> {
+    let url = normalise(url).map_err(|e| StoreError::field("url", e))?;
+    let key = cairn_chain::from_hex(public_key).filter(|k| k.len() == 32);
+    if key.is_none() {
+        return Err(StoreError::field("public_key", "a public key is 64 hexadecimal characters"));
+    }
+    diesel::insert_into(peers::table)
+        .values((
+            peers::url.eq(&url),
+            peers::public_key.eq(public_key.to_ascii_lowercase()),
+            peers::name.eq(name),
+            peers::added_at.eq(crate::db::now()),
+        ))
+        .on_conflict(peers::url)
+        .do_update()
+        .set((peers::public_key.eq(public_key.to_ascii_lowercase()), peers::name.eq(name)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn remove(conn: &mut SqliteConnection, url: &str) -> StoreResult<()> {
+    let url = normalise(url).map_err(|e| StoreError::field("url", e))?;
+    let n = diesel::delete(peers::table.filter(peers::url.eq(&url))).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound("peer")) } else { Ok(()) }
+}
+
+/// A peer URL without a trailing slash; http(s) only.
+pub fn normalise(url: &str) -> Result<String, String> {
+    let u = url::Url::parse(url.trim()).map_err(|_| format!("'{url}' is not a URL"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(format!("'{url}' must be an http(s) URL"));
+    }
+    Ok(u.as_str().trim_end_matches('/').to_string())
+}
+
+/// The client for peers: explicit URLs only, no redirects, no proxies, bounded time.
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    crate::net::install_crypto_provider();
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(15))
+        .user_agent(concat!("Cairn/", env!("CARGO_PKG_VERSION"), " (peer)"))
+        .build()?)
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(res: reqwest::Response) -> anyhow::Result<T> {
+    let status = res.status();
+    if !status.is_success() {
+        anyhow::bail!("answered {status}");
+    }
+    let mut res = res;
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            anyhow::bail!("the response is larger than {MAX_BODY} bytes");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("malformed JSON: {e}"))
+}
+
+/// Fetches a peer's identity.
+pub async fn fetch_identity(client: &reqwest::Client, url: &str) -> anyhow::Result<Identity> {
+    read_json(client.get(format!("{url}/chain/identity")).send().await?).await
+}
+
+/// A short fingerprint of a public key for people to compare: groups of its SHA-256.
+pub fn fingerprint(public_key_hex: &str) -> String {
+    let h = Hash::of(&cairn_chain::from_hex(public_key_hex).unwrap_or_default()).to_hex();
+    h.as_bytes()[..24].chunks(4).map(|c| String::from_utf8_lossy(c).to_string()).collect::<Vec<_>>().join(":")
+}
+
+/// The peer worker.
+#[derive(Clone)]
+pub struct Peers {
+    pool: DbPool,
+    ledger: Arc<Ledger>,
+    client: reqwest::Client,
+    pub wake: Arc<tokio::sync::Notify>,
+    announced: Arc<std::sync::Mutex<Option<Hash>>>,
+}
+
+impl Peers {
+    pub fn new(pool: DbPool, ledger: Arc<Ledger>) -> anyhow::Result<Peers> {
+        Ok(Peers {
+            pool,
+            ledger,
+            client: client()?,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            announced: Default::default(),
+        })
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
+            .await
+            .map_err(|e| StoreError::Conflict(e.to_string()))?
+    }
+
+    /// One round with every peer that is not backing off: relay, announce, sync.
+    pub async fn round(&self) -> StoreResult<()> {
+        // The trust list may have been changed by `cairn peer` or the peers page.
+        if let Err(e) = self.ledger.refresh_trust() {
+            tracing::error!(error = %e, "cannot read the trust list");
+        }
+        let now = crate::db::now();
+        let peers: Vec<Peer> = self.db(list).await?.into_iter().filter(|p| p.next_try_at <= now).collect();
+        if peers.is_empty() {
+            return Ok(());
+        }
+        let ledger = self.ledger.clone();
+        let pending = self.db(move |c| ledger.pending_bytes(c)).await?;
+        let tip = self.ledger.with_chain(|c| c.block(&c.tip().1).map(|b| (*b).clone()));
+        let announce = {
+            let mut last = self.announced.lock().unwrap_or_else(|p| p.into_inner());
+            match &tip {
+                Some(b) if *last != Some(b.hash()) => {
+                    *last = Some(b.hash());
+                    Some(b.clone())
+                }
+                _ => None,
+            }
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for peer in peers {
+            let me = self.clone();
+            let (pending, announce) = (pending.clone(), announce.clone());
+            set.spawn(async move { me.with_peer(peer, pending, announce).await });
+        }
+        while set.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    async fn with_peer(&self, peer: Peer, pending: Vec<Vec<u8>>, announce: Option<Block>) {
+        let result = self.exchange(&peer, &pending, announce.as_ref()).await;
+        let id = peer.id;
+        let failures = peer.failures;
+        let _ = self
+            .db(move |c| {
+                let now = crate::db::now();
+                match result {
+                    Ok((height, relayed, received)) => diesel::update(peers::table.find(id))
+                        .set((
+                            peers::last_contact_at.eq(now),
+                            peers::last_height.eq(height as i64),
+                            peers::records_relayed.eq(peers::records_relayed + relayed),
+                            peers::blocks_received.eq(peers::blocks_received + received),
+                            peers::last_error.eq(None::<String>),
+                            peers::failures.eq(0),
+                            peers::next_try_at.eq(0),
+                        ))
+                        .execute(c)?,
+                    Err(e) => {
+                        let wait = (2i64 << failures.clamp(0, 8)).min(300);
+                        tracing::warn!(peer = id, error = %e, "peer exchange failed");
+                        diesel::update(peers::table.find(id))
+                            .set((
+                                peers::last_error.eq(e.to_string()),
+                                peers::failures.eq(failures + 1),
+                                peers::next_try_at.eq(now + wait),
+                            ))
+                            .execute(c)?
+                    }
+                };
+                Ok(())
+            })
+            .await;
+    }
+
+    /// Relays records, announces our tip, then fetches what the peer has and we lack.
+    /// Returns (their height, records newly relayed, blocks received).
+    async fn exchange(
+        &self,
+        peer: &Peer,
+        pending: &[Vec<u8>],
+        announce: Option<&Block>,
+    ) -> anyhow::Result<(u64, i64, i64)> {
+        let mut relayed = 0;
+        for bytes in pending {
+            let res = self
+                .client
+                .post(format!("{}/chain/records", peer.url))
+                .json(&Payload { data: cairn_chain::to_hex(bytes) })
+                .send()
+                .await?;
+            if res.status().as_u16() == 201 {
+                relayed += 1;
+            }
+        }
+        if let Some(b) = announce {
+            // The answer does not matter: a peer lacking the parent will sync from us.
+            let _ = self
+                .client
+                .post(format!("{}/chain/blocks", peer.url))
+                .json(&Payload { data: cairn_chain::to_hex(&b.encode_stored()) })
+                .send()
+                .await;
+        }
+        let head: Head = read_json(self.client.get(format!("{}/chain/head", peer.url)).send().await?).await?;
+        let (our_height, our_hash, our_work) = self.ledger.with_chain(|c| c.tip());
+        let theirs_better =
+            u128::from(head.work) > our_work || (u128::from(head.work) == our_work && head.hash < our_hash.to_hex());
+        let mut received = 0;
+        if theirs_better && head.hash != our_hash.to_hex() {
+            received = self.fetch(peer, our_height.min(head.height), head.height).await?;
+        }
+        Ok((head.height, relayed, received))
+    }
+
+    /// Fetches the peer's main chain from a little below `start` to `their_height`, going
+    /// further back when the first block does not connect.
+    async fn fetch(&self, peer: &Peer, start: u64, their_height: u64) -> anyhow::Result<i64> {
+        let mut back = 8u64;
+        let mut received = 0;
+        for _ in 0..24 {
+            let mut from = start.saturating_sub(back).max(1);
+            let mut connected = true;
+            while from <= their_height {
+                let page: BlocksPage = read_json(
+                    self.client.get(format!("{}/chain/blocks?from={from}&limit={PAGE}", peer.url)).send().await?,
+                )
+                .await?;
+                if page.blocks.is_empty() {
+                    break;
+                }
+                let blocks: Vec<Block> = page
+                    .blocks
+                    .iter()
+                    .map(|h| {
+                        cairn_chain::from_hex(h)
+                            .ok_or_else(|| anyhow::anyhow!("malformed hex"))
+                            .and_then(|b| Block::decode_stored(&b).map_err(|e| anyhow::anyhow!("{e}")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let ledger = self.ledger.clone();
+                let n = blocks.len() as u64;
+                let outcome = self
+                    .db(move |c| {
+                        let mut added = 0;
+                        for b in blocks {
+                            match ledger.accept(c, b) {
+                                Ok(cairn_chain::AddOutcome::Known) => {}
+                                Ok(_) => added += 1,
+                                Err(AcceptError::Invalid(cairn_chain::ChainError::UnknownParent(_))) => {
+                                    return Ok(Err(added));
+                                }
+                                Err(AcceptError::Invalid(e)) => {
+                                    return Err(StoreError::Conflict(format!("the peer sent an invalid block: {e}")));
+                                }
+                                Err(AcceptError::Store(e)) => return Err(StoreError::Conflict(e.to_string())),
+                            }
+                        }
+                        Ok(Ok(added))
+                    })
+                    .await?;
+                match outcome {
+                    Ok(added) => received += added,
+                    Err(added) => {
+                        received += added;
+                        connected = false;
+                        break;
+                    }
+                }
+                from += n;
+            }
+            if connected {
+                return Ok(received);
+            }
+            if start.saturating_sub(back) <= 1 {
+                anyhow::bail!("the peer's chain does not connect to ours (another network?)");
+            }
+            back *= 4;
+        }
+        Ok(received)
+    }
+
+    /// Exchanges with peers every few seconds, and at once when woken (an award, a mined
+    /// block, a tip change), until `stop` is set.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.round().await {
+                tracing::error!(error = %e, "peer round failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = self.ledger.tip_changed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// Handles an announced block: `Ok(outcome)` or the reason it was refused.
+pub fn receive_block(conn: &mut SqliteConnection, ledger: &Ledger, hex: &str) -> Result<&'static str, (u16, String)> {
+    let bytes = cairn_chain::from_hex(hex).ok_or((400, "the block is not hexadecimal".to_string()))?;
+    let block = Block::decode_stored(&bytes).map_err(|e| (400, e.to_string()))?;
+    match ledger.accept(conn, block) {
+        Ok(cairn_chain::AddOutcome::Known) => Ok("known"),
+        Ok(cairn_chain::AddOutcome::SideBranch) => Ok("side_branch"),
+        Ok(cairn_chain::AddOutcome::NewTip(_)) => Ok("new_tip"),
+        Err(AcceptError::Invalid(e @ cairn_chain::ChainError::UnknownParent(_))) => Err((409, e.to_string())),
+        Err(AcceptError::Invalid(e)) => Err((422, e.to_string())),
+        Err(AcceptError::Store(e)) => Err((500, e.to_string())),
+    }
+}
+
+/// Handles a relayed record: `Ok(true)` when new to the pool.
+pub fn receive_record(conn: &mut SqliteConnection, ledger: &Ledger, hex: &str) -> Result<bool, (u16, String)> {
+    let bytes = cairn_chain::from_hex(hex).ok_or((400, "the record is not hexadecimal".to_string()))?;
+    let record = Record::decode(&bytes).map_err(|e| (400, e.to_string()))?;
+    ledger.pool_relayed(conn, &record).map_err(|e| match e {
+        AcceptError::Invalid(e @ cairn_chain::ChainError::UntrustedSigner(_)) => (403, e.to_string()),
+        AcceptError::Invalid(e) => (422, e.to_string()),
+        AcceptError::Store(e) => (500, e.to_string()),
+    })
+}
