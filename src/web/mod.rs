@@ -8,6 +8,7 @@ mod feeds;
 mod join;
 mod login;
 mod multipart;
+mod peers;
 mod public;
 mod reader;
 mod syndication;
@@ -173,5 +174,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     chain::configure(cfg);
     badges::configure(cfg);
     reader::configure(cfg);
+    peers::configure(cfg);
     cfg.default_service(web::to(not_found));
 }

@@ -228,3 +228,81 @@ async fn forged_blocks_and_records_are_refused_and_do_not_spread() {
         assert_eq!(json(&format!("{}/chain/head", n.url)).await["hash"], tip.as_str());
     }
 }
+
+async fn peer_cmd(node: &Node, args: &[&str]) {
+    let mut c = cmd(&node.dir);
+    c.args(args);
+    let out = tokio::task::spawn_blocking(move || run(c)).await.unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn after_a_partition_heals_everyone_converges_with_each_award_once() {
+    let (dirs, mut nodes) = network(3).await;
+    // Partition: C leaves A and B's lists and they leave C's.
+    let (a, b, c) = (nodes[0].url.clone(), nodes[1].url.clone(), nodes[2].url.clone());
+    peer_cmd(&nodes[0], &["peer", "remove", &c]).await;
+    peer_cmd(&nodes[1], &["peer", "remove", &c]).await;
+    peer_cmd(&nodes[2], &["peer", "remove", &a]).await;
+    peer_cmd(&nodes[2], &["peer", "remove", &b]).await;
+    // Both sides award: A/B build two blocks, C one of its own.
+    for i in 0..10 {
+        award(&nodes[i % 2], i).await;
+    }
+    for i in 10..15 {
+        award(&nodes[2], i).await;
+    }
+    converge(&nodes[..2], 2).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while json(&format!("{c}/chain/head")).await["height"].as_u64().unwrap() < 1 {
+        assert!(Instant::now() < deadline, "C mined nothing");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Kill B while it works, and restart it after the heal: it must catch up.
+    let b_dir = dirs[1].path().to_path_buf();
+    nodes.remove(1);
+    // Heal: everyone trusts everyone again.
+    peer_cmd(&nodes[0], &["peer", "add", "--yes", &c]).await;
+    peer_cmd(&nodes[1], &["peer", "add", "--yes", &a]).await;
+    let restarted = start(&b_dir);
+    let b2 = restarted.url.clone();
+    nodes.push(restarted);
+    // B's port changed on restart: the others learn its new address.
+    peer_cmd(&nodes[0], &["peer", "remove", &b]).await;
+    peer_cmd(&nodes[0], &["peer", "add", "--yes", &b2]).await;
+    peer_cmd(&nodes[1], &["peer", "add", "--yes", &b2]).await;
+    peer_cmd(&nodes[2], &["peer", "add", "--yes", &c]).await;
+    // The most-work chain wins; C's five records go back to the pool and are mined again.
+    converge(&nodes, 3).await;
+    for n in &nodes {
+        let ids = records_of(n).await;
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((ids.len(), unique.len()), (15, 15), "{}: every award exactly once", n.url);
+    }
+}
+
+#[tokio::test]
+async fn the_peers_page_shows_state_and_manages_the_trust_list() {
+    let a = crate::helpers::spawn_app().await;
+    let b = crate::helpers::spawn_app().await;
+    let id: serde_json::Value = a.client.get(a.url("/chain/identity")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(id["public_key"].as_str().unwrap().len(), 64);
+    assert_eq!(id["network"], "cairn");
+    a.login().await;
+    let res = a.post_form("/admin/peers", &[("url", &b.address)]).await;
+    assert_eq!(res.status(), 303);
+    let page = a.get_html("/admin/peers").await;
+    let key: serde_json::Value = b.client.get(b.url("/chain/identity")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        page.contains(&b.address) && page.contains(&cairn::peers::fingerprint(key["public_key"].as_str().unwrap()))
+    );
+    // A wrong address is explained, not added.
+    let res = a.post_form("/admin/peers", &[("url", "http://127.0.0.1:9/")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("cannot fetch"));
+    let res = a.post_form("/admin/peers/remove", &[("url", &b.address)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(cairn::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
+}
