@@ -322,21 +322,8 @@ impl Peers {
                 let n = blocks.len() as u64;
                 let outcome = self
                     .db(move |c| {
-                        let mut added = 0;
-                        for b in blocks {
-                            match ledger.accept(c, b) {
-                                Ok(cairn_chain::AddOutcome::Known) => {}
-                                Ok(_) => added += 1,
-                                Err(AcceptError::Invalid(cairn_chain::ChainError::UnknownParent(_))) => {
-                                    return Ok(Err(added));
-                                }
-                                Err(AcceptError::Invalid(e)) => {
-                                    return Err(StoreError::Conflict(format!("the peer sent an invalid block: {e}")));
-                                }
-                                Err(AcceptError::Store(e)) => return Err(StoreError::Conflict(e.to_string())),
-                            }
-                        }
-                        Ok(Ok(added))
+                        // One transaction for the page (each block a savepoint inside it).
+                        crate::db::write_tx(c, |c| accept_page(c, &ledger, blocks))
                     })
                     .await?;
                 match outcome {
@@ -378,6 +365,24 @@ impl Peers {
             }
         }
     }
+}
+
+/// Accepts a page of fetched blocks in order: `Ok(Ok(added))`, or `Ok(Err(added))` when a
+/// block's parent is unknown (fetch from further back), or an error for an invalid block.
+fn accept_page(c: &mut SqliteConnection, ledger: &Ledger, blocks: Vec<Block>) -> StoreResult<Result<i64, i64>> {
+    let mut added = 0;
+    for b in blocks {
+        match ledger.accept(c, b) {
+            Ok(cairn_chain::AddOutcome::Known) => {}
+            Ok(_) => added += 1,
+            Err(AcceptError::Invalid(cairn_chain::ChainError::UnknownParent(_))) => return Ok(Err(added)),
+            Err(AcceptError::Invalid(e)) => {
+                return Err(StoreError::Conflict(format!("the peer sent an invalid block: {e}")));
+            }
+            Err(AcceptError::Store(e)) => return Err(StoreError::Conflict(e.to_string())),
+        }
+    }
+    Ok(Ok(added))
 }
 
 /// Handles an announced block: `Ok(outcome)` or the reason it was refused.
