@@ -40,6 +40,19 @@ pub struct FileSettings {
     pub mail: Option<MailFile>,
     /// Recognition chain settings.
     pub chain: Option<ChainFile>,
+    /// Trusted peer institutions (added to the trust list at start-up).
+    pub peers: Option<Vec<PeerFile>>,
+}
+
+/// One `[[peers]]` entry in cairn.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerFile {
+    pub url: String,
+    /// The peer's Ed25519 public key, 64 hex digits (`cairn identity` prints it).
+    pub public_key: String,
+    #[serde(default)]
+    pub name: String,
 }
 
 /// `[chain]` in cairn.toml.
@@ -181,6 +194,8 @@ pub struct Settings {
     pub harvest: HarvestSettings,
     pub mail: MailSettings,
     pub chain: ChainSettings,
+    /// Peers from the configuration file.
+    pub peers: Vec<PeerFile>,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -349,7 +364,20 @@ impl Settings {
             return Err(bad("chain.difficulty_bits", "must be between 1 and 40"));
         }
 
-        Ok(Settings { bind, data_dir, base_url, institution_name, allow_origins, harvest, mail, chain })
+        let peers = file.peers.unwrap_or_default();
+        for p in &peers {
+            let key_ok = p.public_key.len() == 64 && p.public_key.chars().all(|c| c.is_ascii_hexdigit());
+            let url_ok = url::Url::parse(&p.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !key_ok || !url_ok {
+                return Err(ConfigError::Invalid {
+                    key: "peers",
+                    origin: "[[peers]] in the configuration file",
+                    message: format!("each peer needs an http(s) url and a 64-hex-digit public_key ({})", p.url),
+                });
+            }
+        }
+
+        Ok(Settings { bind, data_dir, base_url, institution_name, allow_origins, harvest, mail, chain, peers })
     }
 
     /// Path of the SQLite database inside the data dir.

@@ -35,6 +35,12 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
     let pool = db::open(&settings.database_path())?;
     let mut conn = pool.get()?;
     db::institution::ensure(&mut conn, &settings.institution_name)?;
+    // Peers listed in the configuration join the trust list (the peers page and
+    // `cairn peer` manage the rest).
+    for p in &settings.peers {
+        crate::peers::add(&mut conn, &p.url, &p.public_key, &p.name)
+            .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
+    }
     Ok(pool)
 }
 

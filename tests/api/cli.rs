@@ -49,6 +49,24 @@ fn a_bad_configuration_value_stops_start_up_naming_the_key() {
 }
 
 #[test]
+fn peers_in_the_configuration_file_join_the_trust_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
+    std::fs::write(
+        dir.path().join("cairn.toml"),
+        format!("[[peers]]\nurl = \"http://127.0.0.1:9\"\npublic_key = \"{key}\"\nname = \"Other U\"\n"),
+    )
+    .unwrap();
+    let out = cairn().current_dir(dir.path()).args(["peer", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("http://127.0.0.1:9") && text.contains("Other U"), "{text}");
+    std::fs::write(dir.path().join("cairn.toml"), "[[peers]]\nurl = \"http://x\"\npublic_key = \"short\"\n").unwrap();
+    let out = cairn().current_dir(dir.path()).args(["peer", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`peers`"));
+}
+
+#[test]
 fn create_instructor_reads_the_password_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
