@@ -138,27 +138,8 @@ fn main() -> anyhow::Result<()> {
     for (n, d) in docs.iter().enumerate() {
         std::fs::write(files.path().join(format!("{n}.xml")), d)?;
     }
-    let dir2 = tempfile::tempdir()?;
-    let pool2 = cairn::db::open(&dir2.path().join("cairn.db"))?;
-    cairn::demo::seed(&mut *pool2.get()?)?;
+    let (_dir2, pool2, feed_rows) = fresh_store()?;
     let mut c = pool2.get()?;
-    let mut feed_rows = Vec::new();
-    for n in 0..FEEDS {
-        let a = feeds::find_or_create_author(&mut c, &format!("Learner {n}"), None)?;
-        let url = format!("file:///{n}.xml");
-        feed_rows.push(feeds::create_feed(
-            &mut c,
-            NewFeed {
-                author_id: a.id,
-                url: &url,
-                title: "",
-                site_url: None,
-                status: status::ACTIVE,
-                confirm_token_hash: None,
-                manage_token_hash: None,
-            },
-        )?);
-    }
     let tags = Arc::new(cairn::db::links::task_tags(&mut c)?);
     let bodies: Vec<Vec<u8>> =
         (0..FEEDS).map(|n| std::fs::read(files.path().join(format!("{n}.xml")))).collect::<Result<_, _>>()?;
@@ -183,27 +164,8 @@ fn main() -> anyhow::Result<()> {
     println!("parse+store from files: {:>7.2} s  ({cairn_rate:.0} feeds/s, one core)", cairn_time.as_secs_f64());
 
     // The harvester's shape: parsing on every core, one writer storing (a fresh database).
-    let dir3 = tempfile::tempdir()?;
-    let pool3 = cairn::db::open(&dir3.path().join("cairn.db"))?;
-    cairn::demo::seed(&mut *pool3.get()?)?;
+    let (_dir3, pool3, rows3) = fresh_store()?;
     let mut c3 = pool3.get()?;
-    let mut rows3 = Vec::new();
-    for n in 0..FEEDS {
-        let a = feeds::find_or_create_author(&mut c3, &format!("Learner {n}"), None)?;
-        let url = format!("file:///{n}.xml");
-        rows3.push(feeds::create_feed(
-            &mut c3,
-            NewFeed {
-                author_id: a.id,
-                url: &url,
-                title: "",
-                site_url: None,
-                status: status::ACTIVE,
-                confirm_token_hash: None,
-                manage_token_hash: None,
-            },
-        )?);
-    }
     let t = Instant::now();
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, cairn::harvest::parse::ParsedFeed)>(64);
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -262,6 +224,33 @@ fn main() -> anyhow::Result<()> {
         Err(e) => println!("feedparser baseline skipped: {e}"),
     }
     Ok(())
+}
+
+/// A fresh database with the demo tasks and one feed row per document.
+fn fresh_store() -> anyhow::Result<(tempfile::TempDir, cairn::db::DbPool, Vec<cairn::db::feeds::Feed>)> {
+    let dir = tempfile::tempdir()?;
+    let pool = cairn::db::open(&dir.path().join("cairn.db"))?;
+    let mut c = pool.get()?;
+    cairn::demo::seed(&mut c)?;
+    let mut rows = Vec::new();
+    for n in 0..FEEDS {
+        let a = feeds::find_or_create_author(&mut c, &format!("Learner {n}"), None)?;
+        let url = format!("file:///{n}.xml");
+        rows.push(feeds::create_feed(
+            &mut c,
+            NewFeed {
+                author_id: a.id,
+                url: &url,
+                title: "",
+                site_url: None,
+                status: status::ACTIVE,
+                confirm_token_hash: None,
+                manage_token_hash: None,
+            },
+        )?);
+    }
+    drop(c);
+    Ok((dir, pool, rows))
 }
 
 fn num_cpus() -> usize {
