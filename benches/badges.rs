@@ -8,22 +8,15 @@
 //! Run: `bash scripts/bench.sh badges` (installs wrk if needed) or `cargo bench --bench badges`.
 //! Mining is off during this benchmark (it has its own), so the figures are the web path's.
 
+mod common;
+use common::percentile;
+
 use std::time::{Duration, Instant};
 
 use cairn::config::{Overrides, Settings};
 use cairn::db::schema::{authors, feeds, link_tasks, links};
 use cairn::startup::Application;
 use diesel::prelude::*;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf") + marker.len();
-    html[start..start + 64].to_string()
-}
 
 /// Inserts `n` posts by `n` authors with emails, each tied to `task_id`.
 fn seed_links(conn: &mut SqliteConnection, n: usize, task_id: i64, with_email: bool) -> anyhow::Result<Vec<i64>> {
@@ -122,7 +115,7 @@ fn main() -> anyhow::Result<()> {
     rt.spawn(app.run_until_stopped());
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
-    cairn::db::instructors::create(&mut conn, "bench@example.edu", "bench password 123")?;
+    cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
     let data = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let posts = seed_links(&mut conn, 1000, data, true)?;
     println!("badge benchmarks, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
@@ -130,15 +123,7 @@ fn main() -> anyhow::Result<()> {
     // 1. Award latency through the Reader's form.
     let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
     let latencies = rt.block_on(async {
-        let page = client.get(format!("{base}/login")).send().await?.text().await?;
-        let csrf = csrf_in(&page);
-        let res = client
-            .post(format!("{base}/login"))
-            .form(&[("csrf_token", csrf.as_str()), ("email", "bench@example.edu"), ("password", "bench password 123")])
-            .send()
-            .await?;
-        anyhow::ensure!(res.status() == 303, "login failed");
-        let csrf = csrf_in(&client.get(format!("{base}/admin")).send().await?.text().await?);
+        let csrf = common::sign_in(&client, &base).await?;
         let mut lat = Vec::with_capacity(posts.len());
         for id in &posts {
             let t = Instant::now();

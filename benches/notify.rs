@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench --bench notify` (mining off: it has its own benchmark).
 
+mod common;
+use common::percentile;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,16 +16,6 @@ use cairn::config::{Overrides, Settings};
 use cairn::db::schema::{authors, feeds, link_tasks, links, outbox};
 use cairn::startup::Application;
 use diesel::prelude::*;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf") + marker.len();
-    html[start..start + 64].to_string()
-}
 
 fn main() -> anyhow::Result<()> {
     // The learners' site: every post advertises /wm; /wm counts POSTs.
@@ -78,7 +71,7 @@ fn main() -> anyhow::Result<()> {
     rt.spawn(app.run_until_stopped());
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
-    cairn::db::instructors::create(&mut conn, "bench@example.edu", "bench password 123")?;
+    cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let t = cairn::db::now();
     let posts: Vec<i64> = cairn::db::write_tx(&mut conn, |c| -> anyhow::Result<Vec<i64>> {
@@ -135,14 +128,7 @@ fn main() -> anyhow::Result<()> {
 
     let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
     let (idle, busy, drain) = rt.block_on(async {
-        let page = client.get(format!("{base}/login")).send().await?.text().await?;
-        let csrf = csrf_in(&page);
-        client
-            .post(format!("{base}/login"))
-            .form(&[("csrf_token", csrf.as_str()), ("email", "bench@example.edu"), ("password", "bench password 123")])
-            .send()
-            .await?;
-        let csrf = csrf_in(&client.get(format!("{base}/admin")).send().await?.text().await?);
+        let csrf = common::sign_in(&client, &base).await?;
         let award = |id: i64| {
             let (client, csrf, base) = (client.clone(), csrf.clone(), base.clone());
             async move {

@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench peers`.
 
+mod common;
+use common::percentile;
+
 use std::time::{Duration, Instant};
 
 use cairn::config::{Overrides, Settings};
@@ -38,10 +41,6 @@ fn trust(a: &Node, b: &Node) -> anyhow::Result<()> {
     cairn::peers::add(&mut *a.pool.get()?, &b.url, &b.ledger.institution_id(), "peer")
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     a.ledger.refresh_trust()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() -> anyhow::Result<()> {

@@ -1,0 +1,31 @@
+//! Helpers shared by the benchmark binaries.
+#![allow(dead_code)]
+
+/// The value at fraction `p` of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The first CSRF token in a page.
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("csrf") + marker.len();
+    html[start..start + 64].to_string()
+}
+
+/// The benchmark instructor's credentials.
+pub const EMAIL: &str = "bench@example.edu";
+pub const PASSWORD: &str = "bench password 123";
+
+/// Signs in as the benchmark instructor; returns a CSRF token for instructor forms.
+pub async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let page = client.get(format!("{base}/login")).send().await?.text().await?;
+    let csrf = csrf_in(&page);
+    let res = client
+        .post(format!("{base}/login"))
+        .form(&[("csrf_token", csrf.as_str()), ("email", EMAIL), ("password", PASSWORD)])
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 303, "login failed");
+    Ok(csrf_in(&client.get(format!("{base}/admin")).send().await?.text().await?))
+}
