@@ -129,12 +129,9 @@ impl Notifier {
 
     async fn db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&mut diesel::SqliteConnection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
-            .await
-            .map_err(|e| StoreError::Conflict(format!("database task failed: {e}")))?
+        crate::db::run(&self.pool, f).await
     }
 
     /// Delivers every notification that is due; returns how many were handled.

@@ -175,12 +175,9 @@ impl Peers {
 
     async fn db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&mut diesel::SqliteConnection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
-            .await
-            .map_err(|e| StoreError::Conflict(e.to_string()))?
+        crate::db::run(&self.pool, f).await
     }
 
     /// One round with every peer that is not backing off: relay, announce, sync.

@@ -62,6 +62,19 @@ pub fn open(path: &Path) -> anyhow::Result<DbPool> {
         .context("cannot open database pool")
 }
 
+/// Runs a store function on a pooled connection on tokio's blocking threads (the
+/// background workers' counterpart of the web layer's `AppState::db`).
+pub async fn run<T, F>(pool: &DbPool, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
+        .await
+        .map_err(|e| StoreError::Conflict(format!("database task failed: {e}")))?
+}
+
 /// Seconds since the Unix epoch, the unit of every `*_at` column.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

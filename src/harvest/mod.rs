@@ -170,10 +170,7 @@ impl Harvester {
         &self,
         f: impl FnOnce(&mut diesel::SqliteConnection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
-            .await
-            .map_err(|e| StoreError::Conflict(format!("database task failed: {e}")))?
+        crate::db::run(&self.pool, f).await
     }
 
     fn host_limit(&self, url: &str) -> Arc<Semaphore> {
