@@ -1,9 +1,18 @@
 //! Block headers and blocks.
 
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
 use crate::encoding::{Reader, Writer};
 use crate::merkle::{MerkleProof, merkle_root};
 use crate::record::Record;
 use crate::{ChainError, Hash, Params};
+
+/// The block format this crate reads and writes. Version 1 (unsigned blocks) is gone.
+pub const BLOCK_VERSION: u32 = 2;
+/// Domain of the miner's signature: `b"cairn-block-v2" ‖ block hash`.
+const SIGNATURE_DOMAIN: &[u8] = b"cairn-block-v2";
+/// Length of the miner's signed message.
+pub(crate) const SIGNED_LEN: usize = SIGNATURE_DOMAIN.len() + 32;
 
 /// Encoded header length in bytes.
 pub const HEADER_LEN: usize = 124;
@@ -61,9 +70,9 @@ impl BlockHeader {
 /// The genesis header of a network: derived from its name and parameters only.
 pub fn genesis_header(params: &Params) -> BlockHeader {
     let mut w = Writer::default();
-    w.bytes(b"cairn-genesis-v1").str(&params.network).u32(params.records_per_block).u32(params.difficulty_bits);
+    w.bytes(b"cairn-genesis-v2").str(&params.network).u32(params.records_per_block).u32(params.difficulty_bits);
     BlockHeader {
-        version: 1,
+        version: BLOCK_VERSION,
         height: 0,
         prev: Hash::of(&w.0),
         merkle_root: Hash::default(),
@@ -73,16 +82,39 @@ pub fn genesis_header(params: &Params) -> BlockHeader {
     }
 }
 
-/// A block: its header and its records.
+/// The message a miner signs: the domain tag, then the block hash.
+pub(crate) fn signed_message(hash: &Hash) -> [u8; SIGNED_LEN] {
+    let mut m = [0u8; SIGNED_LEN];
+    m[..SIGNATURE_DOMAIN.len()].copy_from_slice(SIGNATURE_DOMAIN);
+    m[SIGNATURE_DOMAIN.len()..].copy_from_slice(&hash.0);
+    m
+}
+
+/// A block: its header, the miner's signature of the header's hash, and its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     pub header: BlockHeader,
+    /// Ed25519 signature by `header.miner` of `b"cairn-block-v2" ‖ hash`.
+    pub signature: [u8; 64],
     pub records: Vec<Record>,
 }
 
 impl Block {
+    /// A mined header and its records, signed by the miner. `key` must be the header's miner.
+    pub fn seal(header: BlockHeader, records: Vec<Record>, key: &SigningKey) -> Block {
+        let signature = key.sign(&signed_message(&header.hash())).to_bytes();
+        Block { header, signature, records }
+    }
+
     pub fn hash(&self) -> Hash {
         self.header.hash()
+    }
+
+    /// Checks the miner's signature (one Ed25519 verification).
+    pub fn verify_signature(&self) -> Result<(), ChainError> {
+        let key = VerifyingKey::from_bytes(&self.header.miner).map_err(|_| ChainError::BadBlockSignature)?;
+        key.verify_strict(&signed_message(&self.hash()), &Signature::from_bytes(&self.signature))
+            .map_err(|_| ChainError::BadBlockSignature)
     }
 
     /// Record ids (Merkle leaves) in block order.
@@ -102,10 +134,10 @@ impl Block {
         MerkleProof::for_leaf(&ids, index)
     }
 
-    /// Header, record count, then each record with its length.
+    /// Header, miner signature, record count, then each record with its length.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        w.bytes(&self.header.encode()).u32(self.records.len() as u32);
+        w.bytes(&self.header.encode()).bytes(&self.signature).u32(self.records.len() as u32);
         for r in &self.records {
             let b = r.encode();
             w.u32(b.len() as u32).bytes(&b);
@@ -136,6 +168,10 @@ impl Block {
     pub fn decode(bytes: &[u8]) -> Result<Block, ChainError> {
         let mut r = Reader::new(bytes);
         let header = BlockHeader::decode(r.take(HEADER_LEN)?)?;
+        if header.version != BLOCK_VERSION {
+            return Err(ChainError::WrongVersion(header.version));
+        }
+        let signature = r.array()?;
         let n = r.u32()? as usize;
         if n > 1024 {
             return Err(ChainError::Malformed(format!("{n} records in one block")));
@@ -149,6 +185,6 @@ impl Block {
             records.push(Record::decode(r.take(len)?)?);
         }
         r.done()?;
-        Ok(Block { header, records })
+        Ok(Block { header, signature, records })
     }
 }

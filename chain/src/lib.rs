@@ -14,21 +14,46 @@
 //!   `sha256$…`, never an address), evidence hash (32 bytes, SHA-256 of the evidence URL),
 //!   issued time (`i64`, Unix seconds), institution key (32 bytes, Ed25519 public key);
 //!   then the 64-byte Ed25519 signature of all the preceding bytes.
-//! * **Block header** (`BlockHeader::encode`, 124 bytes): version `u32`, height `u64`,
-//!   previous block hash (32), Merkle root (32), timestamp `i64`, miner key (32), nonce `u64`.
-//!   A block's hash is `SHA-256(header bytes)`; proof of work means that hash has at least
-//!   `difficulty_bits` leading zero bits (16 bits = hex prefix `"0000"`).
+//! * **Block header** (`BlockHeader::encode`, 124 bytes): version `u32` (2), height `u64`,
+//!   previous block hash (32), Merkle root (32), timestamp `i64` (Unix seconds), miner key (32,
+//!   the mining institution's Ed25519 public key), nonce `u64`. A block's hash is
+//!   `SHA-256(header bytes)`; proof of work means that hash has at least `difficulty_bits`
+//!   leading zero bits (16 bits = hex prefix `"0000"`).
+//! * **Miner signature**: 64 bytes, the Ed25519 signature by the header's miner key of
+//!   `b"cairn-block-v2" ‖ block hash` (46 bytes).
 //! * **Merkle tree**: leaf = `SHA-256(0x00 ‖ record bytes)` (the record id); node =
 //!   `SHA-256(0x01 ‖ left ‖ right)`; a level with an odd count carries its last node up
 //!   unchanged (nothing is duplicated). A proof lists the sibling hashes from leaf to root,
 //!   each marked left or right.
-//! * **Stored block** (`Block::encode_stored`): the block hash (32 bytes), then the header,
-//!   a `u32` record count and each record as a `u32` length and its bytes. Reading it back
-//!   checks the hash, so any changed byte is caught.
-//! * **Genesis**: height 0, previous hash = `SHA-256(b"cairn-genesis-v1" ‖ network name ‖
-//!   records per block u32 ‖ difficulty bits u32)`, zero Merkle root, time, miner and nonce.
-//!   Every instance of one network derives the same genesis; another network's blocks do
-//!   not link to it.
+//! * **Block** (`Block::encode`): the header (124), the miner signature (64), a `u32` record
+//!   count and each record as a `u32` length and its bytes.
+//! * **Stored block** (`Block::encode_stored`): the block hash (32 bytes), then the block.
+//!   Reading it back checks the hash, so any changed byte of the header is caught; a changed
+//!   signature or record fails the signature or Merkle check.
+//! * **Genesis**: version 2, height 0, previous hash = `SHA-256(b"cairn-genesis-v2" ‖ network
+//!   name ‖ records per block u32 ‖ difficulty bits u32)`, zero Merkle root, time, miner and
+//!   nonce. Every instance of one network derives the same genesis; another network's blocks,
+//!   and chains of the earlier unsigned format (`cairn-genesis-v1`), do not link to it.
+//!
+//! # Rules
+//!
+//! A block is accepted ([`Chain::add`]) only when, checked in this order so that a stranger's
+//! block costs a lookup and a hash, and a forged one a single signature check:
+//!
+//! 1. its version is 2 and its miner is a [`Members`] key;
+//! 2. its hash has the network's proof of work;
+//! 3. the miner's signature verifies;
+//! 4. its parent is known and its height is the parent's plus one;
+//! 5. it would not remove a final block: its branch meets the main chain at or above
+//!    [`Chain::final_height`] (the tip height less `finality_depth`);
+//! 6. its time is at most `max_future_secs` ahead of the validator's clock and later than
+//!    the median time of the previous [`MEDIAN_SPAN`] blocks;
+//! 7. it holds exactly `records_per_block` records, matching the Merkle root, none twice and
+//!    none already in its branch;
+//! 8. every record is signed by a member, its assertion, BadgeClass and issuer URLs lie under
+//!    that member's base URL, and its signature verifies.
+//!
+//! Fork choice ([`better_tip`]) prefers the most cumulative work, then the lower tip hash.
 
 mod block;
 mod chain;
@@ -36,9 +61,13 @@ mod encoding;
 mod merkle;
 mod mine;
 mod record;
+mod sig;
 
-pub use block::{Block, BlockHeader, HEADER_LEN, genesis_header};
-pub use chain::{AddOutcome, BlockStore, Chain, Params, Reorg, verify_chain, verify_chain_with_progress};
+pub use block::{BLOCK_VERSION, Block, BlockHeader, HEADER_LEN, genesis_header};
+pub use chain::{
+    AddOutcome, BlockStore, Chain, MEDIAN_SPAN, Members, Params, Reorg, better_tip, median_time, verify_chain,
+    verify_chain_with_progress,
+};
 pub use merkle::{MerkleProof, Side, leaf, merkle_root};
 pub use mine::{mine, mine_range};
 pub use record::{Record, RecordFields, RecordKind};
@@ -121,8 +150,24 @@ pub fn from_hex(s: &str) -> Option<Vec<u8>> {
 pub enum ChainError {
     /// Bytes that do not decode.
     Malformed(String),
+    /// A record's signature does not verify.
     BadSignature,
+    /// The block's miner signature does not verify.
+    BadBlockSignature,
+    /// The block's miner is not a member institution.
+    UnknownMiner(String),
+    /// A record is signed by an institution that is not a member.
     UntrustedSigner(String),
+    /// A record's URL is not under its signer's base URL.
+    RecordOutsideIssuer {
+        url: String,
+        base: String,
+    },
+    /// The block's branch leaves the main chain below the final height.
+    WouldRemoveFinal {
+        fork_height: u64,
+        final_height: u64,
+    },
     WrongVersion(u32),
     WrongHeight {
         expected: u64,
@@ -147,9 +192,10 @@ pub enum ChainError {
         timestamp: i64,
         limit: i64,
     },
-    TimestampBeforeParent {
+    /// Not later than the median time of the previous blocks.
+    TimestampNotAfterMedian {
         timestamp: i64,
-        parent: i64,
+        median: i64,
     },
     DuplicateRecord(Hash),
     /// A record already in this chain.
@@ -161,9 +207,21 @@ impl fmt::Display for ChainError {
         match self {
             ChainError::Malformed(m) => write!(f, "malformed data: {m}"),
             ChainError::BadSignature => f.write_str("a record signature does not verify"),
+            ChainError::BadBlockSignature => f.write_str("the miner's signature of the block does not verify"),
+            ChainError::UnknownMiner(k) => {
+                write!(f, "the block is mined by {k}, which is not a member institution (not in the trust list)")
+            }
             ChainError::UntrustedSigner(k) => {
                 write!(f, "a record is signed by an institution not in the trust list ({k})")
             }
+            ChainError::RecordOutsideIssuer { url, base } => {
+                write!(f, "a record's URL {url} is not under its signer's base URL {base}")
+            }
+            ChainError::WouldRemoveFinal { fork_height, final_height } => write!(
+                f,
+                "the block's branch leaves the main chain at height {fork_height}, below the final height \
+                 {final_height}: final blocks are never replaced"
+            ),
             ChainError::WrongVersion(v) => write!(f, "unknown block version {v}"),
             ChainError::WrongHeight { expected, found } => write!(f, "wrong height {found}, expected {expected}"),
             ChainError::WrongPrevious { expected, found } => {
@@ -178,8 +236,8 @@ impl fmt::Display for ChainError {
             ChainError::TimestampInFuture { timestamp, limit } => {
                 write!(f, "timestamp {timestamp} is too far in the future (limit {limit})")
             }
-            ChainError::TimestampBeforeParent { timestamp, parent } => {
-                write!(f, "timestamp {timestamp} is before its parent's {parent}")
+            ChainError::TimestampNotAfterMedian { timestamp, median } => {
+                write!(f, "timestamp {timestamp} is not later than the median {median} of the previous blocks")
             }
             ChainError::DuplicateRecord(h) => write!(f, "record {h} appears twice in the block"),
             ChainError::RecordAlreadyInChain(h) => write!(f, "record {h} is already recorded in this chain"),

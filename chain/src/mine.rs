@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn mining_finds_a_valid_nonce_and_cancels_at_once() {
         let t = BlockHeader {
-            version: 1,
+            version: crate::BLOCK_VERSION,
             height: 1,
             prev: Hash::of(b"p"),
             merkle_root: Hash::of(b"m"),

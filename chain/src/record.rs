@@ -123,15 +123,5 @@ impl Record {
 
 /// Verifies many record signatures at once (Ed25519 batch verification).
 pub(crate) fn verify_batch(records: &[&Record]) -> Result<(), ChainError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let messages: Vec<Vec<u8>> = records.iter().map(|r| r.signed_bytes()).collect();
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let sigs: Vec<Signature> = records.iter().map(|r| Signature::from_bytes(&r.signature)).collect();
-    let keys = records
-        .iter()
-        .map(|r| VerifyingKey::from_bytes(&r.institution).map_err(|_| ChainError::BadSignature))
-        .collect::<Result<Vec<_>, _>>()?;
-    ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| ChainError::BadSignature)
+    crate::sig::verify_records(records, &mut crate::sig::KeyCache::default())
 }

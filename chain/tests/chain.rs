@@ -33,17 +33,38 @@ fn records(from: u32, signer: &SigningKey) -> Vec<Record> {
     (from..from + 5).map(|i| record(i, signer)).collect()
 }
 
-/// Mines a block on the current tip.
+/// Mines and signs a block on the current tip.
 fn mine_on(chain: &Chain, recs: Vec<Record>, time: i64, miner: &SigningKey) -> Block {
     let template = chain.candidate(&recs, time, miner.verifying_key().to_bytes());
-    let header = mine(&template, chain.params().difficulty_bits, 2, &AtomicBool::new(false)).unwrap();
-    Block { header, records: recs }
+    mine_header(template, recs, chain.params().difficulty_bits, miner)
+}
+
+fn mine_header(template: BlockHeader, recs: Vec<Record>, bits: u32, miner: &SigningKey) -> Block {
+    let header = mine(&template, bits, 2, &AtomicBool::new(false)).unwrap();
+    Block::seal(header, recs, miner)
 }
 
 const NOW: i64 = 1_800_000_000;
+const BASE: &str = "https://a.example.edu";
 
-fn trust_all(_: &[u8; 32]) -> bool {
-    true
+/// The test network's members: keys 1 to 4, all at a.example.edu.
+fn members() -> Members {
+    let mut m = Members::new();
+    for seed in 1..=4 {
+        m.insert(key(seed).verifying_key().to_bytes(), BASE);
+    }
+    m
+}
+
+/// A chain of `n` blocks mined by key 1, one second apart from `start`.
+fn chain_of(n: u32, start: i64) -> Chain {
+    let k = key(1);
+    let mut chain = Chain::new(params());
+    for i in 0..n {
+        let b = mine_on(&chain, records(i * 5, &k), start + i as i64, &k);
+        chain.add(b, NOW, &members()).unwrap();
+    }
+    chain
 }
 
 #[test]
@@ -52,7 +73,7 @@ fn blocks_of_five_extend_the_chain_and_records_can_be_located_and_proved() {
     let mut chain = Chain::new(params());
     for n in 0..3 {
         let b = mine_on(&chain, records(n * 5, &k), 100 + n as i64, &k);
-        assert!(matches!(chain.add(b, NOW, &trust_all).unwrap(), AddOutcome::NewTip(r) if r.removed.is_empty()));
+        assert!(matches!(chain.add(b, NOW, &members()).unwrap(), AddOutcome::NewTip(r) if r.removed.is_empty()));
     }
     assert_eq!(chain.height(), 3);
     let r = record(7, &k);
@@ -64,7 +85,7 @@ fn blocks_of_five_extend_the_chain_and_records_can_be_located_and_proved() {
     // Round trip through bytes.
     assert_eq!(Block::decode(&block.encode()).unwrap(), *block);
     let blocks: Vec<Block> = chain.range(1, 3).iter().map(|b| (**b).clone()).collect();
-    verify_chain(chain.params(), &blocks, NOW, true, 2).unwrap();
+    verify_chain(chain.params(), &members(), &blocks, NOW, true, 2).unwrap();
 }
 
 #[test]
@@ -75,7 +96,7 @@ fn the_standard_network_needs_hex_0000() {
     let mut chain = Chain::new(p);
     let b = mine_on(&chain, records(0, &k), 1, &k);
     assert!(b.hash().to_hex().starts_with("0000"));
-    chain.add(b, NOW, &trust_all).unwrap();
+    chain.add(b, NOW, &members()).unwrap();
 }
 
 #[test]
@@ -86,12 +107,12 @@ fn bad_blocks_are_refused_with_the_reason() {
 
     let mut wrong_count = good.clone();
     wrong_count.records.pop();
-    assert!(matches!(chain.add(wrong_count, NOW, &trust_all), Err(ChainError::WrongRecordCount { .. })));
+    assert!(matches!(chain.add(wrong_count, NOW, &members()), Err(ChainError::WrongRecordCount { .. })));
 
     let mut tampered = good.clone();
     tampered.records[2].fields.recipient_hash.push('0');
     assert!(matches!(
-        chain.add(tampered, NOW, &trust_all),
+        chain.add(tampered, NOW, &members()),
         Err(ChainError::BadMerkleRoot | ChainError::InsufficientWork { .. })
     ));
 
@@ -100,33 +121,29 @@ fn bad_blocks_are_refused_with_the_reason() {
     while lazy.hash().leading_zero_bits() >= 8 {
         lazy.header.nonce += 1;
     }
-    assert!(matches!(chain.add(lazy, NOW, &trust_all), Err(ChainError::InsufficientWork { .. })));
+    assert!(matches!(chain.add(lazy, NOW, &members()), Err(ChainError::InsufficientWork { .. })));
 
     let future = mine_on(&chain, records(0, &k), NOW + 3 * 3600, &k);
-    assert!(matches!(chain.add(future, NOW, &trust_all), Err(ChainError::TimestampInFuture { .. })));
+    assert!(matches!(chain.add(future, NOW, &members()), Err(ChainError::TimestampInFuture { .. })));
 
     let stranger = key(9);
     let untrusted = mine_on(&chain, records(0, &stranger), 10, &k);
-    let trusted_key = k.verifying_key().to_bytes();
-    assert!(matches!(
-        chain.add(untrusted, NOW, &|id: &[u8; 32]| *id == trusted_key),
-        Err(ChainError::UntrustedSigner(_))
-    ));
+    assert!(matches!(chain.add(untrusted, NOW, &members()), Err(ChainError::UntrustedSigner(_))));
 
     // A forged signature with a correct Merkle root and work.
     let mut forged_recs = records(0, &k);
     forged_recs[1].signature[5] ^= 1;
     let forged = mine_on(&chain, forged_recs, 10, &k);
-    assert_eq!(chain.add(forged, NOW, &trust_all), Err(ChainError::BadSignature));
+    assert_eq!(chain.add(forged, NOW, &members()), Err(ChainError::BadSignature));
 
     let mut dup_recs = records(0, &k);
     dup_recs[4] = dup_recs[0].clone();
     let dup = mine_on(&chain, dup_recs, 10, &k);
-    assert!(matches!(chain.add(dup, NOW, &trust_all), Err(ChainError::DuplicateRecord(_))));
+    assert!(matches!(chain.add(dup, NOW, &members()), Err(ChainError::DuplicateRecord(_))));
 
-    chain.add(good, NOW, &trust_all).unwrap();
+    chain.add(good, NOW, &members()).unwrap();
     let replay = mine_on(&chain, records(0, &k), 11, &k);
-    assert!(matches!(chain.add(replay, NOW, &trust_all), Err(ChainError::RecordAlreadyInChain(_))));
+    assert!(matches!(chain.add(replay, NOW, &members()), Err(ChainError::RecordAlreadyInChain(_))));
     assert_eq!(chain.height(), 1);
 }
 
@@ -137,7 +154,7 @@ fn another_networks_blocks_do_not_link() {
     let b = mine_on(&theirs, records(0, &k), 1, &k);
     let mut ours = Chain::new(params());
     assert_ne!(theirs.genesis_hash(), ours.genesis_hash());
-    assert!(matches!(ours.add(b, NOW, &trust_all), Err(ChainError::WrongPrevious { .. })));
+    assert!(matches!(ours.add(b, NOW, &members()), Err(ChainError::WrongPrevious { .. })));
 }
 
 #[test]
@@ -149,11 +166,11 @@ fn fork_choice_is_the_same_whatever_the_arrival_order_and_reorgs_report_records(
     let winner = from_a.hash().min(from_b.hash());
 
     let mut x = Chain::new(params());
-    x.add(from_a.clone(), NOW, &trust_all).unwrap();
-    let out = x.add(from_b.clone(), NOW, &trust_all).unwrap();
+    x.add(from_a.clone(), NOW, &members()).unwrap();
+    let out = x.add(from_b.clone(), NOW, &members()).unwrap();
     let mut y = Chain::new(params());
-    y.add(from_b.clone(), NOW, &trust_all).unwrap();
-    y.add(from_a.clone(), NOW, &trust_all).unwrap();
+    y.add(from_b.clone(), NOW, &members()).unwrap();
+    y.add(from_a.clone(), NOW, &members()).unwrap();
     assert_eq!(x.tip().1, winner);
     assert_eq!(y.tip().1, winner);
     if winner == from_b.hash() {
@@ -168,9 +185,9 @@ fn fork_choice_is_the_same_whatever_the_arrival_order_and_reorgs_report_records(
     // it replaces come back for re-pooling.
     let loser = if winner == from_a.hash() { from_b.clone() } else { from_a.clone() };
     let mut side = Chain::new(params());
-    side.add(loser.clone(), NOW, &trust_all).unwrap();
+    side.add(loser.clone(), NOW, &members()).unwrap();
     let next = mine_on(&side, records(200, &a), 11, &a);
-    let out = x.add(next.clone(), NOW, &trust_all).unwrap();
+    let out = x.add(next.clone(), NOW, &members()).unwrap();
     let AddOutcome::NewTip(reorg) = out else { panic!("expected a reorganisation") };
     assert_eq!(reorg.removed.iter().map(|b| b.hash()).collect::<Vec<_>>(), vec![winner]);
     assert_eq!(reorg.added.len(), 2);
@@ -179,7 +196,7 @@ fn fork_choice_is_the_same_whatever_the_arrival_order_and_reorgs_report_records(
     let orphan = if winner == from_a.hash() { records(0, &a) } else { records(100, &b) };
     assert!(x.locate(&orphan[0].id()).is_none());
     let again = mine_on(&x, orphan, 12, &a);
-    x.add(again, NOW, &trust_all).unwrap();
+    x.add(again, NOW, &members()).unwrap();
     assert_eq!(x.height(), 3);
 }
 
@@ -189,13 +206,150 @@ fn verify_chain_finds_a_tampered_block_and_its_height() {
     let mut chain = Chain::new(params());
     for n in 0..4 {
         let b = mine_on(&chain, records(n * 5, &k), n as i64, &k);
-        chain.add(b, NOW, &trust_all).unwrap();
+        chain.add(b, NOW, &members()).unwrap();
     }
     let mut blocks: Vec<Block> = chain.range(1, 4).iter().map(|b| (**b).clone()).collect();
-    blocks[2].records[0].signature[0] ^= 0x80;
-    // Headers and roots: the signature is not covered by the root? It is (the leaf hashes
-    // the whole record), so the root check already fails.
-    assert_eq!(verify_chain(chain.params(), &blocks, NOW, false, 2).unwrap_err().0, 3);
+    verify_chain(chain.params(), &members(), &blocks, NOW, true, 2).unwrap();
+    // A record signature is covered by the Merkle root (the leaf hashes the whole record).
+    let mut tampered = blocks.clone();
+    tampered[2].records[0].signature[0] ^= 0x80;
+    assert_eq!(verify_chain(chain.params(), &members(), &tampered, NOW, false, 2).unwrap_err().0, 3);
+    // A miner signature is checked by signature, even without the records' signatures.
+    blocks[3].signature[0] ^= 0x01;
+    assert_eq!(
+        verify_chain(chain.params(), &members(), &blocks, NOW, false, 2).unwrap_err(),
+        (4, ChainError::BadBlockSignature)
+    );
+    // Without key 1 among the members, its blocks are a stranger's.
+    let mut others = Members::new();
+    others.insert(key(2).verifying_key().to_bytes(), BASE);
+    assert!(matches!(
+        verify_chain(chain.params(), &others, &blocks[..1], NOW, true, 2).unwrap_err(),
+        (1, ChainError::UnknownMiner(_))
+    ));
+}
+
+#[test]
+fn a_strangers_block_is_refused_whatever_its_work_or_hash() {
+    let k = key(1);
+    let mut chain = chain_of(2, 100);
+    let tip = chain.block_at(2).unwrap();
+    // An outsider re-packs the tip's records in another order, names its own key, dates the
+    // block to 1970 and grinds for a hash lower than the tip's.
+    let outsider = key(66);
+    let mut recs = tip.records.clone();
+    recs.reverse();
+    let ids: Vec<Hash> = recs.iter().map(Record::id).collect();
+    let mut template = BlockHeader {
+        version: BLOCK_VERSION,
+        height: 2,
+        prev: tip.header.prev,
+        merkle_root: merkle_root(&ids),
+        timestamp: 1,
+        miner: outsider.verifying_key().to_bytes(),
+        nonce: 0,
+    };
+    let forged = loop {
+        let b = mine_header(template, recs.clone(), 8, &outsider);
+        if b.hash() < tip.hash() {
+            break b;
+        }
+        template.nonce = b.header.nonce + 1;
+    };
+    assert!(matches!(chain.add(forged.clone(), NOW, &members()), Err(ChainError::UnknownMiner(_))));
+    // The same block claiming a member as its miner, without that member's signature.
+    let mut template = forged.header;
+    template.miner = k.verifying_key().to_bytes();
+    let impostor = loop {
+        let b = mine_header(template, recs.clone(), 8, &outsider);
+        if b.hash() < tip.hash() {
+            break b;
+        }
+        template.nonce = b.header.nonce + 1;
+    };
+    assert_eq!(chain.add(impostor, NOW, &members()), Err(ChainError::BadBlockSignature));
+    assert_eq!(chain.tip().1, tip.hash());
+    assert_eq!(chain.side_blocks(), 0, "nothing refused is kept");
+}
+
+#[test]
+fn a_member_cannot_remove_a_final_block_even_with_more_work() {
+    let (a, b) = (key(1), key(2));
+    let mut chain = chain_of(10, 100);
+    assert_eq!(chain.final_height(), 4);
+    assert!(chain.is_final(4) && !chain.is_final(5));
+    assert_eq!(chain.confirmations(4), 7);
+    // A branch from height 2 (below the final height 4): its first block is refused.
+    let mut branch = Chain::new(params());
+    for h in 1..=2 {
+        branch.add((*chain.block_at(h).unwrap()).clone(), NOW, &members()).unwrap();
+    }
+    let first = mine_on(&branch, records(500, &b), 200, &b);
+    assert_eq!(
+        chain.add(first.clone(), NOW, &members()),
+        Err(ChainError::WouldRemoveFinal { fork_height: 2, final_height: 4 })
+    );
+    // A branch from the final height itself may still compete (it removes no final block).
+    let mut near = Chain::new(params());
+    for h in 1..=4 {
+        near.add((*chain.block_at(h).unwrap()).clone(), NOW, &members()).unwrap();
+    }
+    let side = mine_on(&near, records(600, &b), 200, &b);
+    assert_eq!(chain.add(side.clone(), NOW, &members()), Ok(AddOutcome::SideBranch));
+    assert_eq!(chain.side_blocks(), 1);
+    // Once the chain grows past it, that side block can never win and is pruned.
+    let next = mine_on(&chain, records(700, &a), 300, &a);
+    let AddOutcome::NewTip(reorg) = chain.add(next, NOW, &members()).unwrap() else { panic!("expected a new tip") };
+    assert_eq!(reorg.pruned, vec![side.hash()]);
+    assert_eq!(chain.side_blocks(), 0);
+    assert!(!chain.contains(&side.hash()));
+}
+
+#[test]
+fn block_times_must_pass_the_median_and_not_run_ahead() {
+    let k = key(1);
+    let mut chain = chain_of(11, 1000);
+    // The previous 11 blocks are at 1000..=1010: the median is 1005.
+    assert_eq!(chain.median_time_past(&chain.tip().1), 1005);
+    let mut at_median = chain.candidate(&records(100, &k), 0, k.verifying_key().to_bytes());
+    at_median.timestamp = 1005;
+    let b = mine_header(at_median, records(100, &k), 8, &k);
+    assert_eq!(
+        chain.add(b, NOW, &members()),
+        Err(ChainError::TimestampNotAfterMedian { timestamp: 1005, median: 1005 })
+    );
+    let ahead = mine_on(&chain, records(100, &k), NOW + 3 * 3600, &k);
+    assert!(matches!(chain.add(ahead, NOW, &members()), Err(ChainError::TimestampInFuture { .. })));
+    let two_hours = mine_on(&chain, records(100, &k), NOW + 2 * 3600, &k);
+    chain.add(two_hours, NOW, &members()).unwrap();
+    // A slow clock still mines: the candidate's time moves just past the median.
+    let behind = chain.candidate(&records(200, &k), 0, k.verifying_key().to_bytes());
+    assert_eq!(behind.timestamp, chain.median_time_past(&chain.tip().1) + 1);
+}
+
+#[test]
+fn a_record_claiming_another_institutions_url_is_refused() {
+    let (a, b) = (key(1), key(2));
+    let mut m = Members::new();
+    m.insert(a.verifying_key().to_bytes(), "https://a.example.edu/");
+    m.insert(b.verifying_key().to_bytes(), "https://b.example.edu");
+    // b signs records whose URLs are a's.
+    let claimed = records(0, &b);
+    assert_eq!(
+        m.check_record(&claimed[0]),
+        Err(ChainError::RecordOutsideIssuer {
+            url: "https://a.example.edu/assertions/0".into(),
+            base: "https://b.example.edu".into()
+        })
+    );
+    assert_eq!(m.check_record(&records(0, &a)[0]), Ok(()));
+    // A prefix that is not a path boundary does not count.
+    let mut lookalike = records(0, &a)[0].fields.clone();
+    lookalike.assertion_url = "https://a.example.edu.evil/assertions/1".into();
+    assert!(m.check_record(&Record::sign(lookalike, &a)).is_err());
+    let mut chain = Chain::new(params());
+    let block = mine_on(&chain, claimed, 10, &b);
+    assert!(matches!(chain.add(block, NOW, &m), Err(ChainError::RecordOutsideIssuer { .. })));
 }
 
 proptest! {
@@ -257,7 +411,7 @@ proptest! {
             Err(_) => {}
             Ok(b) => {
                 let mut c = chain.clone();
-                prop_assert!(c.add(b, NOW, &trust_all).is_err(), "byte {} bit {} went unnoticed", i, bit);
+                prop_assert!(c.add(b, NOW, &members()).is_err(), "byte {} bit {} went unnoticed", i, bit);
             }
         }
     }
