@@ -125,13 +125,18 @@ pub enum WebmentionCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
-    /// Check the stored chain from genesis (proof of work, links, Merkle roots, every record
-    /// signature), with a progress bar, and print a summary. Exits non-zero on a problem.
+    /// Check the stored chain from genesis by every rule (members, miner and record
+    /// signatures, proof of work, links, times, Merkle roots), with a progress bar, and print a
+    /// summary. Exits non-zero on a problem.
     Verify,
     /// Write the main chain to FILE (to move it to another machine).
     Export { file: PathBuf },
-    /// Read a chain written by `export`, verify all of it, and add its blocks.
+    /// Read a chain written by `export`, verify all of it by every rule, and add its blocks.
     Import { file: PathBuf },
+    /// Move a data dir from the earlier, unsigned block format: set its blocks aside and
+    /// return their records to the pending pool, to be mined again into signed blocks.
+    /// Run it once, with the server stopped.
+    Upgrade,
 }
 
 #[derive(Debug, Args)]
@@ -576,6 +581,18 @@ fn bar(len: u64) -> indicatif::ProgressBar {
 
 fn chain(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
+    if let ChainCommand::Upgrade = cmd {
+        let (blocks, records) = crate::ledger::upgrade(&pool)?;
+        if blocks == 0 && records == 0 {
+            println!("The chain is already in the current format; nothing to do.");
+        } else {
+            println!(
+                "Set aside {blocks} unsigned block(s); {records} record(s) are back in the pending pool and will be \
+                 mined into signed blocks when `cairn serve` starts."
+            );
+        }
+        return Ok(());
+    }
     let ledger = crate::ledger::Ledger::open(pool, &settings.chain, &settings.data_dir)?;
     match cmd {
         ChainCommand::Verify => {
@@ -584,25 +601,24 @@ fn chain(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
             let progress = bar(blocks.len() as u64);
             let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let started = std::time::Instant::now();
-            progress.set_message("headers, work, Merkle roots");
+            progress.set_message("headers, members, times, work, Merkle roots, then signatures");
+            let members = ledger.members();
             let result = cairn_chain::verify_chain_with_progress(
                 ledger.params(),
+                &members,
                 &blocks,
                 crate::db::now(),
-                false,
+                true,
                 threads,
                 &|n| progress.set_position(n),
             );
             progress.set_position(blocks.len() as u64);
-            progress.set_message("signatures");
-            let result = result
-                .and_then(|_| cairn_chain::verify_chain(ledger.params(), &blocks, crate::db::now(), true, threads));
             progress.finish_and_clear();
             let (height, tip, _) = ledger.with_chain(|c| c.tip());
             match result {
                 Ok(()) => {
                     println!(
-                        "The chain is valid: {} block(s) from genesis to height {height} (tip {tip}), {records} record(s); proof of work, links, Merkle roots and signatures all hold. Checked in {:.2} s.",
+                        "The chain is valid: {} block(s) from genesis to height {height} (tip {tip}), {records} record(s); membership, miner and record signatures, proof of work, links, times and Merkle roots all hold. Checked in {:.2} s.",
                         blocks.len(),
                         started.elapsed().as_secs_f64()
                     );
@@ -616,6 +632,7 @@ fn chain(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
             println!("Exported {n} block(s) to {}.", file.display());
             Ok(())
         }
+        ChainCommand::Upgrade => Ok(()),
         ChainCommand::Import { file } => {
             let progress = bar(0);
             let (count, added) = ledger.import(&file, &|n| progress.set_position(n))?;
@@ -645,6 +662,7 @@ fn peer(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
                 );
             }
             println!("Peer {url}: {}", id.name);
+            println!("base URL:    {}", if id.base_url.is_empty() { &url } else { &id.base_url });
             println!("public key:  {}", id.public_key);
             println!("fingerprint: {}", crate::peers::fingerprint(&id.public_key));
             if !yes {
@@ -659,7 +677,8 @@ fn peer(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
                     anyhow::bail!("not added");
                 }
             }
-            crate::peers::add(&mut conn, &url, &id.public_key, &id.name).map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::peers::add(&mut conn, &url, &id.public_key, &id.name, &id.base_url)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("Added {url} to the trust list.");
             Ok(())
         }
@@ -670,14 +689,23 @@ fn peer(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
             }
             for p in list {
                 println!(
-                    "{}  {}  fingerprint {}  height {}  relayed {}  last contact {}{}",
+                    "{}  {}  fingerprint {}  height {}  relayed {}  last contact {}{}{}",
                     p.url,
                     p.name,
                     crate::peers::fingerprint(&p.public_key),
                     p.last_height.map_or("?".into(), |h| h.to_string()),
                     p.records_relayed,
                     rfc3339(p.last_contact_at).unwrap_or_else(|| "never".into()),
-                    p.last_error.map(|e| format!("  last error: {e}")).unwrap_or_default()
+                    p.last_error.map(|e| format!("  last error: {e}")).unwrap_or_default(),
+                    if p.finality_refusals > 0 {
+                        format!(
+                            "  refused {} branch(es) it mined that would remove final blocks (last: {})",
+                            p.finality_refusals,
+                            p.last_refusal.unwrap_or_default()
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
             Ok(())

@@ -53,6 +53,9 @@ pub struct PeerFile {
     pub public_key: String,
     #[serde(default)]
     pub name: String,
+    /// The base URL the peer's assertions live under (its `/chain/identity`); default: `url`.
+    #[serde(default)]
+    pub base_url: Option<String>,
 }
 
 /// `[chain]` in cairn.toml.
@@ -63,6 +66,7 @@ pub struct ChainFile {
     pub records_per_block: Option<u32>,
     pub difficulty_bits: Option<u32>,
     pub mining: Option<bool>,
+    pub finality_depth: Option<u64>,
 }
 
 /// The recognition chain this instance takes part in. The parameters are fixed for a
@@ -77,6 +81,8 @@ pub struct ChainSettings {
     pub difficulty_bits: u32,
     /// Whether `cairn serve` mines blocks.
     pub mining: bool,
+    /// Blocks on top of a block that make it final: no branch may then remove it (6).
+    pub finality_depth: u64,
 }
 
 /// `[harvest]` in cairn.toml.
@@ -348,6 +354,7 @@ impl Settings {
             records_per_block: c.records_per_block.unwrap_or(5),
             difficulty_bits: c.difficulty_bits.unwrap_or(16),
             mining: c.mining.unwrap_or(true),
+            finality_depth: c.finality_depth.unwrap_or(6),
         };
         let bad = |key: &'static str, message: &str| ConfigError::Invalid {
             key,
@@ -362,6 +369,9 @@ impl Settings {
         }
         if !(1..=40).contains(&chain.difficulty_bits) {
             return Err(bad("chain.difficulty_bits", "must be between 1 and 40"));
+        }
+        if !(1..=10_000).contains(&chain.finality_depth) {
+            return Err(bad("chain.finality_depth", "must be between 1 and 10000"));
         }
 
         let peers = file.peers.unwrap_or_default();
@@ -445,6 +455,7 @@ fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Re
     c.network = var("CAIRN_CHAIN_NETWORK").or(c.network);
     c.records_per_block = num(var, "CAIRN_CHAIN_RECORDS_PER_BLOCK", "chain.records_per_block")?.or(c.records_per_block);
     c.difficulty_bits = num(var, "CAIRN_CHAIN_DIFFICULTY_BITS", "chain.difficulty_bits")?.or(c.difficulty_bits);
+    c.finality_depth = num(var, "CAIRN_CHAIN_FINALITY_DEPTH", "chain.finality_depth")?.or(c.finality_depth);
     if let Some(v) = var("CAIRN_CHAIN_MINING") {
         c.mining = Some(!matches!(v.trim(), "0" | "false" | "no" | "off"));
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use cairn_chain::{AddOutcome, Block, Chain, Hash, Params, Record, RecordFields, RecordKind, SigningKey};
+use cairn_chain::{AddOutcome, Block, Chain, Hash, Members, Params, Record, RecordFields, RecordKind, SigningKey};
 use diesel::prelude::*;
 
 use crate::config::ChainSettings;
@@ -28,9 +28,16 @@ pub enum ChainStatus {
     Recorded {
         height: u64,
         hash: String,
+        /// Confirmations: 1 for the tip, one more for each block on top.
         depth: u64,
+        /// Buried under `finality_depth` blocks: no branch can remove it any more.
+        #[serde(rename = "final")]
+        is_final: bool,
     },
 }
+
+/// The stored chain format; data dirs of the earlier, unsigned format must be upgraded.
+const FORMAT: &str = "2";
 
 /// Loads the institution's Ed25519 key from the data dir, creating it on first start.
 pub fn load_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
@@ -108,15 +115,15 @@ pub struct Ledger {
     /// Signalled when the main chain's tip changes (peers announce it).
     pub tip_changed: tokio::sync::Notify,
     cancel: AtomicBool,
-    /// Institutions whose records are accepted: this one and the trusted peers.
-    trusted: std::sync::RwLock<std::collections::HashSet<[u8; 32]>>,
+    /// The member institutions (this one and the trusted peers), with their base URLs.
+    members: std::sync::RwLock<Members>,
 }
 
 /// Why a block was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
     #[error("{0}")]
-    Invalid(cairn_chain::ChainError),
+    Invalid(#[from] cairn_chain::ChainError),
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -131,6 +138,7 @@ fn params_of(s: &ChainSettings) -> Params {
     Params {
         records_per_block: s.records_per_block,
         difficulty_bits: s.difficulty_bits,
+        finality_depth: s.finality_depth,
         ..Params::new(s.network.clone())
     }
 }
@@ -141,8 +149,9 @@ impl ChainStatus {
         match self {
             ChainStatus::None => "not on the chain".into(),
             ChainStatus::Pending => "pending: waiting for a block".into(),
-            ChainStatus::Recorded { height, hash, depth } => {
-                format!("recorded in block #{height} ({}…), {depth} block(s) deep", &hash[..16.min(hash.len())])
+            ChainStatus::Recorded { height, hash, depth, is_final } => {
+                let standing = if *is_final { "final".to_string() } else { format!("{depth} confirmations") };
+                format!("recorded in block #{height} ({}…), {standing}", &hash[..16.min(hash.len())])
             }
         }
     }
@@ -179,6 +188,7 @@ impl Ledger {
                 );
             }
         }
+        check_format(&mut *pool.get()?)?;
         let ledger = Ledger {
             pool,
             key,
@@ -187,27 +197,39 @@ impl Ledger {
             wake: tokio::sync::Notify::new(),
             tip_changed: tokio::sync::Notify::new(),
             cancel: AtomicBool::new(false),
-            trusted: Default::default(),
+            members: Default::default(),
         };
         ledger.refresh_trust()?;
         ledger.reload()?;
         Ok(Arc::new(ledger))
     }
 
-    /// Reloads the trust list: this institution plus every peer in the `peers` table.
+    /// Reloads the members: this institution plus every peer in the `peers` table, each
+    /// bound to the base URL its identity gave when it was trusted.
     pub fn refresh_trust(&self) -> anyhow::Result<()> {
         use crate::db::schema::peers;
-        let keys: Vec<String> = peers::table.select(peers::public_key).load(&mut self.pool.get()?)?;
-        let mut set: std::collections::HashSet<[u8; 32]> =
-            keys.iter().filter_map(|k| cairn_chain::from_hex(k)?.try_into().ok()).collect();
-        set.insert(self.key.verifying_key().to_bytes());
-        *self.trusted.write().unwrap_or_else(|p| p.into_inner()) = set;
+        let rows: Vec<(String, String)> =
+            peers::table.select((peers::public_key, peers::base_url)).load(&mut self.pool.get()?)?;
+        let mut members = Members::new();
+        for (key, base) in rows {
+            if let Some(key) = cairn_chain::from_hex(&key).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+                members.insert(key, &base);
+            }
+        }
+        // Our own records are signed only by this code, under whatever base URL it had then.
+        members.insert_unbound(self.key.verifying_key().to_bytes());
+        *self.members.write().unwrap_or_else(|p| p.into_inner()) = members;
         Ok(())
     }
 
-    /// True when records signed by `key` are accepted.
+    /// A copy of the member list.
+    pub fn members(&self) -> Members {
+        self.members.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// True when `key` belongs to a member institution.
     pub fn trusts(&self, key: &[u8; 32]) -> bool {
-        self.trusted.read().unwrap_or_else(|p| p.into_inner()).contains(key)
+        self.members.read().unwrap_or_else(|p| p.into_inner()).contains(key)
     }
 
     pub fn key(&self) -> &SigningKey {
@@ -259,9 +281,7 @@ impl Ledger {
             Some(Some(hash)) => self.with_chain(|c| {
                 let h = Hash::from_hex(&hash).unwrap_or_default();
                 match c.block(&h).filter(|_| c.is_main(&h)) {
-                    Some(b) => {
-                        ChainStatus::Recorded { height: b.header.height, hash, depth: c.height() - b.header.height + 1 }
-                    }
+                    Some(b) => recorded(c, b.header.height, hash),
                     None => ChainStatus::Pending,
                 }
             }),
@@ -284,7 +304,7 @@ impl Ledger {
                     let status = match h.and_then(|h| Hash::from_hex(&h)) {
                         Some(hash) if c.is_main(&hash) => {
                             let height = c.block(&hash).map_or(0, |b| b.header.height);
-                            ChainStatus::Recorded { height, hash: hash.to_hex(), depth: c.height() - height + 1 }
+                            recorded(c, height, hash.to_hex())
                         }
                         _ => ChainStatus::Pending,
                     };
@@ -305,11 +325,16 @@ impl Ledger {
         let Ok(record) = Record::decode(&bytes) else { return Ok(None) };
         let rec = record_json(&record);
         let status = self.status(conn, award_id)?;
-        let block = block_hash
-            .and_then(|h| Hash::from_hex(&h))
-            .and_then(|h| self.with_chain(|c| c.block(&h).filter(|_| c.is_main(&h)).map(|b| (b, c.height()))));
+        let block = block_hash.and_then(|h| Hash::from_hex(&h)).and_then(|h| {
+            self.with_chain(|c| {
+                c.block(&h).filter(|_| c.is_main(&h)).map(|b| {
+                    let height = b.header.height;
+                    (b, c.confirmations(height), c.is_final(height))
+                })
+            })
+        });
         Ok(Some(match block {
-            Some((b, tip)) => {
+            Some((b, confirmations, is_final)) => {
                 let proof = b.proof(&record.id());
                 let path: Vec<serde_json::Value> = proof
                     .map(|p| {
@@ -330,14 +355,18 @@ impl Ledger {
                         "merkle_root": b.header.merkle_root.to_hex(),
                         "timestamp": b.header.timestamp,
                         "miner": cairn_chain::to_hex(&b.header.miner),
+                        "signature": cairn_chain::to_hex(&b.signature),
                     },
-                    "depth": tip - b.header.height + 1,
+                    "depth": confirmations,
+                    "confirmations": confirmations,
+                    "final": is_final,
+                    "finality_depth": self.params.finality_depth,
                     "network": self.params.network,
                     "genesis": self.with_chain(|c| c.genesis_hash().to_hex()),
                 })
             }
             None => {
-                serde_json::json!({"status": "pending", "record": rec, "merkle_path": [], "block": null, "depth": 0, "chain_status": status})
+                serde_json::json!({"status": "pending", "record": rec, "merkle_path": [], "block": null, "depth": 0, "confirmations": 0, "final": false, "chain_status": status})
             }
         }))
     }
@@ -346,28 +375,31 @@ impl Ledger {
     pub fn mine_once(&self) -> anyhow::Result<Option<Hash>> {
         self.reload()?;
         let mut conn = self.pool.get()?;
-        let n = self.params.records_per_block as i64;
+        let n = self.params.records_per_block as usize;
+        // Oldest first; a record that can no longer enter a block (its signer left the trust
+        // list) is passed over rather than holding up every record behind it.
+        let members = self.members();
         let pending: Vec<Vec<u8>> = chain_records::table
             .filter(chain_records::block_hash.is_null())
             .order(chain_records::id)
-            .limit(n)
             .select(chain_records::bytes)
             .load(&mut conn)?;
-        if (pending.len() as i64) < n {
+        let records: Vec<Record> = pending
+            .iter()
+            .filter_map(|b| Record::decode(b).ok())
+            .filter(|r| members.check_record(r).is_ok())
+            .take(n)
+            .collect();
+        if records.len() < n {
             return Ok(None);
         }
-        let records = pending
-            .iter()
-            .map(|b| Record::decode(b))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let template = self.lock().chain.candidate(&records, crate::db::now(), self.key.verifying_key().to_bytes());
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         self.cancel.store(false, Ordering::Relaxed);
         let Some(header) = cairn_chain::mine(&template, self.params.difficulty_bits, threads, &self.cancel) else {
             return Ok(None);
         };
-        let block = Block { header, records };
+        let block = Block::seal(header, records, &self.key);
         let hash = block.hash();
         match self.accept(&mut conn, block) {
             Ok(_) => {}
@@ -382,26 +414,15 @@ impl Ledger {
         Ok(Some(hash))
     }
 
-    /// Validates a block and stores it with the changes fork choice makes, in one transaction.
+    /// Validates a block by every rule of `cairn-chain` (membership, signatures, finality,
+    /// time, work, records) and stores it with the changes fork choice makes, in one
+    /// transaction. Side blocks that fell out of the finality window are deleted.
     pub fn accept(&self, conn: &mut SqliteConnection, block: Block) -> Result<AddOutcome, AcceptError> {
-        self.accept_with(conn, block, false)
-    }
-
-    /// [`Ledger::accept`]; with `trust_all`, records of any signer with a valid signature
-    /// are accepted (an administrator's explicit import).
-    pub fn accept_with(
-        &self,
-        conn: &mut SqliteConnection,
-        block: Block,
-        trust_all: bool,
-    ) -> Result<AddOutcome, AcceptError> {
+        let members = self.members();
         let mut loaded = self.lock();
         // The in-memory chain changes first (it validates before it changes anything); if
         // the database write then fails, the next reload brings memory back to the store.
-        let outcome = loaded
-            .chain
-            .add(block.clone(), crate::db::now(), &|k| trust_all || self.trusts(k))
-            .map_err(AcceptError::Invalid)?;
+        let outcome = loaded.chain.add(block.clone(), crate::db::now(), &members)?;
         if outcome == AddOutcome::Known {
             return Ok(outcome);
         }
@@ -420,6 +441,9 @@ impl Ledger {
                 ))
                 .execute(conn)?;
             if let AddOutcome::NewTip(reorg) = &outcome {
+                for h in &reorg.pruned {
+                    diesel::delete(blocks::table.find(h.to_hex())).execute(conn)?;
+                }
                 for b in &reorg.removed {
                     let h = b.hash().to_hex();
                     diesel::update(blocks::table.find(&h)).set(blocks::on_main.eq(false)).execute(conn)?;
@@ -507,12 +531,8 @@ impl Ledger {
     /// Adds a record relayed by a peer to the pool: its signature must verify and its signer
     /// be trusted. Returns false when it is already known (pending or recorded).
     pub fn pool_relayed(&self, conn: &mut SqliteConnection, record: &Record) -> Result<bool, AcceptError> {
-        if !self.trusts(&record.institution) {
-            return Err(AcceptError::Invalid(cairn_chain::ChainError::UntrustedSigner(cairn_chain::to_hex(
-                &record.institution,
-            ))));
-        }
-        record.verify_signature().map_err(AcceptError::Invalid)?;
+        self.members.read().unwrap_or_else(|p| p.into_inner()).check_record(record)?;
+        record.verify_signature()?;
         let kind = if record.fields.kind == RecordKind::Award { "award" } else { "revocation" };
         let n = diesel::insert_or_ignore_into(chain_records::table)
             .values((
@@ -636,9 +656,9 @@ impl Ledger {
         Ok(blocks.len() as u64)
     }
 
-    /// Reads an export, verifies it entirely (work, links, Merkle roots, signatures) and adds
-    /// its blocks; fork choice then decides the main chain. Nothing is stored unless all of it
-    /// verifies.
+    /// Reads an export, verifies it entirely by every rule (membership, miner and record
+    /// signatures, work, links, times, Merkle roots) and adds its blocks; fork choice and
+    /// finality then decide the main chain. Nothing is stored unless all of it verifies.
     pub fn import(&self, path: &Path, progress: &dyn Fn(u64)) -> anyhow::Result<(u64, u64)> {
         let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let bad = |m: &str| anyhow::anyhow!("{} is not a Cairn chain export: {m}", path.display());
@@ -678,12 +698,20 @@ impl Ledger {
             return Err(bad("trailing bytes"));
         }
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        cairn_chain::verify_chain_with_progress(&self.params, &blocks, crate::db::now(), true, threads, progress)
-            .map_err(|(h, e)| anyhow::anyhow!("block {h} is invalid: {e}; nothing was imported"))?;
+        cairn_chain::verify_chain_with_progress(
+            &self.params,
+            &self.members(),
+            &blocks,
+            crate::db::now(),
+            true,
+            threads,
+            progress,
+        )
+        .map_err(|(h, e)| anyhow::anyhow!("block {h} is invalid: {e}; nothing was imported"))?;
         let mut conn = self.pool.get()?;
         let mut added = 0;
         for b in blocks {
-            match self.accept_with(&mut conn, b, true) {
+            match self.accept(&mut conn, b) {
                 Ok(AddOutcome::Known) => {}
                 Ok(_) => added += 1,
                 Err(AcceptError::Invalid(e)) => anyhow::bail!("a block does not fit this chain: {e}"),
@@ -692,4 +720,60 @@ impl Ledger {
         }
         Ok((count, added))
     }
+}
+
+/// A main-chain block's standing for an award recorded in it.
+fn recorded(c: &Chain, height: u64, hash: String) -> ChainStatus {
+    ChainStatus::Recorded { height, hash, depth: c.confirmations(height), is_final: c.is_final(height) }
+}
+
+/// Refuses a data dir whose chain is in the earlier, unsigned format, saying what to do; marks
+/// a new one with the current format.
+fn check_format(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    let stored: Option<String> = chain_meta::table.find("format").select(chain_meta::value).first(conn).optional()?;
+    match stored.as_deref() {
+        Some(FORMAT) => Ok(()),
+        Some(other) => {
+            anyhow::bail!("this data dir holds a chain in format {other}, which this version of Cairn cannot read")
+        }
+        None => {
+            let old_blocks: i64 = blocks::table.count().get_result(conn)?;
+            if old_blocks > 0 {
+                anyhow::bail!(
+                    "this data dir holds {old_blocks} block(s) in the earlier chain format (unsigned blocks, \
+                     cairn-genesis-v1), which cannot be mixed with signed blocks. Run `cairn chain upgrade` once \
+                     (with the server stopped): it keeps every award and signed record, sets the old blocks aside and \
+                     mines the records again into the new chain"
+                );
+            }
+            set_format(conn)
+        }
+    }
+}
+
+fn set_format(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    diesel::replace_into(chain_meta::table)
+        .values((chain_meta::key.eq("format"), chain_meta::value.eq(FORMAT)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves a data dir from the unsigned chain format to the current one, in one transaction:
+/// the old blocks are deleted and every record they held goes back to the pending pool, to be
+/// mined (and signed) again. Awards, assertions and record signatures are unchanged. Returns
+/// the number of blocks set aside and records re-pooled.
+pub fn upgrade(pool: &DbPool) -> anyhow::Result<(usize, usize)> {
+    let mut conn = pool.get()?;
+    write_tx(&mut conn, |c| -> anyhow::Result<(usize, usize)> {
+        let stored: Option<String> = chain_meta::table.find("format").select(chain_meta::value).first(c).optional()?;
+        if stored.as_deref() == Some(FORMAT) {
+            return Ok((0, 0));
+        }
+        let records = diesel::update(chain_records::table.filter(chain_records::block_hash.is_not_null()))
+            .set(chain_records::block_hash.eq(None::<String>))
+            .execute(c)?;
+        let blocks = diesel::delete(blocks::table).execute(c)?;
+        set_format(c)?;
+        Ok((blocks, records))
+    })
 }

@@ -14,7 +14,7 @@ use cairn_chain::{Block, Hash, Record};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::schema::peers;
+use crate::db::schema::{chain_records, peer_relays, peers};
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::ledger::{AcceptError, Ledger};
 
@@ -38,6 +38,12 @@ pub struct Peer {
     pub last_error: Option<String>,
     pub failures: i64,
     pub next_try_at: i64,
+    /// The base URL its records' URLs must lie under.
+    pub base_url: String,
+    /// Blocks it mined that would have removed a final block.
+    pub finality_refusals: i64,
+    pub last_refusal: Option<String>,
+    pub last_refusal_at: Option<i64>,
 }
 
 /// `GET /chain/identity`.
@@ -48,6 +54,9 @@ pub struct Identity {
     pub name: String,
     pub network: String,
     pub genesis: String,
+    /// The public base URL its assertions live under.
+    #[serde(default)]
+    pub base_url: String,
 }
 
 /// `GET /chain/head`.
@@ -77,9 +86,15 @@ pub fn list(conn: &mut SqliteConnection) -> StoreResult<Vec<Peer>> {
     peers::table.order(peers::id).select(Peer::as_select()).load(conn).map_err(Into::into)
 }
 
-/// Adds (or updates) a trusted peer.
-pub fn add(conn: &mut SqliteConnection, url: &str, public_key: &str, name: &str) -> StoreResult<()> {
+/// Adds (or updates) a trusted peer: the URL we contact it at, its key, its name and the base
+/// URL its records must lie under (empty: the same as `url`).
+pub fn add(conn: &mut SqliteConnection, url: &str, public_key: &str, name: &str, base_url: &str) -> StoreResult<()> {
     let url = normalise(url).map_err(|e| StoreError::field("url", e))?;
+    let base = if base_url.trim().is_empty() {
+        url.clone()
+    } else {
+        normalise(base_url).map_err(|e| StoreError::field("base_url", e))?
+    };
     let key = cairn_chain::from_hex(public_key).filter(|k| k.len() == 32);
     if key.is_none() {
         return Err(StoreError::field("public_key", "a public key is 64 hexadecimal characters"));
@@ -89,13 +104,55 @@ pub fn add(conn: &mut SqliteConnection, url: &str, public_key: &str, name: &str)
             peers::url.eq(&url),
             peers::public_key.eq(public_key.to_ascii_lowercase()),
             peers::name.eq(name),
+            peers::base_url.eq(&base),
             peers::added_at.eq(crate::db::now()),
         ))
         .on_conflict(peers::url)
         .do_update()
-        .set((peers::public_key.eq(public_key.to_ascii_lowercase()), peers::name.eq(name)))
+        .set((peers::public_key.eq(public_key.to_ascii_lowercase()), peers::name.eq(name), peers::base_url.eq(&base)))
         .execute(conn)?;
     Ok(())
+}
+
+/// Counts a refused block that would have removed a final block against the peer whose key
+/// mined it, so the peers page shows who tried.
+pub fn record_refusal(conn: &mut SqliteConnection, miner: &[u8; 32], reason: &str) -> StoreResult<()> {
+    diesel::update(peers::table.filter(peers::public_key.eq(cairn_chain::to_hex(miner))))
+        .set((
+            peers::finality_refusals.eq(peers::finality_refusals + 1),
+            peers::last_refusal.eq(reason),
+            peers::last_refusal_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Pending records (id, bytes) the peer has not answered for yet, oldest first.
+fn unrelayed(conn: &mut SqliteConnection, peer: i64) -> StoreResult<Vec<(String, Vec<u8>)>> {
+    let answered = peer_relays::table.filter(peer_relays::peer_id.eq(peer)).select(peer_relays::record_id);
+    chain_records::table
+        .filter(chain_records::block_hash.is_null())
+        .filter(chain_records::record_id.ne_all(answered))
+        .order(chain_records::id)
+        .limit(1000)
+        .select((chain_records::record_id, chain_records::bytes))
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Remembers that the peer answered for these records, and forgets answers about records that
+/// have left the pool (a reorganisation that brings one back relays it again).
+fn mark_relayed(conn: &mut SqliteConnection, peer: i64, ids: &[String]) -> StoreResult<()> {
+    crate::db::write_tx(conn, |c| {
+        for id in ids {
+            diesel::insert_or_ignore_into(peer_relays::table)
+                .values((peer_relays::peer_id.eq(peer), peer_relays::record_id.eq(id)))
+                .execute(c)?;
+        }
+        let pending = chain_records::table.filter(chain_records::block_hash.is_null()).select(chain_records::record_id);
+        diesel::delete(peer_relays::table.filter(peer_relays::record_id.ne_all(pending))).execute(c)?;
+        Ok(())
+    })
 }
 
 pub fn remove(conn: &mut SqliteConnection, url: &str) -> StoreResult<()> {
@@ -191,8 +248,6 @@ impl Peers {
         if peers.is_empty() {
             return Ok(());
         }
-        let ledger = self.ledger.clone();
-        let pending = self.db(move |c| ledger.pending_bytes(c)).await?;
         let tip = self.ledger.with_chain(|c| c.block(&c.tip().1).map(|b| (*b).clone()));
         let announce = {
             let mut last = self.announced.lock().unwrap_or_else(|p| p.into_inner());
@@ -207,15 +262,15 @@ impl Peers {
         let mut set = tokio::task::JoinSet::new();
         for peer in peers {
             let me = self.clone();
-            let (pending, announce) = (pending.clone(), announce.clone());
-            set.spawn(async move { me.with_peer(peer, pending, announce).await });
+            let announce = announce.clone();
+            set.spawn(async move { me.with_peer(peer, announce).await });
         }
         while set.join_next().await.is_some() {}
         Ok(())
     }
 
-    async fn with_peer(&self, peer: Peer, pending: Vec<Vec<u8>>, announce: Option<Block>) {
-        let result = self.exchange(&peer, &pending, announce.as_ref()).await;
+    async fn with_peer(&self, peer: Peer, announce: Option<Block>) {
+        let result = self.exchange(&peer, announce.as_ref()).await;
         let id = peer.id;
         let failures = peer.failures;
         let _ = self
@@ -252,24 +307,41 @@ impl Peers {
 
     /// Relays records, announces our tip, then fetches what the peer has and we lack.
     /// Returns (their height, records newly relayed, blocks received).
-    async fn exchange(
-        &self,
-        peer: &Peer,
-        pending: &[Vec<u8>],
-        announce: Option<&Block>,
-    ) -> anyhow::Result<(u64, i64, i64)> {
+    async fn exchange(&self, peer: &Peer, announce: Option<&Block>) -> anyhow::Result<(u64, i64, i64)> {
         let mut relayed = 0;
-        for bytes in pending {
+        let peer_id = peer.id;
+        let pending = self.db(move |c| unrelayed(c, peer_id)).await?;
+        let mut answered = Vec::new();
+        let mut outcome = Ok(());
+        for (id, bytes) in pending {
             let res = self
                 .client
                 .post(format!("{}/chain/records", peer.url))
-                .json(&Payload { data: cairn_chain::to_hex(bytes) })
+                .json(&Payload { data: cairn_chain::to_hex(&bytes) })
                 .send()
-                .await?;
-            if res.status().as_u16() == 201 {
+                .await;
+            let status = match res {
+                Ok(r) => r.status(),
+                Err(e) => {
+                    outcome = Err(e.into());
+                    break;
+                }
+            };
+            if status.as_u16() == 201 {
                 relayed += 1;
             }
+            // Taken, known or refused for good: never sent to this peer again. Only busy
+            // answers (429, 5xx) are tried again next round.
+            if status.as_u16() == 429 || status.is_server_error() {
+                outcome = Err(anyhow::anyhow!("relaying a record: answered {status}"));
+                break;
+            }
+            answered.push(id);
         }
+        if !answered.is_empty() {
+            self.db(move |c| mark_relayed(c, peer_id, &answered)).await?;
+        }
+        outcome?;
         if let Some(b) = announce {
             // The answer does not matter: a peer lacking the parent will sync from us.
             let _ = self
@@ -281,10 +353,9 @@ impl Peers {
         }
         let head: Head = read_json(self.client.get(format!("{}/chain/head", peer.url)).send().await?).await?;
         let (our_height, our_hash, our_work) = self.ledger.with_chain(|c| c.tip());
-        let theirs_better =
-            u128::from(head.work) > our_work || (u128::from(head.work) == our_work && head.hash < our_hash.to_hex());
+        let their_hash = Hash::from_hex(&head.hash).ok_or_else(|| anyhow::anyhow!("malformed head hash"))?;
         let mut received = 0;
-        if theirs_better && head.hash != our_hash.to_hex() {
+        if cairn_chain::better_tip(u128::from(head.work), &their_hash, our_work, &our_hash) {
             received = self.fetch(peer, our_height.min(head.height), head.height).await?;
         }
         Ok((head.height, relayed, received))
@@ -324,12 +395,13 @@ impl Peers {
                     })
                     .await?;
                 match outcome {
-                    Ok(added) => received += added,
-                    Err(added) => {
+                    Page::Added(added) => received += added,
+                    Page::MissingParent(added) => {
                         received += added;
                         connected = false;
                         break;
                     }
+                    Page::Final(reason) => anyhow::bail!("the peer's chain was refused: {reason}"),
                 }
                 from += n;
             }
@@ -364,45 +436,90 @@ impl Peers {
     }
 }
 
-/// Accepts a page of fetched blocks in order: `Ok(Ok(added))`, or `Ok(Err(added))` when a
-/// block's parent is unknown (fetch from further back), or an error for an invalid block.
-fn accept_page(c: &mut SqliteConnection, ledger: &Ledger, blocks: Vec<Block>) -> StoreResult<Result<i64, i64>> {
+/// What became of a page of fetched blocks.
+enum Page {
+    /// All fitted; this many were new.
+    Added(i64),
+    /// A block's parent is unknown (fetch from further back); this many were new before it.
+    MissingParent(i64),
+    /// A block would have removed a final block: the peer's chain is refused from there.
+    Final(String),
+}
+
+/// Accepts a page of fetched blocks in order, or fails on an invalid block.
+fn accept_page(c: &mut SqliteConnection, ledger: &Ledger, blocks: Vec<Block>) -> StoreResult<Page> {
     let mut added = 0;
     for b in blocks {
+        let miner = b.header.miner;
         match ledger.accept(c, b) {
             Ok(cairn_chain::AddOutcome::Known) => {}
             Ok(_) => added += 1,
-            Err(AcceptError::Invalid(cairn_chain::ChainError::UnknownParent(_))) => return Ok(Err(added)),
+            Err(AcceptError::Invalid(cairn_chain::ChainError::UnknownParent(_))) => {
+                return Ok(Page::MissingParent(added));
+            }
+            Err(AcceptError::Invalid(e @ cairn_chain::ChainError::WouldRemoveFinal { .. })) => {
+                tracing::warn!(reason = %e, "refused a peer's branch that would remove final blocks");
+                record_refusal(c, &miner, &e.to_string())?;
+                return Ok(Page::Final(e.to_string()));
+            }
             Err(AcceptError::Invalid(e)) => {
                 return Err(StoreError::Conflict(format!("the peer sent an invalid block: {e}")));
             }
             Err(AcceptError::Store(e)) => return Err(StoreError::Conflict(e.to_string())),
         }
     }
-    Ok(Ok(added))
+    Ok(Page::Added(added))
 }
 
-/// Handles an announced block: `Ok(outcome)` or the reason it was refused.
-pub fn receive_block(conn: &mut SqliteConnection, ledger: &Ledger, hex: &str) -> Result<&'static str, (u16, String)> {
-    let bytes = cairn_chain::from_hex(hex).ok_or((400, "the block is not hexadecimal".to_string()))?;
-    let block = Block::decode_stored(&bytes).map_err(|e| (400, e.to_string()))?;
+/// Why an announced block or relayed record was refused.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub reason: String,
+    /// The block's parent is unknown: syncing with the peers may bring it.
+    pub missing_parent: bool,
+}
+
+impl Refused {
+    fn new(status: u16, reason: impl Into<String>) -> Refused {
+        Refused { status, reason: reason.into(), missing_parent: false }
+    }
+}
+
+/// Handles an announced block: its outcome (`known`, `side_branch`, `new_tip`) or why it was
+/// refused: 400 unreadable, 409 unknown parent or a branch removing a final block, 422 any
+/// other rule (see docs/peers.md).
+pub fn receive_block(conn: &mut SqliteConnection, ledger: &Ledger, hex: &str) -> Result<&'static str, Refused> {
+    use cairn_chain::ChainError;
+    let bytes = cairn_chain::from_hex(hex).ok_or_else(|| Refused::new(400, "the block is not hexadecimal"))?;
+    let block = Block::decode_stored(&bytes).map_err(|e| Refused::new(400, e.to_string()))?;
+    let miner = block.header.miner;
     match ledger.accept(conn, block) {
         Ok(cairn_chain::AddOutcome::Known) => Ok("known"),
         Ok(cairn_chain::AddOutcome::SideBranch) => Ok("side_branch"),
         Ok(cairn_chain::AddOutcome::NewTip(_)) => Ok("new_tip"),
-        Err(AcceptError::Invalid(e @ cairn_chain::ChainError::UnknownParent(_))) => Err((409, e.to_string())),
-        Err(AcceptError::Invalid(e)) => Err((422, e.to_string())),
-        Err(AcceptError::Store(e)) => Err((500, e.to_string())),
+        Err(AcceptError::Invalid(e @ ChainError::UnknownParent(_))) => {
+            Err(Refused { status: 409, reason: e.to_string(), missing_parent: true })
+        }
+        Err(AcceptError::Invalid(e @ ChainError::WouldRemoveFinal { .. })) => {
+            let reason = e.to_string();
+            if let Err(e) = record_refusal(conn, &miner, &reason) {
+                tracing::error!(error = %e, "cannot record a refusal");
+            }
+            Err(Refused::new(409, reason))
+        }
+        Err(AcceptError::Invalid(e)) => Err(Refused::new(422, e.to_string())),
+        Err(AcceptError::Store(e)) => Err(Refused::new(500, e.to_string())),
     }
 }
 
 /// Handles a relayed record: `Ok(true)` when new to the pool.
-pub fn receive_record(conn: &mut SqliteConnection, ledger: &Ledger, hex: &str) -> Result<bool, (u16, String)> {
-    let bytes = cairn_chain::from_hex(hex).ok_or((400, "the record is not hexadecimal".to_string()))?;
-    let record = Record::decode(&bytes).map_err(|e| (400, e.to_string()))?;
+pub fn receive_record(conn: &mut SqliteConnection, ledger: &Ledger, hex: &str) -> Result<bool, Refused> {
+    let bytes = cairn_chain::from_hex(hex).ok_or_else(|| Refused::new(400, "the record is not hexadecimal"))?;
+    let record = Record::decode(&bytes).map_err(|e| Refused::new(400, e.to_string()))?;
     ledger.pool_relayed(conn, &record).map_err(|e| match e {
-        AcceptError::Invalid(e @ cairn_chain::ChainError::UntrustedSigner(_)) => (403, e.to_string()),
-        AcceptError::Invalid(e) => (422, e.to_string()),
-        AcceptError::Store(e) => (500, e.to_string()),
+        AcceptError::Invalid(e @ cairn_chain::ChainError::UntrustedSigner(_)) => Refused::new(403, e.to_string()),
+        AcceptError::Invalid(e) => Refused::new(422, e.to_string()),
+        AcceptError::Store(e) => Refused::new(500, e.to_string()),
     })
 }

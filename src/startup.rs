@@ -38,7 +38,7 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
     // Peers listed in the configuration join the trust list (the peers page and
     // `cairn peer` manage the rest).
     for p in &settings.peers {
-        crate::peers::add(&mut conn, &p.url, &p.public_key, &p.name)
+        crate::peers::add(&mut conn, &p.url, &p.public_key, &p.name, p.base_url.as_deref().unwrap_or(""))
             .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
     }
     Ok(pool)

@@ -273,5 +273,17 @@ diesel::table! {
         last_error -> Nullable<Text>,
         failures -> BigInt,
         next_try_at -> BigInt,
+        base_url -> Text,
+        finality_refusals -> BigInt,
+        last_refusal -> Nullable<Text>,
+        last_refusal_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    peer_relays (peer_id, record_id) {
+        peer_id -> BigInt,
+        record_id -> Text,
+    }
+}
+diesel::allow_tables_to_appear_in_same_query!(chain_records, peer_relays);

@@ -149,6 +149,7 @@ async fn identity(state: web::Data<AppState>) -> Result<HttpResponse, AppError> 
         name,
         network: state.ledger.params().network.clone(),
         genesis: state.ledger.with_chain(|c| c.genesis_hash().to_hex()),
+        base_url: state.base_url.clone(),
     }))
 }
 
@@ -173,10 +174,16 @@ async fn blocks_page(state: web::Data<AppState>, q: web::Query<BlocksQuery>) -> 
 
 fn peer_refusal(status: u16, reason: String, what: &str) -> HttpResponse {
     tracing::warn!(status, reason = %reason, "refused a {what} from a peer");
-    HttpResponse::build(
+    let mut res = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
-    )
-    .json(serde_json::json!({"error": {"status": status, "message": reason}}))
+    );
+    if status == 429 {
+        res.insert_header(("Retry-After", "60"));
+    }
+    // Peers get the reason itself, not a generic error page.
+    let mut res = res.json(serde_json::json!({"error": {"status": status, "message": reason}}));
+    crate::error::mark_final(&mut res);
+    res
 }
 
 /// Largest body accepted from a peer (a block announcement).
@@ -212,12 +219,13 @@ async fn announce(
     let result = state.db(move |c| Ok(crate::peers::receive_block(c, &ledger, &p.data))).await?;
     Ok(match result {
         Ok(outcome) => HttpResponse::Ok().json(serde_json::json!({"accepted": true, "outcome": outcome})),
-        Err((409, reason)) => {
-            // We lack its ancestors: fetch them from our peers now.
-            state.peers.wake.notify_one();
-            peer_refusal(409, reason, "block")
+        Err(refused) => {
+            if refused.missing_parent {
+                // We lack its ancestors: fetch them from our peers now.
+                state.peers.wake.notify_one();
+            }
+            peer_refusal(refused.status, refused.reason, "block")
         }
-        Err((status, reason)) => peer_refusal(status, reason, "block"),
     })
 }
 
@@ -236,6 +244,6 @@ async fn relay(
     Ok(match result {
         Ok(true) => HttpResponse::Created().json(serde_json::json!({"accepted": true, "new": true})),
         Ok(false) => HttpResponse::Ok().json(serde_json::json!({"accepted": true, "new": false})),
-        Err((status, reason)) => peer_refusal(status, reason, "record"),
+        Err(refused) => peer_refusal(refused.status, refused.reason, "record"),
     })
 }

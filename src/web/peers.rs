@@ -14,6 +14,7 @@ use crate::peers::{self, Peer};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/peers", web::get().to(peers_page))
         .route("/admin/peers", web::post().to(peer_add))
+        .route("/admin/peers/confirm", web::post().to(peer_confirm))
         .route("/admin/peers/remove", web::post().to(peer_remove));
 }
 
@@ -27,6 +28,25 @@ struct PeersPage {
     now: i64,
     form_url: String,
     error: String,
+    /// A fetched identity waiting for the instructor to compare its fingerprint.
+    confirm: Option<Confirm>,
+}
+
+/// What the confirmation step shows and posts back.
+#[derive(Deserialize)]
+struct Confirm {
+    url: String,
+    public_key: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    base_url: String,
+}
+
+impl Confirm {
+    fn fingerprint(&self) -> String {
+        peers::fingerprint(&self.public_key)
+    }
 }
 
 async fn load(state: &AppState, session: &Session, form_url: String, error: String) -> Result<PeersPage, AppError> {
@@ -39,6 +59,7 @@ async fn load(state: &AppState, session: &Session, form_url: String, error: Stri
         now: crate::db::now(),
         form_url,
         error,
+        confirm: None,
     })
 }
 
@@ -52,6 +73,8 @@ struct UrlForm {
     url: String,
 }
 
+/// First step of trusting a peer: fetch its identity and show its fingerprint for the
+/// instructor to compare with the one the other institution gives; nothing is trusted yet.
 async fn peer_add(
     _: SignedIn,
     session: Session,
@@ -71,22 +94,40 @@ async fn peer_add(
                 state.ledger.params().network
             ));
         }
-        Ok((url, id))
+        if cairn_chain::from_hex(&id.public_key).is_none_or(|k| k.len() != 32) {
+            return Err(format!("{url} presents a malformed public key"));
+        }
+        let base_url = if id.base_url.is_empty() { url.clone() } else { id.base_url };
+        Ok(Confirm { url, public_key: id.public_key.to_ascii_lowercase(), name: id.name, base_url })
     }
     .await;
     match result {
-        Ok((url, id)) => {
-            let (u, k, n) = (url.clone(), id.public_key.clone(), id.name.clone());
-            state.db(move |c| peers::add(c, &u, &k, &n)).await?;
-            state.peers.wake.notify_one();
-            flash(
-                &session,
-                format!("Now trusting {url} ({}), fingerprint {}.", id.name, peers::fingerprint(&id.public_key)),
-            );
-            Ok(redirect("/admin/peers"))
+        Ok(confirm) => {
+            let mut page = load(&state, &session, form.url, String::new()).await?;
+            page.confirm = Some(confirm);
+            render(&page)
         }
         Err(e) => render_status(&load(&state, &session, form.url, e).await?, StatusCode::UNPROCESSABLE_ENTITY),
     }
+}
+
+/// Second step: the instructor confirmed the fingerprint shown; exactly that key is trusted.
+async fn peer_confirm(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<Confirm>,
+) -> Result<HttpResponse, AppError> {
+    let fingerprint = form.fingerprint();
+    let Confirm { url, public_key, name, base_url } = form;
+    let (u, k, n, b) = (url.clone(), public_key, name.clone(), base_url);
+    state.db(move |c| peers::add(c, &u, &k, &n, &b)).await?;
+    if let Err(e) = state.ledger.refresh_trust() {
+        tracing::error!(error = %e, "cannot reload the trust list");
+    }
+    state.peers.wake.notify_one();
+    flash(&session, format!("Now trusting {url} ({name}), fingerprint {fingerprint}."));
+    Ok(redirect("/admin/peers"))
 }
 
 async fn peer_remove(
