@@ -77,7 +77,11 @@ async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_che
         let doc: serde_json::Value =
             app.client.get(app.url(&format!("/assertions/{id}/proof"))).send().await.unwrap().json().await.unwrap();
         assert_eq!(doc["status"], "recorded", "{id}");
-        assert_eq!(doc["depth"], 1);
+        assert_eq!((doc["depth"].as_u64(), doc["confirmations"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(doc["final"], false, "one block is far from final");
+        // The block is signed by this institution: its key is the header's miner (bytes 84..116).
+        assert_eq!(doc["block"]["miner"], doc["record"]["institution"]);
+        assert_eq!(doc["block"]["signature"].as_str().unwrap().len(), 128);
         // sha256(header) == hash, and the hash starts with 0000.
         let header = unhex(doc["block"]["header_hex"].as_str().unwrap());
         assert_eq!(header.len(), 124);
@@ -111,7 +115,7 @@ async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_che
         .text()
         .await
         .unwrap();
-    assert!(page.contains("recorded in block #1"), "{page}");
+    assert!(page.contains("recorded in block #1") && page.contains("1 confirmations"), "{page}");
 
     // The explorer and the head.
     let head: serde_json::Value = app.client.get(app.url("/chain/head")).send().await.unwrap().json().await.unwrap();
@@ -165,14 +169,25 @@ async fn the_chain_verifies_exports_and_imports_into_another_instance_and_tamper
     .await;
     assert!(out.status.success());
 
-    // Into a fresh instance of the same network.
+    // Into a fresh instance of the same network: refused while the miner is not a member,
+    // taken whole once the instance trusts it.
     let other = tempfile::tempdir().unwrap();
-    let out = run({
+    let import = || {
         let mut c = cairn_cmd(other.path());
         c.arg("chain").arg("import").arg(&file);
         c
+    };
+    let out = run(import()).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a member institution"));
+    let out = run({
+        let mut c = cairn_cmd(other.path());
+        c.args(["peer", "add", "--yes", &app.address]);
+        c
     })
     .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(import()).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("the chain is at height 2"));
 
@@ -292,5 +307,49 @@ async fn killing_the_server_while_it_mines_loses_no_award() {
     let mut verify = cairn_cmd(&d);
     verify.env("CAIRN_CHAIN_NETWORK", "crash-test").env("CAIRN_CHAIN_DIFFICULTY_BITS", "24").args(["chain", "verify"]);
     let out = run(verify).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn a_data_dir_of_unsigned_blocks_is_refused_with_what_to_do_and_upgraded_by_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = || {
+        let mut c = cairn_cmd(dir.path());
+        c.arg("identity");
+        c
+    };
+    assert!(run(identity()).await.status.success());
+    // Make it look like a data dir of the earlier format: a stored block, no format mark.
+    {
+        use diesel::RunQueryDsl;
+        let pool = cairn::db::open(&dir.path().join("cairn.db")).unwrap();
+        let mut conn = pool.get().unwrap();
+        diesel::sql_query("DELETE FROM chain_meta WHERE key = 'format'").execute(&mut conn).unwrap();
+        diesel::sql_query(
+            "INSERT INTO blocks (hash, height, prev, bytes, timestamp, miner, received_at, on_main) \
+             VALUES ('00ab', 1, '00', x'00', 1, '00', 1, 1)",
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let out = run({
+        let mut c = cairn_cmd(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    })
+    .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("earlier chain format") && err.contains("cairn chain upgrade"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let out = run({
+        let mut c = cairn_cmd(dir.path());
+        c.args(["chain", "upgrade"]);
+        c
+    })
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Set aside 1 unsigned block(s)"));
+    let out = run(identity()).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -29,10 +29,19 @@ fn cmd(dir: &Path) -> Command {
     c
 }
 
-/// Starts `cairn serve` on a random port and reads its URL from the first line.
-fn start(dir: &Path) -> Node {
-    let mut child =
-        cmd(dir).args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+/// Starts `cairn serve` on a random port, with extra environment, and reads its URL from the
+/// first line.
+fn start_with(dir: &Path, env: &[(&str, &str)]) -> Node {
+    start_at(dir, "127.0.0.1:0", env)
+}
+
+/// Starts `cairn serve` at `bind`.
+fn start_at(dir: &Path, bind: &str, env: &[(&str, &str)]) -> Node {
+    let mut c = cmd(dir);
+    c.envs(env.iter().copied());
+    // The log stays in the data dir, for a failing test to be read.
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap();
+    let mut child = c.args(["serve", "--bind", bind]).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -70,13 +79,17 @@ async fn records_of(node: &Node) -> Vec<String> {
 /// Seeds the demo tasks in each data dir, starts the nodes and makes them trust each other
 /// through `cairn peer add --yes`.
 async fn network(n: usize) -> (Vec<tempfile::TempDir>, Vec<Node>) {
+    network_with(n, &[]).await
+}
+
+async fn network_with(n: usize, env: &[(&str, &str)]) -> (Vec<tempfile::TempDir>, Vec<Node>) {
     let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
     for d in &dirs {
         let mut c = cmd(d.path());
         c.arg("demo");
         assert!(tokio::task::spawn_blocking(move || run(c)).await.unwrap().status.success());
     }
-    let nodes: Vec<Node> = dirs.iter().map(|d| start(d.path())).collect();
+    let nodes: Vec<Node> = dirs.iter().map(|d| start_with(d.path(), env)).collect();
     for a in &nodes {
         for b in &nodes {
             if a.url != b.url {
@@ -164,17 +177,7 @@ async fn forged_blocks_and_records_are_refused_and_do_not_spread() {
         award(&nodes[0], i).await;
     }
     let tip = converge(&nodes, 1).await;
-    cairn::net::install_crypto_provider();
-    let client = reqwest::Client::new();
-    let page = json(&format!("{}/chain/blocks?from=1&limit=1", nodes[0].url)).await;
-    let good = cairn_chain::Block::decode_stored(&cairn_chain::from_hex(page["blocks"][0].as_str().unwrap()).unwrap())
-        .unwrap();
-
-    let post = |data: String| {
-        let client = client.clone();
-        let url = format!("{}/chain/blocks", nodes[1].url);
-        async move { client.post(url).json(&serde_json::json!({"data": data})).send().await.unwrap().status().as_u16() }
-    };
+    let good = blocks_of(&nodes[0]).await.remove(0);
     // A next block whose nonce was not searched (not enough work).
     let mut lazy = good.clone();
     lazy.header.height = 2;
@@ -182,57 +185,234 @@ async fn forged_blocks_and_records_are_refused_and_do_not_spread() {
     while lazy.hash().leading_zero_bits() >= 16 {
         lazy.header.nonce += 1;
     }
-    assert_eq!(post(cairn_chain::to_hex(&lazy.encode_stored())).await, 422);
+    assert_refused(post_block(&nodes[1], &lazy).await, 422, "proof of work");
     // A tampered record in an otherwise well-formed block.
     let mut tampered = good.clone();
     tampered.records[0].fields.recipient_hash.push('0');
-    assert_eq!(post(cairn_chain::to_hex(&tampered.encode_stored())).await, 422);
-    // A properly mined block signed by an institution nobody trusts.
+    assert_eq!(post_block(&nodes[1], &tampered).await.0, 422);
+    // Garbage, bad JSON and a relayed record from a stranger.
+    assert_eq!(post_hex(&nodes[1], "blocks", "zz").await.0, 400);
+    let res =
+        reqwest::Client::new().post(format!("{}/chain/blocks", nodes[1].url)).body("{not json").send().await.unwrap();
+    assert_eq!(res.status(), 400);
     let stranger = cairn_chain::SigningKey::from_bytes(&[42; 32]);
-    let recs: Vec<cairn_chain::Record> = (0..5)
+    let strangers = records_under(&stranger, "https://forger.example", 0);
+    assert_eq!(post_hex(&nodes[1], "records", &cairn_chain::to_hex(&strangers[0].encode())).await.0, 403);
+    for n in &nodes {
+        assert_eq!(json(&format!("{}/chain/head", n.url)).await["hash"], tip.as_str());
+    }
+}
+
+/// The institution key of a node, read from its data dir: the test plays that member gone rogue.
+fn key_of(node: &Node) -> cairn_chain::SigningKey {
+    let bytes: [u8; 32] = std::fs::read(node.dir.join("institution.key")).unwrap().try_into().unwrap();
+    cairn_chain::SigningKey::from_bytes(&bytes)
+}
+
+/// A node's main chain, from its public block pages.
+async fn blocks_of(node: &Node) -> Vec<cairn_chain::Block> {
+    let page = json(&format!("{}/chain/blocks?from=1&limit=200", node.url)).await;
+    page["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| cairn_chain::Block::decode_stored(&cairn_chain::from_hex(h.as_str().unwrap()).unwrap()).unwrap())
+        .collect()
+}
+
+/// Five award records signed by `key` under `base`.
+fn records_under(key: &cairn_chain::SigningKey, base: &str, from: usize) -> Vec<cairn_chain::Record> {
+    (from..from + 5)
         .map(|i| {
             cairn_chain::Record::sign(
                 cairn_chain::RecordFields {
                     kind: cairn_chain::RecordKind::Award,
-                    assertion_url: format!("https://forger.example/a/{i}"),
-                    badge_class_url: "https://forger.example/b".into(),
-                    issuer_id: "https://forger.example/issuer".into(),
-                    recipient_hash: "sha256$00".into(),
+                    assertion_url: format!("{base}/assertions/forged{i}"),
+                    badge_class_url: format!("{base}/badges/el30-data"),
+                    issuer_id: format!("{base}/issuer"),
+                    recipient_hash: format!("sha256${}", cairn_chain::Hash::of(&i.to_be_bytes()).to_hex()),
                     evidence_hash: cairn_chain::Hash::default(),
                     issued_at: 1,
                 },
-                &stranger,
+                key,
             )
         })
-        .collect();
-    let ids: Vec<cairn_chain::Hash> = recs.iter().map(|r| r.id()).collect();
-    let template = cairn_chain::BlockHeader {
-        version: 1,
-        height: 2,
-        prev: good.hash(),
-        merkle_root: cairn_chain::merkle_root(&ids),
-        timestamp: good.header.timestamp,
-        miner: stranger.verifying_key().to_bytes(),
-        nonce: 0,
-    };
+        .collect()
+}
+
+/// Mines a header at the standard "0000" difficulty and seals it with `signer` (who may not be
+/// the miner the header names).
+fn mined(
+    template: cairn_chain::BlockHeader,
+    records: Vec<cairn_chain::Record>,
+    signer: &cairn_chain::SigningKey,
+) -> cairn_chain::Block {
     let header = cairn_chain::mine(&template, 16, 2, &std::sync::atomic::AtomicBool::new(false)).unwrap();
-    let forged = cairn_chain::Block { header, records: recs.clone() };
-    assert_eq!(post(cairn_chain::to_hex(&forged.encode_stored())).await, 422);
-    // Garbage and a relayed record from a stranger.
-    assert_eq!(post("zz".into()).await, 400);
-    let res = client.post(format!("{}/chain/blocks", nodes[1].url)).body("{not json").send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    let res = client
-        .post(format!("{}/chain/records", nodes[1].url))
-        .json(&serde_json::json!({"data": cairn_chain::to_hex(&recs[0].encode())}))
+    cairn_chain::Block::seal(header, records, signer)
+}
+
+fn header_on(
+    prev: &cairn_chain::Block,
+    records: &[cairn_chain::Record],
+    timestamp: i64,
+    miner: &cairn_chain::SigningKey,
+) -> cairn_chain::BlockHeader {
+    let ids: Vec<cairn_chain::Hash> = records.iter().map(|r| r.id()).collect();
+    cairn_chain::BlockHeader {
+        version: cairn_chain::BLOCK_VERSION,
+        height: prev.header.height + 1,
+        prev: prev.hash(),
+        merkle_root: cairn_chain::merkle_root(&ids),
+        timestamp,
+        miner: miner.verifying_key().to_bytes(),
+        nonce: 0,
+    }
+}
+
+/// POSTs hex to `/chain/{what}`: the status and the refusal's message.
+async fn post_hex(node: &Node, what: &str, hex: &str) -> (u16, String) {
+    cairn::net::install_crypto_provider();
+    let res = reqwest::Client::new()
+        .post(format!("{}/chain/{what}", node.url))
+        .header("Accept", "application/json")
+        .json(&serde_json::json!({"data": hex}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 403);
-    // Nothing spread: both nodes still agree on the honest tip.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (status, body["error"]["message"].as_str().unwrap_or_default().to_string())
+}
+
+async fn post_block(node: &Node, block: &cairn_chain::Block) -> (u16, String) {
+    post_hex(node, "blocks", &cairn_chain::to_hex(&block.encode_stored())).await
+}
+
+#[track_caller]
+fn assert_refused((status, reason): (u16, String), expected: u16, words: &str) {
+    assert_eq!(status, expected, "{reason}");
+    assert!(reason.contains(words), "the reason names the rule ({words}): {reason}");
+}
+
+#[tokio::test]
+async fn no_outsider_or_rogue_member_can_rewrite_the_chain() {
+    // Blocks become final under two others, so a short chain already has final blocks.
+    let (_dirs, nodes) = network_with(3, &[("CAIRN_CHAIN_FINALITY_DEPTH", "2")]).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    for i in 0..15 {
+        award(a, i).await;
+    }
+    let tip = converge(&nodes, 3).await;
+    let chain = blocks_of(a).await;
+    let top = chain.last().unwrap().clone();
+    let genesis_hash =
+        cairn_chain::Hash::from_hex(json(&format!("{}/chain/identity", a.url)).await["genesis"].as_str().unwrap())
+            .unwrap();
+    let outsider = cairn_chain::SigningKey::from_bytes(&[66; 32]);
+    let mut forged = Vec::new();
+
+    // 1. An outsider re-packs the tip's records in another order, names A as the miner (it
+    //    cannot sign as A), dates the block to 1970 and grinds for a lower hash than the tip's.
+    let mut recs = top.records.clone();
+    recs.reverse();
+    let ids: Vec<cairn_chain::Hash> = recs.iter().map(|r| r.id()).collect();
+    let mut template = cairn_chain::BlockHeader {
+        merkle_root: cairn_chain::merkle_root(&ids),
+        timestamp: 1,
+        miner: key_of(a).verifying_key().to_bytes(),
+        nonce: 0,
+        ..top.header
+    };
+    let repacked = loop {
+        let blk = mined(template, recs.clone(), &outsider);
+        if blk.hash() < top.hash() {
+            break blk;
+        }
+        // Mining starts from nonce 0 again: another (still back-dated) time gives other hashes.
+        template.timestamp += 1;
+    };
+    assert_refused(post_block(a, &repacked).await, 422, "signature");
+    forged.push(repacked.hash());
+
+    // 2. The outsider re-mines the whole history from genesis under its own key, back-dated.
+    let mut prev_hash = genesis_hash;
+    let mut history = Vec::new();
+    for (i, blk) in chain.iter().enumerate() {
+        let template = cairn_chain::BlockHeader {
+            prev: prev_hash,
+            timestamp: 1 + i as i64,
+            miner: outsider.verifying_key().to_bytes(),
+            nonce: 0,
+            ..blk.header
+        };
+        let remined = mined(template, blk.records.clone(), &outsider);
+        prev_hash = remined.hash();
+        history.push(remined);
+    }
+    for remined in &history {
+        // Membership is checked before anything else, parent included.
+        assert_refused(post_block(a, remined).await, 422, "not a member");
+    }
+    forged.extend(history.iter().map(|h| h.hash()));
+
+    // 3. A block with valid work, validly signed, by a key nobody trusts.
+    let theirs = records_under(&outsider, "https://outsider.example", 0);
+    let untrusted = mined(header_on(&top, &theirs, top.header.timestamp + 1, &outsider), theirs, &outsider);
+    assert_refused(post_block(a, &untrusted).await, 422, "not a member");
+    forged.push(untrusted.hash());
+
+    // 4. A trusted member (C, whose key the test holds) offers a branch from genesis: it would
+    //    remove final blocks whatever work it claims.
+    let rogue = key_of(c);
+    let c_records = records_under(&rogue, &c.url, 100);
+    let ids: Vec<cairn_chain::Hash> = c_records.iter().map(|r| r.id()).collect();
+    let branch_template = cairn_chain::BlockHeader {
+        version: cairn_chain::BLOCK_VERSION,
+        height: 1,
+        prev: genesis_hash,
+        merkle_root: cairn_chain::merkle_root(&ids),
+        timestamp: top.header.timestamp,
+        miner: rogue.verifying_key().to_bytes(),
+        nonce: 0,
+    };
+    let branch = mined(branch_template, c_records, &rogue);
+    assert_refused(post_block(a, &branch).await, 409, "final");
+    forged.push(branch.hash());
+    let mut list = cmd(&a.dir);
+    list.args(["peer", "list"]);
+    let listed = String::from_utf8(tokio::task::spawn_blocking(move || run(list)).await.unwrap().stdout).unwrap();
+    let c_line = listed.lines().find(|l| l.starts_with(&c.url)).unwrap();
+    assert!(c_line.contains("refused 1 branch"), "{listed}");
+
+    // 5. A member's block timestamped three hours ahead.
+    let later = records_under(&rogue, &c.url, 200);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let ahead = mined(header_on(&top, &later, now + 3 * 3600, &rogue), later, &rogue);
+    assert_refused(post_block(a, &ahead).await, 422, "future");
+    forged.push(ahead.hash());
+
+    // 6. A record signed by C that claims B's assertion URL.
+    let claim = records_under(&rogue, &b.url, 300).remove(0);
+    assert_refused(post_hex(a, "records", &cairn_chain::to_hex(&claim.encode())).await, 422, "not under");
+
+    // The head never moved.
     for n in &nodes {
-        assert_eq!(json(&format!("{}/chain/head", n.url)).await["hash"], tip.as_str());
+        assert_eq!(json(&format!("{}/chain/head", n.url)).await["hash"], tip.as_str(), "{}", n.url);
+    }
+    // Five honest awards later everyone has moved on together, and no node — above all not the
+    // third one, B, which only hears of blocks through A and C — knows any forged block or record.
+    for i in 15..20 {
+        award(a, i).await;
+    }
+    converge(&nodes, 4).await;
+    cairn::net::install_crypto_provider();
+    for n in &nodes {
+        for h in &forged {
+            let res = reqwest::get(format!("{}/chain/blocks/{}", n.url, h.to_hex())).await.unwrap();
+            assert_eq!(res.status(), 404, "{} knows the forged block {h}", n.url);
+        }
+        assert!(!records_of(n).await.contains(&claim.id().to_hex()));
     }
 }
 
@@ -275,13 +455,11 @@ async fn after_a_partition_heals_everyone_converges_with_each_award_once() {
     // Heal: everyone trusts everyone again.
     peer_cmd(&nodes[0], &["peer", "add", "--yes", &c]).await;
     peer_cmd(&nodes[1], &["peer", "add", "--yes", &a]).await;
-    let restarted = start(&b_dir);
-    let b2 = restarted.url.clone();
+    // B comes back at its address: its records are bound to its base URL.
+    let restarted = start_at(&b_dir, b.trim_start_matches("http://"), &[]);
+    assert_eq!(restarted.url, b);
     nodes.push(restarted);
-    // B's port changed on restart: the others learn its new address.
-    peer_cmd(&nodes[0], &["peer", "remove", &b]).await;
-    peer_cmd(&nodes[0], &["peer", "add", "--yes", &b2]).await;
-    peer_cmd(&nodes[1], &["peer", "add", "--yes", &b2]).await;
+    peer_cmd(&nodes[1], &["peer", "add", "--yes", &b]).await;
     peer_cmd(&nodes[2], &["peer", "add", "--yes", &c]).await;
     // The most-work chain wins; C's five records go back to the pool and are mined again.
     converge(&nodes, 4).await;
@@ -302,13 +480,26 @@ async fn the_peers_page_shows_state_and_manages_the_trust_list() {
     assert_eq!(id["public_key"].as_str().unwrap().len(), 64);
     assert_eq!(id["network"], "cairn");
     a.login().await;
+    // Adding shows the peer's fingerprint and trusts nothing until it is confirmed.
+    let key: serde_json::Value = b.client.get(b.url("/chain/identity")).send().await.unwrap().json().await.unwrap();
+    let key = key["public_key"].as_str().unwrap().to_string();
+    let fingerprint = cairn::peers::fingerprint(&key);
     let res = a.post_form("/admin/peers", &[("url", &b.address)]).await;
+    assert_eq!(res.status(), 200);
+    let confirm = res.text().await.unwrap();
+    assert!(confirm.contains("id=\"confirm-peer\"") && confirm.contains(&fingerprint), "{confirm}");
+    assert!(cairn::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
+    let res = a
+        .post_form(
+            "/admin/peers/confirm",
+            &[("url", &b.address), ("public_key", &key), ("name", "B"), ("base_url", &b.address)],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let page = a.get_html("/admin/peers").await;
-    let key: serde_json::Value = b.client.get(b.url("/chain/identity")).send().await.unwrap().json().await.unwrap();
-    assert!(
-        page.contains(&b.address) && page.contains(&cairn::peers::fingerprint(key["public_key"].as_str().unwrap()))
-    );
+    assert!(page.contains(&b.address) && page.contains(&fingerprint));
+    let trusted = cairn::peers::list(&mut a.pool.get().unwrap()).unwrap();
+    assert_eq!((trusted.len(), trusted[0].public_key.as_str()), (1, key.as_str()));
     // A wrong address is explained, not added.
     let res = a.post_form("/admin/peers", &[("url", "http://127.0.0.1:9/")]).await;
     assert_eq!(res.status(), 422);
