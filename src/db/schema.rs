@@ -109,6 +109,7 @@ diesel::table! {
         items_harvested -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        pending_name -> Nullable<Text>,
     }
 }
 
@@ -253,6 +254,8 @@ diesel::table! {
         reason -> Nullable<Text>,
         received_at -> BigInt,
         checked_at -> Nullable<BigInt>,
+        client -> Nullable<Text>,
+        moderation -> Text,
     }
 }
 
@@ -273,5 +276,23 @@ diesel::table! {
         last_error -> Nullable<Text>,
         failures -> BigInt,
         next_try_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        instructor_id -> BigInt,
+        state -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    join_mails (id) {
+        id -> BigInt,
+        email -> Text,
+        sent_at -> BigInt,
     }
 }
