@@ -376,3 +376,104 @@ async fn parallel_logins_do_not_starve_other_pages() {
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 15, "{statuses:?}");
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_is_private_and_loosened_modes_are_fixed_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let app = crate::helpers::start(&dir).await;
+    // A mail written to a file, as when no SMTP server is set.
+    cairn::email::Mailer::new(&crate::helpers::settings(&dir).mail, &dir)
+        .unwrap()
+        .send(cairn::email::Email {
+            to: "a@example.edu".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let eml = std::fs::read_dir(dir.join("mail")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("mail")), 0o700);
+    assert_eq!(mode(&eml), 0o600);
+    for f in ["cairn.db", "session.key", "institution.key"] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    for f in ["cairn.db-wal", "cairn.db-shm"] {
+        if dir.join(f).exists() {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+    }
+    app.stop().await;
+    let loosen = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    loosen(&dir, 0o755);
+    loosen(&dir.join("mail"), 0o755);
+    loosen(&eml, 0o644);
+    loosen(&dir.join("cairn.db"), 0o644);
+    loosen(&dir.join("session.key"), 0o644);
+    let app = crate::helpers::start(&dir).await;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("mail")), 0o700);
+    assert_eq!(mode(&eml), 0o600);
+    assert_eq!(mode(&dir.join("cairn.db")), 0o600);
+    assert_eq!(mode(&dir.join("session.key")), 0o600);
+    app.stop().await;
+}
+
+/// Runs `cairn serve` on a fresh data dir, makes `paths` requests, stops it and returns what
+/// it logged.
+async fn served_log(paths: &[&str]) -> String {
+    use std::io::BufRead;
+    let temp = tempfile::tempdir().unwrap();
+    let mut child = cairn_cmd()
+        .env("CAIRN_DATA_DIR", temp.path())
+        .env("CAIRN_BIND", "127.0.0.1:0")
+        .env("CAIRN_HARVEST_ENABLED", "false")
+        .env("CAIRN_CHAIN_MINING", "false")
+        .env("RUST_LOG", "info")
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let base = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        line.split_whitespace().find(|w| w.starts_with("http://")).map(|u| u.trim_end_matches('/').to_string())
+    });
+    let base = tokio::time::timeout(Duration::from_secs(60), base).await.expect("cairn serve starts").unwrap();
+    let base = base.expect("the start-up line names the URL");
+    let c = crate::helpers::client();
+    for p in paths {
+        let res = c.get(format!("{base}{p}")).send().await.unwrap();
+        assert!(res.status().is_client_error(), "{p}: {}", res.status());
+    }
+    child.kill().unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn request_logs_redact_tokens_and_have_no_colour_when_not_a_terminal() {
+    let confirm = "c0ffee".repeat(10);
+    let manage = "beef".repeat(16);
+    let log = tokio::time::timeout(
+        Duration::from_secs(90),
+        served_log(&[&format!("/join/confirm/{confirm}"), &format!("/subscription/{manage}")]),
+    )
+    .await
+    .expect("in time");
+    assert!(log.contains("/join/confirm/[redacted]") && log.contains("/subscription/[redacted]"), "{log}");
+    assert!(!log.contains(&confirm) && !log.contains(&manage), "a token reached the log: {log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log that is not a terminal: {log:?}");
+}
