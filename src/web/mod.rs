@@ -247,43 +247,6 @@ pub fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to.to_string())).finish()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_is_kept_only_for_same_site_paths() {
-        let base = "http://127.0.0.1:8080";
-        for ok in ["/admin/institution", "/admin/reader?page=2&task=3", "/tasks/el30-data"] {
-            assert_eq!(local_next(base, ok), ok);
-        }
-        for bad in [
-            "/\t/evil.example",
-            "//evil",
-            "/\\evil",
-            "https://evil",
-            "http://127.0.0.1:8080.evil.example/",
-            "javascript:alert(1)",
-            "/%2F/evil",
-            "\\\\evil",
-            "",
-            "admin",
-            "/a\r\nSet-Cookie: x=1",
-        ] {
-            let got = local_next(base, bad);
-            assert!(got.starts_with('/') && !got.starts_with("//") && !got.contains('\\'), "{bad:?} -> {got}");
-            assert!(got == "/admin" || got.starts_with("/%2F"), "{bad:?} -> {got}");
-        }
-    }
-
-    #[test]
-    fn token_paths_are_redacted() {
-        assert_eq!(redact_path("/join/confirm/abc123"), "/join/confirm/[redacted]");
-        assert_eq!(redact_path("/subscription/abc123/remove"), "/subscription/[redacted]/remove");
-        assert_eq!(redact_path("/join"), "/join");
-    }
-}
-
 /// A return path from a form: only local instructor pages are accepted.
 pub fn safe_back(back: &str, fallback: &str) -> String {
     if back.starts_with("/admin") && !back.contains("//") && !back.contains('\\') {
@@ -334,4 +297,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     reader::configure(cfg);
     peers::configure(cfg);
     cfg.default_service(web::to(not_found));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_kept_only_for_same_site_paths() {
+        let base = "http://127.0.0.1:8080";
+        for ok in ["/admin/institution", "/admin/reader?page=2&task=3", "/tasks/el30-data"] {
+            assert_eq!(local_next(base, ok), ok);
+        }
+        for bad in [
+            "/\t/evil.example",
+            "//evil",
+            "/\\evil",
+            "https://evil",
+            "http://127.0.0.1:8080.evil.example/",
+            "javascript:alert(1)",
+            "/%2F/evil",
+            "\\\\evil",
+            "",
+            "admin",
+            "/a\r\nSet-Cookie: x=1",
+        ] {
+            let got = local_next(base, bad);
+            assert!(got.starts_with('/') && !got.starts_with("//") && !got.contains('\\'), "{bad:?} -> {got}");
+            assert!(got == "/admin" || got.starts_with("/%2F"), "{bad:?} -> {got}");
+        }
+    }
+
+    #[test]
+    fn token_paths_are_redacted() {
+        assert_eq!(redact_path("/join/confirm/abc123"), "/join/confirm/[redacted]");
+        assert_eq!(redact_path("/subscription/abc123/remove"), "/subscription/[redacted]/remove");
+        assert_eq!(redact_path("/join"), "/join");
+    }
 }
