@@ -184,6 +184,13 @@ pub enum AdminCommand {
         #[arg(long, value_name = "EMAIL")]
         email: String,
     },
+    /// Set a new password for an instructor and sign them out everywhere. The password is read
+    /// from CAIRN_PASSWORD, or asked for.
+    ResetPassword {
+        /// The instructor's email.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
 }
 
 impl GlobalArgs {
@@ -214,7 +221,11 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -279,6 +290,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Created instructor {} (id {}).", instructor.email, instructor.id);
             Ok(())
         }
+        Command::Admin(AdminCommand::ResetPassword { email }) => {
+            let pool = open_store(&settings)?;
+            let mut conn = pool.get()?;
+            let Some(instructor) = instructors::find_by_email(&mut conn, &email)? else {
+                anyhow::bail!("no instructor has the email {email}");
+            };
+            let password = match std::env::var("CAIRN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => ask_password()?,
+            };
+            let ended = crate::db::write_tx(&mut conn, |c| {
+                instructors::set_password(c, instructor.id, &password)?;
+                crate::auth::revoke_sessions(c, instructor.id)
+            })
+            .map_err(|e| match e {
+                StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+                e => e.into(),
+            })?;
+            println!("Reset the password of {}; {ended} session(s) signed out.", instructor.email);
+            Ok(())
+        }
     }
 }
 
@@ -289,7 +321,7 @@ fn ask_password() -> anyhow::Result<String> {
     let first = rpassword::prompt_password("Password (at least 10 characters): ")?;
     let second = rpassword::prompt_password("Password again: ")?;
     if first != second {
-        anyhow::bail!("the two passwords differ; nothing was created");
+        anyhow::bail!("the two passwords differ; nothing was changed");
     }
     Ok(first)
 }

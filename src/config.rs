@@ -42,6 +42,12 @@ pub struct FileSettings {
     pub chain: Option<ChainFile>,
     /// Trusted peer institutions (added to the trust list at start-up).
     pub peers: Option<Vec<PeerFile>>,
+    /// Reverse proxies (IPs or CIDRs) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Instructor session lifetimes.
+    pub sessions: Option<SessionsFile>,
+    /// Limits of the public join form.
+    pub join: Option<JoinFile>,
 }
 
 /// One `[[peers]]` entry in cairn.toml.
@@ -108,6 +114,85 @@ pub struct MailFile {
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
     pub from: Option<String>,
+}
+
+// ---- abuse limits: sessions, join, trusted proxies ----
+
+/// `[sessions]` in cairn.toml.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsFile {
+    pub idle_secs: Option<u64>,
+    pub absolute_secs: Option<u64>,
+}
+
+/// `[join]` in cairn.toml.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinFile {
+    pub mails_per_address_per_day: Option<u32>,
+    pub per_client_per_hour: Option<u32>,
+}
+
+/// How long an instructor's session lives on the server.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// A session unused this long (seconds) is over.
+    pub idle_secs: u64,
+    /// A session is over this long (seconds) after sign-in, used or not.
+    pub absolute_secs: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings { idle_secs: 12 * 3600, absolute_secs: 7 * 24 * 3600 }
+    }
+}
+
+/// Limits of `/join`, which anyone can use to make Cairn send mail.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinSettings {
+    /// Confirmation mails one email address may receive in 24 hours.
+    pub mails_per_address_per_day: u32,
+    /// Join attempts one client address may make in an hour.
+    pub per_client_per_hour: u32,
+}
+
+impl Default for JoinSettings {
+    fn default() -> Self {
+        JoinSettings { mails_per_address_per_day: 3, per_client_per_hour: 10 }
+    }
+}
+
+/// Reverse proxies whose `X-Forwarded-For` header is believed; empty means none is.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses IPs (`10.0.0.1`) and CIDRs (`10.0.0.0/8`, `::1/128`).
+    pub fn parse(items: &[String]) -> Result<TrustedProxies, String> {
+        let mut nets = Vec::with_capacity(items.len());
+        for raw in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let net = match raw.parse::<ipnet::IpNet>() {
+                Ok(n) => n,
+                Err(_) => raw
+                    .parse::<std::net::IpAddr>()
+                    .map(ipnet::IpNet::from)
+                    .map_err(|_| format!("'{raw}' is not an IP address or CIDR range"))?,
+            };
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// How the harvester polls feeds.
@@ -202,6 +287,9 @@ pub struct Settings {
     pub chain: ChainSettings,
     /// Peers from the configuration file.
     pub peers: Vec<PeerFile>,
+    pub sessions: SessionSettings,
+    pub join: JoinSettings,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -387,7 +475,22 @@ impl Settings {
             }
         }
 
-        Ok(Settings { bind, data_dir, base_url, institution_name, allow_origins, harvest, mail, chain, peers })
+        let (sessions, join, trusted_proxies) = resolve_limits(file.sessions, file.join, file.trusted_proxies)?;
+
+        Ok(Settings {
+            bind,
+            data_dir,
+            base_url,
+            institution_name,
+            allow_origins,
+            harvest,
+            mail,
+            chain,
+            peers,
+            sessions,
+            join,
+            trusted_proxies,
+        })
     }
 
     /// Path of the SQLite database inside the data dir.
@@ -402,6 +505,96 @@ impl Settings {
             None => format!("http://{bound}"),
         }
     }
+}
+
+/// The `[sessions]`, `[join]` and `trusted_proxies` settings, validated.
+fn resolve_limits(
+    s: Option<SessionsFile>,
+    j: Option<JoinFile>,
+    proxies: Option<Vec<String>>,
+) -> Result<(SessionSettings, JoinSettings, TrustedProxies), ConfigError> {
+    let (s, j) = (s.unwrap_or_default(), j.unwrap_or_default());
+    let (ds, dj) = (SessionSettings::default(), JoinSettings::default());
+    let sessions = SessionSettings {
+        idle_secs: s.idle_secs.unwrap_or(ds.idle_secs),
+        absolute_secs: s.absolute_secs.unwrap_or(ds.absolute_secs),
+    };
+    let bad = |key: &'static str, origin: &'static str, message: &str| ConfigError::Invalid {
+        key,
+        origin,
+        message: message.into(),
+    };
+    let year = 366 * 24 * 3600;
+    if !(1..=year).contains(&sessions.idle_secs) {
+        return Err(bad("sessions.idle_secs", "[sessions] / CAIRN_SESSION_IDLE_SECS", "must be 1 second to a year"));
+    }
+    if !(1..=year).contains(&sessions.absolute_secs) {
+        return Err(bad(
+            "sessions.absolute_secs",
+            "[sessions] / CAIRN_SESSION_ABSOLUTE_SECS",
+            "must be 1 second to a year",
+        ));
+    }
+    let join = JoinSettings {
+        mails_per_address_per_day: j.mails_per_address_per_day.unwrap_or(dj.mails_per_address_per_day),
+        per_client_per_hour: j.per_client_per_hour.unwrap_or(dj.per_client_per_hour),
+    };
+    if !(1..=1000).contains(&join.mails_per_address_per_day) {
+        return Err(bad(
+            "join.mails_per_address_per_day",
+            "[join] / CAIRN_JOIN_MAILS_PER_DAY",
+            "must be between 1 and 1000",
+        ));
+    }
+    if !(1..=100_000).contains(&join.per_client_per_hour) {
+        return Err(bad(
+            "join.per_client_per_hour",
+            "[join] / CAIRN_JOIN_PER_CLIENT_PER_HOUR",
+            "must be between 1 and 100000",
+        ));
+    }
+    let trusted_proxies = TrustedProxies::parse(&proxies.unwrap_or_default())
+        .map_err(|m| bad("trusted_proxies", "trusted_proxies / CAIRN_TRUSTED_PROXIES", &m))?;
+    Ok((sessions, join, trusted_proxies))
+}
+
+/// `[sessions]`, `[join]` and `trusted_proxies` from the environment.
+fn apply_limits_env(file: &mut FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let num = |name: &'static str, key: &'static str| -> Result<Option<u64>, ConfigError> {
+        var(name)
+            .map(|v| {
+                v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    key,
+                    origin: name,
+                    message: format!("'{v}' is not a number"),
+                })
+            })
+            .transpose()
+    };
+    let small = |v: Option<u64>, name: &'static str, key: &'static str| -> Result<Option<u32>, ConfigError> {
+        v.map(|n| {
+            u32::try_from(n).map_err(|_| ConfigError::Invalid {
+                key,
+                origin: name,
+                message: format!("{n} is too large"),
+            })
+        })
+        .transpose()
+    };
+    if let Some(v) = var("CAIRN_TRUSTED_PROXIES") {
+        file.trusted_proxies = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+    }
+    let mut s = file.sessions.take().unwrap_or_default();
+    s.idle_secs = num("CAIRN_SESSION_IDLE_SECS", "sessions.idle_secs")?.or(s.idle_secs);
+    s.absolute_secs = num("CAIRN_SESSION_ABSOLUTE_SECS", "sessions.absolute_secs")?.or(s.absolute_secs);
+    file.sessions = Some(s);
+    let mut j = file.join.take().unwrap_or_default();
+    let (n, k) = ("CAIRN_JOIN_MAILS_PER_DAY", "join.mails_per_address_per_day");
+    j.mails_per_address_per_day = small(num(n, k)?, n, k)?.or(j.mails_per_address_per_day);
+    let (n, k) = ("CAIRN_JOIN_PER_CLIENT_PER_HOUR", "join.per_client_per_hour");
+    j.per_client_per_hour = small(num(n, k)?, n, k)?.or(j.per_client_per_hour);
+    file.join = Some(j);
+    Ok(())
 }
 
 /// Environment variables for the keys that have no flag; they override the file.
@@ -460,6 +653,7 @@ fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Re
         c.mining = Some(!matches!(v.trim(), "0" | "false" | "no" | "off"));
     }
     file.chain = Some(c);
+    apply_limits_env(&mut file, var)?;
     Ok(file)
 }
 
@@ -546,5 +740,34 @@ mod tests {
         let file = apply_env(FileSettings::default(), &bad).unwrap();
         let err = Settings::resolve(file, "default", &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("allow_origins"), "{err}");
+    }
+
+    #[test]
+    fn limits_have_defaults_and_come_from_the_environment() {
+        let s = resolve(Overrides::default()).unwrap();
+        assert_eq!((s.sessions.idle_secs, s.sessions.absolute_secs), (12 * 3600, 7 * 24 * 3600));
+        assert_eq!((s.join.mails_per_address_per_day, s.join.per_client_per_hour), (3, 10));
+        assert!(s.trusted_proxies.is_empty());
+        let env = |k: &str| match k {
+            "CAIRN_TRUSTED_PROXIES" => Some("10.0.0.0/8, 192.168.1.7,::1".to_string()),
+            "CAIRN_SESSION_IDLE_SECS" => Some("60".to_string()),
+            "CAIRN_JOIN_PER_CLIENT_PER_HOUR" => Some("5".to_string()),
+            _ => None,
+        };
+        let file = apply_env(FileSettings::default(), &env).unwrap();
+        let s = Settings::resolve(file, "default", &Overrides::default()).unwrap();
+        assert!(s.trusted_proxies.contains(&"10.1.2.3".parse().unwrap()));
+        assert!(s.trusted_proxies.contains(&"192.168.1.7".parse().unwrap()));
+        assert!(s.trusted_proxies.contains(&"::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!s.trusted_proxies.contains(&"192.168.1.8".parse().unwrap()));
+        assert_eq!(s.sessions.idle_secs, 60);
+        assert_eq!(s.join.per_client_per_hour, 5);
+        let bad = |k: &str| (k == "CAIRN_TRUSTED_PROXIES").then(|| "not-an-ip".to_string());
+        let file = apply_env(FileSettings::default(), &bad).unwrap();
+        let err = Settings::resolve(file, "default", &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("trusted_proxies"), "{err}");
+        let file: FileSettings = toml::from_str("[join]\nmails_per_address_per_day = 0").unwrap();
+        let err = Settings::resolve(file, "cairn.toml", &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("join.mails_per_address_per_day"), "{err}");
     }
 }

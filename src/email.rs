@@ -102,14 +102,23 @@ impl Mailer {
         match &self.backend {
             Backend::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| MailError::Send(e.to_string())),
             Backend::File(dir) => {
-                tokio::fs::create_dir_all(dir)
-                    .await
+                // Mail holds learners' addresses and private links: owner-only, like the data dir.
+                crate::startup::create_private_dir(dir)
                     .map_err(|e| MailError::Send(format!("cannot create {}: {e}", dir.display())))?;
-                AsyncFileTransport::<Tokio1Executor>::new(dir)
+                let id = AsyncFileTransport::<Tokio1Executor>::new(dir)
                     .send(message)
                     .await
-                    .map(|_| ())
-                    .map_err(|e| MailError::Send(e.to_string()))
+                    .map_err(|e| MailError::Send(e.to_string()))?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let path = dir.join(format!("{id}.eml"));
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| MailError::Send(format!("cannot protect {}: {e}", path.display())))?;
+                }
+                #[cfg(not(unix))]
+                let _ = id;
+                Ok(())
             }
         }
     }

@@ -32,6 +32,9 @@ pub enum AppError {
     Conflict(String),
     #[error("too many failed attempts; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
+    /// A limit was reached; `message` says which, in words.
+    #[error("{message}")]
+    Limited { message: String, retry_after: u64 },
     /// Not signed in: redirect to the login page, then back to `next`.
     #[error("please sign in")]
     LoginRequired { next: String },
@@ -68,7 +71,7 @@ impl ResponseError for AppError {
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests { .. } | AppError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,7 +86,7 @@ impl ResponseError for AppError {
                 );
                 HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish()
             }
-            AppError::TooManyRequests { retry_after } => {
+            AppError::TooManyRequests { retry_after } | AppError::Limited { retry_after, .. } => {
                 let mut res = json_error(self.status_code(), &self.to_string());
                 res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
                 res
@@ -138,7 +141,8 @@ pub async fn negotiate_errors(
         None => status.canonical_reason().unwrap_or("error").to_string(),
     };
     if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), path = %res.request().path(), error = %raw, "request failed");
+        let path = crate::web::redact_path(res.request().path());
+        tracing::error!(status = status.as_u16(), %path, error = %raw, "request failed");
     }
     let message = public_message(status, &raw);
     let json = prefers_json(res.request());

@@ -397,39 +397,131 @@ impl Notifier {
 /// Webmentions a client address may send per minute.
 pub const MENTIONS_PER_MINUTE: u32 = 30;
 
-/// Counts requests per client address in one-minute windows.
+/// Counts requests per client address in fixed windows (a minute unless said otherwise).
 #[derive(Debug)]
 pub struct RateLimit {
-    per_minute: u32,
+    per_window: u32,
+    window_secs: i64,
     windows: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
 }
 
+/// The key a per-client limit counts under: an IPv4 address, or an IPv6 address's /64, which
+/// one client typically holds whole.
+pub fn limit_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Client addresses a [`RateLimit`] remembers at most; past it, finished windows are dropped,
+/// then the oldest half.
+const RATE_ENTRIES: usize = 10_000;
+
 impl RateLimit {
     pub fn new(per_minute: u32) -> RateLimit {
-        RateLimit { per_minute, windows: Default::default() }
+        Self::per_window(per_minute, 60)
+    }
+
+    pub fn per_window(limit: u32, window_secs: i64) -> RateLimit {
+        RateLimit { per_window: limit, window_secs: window_secs.max(1), windows: Default::default() }
     }
 
     /// True when `addr` may make another request now.
     pub fn allow(&self, addr: Option<std::net::IpAddr>, now: i64) -> bool {
-        let Some(addr) = addr else { return true };
+        self.check(addr, now).is_ok()
+    }
+
+    /// Counts a request; `Err(seconds)` until the window ends when the limit is passed.
+    pub fn check(&self, addr: Option<std::net::IpAddr>, now: i64) -> Result<(), u64> {
+        let Some(addr) = addr.map(limit_key) else { return Ok(()) };
+        let window = self.window_secs;
         let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > 10_000 {
-            w.retain(|_, (start, _)| now - *start < 60);
+        if w.len() >= RATE_ENTRIES && !w.contains_key(&addr) {
+            w.retain(|_, (start, _)| now - *start < window);
+            if w.len() >= RATE_ENTRIES {
+                let mut starts: Vec<i64> = w.values().map(|(s, _)| *s).collect();
+                starts.sort_unstable();
+                let cut = starts[starts.len() / 2];
+                w.retain(|_, (start, _)| *start > cut);
+            }
         }
         let e = w.entry(addr).or_insert((now, 0));
-        if now - e.0 >= 60 {
+        if now - e.0 >= window {
             *e = (now, 0);
         }
-        e.1 += 1;
-        e.1 <= self.per_minute
+        e.1 = e.1.saturating_add(1);
+        if e.1 <= self.per_window { Ok(()) } else { Err((e.0 + window - now).max(1) as u64) }
     }
 }
 
-/// Receives a Webmention: checks it and queues it for verification.
-pub fn receive(conn: &mut SqliteConnection, base: &str, source: &str, target: &str) -> StoreResult<()> {
+/// Pending received Webmentions one source page may have; it mentions few of our pages.
+pub const MAX_PENDING_PER_SOURCE: i64 = 10;
+/// Pending received Webmentions one of our pages may have.
+pub const MAX_PENDING_PER_TARGET: i64 = 50;
+/// Pending received Webmentions one client address may have, so that no one fills the global cap.
+pub const MAX_PENDING_PER_CLIENT: i64 = 20;
+
+/// Whether a received Webmention may be shown publicly.
+pub mod moderation {
+    /// The source is on the learner's own site: shown once verified.
+    pub const OWN_SITE: &str = "own_site";
+    /// Waiting for an instructor on /admin/mentions.
+    pub const PENDING: &str = "pending";
+    pub const APPROVED: &str = "approved";
+    pub const REJECTED: &str = "rejected";
+}
+
+fn origin_of(url: &str) -> Option<url::Origin> {
+    url::Url::parse(url).ok().map(|u| u.origin()).filter(|o| o.is_tuple())
+}
+
+/// True when `source` is on the site of the learner whose award `target` is: the origin of
+/// the award's evidence, or of one of the learner's feeds or their site.
+fn on_learners_site(conn: &mut SqliteConnection, base: &str, source: &url::Url, target: &str) -> StoreResult<bool> {
+    use crate::db::schema::feeds;
+    let Some(public_id) = target.strip_prefix(&format!("{base}/assertions/")).map(|r| r.split(['/', '?', '#']).next())
+    else {
+        return Ok(false);
+    };
+    let Some(public_id) = public_id.filter(|p| !p.is_empty()) else { return Ok(false) };
+    let award: Option<(Option<String>, Option<i64>)> = awards::table
+        .filter(awards::public_id.eq(public_id))
+        .select((awards::evidence_url, awards::author_id))
+        .first(conn)
+        .optional()?;
+    let Some((evidence, author)) = award else { return Ok(false) };
+    let mut sites: Vec<String> = evidence.into_iter().collect();
+    if let Some(author) = author {
+        let rows: Vec<(String, Option<String>)> = feeds::table
+            .filter(feeds::author_id.eq(author))
+            .filter(feeds::status.ne(crate::db::feeds::status::PENDING))
+            .select((feeds::url, feeds::site_url))
+            .load(conn)?;
+        for (url, site) in rows {
+            sites.push(url);
+            sites.extend(site);
+        }
+    }
+    let source = source.origin();
+    Ok(sites.iter().filter_map(|s| origin_of(s)).any(|o| o == source))
+}
+
+/// Receives a Webmention from `client`: checks it, applies the caps and queues it for
+/// verification, noting whether it may be shown without an instructor's approval.
+pub fn receive(
+    conn: &mut SqliteConnection,
+    base: &str,
+    source: &str,
+    target: &str,
+    client: Option<std::net::IpAddr>,
+) -> StoreResult<()> {
     let parse = |field: &'static str, v: &str| -> StoreResult<url::Url> {
         match url::Url::parse(v.trim()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && v.len() <= 2048 => Ok(u),
             _ => Err(StoreError::field(field, format!("{field} must be an http(s) URL"))),
         }
     };
@@ -443,27 +535,80 @@ pub fn receive(conn: &mut SqliteConnection, base: &str, source: &str, target: &s
     if !ours {
         return Err(StoreError::field("target", "the target is not a page of this site that accepts Webmentions"));
     }
-    let pending: i64 = mentions::table.filter(mentions::status.eq("pending")).count().get_result(conn)?;
-    if pending >= MAX_PENDING_MENTIONS {
-        return Err(StoreError::Conflict("too many Webmentions are waiting; try again later".into()));
-    }
-    diesel::replace_into(mentions::table)
-        .values((
-            mentions::source.eq(s.as_str()),
-            mentions::target.eq(t.as_str()),
-            mentions::status.eq("pending"),
-            mentions::received_at.eq(crate::db::now()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let client = client.map(|c| limit_key(c).to_string());
+    crate::db::write_tx(conn, |conn| {
+        let pending = || mentions::table.filter(mentions::status.eq("pending"));
+        let full =
+            |what: &str| StoreError::Conflict(format!("too many Webmentions {what} are waiting; try again later"));
+        if pending().count().get_result::<i64>(conn)? >= MAX_PENDING_MENTIONS {
+            return Err(full("in all"));
+        }
+        if pending().filter(mentions::source.eq(s.as_str())).count().get_result::<i64>(conn)? >= MAX_PENDING_PER_SOURCE
+        {
+            return Err(full("from this source"));
+        }
+        if pending().filter(mentions::target.eq(t.as_str())).count().get_result::<i64>(conn)? >= MAX_PENDING_PER_TARGET
+        {
+            return Err(full("for this target"));
+        }
+        if let Some(c) = &client
+            && pending().filter(mentions::client.eq(c)).count().get_result::<i64>(conn)? >= MAX_PENDING_PER_CLIENT
+        {
+            return Err(full("from your address"));
+        }
+        let shown =
+            if on_learners_site(conn, base, &s, t.as_str())? { moderation::OWN_SITE } else { moderation::PENDING };
+        diesel::replace_into(mentions::table)
+            .values((
+                mentions::source.eq(s.as_str()),
+                mentions::target.eq(t.as_str()),
+                mentions::status.eq("pending"),
+                mentions::received_at.eq(crate::db::now()),
+                mentions::client.eq(&client),
+                mentions::moderation.eq(shown),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
-/// Verified mentions of a page.
+/// Verified mentions of a page that may be shown publicly: from the learner's own site, or
+/// approved by an instructor.
 pub fn verified_for(conn: &mut SqliteConnection, target: &str) -> StoreResult<Vec<String>> {
     mentions::table
         .filter(mentions::target.eq(target).and(mentions::status.eq("verified")))
+        .filter(mentions::moderation.eq_any([moderation::OWN_SITE, moderation::APPROVED]))
         .order(mentions::checked_at.desc())
         .select(mentions::source)
         .load(conn)
         .map_err(Into::into)
+}
+
+/// A received Webmention waiting for an instructor.
+#[derive(Debug, Clone, Queryable)]
+pub struct HeldMention {
+    pub id: i64,
+    pub source: String,
+    pub target: String,
+    pub status: String,
+    pub received_at: i64,
+}
+
+/// Mentions from outside the learners' sites, not yet approved or rejected, newest first.
+pub fn held_for_moderation(conn: &mut SqliteConnection, limit: i64) -> StoreResult<Vec<HeldMention>> {
+    mentions::table
+        .filter(mentions::moderation.eq(moderation::PENDING))
+        .filter(mentions::status.eq_any(["pending", "verified"]))
+        .order(mentions::received_at.desc())
+        .limit(limit)
+        .select((mentions::id, mentions::source, mentions::target, mentions::status, mentions::received_at))
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Approves (shown once verified) or rejects (never shown) a held mention.
+pub fn moderate(conn: &mut SqliteConnection, id: i64, approve: bool) -> StoreResult<()> {
+    let decision = if approve { moderation::APPROVED } else { moderation::REJECTED };
+    let n = diesel::update(mentions::table.find(id)).set(mentions::moderation.eq(decision)).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound("mention")) } else { Ok(()) }
 }

@@ -6,8 +6,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Instant;
 
+use actix_session::SessionMiddleware;
 use actix_session::config::CookieContentSecurity;
-use actix_session::{SessionMiddleware, storage::CookieSessionStore};
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -15,7 +15,7 @@ use actix_web::middleware::{self, DefaultHeaders, Next};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 
-use crate::auth::LoginThrottle;
+use crate::auth::{LoginThrottle, SessionBackend};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::web::AppState;
@@ -30,9 +30,23 @@ const PEER_REQUESTS_PER_MINUTE: u32 = 3000;
 /// Opens the data dir and database, creating and migrating them on first use, and
 /// makes sure the institution profile exists.
 pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
-    std::fs::create_dir_all(&settings.data_dir)
+    create_private_dir(&settings.data_dir)
         .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
-    let pool = db::open(&settings.database_path())?;
+    let db_path = settings.database_path();
+    if !db_path.exists() {
+        // Created private before SQLite opens it; SQLite gives -wal and -shm the same mode.
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(&db_path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", db_path.display())),
+        }
+    }
+    let pool = db::open(&db_path)?;
+    secure_data_dir(&settings.data_dir);
     let mut conn = pool.get()?;
     db::institution::ensure(&mut conn, &settings.institution_name)?;
     // Peers listed in the configuration join the trust list (the peers page and
@@ -42,6 +56,51 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
             .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
     }
     Ok(pool)
+}
+
+/// Creates a directory (and its parents) readable only by its owner.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// The data dir holds learners' emails and the keys: it must be 0700 and its files 0600. Any
+/// looser mode is reported and tightened.
+pub fn secure_data_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let fix = |path: &Path, want: u32| {
+            let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+            if meta.file_type().is_symlink() {
+                return;
+            }
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & !want != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), want = format!("{want:o}"),
+                    "the data dir was readable by others; tightening its permissions");
+                if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)) {
+                    tracing::error!(path = %path.display(), error = %e, "cannot tighten permissions");
+                }
+            }
+        };
+        fix(dir, 0o700);
+        for name in ["cairn.db", "cairn.db-wal", "cairn.db-shm", "session.key", "institution.key"] {
+            fix(&dir.join(name), 0o600);
+        }
+        let mail = dir.join("mail");
+        fix(&mail, 0o700);
+        if let Ok(entries) = std::fs::read_dir(&mail) {
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "eml") {
+                    fix(&e.path(), 0o600);
+                }
+            }
+        }
+    }
 }
 
 /// Loads the session signing key from the data dir, creating it on first start, so that
@@ -79,6 +138,7 @@ pub struct Application {
     mining: bool,
     notifier: crate::notify::Notifier,
     peers: crate::peers::Peers,
+    session_life: crate::config::SessionSettings,
 }
 
 impl Application {
@@ -101,6 +161,8 @@ impl Application {
         let peers = crate::peers::Peers::new(pool.clone(), ledger.clone())?;
         let notifier =
             crate::notify::Notifier::new(pool.clone(), harvester.fetcher().clone(), mailer.clone(), base_url.clone());
+        let sessions = SessionBackend::new(pool.clone(), settings.sessions);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
@@ -113,6 +175,10 @@ impl Application {
             mention_rate: crate::notify::RateLimit::new(crate::notify::MENTIONS_PER_MINUTE),
             peer_rate: crate::notify::RateLimit::new(PEER_REQUESTS_PER_MINUTE),
             peers: peers.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(2 * cores)),
+            join: settings.join,
+            join_rate: crate::notify::RateLimit::per_window(settings.join.per_client_per_hour, 3600),
             issuer_email: settings
                 .mail
                 .from
@@ -122,7 +188,7 @@ impl Application {
         });
 
         let server = HttpServer::new(move || {
-            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            let sessions = SessionMiddleware::builder(sessions.clone(), key.clone())
                 .cookie_name(SESSION_COOKIE.to_string())
                 .cookie_content_security(CookieContentSecurity::Signed)
                 .cookie_http_only(true)
@@ -152,6 +218,7 @@ impl Application {
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
+        secure_data_dir(&settings.data_dir);
         Ok(Application {
             server,
             addr,
@@ -163,6 +230,7 @@ impl Application {
             mining: settings.chain.mining,
             notifier,
             peers,
+            session_life: settings.sessions,
         })
     }
 
@@ -218,6 +286,7 @@ impl Application {
             });
         }
         tokio::spawn(self.notifier.clone().run(stop_tx.subscribe()));
+        tokio::spawn(housekeeping(self.pool.clone(), self.session_life, stop_tx.subscribe()));
         tokio::spawn(self.peers.clone().run(stop_tx.subscribe()));
         if self.mining {
             tokio::spawn(self.ledger.clone().run_miner(stop_tx.subscribe()));
@@ -240,8 +309,42 @@ async fn log_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = req.path().to_string();
+    // Tokens in paths (confirmation, subscription links) are secrets: never log them.
+    let path = crate::web::redact_path(req.path());
     let res = next.call(req).await?;
     tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
     Ok(res)
+}
+
+/// How often `cairn serve` drops expired sessions, unconfirmed subscriptions and old mail counts.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Drops what has expired, at start and then every [`HOUSEKEEPING_EVERY`], until stopped.
+async fn housekeeping(
+    pool: DbPool,
+    life: crate::config::SessionSettings,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let r = db::run(&pool, move |c| {
+            let now = db::now();
+            let sessions = db::sessions::purge_expired(c, life, now)?;
+            let feeds = db::feeds::purge_unconfirmed(c, now)?;
+            db::feeds::forget_join_mails(c, now)?;
+            Ok((sessions, feeds))
+        })
+        .await;
+        match r {
+            Ok((0, 0)) => {}
+            Ok((sessions, feeds)) => tracing::info!(sessions, feeds, "expired sessions and subscriptions removed"),
+            Err(e) => tracing::error!(error = %e, "housekeeping failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::schema::{authors, feeds};
+use super::schema::{authors, awards, feeds, join_mails, links};
 use super::{OptionalExt, StoreError, StoreResult, now};
 
 /// A feed's lifecycle.
@@ -116,23 +116,135 @@ pub fn find_by_url(conn: &mut SqliteConnection, url: &str) -> StoreResult<Option
     feeds::table.filter(feeds::url.eq(url)).select(Feed::as_select()).first(conn).optional().map_err(Into::into)
 }
 
-/// Activates the pending feed whose confirmation token hashes to `hash`.
+/// Activates the pending feed whose confirmation token hashes to `hash`, unless its
+/// confirmation has expired. Only now does the name typed when joining reach the learner.
 pub fn confirm(conn: &mut SqliteConnection, hash: &str) -> StoreResult<Option<Feed>> {
-    let Some(feed) =
-        feeds::table.filter(feeds::confirm_token_hash.eq(hash)).select(Feed::as_select()).first(conn).optional()?
+    let t = now();
+    let Some((feed, pending_name)) = feeds::table
+        .filter(feeds::confirm_token_hash.eq(hash))
+        .filter(feeds::status.eq(status::PENDING))
+        .filter(feeds::updated_at.gt(t - UNCONFIRMED_SECS))
+        .select((Feed::as_select(), feeds::pending_name))
+        .first::<(Feed, Option<String>)>(conn)
+        .optional()?
     else {
         return Ok(None);
     };
-    let t = now();
-    diesel::update(feeds::table.find(feed.id))
-        .set((
-            feeds::status.eq(status::ACTIVE),
-            feeds::confirm_token_hash.eq(None::<String>),
-            feeds::next_poll_at.eq(t),
-            feeds::updated_at.eq(t),
-        ))
+    super::write_tx(conn, |conn| {
+        diesel::update(feeds::table.find(feed.id))
+            .set((
+                feeds::status.eq(status::ACTIVE),
+                feeds::confirm_token_hash.eq(None::<String>),
+                feeds::pending_name.eq(None::<String>),
+                feeds::next_poll_at.eq(t),
+                feeds::updated_at.eq(t),
+            ))
+            .execute(conn)?;
+        if let Some(name) = pending_name.filter(|n| !n.is_empty()) {
+            set_author_name(conn, feed.author_id, &name)?;
+        }
+        get_feed(conn, feed.id).map(Some)
+    })
+}
+
+/// How long a join waits for its confirmation before it is dropped.
+pub const UNCONFIRMED_SECS: i64 = 48 * 3600;
+/// Unconfirmed subscriptions dropped in one go.
+const PURGE_BATCH: i64 = 500;
+
+/// Drops subscriptions left unconfirmed for [`UNCONFIRMED_SECS`] (a batch at a time), and the
+/// learners made only for them. A removed feed taken up again and left unconfirmed goes back
+/// to removed, keeping its Links.
+pub fn purge_unconfirmed(conn: &mut SqliteConnection, now: i64) -> StoreResult<usize> {
+    super::write_tx(conn, |conn| {
+        let stale: Vec<(i64, i64)> = feeds::table
+            .filter(feeds::status.eq(status::PENDING))
+            .filter(feeds::updated_at.le(now - UNCONFIRMED_SECS))
+            .select((feeds::id, feeds::author_id))
+            .limit(PURGE_BATCH)
+            .load(conn)?;
+        for (id, _) in &stale {
+            let has_links: bool =
+                diesel::select(diesel::dsl::exists(links::table.filter(links::feed_id.eq(id)))).get_result(conn)?;
+            if has_links {
+                diesel::update(feeds::table.find(id))
+                    .set((
+                        feeds::status.eq(status::REMOVED),
+                        feeds::confirm_token_hash.eq(None::<String>),
+                        feeds::manage_token_hash.eq(None::<String>),
+                        feeds::pending_name.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+            } else {
+                diesel::delete(feeds::table.find(id)).execute(conn)?;
+            }
+        }
+        for (_, author) in &stale {
+            let used: bool = diesel::select(
+                diesel::dsl::exists(feeds::table.filter(feeds::author_id.eq(author)))
+                    .or(diesel::dsl::exists(links::table.filter(links::author_id.eq(author))))
+                    .or(diesel::dsl::exists(awards::table.filter(awards::author_id.eq(author)))),
+            )
+            .get_result(conn)?;
+            if !used {
+                diesel::delete(authors::table.find(author)).execute(conn)?;
+            }
+        }
+        Ok(stale.len())
+    })
+}
+
+/// The window of the per-address limit on confirmation mails.
+pub const JOIN_MAIL_WINDOW_SECS: i64 = 24 * 3600;
+
+/// Seconds until `email` may be sent another confirmation mail, when it has had `limit`
+/// within the window; `None` when it may now.
+pub fn join_mail_wait(conn: &mut SqliteConnection, email: &str, limit: u32, now: i64) -> StoreResult<Option<i64>> {
+    let sent: Vec<i64> = join_mails::table
+        .filter(join_mails::email.eq(email.to_lowercase()))
+        .filter(join_mails::sent_at.gt(now - JOIN_MAIL_WINDOW_SECS))
+        .order(join_mails::sent_at.desc())
+        .limit(i64::from(limit))
+        .select(join_mails::sent_at)
+        .load(conn)?;
+    Ok((sent.len() >= limit as usize).then(|| {
+        let oldest = sent.last().copied().unwrap_or(now);
+        (oldest + JOIN_MAIL_WINDOW_SECS - now).max(1)
+    }))
+}
+
+/// Counts a confirmation mail to `email` if the limit allows it (call inside the transaction
+/// that creates the subscription, so parallel joins cannot pass the limit together); otherwise
+/// the seconds to wait.
+pub fn reserve_join_mail(
+    conn: &mut SqliteConnection,
+    email: &str,
+    limit: u32,
+    now: i64,
+) -> StoreResult<Result<(), i64>> {
+    if let Some(wait) = join_mail_wait(conn, email, limit, now)? {
+        return Ok(Err(wait));
+    }
+    diesel::insert_into(join_mails::table)
+        .values((join_mails::email.eq(email.to_lowercase()), join_mails::sent_at.eq(now)))
         .execute(conn)?;
-    get_feed(conn, feed.id).map(Some)
+    Ok(Ok(()))
+}
+
+/// Drops mail counts older than the window.
+pub fn forget_join_mails(conn: &mut SqliteConnection, now: i64) -> StoreResult<usize> {
+    Ok(diesel::delete(join_mails::table.filter(join_mails::sent_at.le(now - JOIN_MAIL_WINDOW_SECS))).execute(conn)?)
+}
+
+/// The author with this email, if any.
+pub fn author_by_email(conn: &mut SqliteConnection, email: &str) -> StoreResult<Option<Author>> {
+    Ok(authors::table.filter(authors::email.eq(email)).select(Author::as_select()).first(conn).optional()?)
+}
+
+/// Keeps the name typed in an unconfirmed join, to apply on confirmation.
+pub fn set_pending_name(conn: &mut SqliteConnection, feed_id: i64, name: &str) -> StoreResult<()> {
+    diesel::update(feeds::table.find(feed_id)).set(feeds::pending_name.eq(name)).execute(conn)?;
+    Ok(())
 }
 
 /// The feed (and its author) whose management token hashes to `hash`.

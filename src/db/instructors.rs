@@ -57,6 +57,12 @@ pub fn set_password(conn: &mut SqliteConnection, id: i64, password: &str) -> Sto
     if n == 0 { Err(StoreError::NotFound("instructor")) } else { Ok(()) }
 }
 
+/// Stores a password hash made elsewhere (off the database connection).
+pub fn set_password_hash(conn: &mut SqliteConnection, id: i64, hash: &str) -> StoreResult<()> {
+    let n = diesel::update(instructors::table.find(id)).set(instructors::password_hash.eq(hash)).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound("instructor")) } else { Ok(()) }
+}
+
 pub fn find_by_email(conn: &mut SqliteConnection, email: &str) -> StoreResult<Option<Instructor>> {
     instructors::table
         .filter(instructors::email.eq(email.trim().to_lowercase()))

@@ -86,6 +86,7 @@ pub mod feeds;
 pub mod institution;
 pub mod instructors;
 pub mod links;
+pub mod sessions;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
 #[derive(Debug, thiserror::Error)]

@@ -109,6 +109,7 @@ diesel::table! {
         items_harvested -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        pending_name -> Nullable<Text>,
     }
 }
 
@@ -253,6 +254,8 @@ diesel::table! {
         reason -> Nullable<Text>,
         received_at -> BigInt,
         checked_at -> Nullable<BigInt>,
+        client -> Nullable<Text>,
+        moderation -> Text,
     }
 }
 
@@ -286,4 +289,23 @@ diesel::table! {
         record_id -> Text,
     }
 }
+
 diesel::allow_tables_to_appear_in_same_query!(chain_records, peer_relays);
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        instructor_id -> BigInt,
+        state -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    join_mails (id) {
+        id -> BigInt,
+        email -> Text,
+        sent_at -> BigInt,
+    }
+}

@@ -41,7 +41,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/tasks/{tid}/delete", web::post().to(task_delete))
         .route("/admin/tasks/{tid}/badge-preview", web::get().to(task_badge_preview))
         .route("/admin/institution", web::get().to(institution_edit))
-        .route("/admin/institution", web::post().to(institution_update));
+        .route("/admin/institution", web::post().to(institution_update))
+        .route("/admin/password", web::get().to(password_edit))
+        .route("/admin/password", web::post().to(password_update))
+        .route("/admin/mentions", web::get().to(mentions_list))
+        .route("/admin/mentions/{id}/approve", web::post().to(mention_approve))
+        .route("/admin/mentions/{id}/reject", web::post().to(mention_reject));
 }
 
 /// Splits a store result into "show the form again with these errors" and other errors.
@@ -638,4 +643,119 @@ async fn institution_update(
         &InstitutionEditPage { page: Page::new(&session, "Institution profile"), form, errors },
         StatusCode::UNPROCESSABLE_ENTITY,
     )
+}
+
+// ---- password ----
+
+#[derive(Template)]
+#[template(path = "admin/password.html")]
+struct PasswordPage {
+    page: Page,
+    errors: FieldErrors,
+    done: bool,
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    again: String,
+}
+
+async fn password_edit(_: SignedIn, session: Session) -> Result<HttpResponse, AppError> {
+    render(&PasswordPage { page: Page::new(&session, "Change your password"), errors: FieldErrors::new(), done: false })
+}
+
+/// Changes the signed-in instructor's password and signs them out everywhere, this browser
+/// included: whoever else held a session must now know the new password.
+async fn password_update(
+    who: SignedIn,
+    req: actix_web::HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = who.instructor_id;
+    let me = state.db(move |c| crate::db::instructors::find(c, id)).await?.ok_or(AppError::NotFound("instructor"))?;
+    // A stolen session must not become a way to guess the password.
+    if let Err(wait) = state.throttle.attempt(&me.email, state.client_ip(&req), std::time::Instant::now()) {
+        return Err(AppError::TooManyRequests { retry_after: wait });
+    }
+    let mut errors = FieldErrors::new();
+    if !state.verify_password(form.current.clone(), Some(me.password_hash.clone())).await? {
+        errors.add("current", "that is not your current password");
+    }
+    if let Err(e) = crate::domain::check_password(&form.new) {
+        errors.add("new", e);
+    } else if form.new != form.again {
+        errors.add("again", "the two new passwords differ");
+    }
+    if !errors.is_empty() {
+        return render_status(
+            &PasswordPage { page: Page::new(&session, "Change your password"), errors, done: false },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    state.throttle.succeed(&me.email, state.client_ip(&req));
+    let hash = state.hash_password(form.new).await?;
+    let ended = state
+        .db(move |c| {
+            crate::db::write_tx(c, |c| {
+                crate::db::instructors::set_password_hash(c, id, &hash)?;
+                crate::auth::revoke_sessions(c, id)
+            })
+        })
+        .await?;
+    tracing::info!(instructor = id, sessions = ended, "password changed; every session signed out");
+    session.purge();
+    render(&PasswordPage { page: Page::new(&session, "Password changed"), errors: FieldErrors::new(), done: true })
+}
+
+// ---- received Webmentions ----
+
+#[derive(Template)]
+#[template(path = "admin/mentions.html")]
+struct MentionsPage {
+    page: Page,
+    held: Vec<crate::notify::HeldMention>,
+}
+
+/// Mentions shown at most on the moderation page at once.
+const MENTIONS_LISTED: i64 = 200;
+
+async fn mentions_list(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let held = state.db(|c| crate::notify::held_for_moderation(c, MENTIONS_LISTED)).await?;
+    render(&MentionsPage { page: Page::new(&session, "Mentions to moderate"), held })
+}
+
+async fn moderate(session: &Session, state: &AppState, id: i64, approve: bool) -> Result<HttpResponse, AppError> {
+    state.db(move |c| crate::notify::moderate(c, id, approve)).await?;
+    flash(
+        session,
+        if approve { "Approved: the mention is shown once verified." } else { "Rejected: the mention is never shown." },
+    );
+    Ok(redirect("/admin/mentions"))
+}
+
+async fn mention_approve(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    moderate(&session, &state, *id, true).await
+}
+
+async fn mention_reject(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    moderate(&session, &state, *id, false).await
 }

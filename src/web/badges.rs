@@ -184,11 +184,15 @@ async fn receive_webmention(
     state: web::Data<AppState>,
     form: web::Form<MentionForm>,
 ) -> Result<HttpResponse, AppError> {
-    if !state.mention_rate.allow(req.peer_addr().map(|a| a.ip()), crate::db::now()) {
-        return Err(AppError::TooManyRequests { retry_after: 60 });
+    let client = state.client_ip(&req);
+    if let Err(wait) = state.mention_rate.check(client, crate::db::now()) {
+        return Err(AppError::Limited {
+            message: "too many Webmentions from your address; try again in a minute".into(),
+            retry_after: wait,
+        });
     }
     let (base, form) = (state.base_url.clone(), form.into_inner());
-    match state.db(move |c| crate::notify::receive(c, &base, &form.source, &form.target)).await {
+    match state.db(move |c| crate::notify::receive(c, &base, &form.source, &form.target, client)).await {
         Ok(()) => {
             state.notifier.wake.notify_one();
             Ok(HttpResponse::Accepted()
@@ -197,7 +201,7 @@ async fn receive_webmention(
         }
         Err(AppError::Conflict(m)) => {
             tracing::warn!(reason = %m, "webmention refused");
-            Err(AppError::TooManyRequests { retry_after: 60 })
+            Err(AppError::Limited { message: m, retry_after: 60 })
         }
         // The Recommendation answers invalid requests with 400.
         Err(AppError::Invalid(e)) => Err(AppError::BadRequest(e.to_string())),

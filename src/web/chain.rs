@@ -196,7 +196,7 @@ fn payload(
     body: &web::Bytes,
     what: &str,
 ) -> Result<crate::peers::Payload, Box<HttpResponse>> {
-    if !state.peer_rate.allow(req.peer_addr().map(|a| a.ip()), crate::db::now()) {
+    if !state.peer_rate.allow(state.client_ip(req), crate::db::now()) {
         return Err(Box::new(peer_refusal(429, "too many requests".into(), what)));
     }
     if body.len() > PEER_BODY_LIMIT {

@@ -4,13 +4,12 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, render, render_status};
 use crate::auth::{CsrfForm, random_token, token_hash};
-use crate::db::StoreError;
 use crate::db::feeds::{self, Feed, NewFeed, status};
 use crate::domain::{Email, FieldErrors};
 use crate::email;
@@ -87,7 +86,45 @@ fn check_person(form: &JoinForm, errors: &mut FieldErrors) -> Option<(String, Em
     }
 }
 
+/// Refuses a join past the per-client or per-address limits, before any outbound request.
+async fn check_join_limits(state: &AppState, req: &HttpRequest, email: &Email) -> Result<(), AppError> {
+    let now = crate::db::now();
+    if let Err(wait) = state.join_rate.check(state.client_ip(req), now) {
+        return Err(AppError::Limited {
+            message: format!(
+                "too many join requests from your address; try again in about {} minute(s)",
+                wait.div_ceil(60)
+            ),
+            retry_after: wait,
+        });
+    }
+    let (addr, limit) = (email.to_string(), state.join.mails_per_address_per_day);
+    match state.db(move |c| feeds::join_mail_wait(c, &addr, limit, now)).await? {
+        Some(wait) => Err(mail_limit(limit, wait)),
+        None => Ok(()),
+    }
+}
+
+fn mail_limit(limit: u32, wait: i64) -> AppError {
+    AppError::Limited {
+        message: format!(
+            "Cairn has already sent {limit} confirmation email(s) to this address today; check your inbox \
+             (and spam folder), or try again in about {} hour(s)",
+            (wait as u64).div_ceil(3600)
+        ),
+        retry_after: wait as u64,
+    }
+}
+
+/// Why a join for an address that is already subscribed is refused.
+enum Taken {
+    Mine(&'static str),
+    Other(String),
+    MailLimit(i64),
+}
+
 async fn join_post(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<JoinForm>,
@@ -102,6 +139,7 @@ async fn join_post(
     let Some((name, email)) = check_person(&form, &mut errors) else {
         return again(form, errors, vec![], &session);
     };
+    check_join_limits(&state, &req, &email).await?;
     let target = if form.feed.trim().is_empty() { normalise_address(&form.url) } else { form.feed.trim().to_string() };
     let resolved = match harvest::resolve(state.harvester.fetcher(), &target).await {
         Ok(r) => r,
@@ -124,49 +162,91 @@ async fn join_post(
     let title = resolved.feed.title.clone();
     let site = resolved.feed.site_url.clone();
     let email_addr = email.to_string();
+    let mail_limit_n = state.join.mails_per_address_per_day;
     let created = state
         .db(move |c| {
+            let now = crate::db::now();
+            feeds::purge_unconfirmed(c, now)?;
             crate::db::write_tx(c, |c| {
                 let existing = feeds::find_by_url(c, &feed_url)?;
-                if existing.as_ref().is_some_and(|f| f.status != status::REMOVED) {
-                    return Err(StoreError::field(
-                        "url",
-                        format!("{feed_url} is already subscribed; the private link in its confirmation email lets its owner change it"),
-                    ));
+                let author = feeds::author_by_email(c, &email_addr)?;
+                let mine = |f: &Feed| author.as_ref().is_some_and(|a| a.id == f.author_id);
+                if let Some(f) = existing.as_ref() {
+                    let refusal = match f.status.as_str() {
+                        status::REMOVED if mine(f) => None,
+                        status::PENDING if mine(f) => Some(Taken::Mine(
+                            "this feed is waiting for your confirmation: use the link in the email Cairn sent you",
+                        )),
+                        status::PENDING => Some(Taken::Other(format!(
+                            "{feed_url} is waiting for another learner's confirmation; if it is yours, contact the course's instructor"
+                        ))),
+                        _ if mine(f) => Some(Taken::Mine(
+                            "you are already subscribed with this feed; the private link in your confirmation email lets you change it",
+                        )),
+                        _ => Some(Taken::Other(format!(
+                            "{feed_url} is already followed for another learner; if it is yours, contact the course's instructor"
+                        ))),
+                    };
+                    if let Some(r) = refusal {
+                        return Ok(Err(r));
+                    }
                 }
-                let author = feeds::find_or_create_author(c, &name, Some(&email_addr))?;
-                if let Some(removed) = existing {
-                    // A removed subscription may be taken up again (its Links are kept).
-                    return feeds::resubscribe(c, removed.id, author.id, &ch, &mh);
+                if let Err(wait) = feeds::reserve_join_mail(c, &email_addr, mail_limit_n, now)? {
+                    return Ok(Err(Taken::MailLimit(wait)));
                 }
-                feeds::create_feed(
-                    c,
-                    NewFeed {
-                        author_id: author.id,
-                        url: &feed_url,
-                        title: &title,
-                        site_url: site.as_deref(),
-                        status: status::PENDING,
-                        confirm_token_hash: Some(&ch),
-                        manage_token_hash: Some(&mh),
-                    },
-                )
+                // An existing learner keeps their name until they confirm.
+                let author = match author {
+                    Some(a) => a,
+                    None => feeds::find_or_create_author(c, &name, Some(&email_addr))?,
+                };
+                let feed = match existing {
+                    // A subscription its owner removed may be taken up again (its Links are kept).
+                    Some(removed) => feeds::resubscribe(c, removed.id, author.id, &ch, &mh)?,
+                    None => feeds::create_feed(
+                        c,
+                        NewFeed {
+                            author_id: author.id,
+                            url: &feed_url,
+                            title: &title,
+                            site_url: site.as_deref(),
+                            status: status::PENDING,
+                            confirm_token_hash: Some(&ch),
+                            manage_token_hash: Some(&mh),
+                        },
+                    )?,
+                };
+                if author.name != name {
+                    feeds::set_pending_name(c, feed.id, &name)?;
+                }
+                Ok(Ok(feed))
             })
         })
         .await;
     let feed = match created {
-        Ok(f) => f,
+        Ok(Ok(f)) => f,
+        Ok(Err(Taken::MailLimit(wait))) => return Err(mail_limit(mail_limit_n, wait)),
+        Ok(Err(Taken::Mine(m))) => {
+            errors.add("url", m);
+            return again(form, errors, vec![], &session);
+        }
+        Ok(Err(Taken::Other(m))) => {
+            errors.add("url", m);
+            return again(form, errors, vec![], &session);
+        }
         Err(AppError::Invalid(e)) => return again(form, e, vec![], &session),
         Err(e) => return Err(e),
     };
     let confirm_url = format!("{}/join/confirm/{confirm_token}", state.base_url);
     let manage_url = format!("{}/subscription/{manage_token}", state.base_url);
+    // Everything here is Cairn's own words but the (bounded) name: the form must not let
+    // anyone send their text to an address of their choosing.
+    let greeting: String = form.name.trim().chars().filter(|c| !c.is_control()).collect();
     let text = format!(
-        "Hello {},\n\nPlease confirm that Cairn may follow your feed:\n\n  {}\n\nConfirm here:\n{confirm_url}\n\n\
+        "Hello {greeting},\n\nSomeone, probably you, asked {base} to collect the posts of a blog for its courses \
+         and gave this email address.\n\nConfirm here (the link works for 48 hours):\n{confirm_url}\n\n\
          Keep this private link to change or remove your subscription later:\n{manage_url}\n\n\
          If you did not ask for this, ignore this message and nothing will happen.\n",
-        form.name.trim(),
-        feed.url
+        base = state.base_url,
     );
     if let Err(e) = state
         .mailer

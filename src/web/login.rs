@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, Page, redirect, render, render_status};
+use super::{AppState, Page, local_next, redirect, render, render_status};
 use crate::auth::{self, CsrfForm};
 use crate::db::instructors;
 use crate::error::AppError;
@@ -33,25 +33,16 @@ struct NextQuery {
     next: String,
 }
 
-/// Only local paths are followed after sign-in (no open redirect).
-fn local_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next.to_string()
-    } else {
-        "/admin".to_string()
-    }
-}
-
-async fn login_get(session: Session, q: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
+async fn login_get(
+    session: Session,
+    state: web::Data<AppState>,
+    q: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = local_next(&state.base_url, &q.next);
     if auth::instructor_id(&session).is_some() {
-        return Ok(redirect(&local_next(&q.next)));
+        return Ok(redirect(&next));
     }
-    render(&LoginPage {
-        page: Page::with_form(&session, "Sign in"),
-        next: local_next(&q.next),
-        email: String::new(),
-        error: String::new(),
-    })
+    render(&LoginPage { page: Page::with_form(&session, "Sign in"), next, email: String::new(), error: String::new() })
 }
 
 #[derive(Deserialize)]
@@ -64,47 +55,33 @@ struct LoginForm {
     next: String,
 }
 
-/// A valid hash to verify against when the account does not exist, so that unknown and
-/// known emails take the same time.
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| instructors::hash_password("not a real password, only for timing"));
-
 async fn login_post(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    let addr = req.peer_addr().map(|a| a.ip());
-    let now = Instant::now();
-    if let Err(wait) = state.throttle.check(&form.email, addr, now) {
+    let addr = state.client_ip(&req);
+    if let Err(wait) = state.throttle.attempt(&form.email, addr, Instant::now()) {
         return Err(AppError::TooManyRequests { retry_after: wait });
     }
     let email = form.email.clone();
-    let password = form.password.clone();
-    let found = state
-        .db(move |conn| {
-            let who = instructors::find_by_email(conn, &email)?;
-            let hash = who.as_ref().map(|i| i.password_hash.as_str()).unwrap_or(DUMMY_HASH.as_str());
-            let ok = instructors::verify_password(&password, hash);
-            Ok(who.filter(|_| ok))
-        })
-        .await?;
-    match found {
+    let who = state.db(move |conn| instructors::find_by_email(conn, &email)).await?;
+    // The connection is back in the pool before argon2 starts.
+    let ok = state.verify_password(form.password.clone(), who.as_ref().map(|i| i.password_hash.clone())).await?;
+    match who.filter(|_| ok) {
         Some(instructor) => {
-            state.throttle.succeed(&form.email);
+            state.throttle.succeed(&form.email, addr);
             auth::sign_in(&session, instructor.id);
             tracing::info!(instructor = instructor.id, "signed in");
-            Ok(redirect(&local_next(&form.next)))
+            Ok(redirect(&local_next(&state.base_url, &form.next)))
         }
         None => {
-            let stall = state.throttle.fail(&form.email, addr, now);
-            tokio::time::sleep(stall).await;
-            tracing::warn!(email = %form.email, ?addr, "failed sign-in");
+            tracing::warn!(?addr, "failed sign-in");
             render_status(
                 &LoginPage {
                     page: Page::with_form(&session, "Sign in"),
-                    next: local_next(&form.next),
+                    next: local_next(&state.base_url, &form.next),
                     email: form.email,
                     error: "That email and password do not match an instructor account.".into(),
                 },

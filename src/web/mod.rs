@@ -45,6 +45,127 @@ pub struct AppState {
     pub peer_rate: crate::notify::RateLimit,
     /// The peer worker (woken after an award).
     pub peers: crate::peers::Peers,
+    /// Proxies whose `X-Forwarded-For` names the client (see [`client_ip`]).
+    pub trusted_proxies: crate::config::TrustedProxies,
+    /// Password hashes computed at once; more wait briefly, then get 429.
+    pub hashing: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Limits of the join form.
+    pub join: crate::config::JoinSettings,
+    /// Join attempts per client address (hourly).
+    pub join_rate: crate::notify::RateLimit,
+}
+
+/// How long a login waits for a free password-hashing slot before it is told to retry.
+const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A valid hash to verify against when the account does not exist, so that unknown and
+/// known emails take the same time.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::db::instructors::hash_password("not a real password, only for timing"));
+
+impl AppState {
+    /// The client's address, for per-client limits.
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+        client_ip(req, &self.trusted_proxies)
+    }
+
+    /// Runs argon2 on a blocking thread, holding no database connection, at most
+    /// `hashing` at a time.
+    async fn hash_work<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+        let permit = tokio::time::timeout(HASH_WAIT, self.hashing.clone().acquire_owned())
+            .await
+            .map_err(|_| AppError::Limited {
+                message: "the server is busy signing other people in; try again in a few seconds".into(),
+                retry_after: 2,
+            })?
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let out = web::block(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Checks a password against a stored hash (or a dummy one when there is no account).
+    pub async fn verify_password(&self, password: String, hash: Option<String>) -> Result<bool, AppError> {
+        self.hash_work(move || {
+            crate::db::instructors::verify_password(&password, hash.as_deref().unwrap_or(DUMMY_HASH.as_str()))
+        })
+        .await
+    }
+
+    /// Hashes a new password.
+    pub async fn hash_password(&self, password: String) -> Result<String, AppError> {
+        self.hash_work(move || crate::db::instructors::hash_password(&password)).await
+    }
+}
+
+/// The address of the client that sent `req`. The peer address is the client unless it is a
+/// trusted proxy; then `X-Forwarded-For` is read from the right, skipping trusted proxies, and
+/// the first other address is the client (left of it, anyone could have written anything).
+/// Every per-client limit (login, join, Webmention, peers) goes through this.
+pub fn client_ip(req: &actix_web::HttpRequest, trusted: &crate::config::TrustedProxies) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip().to_canonical())?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for value in req.headers().get_all("x-forwarded-for").collect::<Vec<_>>().into_iter().rev() {
+        let Ok(value) = value.to_str() else { return Some(client) };
+        for hop in value.rsplit(',') {
+            let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else { return Some(client) };
+            let ip = ip.to_canonical();
+            if !trusted.contains(&ip) {
+                return Some(ip);
+            }
+            client = ip;
+        }
+    }
+    Some(client)
+}
+
+/// Where to go after signing in: `next` only when it is a path on this site, checked after
+/// parsing it as a URL relative to the base URL; anything else goes to `/admin`. Control
+/// characters, backslashes, `//` and schemes are refused outright, since browsers read them
+/// in ways a parser may not.
+pub fn local_next(base: &str, next: &str) -> String {
+    const FALLBACK: &str = "/admin";
+    let next = next.trim_matches(' ');
+    if next.is_empty()
+        || next.len() > 2048
+        || !next.starts_with('/')
+        || next.starts_with("//")
+        || next.chars().any(|c| c.is_control() || c == '\\')
+    {
+        return FALLBACK.into();
+    }
+    let (Ok(base), Ok(joined)) = (url::Url::parse(base), url::Url::parse(base).and_then(|b| b.join(next))) else {
+        return FALLBACK.into();
+    };
+    if joined.origin() != base.origin() || joined.username() != "" || joined.password().is_some() {
+        return FALLBACK.into();
+    }
+    let mut out = joined.path().to_string();
+    if let Some(q) = joined.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    if !out.starts_with('/') || out.starts_with("//") { FALLBACK.into() } else { out }
+}
+
+/// A request path fit for logs: secret segments (confirmation and subscription tokens) are
+/// replaced by `[redacted]`.
+pub fn redact_path(path: &str) -> String {
+    const SECRET_AFTER: [&str; 2] = ["/join/confirm/", "/subscription/"];
+    for prefix in SECRET_AFTER {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}[redacted]{tail}");
+        }
+    }
+    path.to_string()
 }
 
 impl AppState {
@@ -176,4 +297,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     reader::configure(cfg);
     peers::configure(cfg);
     cfg.default_service(web::to(not_found));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_kept_only_for_same_site_paths() {
+        let base = "http://127.0.0.1:8080";
+        for ok in ["/admin/institution", "/admin/reader?page=2&task=3", "/tasks/el30-data"] {
+            assert_eq!(local_next(base, ok), ok);
+        }
+        for bad in [
+            "/\t/evil.example",
+            "//evil",
+            "/\\evil",
+            "https://evil",
+            "http://127.0.0.1:8080.evil.example/",
+            "javascript:alert(1)",
+            "/%2F/evil",
+            "\\\\evil",
+            "",
+            "admin",
+            "/a\r\nSet-Cookie: x=1",
+        ] {
+            let got = local_next(base, bad);
+            assert!(got.starts_with('/') && !got.starts_with("//") && !got.contains('\\'), "{bad:?} -> {got}");
+            assert!(got == "/admin" || got.starts_with("/%2F"), "{bad:?} -> {got}");
+        }
+    }
+
+    #[test]
+    fn token_paths_are_redacted() {
+        assert_eq!(redact_path("/join/confirm/abc123"), "/join/confirm/[redacted]");
+        assert_eq!(redact_path("/subscription/abc123/remove"), "/subscription/[redacted]/remove");
+        assert_eq!(redact_path("/join"), "/join");
+    }
 }

@@ -198,6 +198,50 @@ impl TestApp {
     }
 }
 
+/// A new client with its own cookies that signs in (taking a CSRF token from /login first),
+/// optionally as if behind a proxy that sent `X-Forwarded-For: forwarded`.
+pub async fn login_with(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    forwarded: Option<&str>,
+) -> (reqwest::Client, reqwest::Response) {
+    let c = client();
+    let mut get = c.get(app.url("/login"));
+    if let Some(f) = forwarded {
+        get = get.header("x-forwarded-for", f);
+    }
+    let page = get.send().await.expect("GET /login").text().await.unwrap();
+    let csrf = csrf_in(&page);
+    let mut post = c.post(app.url("/login")).form(&[
+        ("csrf_token", csrf.as_str()),
+        ("email", email),
+        ("password", password),
+        ("next", ""),
+    ]);
+    if let Some(f) = forwarded {
+        post = post.header("x-forwarded-for", f);
+    }
+    let res = post.send().await.expect("POST /login");
+    (c, res)
+}
+
+/// Settings that believe `X-Forwarded-For` from 127.0.0.1, as behind a reverse proxy there.
+pub fn behind_local_proxy(s: &mut cairn::config::Settings) {
+    s.trusted_proxies = cairn::config::TrustedProxies::parse(&["127.0.0.1".to_string()]).unwrap();
+}
+
+/// The `cairn` binary with no settings from the environment it runs in.
+pub fn cairn_cmd() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
+    for var in
+        ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_ALLOW_ORIGINS", "CAIRN_PASSWORD"]
+    {
+        c.env_remove(var);
+    }
+    c
+}
+
 pub fn id_from_location(res: &reqwest::Response, prefix: &str) -> i64 {
     let loc = res.headers().get("location").expect("redirect").to_str().unwrap();
     let rest = loc.strip_prefix(prefix).unwrap_or_else(|| panic!("{loc} does not start with {prefix}"));

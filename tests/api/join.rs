@@ -20,11 +20,40 @@ fn serve_blog(server: &FeedServer) {
 }
 
 async fn join(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    join_as(app, fields, None, None).await
+}
+
+/// A join, optionally through a proxy that says the client is `forwarded`, or asking for JSON.
+async fn join_as(
+    app: &TestApp,
+    fields: &[(&str, &str)],
+    forwarded: Option<&str>,
+    accept: Option<&str>,
+) -> reqwest::Response {
     let page = app.get_html("/join").await;
     let csrf = csrf_in(&page);
     let mut all = vec![("csrf_token", csrf.as_str())];
     all.extend_from_slice(fields);
-    app.client.post(app.url("/join")).form(&all).send().await.unwrap()
+    let mut req = app.client.post(app.url("/join")).form(&all);
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    req.send().await.unwrap()
+}
+
+/// Every .eml file's text, oldest first.
+fn all_eml(app: &TestApp) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(app.data_dir.join("mail")) else { return vec![] };
+    let mut files: Vec<_> = dir.map(|e| e.unwrap().path()).collect();
+    files.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+}
+
+fn retry_after(res: &reqwest::Response) -> u64 {
+    res.headers().get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap()
 }
 
 /// The newest .eml file's text.
@@ -131,7 +160,7 @@ async fn joining_with_a_bad_address_explains_what_is_wrong_and_keeps_the_form() 
     let res =
         join(&app, &[("name", "Eve"), ("email", "eve@example.edu"), ("url", &server.url("/feeds/atom.xml"))]).await;
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("already subscribed"));
+    assert!(res.text().await.unwrap().contains("contact the course"));
 }
 
 #[tokio::test]
@@ -253,4 +282,175 @@ async fn feed_check_prints_what_would_be_stored_as_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("private, loopback"));
     let _ = location;
+}
+
+/// A join that passes the form checks and then fails fast (a private address), so that it
+/// counts against the per-client limit without any outbound request.
+const CHEAP: [(&str, &str); 3] = [("name", "Zed"), ("email", "zed@example.edu"), ("url", "http://10.0.0.1/feed")];
+
+#[tokio::test]
+async fn forty_joins_to_one_address_send_at_most_three_mails() {
+    let server = FeedServer::start().await;
+    for i in 0..40 {
+        // A feed whose title is an advertisement: none of it may reach the mail.
+        let feed = String::from_utf8(fixture("rss2.xml"))
+            .unwrap()
+            .replace("Ada's learning log", "BUY CHEAP PILLS AT spam.example");
+        server.set(&format!("/f{i}.xml"), Reply::xml(feed));
+    }
+    let smtp = SmtpSink::start().await;
+    let app = app_for(&server, |s| {
+        s.join.per_client_per_hour = 1000;
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = smtp.port;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+    })
+    .await;
+    let run = async {
+        let mut statuses = vec![];
+        for i in 0..40 {
+            let url = server.url(&format!("/f{i}.xml"));
+            let accept = (i == 39).then_some("application/json");
+            let res =
+                join_as(&app, &[("name", "Victim"), ("email", "victim@example.edu"), ("url", &url)], None, accept)
+                    .await;
+            let status = res.status().as_u16();
+            if status == 429 {
+                let wait = retry_after(&res);
+                assert!((1..=86_400).contains(&wait), "{wait}");
+                let body = res.text().await.unwrap();
+                if i == 39 {
+                    let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON for a JSON client");
+                    assert_eq!(doc["error"]["status"], 429);
+                    assert!(doc["error"]["message"].as_str().unwrap().contains("confirmation email"));
+                } else {
+                    assert!(body.contains("already sent 3 confirmation email(s)"), "{body}");
+                }
+            }
+            statuses.push(status);
+        }
+        statuses
+    };
+    let statuses = tokio::time::timeout(std::time::Duration::from_secs(120), run).await.expect("40 joins in time");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 37, "{statuses:?}");
+    let mails = smtp.wait_for(3).await;
+    assert_eq!(mails.len(), 3);
+    for m in &mails {
+        assert!(!m.contains("PILLS") && !m.contains(&server.origin()), "sender-chosen text in the mail: {m}");
+        assert!(m.contains("Hello Victim") && m.contains("/join/confirm/"), "{m}");
+    }
+    assert_eq!(server.hits("/f3.xml"), 0, "refused joins fetch nothing");
+}
+
+#[tokio::test]
+async fn the_eleventh_join_from_one_client_is_refused_and_forwarded_for_is_ignored_by_default() {
+    let app = crate::helpers::spawn_app().await;
+    for i in 0..10 {
+        // Each claims another client; without a trusted proxy the header means nothing.
+        let res = join_as(&app, &CHEAP, Some(&format!("198.51.100.{i}")), None).await;
+        assert_eq!(res.status(), 422, "join {i}");
+    }
+    let res = join_as(&app, &CHEAP, Some("198.51.100.99"), None).await;
+    assert_eq!(res.status(), 429);
+    assert!(retry_after(&res) > 0);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("too many join requests from your address") && body.contains("<html"), "{body}");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let app = crate::helpers::spawn_with(crate::helpers::behind_local_proxy).await;
+    for i in 0..15 {
+        let res = join_as(&app, &CHEAP, Some(&format!("198.51.100.{i}")), None).await;
+        assert_eq!(res.status(), 422, "client {i}");
+    }
+    for i in 0..10 {
+        // A spoofed hop on the left changes nothing: the proxy's view is the rightmost.
+        let res = join_as(&app, &CHEAP, Some(&format!("10.9.9.{i}, 203.0.113.5")), None).await;
+        assert_eq!(res.status(), 422, "join {i}");
+    }
+    assert_eq!(join_as(&app, &CHEAP, Some("203.0.113.5"), None).await.status(), 429);
+    assert_eq!(join_as(&app, &CHEAP, Some("203.0.113.6"), None).await.status(), 422);
+}
+
+#[tokio::test]
+async fn an_unconfirmed_join_does_not_rename_a_learner() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    let res = join(&app, &[("name", "Ada Lovelace"), ("email", "ada@example.edu"), ("url", &server.url("/"))]).await;
+    assert_eq!(res.status(), 200);
+    let confirm = link_in(&last_eml(&app), &app.address, "/join/confirm/");
+    assert_eq!(app.client.get(&confirm).send().await.unwrap().status(), 200);
+
+    // Someone else joins with Ada's address and another name.
+    let res = join(
+        &app,
+        &[("name", "Mallory was here"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/atom.xml"))],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let name = |app: &TestApp| {
+        cairn::db::feeds::author_by_email(&mut app.pool.get().unwrap(), "ada@example.edu").unwrap().unwrap().name
+    };
+    assert_eq!(name(&app), "Ada Lovelace", "unchanged before confirmation");
+    app.login().await;
+    let page = app.get_html("/admin/feeds").await;
+    assert!(!page.contains("Mallory") && page.contains("Ada Lovelace"));
+    // Only the owner of the address, by confirming, can change it.
+    let confirm = link_in(&last_eml(&app), &app.address, "/join/confirm/");
+    assert_eq!(app.client.get(&confirm).send().await.unwrap().status(), 200);
+    assert_eq!(name(&app), "Mallory was here");
+}
+
+#[tokio::test]
+async fn a_confirmed_feed_cannot_be_taken_over() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    let feed = server.url("/feeds/rss2.xml");
+    join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &feed)]).await;
+    let confirm = link_in(&last_eml(&app), &app.address, "/join/confirm/");
+    assert_eq!(app.client.get(&confirm).send().await.unwrap().status(), 200);
+    let mails_before = all_eml(&app).len();
+
+    let res = join(&app, &[("name", "Eve"), ("email", "eve@example.edu"), ("url", &feed)]).await;
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("already followed for another learner") && body.contains("contact the course"), "{body}");
+    assert_eq!(all_eml(&app).len(), mails_before, "no mail to the taker");
+    let feeds = cairn::db::feeds::list_feeds(&mut app.pool.get().unwrap()).unwrap();
+    assert_eq!(feeds.len(), 1);
+    assert_eq!((feeds[0].0.status.as_str(), feeds[0].1.name.as_str()), ("active", "Ada"));
+}
+
+#[tokio::test]
+async fn unconfirmed_subscriptions_expire_and_are_purged() {
+    use diesel::RunQueryDsl;
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
+    let confirm = link_in(&last_eml(&app), &app.address, "/join/confirm/");
+    let old = cairn::db::now() - 49 * 3600;
+    diesel::sql_query(format!("UPDATE feeds SET updated_at = {old}, created_at = {old}"))
+        .execute(&mut app.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(app.client.get(&confirm).send().await.unwrap().status(), 404, "an expired link does not confirm");
+
+    // The next join sweeps it away, with the learner made only for it.
+    let res =
+        join(&app, &[("name", "Bob"), ("email", "bob@example.edu"), ("url", &server.url("/feeds/atom.xml"))]).await;
+    assert_eq!(res.status(), 200);
+    let mut conn = app.pool.get().unwrap();
+    let feeds = cairn::db::feeds::list_feeds(&mut conn).unwrap();
+    assert_eq!(feeds.len(), 1);
+    assert_eq!(feeds[0].1.name, "Bob");
+    assert!(cairn::db::feeds::author_by_email(&mut conn, "ada@example.edu").unwrap().is_none());
+    // Ada can join again at once.
+    drop(conn);
+    let res =
+        join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
+    assert_eq!(res.status(), 200);
 }

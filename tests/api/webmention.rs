@@ -167,3 +167,155 @@ async fn each_discovery_rule_leads_to_exactly_one_correct_post() {
         cairn::webmention::Outcome::NoEndpoint
     );
 }
+
+// ---- receiving: moderation and caps ----
+
+use std::time::{Duration, Instant};
+
+use crate::feedserver::fixture;
+use crate::helpers::{TestApp, csrf_in};
+
+/// An instance whose learner blogs on `learner` (feed and posts), with one badge awarded for a
+/// post there; `foreign` is another site. Returns the assertion URL.
+async fn awarded_on(learner: &FeedServer, foreign: &FeedServer) -> (TestApp, String) {
+    learner.set("/f.xml", Reply::xml(fixture("rss2.xml")));
+    let other = foreign.origin();
+    let app = crate::harvest::app_for(learner, |s| s.allow_origins.push(other)).await;
+    {
+        let mut c = app.pool.get().unwrap();
+        let author = cairn::db::feeds::find_or_create_author(&mut c, "Ada", Some("ada@example.edu")).unwrap();
+        let feed = cairn::db::feeds::NewFeed {
+            author_id: author.id,
+            url: &learner.url("/f.xml"),
+            title: "",
+            site_url: None,
+            status: "active",
+            confirm_token_hash: None,
+            manage_token_hash: None,
+        };
+        cairn::db::feeds::create_feed(&mut c, feed).unwrap();
+    }
+    crate::harvest::pass(&app).await;
+    app.login().await;
+    let links = cairn::db::links::recent(&mut app.pool.get().unwrap(), None, 10).unwrap();
+    let post = links.iter().find(|v| v.link.title == "Data & me").unwrap().link.id;
+    let url = crate::badges::award_post(&app, post, "el30-data").await;
+    (app, url)
+}
+
+async fn mention(app: &TestApp, source: &str, target: &str, forwarded: Option<&str>) -> reqwest::Response {
+    let mut req = crate::helpers::client().post(app.url("/webmention")).form(&[("source", source), ("target", target)]);
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    req.send().await.unwrap()
+}
+
+/// Verifies pending mentions until none is left (at most 20 s).
+async fn verify_all(app: &TestApp) {
+    use diesel::prelude::*;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.notifier.verify_mentions().await.unwrap();
+        let pending: i64 = cairn::db::schema::mentions::table
+            .filter(cairn::db::schema::mentions::status.eq("pending"))
+            .count()
+            .get_result(&mut app.pool.get().unwrap())
+            .unwrap();
+        if pending == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pending} mention(s) never verified");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_mention_from_a_foreign_site_is_shown_only_once_an_instructor_approves_it() {
+    let (learner, foreign) = (FeedServer::start().await, FeedServer::start().await);
+    let (app, url) = awarded_on(&learner, &foreign).await;
+    let linking = |text: &str| Reply::typed(format!(r#"<p>{text} <a href="{url}">badge</a></p>"#), "text/html");
+    learner.set("/my-badge", linking("I earned this"));
+    foreign.set("/praise", linking("Look at this"));
+    foreign.set("/spam", linking("Cheap pills"));
+    for source in [learner.url("/my-badge"), foreign.url("/praise"), foreign.url("/spam")] {
+        assert_eq!(mention(&app, &source, &url, None).await.status(), 202, "{source}");
+    }
+    verify_all(&app).await;
+    let page =
+        || async { app.client.get(&url).header("accept", "text/html").send().await.unwrap().text().await.unwrap() };
+    let shown = page().await;
+    assert!(shown.contains("Mentioned by") && shown.contains(&learner.url("/my-badge")), "own site shown");
+    assert!(!shown.contains(&foreign.url("/praise")) && !shown.contains(&foreign.url("/spam")), "foreign held back");
+
+    // The moderation page lists only the foreign ones, with CSRF-protected decisions.
+    let list = app.get_html("/admin/mentions").await;
+    assert!(list.contains(&foreign.url("/praise")) && list.contains(&foreign.url("/spam")));
+    assert!(!list.contains(&learner.url("/my-badge")));
+    let id_of = |html: &str, source: &str| -> String {
+        let row = &html[..html.find(source).unwrap()];
+        let start = row.rfind("id=\"mention-").unwrap() + "id=\"mention-".len();
+        row[start..start + row[start..].find('"').unwrap()].to_string()
+    };
+    let (praise, spam) = (id_of(&list, &foreign.url("/praise")), id_of(&list, &foreign.url("/spam")));
+    let res = app.client.post(app.url(&format!("/admin/mentions/{praise}/approve"))).send().await.unwrap();
+    assert_eq!(res.status(), 403, "no CSRF token, no decision");
+    let csrf = csrf_in(&list);
+    let decide = |id: String, what: &'static str| {
+        let (app, csrf) = (&app, csrf.clone());
+        async move {
+            app.client
+                .post(app.url(&format!("/admin/mentions/{id}/{what}")))
+                .form(&[("csrf_token", csrf.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(decide(praise, "approve").await, 303);
+    assert_eq!(decide(spam, "reject").await, 303);
+    let shown = page().await;
+    assert!(shown.contains(&foreign.url("/praise")), "approved: shown");
+    assert!(!shown.contains(&foreign.url("/spam")), "rejected: never shown");
+    assert!(!app.get_html("/admin/mentions").await.contains(&foreign.url("/praise")));
+    // Anonymous visitors cannot moderate.
+    let res = crate::helpers::client().get(app.url("/admin/mentions")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn one_client_cannot_fill_the_pending_queue() {
+    let slow = FeedServer::start().await;
+    // Sources that take their time, so that mentions stay pending while the test sends more.
+    let app = crate::harvest::app_for(&slow, crate::helpers::behind_local_proxy).await;
+    let target = app.url("/courses/el30");
+    let source = |i: usize| {
+        let path = format!("/slow/{i}");
+        slow.set(
+            &path,
+            Reply::Delayed { wait: Duration::from_secs(30), then: Box::new(Reply::typed("x", "text/html")) },
+        );
+        slow.url(&path)
+    };
+    let started = Instant::now();
+    let mut statuses = vec![];
+    for i in 0..25 {
+        statuses.push(mention(&app, &source(i), &target, Some("203.0.113.7")).await.status().as_u16());
+    }
+    assert_eq!(&statuses[..20], &[202; 20][..], "{statuses:?}");
+    assert_eq!(&statuses[20..], &[429; 5][..], "{statuses:?}");
+    // Another client is not affected.
+    assert_eq!(mention(&app, &source(100), &target, Some("198.51.100.4")).await.status(), 202);
+    // One source cannot name many targets either.
+    let one = source(200);
+    let mut statuses = vec![];
+    for i in 0..11 {
+        let res =
+            mention(&app, &one, &app.url(&format!("/courses/c{i}")), Some(&format!("198.51.100.{}", 10 + i))).await;
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[202; 10][..], "{statuses:?}");
+    assert_eq!(statuses[10], 429);
+    assert!(started.elapsed() < Duration::from_secs(5), "sent while all were still pending");
+}
