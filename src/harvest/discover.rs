@@ -1,5 +1,8 @@
 //! Feed discovery: the `<link rel="alternate">` feeds an HTML page advertises.
 
+use std::collections::BTreeMap;
+
+use html5gum::{DefaultEmitter, Token};
 use url::Url;
 
 /// A feed advertised by a page.
@@ -21,22 +24,23 @@ const FEED_TYPES: [&str; 5] =
 pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
     let mut base = base.clone();
     let mut found = Vec::new();
-    for tag in tags(html) {
-        let (name, attrs) = tag;
-        if name == "base" {
-            if let Some(b) = attrs.iter().find(|(k, _)| k == "href").and_then(|(_, v)| base.join(v).ok()) {
+    for tag in start_tags(html) {
+        if tag.name == "base" {
+            if let Some(b) = tag.attr("href").and_then(|v| base.join(v.trim()).ok())
+                && matches!(b.scheme(), "http" | "https")
+            {
                 base = b;
             }
             continue;
         }
-        if name != "link" {
+        if tag.name != "link" {
             continue;
         }
-        let get = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        let get = |k: &str| tag.attr(k).map(str::to_string);
         let rel = get("rel").unwrap_or_default().to_ascii_lowercase();
         let kind = get("type").unwrap_or_default().to_ascii_lowercase();
         let kind = kind.split(';').next().unwrap_or("").trim().to_string();
-        if !rel.split_whitespace().any(|r| r == "alternate") || !FEED_TYPES.contains(&kind.as_str()) {
+        if !rel.split_ascii_whitespace().any(|r| r == "alternate") || !FEED_TYPES.contains(&kind.as_str()) {
             continue;
         }
         let Some(href) = get("href").filter(|h| !h.trim().is_empty()) else { continue };
@@ -44,7 +48,7 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
         if !matches!(url.scheme(), "http" | "https") {
             continue;
         }
-        let title = get("title").map(|t| super::parse::decode_entities(&t));
+        let title = get("title");
         let comments =
             title.as_deref().is_some_and(|t| t.to_lowercase().contains("comment")) || url.path().contains("/comments/");
         let link = FeedLink { url: url.to_string(), title, kind, comments };
@@ -57,99 +61,47 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
     main
 }
 
-/// A tiny tag scanner: `(name, attributes)` of each start tag in the document head and
-/// body, enough for `<link>` and `<base>`. Comments and script/style contents are skipped.
-pub(crate) fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let mut out = Vec::new();
-    let bytes = html.as_bytes();
-    let mut i = 0;
-    while let Some(off) = html[i..].find('<') {
-        i += off;
-        if html[i..].starts_with("<!--") {
-            i = html[i..].find("-->").map_or(html.len(), |e| i + e + 3);
-            continue;
-        }
-        let start = i + 1;
-        let mut j = start;
-        while j < bytes.len() && (bytes[j].is_ascii_alphanumeric()) {
-            j += 1;
-        }
-        let name = html[start..j].to_ascii_lowercase();
-        // Find the end of the tag, respecting quotes.
-        let mut k = j;
-        let mut quote: Option<u8> = None;
-        while k < bytes.len() {
-            match (quote, bytes[k]) {
-                (None, b'>') => break,
-                (None, q @ (b'"' | b'\'')) => quote = Some(q),
-                (Some(q), c) if c == q => quote = None,
-                _ => {}
-            }
-            k += 1;
-        }
-        if name.is_empty() {
-            i = start;
-            continue;
-        }
-        let attrs = parse_attrs(&html[j..k.min(html.len())]);
-        if name == "script" || name == "style" {
-            let close = format!("</{name}");
-            i = html[k.min(html.len())..].to_ascii_lowercase().find(&close).map_or(html.len(), |e| k + e);
-        } else {
-            i = (k + 1).min(html.len());
-        }
-        out.push((name, attrs));
-        if i >= html.len() {
-            break;
-        }
-    }
-    out
+/// A start tag as the HTML5 tokenizer saw it: lower-case name, attributes with lower-case
+/// names and character references decoded (the first of duplicated attributes wins).
+pub(crate) struct StartTag {
+    pub name: String,
+    attrs: BTreeMap<Vec<u8>, String>,
 }
 
-fn parse_attrs(s: &str) -> Vec<(String, String)> {
-    let mut attrs = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
-        }
-        let ks = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'/' {
-            i += 1;
-        }
-        let key = s[ks..i].to_ascii_lowercase();
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < b.len() && b[i] == b'=' {
-            i += 1;
-            while i < b.len() && b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
-                let q = b[i];
-                let vs = i + 1;
-                i = vs;
-                while i < b.len() && b[i] != q {
-                    i += 1;
-                }
-                value = s[vs..i.min(s.len())].to_string();
-                i += 1;
-            } else {
-                let vs = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                value = s[vs..i].to_string();
-            }
-        }
-        if !key.is_empty() {
-            attrs.push((key, super::parse::decode_entities(&value)));
-        }
+impl StartTag {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name.as_bytes()).map(String::as_str)
     }
-    attrs
+}
+
+/// Tokens of an untrusted page, by [html5gum].
+///
+/// html5gum is a WHATWG tokenizer (it passes html5lib's tokenizer tests) with no unsafe code
+/// and no dependencies. It runs in one pass over the input, and keeps attributes in an
+/// ordered map, so neither many `<` nor many attributes make it quadratic (html5ever's
+/// tokenizer checks duplicate attributes by a linear search, and lol_html is a rewriter with
+/// far more machinery than finding a few tags needs). Its naive state switching treats the
+/// contents of `<title>`, `<textarea>`, `<script>`, `<style>` and the like as text, as a
+/// browser does, so markup quoted there is never taken for a tag.
+pub(crate) fn tokens(html: &str) -> impl Iterator<Item = Token> + '_ {
+    let mut emitter = DefaultEmitter::default();
+    emitter.naively_switch_states(true);
+    html5gum::Tokenizer::new_with_emitter(html, emitter).filter_map(Result::ok)
+}
+
+/// The start tags of an untrusted page, in document order.
+pub(crate) fn start_tags(html: &str) -> impl Iterator<Item = StartTag> + '_ {
+    tokens(html).filter_map(|t| match t {
+        Token::StartTag(tag) => Some(StartTag {
+            name: String::from_utf8_lossy(&tag.name).into_owned(),
+            attrs: tag
+                .attributes
+                .into_iter()
+                .map(|(k, v)| (k.0, String::from_utf8_lossy(&v.value).into_owned()))
+                .collect(),
+        }),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -178,5 +130,15 @@ mod tests {
             ]
         );
         assert_eq!(links[0].title.as_deref(), Some("Atom & more"));
+    }
+
+    #[test]
+    fn title_textarea_script_and_style_hold_text_not_markup() {
+        let quoted = r#"<link rel="alternate" type="application/rss+xml" href="/quoted.xml">"#;
+        let html = format!(
+            "<html><head><title>{quoted}</title><style>{quoted}</style></head><body><textarea>{quoted}</textarea>\
+             <script>{quoted}</script><noscript>{quoted}</noscript></body></html>"
+        );
+        assert!(feed_links(&html, &Url::parse("https://blog.example.org/").unwrap()).is_empty());
     }
 }
