@@ -108,7 +108,9 @@ pub fn links_to(html: &str, final_url: &Url, target: &str) -> bool {
 pub async fn discover(fetcher: &Fetcher, target: &str) -> Result<Option<Url>, FetchError> {
     let fetched =
         fetcher.get(target, &Validators::default(), "text/html, application/xhtml+xml;q=0.9, */*;q=0.5").await?;
-    Ok(endpoint_in(&fetched.final_url, &fetched.headers, &fetched.body))
+    // Reading a page is CPU work: keep it off the async runtime.
+    let scan = move || endpoint_in(&fetched.final_url, &fetched.headers, &fetched.body);
+    Ok(tokio::task::spawn_blocking(scan).await.unwrap_or(None))
 }
 
 /// Discovers and sends one Webmention.

@@ -401,43 +401,63 @@ const VOID_ELEMENTS: [&[u8]; 13] =
 /// checks duplicate attributes and open elements by linear searches, so thousands of
 /// either in one item would cost it quadratic time; comments and doctypes go here too.
 fn retokenize(html: &str) -> String {
-    use html5gum::Token;
+    use html5gum::emitters::callback::CallbackEvent;
     let name_ok =
         |n: &[u8]| !n.is_empty() && n.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'_'));
-    let mut out = String::with_capacity(html.len() + html.len() / 8);
     let mut depth = 0usize;
-    for token in super::discover::tokens(html) {
-        match token {
-            Token::String(s) => out.push_str(&escape_html(&String::from_utf8_lossy(&s.value))),
-            Token::StartTag(t) if name_ok(&t.name) => {
-                let void = t.self_closing || VOID_ELEMENTS.contains(&t.name.as_slice());
-                if !void {
-                    if depth >= MAX_DEPTH {
-                        continue;
-                    }
-                    depth += 1;
-                }
-                out.push('<');
-                out.push_str(&String::from_utf8_lossy(&t.name));
-                for (k, v) in t.attributes.iter().filter(|(k, _)| name_ok(k)).take(MAX_ATTRIBUTES) {
-                    out.push(' ');
-                    out.push_str(&String::from_utf8_lossy(k));
-                    out.push_str("=\"");
-                    out.push_str(&escape_html(&String::from_utf8_lossy(&v.value)).replace('"', "&quot;"));
-                    out.push('"');
-                }
-                out.push('>');
-            }
-            Token::EndTag(t) if name_ok(&t.name) => {
-                depth = depth.saturating_sub(1);
-                out.push_str("</");
-                out.push_str(&String::from_utf8_lossy(&t.name));
-                out.push('>');
-            }
-            _ => {}
+    // The start tag being written: None while skipping one.
+    let mut open: Option<(String, usize)> = None;
+    let mut value_wanted = false;
+    super::discover::tokenize(html, move |event| match event {
+        CallbackEvent::String { value } => Some(escape_html(&String::from_utf8_lossy(value))),
+        CallbackEvent::OpenStartTag { name } => {
+            open = name_ok(name).then(|| (format!("<{}", String::from_utf8_lossy(name)), 0));
+            value_wanted = false;
+            None
         }
-    }
-    out
+        CallbackEvent::AttributeName { name } => {
+            value_wanted = false;
+            if let Some((tag, count)) = open.as_mut()
+                && *count < MAX_ATTRIBUTES
+                && name_ok(name)
+            {
+                tag.push(' ');
+                tag.push_str(&String::from_utf8_lossy(name));
+                tag.push_str("=\"\"");
+                *count += 1;
+                value_wanted = true;
+            }
+            None
+        }
+        CallbackEvent::AttributeValue { value } => {
+            if std::mem::take(&mut value_wanted)
+                && let Some((tag, _)) = open.as_mut()
+            {
+                tag.pop();
+                tag.push_str(&escape_html(&String::from_utf8_lossy(value)).replace('"', "&quot;"));
+                tag.push('"');
+            }
+            None
+        }
+        CallbackEvent::CloseStartTag { self_closing } => {
+            let (mut tag, _) = open.take()?;
+            let name = tag[1..].split(' ').next().unwrap_or("").as_bytes().to_vec();
+            if !(self_closing || VOID_ELEMENTS.contains(&name.as_slice())) {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                depth += 1;
+            }
+            tag.push('>');
+            Some(tag)
+        }
+        CallbackEvent::EndTag { name } if name_ok(name) => {
+            depth = depth.saturating_sub(1);
+            Some(format!("</{}>", String::from_utf8_lossy(name)))
+        }
+        _ => None,
+    })
+    .collect()
 }
 
 /// Resolves a relative URL against the base and keeps it only when the result is allowed.
@@ -496,27 +516,24 @@ fn truncate_chars(s: &str, n: usize) -> String {
 /// Plain text of an HTML fragment: tags dropped (script/style with their content), character
 /// references decoded, by the same linear HTML5 tokenizer as discovery.
 pub fn html_to_text(html: &str) -> String {
-    use html5gum::Token;
+    use html5gum::emitters::callback::CallbackEvent;
     if !html.contains('<') && !html.contains('&') {
         return html.to_string();
     }
-    let mut out = String::with_capacity(html.len());
     let mut hidden = false;
-    for token in super::discover::tokens(html) {
-        match token {
-            Token::String(s) if !hidden => out.push_str(&String::from_utf8_lossy(&s.value)),
-            Token::StartTag(t) => {
-                hidden = matches!(t.name.as_slice(), b"script" | b"style");
-                out.push(' ');
-            }
-            Token::EndTag(_) => {
-                hidden = false;
-                out.push(' ');
-            }
-            _ => {}
+    super::discover::tokenize(html, |event| match event {
+        CallbackEvent::String { value } if !hidden => Some(String::from_utf8_lossy(value).into_owned()),
+        CallbackEvent::OpenStartTag { name } => {
+            hidden = matches!(name, b"script" | b"style");
+            Some(" ".to_string())
         }
-    }
-    out
+        CallbackEvent::EndTag { .. } => {
+            hidden = false;
+            Some(" ".to_string())
+        }
+        _ => None,
+    })
+    .collect()
 }
 
 /// Decodes numeric character references and the common named entities.
