@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (release build). Sets up Python's feedparser in .bench-venv for the
-# harvest baseline. Usage: bash scripts/bench.sh [harvest]
+# harvest baseline. Usage: bash scripts/bench.sh [harvest|badges|notify|peers|hostile ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .bench-venv/bin/python ]; then

@@ -333,15 +333,11 @@ impl Notifier {
             {
                 Ok(f) if f.status.as_u16() == 410 => ("deleted", Some("the source is gone (410)".to_string())),
                 Ok(f) if f.status.is_success() => {
-                    let html = crate::harvest::parse::decode(&f.body, None);
-                    let links = crate::harvest::discover::tags(&html).into_iter().any(|(name, attrs)| {
-                        matches!(name.as_str(), "a" | "link" | "img" | "area")
-                            && attrs.iter().any(|(k, v)| {
-                                (k == "href" || k == "src")
-                                    && f.final_url.join(v.trim()).is_ok_and(|u| u.as_str() == target)
-                            })
-                    });
-                    if links {
+                    // Scanning a hostile page is CPU work: off the runtime, one at a time.
+                    let (body, at, t) = (f.body, f.final_url, target.clone());
+                    let scan =
+                        move || crate::webmention::links_to(&crate::harvest::parse::decode(&body, None), &at, &t);
+                    if tokio::task::spawn_blocking(scan).await.unwrap_or(false) {
                         ("verified", None)
                     } else {
                         ("rejected", Some("the source does not link to the target".to_string()))

@@ -35,8 +35,9 @@ pub fn export(title: &str, feeds: &[(&str, &str, &str, Option<&str>)]) -> String
 /// http(s) `xmlUrl` are skipped.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     let text = crate::harvest::parse::decode(bytes, None);
-    let text = text.trim_start_matches('\u{feff}');
-    let doc = roxmltree::Document::parse(text).map_err(|e| format!("this is not a readable OPML file ({e})"))?;
+    let text = crate::harvest::parse::without_dtd(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
+    // roxmltree's default refuses any DTD: none reaches it after `without_dtd` anyway.
+    let doc = roxmltree::Document::parse(&text).map_err(|e| format!("this is not a readable OPML file ({e})"))?;
     if doc.root_element().tag_name().name() != "opml" {
         return Err("this is not an OPML file (its root element is not <opml>)".into());
     }
@@ -84,5 +85,8 @@ mod tests {
         );
         assert!(parse(b"<html/>").is_err());
         assert!(parse(b"<opml><body><outline text='x' xmlUrl='javascript:alert(1)'/></body></opml>").is_err());
+        let bomb = "<!DOCTYPE opml [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\
+                    <opml><body><outline text='&b;' xmlUrl='https://x.example/feed'/></body></opml>";
+        assert!(parse(bomb.as_bytes()).unwrap_err().contains("DTD"));
     }
 }

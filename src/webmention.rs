@@ -11,6 +11,7 @@
 use reqwest::header;
 use url::Url;
 
+use crate::harvest::discover::start_tags;
 use crate::net::{FetchError, Fetcher, Validators};
 
 /// What sending did.
@@ -82,30 +83,34 @@ pub fn endpoint_in(final_url: &Url, headers: &header::HeaderMap, body: &[u8]) ->
         return None;
     }
     let text = crate::harvest::parse::decode(body, None);
-    for (name, attrs) in crate::harvest::discover::tags(&text) {
-        if name != "link" && name != "a" {
-            continue;
-        }
-        let rel = attrs.iter().find(|(k, _)| k == "rel").map(|(_, v)| v.to_ascii_lowercase()).unwrap_or_default();
-        if !rel.split_whitespace().any(|r| r == "webmention") {
-            continue;
-        }
-        let Some(href) = attrs.iter().find(|(k, _)| k == "href").map(|(_, v)| v.clone()) else { continue };
-        // An empty href is the target itself.
-        return if href.trim().is_empty() {
-            usable(final_url.clone())
-        } else {
-            final_url.join(href.trim()).ok().and_then(usable)
-        };
-    }
-    None
+    let tag =
+        start_tags(&text).filter(|t| t.name == "link" || t.name == "a").filter(|t| t.attr("href").is_some()).find(
+            |t| t.attr("rel").is_some_and(|r| r.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("webmention"))),
+        )?;
+    let href = tag.attr("href").unwrap_or_default().trim();
+    // An empty href is the target itself.
+    if href.is_empty() { usable(final_url.clone()) } else { final_url.join(href).ok().and_then(usable) }
+}
+
+/// True when the page `html`, fetched from `final_url`, links to `target` from an `<a>`,
+/// `<link>`, `<img>` or `<area>` (what verifying a received Webmention looks for).
+pub fn links_to(html: &str, final_url: &Url, target: &str) -> bool {
+    start_tags(html).any(|t| {
+        matches!(t.name.as_str(), "a" | "link" | "img" | "area")
+            && ["href", "src"]
+                .iter()
+                .filter_map(|k| t.attr(k))
+                .any(|v| final_url.join(v.trim()).is_ok_and(|u| u.as_str() == target))
+    })
 }
 
 /// Discovers the target's endpoint (following redirects under the outbound policy).
 pub async fn discover(fetcher: &Fetcher, target: &str) -> Result<Option<Url>, FetchError> {
     let fetched =
         fetcher.get(target, &Validators::default(), "text/html, application/xhtml+xml;q=0.9, */*;q=0.5").await?;
-    Ok(endpoint_in(&fetched.final_url, &fetched.headers, &fetched.body))
+    // Reading a page is CPU work: keep it off the async runtime.
+    let scan = move || endpoint_in(&fetched.final_url, &fetched.headers, &fetched.body);
+    Ok(tokio::task::spawn_blocking(scan).await.unwrap_or(None))
 }
 
 /// Discovers and sends one Webmention.

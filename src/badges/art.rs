@@ -1,11 +1,14 @@
 //! Badge artwork: checking uploaded PNG/SVG images and drawing the default badge.
 //!
 //! Uploads are identified by their bytes, never by file name or declared type. A PNG must
-//! decode fully within the dimension limits; an SVG must parse as XML with an `<svg>` root
-//! and carry nothing active (scripts, event handlers, foreign content, external references),
-//! because it is later served from Cairn's own origin and baked into credentials.
+//! decode fully within the dimension limits; an SVG must parse as XML with an `<svg>` root,
+//! and is stored as Cairn re-writes it (drawing only), because it is later served from
+//! Cairn's own origin and baked into credentials.
 
 use std::io::Cursor;
+use std::sync::{Arc, LazyLock};
+
+use resvg::usvg;
 
 /// Largest upload accepted, in bytes.
 pub const MAX_BYTES: usize = 512 * 1024;
@@ -61,10 +64,7 @@ pub fn check(bytes: Vec<u8>) -> Result<Artwork, String> {
         return Err(format!("this is a {other} file; badge images must be PNG or SVG"));
     }
     match std::str::from_utf8(&bytes) {
-        Ok(text) if looks_like_xml(text) => {
-            check_svg(text)?;
-            Ok(Artwork { bytes, kind: ArtKind::Svg })
-        }
+        Ok(text) if looks_like_xml(text) => Ok(Artwork { bytes: rewrite_svg(text)?, kind: ArtKind::Svg }),
         _ => Err("this file is neither a PNG nor an SVG image; badge images must be PNG or SVG".into()),
     }
 }
@@ -110,47 +110,68 @@ fn check_png(bytes: &[u8]) -> Result<(), String> {
 }
 
 const SVG_NS: &str = "http://www.w3.org/2000/svg";
-const FORBIDDEN_ELEMENTS: &[&str] =
-    &["script", "foreignObject", "iframe", "embed", "object", "audio", "video", "handler", "listener"];
+/// Largest width or height of an SVG, in user units.
+const MAX_SVG_SIDE: f32 = 4096.0;
+/// Largest raster image embedded in an SVG (decoded `data:` bytes).
+pub const MAX_EMBEDDED_BYTES: usize = 256 * 1024;
+/// Largest re-serialised SVG: `<use>` copies are written out in full, so a small file that
+/// reuses itself many times could otherwise grow without bound.
+const MAX_WRITTEN_BYTES: usize = 2 * 1024 * 1024;
 
-fn check_svg(text: &str) -> Result<(), String> {
-    let doc = roxmltree::Document::parse(text).map_err(|e| format!("the SVG is not well-formed XML ({e})"))?;
+/// System fonts, so that text in uploaded artwork survives the rewrite.
+fn fonts() -> Arc<usvg::fontdb::Database> {
+    static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
+        let mut db = usvg::fontdb::Database::new();
+        db.load_system_fonts();
+        Arc::new(db)
+    });
+    FONTS.clone()
+}
+
+/// Only embedded PNGs, bounded in bytes and pixels; nothing is ever loaded from a file or
+/// the network.
+fn embedded_images_only() -> usvg::ImageHrefResolver<'static> {
+    usvg::ImageHrefResolver {
+        resolve_data: Box::new(|mime, data, _| {
+            let png = mime == "image/png" || data.starts_with(b"\x89PNG\r\n\x1a\n");
+            if !png || data.len() > MAX_EMBEDDED_BYTES {
+                return None;
+            }
+            let (w, h) = image::ImageReader::with_format(Cursor::new(data.as_slice()), image::ImageFormat::Png)
+                .into_dimensions()
+                .ok()?;
+            (w <= MAX_SIDE * 4 && h <= MAX_SIDE * 4).then_some(usvg::ImageKind::PNG(data))
+        }),
+        resolve_string: Box::new(|_, _| None),
+    }
+}
+
+/// Parses the SVG and writes it out again from the tree [usvg] built (the same library that
+/// later rasterises it). The writer knows only drawing: shapes, paths, text, gradients,
+/// patterns, clips, masks, filters and embedded PNGs. Scripts, event handlers, `<style>`
+/// (its rules are applied first), animation, foreign content, links and every outside
+/// reference are simply not written, so the stored artwork is inert by construction
+/// rather than by a list of things to refuse.
+fn rewrite_svg(text: &str) -> Result<Vec<u8>, String> {
+    let text = crate::harvest::parse::without_dtd(text).map_err(|e| format!("the SVG cannot be used: {e}"))?;
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() };
+    let doc = roxmltree::Document::parse_with_options(&text, opts)
+        .map_err(|e| format!("the SVG is not well-formed XML ({e})"))?;
     let root = doc.root_element();
     if root.tag_name().name() != "svg" || root.tag_name().namespace() != Some(SVG_NS) {
         return Err("the file is XML but not an SVG image (its root element must be <svg> in the SVG namespace)".into());
     }
-    for side in ["width", "height"] {
-        if let Some(v) = root.attribute(side) {
-            let num: String = v.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-            if num.parse::<f64>().is_ok_and(|n| n > 4096.0) {
-                return Err(format!("the SVG's {side} is {v}; at most 4096 is allowed"));
-            }
-        }
+    let options = usvg::Options { fontdb: fonts(), image_href_resolver: embedded_images_only(), ..Default::default() };
+    let tree = usvg::Tree::from_xmltree(&doc, &options).map_err(|e| format!("the SVG cannot be read ({e})"))?;
+    let size = tree.size();
+    if size.width() > MAX_SVG_SIDE || size.height() > MAX_SVG_SIDE {
+        return Err(format!("the SVG is {}×{}; at most {MAX_SVG_SIDE} a side is allowed", size.width(), size.height()));
     }
-    for node in doc.descendants().filter(|n| n.is_element()) {
-        let name = node.tag_name().name();
-        if FORBIDDEN_ELEMENTS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-            return Err(format!("the SVG contains a <{name}> element, which is not allowed in badge images"));
-        }
-        for attr in node.attributes() {
-            let an = attr.name();
-            if an.len() > 2 && an[..2].eq_ignore_ascii_case("on") {
-                return Err(format!("the SVG has an event handler ({an}), which is not allowed in badge images"));
-            }
-            if an == "href" {
-                let v = attr.value().trim();
-                if !(v.starts_with('#') || v.starts_with("data:image/png") || v.starts_with("data:image/jpeg")) {
-                    return Err(format!(
-                        "the SVG links to an outside resource ({v}); badge images must be self-contained"
-                    ));
-                }
-            }
-            if attr.value().to_ascii_lowercase().contains("javascript:") {
-                return Err("the SVG contains a javascript: address, which is not allowed".into());
-            }
-        }
+    let written = tree.to_string(&usvg::WriteOptions { preserve_text: true, ..Default::default() });
+    if written.len() > MAX_WRITTEN_BYTES {
+        return Err("the SVG repeats its parts too many times to be stored; simplify the drawing".into());
     }
-    Ok(())
+    Ok(written.into_bytes())
 }
 
 /// Escapes text for XML content and attribute values.
@@ -266,20 +287,68 @@ mod tests {
     }
 
     #[test]
-    fn svgs_must_be_inert() {
+    fn svgs_are_rewritten_without_anything_active() {
         let ok = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle r="4"/></svg>"#;
-        assert_eq!(check(ok.as_bytes().to_vec()).unwrap().kind, ArtKind::Svg);
+        let art = check(ok.as_bytes().to_vec()).unwrap();
+        assert_eq!(art.kind, ArtKind::Svg);
+        assert!(String::from_utf8(art.bytes).unwrap().contains("<path"), "the circle is drawn");
+        let hostile = r##"<?xml version="1.0"?>
+            <!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">
+            <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 10 10" onload="alert(1)">
+            <style>rect { fill: url(https://evil.example/p.svg#x); } @import url(https://evil.example/s.css);</style>
+            <script>alert(1)</script>
+            <a href="javascript:alert(2)"><rect width="5" height="5" style="fill:url(https://evil.example/q#y)"/></a>
+            <set attributeName="href" to="javascript:alert(3)"/>
+            <animate attributeName="xlink:href" values="javascript:alert(4)"/>
+            <image href="https://evil.example/x.png" width="4" height="4"/>
+            <image xlink:href="/etc/passwd" width="4" height="4"/>
+            <foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>
+            <circle r="3" fill="red"/></svg>"##;
+        let out = String::from_utf8(check(hostile.as_bytes().to_vec()).unwrap().bytes).unwrap();
+        for gone in [
+            "script",
+            "alert",
+            "style",
+            "evil",
+            "url(h",
+            "<set",
+            "<animate",
+            "javascript",
+            "passwd",
+            "foreign",
+            "onload",
+        ] {
+            assert!(!out.contains(gone), "{gone} survived: {out}");
+        }
+        assert!(out.contains("<path"), "{out}");
         for bad in [
-            r#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>"#,
-            r#"<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/x.png"/></svg>"#,
-            r#"<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>"#,
             r#"<html><body/></html>"#,
             r#"<svg xmlns="http://www.w3.org/2000/svg"><unclosed></svg>"#,
             r#"<!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="10000" height="10"/>"#,
         ] {
             assert!(check(bad.as_bytes().to_vec()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn embedded_pngs_are_kept_and_bounded() {
+        use base64::Engine;
+        let small = base64::engine::general_purpose::STANDARD.encode(png(64, 64));
+        let svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><image width="64" height="64" href="data:image/png;base64,{small}"/></svg>"#
+        );
+        let out = String::from_utf8(check(svg.into_bytes()).unwrap().bytes).unwrap();
+        assert!(out.contains("data:image/png;base64,"), "{out}");
+        // A PNG claiming 20,000 pixels a side is left out, not decoded.
+        let mut huge = png(64, 64);
+        huge[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+        let huge = base64::engine::general_purpose::STANDARD.encode(huge);
+        let svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><image width="64" height="64" href="data:image/png;base64,{huge}"/></svg>"#
+        );
+        let out = String::from_utf8(check(svg.into_bytes()).unwrap().bytes).unwrap();
+        assert!(!out.contains("<image"), "{out}");
     }
 
     #[test]

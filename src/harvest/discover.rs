@@ -1,5 +1,7 @@
 //! Feed discovery: the `<link rel="alternate">` feeds an HTML page advertises.
 
+use html5gum::Span;
+use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
 use url::Url;
 
 /// A feed advertised by a page.
@@ -21,22 +23,23 @@ const FEED_TYPES: [&str; 5] =
 pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
     let mut base = base.clone();
     let mut found = Vec::new();
-    for tag in tags(html) {
-        let (name, attrs) = tag;
-        if name == "base" {
-            if let Some(b) = attrs.iter().find(|(k, _)| k == "href").and_then(|(_, v)| base.join(v).ok()) {
+    for tag in start_tags(html) {
+        if tag.name == "base" {
+            if let Some(b) = tag.attr("href").and_then(|v| base.join(v.trim()).ok())
+                && matches!(b.scheme(), "http" | "https")
+            {
                 base = b;
             }
             continue;
         }
-        if name != "link" {
+        if tag.name != "link" {
             continue;
         }
-        let get = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        let get = |k: &str| tag.attr(k).map(str::to_string);
         let rel = get("rel").unwrap_or_default().to_ascii_lowercase();
         let kind = get("type").unwrap_or_default().to_ascii_lowercase();
         let kind = kind.split(';').next().unwrap_or("").trim().to_string();
-        if !rel.split_whitespace().any(|r| r == "alternate") || !FEED_TYPES.contains(&kind.as_str()) {
+        if !rel.split_ascii_whitespace().any(|r| r == "alternate") || !FEED_TYPES.contains(&kind.as_str()) {
             continue;
         }
         let Some(href) = get("href").filter(|h| !h.trim().is_empty()) else { continue };
@@ -44,7 +47,7 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
         if !matches!(url.scheme(), "http" | "https") {
             continue;
         }
-        let title = get("title").map(|t| super::parse::decode_entities(&t));
+        let title = get("title");
         let comments =
             title.as_deref().is_some_and(|t| t.to_lowercase().contains("comment")) || url.path().contains("/comments/");
         let link = FeedLink { url: url.to_string(), title, kind, comments };
@@ -57,99 +60,74 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<FeedLink> {
     main
 }
 
-/// A tiny tag scanner: `(name, attributes)` of each start tag in the document head and
-/// body, enough for `<link>` and `<base>`. Comments and script/style contents are skipped.
-pub(crate) fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let mut out = Vec::new();
-    let bytes = html.as_bytes();
-    let mut i = 0;
-    while let Some(off) = html[i..].find('<') {
-        i += off;
-        if html[i..].starts_with("<!--") {
-            i = html[i..].find("-->").map_or(html.len(), |e| i + e + 3);
-            continue;
-        }
-        let start = i + 1;
-        let mut j = start;
-        while j < bytes.len() && (bytes[j].is_ascii_alphanumeric()) {
-            j += 1;
-        }
-        let name = html[start..j].to_ascii_lowercase();
-        // Find the end of the tag, respecting quotes.
-        let mut k = j;
-        let mut quote: Option<u8> = None;
-        while k < bytes.len() {
-            match (quote, bytes[k]) {
-                (None, b'>') => break,
-                (None, q @ (b'"' | b'\'')) => quote = Some(q),
-                (Some(q), c) if c == q => quote = None,
-                _ => {}
-            }
-            k += 1;
-        }
-        if name.is_empty() {
-            i = start;
-            continue;
-        }
-        let attrs = parse_attrs(&html[j..k.min(html.len())]);
-        if name == "script" || name == "style" {
-            let close = format!("</{name}");
-            i = html[k.min(html.len())..].to_ascii_lowercase().find(&close).map_or(html.len(), |e| k + e);
-        } else {
-            i = (k + 1).min(html.len());
-        }
-        out.push((name, attrs));
-        if i >= html.len() {
-            break;
-        }
-    }
-    out
+/// A start tag as the HTML5 tokenizer saw it: lower-case name and the attributes Cairn
+/// reads ([`WANTED`]), character references decoded (the first of duplicates wins).
+pub(crate) struct StartTag {
+    pub name: String,
+    attrs: Vec<(&'static str, String)>,
 }
 
-fn parse_attrs(s: &str) -> Vec<(String, String)> {
-    let mut attrs = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
-        }
-        let ks = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'/' {
-            i += 1;
-        }
-        let key = s[ks..i].to_ascii_lowercase();
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < b.len() && b[i] == b'=' {
-            i += 1;
-            while i < b.len() && b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
-                let q = b[i];
-                let vs = i + 1;
-                i = vs;
-                while i < b.len() && b[i] != q {
-                    i += 1;
-                }
-                value = s[vs..i.min(s.len())].to_string();
-                i += 1;
-            } else {
-                let vs = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                value = s[vs..i].to_string();
-            }
-        }
-        if !key.is_empty() {
-            attrs.push((key, super::parse::decode_entities(&value)));
-        }
+impl StartTag {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
-    attrs
+}
+
+/// The only attributes discovery and verification look at; others are never copied.
+const WANTED: [&str; 5] = ["href", "rel", "type", "title", "src"];
+
+/// A tokenizer over an untrusted page, by [html5gum], calling `on_event` for each event.
+///
+/// html5gum is a WHATWG tokenizer (it passes html5lib's tokenizer tests) with no unsafe code
+/// and no dependencies. It reads the input in one pass, and its callback interface lends
+/// each name, value and text run without copying, so neither many `<` nor many attributes
+/// make it quadratic or costly (html5ever's tokenizer checks duplicate attributes by a linear
+/// search, and lol_html is a rewriter with far more machinery than finding a few tags needs).
+/// Its naive state switching treats the content of `<title>`, `<textarea>`, `<script>`,
+/// `<style>` and the like as text, as a browser does, so markup quoted there is never taken
+/// for a tag.
+pub(crate) fn tokenize<'a, T: 'a>(
+    html: &'a str,
+    on_event: impl FnMut(CallbackEvent<'_>) -> Option<T> + 'a,
+) -> impl Iterator<Item = T> + 'a {
+    let mut on_event = on_event;
+    let mut emitter = CallbackEmitter::new(move |event: CallbackEvent<'_>, _: Span<()>| on_event(event));
+    emitter.naively_switch_states(true);
+    html5gum::Tokenizer::new_with_emitter(html, emitter).filter_map(Result::ok)
+}
+
+/// The start tags of an untrusted page, in document order.
+pub(crate) fn start_tags(html: &str) -> impl Iterator<Item = StartTag> + '_ {
+    let mut current: Option<StartTag> = None;
+    // Where the value of the attribute being read goes, if it is wanted.
+    let mut slot: Option<usize> = None;
+    tokenize(html, move |event| {
+        match event {
+            CallbackEvent::OpenStartTag { name } => {
+                current = Some(StartTag { name: String::from_utf8_lossy(name).into_owned(), attrs: Vec::new() });
+                slot = None;
+            }
+            CallbackEvent::AttributeName { name } => {
+                slot = None;
+                if let Some(tag) = current.as_mut()
+                    && let Some(key) = WANTED.iter().find(|w| w.as_bytes() == name)
+                    && tag.attr(key).is_none()
+                {
+                    // A name without a value has the empty value.
+                    tag.attrs.push((key, String::new()));
+                    slot = Some(tag.attrs.len() - 1);
+                }
+            }
+            CallbackEvent::AttributeValue { value } => {
+                if let (Some(tag), Some(i)) = (current.as_mut(), slot.take()) {
+                    tag.attrs[i].1 = String::from_utf8_lossy(value).into_owned();
+                }
+            }
+            CallbackEvent::CloseStartTag { .. } => return current.take(),
+            _ => {}
+        }
+        None
+    })
 }
 
 #[cfg(test)]
@@ -178,5 +156,15 @@ mod tests {
             ]
         );
         assert_eq!(links[0].title.as_deref(), Some("Atom & more"));
+    }
+
+    #[test]
+    fn title_textarea_script_and_style_hold_text_not_markup() {
+        let quoted = r#"<link rel="alternate" type="application/rss+xml" href="/quoted.xml">"#;
+        let html = format!(
+            "<html><head><title>{quoted}</title><style>{quoted}</style></head><body><textarea>{quoted}</textarea>\
+             <script>{quoted}</script><noscript>{quoted}</noscript></body></html>"
+        );
+        assert!(feed_links(&html, &Url::parse("https://blog.example.org/").unwrap()).is_empty());
     }
 }

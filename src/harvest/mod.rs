@@ -9,6 +9,7 @@
 pub mod discover;
 pub mod hashtags;
 pub mod parse;
+pub mod pool;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ use crate::db::{DbPool, StoreError, StoreResult};
 use crate::net::{ACCEPT_FEEDS, FetchConfig, FetchError, Fetched, Fetcher, OutboundPolicy, Validators};
 use discover::FeedLink;
 use parse::ParsedFeed;
+use pool::{BoundedPool, PoolError};
 
 /// Shortest wait after a failure.
 const MIN_BACKOFF_SECS: u64 = 60;
@@ -43,6 +45,8 @@ pub enum FeedError {
     NoFeed(String),
     #[error("{url}: {error}")]
     Parse { url: String, error: parse::ParseError },
+    #[error(transparent)]
+    Busy(#[from] PoolError),
 }
 
 impl FeedError {
@@ -88,26 +92,62 @@ pub struct Resolved {
     pub alternatives: Vec<FeedLink>,
 }
 
+/// A fetched document, read.
+enum Document {
+    Feed(ParsedFeed),
+    /// An HTML page, with the feeds it advertises.
+    Page(Vec<FeedLink>),
+}
+
+fn read_document(body: &[u8], charset: Option<&str>, final_url: &url::Url) -> Result<Document, parse::ParseError> {
+    match parse::parse(body, charset, final_url) {
+        Ok(feed) => Ok(Document::Feed(feed)),
+        Err(parse::ParseError::Html) => {
+            Ok(Document::Page(discover::feed_links(&parse::decode(body, charset), final_url)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs CPU work on a document off the async runtime: in `pool` when the request is
+/// anonymous, else on the runtime's blocking threads.
+async fn off_runtime<T: Send + 'static>(
+    pool: Option<&BoundedPool>,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PoolError> {
+    match pool {
+        Some(pool) => pool.run(job).await,
+        None => tokio::task::spawn_blocking(job).await.map_err(|_| PoolError::Failed),
+    }
+}
+
 /// Fetches `url`; if it is a page, discovers its feeds and reads the first that parses.
-/// Used by the Join page, `cairn feed check` and the instructor's "add feed".
+/// Used by `cairn feed check` and the instructor's "add feed"; the Join page goes through
+/// [`Harvester::resolve_untrusted`].
 pub async fn resolve(fetcher: &Fetcher, url: &str) -> Result<Resolved, FeedError> {
+    resolve_in(fetcher, url, None).await
+}
+
+async fn resolve_in(fetcher: &Fetcher, url: &str, pool: Option<&BoundedPool>) -> Result<Resolved, FeedError> {
     let fetched = fetcher.get(url, &Validators::default(), ACCEPT_FEEDS).await?;
     if !fetched.status.is_success() {
         return Err(status_error(&fetched));
     }
     let final_url = fetched.final_url.clone();
-    match parse::parse(&fetched.body, charset_of(&fetched).as_deref(), &final_url) {
-        Ok(feed) => Ok(Resolved { feed_url: final_url.to_string(), feed, alternatives: Vec::new() }),
-        Err(parse::ParseError::Html) => {
-            let html = parse::decode(&fetched.body, charset_of(&fetched).as_deref());
-            let candidates = discover::feed_links(&html, &final_url);
+    let charset = charset_of(&fetched);
+    let (body, at) = (fetched.body, final_url.clone());
+    let document = off_runtime(pool, move || read_document(&body, charset.as_deref(), &at)).await?;
+    match document {
+        Ok(Document::Feed(feed)) => Ok(Resolved { feed_url: final_url.to_string(), feed, alternatives: Vec::new() }),
+        Ok(Document::Page(candidates)) => {
             if candidates.is_empty() {
                 return Err(FeedError::NoFeed(url.to_string()));
             }
             let mut last_error = None;
             for c in &candidates {
-                match fetch_feed(fetcher, &c.url).await {
+                match fetch_feed_in(fetcher, &c.url, pool).await {
                     Ok((feed_url, feed)) => return Ok(Resolved { feed_url, feed, alternatives: candidates.clone() }),
+                    Err(e @ FeedError::Busy(_)) => return Err(e),
                     Err(e) => last_error = Some(e),
                 }
             }
@@ -119,13 +159,25 @@ pub async fn resolve(fetcher: &Fetcher, url: &str) -> Result<Resolved, FeedError
 
 /// Fetches and parses a feed address (no discovery).
 pub async fn fetch_feed(fetcher: &Fetcher, url: &str) -> Result<(String, ParsedFeed), FeedError> {
+    fetch_feed_in(fetcher, url, None).await
+}
+
+async fn fetch_feed_in(
+    fetcher: &Fetcher,
+    url: &str,
+    pool: Option<&BoundedPool>,
+) -> Result<(String, ParsedFeed), FeedError> {
     let fetched = fetcher.get(url, &Validators::default(), ACCEPT_FEEDS).await?;
     if !fetched.status.is_success() {
         return Err(status_error(&fetched));
     }
-    let feed = parse::parse(&fetched.body, charset_of(&fetched).as_deref(), &fetched.final_url)
-        .map_err(|error| FeedError::Parse { url: fetched.final_url.to_string(), error })?;
-    Ok((fetched.final_url.to_string(), feed))
+    let charset = charset_of(&fetched);
+    let final_url = fetched.final_url.clone();
+    let (body, at) = (fetched.body, final_url.clone());
+    let feed = off_runtime(pool, move || parse::parse(&body, charset.as_deref(), &at))
+        .await?
+        .map_err(|error| FeedError::Parse { url: final_url.to_string(), error })?;
+    Ok((final_url.to_string(), feed))
 }
 
 /// What one poll did.
@@ -155,11 +207,19 @@ pub struct Harvester {
     fetcher: Fetcher,
     settings: HarvestSettings,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Reads documents fetched for anonymous visitors (see [`pool`]).
+    untrusted: BoundedPool,
 }
 
 impl Harvester {
     pub fn new(pool: DbPool, fetcher: Fetcher, settings: HarvestSettings) -> Harvester {
-        Harvester { pool, fetcher, settings, hosts: Arc::default() }
+        Harvester { pool, fetcher, settings, hosts: Arc::default(), untrusted: BoundedPool::for_untrusted() }
+    }
+
+    /// [`resolve`] for an address an anonymous visitor typed: the documents are read in the
+    /// bounded pool, and `FeedError::Busy` comes back when it is full.
+    pub async fn resolve_untrusted(&self, url: &str) -> Result<Resolved, FeedError> {
+        resolve_in(&self.fetcher, url, Some(&self.untrusted)).await
     }
 
     pub fn fetcher(&self) -> &Fetcher {
@@ -222,11 +282,16 @@ impl Harvester {
                 record.next_poll_at = self.backoff(now, feed.error_count, e.retry_after());
                 PollOutcome::Failed(e.to_string())
             }
-            Ok(f) => {
+            Ok(mut f) => {
                 if f.moved_permanently {
                     record.new_url = Some(f.final_url.to_string());
                 }
-                match parse::parse(&f.body, charset_of(&f).as_deref(), &f.final_url) {
+                let (body, charset, at) = (std::mem::take(&mut f.body), charset_of(&f), f.final_url.clone());
+                // Parsing a large feed is CPU work: it must not hold up the async runtime.
+                let parsed = tokio::task::spawn_blocking(move || parse::parse(&body, charset.as_deref(), &at))
+                    .await
+                    .unwrap_or_else(|_| Err(parse::ParseError::Malformed("the parser failed".into())));
+                match parsed {
                     Err(error) => {
                         // A broken document never deletes what was harvested before.
                         let e = FeedError::Parse { url: f.final_url.to_string(), error };

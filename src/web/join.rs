@@ -123,6 +123,16 @@ enum Taken {
     MailLimit(i64),
 }
 
+/// The discovery pool is full: 503 with Retry-After, the form kept and the reason by its field.
+fn busy(form: JoinForm, e: harvest::FeedError, session: &Session) -> Result<HttpResponse, AppError> {
+    let mut errors = FieldErrors::new();
+    errors.add("url", e.to_string());
+    let page = JoinPage { page: Page::with_form(session, "Join the course"), form, errors, choices: vec![] };
+    let mut res = render_status(&page, StatusCode::SERVICE_UNAVAILABLE)?;
+    res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(30));
+    Ok(res)
+}
+
 async fn join_post(
     req: HttpRequest,
     session: Session,
@@ -141,8 +151,9 @@ async fn join_post(
     };
     check_join_limits(&state, &req, &email).await?;
     let target = if form.feed.trim().is_empty() { normalise_address(&form.url) } else { form.feed.trim().to_string() };
-    let resolved = match harvest::resolve(state.harvester.fetcher(), &target).await {
+    let resolved = match state.harvester.resolve_untrusted(&target).await {
         Ok(r) => r,
+        Err(e @ harvest::FeedError::Busy(_)) => return busy(form, e, &session),
         Err(e) => {
             errors.add("url", e.to_string());
             return again(form, errors, vec![], &session);
@@ -359,7 +370,7 @@ async fn manage_post(
     }
     let mut new_url = None;
     if errors.is_empty() && normalise_address(&form.url) != feed.url {
-        match harvest::resolve(state.harvester.fetcher(), &normalise_address(&form.url)).await {
+        match state.harvester.resolve_untrusted(&normalise_address(&form.url)).await {
             Ok(r) => new_url = Some(r.feed_url),
             Err(e) => errors.add("url", e.to_string()),
         }

@@ -9,7 +9,7 @@ use fantoccini::{ClientBuilder, Locator};
 
 use crate::helpers::{EMAIL, PASSWORD, spawn_app};
 
-struct Driver(std::process::Child);
+pub struct Driver(std::process::Child);
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 /// A headless Chromium session through chromedriver; the driver stops when dropped.
-async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) {
+pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) {
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     assert!(
         std::path::Path::new(&driver_bin).exists(),

@@ -11,6 +11,7 @@ mod errors;
 mod feedserver;
 mod harvest;
 mod helpers;
+mod hostile;
 mod institution;
 mod join;
 mod notify;
