@@ -113,8 +113,15 @@ pub struct Notifier {
     fetcher: Fetcher,
     mailer: Mailer,
     base: String,
+    /// Wakes the delivery loop (an award or revocation queued something).
     pub wake: Arc<tokio::sync::Notify>,
+    /// Wakes the verification loop (a Webmention was received).
+    pub mentions_wake: Arc<tokio::sync::Notify>,
 }
+
+/// Received Webmentions verified at once: each holds one outbound fetch (bounded in time and
+/// size by the fetcher) and one blocking scan.
+const VERIFY_AT_ONCE: usize = 4;
 
 enum Delivery {
     Done { status: &'static str, endpoint: Option<String>, location: Option<String> },
@@ -124,7 +131,14 @@ enum Delivery {
 
 impl Notifier {
     pub fn new(pool: DbPool, fetcher: Fetcher, mailer: Mailer, base: String) -> Notifier {
-        Notifier { pool, fetcher, mailer, base, wake: Arc::new(tokio::sync::Notify::new()) }
+        Notifier {
+            pool,
+            fetcher,
+            mailer,
+            base,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            mentions_wake: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     async fn db<T: Send + 'static>(
@@ -314,7 +328,8 @@ impl Notifier {
         }
     }
 
-    /// Verifies pending received Webmentions: the source must link to the target.
+    /// Verifies pending received Webmentions (the source must link to the target); returns how
+    /// many were settled.
     pub async fn verify_mentions(&self) -> StoreResult<usize> {
         let pending: Vec<(i64, String, String)> = self
             .db(|c| {
@@ -327,41 +342,81 @@ impl Notifier {
                     .map_err(Into::into)
             })
             .await?;
-        let n = pending.len();
-        for (id, source, target) in pending {
-            let (status, reason) = match self.fetcher.get(&source, &Validators::default(), "text/html, */*;q=0.5").await
-            {
-                Ok(f) if f.status.as_u16() == 410 => ("deleted", Some("the source is gone (410)".to_string())),
-                Ok(f) if f.status.is_success() => {
-                    // Scanning a hostile page is CPU work: off the runtime, one at a time.
-                    let (body, at, t) = (f.body, f.final_url, target.clone());
-                    let scan =
-                        move || crate::webmention::links_to(&crate::harvest::parse::decode(&body, None), &at, &t);
-                    if tokio::task::spawn_blocking(scan).await.unwrap_or(false) {
-                        ("verified", None)
-                    } else {
-                        ("rejected", Some("the source does not link to the target".to_string()))
-                    }
-                }
-                Ok(f) => ("rejected", Some(format!("the source answered {}", f.status.as_u16()))),
-                Err(e) => ("rejected", Some(e.to_string())),
-            };
-            self.db(move |c| {
-                diesel::update(mentions::table.find(id))
-                    .set((
-                        mentions::status.eq(status),
-                        mentions::reason.eq(reason),
-                        mentions::checked_at.eq(crate::db::now()),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await?;
+        let mut done = 0;
+        // A few at a time, so one slow source delays only its own slot.
+        let mut pending = pending.into_iter();
+        let mut set = tokio::task::JoinSet::new();
+        loop {
+            while set.len() < VERIFY_AT_ONCE {
+                let Some((id, source, target)) = pending.next() else { break };
+                let me = self.clone();
+                set.spawn(async move { me.verify_one(id, source, target).await });
+            }
+            match set.join_next().await {
+                Some(Ok(Err(e))) => tracing::error!(error = %e, "storing a Webmention's verification failed"),
+                Some(Err(e)) => tracing::error!(error = %e, "a Webmention verification stopped unexpectedly"),
+                Some(Ok(Ok(()))) => done += 1,
+                None => break,
+            }
         }
-        Ok(n)
+        Ok(done)
     }
 
-    /// Delivers and verifies until `stop` is set: every few seconds, or when woken.
+    async fn verify_one(&self, id: i64, source: String, target: String) -> StoreResult<()> {
+        let (status, reason) = match self.fetcher.get(&source, &Validators::default(), "text/html, */*;q=0.5").await {
+            Ok(f) if f.status.as_u16() == 410 => ("deleted", Some("the source is gone (410)".to_string())),
+            Ok(f) if f.status.is_success() => {
+                // Scanning a hostile page is CPU work: off the runtime.
+                let (body, at, t) = (f.body, f.final_url, target.clone());
+                let scan = move || crate::webmention::links_to(&crate::harvest::parse::decode(&body, None), &at, &t);
+                if tokio::task::spawn_blocking(scan).await.unwrap_or(false) {
+                    ("verified", None)
+                } else {
+                    ("rejected", Some("the source does not link to the target".to_string()))
+                }
+            }
+            Ok(f) => ("rejected", Some(format!("the source answered {}", f.status.as_u16()))),
+            Err(e) => ("rejected", Some(e.to_string())),
+        };
+        self.db(move |c| {
+            diesel::update(mentions::table.find(id))
+                .set((
+                    mentions::status.eq(status),
+                    mentions::reason.eq(reason),
+                    mentions::checked_at.eq(crate::db::now()),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Verifies received Webmentions until `stop` is set: every few seconds, or when woken. It
+    /// runs apart from deliveries, so slow or hostile sources never hold up a notification.
+    pub async fn run_mentions(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            loop {
+                match self.verify_mentions().await {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "webmention verification failed");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.mentions_wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Delivers notifications until `stop` is set: every few seconds, or when woken.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
             // Drain everything that is due before waiting again.
@@ -374,9 +429,6 @@ impl Notifier {
                         break;
                     }
                 }
-            }
-            if let Err(e) = self.verify_mentions().await {
-                tracing::error!(error = %e, "webmention verification failed");
             }
             tokio::select! {
                 _ = self.wake.notified() => {}

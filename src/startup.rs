@@ -286,6 +286,7 @@ impl Application {
             });
         }
         tokio::spawn(self.notifier.clone().run(stop_tx.subscribe()));
+        tokio::spawn(self.notifier.clone().run_mentions(stop_tx.subscribe()));
         tokio::spawn(housekeeping(self.pool.clone(), self.session_life, stop_tx.subscribe()));
         tokio::spawn(self.peers.clone().run(stop_tx.subscribe()));
         if self.mining {

@@ -194,7 +194,7 @@ async fn receive_webmention(
     let (base, form) = (state.base_url.clone(), form.into_inner());
     match state.db(move |c| crate::notify::receive(c, &base, &form.source, &form.target, client)).await {
         Ok(()) => {
-            state.notifier.wake.notify_one();
+            state.notifier.mentions_wake.notify_one();
             Ok(HttpResponse::Accepted()
                 .content_type("text/plain; charset=utf-8")
                 .body("Accepted: the source will be checked for a link to the target.\n"))

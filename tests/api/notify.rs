@@ -228,3 +228,41 @@ fn attachment(mail: &str) -> Option<Vec<u8>> {
     let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
+
+#[tokio::test]
+async fn slow_webmention_sources_never_hold_up_notifications() {
+    let (app, server, post) = app_with_post().await;
+    serve_post_with_endpoint(&server, Reply::Status { status: 202, headers: vec![], body: vec![] });
+    let url = award_post(&app, post, "el30-data").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !notes(&app).iter().any(|n| n.kind == "webmention" && n.status == "sent") {
+        assert!(Instant::now() < deadline, "the award's Webmention was never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Sources that take 15 s to answer keep the running server's verifier busy...
+    let visitor = crate::helpers::client();
+    for i in 0..6 {
+        let path = format!("/slow/{i}");
+        server.set(
+            &path,
+            Reply::Delayed {
+                wait: Duration::from_secs(15),
+                then: Box::new(Reply::typed(format!(r#"<a href="{url}">badge</a>"#), "text/html")),
+            },
+        );
+        let res = visitor.post(app.url("/webmention")).form(&[("source", server.url(&path)), ("target", url.clone())]);
+        assert_eq!(res.send().await.unwrap().status(), 202);
+    }
+    // ...while a revocation's Webmention goes out at once, from the same running server.
+    let id = url.rsplit('/').next().unwrap();
+    app.post_form(&format!("/admin/awards/{id}/revoke"), &[("reason", "mistake")]).await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while notes(&app).iter().filter(|n| n.kind == "webmention" && n.status == "sent").count() < 2 {
+        assert!(Instant::now() < deadline, "a slow Webmention source held up the outbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    use cairn::db::schema::mentions::dsl;
+    let pending: i64 =
+        dsl::mentions.filter(dsl::status.eq("pending")).count().get_result(&mut app.pool.get().unwrap()).unwrap();
+    assert_eq!(pending, 6, "the slow sources were still being read when the revocation went out");
+}
