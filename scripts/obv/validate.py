@@ -84,13 +84,22 @@ requests.Session.send = offline_send
 class ShippedContexts(CachableDocumentLoader):
     def __init__(self):
         super().__init__(use_cache=False)
+        # Read up front: a missing or broken file is a broken harness, not an invalid badge.
+        self.documents = {}
+        for url, name in CONTEXTS.items():
+            path = os.path.join(HERE, "contexts", name)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    self.documents[url] = f.read()
+                json.loads(self.documents[url])
+            except (OSError, ValueError) as exc:
+                broken("cannot read the JSON-LD context {}: {}".format(path, exc))
 
     def __call__(self, url):
-        name = CONTEXTS.get(url.rstrip("/"))
-        if name is None:
+        document = self.documents.get(url.rstrip("/"))
+        if document is None:
             return super().__call__(url)
-        with open(os.path.join(HERE, "contexts", name), encoding="utf-8") as f:
-            return {"contextUrl": None, "documentUrl": url, "document": f.read()}
+        return {"contextUrl": None, "documentUrl": url, "document": document}
 
 
 def types_of(node):
@@ -179,7 +188,8 @@ def main():
     if report.get("valid") and not reasons:
         print("VALID")
         return VALID
-    print("INVALID: " + " | ".join(reasons))
+    # The validator's messages can carry whole tracebacks; the lines above keep them.
+    print("INVALID: " + " | ".join(r if len(r) <= 300 else r[:300] + "..." for r in reasons))
     return INVALID
 
 
