@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. First installs what the tests need and the machine
-# lacks: Debian's chromium and chromium-driver for the browser tests, and the Python
-# environment of the Open Badges validator in ../shared/obv.
+# lacks: Debian's chromium and chromium-driver for the browser tests, and the official Open
+# Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,13 +19,10 @@ if [ "$need_browser" = 1 ]; then
   fi
 fi
 
-# The official Open Badges validator (../shared/obv) builds its Python environment once;
-# do it here so that parallel tests do not race to create it.
-obv="${CAIRN_OBV:-../shared/obv/validate.sh}"
-if [ -f "$obv" ]; then
-  bash "$obv" --setup >/dev/null
-else
-  echo "scripts/test.sh: $obv not found; the Open Badges conformance tests will fail" >&2
+# Built once here, before the tests run in parallel (they would otherwise queue on its lock).
+if ! bash scripts/obv/validate.sh --setup >&2; then
+  echo "scripts/test.sh: could not set up the Open Badges validator in .obv-venv/ (see above)" >&2
+  exit 1
 fi
 
 cargo test --workspace --locked
