@@ -418,11 +418,43 @@ impl Ledger {
     /// time, work, records) and stores it with the changes fork choice makes, in one
     /// transaction. Side blocks that fell out of the finality window are deleted.
     pub fn accept(&self, conn: &mut SqliteConnection, block: Block) -> Result<AddOutcome, AcceptError> {
+        self.accept_checked(conn, block, false)
+    }
+
+    /// Verifies the signatures of a run of blocks (a fetched page) in one batch on every core,
+    /// when all their miners are members; returns whether [`Ledger::accept_presigned`] may
+    /// then take them. On any doubt the blocks go through [`Ledger::accept`] one by one,
+    /// which finds and names the bad one.
+    pub fn verify_page(&self, blocks: &[Block]) -> bool {
+        let members = self.members();
+        if !blocks.iter().all(|b| members.contains(&b.header.miner)) {
+            return false;
+        }
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        cairn_chain::verify_signatures(blocks, true, threads).is_ok()
+    }
+
+    /// [`Ledger::accept`] for a block whose signatures [`Ledger::verify_page`] checked.
+    pub fn accept_presigned(&self, conn: &mut SqliteConnection, block: Block) -> Result<AddOutcome, AcceptError> {
+        self.accept_checked(conn, block, true)
+    }
+
+    fn accept_checked(
+        &self,
+        conn: &mut SqliteConnection,
+        block: Block,
+        presigned: bool,
+    ) -> Result<AddOutcome, AcceptError> {
         let members = self.members();
         let mut loaded = self.lock();
         // The in-memory chain changes first (it validates before it changes anything); if
         // the database write then fails, the next reload brings memory back to the store.
-        let outcome = loaded.chain.add(block.clone(), crate::db::now(), &members)?;
+        let now = crate::db::now();
+        let outcome = if presigned {
+            loaded.chain.add_presigned(block.clone(), now, &members)?
+        } else {
+            loaded.chain.add(block.clone(), now, &members)?
+        };
         if outcome == AddOutcome::Known {
             return Ok(outcome);
         }

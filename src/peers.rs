@@ -449,9 +449,12 @@ enum Page {
 /// Accepts a page of fetched blocks in order, or fails on an invalid block.
 fn accept_page(c: &mut SqliteConnection, ledger: &Ledger, blocks: Vec<Block>) -> StoreResult<Page> {
     let mut added = 0;
+    // One batch for the page's signatures instead of one verification per block.
+    let presigned = ledger.verify_page(&blocks);
     for b in blocks {
         let miner = b.header.miner;
-        match ledger.accept(c, b) {
+        let accepted = if presigned { ledger.accept_presigned(c, b) } else { ledger.accept(c, b) };
+        match accepted {
             Ok(cairn_chain::AddOutcome::Known) => {}
             Ok(_) => added += 1,
             Err(AcceptError::Invalid(cairn_chain::ChainError::UnknownParent(_))) => {

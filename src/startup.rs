@@ -326,6 +326,11 @@ async fn housekeeping(
     life: crate::config::SessionSettings,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    match db::run(&pool, db::links::resanitize_unsafe_summaries).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(summaries = n, "stored summaries with disallowed links were sanitised again"),
+        Err(e) => tracing::error!(error = %e, "sanitising stored summaries failed"),
+    }
     loop {
         let r = db::run(&pool, move |c| {
             let now = db::now();

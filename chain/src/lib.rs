@@ -66,7 +66,7 @@ mod sig;
 pub use block::{BLOCK_VERSION, Block, BlockHeader, HEADER_LEN, genesis_header};
 pub use chain::{
     AddOutcome, BlockStore, Chain, MEDIAN_SPAN, Members, Params, Reorg, better_tip, median_time, verify_chain,
-    verify_chain_with_progress,
+    verify_chain_with_progress, verify_signatures,
 };
 pub use merkle::{MerkleProof, Side, leaf, merkle_root};
 pub use mine::{mine, mine_range};

@@ -285,3 +285,30 @@ pub fn recent(conn: &mut SqliteConnection, task_ids: Option<&[i64]>, limit: i64)
 pub fn count_for_feed(conn: &mut SqliteConnection, feed_id: i64) -> StoreResult<i64> {
     links::table.filter(links::feed_id.eq(feed_id)).count().get_result(conn).map_err(Into::into)
 }
+
+/// Sanitises again, with the current policy, every stored summary that holds a link scheme
+/// the policy no longer allows (summaries stored by earlier versions could keep a
+/// `javascript:` link made from a feed's base). Returns how many were rewritten.
+pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<usize> {
+    let suspects: Vec<(i64, Option<String>, String)> = links::table
+        .filter(
+            links::summary_html
+                .like("%script:%")
+                .or(links::summary_html.like("%data:%"))
+                .or(links::summary_html.like("%SCRIPT:%")),
+        )
+        .select((links::id, links::url, links::summary_html))
+        .load(conn)?;
+    let fallback =
+        url::Url::parse("https://invalid.example/").map_err(|e| super::StoreError::Conflict(e.to_string()))?;
+    let mut changed = 0;
+    for (id, url, html) in suspects {
+        let base = url.and_then(|u| url::Url::parse(&u).ok()).unwrap_or_else(|| fallback.clone());
+        let clean = crate::harvest::parse::sanitize_html(&html, &base);
+        if clean != html {
+            diesel::update(links::table.find(id)).set(links::summary_html.eq(clean)).execute(conn)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}

@@ -297,6 +297,30 @@ async fn a_script_base_never_puts_a_script_link_in_summaries_or_course_feeds() {
 }
 
 #[tokio::test]
+async fn summaries_stored_with_a_script_link_by_earlier_versions_are_sanitised_again() {
+    use diesel::prelude::*;
+    let server = FeedServer::start().await;
+    server.set("/m.xml", Reply::typed(script_base_feed(), "application/atom+xml"));
+    let app = app_for(&server, |_| {}).await;
+    let f = add_feed(&app, &server.url("/m.xml"), "Mallory");
+    assert_eq!(pass(&app).await.added, 1);
+    let id = links_of(&app, f.id)[0].link.id;
+    // What an earlier version could have stored.
+    let legacy = r#"<p>kept</p><a href="javascript://x/%0aalert(1)//relative/page">Click me</a>"#;
+    let mut conn = app.pool.get().unwrap();
+    {
+        use cairn::db::schema::links::dsl;
+        diesel::update(dsl::links.find(id)).set(dsl::summary_html.eq(legacy)).execute(&mut conn).unwrap();
+    }
+    assert_eq!(cairn::db::links::resanitize_unsafe_summaries(&mut conn).unwrap(), 1);
+    let summary = links_of(&app, f.id)[0].link.summary_html.clone();
+    assert!(summary.contains("kept") && summary.contains("Click me"), "{summary}");
+    assert!(!summary.to_ascii_lowercase().contains("javascript"), "{summary}");
+    // Clean summaries are left alone.
+    assert_eq!(cairn::db::links::resanitize_unsafe_summaries(&mut conn).unwrap(), 0);
+}
+
+#[tokio::test]
 async fn a_script_link_from_a_feed_never_reaches_a_page_in_a_real_browser() {
     let server = FeedServer::start().await;
     server.set("/m.xml", Reply::typed(script_base_feed(), "application/atom+xml"));
