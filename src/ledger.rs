@@ -447,6 +447,45 @@ impl Ledger {
     ) -> Result<AddOutcome, AcceptError> {
         let members = self.members();
         let mut loaded = self.lock();
+        self.accept_locked(&mut loaded, &members, conn, block, presigned)
+    }
+
+    /// Accepts a fetched page of blocks in one database transaction. Like every write here it
+    /// locks the in-memory chain first and the database second, so the miner and a sync never
+    /// hold one lock each while waiting for the other. Stops at the first block that does not
+    /// fit; its refusal is returned with the count of blocks added before it.
+    pub fn accept_page(
+        &self,
+        conn: &mut SqliteConnection,
+        blocks: Vec<Block>,
+    ) -> anyhow::Result<(i64, Option<(Block, cairn_chain::ChainError)>)> {
+        // One batch for the page's signatures instead of one verification per block.
+        let presigned = self.verify_page(&blocks);
+        let members = self.members();
+        let mut loaded = self.lock();
+        write_tx(conn, |c| -> anyhow::Result<_> {
+            let mut added = 0;
+            for b in blocks {
+                let kept = b.clone();
+                match self.accept_locked(&mut loaded, &members, c, b, presigned) {
+                    Ok(AddOutcome::Known) => {}
+                    Ok(_) => added += 1,
+                    Err(AcceptError::Invalid(e)) => return Ok((added, Some((kept, e)))),
+                    Err(AcceptError::Store(e)) => return Err(e),
+                }
+            }
+            Ok((added, None))
+        })
+    }
+
+    fn accept_locked(
+        &self,
+        loaded: &mut Loaded,
+        members: &Members,
+        conn: &mut SqliteConnection,
+        block: Block,
+        presigned: bool,
+    ) -> Result<AddOutcome, AcceptError> {
         // The in-memory chain changes first (it validates before it changes anything); if
         // the database write then fails, the next reload brings memory back to the store.
         let now = crate::db::now();

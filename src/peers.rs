@@ -312,7 +312,7 @@ impl Peers {
         let peer_id = peer.id;
         let pending = self.db(move |c| unrelayed(c, peer_id)).await?;
         let mut answered = Vec::new();
-        let mut outcome = Ok(());
+        let mut outcome: anyhow::Result<()> = Ok(());
         for (id, bytes) in pending {
             let res = self
                 .client
@@ -327,15 +327,15 @@ impl Peers {
                     break;
                 }
             };
+            // A busy peer (429, 5xx) gets the rest next round; announcing and syncing go on.
+            if status.as_u16() == 429 || status.is_server_error() {
+                tracing::debug!(peer = peer.id, %status, "the peer is busy; records wait for the next round");
+                break;
+            }
             if status.as_u16() == 201 {
                 relayed += 1;
             }
-            // Taken, known or refused for good: never sent to this peer again. Only busy
-            // answers (429, 5xx) are tried again next round.
-            if status.as_u16() == 429 || status.is_server_error() {
-                outcome = Err(anyhow::anyhow!("relaying a record: answered {status}"));
-                break;
-            }
+            // Taken, known or refused for good: never sent to this peer again.
             answered.push(id);
         }
         if !answered.is_empty() {
@@ -388,12 +388,7 @@ impl Peers {
                     .collect::<Result<_, _>>()?;
                 let ledger = self.ledger.clone();
                 let n = blocks.len() as u64;
-                let outcome = self
-                    .db(move |c| {
-                        // One transaction for the page (each block a savepoint inside it).
-                        crate::db::write_tx(c, |c| accept_page(c, &ledger, blocks))
-                    })
-                    .await?;
+                let outcome = self.db(move |c| accept_page(c, &ledger, blocks)).await?;
                 match outcome {
                     Page::Added(added) => received += added,
                     Page::MissingParent(added) => {
@@ -446,32 +441,20 @@ enum Page {
     Final(String),
 }
 
-/// Accepts a page of fetched blocks in order, or fails on an invalid block.
+/// Accepts a page of fetched blocks in order (one transaction), or fails on an invalid block.
 fn accept_page(c: &mut SqliteConnection, ledger: &Ledger, blocks: Vec<Block>) -> StoreResult<Page> {
-    let mut added = 0;
-    // One batch for the page's signatures instead of one verification per block.
-    let presigned = ledger.verify_page(&blocks);
-    for b in blocks {
-        let miner = b.header.miner;
-        let accepted = if presigned { ledger.accept_presigned(c, b) } else { ledger.accept(c, b) };
-        match accepted {
-            Ok(cairn_chain::AddOutcome::Known) => {}
-            Ok(_) => added += 1,
-            Err(AcceptError::Invalid(cairn_chain::ChainError::UnknownParent(_))) => {
-                return Ok(Page::MissingParent(added));
-            }
-            Err(AcceptError::Invalid(e @ cairn_chain::ChainError::WouldRemoveFinal { .. })) => {
-                tracing::warn!(reason = %e, "refused a peer's branch that would remove final blocks");
-                record_refusal(c, &miner, &e.to_string())?;
-                return Ok(Page::Final(e.to_string()));
-            }
-            Err(AcceptError::Invalid(e)) => {
-                return Err(StoreError::Conflict(format!("the peer sent an invalid block: {e}")));
-            }
-            Err(AcceptError::Store(e)) => return Err(StoreError::Conflict(e.to_string())),
+    use cairn_chain::ChainError;
+    let (added, refused) = ledger.accept_page(c, blocks).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    Ok(match refused {
+        None => Page::Added(added),
+        Some((_, ChainError::UnknownParent(_))) => Page::MissingParent(added),
+        Some((block, e @ ChainError::WouldRemoveFinal { .. })) => {
+            tracing::warn!(reason = %e, "refused a peer's branch that would remove final blocks");
+            record_refusal(c, &block.header.miner, &e.to_string())?;
+            Page::Final(e.to_string())
         }
-    }
-    Ok(Page::Added(added))
+        Some((_, e)) => return Err(StoreError::Conflict(format!("the peer sent an invalid block: {e}"))),
+    })
 }
 
 /// Why an announced block or relayed record was refused.
