@@ -490,9 +490,9 @@ impl Ledger {
         // the database write then fails, the next reload brings memory back to the store.
         let now = crate::db::now();
         let outcome = if presigned {
-            loaded.chain.add_presigned(block.clone(), now, &members)?
+            loaded.chain.add_presigned(block.clone(), now, members)?
         } else {
-            loaded.chain.add(block.clone(), now, &members)?
+            loaded.chain.add(block.clone(), now, members)?
         };
         if outcome == AddOutcome::Known {
             return Ok(outcome);
