@@ -7,6 +7,8 @@
 //! The per-host limit is raised to 32 here, because every feed lives on one host
 //! (127.0.0.1); with the default of 2 the run measures the politeness limit, not Cairn.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

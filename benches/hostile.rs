@@ -12,6 +12,8 @@
 //!
 //! Run: `bash scripts/bench.sh hostile`, or `cargo bench --bench hostile`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+
 mod common;
 
 use std::process::Command;

@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench notify` (mining off: it has its own benchmark).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+
 mod common;
 use common::percentile;
 

@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench --bench peers`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+
 mod common;
 use common::percentile;
 

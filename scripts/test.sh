@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. First installs what the tests need and the machine
 # lacks: Debian's chromium and chromium-driver for the browser tests, and the official Open
-# Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt).
+# Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt). Then checks the
+# format and lints (clippy, warnings denied) and runs the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,14 @@ fi
 if ! bash scripts/obv/validate.sh --setup >&2; then
   echo "scripts/test.sh: could not set up the Open Badges validator in .obv-venv/ (see above)" >&2
   exit 1
+fi
+
+# Format and lints first: a style slip fails in seconds, not after the whole suite.
+if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
+  cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+else
+  echo "scripts/test.sh: rustfmt or clippy is not installed; skipping the format and lint checks" >&2
 fi
 
 cargo test --workspace --locked

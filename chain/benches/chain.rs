@@ -6,6 +6,8 @@
 //!    cores), then with every record signature as well; and, in the same run, the machine's raw
 //!    batched Ed25519 rate on the same 100,000 signatures, as the baseline.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
