@@ -613,6 +613,21 @@ fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Re
             }),
         }
     }
+    /// Booleans are strict: a typo stops start-up rather than meaning "on".
+    fn boolean(
+        var: &dyn Fn(&str) -> Option<String>,
+        name: &'static str,
+        key: &'static str,
+    ) -> Result<Option<bool>, ConfigError> {
+        match var(name) {
+            None => Ok(None),
+            Some(v) => match v.trim() {
+                "1" | "true" | "yes" | "on" => Ok(Some(true)),
+                "0" | "false" | "no" | "off" => Ok(Some(false)),
+                _ => Err(ConfigError::Invalid { key, origin: name, message: format!("'{v}' is not true or false") }),
+            },
+        }
+    }
     if let Some(v) = var("CAIRN_ALLOW_ORIGINS") {
         file.allow_origins = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
     }
@@ -622,19 +637,7 @@ fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Re
     h.per_host = num(var, "CAIRN_HARVEST_PER_HOST", "harvest.per_host")?.or(h.per_host);
     h.timeout_secs = num(var, "CAIRN_HARVEST_TIMEOUT", "harvest.timeout_secs")?.or(h.timeout_secs);
     h.max_bytes = num(var, "CAIRN_HARVEST_MAX_BYTES", "harvest.max_bytes")?.or(h.max_bytes);
-    if let Some(v) = var("CAIRN_HARVEST_ENABLED") {
-        h.enabled = Some(match v.trim() {
-            "1" | "true" | "yes" | "on" => true,
-            "0" | "false" | "no" | "off" => false,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    key: "harvest.enabled",
-                    origin: "CAIRN_HARVEST_ENABLED",
-                    message: format!("'{v}' is not true or false"),
-                });
-            }
-        });
-    }
+    h.enabled = boolean(var, "CAIRN_HARVEST_ENABLED", "harvest.enabled")?.or(h.enabled);
     file.harvest = Some(h);
     let mut m = file.mail.take().unwrap_or_default();
     m.smtp_host = var("CAIRN_SMTP_HOST").or(m.smtp_host);
@@ -649,9 +652,7 @@ fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Re
     c.records_per_block = num(var, "CAIRN_CHAIN_RECORDS_PER_BLOCK", "chain.records_per_block")?.or(c.records_per_block);
     c.difficulty_bits = num(var, "CAIRN_CHAIN_DIFFICULTY_BITS", "chain.difficulty_bits")?.or(c.difficulty_bits);
     c.finality_depth = num(var, "CAIRN_CHAIN_FINALITY_DEPTH", "chain.finality_depth")?.or(c.finality_depth);
-    if let Some(v) = var("CAIRN_CHAIN_MINING") {
-        c.mining = Some(!matches!(v.trim(), "0" | "false" | "no" | "off"));
-    }
+    c.mining = boolean(var, "CAIRN_CHAIN_MINING", "chain.mining")?.or(c.mining);
     file.chain = Some(c);
     apply_limits_env(&mut file, var)?;
     Ok(file)
@@ -740,6 +741,25 @@ mod tests {
         let file = apply_env(FileSettings::default(), &bad).unwrap();
         let err = Settings::resolve(file, "default", &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("allow_origins"), "{err}");
+    }
+
+    #[test]
+    fn booleans_are_strict_and_finality_depth_is_bounded() {
+        let maybe = |k: &str| (k == "CAIRN_CHAIN_MINING").then(|| "maybe".to_string());
+        let err = apply_env(FileSettings::default(), &maybe).unwrap_err().to_string();
+        assert!(err.contains("chain.mining") && err.contains("'maybe'"), "{err}");
+        let off = |k: &str| (k == "CAIRN_CHAIN_MINING" || k == "CAIRN_HARVEST_ENABLED").then(|| "off".to_string());
+        let s =
+            Settings::resolve(apply_env(FileSettings::default(), &off).unwrap(), "d", &Overrides::default()).unwrap();
+        assert!(!s.chain.mining && !s.harvest.enabled);
+        assert_eq!(
+            Settings::resolve(FileSettings::default(), "d", &Overrides::default()).unwrap().chain.finality_depth,
+            6
+        );
+        let zero = |k: &str| (k == "CAIRN_CHAIN_FINALITY_DEPTH").then(|| "0".to_string());
+        let file = apply_env(FileSettings::default(), &zero).unwrap();
+        let err = Settings::resolve(file, "d", &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("chain.finality_depth"), "{err}");
     }
 
     #[test]
