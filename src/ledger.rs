@@ -150,7 +150,11 @@ impl ChainStatus {
             ChainStatus::None => "not on the chain".into(),
             ChainStatus::Pending => "pending: waiting for a block".into(),
             ChainStatus::Recorded { height, hash, depth, is_final } => {
-                let standing = if *is_final { "final".to_string() } else { format!("{depth} confirmations") };
+                let standing = match (*is_final, *depth) {
+                    (true, _) => "final".to_string(),
+                    (false, 1) => "1 confirmation".to_string(),
+                    (false, n) => format!("{n} confirmations"),
+                };
                 format!("recorded in block #{height} ({}…), {standing}", &hash[..16.min(hash.len())])
             }
         }

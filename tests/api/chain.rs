@@ -115,7 +115,7 @@ async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_che
         .text()
         .await
         .unwrap();
-    assert!(page.contains("recorded in block #1") && page.contains("1 confirmations"), "{page}");
+    assert!(page.contains("recorded in block #1") && page.contains("1 confirmation"), "{page}");
 
     // The explorer and the head.
     let head: serde_json::Value = app.client.get(app.url("/chain/head")).send().await.unwrap().json().await.unwrap();
