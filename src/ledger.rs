@@ -504,7 +504,7 @@ impl Ledger {
         loaded.rows = -1;
         let hash = block.hash();
         write_tx(conn, |conn| -> anyhow::Result<()> {
-            diesel::insert_or_ignore_into(blocks::table)
+            let inserted = diesel::insert_or_ignore_into(blocks::table)
                 .values((
                     blocks::hash.eq(hash.to_hex()),
                     blocks::height.eq(block.header.height as i64),
@@ -513,6 +513,8 @@ impl Ledger {
                     blocks::timestamp.eq(block.header.timestamp),
                     blocks::miner.eq(cairn_chain::to_hex(&block.header.miner)),
                     blocks::received_at.eq(crate::db::now()),
+                    // A new tip is on the main chain from the start (no second write below).
+                    blocks::on_main.eq(matches!(outcome, AddOutcome::NewTip(_))),
                 ))
                 .execute(conn)?;
             if let AddOutcome::NewTip(reorg) = &outcome {
@@ -529,24 +531,24 @@ impl Ledger {
                 }
                 for b in &reorg.added {
                     let h = b.hash().to_hex();
-                    diesel::update(blocks::table.find(&h)).set(blocks::on_main.eq(true)).execute(conn)?;
+                    if b.hash() != hash || inserted == 0 {
+                        diesel::update(blocks::table.find(&h)).set(blocks::on_main.eq(true)).execute(conn)?;
+                    }
+                    // One statement a record: pooled ones take the block, others arrive with it.
                     for r in &b.records {
-                        let id = r.id().to_hex();
-                        let n = diesel::update(chain_records::table.filter(chain_records::record_id.eq(&id)))
+                        let kind = if r.fields.kind == RecordKind::Award { "award" } else { "revocation" };
+                        diesel::insert_into(chain_records::table)
+                            .values((
+                                chain_records::record_id.eq(r.id().to_hex()),
+                                chain_records::bytes.eq(r.encode()),
+                                chain_records::kind.eq(kind),
+                                chain_records::created_at.eq(crate::db::now()),
+                                chain_records::block_hash.eq(&h),
+                            ))
+                            .on_conflict(chain_records::record_id)
+                            .do_update()
                             .set(chain_records::block_hash.eq(&h))
                             .execute(conn)?;
-                        if n == 0 {
-                            let kind = if r.fields.kind == RecordKind::Award { "award" } else { "revocation" };
-                            diesel::insert_into(chain_records::table)
-                                .values((
-                                    chain_records::record_id.eq(&id),
-                                    chain_records::bytes.eq(r.encode()),
-                                    chain_records::kind.eq(kind),
-                                    chain_records::created_at.eq(crate::db::now()),
-                                    chain_records::block_hash.eq(&h),
-                                ))
-                                .execute(conn)?;
-                        }
                     }
                 }
             }
