@@ -21,6 +21,17 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Signs the demo instructor in through the login form at `login_url`; returns once the
+/// course list shows.
+pub async fn sign_in(browser: &fantoccini::Client, login_url: &str) -> Result<(), fantoccini::error::CmdError> {
+    browser.goto(login_url).await?;
+    browser.find(Locator::Css("#email")).await?.send_keys(EMAIL).await?;
+    browser.find(Locator::Css("#password")).await?.send_keys(PASSWORD).await?;
+    browser.find(Locator::Css("form.card button[type=submit]")).await?.click().await?;
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("courses")).await?;
+    Ok(())
+}
+
 /// A headless Chromium session through chromedriver; the driver stops when dropped.
 pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) {
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
@@ -90,10 +101,7 @@ async fn an_instructor_signs_in_and_creates_a_task_in_a_real_browser() {
         browser.goto(&app.url("/admin")).await?;
         // Redirected to the login page.
         assert!(browser.current_url().await?.path().starts_with("/login"));
-        browser.find(Locator::Css("#email")).await?.send_keys(EMAIL).await?;
-        browser.find(Locator::Css("#password")).await?.send_keys(PASSWORD).await?;
-        browser.find(Locator::Css("form.card button[type=submit]")).await?.click().await?;
-        browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("courses")).await?;
+        sign_in(&browser, browser.current_url().await?.as_ref()).await?;
         browser.find(Locator::LinkText("Browser Course")).await?.click().await?;
         browser.find(Locator::LinkText("Add task")).await?.click().await?;
         browser.find(Locator::Css("#f-title")).await?.send_keys("Post from the browser").await?;
@@ -121,11 +129,7 @@ async fn an_instructor_awards_a_badge_from_the_reader_and_opens_its_verification
     let (app, _server, post) = crate::badges::app_with_post().await;
     let (_driver, _profile, browser) = start_browser().await;
     let result = async {
-        browser.goto(&app.url("/login")).await?;
-        browser.find(Locator::Css("#email")).await?.send_keys(EMAIL).await?;
-        browser.find(Locator::Css("#password")).await?.send_keys(PASSWORD).await?;
-        browser.find(Locator::Css("form.card button[type=submit]")).await?.click().await?;
-        browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("courses")).await?;
+        sign_in(&browser, &app.url("/login")).await?;
         browser.goto(&app.url("/admin/reader")).await?;
         let card = format!("#link-{post}");
         let button = browser.find(Locator::Css(&format!("{card} form.award-form button"))).await?;

@@ -6,12 +6,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use fantoccini::Locator;
 
 use crate::badges::{app_with_post, award_post};
 use crate::feedserver::{FeedServer, Reply, fixture};
 use crate::harvest::{add_feed, app_for, feed, links_of, pass};
-use crate::helpers::{EMAIL, PASSWORD, TestApp, csrf_in};
+use crate::helpers::{TestApp, csrf_in};
 
 /// The harvester's default body cap.
 const BODY_CAP: usize = 5 * 1024 * 1024;
@@ -330,11 +329,7 @@ async fn a_script_link_from_a_feed_never_reaches_a_page_in_a_real_browser() {
     let (_driver, _profile, browser) = crate::browser::start_browser().await;
     let hrefs = "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href);";
     let result = async {
-        browser.goto(&app.url("/login")).await?;
-        browser.find(Locator::Css("#email")).await?.send_keys(EMAIL).await?;
-        browser.find(Locator::Css("#password")).await?.send_keys(PASSWORD).await?;
-        browser.find(Locator::Css("form.card button[type=submit]")).await?.click().await?;
-        browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("courses")).await?;
+        crate::browser::sign_in(&browser, &app.url("/login")).await?;
         let mut seen = Vec::new();
         for path in ["/admin/reader".to_string(), format!("/courses/{}/feed.atom", cairn::demo::DEMO_SLUG)] {
             browser.goto(&app.url(&path)).await?;
