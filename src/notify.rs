@@ -393,51 +393,43 @@ impl Notifier {
 
     /// Verifies received Webmentions until `stop` is set: every few seconds, or when woken. It
     /// runs apart from deliveries, so slow or hostile sources never hold up a notification.
-    pub async fn run_mentions(self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        loop {
-            loop {
-                match self.verify_mentions().await {
-                    Ok(0) => break,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::error!(error = %e, "webmention verification failed");
-                        break;
-                    }
-                }
-            }
-            tokio::select! {
-                _ = self.mentions_wake.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
-        }
+    pub async fn run_mentions(self, stop: tokio::sync::watch::Receiver<bool>) {
+        drain_loop(&self, &self.mentions_wake, stop, "webmention verification", |n| Box::pin(n.verify_mentions())).await
     }
 
     /// Delivers notifications until `stop` is set: every few seconds, or when woken.
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, stop: tokio::sync::watch::Receiver<bool>) {
+        drain_loop(&self, &self.wake, stop, "notification delivery", |n| Box::pin(n.deliver_due())).await
+    }
+}
+
+/// Runs `step` until it reports nothing done (or fails), then waits to be woken, for five
+/// seconds, or until `stop` is set.
+async fn drain_loop(
+    notifier: &Notifier,
+    wake: &tokio::sync::Notify,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    what: &str,
+    step: for<'a> fn(&'a Notifier) -> futures_util::future::BoxFuture<'a, StoreResult<usize>>,
+) {
+    loop {
         loop {
-            // Drain everything that is due before waiting again.
-            loop {
-                match self.deliver_due().await {
-                    Ok(0) => break,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::error!(error = %e, "notification delivery failed");
-                        break;
-                    }
+            match step(notifier).await {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "{what} failed");
+                    break;
                 }
             }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
         }
     }
 }
