@@ -363,13 +363,14 @@ fn harvest(settings: &Settings, once: bool, feed: Option<i64>) -> anyhow::Result
     let harvester = crate::harvest::Harvester::new(pool, fetcher, settings.harvest.clone());
     runtime()?.block_on(async move {
         if !once {
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                let _ = tx.send(true);
+            let mut jobs = crate::jobs::Runner::default();
+            jobs.spawn(crate::jobs::Job::new("harvest", crate::startup::HARVEST_TICK), move || {
+                let h = harvester.clone();
+                async move { h.pass().await }
             });
             eprintln!("Harvesting every due feed; Ctrl-C stops.");
-            harvester.run_forever(std::time::Duration::from_secs(30), rx).await;
+            let _ = tokio::signal::ctrl_c().await;
+            jobs.stop(std::time::Duration::from_secs(10)).await;
             return Ok(());
         }
         let bar = if std::io::stderr().is_terminal() {

@@ -111,9 +111,9 @@ pub struct Ledger {
     params: Params,
     loaded: Mutex<Loaded>,
     /// Wakes the miner (an award was made).
-    pub wake: tokio::sync::Notify,
+    pub wake: Arc<tokio::sync::Notify>,
     /// Signalled when the main chain's tip changes (peers announce it).
-    pub tip_changed: tokio::sync::Notify,
+    pub tip_changed: Arc<tokio::sync::Notify>,
     cancel: AtomicBool,
     /// The member institutions (this one and the trusted peers), with their base URLs.
     members: std::sync::RwLock<Members>,
@@ -198,8 +198,8 @@ impl Ledger {
             key,
             loaded: Mutex::new(Loaded { chain: Chain::new(params.clone()), rows: -1 }),
             params,
-            wake: tokio::sync::Notify::new(),
-            tip_changed: tokio::sync::Notify::new(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            tip_changed: Arc::new(tokio::sync::Notify::new()),
             cancel: AtomicBool::new(false),
             members: Default::default(),
         };
@@ -567,37 +567,12 @@ impl Ledger {
         Ok(outcome)
     }
 
-    /// Mines whenever enough records are pending, until `stop` is set. The work runs on
-    /// blocking threads; a stop request cancels a search at once.
-    pub async fn run_miner(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        loop {
-            loop {
-                let me = self.clone();
-                match tokio::task::spawn_blocking(move || me.mine_once()).await {
-                    Ok(Ok(Some(_))) => continue,
-                    Ok(Ok(None)) => break,
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "mining failed");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "the miner stopped unexpectedly");
-                        break;
-                    }
-                }
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                _ = stop.changed() => {
-                    self.cancel.store(true, Ordering::Relaxed);
-                    return;
-                }
-            }
-            if *stop.borrow() {
-                return;
-            }
-        }
+    /// One mining pass, on a blocking thread: [`Pass::More`](crate::jobs::Pass) when a block
+    /// was mined (more records may wait), idle otherwise. [`Ledger::cancel_mining`] ends a
+    /// search at once.
+    pub async fn mine_pass(self: Arc<Self>) -> anyhow::Result<crate::jobs::Pass> {
+        let mined = tokio::task::spawn_blocking(move || self.mine_once()).await??;
+        Ok(if mined.is_some() { crate::jobs::Pass::More } else { crate::jobs::Pass::Idle })
     }
 
     /// Cancels a search in progress (shutting down, or a competing block arrived).

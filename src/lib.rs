@@ -11,6 +11,7 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod harvest;
+pub mod jobs;
 pub mod ledger;
 pub mod markdown;
 pub mod net;

@@ -391,47 +391,20 @@ impl Notifier {
         .await
     }
 
-    /// Verifies received Webmentions until `stop` is set: every few seconds, or when woken. It
-    /// runs apart from deliveries, so slow or hostile sources never hold up a notification.
-    pub async fn run_mentions(self, stop: tokio::sync::watch::Receiver<bool>) {
-        drain_loop(&self, &self.mentions_wake, stop, "webmention verification", |n| Box::pin(n.verify_mentions())).await
+    /// One pass of Webmention verification for the job runner: more when any was settled.
+    /// It runs as its own job, so slow or hostile sources never hold up a notification.
+    pub async fn verify_pass(&self) -> anyhow::Result<crate::jobs::Pass> {
+        Ok(busy_if(self.verify_mentions().await?))
     }
 
-    /// Delivers notifications until `stop` is set: every few seconds, or when woken.
-    pub async fn run(self, stop: tokio::sync::watch::Receiver<bool>) {
-        drain_loop(&self, &self.wake, stop, "notification delivery", |n| Box::pin(n.deliver_due())).await
+    /// One delivery pass for the job runner: more when any notification was settled.
+    pub async fn deliver_pass(&self) -> anyhow::Result<crate::jobs::Pass> {
+        Ok(busy_if(self.deliver_due().await?))
     }
 }
 
-/// Runs `step` until it reports nothing done (or fails), then waits to be woken, for five
-/// seconds, or until `stop` is set.
-async fn drain_loop(
-    notifier: &Notifier,
-    wake: &tokio::sync::Notify,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    what: &str,
-    step: for<'a> fn(&'a Notifier) -> futures_util::future::BoxFuture<'a, StoreResult<usize>>,
-) {
-    loop {
-        loop {
-            match step(notifier).await {
-                Ok(0) => break,
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "{what} failed");
-                    break;
-                }
-            }
-        }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
+fn busy_if(done: usize) -> crate::jobs::Pass {
+    if done > 0 { crate::jobs::Pass::More } else { crate::jobs::Pass::Idle }
 }
 
 /// Webmentions a client address may send per minute.

@@ -410,25 +410,6 @@ impl Peers {
         }
         Ok(received)
     }
-
-    /// Exchanges with peers every few seconds, and at once when woken (an award, a mined
-    /// block, a tip change), until `stop` is set.
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        loop {
-            if let Err(e) = self.round().await {
-                tracing::error!(error = %e, "peer round failed");
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = self.ledger.tip_changed.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
-        }
-    }
 }
 
 /// What became of a page of fetched blocks.

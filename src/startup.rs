@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_session::SessionMiddleware;
 use actix_session::config::CookieContentSecurity;
@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use crate::auth::{LoginThrottle, SessionBackend};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::jobs::{Job, Pass, Runner};
 use crate::web::AppState;
 
 /// Name of the session cookie.
@@ -264,37 +265,58 @@ impl Application {
         self.harvester.clone()
     }
 
-    /// Runs until the server is stopped (SIGINT/SIGTERM or a `ServerHandle`), with the
-    /// harvester polling in the background when enabled. The harvester is supervised: if
-    /// a pass panics it is logged and started again after a pause.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    /// Starts the background jobs of `cairn serve` under one [`Runner`]: harvesting (when
+    /// enabled), notification delivery, Webmention verification, peer exchange, mining (when
+    /// enabled) and housekeeping.
+    pub fn start_jobs(&self) -> Runner {
+        let mut jobs = Runner::default();
         if self.harvest_enabled {
-            let harvester = self.harvester.clone();
-            tokio::spawn(async move {
-                loop {
-                    let h = harvester.clone();
-                    let rx = stop_rx.clone();
-                    match tokio::spawn(h.run_forever(std::time::Duration::from_secs(30), rx)).await {
-                        Ok(()) => return,
-                        Err(e) => {
-                            tracing::error!(error = %e, "the harvester stopped unexpectedly; restarting in 30 s");
-                            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-                        }
-                    }
-                }
+            let h = self.harvester.clone();
+            jobs.spawn(Job::new("harvest", HARVEST_TICK), move || {
+                let h = h.clone();
+                async move { h.pass().await }
             });
         }
-        tokio::spawn(self.notifier.clone().run(stop_tx.subscribe()));
-        tokio::spawn(self.notifier.clone().run_mentions(stop_tx.subscribe()));
-        tokio::spawn(housekeeping(self.pool.clone(), self.session_life, stop_tx.subscribe()));
-        tokio::spawn(self.peers.clone().run(stop_tx.subscribe()));
+        let n = self.notifier.clone();
+        jobs.spawn(Job::new("notify", NOTIFY_TICK).wake_on(n.wake.clone()), move || {
+            let n = n.clone();
+            async move { n.deliver_pass().await }
+        });
+        let n = self.notifier.clone();
+        jobs.spawn(Job::new("mentions", NOTIFY_TICK).wake_on(n.mentions_wake.clone()), move || {
+            let n = n.clone();
+            async move { n.verify_pass().await }
+        });
+        let p = self.peers.clone();
+        let peers_job = Job::new("peers", PEERS_TICK).wake_on(p.wake.clone()).wake_on(self.ledger.tip_changed.clone());
+        jobs.spawn(peers_job, move || {
+            let p = p.clone();
+            async move {
+                p.round().await?;
+                Ok(Pass::Idle)
+            }
+        });
         if self.mining {
-            tokio::spawn(self.ledger.clone().run_miner(stop_tx.subscribe()));
+            let l = self.ledger.clone();
+            let cancel = self.ledger.clone();
+            let miner = Job::new("miner", MINER_TICK).wake_on(l.wake.clone()).on_stop(move || cancel.cancel_mining());
+            jobs.spawn(miner, move || l.clone().mine_pass());
         }
+        let (pool, life) = (self.pool.clone(), self.session_life);
+        let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        jobs.spawn(Job::new("housekeeping", HOUSEKEEPING_EVERY), move || {
+            let once = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+            housekeeping(pool.clone(), life, once)
+        });
+        jobs
+    }
+
+    /// Runs until the server is stopped (SIGINT/SIGTERM or a `ServerHandle`), with the
+    /// background jobs running beside it under one supervisor.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let jobs = self.start_jobs();
         let result = self.server.await;
-        self.ledger.cancel_mining();
-        let _ = stop_tx.send(true);
+        jobs.stop(JOBS_GRACE).await;
         result
     }
 
@@ -318,39 +340,37 @@ async fn log_requests(
 }
 
 /// How often `cairn serve` drops expired sessions, unconfirmed subscriptions and old mail counts.
-const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+/// How often the harvester looks for due feeds.
+pub const HARVEST_TICK: Duration = Duration::from_secs(30);
+/// How often deliveries and mention checks run when nothing wakes them.
+const NOTIFY_TICK: Duration = Duration::from_secs(5);
+/// How often peers are asked for news when nothing wakes the exchange.
+const PEERS_TICK: Duration = Duration::from_secs(2);
+/// How often the miner looks at the pool when nothing wakes it.
+const MINER_TICK: Duration = Duration::from_secs(2);
+/// How long a stop waits for passes in flight.
+const JOBS_GRACE: Duration = Duration::from_secs(10);
 
-/// Drops what has expired, at start and then every [`HOUSEKEEPING_EVERY`], until stopped.
-async fn housekeeping(
-    pool: DbPool,
-    life: crate::config::SessionSettings,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    match db::run(&pool, db::links::resanitize_unsafe_summaries).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(summaries = n, "stored summaries with disallowed links were sanitised again"),
-        Err(e) => tracing::error!(error = %e, "sanitising stored summaries failed"),
-    }
-    loop {
-        let r = db::run(&pool, move |c| {
-            let now = db::now();
-            let sessions = db::sessions::purge_expired(c, life, now)?;
-            let feeds = db::feeds::purge_unconfirmed(c, now)?;
-            db::feeds::forget_join_mails(c, now)?;
-            Ok((sessions, feeds))
-        })
-        .await;
-        match r {
-            Ok((0, 0)) => {}
-            Ok((sessions, feeds)) => tracing::info!(sessions, feeds, "expired sessions and subscriptions removed"),
-            Err(e) => tracing::error!(error = %e, "housekeeping failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
+/// Drops what has expired. The first pass also re-sanitises stored summaries whose links an
+/// older release allowed.
+async fn housekeeping(pool: DbPool, life: crate::config::SessionSettings, first: bool) -> anyhow::Result<Pass> {
+    if first {
+        match db::run(&pool, db::links::resanitize_unsafe_summaries).await? {
+            0 => {}
+            n => tracing::warn!(summaries = n, "stored summaries with disallowed links were sanitised again"),
         }
     }
+    let (sessions, feeds) = db::run(&pool, move |c| {
+        let now = db::now();
+        let sessions = db::sessions::purge_expired(c, life, now)?;
+        let feeds = db::feeds::purge_unconfirmed(c, now)?;
+        db::feeds::forget_join_mails(c, now)?;
+        Ok((sessions, feeds))
+    })
+    .await?;
+    if sessions + feeds > 0 {
+        tracing::info!(sessions, feeds, "expired sessions and subscriptions removed");
+    }
+    Ok(Pass::Idle)
 }

@@ -384,25 +384,13 @@ impl Harvester {
         self.poll_all(due, progress).await
     }
 
-    /// Polls due feeds until `stop` is set, checking every `tick`.
-    pub async fn run_forever(self, tick: Duration, stop: tokio::sync::watch::Receiver<bool>) {
-        let mut stop = stop;
-        loop {
-            match self.run_pass(None, &|_, _| {}).await {
-                Ok(s) if s.feeds > 0 => {
-                    tracing::info!(feeds = s.feeds, added = s.added, failed = s.failed, "harvest pass")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "harvest pass failed"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
+    /// One background pass over the feeds due now, logged when it polled any.
+    pub async fn pass(&self) -> anyhow::Result<crate::jobs::Pass> {
+        let s = self.run_pass(None, &|_, _| {}).await?;
+        if s.feeds > 0 {
+            tracing::info!(feeds = s.feeds, added = s.added, failed = s.failed, "harvest pass");
         }
+        Ok(crate::jobs::Pass::Idle)
     }
 }
 
