@@ -262,11 +262,9 @@ mod tests {
         let mut runner = quick();
         let wake = Arc::new(Notify::new());
         // Three busy passes, then idle; the tick is far away, so only the wake can start pass 5.
-        let mut rx = counting(
-            &mut runner,
-            Job::new("test", Duration::from_secs(3600)).wake_on(wake.clone()),
-            |i| Ok(if i < 4 { Pass::More } else { Pass::Idle }),
-        );
+        let mut rx = counting(&mut runner, Job::new("test", Duration::from_secs(3600)).wake_on(wake.clone()), |i| {
+            Ok(if i < 4 { Pass::More } else { Pass::Idle })
+        });
         for want in 1..=4 {
             assert_eq!(next(&mut rx).await, want);
         }

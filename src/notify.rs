@@ -186,7 +186,7 @@ impl Notifier {
                 continue;
             }
             n += 1;
-            let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
             let me = self.clone();
             set.spawn(async move {
                 let result = me.deliver_one(note).await;
@@ -551,8 +551,7 @@ pub fn receive(
     let client = client.map(|c| limit_key(c).to_string());
     crate::db::write_tx(conn, |conn| {
         let pending = || mentions::table.filter(mentions::status.eq("pending"));
-        let full =
-            |what: &str| StoreError::Conflict(format!("too many Webmentions {what} are waiting; try again later"));
+        let full = |what: &str| StoreError::Busy(format!("too many Webmentions {what} are waiting; try again later"));
         if pending().count().get_result::<i64>(conn)? >= MAX_PENDING_MENTIONS {
             return Err(full("in all"));
         }

@@ -54,11 +54,15 @@ fn artwork(conn: &mut SqliteConnection, issuer: &Issuer, task: &Task) -> StoreRe
             art::default_svg(&task.title, &course, &task.hashtag)
         }
     };
-    let png = issuer
-        .raster
-        .get_or_render((task.id, task.updated_at), svg.as_bytes())
-        .map_err(|e| StoreError::Conflict(format!("the badge image of {} cannot be drawn: {e}", task.hashtag)))?;
+    let png = issuer.raster.get_or_render((task.id, task.updated_at), svg.as_bytes()).map_err(|e| {
+        StoreError::Internal(anyhow::anyhow!("the badge image of {} cannot be drawn: {e}", task.hashtag))
+    })?;
     Ok((Some(svg), png.as_ref().clone()))
+}
+
+/// A baking failure is ours, never the client's.
+fn baking(e: String) -> StoreError {
+    StoreError::Internal(anyhow::anyhow!("baking the badge image failed: {e}"))
 }
 
 /// Awards a badge. Refuses a second award of the same Task to the same address.
@@ -100,11 +104,11 @@ pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest) -
         });
         let json = doc.to_string();
         let url = ob::assertion_url(issuer.base, &public_id);
-        let baked_png = bake::bake_png(&png, &json).map_err(StoreError::Conflict)?;
+        let baked_png = bake::bake_png(&png, &json).map_err(baking)?;
         let baked_svg = match &svg {
-            Some(s) => bake::bake_svg(s, &url, &json).map_err(StoreError::Conflict)?,
+            Some(s) => bake::bake_svg(s, &url, &json).map_err(baking)?,
             // A PNG design: wrap it in an SVG so both baked forms exist.
-            None => bake::bake_svg(&png_in_svg(&png), &url, &json).map_err(StoreError::Conflict)?,
+            None => bake::bake_svg(&png_in_svg(&png), &url, &json).map_err(baking)?,
         };
         diesel::insert_into(awards_t::table)
             .values((

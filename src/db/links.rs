@@ -299,8 +299,7 @@ pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<u
         )
         .select((links::id, links::url, links::summary_html))
         .load(conn)?;
-    let fallback =
-        url::Url::parse("https://invalid.example/").map_err(|e| super::StoreError::Conflict(e.to_string()))?;
+    let fallback = url::Url::parse("https://invalid.example/").map_err(|e| super::StoreError::Internal(e.into()))?;
     let mut changed = 0;
     for (id, url, html) in suspects {
         let base = url.and_then(|u| url::Url::parse(&u).ok()).unwrap_or_else(|| fallback.clone());

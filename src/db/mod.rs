@@ -72,7 +72,7 @@ where
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
         .await
-        .map_err(|e| StoreError::Conflict(format!("database task failed: {e}")))?
+        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("database task failed")))?
 }
 
 /// Seconds since the Unix epoch, the unit of every `*_at` column.
@@ -97,9 +97,17 @@ pub enum StoreError {
     /// The input breaks a rule; errors are keyed by form field.
     #[error("invalid input: {0}")]
     Invalid(crate::domain::FieldErrors),
-    /// The change is refused because of the current state (e.g. a non-empty module).
+    /// The change is refused because of the current state (e.g. a non-empty module, an award
+    /// already revoked). Only for real conflicts: a client can resolve them.
     #[error("{0}")]
     Conflict(String),
+    /// A queue or limit is full for now; trying later may succeed. The message says which.
+    #[error("{0}")]
+    Busy(String),
+    /// Something failed on our side (drawing, baking, a background task); the cause is kept
+    /// for the log and never shown to clients.
+    #[error(transparent)]
+    Internal(anyhow::Error),
     #[error("database error: {0}")]
     Db(#[from] diesel::result::Error),
     #[error("database pool error: {0}")]

@@ -344,7 +344,7 @@ impl Harvester {
         let mut set = tokio::task::JoinSet::new();
         let mut summary = PassSummary { feeds: feeds.len(), ..Default::default() };
         for feed in feeds {
-            let permit = global.clone().acquire_owned().await.map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let permit = global.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
             let me = self.clone();
             let tags = tags.clone();
             set.spawn(async move {

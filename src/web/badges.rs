@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Machines get JSON-LD; browsers (Accept: text/html) get a page.
 fn wants_html(req: &HttpRequest) -> bool {
-    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+    crate::error::negotiate(req, crate::error::Format::Json) == crate::error::Format::Html
 }
 
 fn json_ld(doc: &serde_json::Value) -> HttpResponse {
@@ -199,7 +199,7 @@ async fn receive_webmention(
                 .content_type("text/plain; charset=utf-8")
                 .body("Accepted: the source will be checked for a link to the target.\n"))
         }
-        Err(AppError::Conflict(m)) => {
+        Err(AppError::Busy(m)) => {
             tracing::warn!(reason = %m, "webmention refused");
             Err(AppError::Limited { message: m, retry_after: 60 })
         }

@@ -174,14 +174,13 @@ async fn blocks_page(state: web::Data<AppState>, q: web::Query<BlocksQuery>) -> 
 
 fn peer_refusal(status: u16, reason: String, what: &str) -> HttpResponse {
     tracing::warn!(status, reason = %reason, "refused a {what} from a peer");
-    let mut res = HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
-    );
-    if status == 429 {
-        res.insert_header(("Retry-After", "60"));
-    }
+    let code = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
     // Peers get the reason itself, not a generic error page.
-    let mut res = res.json(serde_json::json!({"error": {"status": status, "message": reason}}));
+    let mut res = crate::error::json_error(code, &reason);
+    if status == 429 {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(60u64));
+    }
     crate::error::mark_final(&mut res);
     res
 }

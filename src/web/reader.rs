@@ -3,7 +3,6 @@
 //! POST with a CSRF token; with JavaScript the page updates in place.
 
 use actix_session::Session;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -130,7 +129,7 @@ async fn reader_page(
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
-    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"))
+    crate::error::negotiate(req, crate::error::Format::Html) == crate::error::Format::Json
 }
 
 /// After an action: JSON with the re-rendered card for scripts, else a redirect back.
