@@ -1,6 +1,7 @@
 //! Cairn: a web platform for connectivist MOOCs. Instructors lay out courses of modules
 //! and tasks; learners' blog posts are harvested and recognised with Open Badges.
 
+pub mod app;
 pub mod auth;
 pub mod badges;
 pub mod cli;
