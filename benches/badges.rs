@@ -15,7 +15,7 @@ use common::percentile;
 
 use std::time::{Duration, Instant};
 
-use cairn::config::{Overrides, Settings};
+use cairn::config::Settings;
 use cairn::db::schema::{authors, feeds, link_tasks, links};
 use cairn::startup::Application;
 use diesel::prelude::*;
@@ -101,11 +101,9 @@ fn wrk(url: &str, accept: &str, secs: u32) -> Option<(f64, String)> {
 
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut settings = Settings::load(&Overrides {
-        bind: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })?;
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".parse()?;
+    settings.data_dir = dir.path().to_path_buf();
     settings.harvest.enabled = false;
     // Mining has its own benchmark (cargo bench -p cairn-chain); here it would share the cores.
     settings.chain.mining = false;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use cairn::config::{Overrides, Settings};
+use cairn::config::Settings;
 use cairn::db::schema::{authors, feeds, link_tasks, links, outbox};
 use cairn::startup::Application;
 use diesel::prelude::*;
@@ -58,11 +58,9 @@ fn main() -> anyhow::Result<()> {
     let site = format!("http://{}", rx.recv_timeout(Duration::from_secs(10))?);
 
     let dir = tempfile::tempdir()?;
-    let mut settings = Settings::load(&Overrides {
-        bind: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })?;
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".parse()?;
+    settings.data_dir = dir.path().to_path_buf();
     settings.harvest.enabled = false;
     settings.chain.mining = false;
     settings.allow_origins = vec![site.clone()];

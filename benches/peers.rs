@@ -12,7 +12,7 @@ use common::percentile;
 
 use std::time::{Duration, Instant};
 
-use cairn::config::{Overrides, Settings};
+use cairn::config::Settings;
 use cairn::startup::Application;
 use cairn_chain::{Block, Record, RecordFields, RecordKind};
 
@@ -25,11 +25,9 @@ struct Node {
 
 fn node(rt: &tokio::runtime::Runtime, network: &str, mining: bool) -> anyhow::Result<Node> {
     let dir = tempfile::tempdir()?;
-    let mut s = Settings::load(&Overrides {
-        bind: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })?;
+    let mut s = Settings::defaults();
+    s.bind = "127.0.0.1:0".parse()?;
+    s.data_dir = dir.path().to_path_buf();
     s.harvest.enabled = false;
     s.chain.mining = mining;
     s.chain.network = network.into();

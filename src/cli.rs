@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{Overrides, Settings};
 use crate::db::{StoreError, instructors};
@@ -24,30 +24,8 @@ use crate::startup::{Application, open_store};
         directory of a running server."
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// Configuration file (TOML with keys bind, data_dir, base_url, institution_name).
-    /// Default: ./cairn.toml when it exists.
-    #[arg(long, env = "CAIRN_CONFIG", global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080]
-    #[arg(long, env = "CAIRN_BIND", global = true, value_name = "ADDR")]
-    pub bind: Option<String>,
-    /// Data directory holding cairn.db and keys [default: ./data]
-    #[arg(long, env = "CAIRN_DATA_DIR", global = true, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Public base URL; every Open Badges id derives from it [default: http:// + bind address]
-    #[arg(long, env = "CAIRN_BASE_URL", global = true, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Institution name used when its profile is first created [default: Cairn Institution]
-    #[arg(long, env = "CAIRN_INSTITUTION_NAME", global = true, value_name = "NAME")]
-    pub institution_name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,23 +171,16 @@ pub enum AdminCommand {
     },
 }
 
-impl GlobalArgs {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            config: self.config.clone(),
-            bind: self.bind.clone(),
-            data_dir: self.data_dir.clone(),
-            base_url: self.base_url.clone(),
-            institution_name: self.institution_name.clone(),
-        }
-    }
-}
-
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let flags = Overrides::from_matches(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_tracing();
-    match run(cli) {
+    match run(cli, &flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cairn: {e:#}");
@@ -228,8 +199,14 @@ fn init_tracing() {
         .try_init();
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(&cli.global.overrides())?;
+/// The command line: the subcommands, plus the global flags and the settings list, both
+/// generated from the declared settings.
+pub fn command() -> clap::Command {
+    Cli::command().args(crate::config::flag_args()).after_long_help(crate::config::settings_help())
+}
+
+pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
+    let settings = Settings::load(flags)?;
     match cli.command {
         Command::Serve { demo } => serve(&settings, demo),
         Command::Demo => {

@@ -1,8 +1,10 @@
-//! Settings: defaults, then an optional `cairn.toml`, then `CAIRN_*` environment
-//! variables and command-line flags (the latter two through clap, flags winning).
+//! Settings: defaults, then an optional `cairn.toml`, then `CAIRN_*` environment variables,
+//! then command-line flags, the later winning.
 //!
-//! Every key is validated at start-up; a bad value stops Cairn with a message that
-//! names the key and where it came from.
+//! Every setting is declared once, in [`KEYS`]: its file key, environment variable, flag,
+//! default, meaning and validation. Loading, the `--help` text and the README's settings
+//! table all come from that list (a test keeps the README in step). A bad value stops Cairn
+//! with a message that names the key and where it came from.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,45 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
-/// Default address `cairn serve` listens on.
-pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
-/// Default data directory, relative to the working directory.
-pub const DEFAULT_DATA_DIR: &str = "data";
 /// Default configuration file, read only when it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "cairn.toml";
-/// Name given to the institution profile when it is first created.
-pub const DEFAULT_INSTITUTION_NAME: &str = "Cairn Institution";
-
-/// The keys a `cairn.toml` may hold. Unknown keys are an error, so a typo is not
-/// silently ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSettings {
-    /// Address to listen on, e.g. `127.0.0.1:8080`.
-    pub bind: Option<String>,
-    /// Directory for the database, keys and generated files.
-    pub data_dir: Option<PathBuf>,
-    /// Public base URL; every Open Badges id derives from it.
-    pub base_url: Option<String>,
-    /// Name of the institution, used when its profile is first created.
-    pub institution_name: Option<String>,
-    /// Origins (`scheme://host:port`) exempt from the outbound address checks.
-    pub allow_origins: Option<Vec<String>>,
-    /// Harvest settings.
-    pub harvest: Option<HarvestFile>,
-    /// Outgoing mail settings.
-    pub mail: Option<MailFile>,
-    /// Recognition chain settings.
-    pub chain: Option<ChainFile>,
-    /// Trusted peer institutions (added to the trust list at start-up).
-    pub peers: Option<Vec<PeerFile>>,
-    /// Reverse proxies (IPs or CIDRs) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Option<Vec<String>>,
-    /// Instructor session lifetimes.
-    pub sessions: Option<SessionsFile>,
-    /// Limits of the public join form.
-    pub join: Option<JoinFile>,
-}
 
 /// One `[[peers]]` entry in cairn.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,17 +27,6 @@ pub struct PeerFile {
     /// The base URL the peer's assertions live under (its `/chain/identity`); default: `url`.
     #[serde(default)]
     pub base_url: Option<String>,
-}
-
-/// `[chain]` in cairn.toml.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainFile {
-    pub network: Option<String>,
-    pub records_per_block: Option<u32>,
-    pub difficulty_bits: Option<u32>,
-    pub mining: Option<bool>,
-    pub finality_depth: Option<u64>,
 }
 
 /// The recognition chain this instance takes part in. The parameters are fixed for a
@@ -91,49 +45,6 @@ pub struct ChainSettings {
     pub finality_depth: u64,
 }
 
-/// `[harvest]` in cairn.toml.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HarvestFile {
-    pub interval_secs: Option<u64>,
-    pub concurrency: Option<usize>,
-    pub per_host: Option<usize>,
-    pub timeout_secs: Option<u64>,
-    pub max_bytes: Option<usize>,
-    pub enabled: Option<bool>,
-}
-
-/// `[mail]` in cairn.toml.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailFile {
-    pub smtp_host: Option<String>,
-    pub smtp_port: Option<u16>,
-    /// `none`, `starttls` or `tls`.
-    pub smtp_tls: Option<String>,
-    pub smtp_username: Option<String>,
-    pub smtp_password: Option<String>,
-    pub from: Option<String>,
-}
-
-// ---- abuse limits: sessions, join, trusted proxies ----
-
-/// `[sessions]` in cairn.toml.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionsFile {
-    pub idle_secs: Option<u64>,
-    pub absolute_secs: Option<u64>,
-}
-
-/// `[join]` in cairn.toml.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JoinFile {
-    pub mails_per_address_per_day: Option<u32>,
-    pub per_client_per_hour: Option<u32>,
-}
-
 /// How long an instructor's session lives on the server.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionSettings {
@@ -145,7 +56,7 @@ pub struct SessionSettings {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        SessionSettings { idle_secs: 12 * 3600, absolute_secs: 7 * 24 * 3600 }
+        Settings::defaults().sessions
     }
 }
 
@@ -160,7 +71,7 @@ pub struct JoinSettings {
 
 impl Default for JoinSettings {
     fn default() -> Self {
-        JoinSettings { mails_per_address_per_day: 3, per_client_per_hour: 10 }
+        Settings::defaults().join
     }
 }
 
@@ -214,14 +125,7 @@ pub struct HarvestSettings {
 
 impl Default for HarvestSettings {
     fn default() -> Self {
-        HarvestSettings {
-            interval_secs: 3600,
-            concurrency: 8,
-            per_host: 2,
-            timeout_secs: 20,
-            max_bytes: 5 * 1024 * 1024,
-            enabled: true,
-        }
+        Settings::defaults().harvest
     }
 }
 
@@ -258,16 +162,6 @@ impl std::fmt::Debug for MailSettings {
     }
 }
 
-/// Values given on the command line or in the environment (clap merges the two).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub config: Option<PathBuf>,
-    pub bind: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub base_url: Option<String>,
-    pub institution_name: Option<String>,
-}
-
 /// Validated settings shared by every command.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -300,197 +194,723 @@ pub enum ConfigError {
     #[error("invalid configuration file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration value for `{key}` ({origin}): {message}")]
-    Invalid { key: &'static str, origin: &'static str, message: String },
+    Invalid { key: &'static str, origin: String, message: String },
+}
+
+/// A value as given: text from the environment or a flag, or a TOML value from the file.
+#[derive(Debug, Clone, Copy)]
+pub enum Raw<'a> {
+    Text(&'a str),
+    Toml(&'a toml::Value),
+}
+
+impl Raw<'_> {
+    fn text(self) -> Result<String, String> {
+        match self {
+            Raw::Text(t) => Ok(t.to_string()),
+            Raw::Toml(toml::Value::String(s)) => Ok(s.clone()),
+            Raw::Toml(v) => Err(format!("expected a string, found {}", v.type_str())),
+        }
+    }
+
+    /// Text, with blank meaning "not set".
+    fn optional_text(self) -> Result<Option<String>, String> {
+        Ok(Some(self.text()?).filter(|s| !s.trim().is_empty()))
+    }
+
+    fn number<T: TryFrom<i64> + std::str::FromStr + std::fmt::Display + PartialOrd>(
+        self,
+        min: T,
+        max: T,
+    ) -> Result<T, String> {
+        let n: T = match self {
+            Raw::Text(t) => t.trim().parse().map_err(|_| format!("'{t}' is not a number"))?,
+            Raw::Toml(toml::Value::Integer(i)) => T::try_from(*i).map_err(|_| format!("{i} is out of range"))?,
+            Raw::Toml(v) => return Err(format!("expected a number, found {}", v.type_str())),
+        };
+        if n < min || n > max {
+            return Err(format!("{n} is not between {min} and {max}"));
+        }
+        Ok(n)
+    }
+
+    /// Booleans are strict: a typo stops start-up rather than meaning "on".
+    fn boolean(self) -> Result<bool, String> {
+        match self {
+            Raw::Toml(toml::Value::Boolean(b)) => Ok(*b),
+            Raw::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(format!("'{t}' is not true or false")),
+            },
+            Raw::Toml(v) => Err(format!("expected true or false, found {}", v.type_str())),
+        }
+    }
+
+    /// A list: a TOML array of strings, or comma-separated text.
+    fn list(self) -> Result<Vec<String>, String> {
+        let items: Vec<String> = match self {
+            Raw::Text(t) => t.split(',').map(str::to_string).collect(),
+            Raw::Toml(toml::Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| format!("expected strings, found {}", v.type_str()))
+                })
+                .collect::<Result<_, _>>()?,
+            Raw::Toml(v) => return Err(format!("expected a list of strings, found {}", v.type_str())),
+        };
+        Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    }
+}
+
+/// Settings being assembled: some defaults depend on other keys (the SMTP port on the TLS
+/// mode, the From address on the base URL), so they stay open until every source is read.
+struct Draft {
+    s: Settings,
+    smtp_port: Option<u16>,
+    from: Option<String>,
+}
+
+type Apply = fn(&mut Draft, Raw<'_>) -> Result<(), String>;
+
+/// One setting, declared once.
+pub struct Key {
+    /// The file key: `bind`, or `section.key` for `[section] key`.
+    pub name: &'static str,
+    /// Read from the configuration file (all but `config` itself).
+    pub in_file: bool,
+    /// The environment variable.
+    pub env: &'static str,
+    /// The long flag (without `--`), for the few settings that have one.
+    pub flag: Option<&'static str>,
+    /// What the flag's value is, for `--help`.
+    pub value_name: &'static str,
+    /// The default, as it would be written; `None` when there is none or it is derived.
+    pub default: Option<&'static str>,
+    /// How the default reads in the docs when it is not a plain value.
+    pub default_doc: &'static str,
+    /// What it means, with its valid values.
+    pub help: &'static str,
+    apply: Apply,
+}
+
+const YEAR_SECS: u64 = 366 * 24 * 3600;
+
+/// Every setting. The order is the order of the README table and `--help`.
+pub static KEYS: &[Key] = &[
+    Key {
+        name: "config",
+        in_file: false,
+        env: "CAIRN_CONFIG",
+        flag: Some("config"),
+        value_name: "FILE",
+        default: None,
+        default_doc: "`./cairn.toml` when it exists",
+        help: "The configuration file (TOML, with the file keys of this table).",
+        apply: |_, _| Ok(()),
+    },
+    Key {
+        name: "bind",
+        in_file: true,
+        env: "CAIRN_BIND",
+        flag: Some("bind"),
+        value_name: "ADDR",
+        default: Some("127.0.0.1:8080"),
+        default_doc: "",
+        help: "Address to listen on. Port 0 picks a free port.",
+        apply: |d, v| {
+            let raw = v.text()?;
+            d.s.bind = raw.trim().parse().map_err(|_| format!("'{raw}' is not an address like 127.0.0.1:8080"))?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "data_dir",
+        in_file: true,
+        env: "CAIRN_DATA_DIR",
+        flag: Some("data-dir"),
+        value_name: "DIR",
+        default: Some("data"),
+        default_doc: "",
+        help: "Holds `cairn.db` (SQLite), `session.key` (cookie signing key), `institution.key` and `mail/`. \
+               Created 0700, its files 0600 (`mail/` 0700); at every start looser modes are reported and tightened.",
+        apply: |d, v| {
+            let dir = v.text()?;
+            if dir.trim().is_empty() {
+                return Err("must not be empty".into());
+            }
+            d.s.data_dir = PathBuf::from(dir);
+            Ok(())
+        },
+    },
+    Key {
+        name: "base_url",
+        in_file: true,
+        env: "CAIRN_BASE_URL",
+        flag: Some("base-url"),
+        value_name: "URL",
+        default: None,
+        default_doc: "`http://` + bound address",
+        help: "Public base URL; every Open Badges id derives from it. With `https://`, cookies are marked `Secure`.",
+        apply: |d, v| {
+            d.s.base_url = v.optional_text()?.map(|raw| parse_base_url(&raw)).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "institution_name",
+        in_file: true,
+        env: "CAIRN_INSTITUTION_NAME",
+        flag: Some("institution-name"),
+        value_name: "NAME",
+        default: Some("Cairn Institution"),
+        default_doc: "",
+        help: "Name given to the institution profile when it is first created; afterwards the profile is edited \
+               on its page. 1 to 200 characters.",
+        apply: |d, v| {
+            let name = v.text()?.trim().to_string();
+            if name.is_empty() || name.chars().count() > 200 {
+                return Err("must be 1 to 200 characters".into());
+            }
+            d.s.institution_name = name;
+            Ok(())
+        },
+    },
+    Key {
+        name: "allow_origins",
+        in_file: true,
+        env: "CAIRN_ALLOW_ORIGINS",
+        flag: None,
+        value_name: "ORIGINS",
+        default: None,
+        default_doc: "none",
+        help: "Exact origins (`scheme://host:port`, comma-separated in the environment) exempt from the outbound \
+               address checks, e.g. a feed server on the same machine in a demo or test. Never ranges.",
+        apply: |d, v| {
+            let origins = v.list()?;
+            crate::net::OutboundPolicy::new(&origins)?;
+            d.s.allow_origins = origins;
+            Ok(())
+        },
+    },
+    Key {
+        name: "harvest.interval_secs",
+        in_file: true,
+        env: "CAIRN_HARVEST_INTERVAL",
+        flag: None,
+        value_name: "SECONDS",
+        default: Some("3600"),
+        default_doc: "",
+        help: "Seconds between polls of a feed (±10% jitter). 60 to a year.",
+        apply: |d, v| {
+            d.s.harvest.interval_secs = v.number(60, YEAR_SECS)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "harvest.concurrency",
+        in_file: true,
+        env: "CAIRN_HARVEST_CONCURRENCY",
+        flag: None,
+        value_name: "N",
+        default: Some("8"),
+        default_doc: "",
+        help: "Feeds fetched at once in all. 1 to 256.",
+        apply: |d, v| {
+            d.s.harvest.concurrency = v.number(1, 256)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "harvest.per_host",
+        in_file: true,
+        env: "CAIRN_HARVEST_PER_HOST",
+        flag: None,
+        value_name: "N",
+        default: Some("2"),
+        default_doc: "",
+        help: "Requests at once to one host. 1 to 64.",
+        apply: |d, v| {
+            d.s.harvest.per_host = v.number(1, 64)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "harvest.timeout_secs",
+        in_file: true,
+        env: "CAIRN_HARVEST_TIMEOUT",
+        flag: None,
+        value_name: "SECONDS",
+        default: Some("20"),
+        default_doc: "",
+        help: "Total time for one request (connect: at most 10 s). 1 to 600.",
+        apply: |d, v| {
+            d.s.harvest.timeout_secs = v.number(1, 600)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "harvest.max_bytes",
+        in_file: true,
+        env: "CAIRN_HARVEST_MAX_BYTES",
+        flag: None,
+        value_name: "BYTES",
+        default: Some("5242880"),
+        default_doc: "",
+        help: "Largest response read; longer ones are cut off and reported. 1 KiB to 512 MiB.",
+        apply: |d, v| {
+            d.s.harvest.max_bytes = v.number(1024, 512 * 1024 * 1024)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "harvest.enabled",
+        in_file: true,
+        env: "CAIRN_HARVEST_ENABLED",
+        flag: None,
+        value_name: "BOOL",
+        default: Some("true"),
+        default_doc: "",
+        help: "Whether `cairn serve` polls feeds in the background.",
+        apply: |d, v| {
+            d.s.harvest.enabled = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "mail.smtp_host",
+        in_file: true,
+        env: "CAIRN_SMTP_HOST",
+        flag: None,
+        value_name: "HOST",
+        default: None,
+        default_doc: "none",
+        help: "SMTP server. Without one, mail is written as `.eml` files in `<data_dir>/mail/` and the Feeds page \
+               says so.",
+        apply: |d, v| {
+            d.s.mail.smtp_host = v.optional_text()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "mail.smtp_port",
+        in_file: true,
+        env: "CAIRN_SMTP_PORT",
+        flag: None,
+        value_name: "PORT",
+        default: None,
+        default_doc: "587 / 465 / 25 by TLS mode",
+        help: "SMTP port.",
+        apply: |d, v| {
+            d.smtp_port = Some(v.number(1, u16::MAX)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "mail.smtp_tls",
+        in_file: true,
+        env: "CAIRN_SMTP_TLS",
+        flag: None,
+        value_name: "MODE",
+        default: Some("starttls"),
+        default_doc: "",
+        help: "`starttls` (required), `tls` (implicit TLS) or `none`.",
+        apply: |d, v| {
+            let mode = v.text()?;
+            d.s.mail.smtp_tls = match mode.trim().to_ascii_lowercase().as_str() {
+                "starttls" => SmtpTls::StartTls,
+                "tls" => SmtpTls::Tls,
+                "none" => SmtpTls::None,
+                _ => return Err(format!("'{mode}' is not one of none, starttls, tls")),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "mail.smtp_username",
+        in_file: true,
+        env: "CAIRN_SMTP_USERNAME",
+        flag: None,
+        value_name: "NAME",
+        default: None,
+        default_doc: "none",
+        help: "SMTP user name.",
+        apply: |d, v| {
+            d.s.mail.smtp_username = v.optional_text()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "mail.smtp_password",
+        in_file: true,
+        env: "CAIRN_SMTP_PASSWORD",
+        flag: None,
+        value_name: "PASSWORD",
+        default: None,
+        default_doc: "none",
+        help: "SMTP password (never logged).",
+        apply: |d, v| {
+            d.s.mail.smtp_password = Some(v.text()?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "mail.from",
+        in_file: true,
+        env: "CAIRN_MAIL_FROM",
+        flag: None,
+        value_name: "MAILBOX",
+        default: None,
+        default_doc: "`Cairn <cairn@HOST>`",
+        help: "The From address, like `Cairn <cairn@example.edu>`.",
+        apply: |d, v| {
+            let from = v.text()?;
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(format!("'{from}' is not an address like Cairn <cairn@example.edu>"));
+            }
+            d.from = Some(from);
+            Ok(())
+        },
+    },
+    Key {
+        name: "chain.network",
+        in_file: true,
+        env: "CAIRN_CHAIN_NETWORK",
+        flag: None,
+        value_name: "NAME",
+        default: Some("cairn"),
+        default_doc: "",
+        help: "The chain's network; instances of one network derive the same genesis. 1 to 100 characters. Fixed \
+               once a data dir has used it.",
+        apply: |d, v| {
+            let network = v.text()?;
+            if network.trim().is_empty() || network.len() > 100 {
+                return Err("must be 1 to 100 characters".into());
+            }
+            d.s.chain.network = network;
+            Ok(())
+        },
+    },
+    Key {
+        name: "chain.records_per_block",
+        in_file: true,
+        env: "CAIRN_CHAIN_RECORDS_PER_BLOCK",
+        flag: None,
+        value_name: "N",
+        default: Some("5"),
+        default_doc: "",
+        help: "Records a block holds. 1 to 1000. Fixed once a data dir has used it.",
+        apply: |d, v| {
+            d.s.chain.records_per_block = v.number(1, 1000)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "chain.difficulty_bits",
+        in_file: true,
+        env: "CAIRN_CHAIN_DIFFICULTY_BITS",
+        flag: None,
+        value_name: "BITS",
+        default: Some("16"),
+        default_doc: "",
+        help: "Leading zero bits of a block's hash (16 = hex `0000`). 1 to 40. Fixed once a data dir has used it.",
+        apply: |d, v| {
+            d.s.chain.difficulty_bits = v.number(1, 40)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "chain.mining",
+        in_file: true,
+        env: "CAIRN_CHAIN_MINING",
+        flag: None,
+        value_name: "BOOL",
+        default: Some("true"),
+        default_doc: "",
+        help: "Whether `cairn serve` mines blocks.",
+        apply: |d, v| {
+            d.s.chain.mining = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "chain.finality_depth",
+        in_file: true,
+        env: "CAIRN_CHAIN_FINALITY_DEPTH",
+        flag: None,
+        value_name: "BLOCKS",
+        default: Some("6"),
+        default_doc: "",
+        help: "Blocks on top of a block that make it final: no branch may then remove it. 1 to 10000.",
+        apply: |d, v| {
+            d.s.chain.finality_depth = v.number(1, 10_000)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "trusted_proxies",
+        in_file: true,
+        env: "CAIRN_TRUSTED_PROXIES",
+        flag: None,
+        value_name: "ADDRS",
+        default: None,
+        default_doc: "none",
+        help: "Reverse proxies (IPs or CIDRs, e.g. `127.0.0.1`, `10.0.0.0/8`; comma-separated in the environment) \
+               whose `X-Forwarded-For` is believed. The client is the rightmost address in it that is not a trusted \
+               proxy. Every per-client limit (login, join, Webmention, peers) uses it; without it the header is \
+               ignored.",
+        apply: |d, v| {
+            d.s.trusted_proxies = TrustedProxies::parse(&v.list()?)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "sessions.idle_secs",
+        in_file: true,
+        env: "CAIRN_SESSION_IDLE_SECS",
+        flag: None,
+        value_name: "SECONDS",
+        default: Some("43200"),
+        default_doc: "",
+        help: "An instructor session unused this long (12 h) ends. 1 second to a year.",
+        apply: |d, v| {
+            d.s.sessions.idle_secs = v.number(1, YEAR_SECS)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "sessions.absolute_secs",
+        in_file: true,
+        env: "CAIRN_SESSION_ABSOLUTE_SECS",
+        flag: None,
+        value_name: "SECONDS",
+        default: Some("604800"),
+        default_doc: "",
+        help: "An instructor session ends this long (7 days) after sign-in, however busy. 1 second to a year.",
+        apply: |d, v| {
+            d.s.sessions.absolute_secs = v.number(1, YEAR_SECS)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "join.mails_per_address_per_day",
+        in_file: true,
+        env: "CAIRN_JOIN_MAILS_PER_DAY",
+        flag: None,
+        value_name: "N",
+        default: Some("3"),
+        default_doc: "",
+        help: "Confirmation mails `/join` sends to one email address in 24 hours; past it, 429 with `Retry-After`. \
+               1 to 1000.",
+        apply: |d, v| {
+            d.s.join.mails_per_address_per_day = v.number(1, 1000)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "join.per_client_per_hour",
+        in_file: true,
+        env: "CAIRN_JOIN_PER_CLIENT_PER_HOUR",
+        flag: None,
+        value_name: "N",
+        default: Some("10"),
+        default_doc: "",
+        help: "Join requests (with a name, email and address filled in) one client address may make in an hour; \
+               past it, 429 with `Retry-After`. 1 to 100000.",
+        apply: |d, v| {
+            d.s.join.per_client_per_hour = v.number(1, 100_000)?;
+            Ok(())
+        },
+    },
+];
+
+/// Variables read outside the settings, listed with them in the README.
+pub static OTHER_VARIABLES: &[(&str, &str, &str)] = &[
+    ("CAIRN_PASSWORD", "—", "Password for `admin create-instructor` and `admin reset-password`."),
+    (
+        "RUST_LOG",
+        "`info,actix_server=warn`",
+        "Log filter (logs go to stderr, coloured only when stderr is a terminal; tokens in request paths are \
+         logged as `[redacted]`).",
+    ),
+];
+
+/// The `[[peers]]` table of the file, which is a list of records rather than one value.
+const PEERS_DOC: &str = "Peer institutions trusted at start-up (more can be added with `cairn peer add` or on \
+    `/admin/peers`). `base_url` (default: `url`) is where the peer's assertions live; its records must lie under it.";
+
+/// Flag values from the command line, by key name (`bind`, `data_dir`, ...).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    values: Vec<(&'static str, String)>,
+}
+
+impl Overrides {
+    /// Sets the flag of `key` (a [`KEYS`] name); unknown names are ignored.
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Overrides {
+        if let Some(k) = KEYS.iter().find(|k| k.name == key && k.flag.is_some()) {
+            self.values.push((k.name, value.into()));
+        }
+        self
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The flags of [`KEYS`] found in parsed command-line arguments (see [`flag_args`]).
+    pub fn from_matches(matches: &clap::ArgMatches) -> Overrides {
+        let mut o = Overrides::default();
+        for key in KEYS.iter().filter(|k| k.flag.is_some()) {
+            if let Ok(Some(v)) = matches.try_get_one::<String>(key.name) {
+                o.values.push((key.name, v.clone()));
+            }
+        }
+        o
+    }
+}
+
+/// The global flags of [`KEYS`], for the command line. Their help names the environment
+/// variable and the default.
+pub fn flag_args() -> Vec<clap::Arg> {
+    KEYS.iter()
+        .filter_map(|k| {
+            let flag = k.flag?;
+            Some(clap::Arg::new(k.name).long(flag).value_name(k.value_name).global(true).help(format!(
+                "{} [env: {}] [default: {}]",
+                first_sentence(k.help),
+                k.env,
+                plain(default_text(k))
+            )))
+        })
+        .collect()
+}
+
+/// Every setting in one block of text, for the end of `cairn --help`.
+pub fn settings_help() -> String {
+    let mut out =
+        String::from("Settings, in increasing priority: defaults, the file (cairn.toml), the environment, flags.\n\n");
+    out.push_str(&format!("  {:<42} {:<32} {}\n", "FILE KEY", "ENVIRONMENT", "DEFAULT"));
+    for k in KEYS {
+        let file = if k.in_file { file_key(k) } else { "-".to_string() };
+        out.push_str(&format!("  {file:<42} {:<32} {}\n", k.env, plain(default_text(k))));
+    }
+    out.push_str(&format!("  {:<42} {:<32} {}\n", "[[peers]] url, public_key, name, base_url", "-", "none"));
+    for (var, default, _) in OTHER_VARIABLES {
+        out.push_str(&format!("  {:<42} {var:<32} {}\n", "-", plain(default.to_string())));
+    }
+    out.push_str("\nREADME.md explains each one.");
+    out
+}
+
+/// The README's settings table, generated from [`KEYS`].
+pub fn markdown_table() -> String {
+    let mut out = String::from("| file key | environment | flag | default | meaning |\n|---|---|---|---|---|\n");
+    for k in KEYS {
+        let file = if k.in_file { format!("`{}`", file_key(k)) } else { "—".to_string() };
+        let flag = k.flag.map_or("—".to_string(), |f| format!("`--{f}`"));
+        out.push_str(&format!("| {file} | `{}` | {flag} | {} | {} |\n", k.env, default_text(k), k.help));
+    }
+    out.push_str(&format!("| `[[peers]]` `url`, `public_key`, `name`, `base_url` | — | — | none | {PEERS_DOC} |\n"));
+    for (var, default, meaning) in OTHER_VARIABLES {
+        out.push_str(&format!("| — | `{var}` | — | {default} | {meaning} |\n"));
+    }
+    out
+}
+
+fn file_key(k: &Key) -> String {
+    match k.name.split_once('.') {
+        Some((section, key)) => format!("[{section}] {key}"),
+        None => k.name.to_string(),
+    }
+}
+
+fn default_text(k: &Key) -> String {
+    match k.default {
+        Some(d) => format!("`{d}`"),
+        None => k.default_doc.to_string(),
+    }
+}
+
+fn plain(s: String) -> String {
+    s.replace('`', "")
+}
+
+fn first_sentence(help: &str) -> &str {
+    help.split_once(". ").map_or(help.trim_end_matches('.'), |(first, _)| first)
 }
 
 impl Settings {
-    /// Builds settings from defaults, the config file and the overrides.
-    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let (file, file_origin) = match &overrides.config {
-            Some(path) => (read_file(path)?, "configuration file"),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                (read_file(Path::new(DEFAULT_CONFIG_FILE))?, "cairn.toml")
+    /// The declared defaults only: no file, no environment, no flags. Tests start here, so
+    /// nothing from the machine leaks into them.
+    pub fn defaults() -> Settings {
+        let mut d = Draft::blank();
+        for k in KEYS {
+            if let Some(v) = k.default {
+                // A declared default always passes its own validation (a test checks it).
+                let _ = (k.apply)(&mut d, Raw::Text(v));
             }
-            None => (FileSettings::default(), "default"),
-        };
-        let file = apply_env(file, &|k| std::env::var(k).ok())?;
-        Self::resolve(file, file_origin, overrides)
+        }
+        d.finish()
     }
 
-    fn resolve(file: FileSettings, file_origin: &'static str, o: &Overrides) -> Result<Settings, ConfigError> {
-        let pick = |flag: &Option<String>, file: Option<String>, env: &'static str| match flag {
-            Some(v) => (Some(v.clone()), env),
-            None => (file, file_origin),
-        };
-
-        let (bind_raw, origin) = pick(&o.bind, file.bind, "CAIRN_BIND / --bind");
-        let bind_raw = bind_raw.unwrap_or_else(|| DEFAULT_BIND.to_string());
-        let bind: SocketAddr = bind_raw.trim().parse().map_err(|_| ConfigError::Invalid {
-            key: "bind",
-            origin,
-            message: format!("'{bind_raw}' is not an address like 127.0.0.1:8080"),
-        })?;
-
-        let data_dir = o.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        if data_dir.as_os_str().is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "data_dir",
-                origin: "CAIRN_DATA_DIR / --data-dir",
-                message: "must not be empty".into(),
-            });
-        }
-
-        let (base_raw, origin) = pick(&o.base_url, file.base_url, "CAIRN_BASE_URL / --base-url");
-        let base_url = match base_raw.filter(|s| !s.trim().is_empty()) {
+    /// Defaults, then the configuration file (`--config`, `CAIRN_CONFIG`, or `./cairn.toml`
+    /// when it exists), then `CAIRN_*` variables, then flags.
+    pub fn load(flags: &Overrides) -> Result<Settings, ConfigError> {
+        let env = |k: &str| std::env::var(k).ok();
+        let config = flags.get("config").map(PathBuf::from).or_else(|| env("CAIRN_CONFIG").map(PathBuf::from));
+        let file = match config {
+            Some(path) => Some(read_file(&path)?),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Some(read_file(Path::new(DEFAULT_CONFIG_FILE))?),
             None => None,
-            Some(raw) => Some(parse_base_url(&raw).map_err(|message| ConfigError::Invalid {
-                key: "base_url",
-                origin,
-                message,
-            })?),
         };
+        Self::from_sources(file.as_ref(), &env, flags)
+    }
 
-        let (name_raw, origin) =
-            pick(&o.institution_name, file.institution_name, "CAIRN_INSTITUTION_NAME / --institution-name");
-        let institution_name =
-            name_raw.map(|s| s.trim().to_string()).unwrap_or_else(|| DEFAULT_INSTITUTION_NAME.to_string());
-        if institution_name.is_empty() || institution_name.chars().count() > 200 {
-            return Err(ConfigError::Invalid {
-                key: "institution_name",
-                origin,
-                message: "must be 1 to 200 characters".into(),
-            });
+    /// Builds settings from a parsed file, an environment and flags.
+    pub fn from_sources(
+        file: Option<&(PathBuf, toml::Table)>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let mut d = Draft::blank();
+        fn invalid(k: &'static Key, origin: String) -> impl FnOnce(String) -> ConfigError {
+            move |message| ConfigError::Invalid { key: k.name, origin, message }
         }
-
-        let allow_origins = file.allow_origins.unwrap_or_default();
-        crate::net::OutboundPolicy::new(&allow_origins).map_err(|message| ConfigError::Invalid {
-            key: "allow_origins",
-            origin: "CAIRN_ALLOW_ORIGINS / allow_origins",
-            message,
-        })?;
-
-        let h = file.harvest.unwrap_or_default();
-        let d = HarvestSettings::default();
-        let harvest = HarvestSettings {
-            interval_secs: h.interval_secs.unwrap_or(d.interval_secs),
-            concurrency: h.concurrency.unwrap_or(d.concurrency),
-            per_host: h.per_host.unwrap_or(d.per_host),
-            timeout_secs: h.timeout_secs.unwrap_or(d.timeout_secs),
-            max_bytes: h.max_bytes.unwrap_or(d.max_bytes),
-            enabled: h.enabled.unwrap_or(d.enabled),
-        };
-        let bad = |key: &'static str, message: &str| ConfigError::Invalid {
-            key,
-            origin: "[harvest] / CAIRN_HARVEST_*",
-            message: message.into(),
-        };
-        if harvest.interval_secs < 60 {
-            return Err(bad("harvest.interval_secs", "must be at least 60 seconds"));
-        }
-        if !(1..=256).contains(&harvest.concurrency) {
-            return Err(bad("harvest.concurrency", "must be between 1 and 256"));
-        }
-        if !(1..=64).contains(&harvest.per_host) {
-            return Err(bad("harvest.per_host", "must be between 1 and 64"));
-        }
-        if !(1..=600).contains(&harvest.timeout_secs) {
-            return Err(bad("harvest.timeout_secs", "must be between 1 and 600"));
-        }
-        if !(1024..=512 * 1024 * 1024).contains(&harvest.max_bytes) {
-            return Err(bad("harvest.max_bytes", "must be between 1 KiB and 512 MiB"));
-        }
-
-        let m = file.mail.unwrap_or_default();
-        let smtp_tls = match m.smtp_tls.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("starttls") => SmtpTls::StartTls,
-            Some("tls") => SmtpTls::Tls,
-            Some("none") => SmtpTls::None,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "mail.smtp_tls",
-                    origin: "[mail] / CAIRN_SMTP_TLS",
-                    message: format!("'{other}' is not one of none, starttls, tls"),
-                });
-            }
-        };
-        let host_for_from =
-            base_url.as_ref().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "localhost".into());
-        let from = m.from.unwrap_or_else(|| format!("Cairn <cairn@{host_for_from}>"));
-        if from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(ConfigError::Invalid {
-                key: "mail.from",
-                origin: "[mail] / CAIRN_MAIL_FROM",
-                message: format!("'{from}' is not an address like Cairn <cairn@example.edu>"),
-            });
-        }
-        let mail = MailSettings {
-            smtp_port: m.smtp_port.unwrap_or(match smtp_tls {
-                SmtpTls::Tls => 465,
-                SmtpTls::StartTls => 587,
-                SmtpTls::None => 25,
-            }),
-            smtp_host: m.smtp_host.filter(|h| !h.trim().is_empty()),
-            smtp_tls,
-            smtp_username: m.smtp_username.filter(|u| !u.is_empty()),
-            smtp_password: m.smtp_password,
-            from,
-        };
-
-        let c = file.chain.unwrap_or_default();
-        let chain = ChainSettings {
-            network: c.network.unwrap_or_else(|| "cairn".into()),
-            records_per_block: c.records_per_block.unwrap_or(5),
-            difficulty_bits: c.difficulty_bits.unwrap_or(16),
-            mining: c.mining.unwrap_or(true),
-            finality_depth: c.finality_depth.unwrap_or(6),
-        };
-        let bad = |key: &'static str, message: &str| ConfigError::Invalid {
-            key,
-            origin: "[chain] / CAIRN_CHAIN_*",
-            message: message.into(),
-        };
-        if chain.network.trim().is_empty() || chain.network.len() > 100 {
-            return Err(bad("chain.network", "must be 1 to 100 characters"));
-        }
-        if !(1..=1000).contains(&chain.records_per_block) {
-            return Err(bad("chain.records_per_block", "must be between 1 and 1000"));
-        }
-        if !(1..=40).contains(&chain.difficulty_bits) {
-            return Err(bad("chain.difficulty_bits", "must be between 1 and 40"));
-        }
-        if !(1..=10_000).contains(&chain.finality_depth) {
-            return Err(bad("chain.finality_depth", "must be between 1 and 10000"));
-        }
-
-        let peers = file.peers.unwrap_or_default();
-        for p in &peers {
-            let key_ok = p.public_key.len() == 64 && p.public_key.chars().all(|c| c.is_ascii_hexdigit());
-            let url_ok = url::Url::parse(&p.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-            if !key_ok || !url_ok {
-                return Err(ConfigError::Invalid {
-                    key: "peers",
-                    origin: "[[peers]] in the configuration file",
-                    message: format!("each peer needs an http(s) url and a 64-hex-digit public_key ({})", p.url),
-                });
+        for k in KEYS {
+            if let Some(v) = k.default {
+                (k.apply)(&mut d, Raw::Text(v)).map_err(invalid(k, "default".into()))?;
             }
         }
-
-        let (sessions, join, trusted_proxies) = resolve_limits(file.sessions, file.join, file.trusted_proxies)?;
-
-        Ok(Settings {
-            bind,
-            data_dir,
-            base_url,
-            institution_name,
-            allow_origins,
-            harvest,
-            mail,
-            chain,
-            peers,
-            sessions,
-            join,
-            trusted_proxies,
-        })
+        if let Some((path, table)) = file {
+            let origin = path.file_name().map_or_else(|| path.display().to_string(), |n| n.display().to_string());
+            for (name, value) in file_values(path, table)? {
+                if name == "peers" {
+                    d.s.peers = peers_of(value).map_err(|message| ConfigError::Invalid {
+                        key: "peers",
+                        origin: format!("[[peers]] in {origin}"),
+                        message,
+                    })?;
+                    continue;
+                }
+                let k = KEYS.iter().find(|k| k.in_file && k.name == name).ok_or_else(|| ConfigError::Parse {
+                    path: path.clone(),
+                    message: format!("unknown key `{name}`"),
+                })?;
+                (k.apply)(&mut d, Raw::Toml(value)).map_err(invalid(k, origin.clone()))?;
+            }
+        }
+        for k in KEYS {
+            if let Some(v) = env(k.env) {
+                (k.apply)(&mut d, Raw::Text(&v)).map_err(invalid(k, k.env.to_string()))?;
+            }
+        }
+        for k in KEYS {
+            if let (Some(flag), Some(v)) = (k.flag, flags.get(k.name)) {
+                (k.apply)(&mut d, Raw::Text(v)).map_err(invalid(k, format!("--{flag}")))?;
+            }
+        }
+        Ok(d.finish())
     }
 
     /// Path of the SQLite database inside the data dir.
@@ -507,161 +927,106 @@ impl Settings {
     }
 }
 
-/// The `[sessions]`, `[join]` and `trusted_proxies` settings, validated.
-fn resolve_limits(
-    s: Option<SessionsFile>,
-    j: Option<JoinFile>,
-    proxies: Option<Vec<String>>,
-) -> Result<(SessionSettings, JoinSettings, TrustedProxies), ConfigError> {
-    let (s, j) = (s.unwrap_or_default(), j.unwrap_or_default());
-    let (ds, dj) = (SessionSettings::default(), JoinSettings::default());
-    let sessions = SessionSettings {
-        idle_secs: s.idle_secs.unwrap_or(ds.idle_secs),
-        absolute_secs: s.absolute_secs.unwrap_or(ds.absolute_secs),
-    };
-    let bad = |key: &'static str, origin: &'static str, message: &str| ConfigError::Invalid {
-        key,
-        origin,
-        message: message.into(),
-    };
-    let year = 366 * 24 * 3600;
-    if !(1..=year).contains(&sessions.idle_secs) {
-        return Err(bad("sessions.idle_secs", "[sessions] / CAIRN_SESSION_IDLE_SECS", "must be 1 second to a year"));
-    }
-    if !(1..=year).contains(&sessions.absolute_secs) {
-        return Err(bad(
-            "sessions.absolute_secs",
-            "[sessions] / CAIRN_SESSION_ABSOLUTE_SECS",
-            "must be 1 second to a year",
-        ));
-    }
-    let join = JoinSettings {
-        mails_per_address_per_day: j.mails_per_address_per_day.unwrap_or(dj.mails_per_address_per_day),
-        per_client_per_hour: j.per_client_per_hour.unwrap_or(dj.per_client_per_hour),
-    };
-    if !(1..=1000).contains(&join.mails_per_address_per_day) {
-        return Err(bad(
-            "join.mails_per_address_per_day",
-            "[join] / CAIRN_JOIN_MAILS_PER_DAY",
-            "must be between 1 and 1000",
-        ));
-    }
-    if !(1..=100_000).contains(&join.per_client_per_hour) {
-        return Err(bad(
-            "join.per_client_per_hour",
-            "[join] / CAIRN_JOIN_PER_CLIENT_PER_HOUR",
-            "must be between 1 and 100000",
-        ));
-    }
-    let trusted_proxies = TrustedProxies::parse(&proxies.unwrap_or_default())
-        .map_err(|m| bad("trusted_proxies", "trusted_proxies / CAIRN_TRUSTED_PROXIES", &m))?;
-    Ok((sessions, join, trusted_proxies))
-}
-
-/// `[sessions]`, `[join]` and `trusted_proxies` from the environment.
-fn apply_limits_env(file: &mut FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    let num = |name: &'static str, key: &'static str| -> Result<Option<u64>, ConfigError> {
-        var(name)
-            .map(|v| {
-                v.trim().parse().map_err(|_| ConfigError::Invalid {
-                    key,
-                    origin: name,
-                    message: format!("'{v}' is not a number"),
-                })
-            })
-            .transpose()
-    };
-    let small = |v: Option<u64>, name: &'static str, key: &'static str| -> Result<Option<u32>, ConfigError> {
-        v.map(|n| {
-            u32::try_from(n).map_err(|_| ConfigError::Invalid {
-                key,
-                origin: name,
-                message: format!("{n} is too large"),
-            })
-        })
-        .transpose()
-    };
-    if let Some(v) = var("CAIRN_TRUSTED_PROXIES") {
-        file.trusted_proxies = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
-    }
-    let mut s = file.sessions.take().unwrap_or_default();
-    s.idle_secs = num("CAIRN_SESSION_IDLE_SECS", "sessions.idle_secs")?.or(s.idle_secs);
-    s.absolute_secs = num("CAIRN_SESSION_ABSOLUTE_SECS", "sessions.absolute_secs")?.or(s.absolute_secs);
-    file.sessions = Some(s);
-    let mut j = file.join.take().unwrap_or_default();
-    let (n, k) = ("CAIRN_JOIN_MAILS_PER_DAY", "join.mails_per_address_per_day");
-    j.mails_per_address_per_day = small(num(n, k)?, n, k)?.or(j.mails_per_address_per_day);
-    let (n, k) = ("CAIRN_JOIN_PER_CLIENT_PER_HOUR", "join.per_client_per_hour");
-    j.per_client_per_hour = small(num(n, k)?, n, k)?.or(j.per_client_per_hour);
-    file.join = Some(j);
-    Ok(())
-}
-
-/// Environment variables for the keys that have no flag; they override the file.
-fn apply_env(mut file: FileSettings, var: &dyn Fn(&str) -> Option<String>) -> Result<FileSettings, ConfigError> {
-    fn num<T: std::str::FromStr>(
-        var: &dyn Fn(&str) -> Option<String>,
-        name: &'static str,
-        key: &'static str,
-    ) -> Result<Option<T>, ConfigError> {
-        match var(name) {
-            None => Ok(None),
-            Some(v) => v.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
-                key,
-                origin: name,
-                message: format!("'{v}' is not a number"),
-            }),
-        }
-    }
-    /// Booleans are strict: a typo stops start-up rather than meaning "on".
-    fn boolean(
-        var: &dyn Fn(&str) -> Option<String>,
-        name: &'static str,
-        key: &'static str,
-    ) -> Result<Option<bool>, ConfigError> {
-        match var(name) {
-            None => Ok(None),
-            Some(v) => match v.trim() {
-                "1" | "true" | "yes" | "on" => Ok(Some(true)),
-                "0" | "false" | "no" | "off" => Ok(Some(false)),
-                _ => Err(ConfigError::Invalid { key, origin: name, message: format!("'{v}' is not true or false") }),
+impl Draft {
+    /// Placeholders only: every one is replaced by a declared default before use.
+    fn blank() -> Draft {
+        Draft {
+            s: Settings {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                data_dir: PathBuf::new(),
+                base_url: None,
+                institution_name: String::new(),
+                allow_origins: Vec::new(),
+                harvest: HarvestSettings {
+                    interval_secs: 0,
+                    concurrency: 0,
+                    per_host: 0,
+                    timeout_secs: 0,
+                    max_bytes: 0,
+                    enabled: false,
+                },
+                mail: MailSettings {
+                    smtp_host: None,
+                    smtp_port: 0,
+                    smtp_tls: SmtpTls::StartTls,
+                    smtp_username: None,
+                    smtp_password: None,
+                    from: String::new(),
+                },
+                chain: ChainSettings {
+                    network: String::new(),
+                    records_per_block: 0,
+                    difficulty_bits: 0,
+                    mining: false,
+                    finality_depth: 0,
+                },
+                peers: Vec::new(),
+                sessions: SessionSettings { idle_secs: 0, absolute_secs: 0 },
+                join: JoinSettings { mails_per_address_per_day: 0, per_client_per_hour: 0 },
+                trusted_proxies: TrustedProxies::default(),
             },
+            smtp_port: None,
+            from: None,
         }
     }
-    if let Some(v) = var("CAIRN_ALLOW_ORIGINS") {
-        file.allow_origins = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+
+    /// Fills the defaults that depend on other keys.
+    fn finish(self) -> Settings {
+        let Draft { mut s, smtp_port, from } = self;
+        s.mail.smtp_port = smtp_port.unwrap_or(match s.mail.smtp_tls {
+            SmtpTls::Tls => 465,
+            SmtpTls::StartTls => 587,
+            SmtpTls::None => 25,
+        });
+        s.mail.from = from.unwrap_or_else(|| {
+            let host = s.base_url.as_ref().and_then(|u| u.host_str().map(str::to_string));
+            format!("Cairn <cairn@{}>", host.as_deref().unwrap_or("localhost"))
+        });
+        s
     }
-    let mut h = file.harvest.take().unwrap_or_default();
-    h.interval_secs = num(var, "CAIRN_HARVEST_INTERVAL", "harvest.interval_secs")?.or(h.interval_secs);
-    h.concurrency = num(var, "CAIRN_HARVEST_CONCURRENCY", "harvest.concurrency")?.or(h.concurrency);
-    h.per_host = num(var, "CAIRN_HARVEST_PER_HOST", "harvest.per_host")?.or(h.per_host);
-    h.timeout_secs = num(var, "CAIRN_HARVEST_TIMEOUT", "harvest.timeout_secs")?.or(h.timeout_secs);
-    h.max_bytes = num(var, "CAIRN_HARVEST_MAX_BYTES", "harvest.max_bytes")?.or(h.max_bytes);
-    h.enabled = boolean(var, "CAIRN_HARVEST_ENABLED", "harvest.enabled")?.or(h.enabled);
-    file.harvest = Some(h);
-    let mut m = file.mail.take().unwrap_or_default();
-    m.smtp_host = var("CAIRN_SMTP_HOST").or(m.smtp_host);
-    m.smtp_port = num(var, "CAIRN_SMTP_PORT", "mail.smtp_port")?.or(m.smtp_port);
-    m.smtp_tls = var("CAIRN_SMTP_TLS").or(m.smtp_tls);
-    m.smtp_username = var("CAIRN_SMTP_USERNAME").or(m.smtp_username);
-    m.smtp_password = var("CAIRN_SMTP_PASSWORD").or(m.smtp_password);
-    m.from = var("CAIRN_MAIL_FROM").or(m.from);
-    file.mail = Some(m);
-    let mut c = file.chain.take().unwrap_or_default();
-    c.network = var("CAIRN_CHAIN_NETWORK").or(c.network);
-    c.records_per_block = num(var, "CAIRN_CHAIN_RECORDS_PER_BLOCK", "chain.records_per_block")?.or(c.records_per_block);
-    c.difficulty_bits = num(var, "CAIRN_CHAIN_DIFFICULTY_BITS", "chain.difficulty_bits")?.or(c.difficulty_bits);
-    c.finality_depth = num(var, "CAIRN_CHAIN_FINALITY_DEPTH", "chain.finality_depth")?.or(c.finality_depth);
-    c.mining = boolean(var, "CAIRN_CHAIN_MINING", "chain.mining")?.or(c.mining);
-    file.chain = Some(c);
-    apply_limits_env(&mut file, var)?;
-    Ok(file)
 }
 
-fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+/// The file's values by dotted key, in file order; `[section]` tables open one level.
+fn file_values<'a>(path: &Path, table: &'a toml::Table) -> Result<Vec<(String, &'a toml::Value)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in table {
+        match value {
+            toml::Value::Table(section) => {
+                for (key, v) in section {
+                    if matches!(v, toml::Value::Table(_)) {
+                        return Err(ConfigError::Parse {
+                            path: path.to_path_buf(),
+                            message: format!("unknown section `{name}.{key}`"),
+                        });
+                    }
+                    out.push((format!("{name}.{key}"), v));
+                }
+            }
+            v => out.push((name.clone(), v)),
+        }
+    }
+    Ok(out)
+}
+
+/// `[[peers]]` entries, each with an http(s) url and a 64-hex-digit key.
+fn peers_of(value: &toml::Value) -> Result<Vec<PeerFile>, String> {
+    let peers: Vec<PeerFile> = value.clone().try_into().map_err(|e: toml::de::Error| e.message().to_string())?;
+    for p in &peers {
+        let key_ok = p.public_key.len() == 64 && p.public_key.chars().all(|c| c.is_ascii_hexdigit());
+        let url_ok = url::Url::parse(&p.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !key_ok || !url_ok {
+            return Err(format!("each peer needs an http(s) url and a 64-hex-digit public_key ({})", p.url));
+        }
+    }
+    Ok(peers)
+}
+
+fn read_file(path: &Path) -> Result<(PathBuf, toml::Table), ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    let table =
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok((path.to_path_buf(), table))
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, String> {
@@ -682,112 +1047,161 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
 mod tests {
     use super::*;
 
-    fn resolve(o: Overrides) -> Result<Settings, ConfigError> {
-        Settings::resolve(FileSettings::default(), "default", &o)
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn file(text: &str) -> (PathBuf, toml::Table) {
+        (PathBuf::from("cairn.toml"), toml::from_str(text).unwrap())
+    }
+
+    fn with_env(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        Settings::from_sources(None, &env, &Overrides::default())
+    }
+
+    #[test]
+    fn every_declared_default_passes_its_own_validation() {
+        for k in KEYS {
+            if let Some(v) = k.default {
+                let mut d = Draft::blank();
+                assert!((k.apply)(&mut d, Raw::Text(v)).is_ok(), "{}: default {v} is invalid", k.name);
+            }
+        }
+        let names: std::collections::HashSet<_> = KEYS.iter().map(|k| k.name).collect();
+        let envs: std::collections::HashSet<_> = KEYS.iter().map(|k| k.env).collect();
+        assert_eq!(names.len(), KEYS.len(), "a key is declared twice");
+        assert_eq!(envs.len(), KEYS.len(), "an environment variable is declared twice");
     }
 
     #[test]
     fn defaults_bind_loopback_8080_and_derive_the_base_url() {
-        let s = resolve(Overrides::default()).unwrap();
+        let s = Settings::defaults();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert_eq!(s.public_base_url(s.bind), "http://127.0.0.1:8080");
+        assert_eq!((s.harvest.interval_secs, s.harvest.max_bytes, s.harvest.enabled), (3600, 5 * 1024 * 1024, true));
+        assert_eq!((s.mail.smtp_port, s.mail.from.as_str()), (587, "Cairn <cairn@localhost>"));
+        assert_eq!((s.chain.records_per_block, s.chain.difficulty_bits, s.chain.finality_depth), (5, 16, 6));
+        assert_eq!((s.sessions.idle_secs, s.sessions.absolute_secs), (12 * 3600, 7 * 24 * 3600));
+        assert_eq!((s.join.mails_per_address_per_day, s.join.per_client_per_hour), (3, 10));
+        assert!(s.trusted_proxies.is_empty() && s.allow_origins.is_empty() && s.mail.smtp_host.is_none());
     }
 
     #[test]
-    fn a_bad_value_names_its_key() {
-        let err = resolve(Overrides { bind: Some("nowhere".into()), ..Default::default() }).unwrap_err().to_string();
+    fn a_bad_value_names_its_key_and_where_it_came_from() {
+        let err = Settings::from_sources(None, &no_env, &Overrides::default().set("bind", "nowhere"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`bind`") && err.contains("--bind"), "{err}");
+        let err = with_env(&[("CAIRN_BIND", "nowhere")]).unwrap_err().to_string();
         assert!(err.contains("`bind`") && err.contains("CAIRN_BIND"), "{err}");
-        let err =
-            resolve(Overrides { base_url: Some("ftp://x".into()), ..Default::default() }).unwrap_err().to_string();
+        let err = with_env(&[("CAIRN_BASE_URL", "ftp://x")]).unwrap_err().to_string();
         assert!(err.contains("`base_url`"), "{err}");
+        let err = Settings::from_sources(Some(&file("[harvest]\nper_host = 0")), &no_env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("harvest.per_host") && err.contains("cairn.toml"), "{err}");
     }
 
     #[test]
-    fn flags_win_over_the_file_and_unknown_file_keys_are_refused() {
-        let file: FileSettings =
-            toml::from_str("bind = \"127.0.0.1:9000\"\nbase_url = \"https://c.example.edu/\"").unwrap();
-        let s = Settings::resolve(
-            file,
-            "cairn.toml",
-            &Overrides { bind: Some("127.0.0.1:9001".into()), ..Default::default() },
-        )
-        .unwrap();
-        assert_eq!(s.bind.port(), 9001);
+    fn flags_win_over_the_environment_over_the_file_and_unknown_file_keys_are_refused() {
+        let f = file("bind = \"127.0.0.1:9000\"\nbase_url = \"https://c.example.edu/\"\n[harvest]\nper_host = 3");
+        let env = |k: &str| (k == "CAIRN_BIND").then(|| "127.0.0.1:9001".to_string());
+        let s = Settings::from_sources(Some(&f), &env, &Overrides::default()).unwrap();
+        assert_eq!((s.bind.port(), s.harvest.per_host), (9001, 3));
         assert_eq!(s.public_base_url(s.bind), "https://c.example.edu");
-        let err = toml::from_str::<FileSettings>("bnd = \"x\"").unwrap_err().to_string();
-        assert!(err.contains("bnd"), "{err}");
+        assert_eq!(s.mail.from, "Cairn <cairn@c.example.edu>");
+        let s = Settings::from_sources(Some(&f), &env, &Overrides::default().set("bind", "127.0.0.1:9002")).unwrap();
+        assert_eq!(s.bind.port(), 9002);
+        for bad in ["bnd = \"x\"", "[harvest]\nper_hots = 2", "[nope]\nx = 1", "config = \"other.toml\""] {
+            let err = Settings::from_sources(Some(&file(bad)), &no_env, &Overrides::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::Parse { .. }), "{bad}: {err}");
+        }
     }
 
     #[test]
     fn environment_sets_harvest_mail_and_allowed_origins() {
-        let env = |k: &str| match k {
-            "CAIRN_ALLOW_ORIGINS" => Some("http://127.0.0.1:9001, http://localhost:9002".to_string()),
-            "CAIRN_HARVEST_PER_HOST" => Some("4".to_string()),
-            "CAIRN_SMTP_HOST" => Some("127.0.0.1".to_string()),
-            "CAIRN_SMTP_TLS" => Some("none".to_string()),
-            _ => None,
-        };
-        let file = apply_env(FileSettings::default(), &env).unwrap();
-        let s = Settings::resolve(file, "default", &Overrides::default()).unwrap();
+        let s = with_env(&[
+            ("CAIRN_ALLOW_ORIGINS", "http://127.0.0.1:9001, http://localhost:9002"),
+            ("CAIRN_HARVEST_PER_HOST", "4"),
+            ("CAIRN_SMTP_HOST", "127.0.0.1"),
+            ("CAIRN_SMTP_TLS", "none"),
+        ])
+        .unwrap();
         assert_eq!(s.allow_origins.len(), 2);
         assert_eq!(s.harvest.per_host, 4);
         assert_eq!(s.mail.smtp_tls, SmtpTls::None);
         assert_eq!(s.mail.smtp_port, 25);
-        let bad = |k: &str| (k == "CAIRN_HARVEST_PER_HOST").then(|| "many".to_string());
-        let err = apply_env(FileSettings::default(), &bad).unwrap_err().to_string();
+        let err = with_env(&[("CAIRN_HARVEST_PER_HOST", "many")]).unwrap_err().to_string();
         assert!(err.contains("harvest.per_host"), "{err}");
-        let bad = |k: &str| (k == "CAIRN_ALLOW_ORIGINS").then(|| "http://x.org/path".to_string());
-        let file = apply_env(FileSettings::default(), &bad).unwrap();
-        let err = Settings::resolve(file, "default", &Overrides::default()).unwrap_err().to_string();
+        let err = with_env(&[("CAIRN_ALLOW_ORIGINS", "http://x.org/path")]).unwrap_err().to_string();
         assert!(err.contains("allow_origins"), "{err}");
     }
 
     #[test]
-    fn booleans_are_strict_and_finality_depth_is_bounded() {
-        let maybe = |k: &str| (k == "CAIRN_CHAIN_MINING").then(|| "maybe".to_string());
-        let err = apply_env(FileSettings::default(), &maybe).unwrap_err().to_string();
+    fn booleans_are_strict_everywhere_and_finality_depth_is_bounded() {
+        let err = with_env(&[("CAIRN_CHAIN_MINING", "maybe")]).unwrap_err().to_string();
         assert!(err.contains("chain.mining") && err.contains("'maybe'"), "{err}");
-        let off = |k: &str| (k == "CAIRN_CHAIN_MINING" || k == "CAIRN_HARVEST_ENABLED").then(|| "off".to_string());
-        let s =
-            Settings::resolve(apply_env(FileSettings::default(), &off).unwrap(), "d", &Overrides::default()).unwrap();
+        let s = with_env(&[("CAIRN_CHAIN_MINING", "off"), ("CAIRN_HARVEST_ENABLED", "No")]).unwrap();
         assert!(!s.chain.mining && !s.harvest.enabled);
-        assert_eq!(
-            Settings::resolve(FileSettings::default(), "d", &Overrides::default()).unwrap().chain.finality_depth,
-            6
-        );
-        let zero = |k: &str| (k == "CAIRN_CHAIN_FINALITY_DEPTH").then(|| "0".to_string());
-        let file = apply_env(FileSettings::default(), &zero).unwrap();
-        let err = Settings::resolve(file, "d", &Overrides::default()).unwrap_err().to_string();
+        let err = Settings::from_sources(Some(&file("[chain]\nmining = \"maybe\"")), &no_env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("chain.mining"), "{err}");
+        let err = Settings::from_sources(Some(&file("[chain]\nmining = 1")), &no_env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("chain.mining"), "{err}");
+        let err = with_env(&[("CAIRN_CHAIN_FINALITY_DEPTH", "0")]).unwrap_err().to_string();
         assert!(err.contains("chain.finality_depth"), "{err}");
     }
 
     #[test]
-    fn limits_have_defaults_and_come_from_the_environment() {
-        let s = resolve(Overrides::default()).unwrap();
-        assert_eq!((s.sessions.idle_secs, s.sessions.absolute_secs), (12 * 3600, 7 * 24 * 3600));
-        assert_eq!((s.join.mails_per_address_per_day, s.join.per_client_per_hour), (3, 10));
-        assert!(s.trusted_proxies.is_empty());
-        let env = |k: &str| match k {
-            "CAIRN_TRUSTED_PROXIES" => Some("10.0.0.0/8, 192.168.1.7,::1".to_string()),
-            "CAIRN_SESSION_IDLE_SECS" => Some("60".to_string()),
-            "CAIRN_JOIN_PER_CLIENT_PER_HOUR" => Some("5".to_string()),
-            _ => None,
-        };
-        let file = apply_env(FileSettings::default(), &env).unwrap();
-        let s = Settings::resolve(file, "default", &Overrides::default()).unwrap();
+    fn limits_and_peers_come_from_the_environment_and_the_file() {
+        let s = with_env(&[
+            ("CAIRN_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,::1"),
+            ("CAIRN_SESSION_IDLE_SECS", "60"),
+            ("CAIRN_JOIN_PER_CLIENT_PER_HOUR", "5"),
+        ])
+        .unwrap();
         assert!(s.trusted_proxies.contains(&"10.1.2.3".parse().unwrap()));
         assert!(s.trusted_proxies.contains(&"192.168.1.7".parse().unwrap()));
         assert!(s.trusted_proxies.contains(&"::ffff:10.0.0.1".parse().unwrap()));
         assert!(!s.trusted_proxies.contains(&"192.168.1.8".parse().unwrap()));
-        assert_eq!(s.sessions.idle_secs, 60);
-        assert_eq!(s.join.per_client_per_hour, 5);
-        let bad = |k: &str| (k == "CAIRN_TRUSTED_PROXIES").then(|| "not-an-ip".to_string());
-        let file = apply_env(FileSettings::default(), &bad).unwrap();
-        let err = Settings::resolve(file, "default", &Overrides::default()).unwrap_err().to_string();
+        assert_eq!((s.sessions.idle_secs, s.join.per_client_per_hour), (60, 5));
+        let err = with_env(&[("CAIRN_TRUSTED_PROXIES", "not-an-ip")]).unwrap_err().to_string();
         assert!(err.contains("trusted_proxies"), "{err}");
-        let file: FileSettings = toml::from_str("[join]\nmails_per_address_per_day = 0").unwrap();
-        let err = Settings::resolve(file, "cairn.toml", &Overrides::default()).unwrap_err().to_string();
+        let f = file("[join]\nmails_per_address_per_day = 0");
+        let err = Settings::from_sources(Some(&f), &no_env, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("join.mails_per_address_per_day"), "{err}");
+        let key = "ab".repeat(32);
+        let f = file(&format!("[[peers]]\nurl = \"https://p.example\"\npublic_key = \"{key}\"\nname = \"P\""));
+        let s = Settings::from_sources(Some(&f), &no_env, &Overrides::default()).unwrap();
+        assert_eq!((s.peers.len(), s.peers[0].name.as_str()), (1, "P"));
+        let f = file("[[peers]]\nurl = \"https://p.example\"\npublic_key = \"short\"");
+        let err = Settings::from_sources(Some(&f), &no_env, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("peers"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_settings_table_is_the_declared_one() {
+        let readme = include_str!("../README.md");
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's settings table differs from src/config.rs's KEYS; replace it with:\n\n{table}"
+        );
+    }
+
+    #[test]
+    fn help_lists_every_setting() {
+        let help = settings_help();
+        for k in KEYS {
+            assert!(help.contains(k.env), "{} missing from --help", k.env);
+        }
+        let flags: Vec<String> = flag_args().iter().map(|a| a.get_long().unwrap_or_default().to_string()).collect();
+        assert_eq!(flags, ["config", "bind", "data-dir", "base-url", "institution-name"]);
     }
 }

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use cairn::config::{Overrides, Settings};
+use cairn::config::Settings;
 use cairn::db::{DbPool, instructors};
 use cairn::startup::Application;
 use reqwest::multipart;
@@ -24,14 +24,11 @@ pub struct TestApp {
 /// Test settings: a random port, the given data dir, no background harvesting (tests run
 /// passes themselves) and no SMTP (mail goes to .eml files) unless a test says otherwise.
 pub fn settings(data_dir: &Path) -> Settings {
-    let mut s = Settings::load(&Overrides {
-        config: None,
-        bind: Some("127.0.0.1:0".into()),
-        data_dir: Some(data_dir.to_path_buf()),
-        base_url: None,
-        institution_name: Some("Test University".into()),
-    })
-    .expect("settings");
+    // The declared defaults only: no CAIRN_* variable or ./cairn.toml of the machine leaks in.
+    let mut s = Settings::defaults();
+    s.bind = "127.0.0.1:0".parse().expect("address");
+    s.data_dir = data_dir.to_path_buf();
+    s.institution_name = "Test University".into();
     s.harvest.enabled = false;
     s.mail.smtp_host = None;
     s.allow_origins.clear();
