@@ -1,9 +1,9 @@
 //! A real browser: headless Chromium driven over WebDriver signs in and creates a task.
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{ClientBuilder, Locator};
 
@@ -15,10 +15,6 @@ impl Drop for Driver {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Signs the demo instructor in through the login form at `login_url`; returns once the
@@ -39,16 +35,29 @@ pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) 
         std::path::Path::new(&driver_bin).exists(),
         "{driver_bin} not found: install Debian's chromium and chromium-driver (see .ci/run)"
     );
-    let port = free_port();
-    let driver = Driver(
-        Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
+    // Port 0: the driver picks a free port itself and says which ("... on port N."), so no
+    // other process can take it between our choice and its bind.
+    let mut child = Command::new(&driver_bin)
+        .arg("--port=0")
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let stdout = child.stdout.take().expect("chromedriver stdout");
+    let driver = Driver(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix("ChromeDriver was started successfully on port ") {
+                let _ = tx.send(port.trim_end_matches('.').parse::<u16>().ok());
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("chromedriver did not say it had started within 30 s")
+        .expect("chromedriver named no port");
     let webdriver = format!("http://127.0.0.1:{port}");
     let mut caps = serde_json::Map::new();
     let chrome_bin = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -63,17 +72,11 @@ pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) 
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let browser = loop {
-        match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&webdriver).await {
-            Ok(c) => break c,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("cannot start a browser session: {e}"),
-        }
-    };
+    let browser = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&webdriver)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a browser session: {e}"));
 
     (driver, user_data, browser)
 }

@@ -7,15 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{client, csrf_in};
 
-fn cairn() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    for var in
-        ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_PASSWORD", "CAIRN_INSTITUTION_NAME"]
-    {
-        c.env_remove(var);
-    }
-    c
-}
+use crate::helpers::cairn_cmd as cairn;
 
 #[test]
 fn help_explains_every_command() {
@@ -25,8 +17,56 @@ fn help_explains_every_command() {
     for word in ["serve", "admin", "demo", "--bind", "--data-dir", "--base-url", "CAIRN_BIND"] {
         assert!(text.contains(word), "{word} missing from:\n{text}");
     }
+    // Every setting is listed, from its one declaration.
+    for key in cairn::config::KEYS {
+        assert!(text.contains(key.env), "{} missing from --help", key.env);
+    }
     let out = cairn().args(["admin", "create-instructor", "--help"]).output().unwrap();
     assert!(String::from_utf8(out.stdout).unwrap().contains("CAIRN_PASSWORD"));
+}
+
+/// Every subcommand, at every depth, explains itself with `--help`.
+#[test]
+fn every_subcommand_has_help() {
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, seen: &mut Vec<String>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            path.push(sub.get_name().to_string());
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert!(!about.is_empty(), "`cairn {}` has no description", path.join(" "));
+            let out = cairn().args(path.iter()).arg("--help").output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "`cairn {} --help` failed", path.join(" "));
+            assert!(text.contains(&format!("Usage: cairn {}", path.join(" "))), "{text}");
+            let first_line = about.lines().next().unwrap_or_default();
+            assert!(text.contains(first_line), "`cairn {} --help` lacks its description:\n{text}", path.join(" "));
+            seen.push(path.join(" "));
+            walk(sub, path, seen);
+            path.pop();
+        }
+    }
+    let mut seen = vec![];
+    walk(&cairn::cli::command(), &mut vec![], &mut seen);
+    for expected in [
+        "serve",
+        "admin create-instructor",
+        "admin reset-password",
+        "harvest",
+        "feed check",
+        "award",
+        "revoke",
+        "chain verify",
+        "chain export",
+        "chain import",
+        "chain upgrade",
+        "identity",
+        "peer add",
+        "peer list",
+        "peer remove",
+        "webmention send",
+        "demo",
+    ] {
+        assert!(seen.iter().any(|s| s == expected), "`cairn {expected}` is not a subcommand: {seen:?}");
+    }
 }
 
 #[test]

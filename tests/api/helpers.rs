@@ -228,14 +228,18 @@ pub fn behind_local_proxy(s: &mut cairn::config::Settings) {
     s.trusted_proxies = cairn::config::TrustedProxies::parse(&["127.0.0.1".to_string()]).unwrap();
 }
 
-/// The `cairn` binary with no settings from the environment it runs in.
+/// The `cairn` binary, hermetic: no `CAIRN_*` variable of the environment the tests run in
+/// reaches it, and it runs in an empty directory, so no `./cairn.toml` is read either.
 pub fn cairn_cmd() -> std::process::Command {
+    static EMPTY_DIR: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
+    let dir = EMPTY_DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
-    for var in
-        ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_ALLOW_ORIGINS", "CAIRN_PASSWORD"]
-    {
-        c.env_remove(var);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("CAIRN_") {
+            c.env_remove(var);
+        }
     }
+    c.current_dir(dir.path());
     c
 }
 

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use crate::badges::{app_with_post, award_post};
 use crate::feedserver::{FeedServer, Reply, fixture};
 use crate::harvest::{add_feed, app_for, feed, links_of, pass};
-use crate::helpers::{TestApp, csrf_in};
+use crate::helpers::{TestApp, cairn_cmd, csrf_in};
 
 /// The harvester's default body cap.
 const BODY_CAP: usize = 5 * 1024 * 1024;
@@ -51,14 +51,6 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> (Output, Duration) {
             None => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-}
-
-fn cairn_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    for var in ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_ALLOW_ORIGINS"] {
-        c.env_remove(var);
-    }
-    c
 }
 
 async fn feed_check(server: &FeedServer, path: &str) -> (serde_json::Value, bool, Duration) {

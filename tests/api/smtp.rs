@@ -6,18 +6,25 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+/// What the listener has received, and a signal raised on each new message.
+#[derive(Default)]
+struct Inbox {
+    messages: Mutex<Vec<String>>,
+    arrived: tokio::sync::Notify,
+}
+
 #[derive(Clone)]
 pub struct SmtpSink {
     pub port: u16,
-    messages: Arc<Mutex<Vec<String>>>,
+    inbox: Arc<Inbox>,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
-        let store = messages.clone();
+        let inbox: Arc<Inbox> = Arc::default();
+        let store = inbox.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
@@ -26,26 +33,30 @@ impl SmtpSink {
                 });
             }
         });
-        SmtpSink { port, messages }
+        SmtpSink { port, inbox }
     }
 
     pub fn messages(&self) -> Vec<String> {
-        self.messages.lock().unwrap().clone()
+        self.inbox.messages.lock().unwrap().clone()
     }
 
-    /// Waits (bounded) for at least `n` messages.
+    /// Waits, at most ten seconds, until at least `n` messages have arrived; returns them all.
     pub async fn wait_for(&self, n: usize) -> Vec<String> {
-        for _ in 0..100 {
-            if self.messages().len() >= n {
-                break;
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let arrived = self.inbox.arrived.notified();
+                if self.messages().len() >= n {
+                    return;
+                }
+                arrived.await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
         self.messages()
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, store: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
+async fn session(stream: tokio::net::TcpStream, store: Arc<Inbox>) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"220 sink.test ESMTP\r\n").await?;
@@ -78,7 +89,8 @@ async fn session(stream: tokio::net::TcpStream, store: Arc<Mutex<Vec<String>>>) 
                 }
                 data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
             }
-            store.lock().unwrap().push(data);
+            store.messages.lock().unwrap().push(data);
+            store.arrived.notify_waiters();
             w.write_all(b"250 queued\r\n").await?;
         } else if cmd == "QUIT" {
             w.write_all(b"221 bye\r\n").await?;
