@@ -2,7 +2,7 @@
 //! `serve --demo` on a random port.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::helpers::{client, csrf_in};
