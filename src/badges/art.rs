@@ -119,7 +119,7 @@ pub const MAX_EMBEDDED_BYTES: usize = 256 * 1024;
 const MAX_WRITTEN_BYTES: usize = 2 * 1024 * 1024;
 
 /// System fonts, so that text in uploaded artwork survives the rewrite.
-fn fonts() -> Arc<usvg::fontdb::Database> {
+pub(crate) fn fonts() -> Arc<usvg::fontdb::Database> {
     static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
         let mut db = usvg::fontdb::Database::new();
         db.load_system_fonts();
@@ -130,7 +130,7 @@ fn fonts() -> Arc<usvg::fontdb::Database> {
 
 /// Only embedded PNGs, bounded in bytes and pixels; nothing is ever loaded from a file or
 /// the network.
-fn embedded_images_only() -> usvg::ImageHrefResolver<'static> {
+pub(crate) fn embedded_images_only() -> usvg::ImageHrefResolver<'static> {
     usvg::ImageHrefResolver {
         resolve_data: Box::new(|mime, data, _| {
             let png = mime == "image/png" || data.starts_with(b"\x89PNG\r\n\x1a\n");

@@ -5,7 +5,7 @@
 //! the first child of `<svg>`, with the assertion JSON in CDATA and the `openbadges`
 //! namespace declared on the root.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
@@ -115,12 +115,13 @@ pub fn bake_svg(svg: &str, assertion_url: &str, assertion_json: &str) -> Result<
 
 /// Rasterises SVG artwork to a PNG of `size`×`size` pixels (fitting, centred).
 pub fn rasterize(svg: &[u8], size: u32) -> Result<Vec<u8>, String> {
-    static FONTS: LazyLock<Arc<resvg::usvg::fontdb::Database>> = LazyLock::new(|| {
-        let mut db = resvg::usvg::fontdb::Database::new();
-        db.load_system_fonts();
-        Arc::new(db)
-    });
-    let opt = resvg::usvg::Options { fontdb: FONTS.clone(), ..Default::default() };
+    // The same fonts and the same resolver as the artwork rewrite: nothing is read from a file
+    // or the network, whatever the SVG names.
+    let opt = resvg::usvg::Options {
+        fontdb: super::art::fonts(),
+        image_href_resolver: super::art::embedded_images_only(),
+        ..Default::default()
+    };
     let tree = resvg::usvg::Tree::from_data(svg, &opt).map_err(|e| format!("the SVG cannot be drawn: {e}"))?;
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size, size).ok_or("bad size")?;
     let s = tree.size();
@@ -162,6 +163,25 @@ impl RasterCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rasterising_never_reads_an_image_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let red = dir.path().join("red.svg");
+        std::fs::write(
+            &red,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="red"/></svg>"#,
+        )
+        .unwrap();
+        for href in [red.display().to_string(), format!("file://{}", red.display())] {
+            let svg = format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="{href}" width="8" height="8"/></svg>"#
+            );
+            let png = rasterize(svg.as_bytes(), 8).unwrap();
+            let drawn = image::load_from_memory(&png).unwrap().to_rgba8();
+            assert!(drawn.pixels().all(|p| p.0[3] == 0), "{href} was read and drawn into the badge");
+        }
+    }
 
     #[test]
     fn png_baking_round_trips_and_replaces_an_old_chunk() {
