@@ -257,3 +257,71 @@ pub fn revoke(
         awards::by_public_id(conn, public_id)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::courses::{TaskForm, TitledForm};
+
+    /// A fresh store with one Task, `#el30-data`, whose badge expires after 30 days.
+    fn store() -> (tempfile::TempDir, crate::db::DbPool, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let mut c = pool.get().unwrap();
+        let course =
+            courses::create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }).unwrap();
+        let module =
+            courses::create_module(&mut c, course.id, &TitledForm { title: "M".into(), description: String::new() })
+                .unwrap();
+        let task = courses::create_task(
+            &mut c,
+            module.id,
+            &TaskForm {
+                title: "Data".into(),
+                description: String::new(),
+                criteria: "A post.".into(),
+                hashtag: "#el30-data".into(),
+                expires_days: "30".into(),
+            },
+            None,
+        )
+        .unwrap();
+        (dir, pool, task.id)
+    }
+
+    #[test]
+    fn awards_and_revocations_happen_at_the_time_they_are_given() {
+        let (dir, pool, task_id) = store();
+        let mut c = pool.get().unwrap();
+        let raster = crate::badges::bake::RasterCache::default();
+        let key = crate::ledger::load_key(dir.path()).unwrap();
+        let issuer = Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
+        let then = 1_600_000_000;
+        let req = HashtagAward {
+            task: "#el30-data".into(),
+            recipient: "Ada@Example.edu".into(),
+            evidence: "https://ada.example.org/post".into(),
+            ..Default::default()
+        };
+        let a = award_by_hashtag(&mut c, &issuer, &req, then).unwrap();
+        assert_eq!((a.task_id, a.issued_on, a.expires), (task_id, then, Some(then + 30 * 86_400)));
+        assert_eq!(a.recipient_email, "ada@example.edu");
+        let doc =
+            crate::badges::award::assertion_document(issuer.base, &a, &courses::get_task(&mut c, task_id).unwrap());
+        assert_eq!(doc["issuedOn"], "2020-09-13T12:26:40Z");
+
+        let again = award_by_hashtag(&mut c, &issuer, &req, then + 60).unwrap_err();
+        assert!(again.to_string().contains("already has the badge for #el30-data (awarded 2020-09-13)"), "{again}");
+        let unknown = HashtagAward { task: "#el30-none".into(), ..req.clone() };
+        assert_eq!(
+            award_by_hashtag(&mut c, &issuer, &unknown, then).unwrap_err().to_string(),
+            "no task has the hashtag #el30-none"
+        );
+
+        assert!(matches!(revoke(&mut c, &issuer, &a.public_id, "  ", then), Err(StoreError::Invalid(_))));
+        let r = revoke(&mut c, &issuer, &a.public_id, "copied", then + 3600).unwrap();
+        assert_eq!((r.revoked_at, r.revocation_reason.as_deref()), (Some(then + 3600), Some("copied")));
+        let twice = revoke(&mut c, &issuer, &a.public_id, "copied", then + 7200).unwrap_err();
+        assert!(matches!(twice, StoreError::Conflict(_)), "{twice}");
+    }
+}

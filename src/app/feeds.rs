@@ -93,3 +93,34 @@ pub fn import_opml(conn: &mut SqliteConnection, entries: &[opml::Entry], now: i6
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_opml_import_adds_active_feeds_once_at_the_time_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let mut c = pool.get().unwrap();
+        let doc = opml::export(
+            "Feeds",
+            &[
+                ("Ada", "Ada's blog", "https://ada.example.org/feed", None),
+                ("Grace", "Grace's blog", "https://grace.example.org/feed", Some("https://grace.example.org/")),
+            ],
+        );
+        let entries = opml::parse(doc.as_bytes()).unwrap();
+        let then = 1_600_000_000;
+        assert_eq!(import_opml(&mut c, &entries, then).unwrap(), Imported { added: 2, skipped: 0 });
+        assert_eq!(import_opml(&mut c, &entries, then + 60).unwrap(), Imported { added: 0, skipped: 2 });
+        let listed = feeds::list_feeds(&mut c).unwrap();
+        assert_eq!(listed.len(), 2);
+        for (f, _) in &listed {
+            assert_eq!((f.status, f.created_at, f.next_poll_at), (FeedStatus::Active, then, then));
+        }
+        let mut authors: Vec<&str> = listed.iter().map(|(_, a)| a.name.as_str()).collect();
+        authors.sort();
+        assert_eq!(authors, ["Ada", "Grace"]);
+    }
+}
