@@ -121,7 +121,8 @@ async fn feed_edit(
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let r = use_feeds::resolve(&state.harvester, &form.url).await.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    state.db(move |c| feeds::set_url(c, id, &r.feed_url, now())).await?;
+    let now = now();
+    state.db(move |c| feeds::set_url(c, id, &r.feed_url, now)).await?;
     flash(&session, "Feed address changed.");
     Ok(redirect("/admin/feeds"))
 }
@@ -144,7 +145,8 @@ async fn feed_status(
         Some(s @ (FeedStatus::Active | FeedStatus::Paused | FeedStatus::Removed)) => s,
         _ => return Err(AppError::BadRequest(format!("unknown feed status '{}'", form.status))),
     };
-    state.db(move |c| feeds::set_status(c, id, new, now())).await?;
+    let now = now();
+    state.db(move |c| feeds::set_status(c, id, new, now)).await?;
     flash(
         &session,
         match new {
@@ -203,7 +205,8 @@ async fn opml_import(
         return Err(AppError::BadRequest("choose an OPML file to import".into()));
     };
     let entries = opml::parse(&bytes).map_err(AppError::BadRequest)?;
-    let done = state.db(move |c| use_feeds::import_opml(c, &entries, now())).await?;
+    let now = now();
+    let done = state.db(move |c| use_feeds::import_opml(c, &entries, now)).await?;
     flash(&session, format!("Imported {} feed(s); {} already present.", done.added, done.skipped));
     Ok(redirect("/admin/feeds"))
 }

@@ -169,8 +169,8 @@ async fn confirm(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = token.into_inner();
-    match state.db(move |c| subscribe::confirm(c, &token, now())).await? {
+    let (token, now) = (token.into_inner(), now());
+    match state.db(move |c| subscribe::confirm(c, &token, now)).await? {
         Some(feed) => render(&JoinDonePage {
             page: Page::new(&session, "Subscribed"),
             heading: "You are subscribed".into(),
@@ -263,7 +263,8 @@ async fn manage_remove(
 ) -> Result<HttpResponse, AppError> {
     let (feed, _) = load_managed(&state, &token).await?;
     let id = feed.id;
-    state.db(move |c| subscribe::remove(c, id, now())).await?;
+    let now = now();
+    state.db(move |c| subscribe::remove(c, id, now)).await?;
     render(&JoinDonePage {
         page: Page::new(&session, "Subscription removed"),
         heading: "Your subscription is removed".into(),

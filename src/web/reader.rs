@@ -188,9 +188,9 @@ async fn award_one(
     CsrfForm(form): CsrfForm<AwardForm>,
 ) -> Result<HttpResponse, AppError> {
     let (link, task, narrative) = (form.link_id, form.task_id, form.narrative.clone());
-    let st = state.clone();
+    let (st, now) = (state.clone(), now());
     let a = state
-        .db(move |c| award::award_link(c, &st.issuer(), link, task, Some(narrative), Some(who.instructor_id), now()))
+        .db(move |c| award::award_link(c, &st.issuer(), link, task, Some(narrative), Some(who.instructor_id), now))
         .await?;
     tracing::info!(award = %a.public_id, link, task, "badge awarded");
     state.awarded();
@@ -219,8 +219,8 @@ async fn award_bulk(
         narrative: get("narrative"),
         by: Some(who.instructor_id),
     };
-    let st = state.clone();
-    let outcome = state.db(move |c| award::award_bulk(c, &st.issuer(), &bulk, now())).await?;
+    let (st, now) = (state.clone(), now());
+    let outcome = state.db(move |c| award::award_bulk(c, &st.issuer(), &bulk, now)).await?;
     state.awarded();
     let mut msg = format!("Awarded {} badge(s).", outcome.awarded);
     if !outcome.refused.is_empty() {
@@ -281,8 +281,8 @@ async fn revoke(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let reason = form.reason.clone();
-    let st = state.clone();
-    let a = state.db(move |c| award::revoke(c, &st.issuer(), &id, &reason, now())).await?;
+    let (st, now) = (state.clone(), now());
+    let a = state.db(move |c| award::revoke(c, &st.issuer(), &id, &reason, now)).await?;
     state.awarded();
     tracing::info!(award = %a.public_id, "badge revoked");
     let msg = "Badge revoked; its verification page now says so.".to_string();
