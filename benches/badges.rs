@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let mut last = String::new();
     for id in more {
-        last = cairn::badges::award::award_link(&mut conn, &issuer, id, data, None, None)?.public_id;
+        last = cairn::app::award::award_link(&mut conn, &issuer, id, data, None, None, cairn::db::now())?.public_id;
     }
     println!(
         "stored 9,000 more awards directly in {:.1} s ({} in all)",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use cairn::config::HarvestSettings;
-use cairn::db::feeds::{self, NewFeed, status};
+use cairn::db::feeds::{self, FeedStatus, NewFeed};
 
 const FEEDS: usize = 1000;
 const ITEMS: usize = 20;
@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
                         url: &url,
                         title: "",
                         site_url: None,
-                        status: status::ACTIVE,
+                        status: FeedStatus::Active,
                         confirm_token_hash: None,
                         manage_token_hash: None,
                     },
@@ -245,7 +245,7 @@ fn fresh_store() -> anyhow::Result<(tempfile::TempDir, cairn::db::DbPool, Vec<ca
                 url: &url,
                 title: "",
                 site_url: None,
-                status: status::ACTIVE,
+                status: FeedStatus::Active,
                 confirm_token_hash: None,
                 manage_token_hash: None,
             },

@@ -124,13 +124,13 @@ fn main() -> anyhow::Result<()> {
         {
             let mut c = origin.pool.get()?;
             for j in 0..5 {
-                let req = cairn::badges::award::AwardRequest {
+                let req = cairn::app::award::AwardRequest {
                     task_id: task,
                     recipient_email: format!("r{round}-{j}@example.edu"),
                     evidence_url: Some(format!("https://blog.example.org/{round}/{j}")),
                     ..Default::default()
                 };
-                cairn::badges::award::award(&mut c, &issuer, &req)?;
+                cairn::app::award::award(&mut c, &issuer, &req, cairn::db::now())?;
             }
         }
         origin.ledger.wake.notify_one();

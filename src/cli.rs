@@ -471,22 +471,16 @@ fn award_row(
     name: Option<String>,
     narrative: Option<String>,
 ) -> Result<String, String> {
-    let tag = crate::domain::Hashtag::parse(task)?;
-    let task =
-        crate::db::courses::get_task_by_slug(conn, tag.slug()).map_err(|_| format!("no task has the hashtag {tag}"))?;
-    let req = crate::badges::award::AwardRequest {
-        task_id: task.id,
-        recipient_email: recipient.to_string(),
-        recipient_name: name.filter(|n| !n.trim().is_empty()),
-        evidence_url: Some(evidence.trim().to_string()).filter(|e| !e.is_empty()),
-        narrative: narrative.filter(|n| !n.trim().is_empty()),
-        ..Default::default()
+    let req = crate::app::award::HashtagAward {
+        task: task.to_string(),
+        recipient: recipient.to_string(),
+        evidence: evidence.to_string(),
+        name,
+        narrative,
     };
-    match crate::badges::award::award(conn, issuer, &req) {
-        Ok(a) => Ok(crate::badges::ob::assertion_url(issuer.base, &a.public_id)),
-        Err(StoreError::Invalid(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    crate::app::award::award_by_hashtag(conn, issuer, &req, crate::db::now())
+        .map(|a| crate::badges::ob::assertion_url(issuer.base, &a.public_id))
+        .map_err(|e| e.to_string())
 }
 
 fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
@@ -567,11 +561,12 @@ fn revoke(settings: &Settings, assertion: &str, reason: &str) -> anyhow::Result<
     let raster = crate::badges::bake::RasterCache::default();
     let key = crate::ledger::load_key(&settings.data_dir)?;
     let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
-    let a = crate::badges::award::revoke(&mut *pool.get()?, &issuer, &id, reason).map_err(|e| match e {
-        StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
-        StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
-        e => e.into(),
-    })?;
+    let a =
+        crate::app::award::revoke(&mut *pool.get()?, &issuer, &id, reason, crate::db::now()).map_err(|e| match e {
+            StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
+            StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+            e => e.into(),
+        })?;
     println!("Revoked {}", crate::badges::ob::assertion_url(&settings.public_base_url(settings.bind), &a.public_id));
     Ok(())
 }

@@ -19,7 +19,6 @@ pub mod net;
 pub mod notify;
 pub mod opml;
 pub mod peers;
-pub mod reader;
 pub mod startup;
 pub mod web;
 pub mod webmention;

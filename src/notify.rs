@@ -511,7 +511,7 @@ fn on_learners_site(conn: &mut SqliteConnection, base: &str, source: &url::Url, 
     if let Some(author) = author {
         let rows: Vec<(String, Option<String>)> = feeds::table
             .filter(feeds::author_id.eq(author))
-            .filter(feeds::status.ne(crate::db::feeds::status::PENDING))
+            .filter(feeds::status.ne(crate::db::feeds::FeedStatus::Pending))
             .select((feeds::url, feeds::site_url))
             .load(conn)?;
         for (url, site) in rows {

@@ -38,6 +38,59 @@ impl Award {
     }
 }
 
+/// What a new award row holds.
+pub struct NewAward<'a> {
+    pub public_id: &'a str,
+    pub task_id: i64,
+    pub link_id: Option<i64>,
+    pub author_id: Option<i64>,
+    pub recipient_email: &'a str,
+    pub recipient_name: Option<&'a str>,
+    pub salt: &'a str,
+    pub identity: &'a str,
+    pub evidence_url: Option<&'a str>,
+    pub narrative: Option<&'a str>,
+    pub issued_on: i64,
+    pub expires: Option<i64>,
+    pub awarded_by: Option<i64>,
+    pub assertion_json: &'a str,
+    pub baked_svg: &'a [u8],
+    pub baked_png: &'a [u8],
+}
+
+/// Stores a new award and returns it.
+pub fn insert(conn: &mut SqliteConnection, a: &NewAward) -> StoreResult<Award> {
+    diesel::insert_into(awards::table)
+        .values((
+            awards::public_id.eq(a.public_id),
+            awards::task_id.eq(a.task_id),
+            awards::link_id.eq(a.link_id),
+            awards::author_id.eq(a.author_id),
+            awards::recipient_email.eq(a.recipient_email),
+            awards::recipient_name.eq(a.recipient_name),
+            awards::salt.eq(a.salt),
+            awards::identity.eq(a.identity),
+            awards::evidence_url.eq(a.evidence_url),
+            awards::narrative.eq(a.narrative),
+            awards::issued_on.eq(a.issued_on),
+            awards::expires.eq(a.expires),
+            awards::awarded_by.eq(a.awarded_by),
+            awards::assertion_json.eq(a.assertion_json),
+            awards::baked_svg.eq(a.baked_svg),
+            awards::baked_png.eq(a.baked_png),
+        ))
+        .execute(conn)?;
+    by_public_id(conn, a.public_id)
+}
+
+/// Marks an award revoked at `at` with `reason`.
+pub fn set_revoked(conn: &mut SqliteConnection, id: i64, at: i64, reason: &str) -> StoreResult<()> {
+    diesel::update(awards::table.find(id))
+        .set((awards::revoked_at.eq(at), awards::revocation_reason.eq(reason)))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn by_public_id(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<Award> {
     awards::table.filter(awards::public_id.eq(public_id)).select(Award::as_select()).first(conn).found("award")
 }

@@ -6,17 +6,19 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use super::schema::{authors, awards, feeds, join_mails, links};
 use super::{OptionalExt, StoreError, StoreResult, now};
 
-/// A feed's lifecycle.
-pub mod status {
-    /// Waiting for the learner to confirm by email; not polled.
-    pub const PENDING: &str = "pending";
-    pub const ACTIVE: &str = "active";
-    /// Paused by an instructor; not polled.
-    pub const PAUSED: &str = "paused";
-    /// The server answered 410 Gone; not polled any more.
-    pub const GONE: &str = "gone";
-    /// Removed by the learner or an instructor; its Links stay.
-    pub const REMOVED: &str = "removed";
+super::stored::stored_enum! {
+    /// A feed's lifecycle, stored in `feeds.status`.
+    pub enum FeedStatus {
+        /// Waiting for the learner to confirm by email; not polled.
+        Pending = "pending",
+        Active = "active",
+        /// Paused by an instructor; not polled.
+        Paused = "paused",
+        /// The server answered 410 Gone; not polled any more.
+        Gone = "gone",
+        /// Removed by the learner or an instructor; its Links stay.
+        Removed = "removed",
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -36,7 +38,7 @@ pub struct Feed {
     pub url: String,
     pub site_url: Option<String>,
     pub title: String,
-    pub status: String,
+    pub status: FeedStatus,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub next_poll_at: i64,
@@ -78,13 +80,18 @@ pub struct NewFeed<'a> {
     pub url: &'a str,
     pub title: &'a str,
     pub site_url: Option<&'a str>,
-    pub status: &'a str,
+    pub status: FeedStatus,
     pub confirm_token_hash: Option<&'a str>,
     pub manage_token_hash: Option<&'a str>,
 }
 
+/// Stores a new feed, due for polling now.
 pub fn create_feed(conn: &mut SqliteConnection, f: NewFeed) -> StoreResult<Feed> {
-    let t = now();
+    create_feed_at(conn, f, now())
+}
+
+/// Stores a new feed made at `t`, due for polling then.
+pub fn create_feed_at(conn: &mut SqliteConnection, f: NewFeed, t: i64) -> StoreResult<Feed> {
     diesel::insert_into(feeds::table)
         .values((
             feeds::author_id.eq(f.author_id),
@@ -117,12 +124,11 @@ pub fn find_by_url(conn: &mut SqliteConnection, url: &str) -> StoreResult<Option
 }
 
 /// Activates the pending feed whose confirmation token hashes to `hash`, unless its
-/// confirmation has expired. Only now does the name typed when joining reach the learner.
-pub fn confirm(conn: &mut SqliteConnection, hash: &str) -> StoreResult<Option<Feed>> {
-    let t = now();
+/// confirmation has expired at `t`. Only now does the name typed when joining reach the learner.
+pub fn confirm(conn: &mut SqliteConnection, hash: &str, t: i64) -> StoreResult<Option<Feed>> {
     let Some((feed, pending_name)) = feeds::table
         .filter(feeds::confirm_token_hash.eq(hash))
-        .filter(feeds::status.eq(status::PENDING))
+        .filter(feeds::status.eq(FeedStatus::Pending))
         .filter(feeds::updated_at.gt(t - UNCONFIRMED_SECS))
         .select((Feed::as_select(), feeds::pending_name))
         .first::<(Feed, Option<String>)>(conn)
@@ -133,7 +139,7 @@ pub fn confirm(conn: &mut SqliteConnection, hash: &str) -> StoreResult<Option<Fe
     super::write_tx(conn, |conn| {
         diesel::update(feeds::table.find(feed.id))
             .set((
-                feeds::status.eq(status::ACTIVE),
+                feeds::status.eq(FeedStatus::Active),
                 feeds::confirm_token_hash.eq(None::<String>),
                 feeds::pending_name.eq(None::<String>),
                 feeds::next_poll_at.eq(t),
@@ -158,7 +164,7 @@ const PURGE_BATCH: i64 = 500;
 pub fn purge_unconfirmed(conn: &mut SqliteConnection, now: i64) -> StoreResult<usize> {
     super::write_tx(conn, |conn| {
         let stale: Vec<(i64, i64)> = feeds::table
-            .filter(feeds::status.eq(status::PENDING))
+            .filter(feeds::status.eq(FeedStatus::Pending))
             .filter(feeds::updated_at.le(now - UNCONFIRMED_SECS))
             .select((feeds::id, feeds::author_id))
             .limit(PURGE_BATCH)
@@ -169,7 +175,7 @@ pub fn purge_unconfirmed(conn: &mut SqliteConnection, now: i64) -> StoreResult<u
             if has_links {
                 diesel::update(feeds::table.find(id))
                     .set((
-                        feeds::status.eq(status::REMOVED),
+                        feeds::status.eq(FeedStatus::Removed),
                         feeds::confirm_token_hash.eq(None::<String>),
                         feeds::manage_token_hash.eq(None::<String>),
                         feeds::pending_name.eq(None::<String>),
@@ -252,7 +258,7 @@ pub fn by_manage_token(conn: &mut SqliteConnection, hash: &str) -> StoreResult<O
     feeds::table
         .inner_join(authors::table)
         .filter(feeds::manage_token_hash.eq(hash))
-        .filter(feeds::status.ne(status::REMOVED))
+        .filter(feeds::status.ne(FeedStatus::Removed))
         .select((Feed::as_select(), Author::as_select()))
         .first(conn)
         .optional()
@@ -263,7 +269,7 @@ pub fn by_manage_token(conn: &mut SqliteConnection, hash: &str) -> StoreResult<O
 pub fn list_feeds(conn: &mut SqliteConnection) -> StoreResult<Vec<(Feed, Author)>> {
     feeds::table
         .inner_join(authors::table)
-        .filter(feeds::status.ne(status::REMOVED))
+        .filter(feeds::status.ne(FeedStatus::Removed))
         .order(feeds::id.desc())
         .select((Feed::as_select(), Author::as_select()))
         .load(conn)
@@ -273,7 +279,7 @@ pub fn list_feeds(conn: &mut SqliteConnection) -> StoreResult<Vec<(Feed, Author)
 /// Active feeds due for polling at `at`, soonest first.
 pub fn due_feeds(conn: &mut SqliteConnection, at: i64, limit: i64) -> StoreResult<Vec<Feed>> {
     feeds::table
-        .filter(feeds::status.eq(status::ACTIVE))
+        .filter(feeds::status.eq(FeedStatus::Active))
         .filter(feeds::next_poll_at.le(at))
         .order((feeds::next_poll_at, feeds::id))
         .limit(limit)
@@ -282,25 +288,25 @@ pub fn due_feeds(conn: &mut SqliteConnection, at: i64, limit: i64) -> StoreResul
         .map_err(Into::into)
 }
 
-pub fn set_status(conn: &mut SqliteConnection, id: i64, new_status: &str) -> StoreResult<()> {
+pub fn set_status(conn: &mut SqliteConnection, id: i64, new_status: FeedStatus, now: i64) -> StoreResult<()> {
     let n = diesel::update(feeds::table.find(id))
-        .set((feeds::status.eq(new_status), feeds::updated_at.eq(now())))
+        .set((feeds::status.eq(new_status), feeds::updated_at.eq(now)))
         .execute(conn)?;
-    if new_status == status::ACTIVE {
+    if new_status == FeedStatus::Active {
         // Resuming polls soon.
-        diesel::update(feeds::table.find(id)).set(feeds::next_poll_at.eq(now())).execute(conn)?;
+        diesel::update(feeds::table.find(id)).set(feeds::next_poll_at.eq(now)).execute(conn)?;
     }
     if n == 0 { Err(StoreError::NotFound("feed")) } else { Ok(()) }
 }
 
 /// Changes a feed's address (by hand, or after a permanent redirect).
-pub fn set_url(conn: &mut SqliteConnection, id: i64, url: &str) -> StoreResult<()> {
+pub fn set_url(conn: &mut SqliteConnection, id: i64, url: &str, now: i64) -> StoreResult<()> {
     diesel::update(feeds::table.find(id))
         .set((
             feeds::url.eq(url),
             feeds::etag.eq(None::<String>),
             feeds::last_modified.eq(None::<String>),
-            feeds::updated_at.eq(now()),
+            feeds::updated_at.eq(now),
         ))
         .execute(conn)
         .map_err(|e| match e {
@@ -361,7 +367,7 @@ pub fn record_poll(conn: &mut SqliteConnection, id: i64, r: &PollRecord) -> Stor
             .execute(conn)?;
     }
     if r.gone {
-        diesel::update(feeds::table.find(id)).set(feeds::status.eq(status::GONE)).execute(conn)?;
+        diesel::update(feeds::table.find(id)).set(feeds::status.eq(FeedStatus::Gone)).execute(conn)?;
     }
     if let Some(url) = &r.new_url {
         // A permanent redirect: keep the new address unless another feed already has it.
@@ -379,14 +385,15 @@ pub fn resubscribe(
     author_id: i64,
     confirm_hash: &str,
     manage_hash: &str,
+    now: i64,
 ) -> StoreResult<Feed> {
     diesel::update(feeds::table.find(id))
         .set((
             feeds::author_id.eq(author_id),
-            feeds::status.eq(status::PENDING),
+            feeds::status.eq(FeedStatus::Pending),
             feeds::confirm_token_hash.eq(confirm_hash),
             feeds::manage_token_hash.eq(manage_hash),
-            feeds::updated_at.eq(now()),
+            feeds::updated_at.eq(now),
         ))
         .execute(conn)?;
     get_feed(conn, id)
@@ -395,4 +402,14 @@ pub fn resubscribe(
 /// Every feed not removed, with its author, for OPML export.
 pub fn export_list(conn: &mut SqliteConnection) -> StoreResult<Vec<(Feed, Author)>> {
     list_feeds(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeedStatus;
+
+    #[test]
+    fn feed_states_round_trip() {
+        crate::db::stored::assert_round_trip!(FeedStatus);
+    }
 }

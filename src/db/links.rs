@@ -12,6 +12,17 @@ use crate::db::feeds::Feed;
 use crate::harvest::hashtags;
 use crate::harvest::parse::Item;
 
+super::stored::stored_enum! {
+    /// Who tied a Link to a Task, stored in `link_tasks.source`. A harvest changes only its
+    /// own ties; an instructor's stay as they are.
+    pub enum TieSource {
+        /// The post carries the Task's hashtag.
+        Hashtag = "hashtag",
+        /// An instructor tied or untied it by hand.
+        Manual = "manual",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = links)]
 pub struct Link {
@@ -158,7 +169,7 @@ pub fn store_items(
                     ties.push((
                         link_tasks::link_id.eq(*link_id),
                         link_tasks::task_id.eq(task_id),
-                        link_tasks::source.eq("hashtag"),
+                        link_tasks::source.eq(TieSource::Hashtag),
                         link_tasks::tied.eq(true),
                         link_tasks::created_at.eq(t),
                     ));
@@ -191,7 +202,7 @@ fn retie(
     diesel::delete(
         link_tasks::table
             .filter(link_tasks::link_id.eq(link_id))
-            .filter(link_tasks::source.eq("hashtag"))
+            .filter(link_tasks::source.eq(TieSource::Hashtag))
             .filter(link_tasks::task_id.ne_all(&found)),
     )
     .execute(conn)?;
@@ -200,7 +211,7 @@ fn retie(
             .values((
                 link_tasks::link_id.eq(link_id),
                 link_tasks::task_id.eq(task_id),
-                link_tasks::source.eq("hashtag"),
+                link_tasks::source.eq(TieSource::Hashtag),
                 link_tasks::tied.eq(true),
                 link_tasks::created_at.eq(t),
             ))
@@ -217,7 +228,7 @@ pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bo
         .values((
             link_tasks::link_id.eq(link_id),
             link_tasks::task_id.eq(task_id),
-            link_tasks::source.eq("manual"),
+            link_tasks::source.eq(TieSource::Manual),
             link_tasks::tied.eq(tied),
             link_tasks::created_at.eq(now()),
         ))
@@ -227,6 +238,16 @@ pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bo
 
 pub fn get_link(conn: &mut SqliteConnection, id: i64) -> StoreResult<Link> {
     links::table.find(id).select(Link::as_select()).first(conn).found("link")
+}
+
+/// Who wrote a Link, for an award: (the post's URL, author id, name, email).
+pub fn poster(conn: &mut SqliteConnection, link_id: i64) -> StoreResult<(Option<String>, i64, String, Option<String>)> {
+    links::table
+        .inner_join(authors::table)
+        .filter(links::id.eq(link_id))
+        .select((links::url, authors::id, authors::name, authors::email))
+        .first(conn)
+        .found("link")
 }
 
 /// The Tasks a Link is tied to.
@@ -310,4 +331,14 @@ pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<u
         }
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TieSource;
+
+    #[test]
+    fn tie_sources_round_trip() {
+        crate::db::stored::assert_round_trip!(TieSource);
+    }
 }

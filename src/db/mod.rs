@@ -86,7 +86,9 @@ pub mod feeds;
 pub mod institution;
 pub mod instructors;
 pub mod links;
+pub mod reader;
 pub mod sessions;
+pub mod stored;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
 #[derive(Debug, thiserror::Error)]

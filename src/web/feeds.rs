@@ -10,13 +10,14 @@ use serde::Deserialize;
 
 use super::multipart;
 use super::{AppState, Page, redirect, render, render_status, safe_back};
+use crate::app::feeds::{self as use_feeds, AddFeed};
 use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::courses::{self, Task};
-use crate::db::feeds::{self, Author, Feed, NewFeed, status};
+use crate::db::feeds::{self, Author, Feed, FeedStatus};
 use crate::db::links::{self, LinkView};
-use crate::domain::{Email, FieldErrors};
+use crate::db::now;
+use crate::domain::FieldErrors;
 use crate::error::AppError;
-use crate::harvest;
 use crate::opml;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,7 +61,7 @@ impl FeedsPage {
             mail_dir: state.mailer.file_dir().map(|d| d.display().to_string()),
             form: AddFeedForm::default(),
             errors: FieldErrors::new(),
-            now: crate::db::now(),
+            now: now(),
         })
     }
 }
@@ -91,47 +92,15 @@ async fn feed_add(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<AddFeedForm>,
 ) -> Result<HttpResponse, AppError> {
-    let mut errors = FieldErrors::new();
-    let name = form.name.trim().to_string();
-    if name.is_empty() {
-        errors.add("name", "give the author's name");
-    }
-    let email = if form.email.trim().is_empty() { None } else { errors.check("email", Email::parse(&form.email)) };
-    let mut resolved = None;
-    if errors.is_empty() {
-        match harvest::resolve(state.harvester.fetcher(), &super::join::normalise_address(&form.url)).await {
-            Ok(r) => resolved = Some(r),
-            Err(e) => errors.add("url", e.to_string()),
+    let input = AddFeed { name: form.name.clone(), email: form.email.clone(), url: form.url.clone() };
+    let errors = match use_feeds::add(&state.pool, &state.harvester, &input, now()).await {
+        Ok(feed) => {
+            flash(&session, format!("Added {}; it will be polled shortly.", feed.url));
+            return Ok(redirect("/admin/feeds"));
         }
-    }
-    if let Some(r) = resolved {
-        let email = email.map(|e| e.to_string());
-        let result = state
-            .db(move |c| {
-                let author = feeds::find_or_create_author(c, &name, email.as_deref())?;
-                feeds::create_feed(
-                    c,
-                    NewFeed {
-                        author_id: author.id,
-                        url: &r.feed_url,
-                        title: &r.feed.title,
-                        site_url: r.feed.site_url.as_deref(),
-                        status: status::ACTIVE,
-                        confirm_token_hash: None,
-                        manage_token_hash: None,
-                    },
-                )
-            })
-            .await;
-        match result {
-            Ok(feed) => {
-                flash(&session, format!("Added {}; it will be polled shortly.", feed.url));
-                return Ok(redirect("/admin/feeds"));
-            }
-            Err(AppError::Invalid(e)) => errors = e,
-            Err(e) => return Err(e),
-        }
-    }
+        Err(crate::db::StoreError::Invalid(e)) => e,
+        Err(e) => return Err(e.into()),
+    };
     let mut page = FeedsPage::load(&state, &session).await?;
     page.form = form;
     page.errors = errors;
@@ -151,10 +120,9 @@ async fn feed_edit(
     CsrfForm(form): CsrfForm<EditFeedForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    let r = harvest::resolve(state.harvester.fetcher(), &super::join::normalise_address(&form.url))
-        .await
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    state.db(move |c| feeds::set_url(c, id, &r.feed_url)).await?;
+    let r = use_feeds::resolve(&state.harvester, &form.url).await.map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let now = now();
+    state.db(move |c| feeds::set_url(c, id, &r.feed_url, now)).await?;
     flash(&session, "Feed address changed.");
     Ok(redirect("/admin/feeds"))
 }
@@ -172,18 +140,18 @@ async fn feed_status(
     CsrfForm(form): CsrfForm<StatusForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    let new = match form.status.as_str() {
-        "active" => status::ACTIVE,
-        "paused" => status::PAUSED,
-        "removed" => status::REMOVED,
-        other => return Err(AppError::BadRequest(format!("unknown feed status '{other}'"))),
+    // Pending and gone are the system's to set, not an instructor's.
+    let new = match FeedStatus::parse(&form.status) {
+        Some(s @ (FeedStatus::Active | FeedStatus::Paused | FeedStatus::Removed)) => s,
+        _ => return Err(AppError::BadRequest(format!("unknown feed status '{}'", form.status))),
     };
-    state.db(move |c| feeds::set_status(c, id, new)).await?;
+    let now = now();
+    state.db(move |c| feeds::set_status(c, id, new, now)).await?;
     flash(
         &session,
         match new {
-            status::ACTIVE => "Feed resumed.",
-            status::PAUSED => "Feed paused.",
+            FeedStatus::Active => "Feed resumed.",
+            FeedStatus::Paused => "Feed paused.",
             _ => "Feed removed; its Links are kept.",
         },
     );
@@ -237,33 +205,9 @@ async fn opml_import(
         return Err(AppError::BadRequest("choose an OPML file to import".into()));
     };
     let entries = opml::parse(&bytes).map_err(AppError::BadRequest)?;
-    let (added, skipped) = state
-        .db(move |c| {
-            let (mut added, mut skipped) = (0, 0);
-            for e in entries {
-                if feeds::find_by_url(c, &e.url)?.is_some() {
-                    skipped += 1;
-                    continue;
-                }
-                let author = feeds::find_or_create_author(c, &e.author, None)?;
-                feeds::create_feed(
-                    c,
-                    NewFeed {
-                        author_id: author.id,
-                        url: &e.url,
-                        title: &e.title,
-                        site_url: e.site_url.as_deref(),
-                        status: status::ACTIVE,
-                        confirm_token_hash: None,
-                        manage_token_hash: None,
-                    },
-                )?;
-                added += 1;
-            }
-            Ok((added, skipped))
-        })
-        .await?;
-    flash(&session, format!("Imported {added} feed(s); {skipped} already present."));
+    let now = now();
+    let done = state.db(move |c| use_feeds::import_opml(c, &entries, now)).await?;
+    flash(&session, format!("Imported {} feed(s); {} already present.", done.added, done.skipped));
     Ok(redirect("/admin/feeds"))
 }
 

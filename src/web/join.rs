@@ -9,12 +9,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, render, render_status};
-use crate::auth::{CsrfForm, random_token, token_hash};
-use crate::db::feeds::{self, Feed, NewFeed, status};
-use crate::domain::{Email, FieldErrors};
-use crate::email;
+use crate::app::subscribe::{self, Joined, Joining, SubscribeError};
+use crate::auth::CsrfForm;
+use crate::db::feeds::Feed;
+use crate::db::now;
+use crate::domain::FieldErrors;
 use crate::error::AppError;
-use crate::harvest::{self, discover::FeedLink};
+use crate::harvest::discover::FeedLink;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/join", web::get().to(join_get))
@@ -65,66 +66,39 @@ async fn join_get(session: Session) -> Result<HttpResponse, AppError> {
     })
 }
 
-/// Adds `https://` to an address typed without a scheme.
-pub fn normalise_address(raw: &str) -> String {
-    let t = raw.trim();
-    if t.contains("://") { t.to_string() } else { format!("https://{t}") }
-}
-
-fn check_person(form: &JoinForm, errors: &mut FieldErrors) -> Option<(String, Email)> {
-    let name = form.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        errors.add("name", "please give your name (at most 100 characters)");
-    }
-    let email = errors.check("email", Email::parse(&form.email));
-    if form.url.trim().is_empty() {
-        errors.add("url", "please give the address of your blog or its feed");
-    }
-    match email {
-        Some(e) if errors.is_empty() => Some((name, e)),
-        _ => None,
+impl JoinForm {
+    fn request(&self) -> subscribe::JoinRequest {
+        subscribe::JoinRequest {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            url: self.url.clone(),
+            feed: self.feed.clone(),
+        }
     }
 }
 
-/// Refuses a join past the per-client or per-address limits, before any outbound request.
-async fn check_join_limits(state: &AppState, req: &HttpRequest, email: &Email) -> Result<(), AppError> {
-    let now = crate::db::now();
-    if let Err(wait) = state.join_rate.check(state.client_ip(req), now) {
-        return Err(AppError::Limited {
-            message: format!(
-                "too many join requests from your address; try again in about {} minute(s)",
-                wait.div_ceil(60)
-            ),
-            retry_after: wait,
-        });
-    }
-    let (addr, limit) = (email.to_string(), state.join.mails_per_address_per_day);
-    match state.db(move |c| feeds::join_mail_wait(c, &addr, limit, now)).await? {
-        Some(wait) => Err(mail_limit(limit, wait)),
-        None => Ok(()),
+impl AppState {
+    fn joining(&self) -> Joining<'_> {
+        Joining {
+            pool: &self.pool,
+            harvester: &self.harvester,
+            mailer: &self.mailer,
+            base_url: &self.base_url,
+            mails_per_day: self.join.mails_per_address_per_day,
+        }
     }
 }
 
-fn mail_limit(limit: u32, wait: i64) -> AppError {
-    AppError::Limited {
-        message: format!(
-            "Cairn has already sent {limit} confirmation email(s) to this address today; check your inbox \
-             (and spam folder), or try again in about {} hour(s)",
-            (wait as u64).div_ceil(3600)
-        ),
-        retry_after: wait as u64,
-    }
-}
-
-/// Why a join for an address that is already subscribed is refused.
-enum Taken {
-    Mine(&'static str),
-    Other(String),
-    MailLimit(i64),
+/// The join form again, with what was typed and why it was refused.
+fn again(form: JoinForm, errors: FieldErrors, session: &Session) -> Result<HttpResponse, AppError> {
+    render_status(
+        &JoinPage { page: Page::with_form(session, "Join the course"), form, errors, choices: vec![] },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
 }
 
 /// The discovery pool is full: 503 with Retry-After, the form kept and the reason by its field.
-fn busy(form: JoinForm, e: harvest::FeedError, session: &Session) -> Result<HttpResponse, AppError> {
+fn busy(form: JoinForm, e: crate::harvest::FeedError, session: &Session) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::new();
     errors.add("url", e.to_string());
     let page = JoinPage { page: Page::with_form(session, "Join the course"), form, errors, choices: vec![] };
@@ -139,152 +113,55 @@ async fn join_post(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<JoinForm>,
 ) -> Result<HttpResponse, AppError> {
-    let mut errors = FieldErrors::new();
-    let again = |form: JoinForm, errors: FieldErrors, choices: Vec<FeedLink>, session: &Session| {
-        render_status(
-            &JoinPage { page: Page::with_form(session, "Join the course"), form, errors, choices },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
+    let join = form.request();
+    let person = match subscribe::check_person(&join) {
+        Ok(p) => p,
+        Err(errors) => return again(form, errors, &session),
     };
-    let Some((name, email)) = check_person(&form, &mut errors) else {
-        return again(form, errors, vec![], &session);
-    };
-    check_join_limits(&state, &req, &email).await?;
-    let target = if form.feed.trim().is_empty() { normalise_address(&form.url) } else { form.feed.trim().to_string() };
-    let resolved = match state.harvester.resolve_untrusted(&target).await {
-        Ok(r) => r,
-        Err(e @ harvest::FeedError::Busy(_)) => return busy(form, e, &session),
-        Err(e) => {
-            errors.add("url", e.to_string());
-            return again(form, errors, vec![], &session);
-        }
-    };
-    let choices: Vec<FeedLink> = resolved.alternatives.iter().filter(|f| !f.comments).cloned().collect();
-    if choices.len() > 1 && form.feed.trim().is_empty() {
-        // Let the learner choose; the first usable feed is preselected.
-        let mut form = form;
-        form.feed = resolved.feed_url.clone();
-        return render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices });
+    // Per client, before any outbound request; the per-address limit is the use case's.
+    let now = now();
+    if let Err(wait) = state.join_rate.check(state.client_ip(&req), now) {
+        return Err(AppError::Limited {
+            message: format!(
+                "too many join requests from your address; try again in about {} minute(s)",
+                wait.div_ceil(60)
+            ),
+            retry_after: wait,
+        });
     }
-    let confirm_token = random_token();
-    let manage_token = random_token();
-    let (ch, mh) = (token_hash(&confirm_token), token_hash(&manage_token));
-    let feed_url = resolved.feed_url.clone();
-    let title = resolved.feed.title.clone();
-    let site = resolved.feed.site_url.clone();
-    let email_addr = email.to_string();
-    let mail_limit_n = state.join.mails_per_address_per_day;
-    let created = state
-        .db(move |c| {
-            let now = crate::db::now();
-            feeds::purge_unconfirmed(c, now)?;
-            crate::db::write_tx(c, |c| {
-                let existing = feeds::find_by_url(c, &feed_url)?;
-                let author = feeds::author_by_email(c, &email_addr)?;
-                let mine = |f: &Feed| author.as_ref().is_some_and(|a| a.id == f.author_id);
-                if let Some(f) = existing.as_ref() {
-                    let refusal = match f.status.as_str() {
-                        status::REMOVED if mine(f) => None,
-                        status::PENDING if mine(f) => Some(Taken::Mine(
-                            "this feed is waiting for your confirmation: use the link in the email Cairn sent you",
-                        )),
-                        status::PENDING => Some(Taken::Other(format!(
-                            "{feed_url} is waiting for another learner's confirmation; if it is yours, contact the course's instructor"
-                        ))),
-                        _ if mine(f) => Some(Taken::Mine(
-                            "you are already subscribed with this feed; the private link in your confirmation email lets you change it",
-                        )),
-                        _ => Some(Taken::Other(format!(
-                            "{feed_url} is already followed for another learner; if it is yours, contact the course's instructor"
-                        ))),
-                    };
-                    if let Some(r) = refusal {
-                        return Ok(Err(r));
-                    }
-                }
-                if let Err(wait) = feeds::reserve_join_mail(c, &email_addr, mail_limit_n, now)? {
-                    return Ok(Err(Taken::MailLimit(wait)));
-                }
-                // An existing learner keeps their name until they confirm.
-                let author = match author {
-                    Some(a) => a,
-                    None => feeds::find_or_create_author(c, &name, Some(&email_addr))?,
-                };
-                let feed = match existing {
-                    // A subscription its owner removed may be taken up again (its Links are kept).
-                    Some(removed) => feeds::resubscribe(c, removed.id, author.id, &ch, &mh)?,
-                    None => feeds::create_feed(
-                        c,
-                        NewFeed {
-                            author_id: author.id,
-                            url: &feed_url,
-                            title: &title,
-                            site_url: site.as_deref(),
-                            status: status::PENDING,
-                            confirm_token_hash: Some(&ch),
-                            manage_token_hash: Some(&mh),
-                        },
-                    )?,
-                };
-                if author.name != name {
-                    feeds::set_pending_name(c, feed.id, &name)?;
-                }
-                Ok(Ok(feed))
-            })
-        })
-        .await;
-    let feed = match created {
-        Ok(Ok(f)) => f,
-        Ok(Err(Taken::MailLimit(wait))) => return Err(mail_limit(mail_limit_n, wait)),
-        Ok(Err(Taken::Mine(m))) => {
-            errors.add("url", m);
-            return again(form, errors, vec![], &session);
+    match subscribe::join(&state.joining(), &person, &join, now).await {
+        Ok(Joined::Choose { feed_url, choices }) => {
+            // Let the learner choose; the first usable feed is preselected.
+            let form = JoinForm { feed: feed_url, ..form };
+            let errors = FieldErrors::new();
+            render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices })
         }
-        Ok(Err(Taken::Other(m))) => {
-            errors.add("url", m);
-            return again(form, errors, vec![], &session);
-        }
-        Err(AppError::Invalid(e)) => return again(form, e, vec![], &session),
-        Err(e) => return Err(e),
-    };
-    let confirm_url = format!("{}/join/confirm/{confirm_token}", state.base_url);
-    let manage_url = format!("{}/subscription/{manage_token}", state.base_url);
-    // Everything here is Cairn's own words but the (bounded) name: the form must not let
-    // anyone send their text to an address of their choosing.
-    let greeting: String = form.name.trim().chars().filter(|c| !c.is_control()).collect();
-    let text = format!(
-        "Hello {greeting},\n\nSomeone, probably you, asked {base} to collect the posts of a blog for its courses \
-         and gave this email address.\n\nConfirm here (the link works for 48 hours):\n{confirm_url}\n\n\
-         Keep this private link to change or remove your subscription later:\n{manage_url}\n\n\
-         If you did not ask for this, ignore this message and nothing will happen.\n",
-        base = state.base_url,
-    );
-    if let Err(e) = state
-        .mailer
-        .send(email::Email {
-            to: email.to_string(),
-            subject: "Confirm your course feed".into(),
-            text,
-            html: None,
-            attachments: vec![],
-        })
-        .await
-    {
-        tracing::error!(error = %e, feed = feed.id, "confirmation email failed");
-        return Err(AppError::Internal(anyhow::anyhow!("the confirmation email could not be sent: {e}")));
+        Ok(Joined::Pending { feed_title, items }) => render(&JoinDonePage {
+            page: Page::new(&session, "Check your email"),
+            heading: "Check your email".into(),
+            message: format!(
+                "We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.",
+                feed_title, items, person.email
+            ),
+            link: None,
+        }),
+        Err(SubscribeError::Invalid(errors)) => again(form, errors, &session),
+        Err(SubscribeError::Busy(e)) => busy(form, e, &session),
+        Err(e) => Err(refused(e)),
     }
-    tracing::info!(feed = feed.id, "subscription awaiting confirmation");
-    render(&JoinDonePage {
-        page: Page::new(&session, "Check your email"),
-        heading: "Check your email".into(),
-        message: format!(
-            "We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.",
-            resolved.feed.title,
-            resolved.feed.items.len(),
-            email
-        ),
-        link: None,
-    })
+}
+
+/// A refusal that is not about the form's fields.
+fn refused(e: SubscribeError) -> AppError {
+    match e {
+        SubscribeError::MailLimit { wait, .. } => {
+            AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
+        }
+        SubscribeError::Invalid(errors) => AppError::Invalid(errors),
+        SubscribeError::Busy(e) => AppError::Busy(e.to_string()),
+        SubscribeError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
+        SubscribeError::Store(e) => e.into(),
+    }
 }
 
 async fn confirm(
@@ -292,8 +169,8 @@ async fn confirm(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let hash = token_hash(&token);
-    match state.db(move |c| feeds::confirm(c, &hash)).await? {
+    let (token, now) = (token.into_inner(), now());
+    match state.db(move |c| subscribe::confirm(c, &token, now)).await? {
         Some(feed) => render(&JoinDonePage {
             page: Page::new(&session, "Subscribed"),
             heading: "You are subscribed".into(),
@@ -328,8 +205,8 @@ async fn badges_of(
 }
 
 async fn load_managed(state: &AppState, token: &str) -> Result<(Feed, crate::db::feeds::Author), AppError> {
-    let hash = token_hash(token);
-    state.db(move |c| feeds::by_manage_token(c, &hash)).await?.ok_or(AppError::NotFound("subscription"))
+    let token = token.to_string();
+    state.db(move |c| subscribe::managed(c, &token)).await
 }
 
 async fn manage_get(
@@ -363,38 +240,14 @@ async fn manage_post(
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
     let (feed, author) = load_managed(&state, &token).await?;
-    let mut errors = FieldErrors::new();
-    let name = form.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        errors.add("name", "please give your name (at most 100 characters)");
-    }
-    let mut new_url = None;
-    if errors.is_empty() && normalise_address(&form.url) != feed.url {
-        match state.harvester.resolve_untrusted(&normalise_address(&form.url)).await {
-            Ok(r) => new_url = Some(r.feed_url),
-            Err(e) => errors.add("url", e.to_string()),
+    let errors = match subscribe::change(&state.joining(), &feed, &author, &form.name, &form.url, now()).await {
+        Ok(()) => {
+            crate::auth::flash(&session, "Your subscription was updated.");
+            return Ok(super::redirect(&format!("/subscription/{token}")));
         }
-    }
-    if errors.is_empty() {
-        let (fid, aid) = (feed.id, author.id);
-        let r = state
-            .db(move |c| {
-                feeds::set_author_name(c, aid, &name)?;
-                if let Some(u) = new_url {
-                    feeds::set_url(c, fid, &u)?;
-                }
-                Ok(())
-            })
-            .await;
-        match r {
-            Ok(()) => {
-                crate::auth::flash(&session, "Your subscription was updated.");
-                return Ok(super::redirect(&format!("/subscription/{token}")));
-            }
-            Err(AppError::Invalid(e)) => errors = e,
-            Err(e) => return Err(e),
-        }
-    }
+        Err(SubscribeError::Invalid(errors)) => errors,
+        Err(e) => return Err(refused(e)),
+    };
     let badges = badges_of(&state, &author).await?;
     render_status(
         &ManagePage { page: Page::with_form(&session, "Your subscription"), token, feed, form, errors, badges },
@@ -410,7 +263,8 @@ async fn manage_remove(
 ) -> Result<HttpResponse, AppError> {
     let (feed, _) = load_managed(&state, &token).await?;
     let id = feed.id;
-    state.db(move |c| feeds::set_status(c, id, status::REMOVED)).await?;
+    let now = now();
+    state.db(move |c| subscribe::remove(c, id, now)).await?;
     render(&JoinDonePage {
         page: Page::new(&session, "Subscription removed"),
         heading: "Your subscription is removed".into(),

@@ -8,13 +8,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, safe_back};
+use crate::app::award::{self, BulkAward};
 use crate::auth::{CsrfForm, SignedIn, flash};
-use crate::badges::award;
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::db::feeds::{self, Author, Feed};
+use crate::db::reader::{self, Entry, Filter, LinkFlag};
+use crate::db::{StoreError, now};
 use crate::error::AppError;
-use crate::reader::{self, Entry, Filter};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/reader", web::get().to(reader_page))
@@ -35,6 +36,8 @@ pub struct Card<'a> {
     pub all_tasks: &'a [Task],
     pub chain: &'a std::collections::HashMap<i64, crate::ledger::ChainStatus>,
     pub notes: &'a [crate::notify::Notification],
+    /// The time the card is drawn at, for "3 h ago".
+    pub now: i64,
 }
 
 impl Card<'_> {
@@ -71,8 +74,11 @@ impl ReaderPage {
     fn sel(&self, current: &Option<i64>, id: &i64) -> bool {
         *current == Some(*id)
     }
+    fn statuses(&self) -> &'static [&'static str] {
+        reader::Status::WORDS
+    }
     fn status_is(&self, s: &str) -> bool {
-        self.filter.status.map(|x| format!("{x:?}").to_lowercase()) == Some(s.to_string())
+        self.filter.status.map(reader::Status::as_str) == Some(s)
     }
 }
 
@@ -111,11 +117,12 @@ async fn reader_page(
         state.db(move |c| Ok((ledger.statuses(c, &award_ids)?, crate::notify::for_awards(c, &award_ids)?))).await?;
     let page = Page::new(&session, "Reader");
     let back = format!("/admin/reader?{}", req.query_string());
+    let now = now();
     let cards = page_data
         .entries
         .iter()
         .map(|e| {
-            Card { e, csrf: &page.csrf, back: &back, all_tasks: &tasks, chain: &chain, notes: &notes }
+            Card { e, csrf: &page.csrf, back: &back, all_tasks: &tasks, chain: &chain, notes: &notes, now }
                 .render()
                 .map_err(|e| AppError::Internal(e.into()))
         })
@@ -152,7 +159,7 @@ async fn done(
             .await?;
         let csrf = crate::auth::csrf_token(session);
         let card = match &entry {
-            Some(e) => Card { e, csrf: &csrf, back, all_tasks: &tasks, chain: &chain, notes: &notes }
+            Some(e) => Card { e, csrf: &csrf, back, all_tasks: &tasks, chain: &chain, notes: &notes, now: now() }
                 .render()
                 .map_err(|e| AppError::Internal(e.into()))?,
             None => String::new(),
@@ -181,9 +188,9 @@ async fn award_one(
     CsrfForm(form): CsrfForm<AwardForm>,
 ) -> Result<HttpResponse, AppError> {
     let (link, task, narrative) = (form.link_id, form.task_id, form.narrative.clone());
-    let st = state.clone();
+    let (st, now) = (state.clone(), now());
     let a = state
-        .db(move |c| award::award_link(c, &st.issuer(), link, task, Some(narrative), Some(who.instructor_id)))
+        .db(move |c| award::award_link(c, &st.issuer(), link, task, Some(narrative), Some(who.instructor_id), now))
         .await?;
     tracing::info!(award = %a.public_id, link, task, "badge awarded");
     state.awarded();
@@ -206,42 +213,18 @@ async fn award_bulk(
     if link_ids.is_empty() {
         return Err(AppError::BadRequest("select at least one post".into()));
     }
-    let task_id: Option<i64> = get("task_id").parse().ok();
-    let narrative = get("narrative");
-    let st = state.clone();
-    let outcome = state
-        .db(move |c| {
-            let (mut ok, mut refused) = (0, Vec::new());
-            for link in link_ids {
-                // Without a chosen task, each post's only tied task.
-                let task = match task_id {
-                    Some(t) => Some(t),
-                    None => {
-                        let tied = crate::db::links::tasks_of_link(c, link)?;
-                        if tied.len() == 1 { Some(tied[0].id) } else { None }
-                    }
-                };
-                let Some(task) = task else {
-                    refused.push(format!("post {link}: choose a task (it is tied to none or several)"));
-                    continue;
-                };
-                match award::award_link(c, &st.issuer(), link, task, Some(narrative.clone()), Some(who.instructor_id)) {
-                    Ok(_) => ok += 1,
-                    Err(
-                        e @ (crate::db::StoreError::Conflict(_)
-                        | crate::db::StoreError::Invalid(_)
-                        | crate::db::StoreError::NotFound(_)),
-                    ) => refused.push(format!("post {link}: {e}")),
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok((ok, refused))
-        })
-        .await?;
+    let bulk = BulkAward {
+        link_ids,
+        task_id: get("task_id").parse().ok(),
+        narrative: get("narrative"),
+        by: Some(who.instructor_id),
+    };
+    let (st, now) = (state.clone(), now());
+    let outcome = state.db(move |c| award::award_bulk(c, &st.issuer(), &bulk, now)).await?;
     state.awarded();
-    let mut msg = format!("Awarded {} badge(s).", outcome.0);
-    if !outcome.1.is_empty() {
-        msg.push_str(&format!(" Not awarded: {}", outcome.1.join("; ")));
+    let mut msg = format!("Awarded {} badge(s).", outcome.awarded);
+    if !outcome.refused.is_empty() {
+        msg.push_str(&format!(" Not awarded: {}", outcome.refused.join("; ")));
     }
     let back = get("back");
     if wants_json(&req) {
@@ -267,13 +250,15 @@ async fn set_flag(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<FlagForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (link, flag, on) = (form.link_id, form.flag.clone(), form.on == "1");
-    state.db(move |c| reader::set_flag(c, link, &flag, on)).await?;
-    let msg = match (form.flag.as_str(), on) {
-        ("dismissed", true) => "Post dismissed.",
-        ("dismissed", false) => "Post restored.",
-        ("starred", true) => "Post starred.",
-        _ => "Star removed.",
+    let flag = LinkFlag::parse(&form.flag)
+        .ok_or_else(|| StoreError::field("flag", format!("unknown flag '{}'", form.flag)))?;
+    let (link, on) = (form.link_id, form.on == "1");
+    state.db(move |c| reader::set_flag(c, link, flag, on)).await?;
+    let msg = match (flag, on) {
+        (LinkFlag::Dismissed, true) => "Post dismissed.",
+        (LinkFlag::Dismissed, false) => "Post restored.",
+        (LinkFlag::Starred, true) => "Post starred.",
+        (LinkFlag::Starred, false) => "Star removed.",
     };
     done(&req, &session, &state, form.link_id, msg.into(), &form.back).await
 }
@@ -296,8 +281,8 @@ async fn revoke(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let reason = form.reason.clone();
-    let st = state.clone();
-    let a = state.db(move |c| award::revoke(c, &st.issuer(), &id, &reason)).await?;
+    let (st, now) = (state.clone(), now());
+    let a = state.db(move |c| award::revoke(c, &st.issuer(), &id, &reason, now)).await?;
     state.awarded();
     tracing::info!(award = %a.public_id, "badge revoked");
     let msg = "Badge revoked; its verification page now says so.".to_string();

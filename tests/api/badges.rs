@@ -72,7 +72,7 @@ pub async fn app_with_post() -> (TestApp, FeedServer, i64) {
                 url: &server.url("/f.xml"),
                 title: "",
                 site_url: None,
-                status: "active",
+                status: cairn::db::feeds::FeedStatus::Active,
                 confirm_token_hash: None,
                 manage_token_hash: None,
             },

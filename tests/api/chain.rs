@@ -19,13 +19,13 @@ fn award_n(app: &TestApp, n: usize, tag: &str) -> Vec<String> {
     let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
     let ids = (0..n)
         .map(|i| {
-            let req = cairn::badges::award::AwardRequest {
+            let req = cairn::app::award::AwardRequest {
                 task_id: task.id,
                 recipient_email: format!("{tag}{i}@example.edu"),
                 evidence_url: Some(format!("https://blog{i}.example.org/post")),
                 ..Default::default()
             };
-            cairn::badges::award::award(&mut c, &issuer, &req).unwrap().public_id
+            cairn::app::award::award(&mut c, &issuer, &req, cairn::db::now()).unwrap().public_id
         })
         .collect();
     app.ledger.wake.notify_one();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cairn::db::feeds::{self, Feed, NewFeed, status};
+use cairn::db::feeds::{self, Feed, FeedStatus, NewFeed};
 use cairn::db::links::{self, LinkView};
 use diesel::prelude::*;
 
@@ -34,7 +34,7 @@ pub fn add_feed(app: &TestApp, url: &str, name: &str) -> Feed {
             url,
             title: "",
             site_url: None,
-            status: status::ACTIVE,
+            status: FeedStatus::Active,
             confirm_token_hash: None,
             manage_token_hash: None,
         },
@@ -253,7 +253,7 @@ async fn gone_feeds_stop_and_busy_servers_are_backed_off() {
     let missing = add_feed(&app, &server.url("/missing.xml"), "D");
     let before = cairn::db::now();
     pass(&app).await;
-    assert_eq!(feed(&app, gone.id).status, "gone");
+    assert_eq!(feed(&app, gone.id).status.as_str(), "gone");
     let b = feed(&app, busy.id);
     assert!(b.next_poll_at >= before + 7200, "Retry-After honoured");
     assert!(b.last_error.unwrap().contains("429"));

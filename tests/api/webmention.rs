@@ -189,7 +189,7 @@ async fn awarded_on(learner: &FeedServer, foreign: &FeedServer) -> (TestApp, Str
             url: &learner.url("/f.xml"),
             title: "",
             site_url: None,
-            status: "active",
+            status: cairn::db::feeds::FeedStatus::Active,
             confirm_token_hash: None,
             manage_token_hash: None,
         };

@@ -3,23 +3,33 @@
 
 use diesel::prelude::*;
 
-use crate::db::StoreResult;
-use crate::db::awards::Award;
-use crate::db::courses::Task;
-use crate::db::links::Link;
-use crate::db::schema::{authors, awards, course_modules, feeds, link_tasks, links, module_tasks, tasks};
+use super::awards::Award;
+use super::courses::Task;
+use super::links::Link;
+use super::schema::{authors, awards, course_modules, feeds, link_tasks, links, module_tasks, tasks};
+use super::{StoreError, StoreResult};
 
 /// Links per page.
 pub const PAGE: i64 = 25;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Neither dismissed nor awarded.
-    New,
-    Awarded,
-    Dismissed,
-    Starred,
+super::stored::stored_enum! {
+    /// Which Links the Reader shows, as named in its `status` filter.
+    pub enum Status {
+        /// Neither dismissed nor awarded.
+        New = "new",
+        Awarded = "awarded",
+        Dismissed = "dismissed",
+        Starred = "starred",
+    }
+}
+
+super::stored::stored_enum! {
+    /// A flag an instructor sets on a Link, as named in the Reader's forms.
+    pub enum LinkFlag {
+        /// Hidden from the "new" list.
+        Dismissed = "dismissed",
+        Starred = "starred",
+    }
 }
 
 /// The Reader's filters (all optional) and cursor.
@@ -150,7 +160,7 @@ pub fn page(conn: &mut SqliteConnection, f: &Filter, limit: i64) -> StoreResult<
         .order(tasks::hashtag)
         .select((link_tasks::link_id, Task::as_select()))
         .load(conn)?;
-    let all_awards = crate::db::awards::for_links(conn, &ids)?;
+    let all_awards = super::awards::for_links(conn, &ids)?;
     let entries = rows
         .into_iter()
         .map(|(link, author, author_id, author_email, feed_title)| Entry {
@@ -173,13 +183,23 @@ pub fn entry(conn: &mut SqliteConnection, link_id: i64) -> StoreResult<Option<En
     Ok(p.entries.into_iter().find(|e| e.link.id == link_id))
 }
 
-/// Sets a Link's dismissed or starred flag.
-pub fn set_flag(conn: &mut SqliteConnection, link_id: i64, flag: &str, on: bool) -> StoreResult<()> {
+/// Sets or clears a Link's flag.
+pub fn set_flag(conn: &mut SqliteConnection, link_id: i64, flag: LinkFlag, on: bool) -> StoreResult<()> {
     let target = links::table.find(link_id);
     let n = match flag {
-        "dismissed" => diesel::update(target).set(links::dismissed.eq(on)).execute(conn)?,
-        "starred" => diesel::update(target).set(links::starred.eq(on)).execute(conn)?,
-        _ => return Err(crate::db::StoreError::field("flag", format!("unknown flag '{flag}'"))),
+        LinkFlag::Dismissed => diesel::update(target).set(links::dismissed.eq(on)).execute(conn)?,
+        LinkFlag::Starred => diesel::update(target).set(links::starred.eq(on)).execute(conn)?,
     };
-    if n == 0 { Err(crate::db::StoreError::NotFound("link")) } else { Ok(()) }
+    if n == 0 { Err(StoreError::NotFound("link")) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LinkFlag, Status};
+
+    #[test]
+    fn reader_words_round_trip() {
+        crate::db::stored::assert_round_trip!(Status);
+        crate::db::stored::assert_round_trip!(LinkFlag);
+    }
 }

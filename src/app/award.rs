@@ -1,0 +1,327 @@
+//! Awarding and revoking badges: one code path for the Reader, bulk awards and the command
+//! line. An award stores the Assertion with both baked images, its chain record and its
+//! notifications in one transaction; a second award of the same Task's badge to the same
+//! address is refused.
+
+use diesel::SqliteConnection;
+
+use crate::badges::award::{self as badge, Claim, Issuer};
+use crate::badges::ob;
+use crate::db::awards::{self, Award, NewAward};
+use crate::db::courses::{self, Task};
+use crate::db::{StoreError, StoreResult, links, write_tx};
+use crate::domain::{Email, Hashtag};
+
+/// A request to award a Task's badge.
+#[derive(Debug, Clone, Default)]
+pub struct AwardRequest {
+    pub task_id: i64,
+    pub recipient_email: String,
+    pub recipient_name: Option<String>,
+    pub evidence_url: Option<String>,
+    pub narrative: Option<String>,
+    pub link_id: Option<i64>,
+    pub author_id: Option<i64>,
+    pub awarded_by: Option<i64>,
+}
+
+/// Awards a badge, issued at `now`. Refuses a second award of the same Task to the same address.
+pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Award> {
+    let email = Email::parse(&req.recipient_email).map_err(|e| StoreError::field("recipient", e))?;
+    if let Some(url) = &req.evidence_url {
+        let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            return Err(StoreError::field("evidence", format!("'{url}' is not a web address")));
+        }
+    }
+    let task = courses::get_task(conn, req.task_id)?;
+    let art = badge::artwork(conn, issuer, &task)?;
+    write_tx(conn, |conn| {
+        if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
+            let when = chrono::DateTime::from_timestamp(prev.issued_on, 0).unwrap_or_default().format("%Y-%m-%d");
+            return Err(StoreError::Conflict(format!(
+                "This learner already has the badge for {} (awarded {when}); it was not awarded twice.",
+                task.hashtag
+            )));
+        }
+        let expires = task.expires_days.map(|d| now + d * 86_400);
+        let claim = Claim {
+            issued_on: now,
+            expires,
+            evidence_url: req.evidence_url.as_deref(),
+            narrative: req.narrative.as_deref(),
+        };
+        let baked = badge::bake_new(issuer, &task, &art, email.as_str(), &claim)?;
+        let award = awards::insert(
+            conn,
+            &NewAward {
+                public_id: &baked.public_id,
+                task_id: task.id,
+                link_id: req.link_id,
+                author_id: req.author_id,
+                recipient_email: email.as_str(),
+                recipient_name: req.recipient_name.as_deref(),
+                salt: &baked.salt,
+                identity: &baked.identity,
+                evidence_url: req.evidence_url.as_deref(),
+                narrative: req.narrative.as_deref(),
+                issued_on: now,
+                expires,
+                awarded_by: req.awarded_by,
+                assertion_json: &baked.json,
+                baked_svg: baked.baked_svg.as_bytes(),
+                baked_png: &baked.baked_png,
+            },
+        )?;
+        // The chain record enters the pool in the same transaction: no award without it.
+        let fields = crate::ledger::fields_for(
+            cairn_chain::RecordKind::Award,
+            issuer.base,
+            &baked.url,
+            &baked.badge_class,
+            &baked.identity,
+            req.evidence_url.as_deref(),
+            now,
+        );
+        crate::ledger::pool_record(conn, issuer.signer, fields, Some(award.id))?;
+        // The learner hears of it without the award waiting: queued in the same transaction.
+        crate::notify::enqueue(conn, award.id, &baked.url, req.evidence_url.as_deref(), true)?;
+        Ok(award)
+    })
+}
+
+/// Awards the badge of `task_id` for a harvested post, to the post's author.
+pub fn award_link(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    link_id: i64,
+    task_id: i64,
+    narrative: Option<String>,
+    by: Option<i64>,
+    now: i64,
+) -> StoreResult<Award> {
+    let (url, author_id, name, email) = links::poster(conn, link_id)?;
+    let email = email.ok_or_else(|| {
+        StoreError::Conflict(format!(
+            "{name} has no email address on file, so no badge can be issued to them; add one on the Feeds page."
+        ))
+    })?;
+    award(
+        conn,
+        issuer,
+        &AwardRequest {
+            task_id,
+            recipient_email: email,
+            recipient_name: Some(name),
+            evidence_url: url,
+            narrative: narrative.filter(|n| !n.trim().is_empty()),
+            link_id: Some(link_id),
+            author_id: Some(author_id),
+            awarded_by: by,
+        },
+        now,
+    )
+}
+
+/// Several harvested posts to award at once.
+#[derive(Debug, Clone, Default)]
+pub struct BulkAward {
+    pub link_ids: Vec<i64>,
+    /// The Task to award; without one, each post's only tied Task.
+    pub task_id: Option<i64>,
+    pub narrative: String,
+    pub by: Option<i64>,
+}
+
+/// What a bulk award did.
+#[derive(Debug, Default)]
+pub struct BulkOutcome {
+    pub awarded: usize,
+    /// One line per post not awarded, saying why.
+    pub refused: Vec<String>,
+}
+
+/// Awards each post in turn. A post the rules refuse (no single Task, no email, already
+/// awarded) is listed and the rest go on; a failure of the store stops the whole batch.
+pub fn award_bulk(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    bulk: &BulkAward,
+    now: i64,
+) -> StoreResult<BulkOutcome> {
+    let mut out = BulkOutcome::default();
+    for &link in &bulk.link_ids {
+        let task = match bulk.task_id {
+            Some(t) => Some(t),
+            None => {
+                let tied = links::tasks_of_link(conn, link)?;
+                if tied.len() == 1 { Some(tied[0].id) } else { None }
+            }
+        };
+        let Some(task) = task else {
+            out.refused.push(format!("post {link}: choose a task (it is tied to none or several)"));
+            continue;
+        };
+        match award_link(conn, issuer, link, task, Some(bulk.narrative.clone()), bulk.by, now) {
+            Ok(_) => out.awarded += 1,
+            Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_) | StoreError::NotFound(_))) => {
+                out.refused.push(format!("post {link}: {e}"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// An award given as words, as on the command line or a CSV row.
+#[derive(Debug, Clone, Default)]
+pub struct HashtagAward {
+    /// The Task's hashtag, such as `#el30-data`.
+    pub task: String,
+    pub recipient: String,
+    /// The evidence URL; empty for none.
+    pub evidence: String,
+    pub name: Option<String>,
+    pub narrative: Option<String>,
+}
+
+/// Why an award given by hashtag was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum HashtagAwardError {
+    #[error("{0}")]
+    Hashtag(String),
+    #[error("no task has the hashtag {0}")]
+    NoTask(Hashtag),
+    /// The input breaks a rule (said by field, without the "invalid input" prefix).
+    #[error("{0}")]
+    Invalid(crate::domain::FieldErrors),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Awards the badge of the Task with a hashtag: the command line's award, by the Reader's rules.
+pub fn award_by_hashtag(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    a: &HashtagAward,
+    now: i64,
+) -> Result<Award, HashtagAwardError> {
+    let tag = Hashtag::parse(&a.task).map_err(HashtagAwardError::Hashtag)?;
+    let task: Task = courses::get_task_by_slug(conn, tag.slug()).map_err(|_| HashtagAwardError::NoTask(tag))?;
+    let req = AwardRequest {
+        task_id: task.id,
+        recipient_email: a.recipient.clone(),
+        recipient_name: a.name.clone().filter(|n| !n.trim().is_empty()),
+        evidence_url: Some(a.evidence.trim().to_string()).filter(|e| !e.is_empty()),
+        narrative: a.narrative.clone().filter(|n| !n.trim().is_empty()),
+        ..Default::default()
+    };
+    award(conn, issuer, &req, now).map_err(|e| match e {
+        StoreError::Invalid(e) => HashtagAwardError::Invalid(e),
+        e => HashtagAwardError::Store(e),
+    })
+}
+
+/// Revokes an award at `now` with a reason; a revocation record enters the chain's pool.
+pub fn revoke(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    public_id: &str,
+    reason: &str,
+    now: i64,
+) -> StoreResult<Award> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(StoreError::field("reason", "give a reason for the revocation"));
+    }
+    write_tx(conn, |conn| {
+        let a = awards::by_public_id(conn, public_id)?;
+        if a.is_revoked() {
+            return Err(StoreError::Conflict("This award was already revoked.".into()));
+        }
+        awards::set_revoked(conn, a.id, now, reason)?;
+        let task = courses::get_task(conn, a.task_id)?;
+        let url = ob::assertion_url(issuer.base, &a.public_id);
+        let fields = crate::ledger::fields_for(
+            cairn_chain::RecordKind::Revocation,
+            issuer.base,
+            &url,
+            &ob::badge_class_url(issuer.base, &task),
+            &a.identity,
+            a.evidence_url.as_deref(),
+            now,
+        );
+        crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
+        // The Webmention is sent again so the learner's site sees the page now says revoked.
+        crate::notify::enqueue(conn, a.id, &url, a.evidence_url.as_deref(), false)?;
+        awards::by_public_id(conn, public_id)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::courses::{TaskForm, TitledForm};
+
+    /// A fresh store with one Task, `#el30-data`, whose badge expires after 30 days.
+    fn store() -> (tempfile::TempDir, crate::db::DbPool, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let mut c = pool.get().unwrap();
+        let course =
+            courses::create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }).unwrap();
+        let module =
+            courses::create_module(&mut c, course.id, &TitledForm { title: "M".into(), description: String::new() })
+                .unwrap();
+        let task = courses::create_task(
+            &mut c,
+            module.id,
+            &TaskForm {
+                title: "Data".into(),
+                description: String::new(),
+                criteria: "A post.".into(),
+                hashtag: "#el30-data".into(),
+                expires_days: "30".into(),
+            },
+            None,
+        )
+        .unwrap();
+        (dir, pool, task.id)
+    }
+
+    #[test]
+    fn awards_and_revocations_happen_at_the_time_they_are_given() {
+        let (dir, pool, task_id) = store();
+        let mut c = pool.get().unwrap();
+        let raster = crate::badges::bake::RasterCache::default();
+        let key = crate::ledger::load_key(dir.path()).unwrap();
+        let issuer = Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
+        let then = 1_600_000_000;
+        let req = HashtagAward {
+            task: "#el30-data".into(),
+            recipient: "Ada@Example.edu".into(),
+            evidence: "https://ada.example.org/post".into(),
+            ..Default::default()
+        };
+        let a = award_by_hashtag(&mut c, &issuer, &req, then).unwrap();
+        assert_eq!((a.task_id, a.issued_on, a.expires), (task_id, then, Some(then + 30 * 86_400)));
+        assert_eq!(a.recipient_email, "ada@example.edu");
+        let doc =
+            crate::badges::award::assertion_document(issuer.base, &a, &courses::get_task(&mut c, task_id).unwrap());
+        assert_eq!(doc["issuedOn"], "2020-09-13T12:26:40Z");
+
+        let again = award_by_hashtag(&mut c, &issuer, &req, then + 60).unwrap_err();
+        assert!(again.to_string().contains("already has the badge for #el30-data (awarded 2020-09-13)"), "{again}");
+        let unknown = HashtagAward { task: "#el30-none".into(), ..req.clone() };
+        assert_eq!(
+            award_by_hashtag(&mut c, &issuer, &unknown, then).unwrap_err().to_string(),
+            "no task has the hashtag #el30-none"
+        );
+
+        assert!(matches!(revoke(&mut c, &issuer, &a.public_id, "  ", then), Err(StoreError::Invalid(_))));
+        let r = revoke(&mut c, &issuer, &a.public_id, "copied", then + 3600).unwrap();
+        assert_eq!((r.revoked_at, r.revocation_reason.as_deref()), (Some(then + 3600), Some("copied")));
+        let twice = revoke(&mut c, &issuer, &a.public_id, "copied", then + 7200).unwrap_err();
+        assert!(matches!(twice, StoreError::Conflict(_)), "{twice}");
+    }
+}

@@ -1,0 +1,317 @@
+//! Joining a course: a learner gives a name, an email and a blog or feed address; the feed is
+//! found and read once, the subscription waits for the emailed confirmation link, and a
+//! private link lets the learner change or remove it later. Each rule of who may take which
+//! feed lives here, once.
+
+use crate::auth::{random_token, token_hash};
+use crate::db::feeds::{self, Author, Feed, FeedStatus, NewFeed};
+use crate::db::{DbPool, StoreError, StoreResult};
+use crate::domain::{Email, FieldErrors};
+use crate::email::{self, Mailer};
+use crate::harvest::discover::FeedLink;
+use crate::harvest::{FeedError, Harvester};
+
+/// What joining needs besides the request.
+pub struct Joining<'a> {
+    pub pool: &'a DbPool,
+    /// Finds and reads the learner's feed, with the limits for addresses typed by anyone.
+    pub harvester: &'a Harvester,
+    pub mailer: &'a Mailer,
+    /// Public base URL, no trailing slash: the emailed links start with it.
+    pub base_url: &'a str,
+    /// Confirmation mails one address may get in a day.
+    pub mails_per_day: u32,
+}
+
+/// The learner, as checked.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub name: String,
+    pub email: Email,
+}
+
+/// A join as typed.
+#[derive(Debug, Clone, Default)]
+pub struct JoinRequest {
+    pub name: String,
+    pub email: String,
+    /// A blog or feed address, perhaps without a scheme.
+    pub url: String,
+    /// The feed chosen when a page advertises several; empty until then.
+    pub feed: String,
+}
+
+/// Why a join or a change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    /// The input breaks a rule, or the feed is taken; said by form field.
+    #[error("{0}")]
+    Invalid(FieldErrors),
+    /// Too many feeds are being discovered at once; trying later may succeed.
+    #[error("{0}")]
+    Busy(FeedError),
+    /// The address has had its confirmation mails for the day.
+    #[error(
+        "Cairn has already sent {limit} confirmation email(s) to this address today; check your inbox \
+         (and spam folder), or try again in about {} hour(s)",
+        hours(.wait)
+    )]
+    MailLimit { limit: u32, wait: i64 },
+    /// The confirmation email could not be sent.
+    #[error("the confirmation email could not be sent: {0}")]
+    Mail(email::MailError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Whole hours, rounded up, of a wait in seconds.
+fn hours(wait: &i64) -> u64 {
+    (*wait as u64).div_ceil(3600)
+}
+
+impl From<StoreError> for SubscribeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(errors) => SubscribeError::Invalid(errors),
+            e => SubscribeError::Store(e),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for SubscribeError {
+    fn from(e: diesel::result::Error) -> Self {
+        SubscribeError::Store(e.into())
+    }
+}
+
+impl SubscribeError {
+    fn url(message: impl Into<String>) -> SubscribeError {
+        let mut e = FieldErrors::new();
+        e.add("url", message);
+        SubscribeError::Invalid(e)
+    }
+}
+
+/// What a join led to.
+#[derive(Debug)]
+pub enum Joined {
+    /// The page advertises several feeds: the learner chooses (`feed_url` is preselected).
+    Choose { feed_url: String, choices: Vec<FeedLink> },
+    /// The subscription waits for the emailed confirmation.
+    Pending { feed_title: String, items: usize },
+}
+
+/// Adds `https://` to an address typed without a scheme.
+pub fn normalise_address(raw: &str) -> String {
+    let t = raw.trim();
+    if t.contains("://") { t.to_string() } else { format!("https://{t}") }
+}
+
+/// A learner's name: 1 to 100 characters.
+fn check_name(raw: &str, errors: &mut FieldErrors) -> String {
+    let name = raw.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.add("name", "please give your name (at most 100 characters)");
+    }
+    name
+}
+
+/// Checks the name, email and address of a join before anything is fetched or stored.
+pub fn check_person(req: &JoinRequest) -> Result<Person, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let name = check_name(&req.name, &mut errors);
+    let email = errors.check("email", Email::parse(&req.email));
+    if req.url.trim().is_empty() {
+        errors.add("url", "please give the address of your blog or its feed");
+    }
+    match email {
+        Some(email) if errors.is_empty() => Ok(Person { name, email }),
+        _ => Err(errors),
+    }
+}
+
+/// Why a feed already known cannot be taken by this learner, if it cannot.
+fn refusal(existing: &Feed, mine: bool, feed_url: &str) -> Option<String> {
+    match existing.status {
+        FeedStatus::Removed if mine => None,
+        FeedStatus::Pending if mine => {
+            Some("this feed is waiting for your confirmation: use the link in the email Cairn sent you".into())
+        }
+        FeedStatus::Pending => Some(format!(
+            "{feed_url} is waiting for another learner's confirmation; if it is yours, contact the course's instructor"
+        )),
+        _ if mine => Some(
+            "you are already subscribed with this feed; the private link in your confirmation email lets you change it"
+                .into(),
+        ),
+        _ => Some(format!(
+            "{feed_url} is already followed for another learner; if it is yours, contact the course's instructor"
+        )),
+    }
+}
+
+/// A checked join: refused past the address's mail limit before any outbound request; the
+/// feed is found and read; it is stored pending confirmation and the confirmation is mailed.
+pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i64) -> Result<Joined, SubscribeError> {
+    let (addr, limit) = (person.email.to_string(), ctx.mails_per_day);
+    if let Some(wait) = crate::db::run(ctx.pool, move |c| feeds::join_mail_wait(c, &addr, limit, now)).await? {
+        return Err(SubscribeError::MailLimit { limit, wait });
+    }
+    let target = if req.feed.trim().is_empty() { normalise_address(&req.url) } else { req.feed.trim().to_string() };
+    let resolved = match ctx.harvester.resolve_untrusted(&target).await {
+        Ok(r) => r,
+        Err(e @ FeedError::Busy(_)) => return Err(SubscribeError::Busy(e)),
+        Err(e) => return Err(SubscribeError::url(e.to_string())),
+    };
+    let choices: Vec<FeedLink> = resolved.alternatives.iter().filter(|f| !f.comments).cloned().collect();
+    if choices.len() > 1 && req.feed.trim().is_empty() {
+        return Ok(Joined::Choose { feed_url: resolved.feed_url.clone(), choices });
+    }
+    let confirm_token = random_token();
+    let manage_token = random_token();
+    let pending = Pending {
+        name: person.name.clone(),
+        email: person.email.to_string(),
+        feed_url: resolved.feed_url.clone(),
+        title: resolved.feed.title.clone(),
+        site_url: resolved.feed.site_url.clone(),
+        confirm_hash: token_hash(&confirm_token),
+        manage_hash: token_hash(&manage_token),
+        mails_per_day: limit,
+    };
+    let feed = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
+    let mail = confirmation_email(ctx.base_url, &req.name, &person.email, &confirm_token, &manage_token);
+    if let Err(e) = ctx.mailer.send(mail).await {
+        tracing::error!(error = %e, feed = feed.id, "confirmation email failed");
+        return Err(SubscribeError::Mail(e));
+    }
+    tracing::info!(feed = feed.id, "subscription awaiting confirmation");
+    Ok(Joined::Pending { feed_title: resolved.feed.title, items: resolved.feed.items.len() })
+}
+
+/// A join ready to store.
+struct Pending {
+    name: String,
+    email: String,
+    feed_url: String,
+    title: String,
+    site_url: Option<String>,
+    confirm_hash: String,
+    manage_hash: String,
+    mails_per_day: u32,
+}
+
+/// Stores a join pending confirmation, in one transaction with the mail count, so parallel
+/// joins can neither take one feed twice nor pass the mail limit together.
+fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> Result<Feed, SubscribeError> {
+    feeds::purge_unconfirmed(conn, now)?;
+    crate::db::write_tx(conn, |c| {
+        let existing = feeds::find_by_url(c, &p.feed_url)?;
+        let author = feeds::author_by_email(c, &p.email)?;
+        if let Some(f) = existing.as_ref() {
+            let mine = author.as_ref().is_some_and(|a| a.id == f.author_id);
+            if let Some(r) = refusal(f, mine, &p.feed_url) {
+                return Err(SubscribeError::url(r));
+            }
+        }
+        if let Err(wait) = feeds::reserve_join_mail(c, &p.email, p.mails_per_day, now)? {
+            return Err(SubscribeError::MailLimit { limit: p.mails_per_day, wait });
+        }
+        // An existing learner keeps their name until they confirm.
+        let author = match author {
+            Some(a) => a,
+            None => feeds::find_or_create_author(c, &p.name, Some(&p.email))?,
+        };
+        let feed = match existing {
+            // A subscription its owner removed may be taken up again (its Links are kept).
+            Some(removed) => feeds::resubscribe(c, removed.id, author.id, &p.confirm_hash, &p.manage_hash, now)?,
+            None => feeds::create_feed_at(
+                c,
+                NewFeed {
+                    author_id: author.id,
+                    url: &p.feed_url,
+                    title: &p.title,
+                    site_url: p.site_url.as_deref(),
+                    status: FeedStatus::Pending,
+                    confirm_token_hash: Some(&p.confirm_hash),
+                    manage_token_hash: Some(&p.manage_hash),
+                },
+                now,
+            )?,
+        };
+        if author.name != p.name {
+            feeds::set_pending_name(c, feed.id, &p.name)?;
+        }
+        Ok(feed)
+    })
+}
+
+/// The confirmation email. Everything in it is Cairn's own words but the (bounded) name: the
+/// form must not let anyone send their text to an address of their choosing.
+fn confirmation_email(base: &str, name: &str, to: &Email, confirm_token: &str, manage_token: &str) -> email::Email {
+    let confirm_url = format!("{base}/join/confirm/{confirm_token}");
+    let manage_url = format!("{base}/subscription/{manage_token}");
+    let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
+    let text = format!(
+        "Hello {greeting},\n\nSomeone, probably you, asked {base} to collect the posts of a blog for its courses \
+         and gave this email address.\n\nConfirm here (the link works for 48 hours):\n{confirm_url}\n\n\
+         Keep this private link to change or remove your subscription later:\n{manage_url}\n\n\
+         If you did not ask for this, ignore this message and nothing will happen.\n",
+    );
+    email::Email {
+        to: to.to_string(),
+        subject: "Confirm your course feed".into(),
+        text,
+        html: None,
+        attachments: vec![],
+    }
+}
+
+/// Confirms the subscription whose emailed token is `token`, unless used or expired at `now`.
+pub fn confirm(conn: &mut diesel::SqliteConnection, token: &str, now: i64) -> StoreResult<Option<Feed>> {
+    feeds::confirm(conn, &token_hash(token), now)
+}
+
+/// The subscription (and its learner) whose private link carries `token`.
+pub fn managed(conn: &mut diesel::SqliteConnection, token: &str) -> StoreResult<(Feed, Author)> {
+    feeds::by_manage_token(conn, &token_hash(token))?.ok_or(StoreError::NotFound("subscription"))
+}
+
+/// Changes a subscription's name and address from its private page; a new address is found
+/// and read first, with the limits for addresses typed by anyone.
+pub async fn change(
+    ctx: &Joining<'_>,
+    feed: &Feed,
+    author: &Author,
+    name: &str,
+    url: &str,
+    now: i64,
+) -> Result<(), SubscribeError> {
+    let mut errors = FieldErrors::new();
+    let name = check_name(name, &mut errors);
+    let mut new_url = None;
+    if errors.is_empty() && normalise_address(url) != feed.url {
+        match ctx.harvester.resolve_untrusted(&normalise_address(url)).await {
+            Ok(r) => new_url = Some(r.feed_url),
+            Err(e) => errors.add("url", e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SubscribeError::Invalid(errors));
+    }
+    let (fid, aid) = (feed.id, author.id);
+    crate::db::run(ctx.pool, move |c| {
+        feeds::set_author_name(c, aid, &name)?;
+        if let Some(u) = new_url {
+            feeds::set_url(c, fid, &u, now)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Removes a subscription from its private page; its Links stay with the course.
+pub fn remove(conn: &mut diesel::SqliteConnection, feed_id: i64, now: i64) -> StoreResult<()> {
+    feeds::set_status(conn, feed_id, FeedStatus::Removed, now)
+}
