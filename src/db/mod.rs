@@ -81,11 +81,13 @@ pub fn now() -> i64 {
 }
 
 pub mod awards;
+pub mod chain;
 pub mod courses;
 pub mod feeds;
 pub mod institution;
 pub mod instructors;
 pub mod links;
+pub mod peers;
 pub mod sessions;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
