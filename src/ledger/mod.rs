@@ -23,7 +23,7 @@ use diesel::SqliteConnection;
 use crate::config::ChainSettings;
 use crate::db::{self, DbPool, StoreResult};
 
-pub use proof::{ChainStatus, record_json};
+pub use proof::{BlockDoc, ChainStatus, PathStep, Proof, RecordDoc};
 pub use store::{AcceptError, PendingRecord, upgrade};
 
 /// Loads the institution's Ed25519 key from the data dir, creating it on first start.

@@ -57,21 +57,90 @@ fn recorded(c: &Chain, height: u64, hash: String) -> ChainStatus {
     ChainStatus::Recorded { height, hash, depth: c.confirmations(height), is_final: c.is_final(height) }
 }
 
-/// A record as JSON (all fields, hex for bytes).
-pub fn record_json(r: &Record) -> serde_json::Value {
-    serde_json::json!({
-        "id": r.id().to_hex(),
-        "kind": StoredKind(r.fields.kind).as_str(),
-        "assertion_url": r.fields.assertion_url,
-        "badge_class_url": r.fields.badge_class_url,
-        "issuer_id": r.fields.issuer_id,
-        "recipient_hash": r.fields.recipient_hash,
-        "evidence_hash": r.fields.evidence_hash.to_hex(),
-        "issued_at": r.fields.issued_at,
-        "institution": cairn_chain::to_hex(&r.institution),
-        "signature": cairn_chain::to_hex(&r.signature),
-        "bytes_hex": cairn_chain::to_hex(&r.encode()),
-    })
+/// A record as the proof and the block page show it: every field, bytes in hex.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordDoc {
+    pub id: String,
+    pub kind: &'static str,
+    pub assertion_url: String,
+    pub badge_class_url: String,
+    pub issuer_id: String,
+    pub recipient_hash: String,
+    pub evidence_hash: String,
+    pub issued_at: i64,
+    /// The recording institution's public key.
+    pub institution: String,
+    pub signature: String,
+    /// The canonical bytes the signature and the record id cover.
+    pub bytes_hex: String,
+}
+
+impl From<&Record> for RecordDoc {
+    fn from(r: &Record) -> Self {
+        RecordDoc {
+            id: r.id().to_hex(),
+            kind: StoredKind(r.fields.kind).as_str(),
+            assertion_url: r.fields.assertion_url.clone(),
+            badge_class_url: r.fields.badge_class_url.clone(),
+            issuer_id: r.fields.issuer_id.clone(),
+            recipient_hash: r.fields.recipient_hash.clone(),
+            evidence_hash: r.fields.evidence_hash.to_hex(),
+            issued_at: r.fields.issued_at,
+            institution: cairn_chain::to_hex(&r.institution),
+            signature: cairn_chain::to_hex(&r.signature),
+            bytes_hex: cairn_chain::to_hex(&r.encode()),
+        }
+    }
+}
+
+/// One step of a Merkle path: the sibling hash and the side it is on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PathStep {
+    pub side: &'static str,
+    pub hash: String,
+}
+
+/// The block holding a recorded award: enough to check its header, work and signature.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BlockDoc {
+    pub height: u64,
+    pub hash: String,
+    pub header_hex: String,
+    pub merkle_root: String,
+    pub timestamp: i64,
+    pub miner: String,
+    pub signature: String,
+}
+
+/// The proof document of an award (`/assertions/{id}/proof`, docs/peers.md).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Proof {
+    Recorded {
+        record: RecordDoc,
+        merkle_path: Vec<PathStep>,
+        block: BlockDoc,
+        /// Equal to `confirmations`.
+        depth: u64,
+        confirmations: u64,
+        #[serde(rename = "final")]
+        is_final: bool,
+        finality_depth: u64,
+        network: String,
+        genesis: String,
+    },
+    Pending {
+        record: RecordDoc,
+        /// Empty until recorded.
+        merkle_path: Vec<PathStep>,
+        /// Null until recorded.
+        block: Option<BlockDoc>,
+        depth: u64,
+        confirmations: u64,
+        #[serde(rename = "final")]
+        is_final: bool,
+        chain_status: ChainStatus,
+    },
 }
 
 impl Ledger {
@@ -113,55 +182,89 @@ impl Ledger {
         }))
     }
 
-    /// The proof document of an award (`/assertions/{id}/proof`).
-    pub fn proof(&self, conn: &mut SqliteConnection, award_id: i64) -> StoreResult<Option<serde_json::Value>> {
+    /// The proof document of an award, `None` when it has no readable record.
+    pub fn proof(&self, conn: &mut SqliteConnection, award_id: i64) -> StoreResult<Option<Proof>> {
         let Some((bytes, block_hash)) = store::award_record(conn, award_id)? else { return Ok(None) };
         let Ok(record) = Record::decode(&bytes) else { return Ok(None) };
-        let rec = record_json(&record);
+        let doc = RecordDoc::from(&record);
         let status = self.status(conn, award_id)?;
-        let block = block_hash.and_then(|h| Hash::from_hex(&h)).and_then(|h| {
-            self.with_chain(|c| {
-                c.block(&h).filter(|_| c.is_main(&h)).map(|b| {
-                    let height = b.header.height;
-                    (b, c.confirmations(height), c.is_final(height))
+        let Some(hash) = block_hash.and_then(|h| Hash::from_hex(&h)) else {
+            return Ok(Some(pending(doc, status)));
+        };
+        Ok(Some(self.with_chain(|c| {
+            let Some(b) = c.block(&hash).filter(|_| c.is_main(&hash)) else { return pending(doc, status) };
+            let height = b.header.height;
+            let merkle_path = b
+                .proof(&record.id())
+                .map(|p| {
+                    p.path
+                        .iter()
+                        .map(|(side, h)| PathStep {
+                            side: if *side == cairn_chain::Side::Left { "left" } else { "right" },
+                            hash: h.to_hex(),
+                        })
+                        .collect()
                 })
-            })
-        });
-        Ok(Some(match block {
-            Some((b, confirmations, is_final)) => {
-                let proof = b.proof(&record.id());
-                let path: Vec<serde_json::Value> = proof
-                    .map(|p| {
-                        p.path
-                            .iter()
-                            .map(|(side, h)| serde_json::json!({"side": if *side == cairn_chain::Side::Left { "left" } else { "right" }, "hash": h.to_hex()}))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                serde_json::json!({
-                    "status": "recorded",
-                    "record": rec,
-                    "merkle_path": path,
-                    "block": {
-                        "height": b.header.height,
-                        "hash": b.hash().to_hex(),
-                        "header_hex": cairn_chain::to_hex(&b.header.encode()),
-                        "merkle_root": b.header.merkle_root.to_hex(),
-                        "timestamp": b.header.timestamp,
-                        "miner": cairn_chain::to_hex(&b.header.miner),
-                        "signature": cairn_chain::to_hex(&b.signature),
-                    },
-                    "depth": confirmations,
-                    "confirmations": confirmations,
-                    "final": is_final,
-                    "finality_depth": self.params.finality_depth,
-                    "network": self.params.network,
-                    "genesis": self.with_chain(|c| c.genesis_hash().to_hex()),
-                })
+                .unwrap_or_default();
+            Proof::Recorded {
+                record: doc,
+                merkle_path,
+                block: BlockDoc {
+                    height,
+                    hash: b.hash().to_hex(),
+                    header_hex: cairn_chain::to_hex(&b.header.encode()),
+                    merkle_root: b.header.merkle_root.to_hex(),
+                    timestamp: b.header.timestamp,
+                    miner: cairn_chain::to_hex(&b.header.miner),
+                    signature: cairn_chain::to_hex(&b.signature),
+                },
+                depth: c.confirmations(height),
+                confirmations: c.confirmations(height),
+                is_final: c.is_final(height),
+                finality_depth: self.params.finality_depth,
+                network: self.params.network.clone(),
+                genesis: c.genesis_hash().to_hex(),
             }
-            None => {
-                serde_json::json!({"status": "pending", "record": rec, "merkle_path": [], "block": null, "depth": 0, "confirmations": 0, "final": false, "chain_status": status})
-            }
-        }))
+        })))
+    }
+}
+
+fn pending(record: RecordDoc, chain_status: ChainStatus) -> Proof {
+    Proof::Pending {
+        record,
+        merkle_path: Vec::new(),
+        block: None,
+        depth: 0,
+        confirmations: 0,
+        is_final: false,
+        chain_status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_proof_has_no_block_path_or_confirmations_yet() {
+        let key = cairn_chain::SigningKey::from_bytes(&[7; 32]);
+        let fields = super::super::fields_for(
+            cairn_chain::RecordKind::Award,
+            "https://cairn.example",
+            "https://cairn.example/assertions/a1",
+            "https://cairn.example/badges/el30-data",
+            "sha256$00",
+            Some("https://blog.example/post"),
+            1_700_000_000,
+        );
+        let record = Record::sign(fields, &key);
+        let json = serde_json::to_value(pending(RecordDoc::from(&record), ChainStatus::Pending)).unwrap();
+        assert_eq!(json["status"], "pending");
+        assert_eq!((json["block"].is_null(), json["merkle_path"].as_array().map(Vec::len)), (true, Some(0)));
+        assert_eq!((json["confirmations"].as_u64(), json["final"].as_bool()), (Some(0), Some(false)));
+        assert_eq!(json["chain_status"]["status"], "pending");
+        assert_eq!(json["record"]["kind"], "award");
+        assert_eq!(json["record"]["id"], record.id().to_hex());
+        assert_eq!(json["record"]["bytes_hex"], cairn_chain::to_hex(&record.encode()));
     }
 }

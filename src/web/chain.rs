@@ -9,7 +9,7 @@ use askama::Template;
 use super::{AppState, Page, render};
 use crate::db::awards;
 use crate::error::AppError;
-use crate::ledger::PendingRecord;
+use crate::ledger::{PendingRecord, RecordDoc};
 use crate::peers::wire::{Announced, BlocksPage, Head, Identity, PAGE, Payload, Relayed};
 use crate::peers::{self, Refusal};
 
@@ -106,7 +106,7 @@ struct BlockPage {
     header_hex: String,
     main: bool,
     depth: u64,
-    records: Vec<serde_json::Value>,
+    records: Vec<RecordDoc>,
 }
 
 async fn block_page(
@@ -129,7 +129,7 @@ async fn block_page(
         header_hex: cairn_chain::to_hex(&b.header.encode()),
         main,
         depth: if main { tip - b.header.height + 1 } else { 0 },
-        records: b.records.iter().map(crate::ledger::record_json).collect(),
+        records: b.records.iter().map(RecordDoc::from).collect(),
     })
 }
 
@@ -261,5 +261,36 @@ async fn relay(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         Ok(true) => Ok(HttpResponse::Created().json(Relayed { accepted: true, new: true })),
         Ok(false) => Ok(HttpResponse::Ok().json(Relayed { accepted: true, new: false })),
         Err(refusal) => refused(refusal, "record"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_the_status_docs_peers_md_gives() {
+        let cases = [
+            (Refusal::Unreadable("not hex".into()), 400),
+            (Refusal::UntrustedSigner("stranger".into()), 403),
+            (Refusal::UnknownParent("parent".into()), 409),
+            (Refusal::WouldRemoveFinal("final".into()), 409),
+            (Refusal::TooLarge { limit: PEER_BODY_LIMIT }, 413),
+            (Refusal::BreaksRule("work".into()), 422),
+            (Refusal::TooManyRequests, 429),
+            (Refusal::Store(anyhow::anyhow!("disk full")), 500),
+        ];
+        for (refusal, status) in cases {
+            assert_eq!(refusal_status(&refusal).as_u16(), status, "{refusal:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_answers_its_reason_and_a_store_failure_hides_it() {
+        let res = refused(Refusal::BreaksRule("not enough proof of work".into()), "block").unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let res = refused(Refusal::TooManyRequests, "record").unwrap();
+        assert_eq!(res.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("60"));
+        assert!(matches!(refused(Refusal::Store(anyhow::anyhow!("disk full")), "block"), Err(AppError::Internal(_))));
     }
 }
