@@ -38,8 +38,13 @@ fn node(rt: &tokio::runtime::Runtime, network: &str, mining: bool) -> anyhow::Re
 }
 
 fn trust(a: &Node, b: &Node) -> anyhow::Result<()> {
-    cairn::peers::add(&mut *a.pool.get()?, &b.url, &b.ledger.institution_id(), "peer", "")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let peer = cairn::app::peers::Candidate {
+        url: b.url.clone(),
+        public_key: b.ledger.institution_id(),
+        name: "peer".into(),
+        base_url: String::new(),
+    };
+    cairn::app::peers::trust(&mut *a.pool.get()?, None, &peer, cairn::db::now()).map_err(|e| anyhow::anyhow!("{e}"))?;
     a.ledger.refresh_trust()
 }
 
@@ -77,7 +82,7 @@ fn main() -> anyhow::Result<()> {
                 .with_chain(|c| c.candidate(&records, 1_700_000_000 + i as i64, key.verifying_key().to_bytes()));
             let header =
                 cairn_chain::mine(&template, 16, 2, &std::sync::atomic::AtomicBool::new(false)).expect("mined");
-            a.ledger.accept(&mut conn, Block::seal(header, records, &key))?;
+            a.ledger.accept(&mut conn, Block::seal(header, records, &key), cairn::db::now())?;
         }
     }
     println!("built a {BLOCKS}-block \"0000\" chain at the peer in {:.1} s", t.elapsed().as_secs_f64());

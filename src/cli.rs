@@ -640,7 +640,7 @@ fn chain(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
         ChainCommand::Upgrade => Ok(()),
         ChainCommand::Import { file } => {
             let progress = bar(0);
-            let (count, added) = ledger.import(&file, &|n| progress.set_position(n))?;
+            let (count, added) = ledger.import(&file, crate::db::now(), &|n| progress.set_position(n))?;
             progress.finish_and_clear();
             let (height, tip, _) = ledger.with_chain(|c| c.tip());
             println!("Imported {count} block(s) ({added} new); the chain is at height {height} (tip {tip}).");
@@ -654,22 +654,13 @@ fn peer(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     match cmd {
         PeerCommand::Add { url, yes } => {
-            let url = crate::peers::normalise(&url).map_err(anyhow::Error::msg)?;
-            let client = crate::peers::client()?;
-            let id = runtime()?
-                .block_on(crate::peers::fetch_identity(&client, &url))
-                .with_context(|| format!("cannot fetch {url}/chain/identity"))?;
-            if id.network != settings.chain.network {
-                anyhow::bail!(
-                    "{url} is on the network '{}', this instance on '{}'",
-                    id.network,
-                    settings.chain.network
-                );
-            }
-            println!("Peer {url}: {}", id.name);
-            println!("base URL:    {}", if id.base_url.is_empty() { &url } else { &id.base_url });
-            println!("public key:  {}", id.public_key);
-            println!("fingerprint: {}", crate::peers::fingerprint(&id.public_key));
+            let client = crate::peers::client::Client::new()?;
+            let candidate =
+                runtime()?.block_on(crate::app::peers::fetch_candidate(&client, &url, &settings.chain.network))?;
+            println!("Peer {}: {}", candidate.url, candidate.name);
+            println!("base URL:    {}", candidate.base_url);
+            println!("public key:  {}", candidate.public_key);
+            println!("fingerprint: {}", candidate.fingerprint());
             if !yes {
                 if !std::io::stdin().is_terminal() {
                     anyhow::bail!("not confirmed: run in a terminal to confirm, or pass --yes");
@@ -682,13 +673,13 @@ fn peer(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
                     anyhow::bail!("not added");
                 }
             }
-            crate::peers::add(&mut conn, &url, &id.public_key, &id.name, &id.base_url)
+            let peer = crate::app::peers::trust(&mut conn, None, &candidate, crate::db::now())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("Added {url} to the trust list.");
+            println!("Added {} to the trust list.", peer.url);
             Ok(())
         }
         PeerCommand::List => {
-            let list = crate::peers::list(&mut conn)?;
+            let list = crate::db::peers::list(&mut conn)?;
             if list.is_empty() {
                 println!("No peers.");
             }
@@ -716,7 +707,7 @@ fn peer(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PeerCommand::Remove { url } => {
-            crate::peers::remove(&mut conn, &url).map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::app::peers::remove(&mut conn, None, &url).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("Removed {url} from the trust list.");
             Ok(())
         }

@@ -53,7 +53,13 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
     // Peers listed in the configuration join the trust list (the peers page and
     // `cairn peer` manage the rest).
     for p in &settings.peers {
-        crate::peers::add(&mut conn, &p.url, &p.public_key, &p.name, p.base_url.as_deref().unwrap_or(""))
+        let peer = crate::app::peers::Candidate {
+            url: p.url.clone(),
+            public_key: p.public_key.clone(),
+            name: p.name.clone(),
+            base_url: p.base_url.clone().unwrap_or_default(),
+        };
+        crate::app::peers::trust(&mut conn, None, &peer, db::now())
             .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
     }
     Ok(pool)

@@ -6,3 +6,4 @@
 pub mod award;
 pub mod feeds;
 pub mod subscribe;
+pub mod peers;

@@ -81,12 +81,14 @@ pub fn now() -> i64 {
 }
 
 pub mod awards;
+pub mod chain;
 pub mod courses;
 pub mod feeds;
 pub mod institution;
 pub mod instructors;
 pub mod links;
 pub mod reader;
+pub mod peers;
 pub mod sessions;
 pub mod stored;
 

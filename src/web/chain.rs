@@ -2,12 +2,16 @@
 //! pending pool, the head, and each award's proof.
 
 use actix_session::Session;
-use actix_web::{HttpResponse, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::{AppState, Page, render};
 use crate::db::awards;
 use crate::error::AppError;
+use crate::ledger::{PendingRecord, RecordDoc};
+use crate::peers::wire::{Announced, BlocksPage, Head, Identity, PAGE, Payload, Relayed};
+use crate::peers::{self, Refusal};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/chain", web::get().to(explorer))
@@ -42,7 +46,7 @@ struct ExplorerPage {
     height: u64,
     tip: String,
     blocks: Vec<BlockRow>,
-    pending: Vec<(String, String, i64)>,
+    pending: Vec<PendingRecord>,
     institution: String,
 }
 
@@ -81,9 +85,11 @@ async fn explorer(session: Session, state: web::Data<AppState>) -> Result<HttpRe
 
 async fn head(state: web::Data<AppState>) -> HttpResponse {
     let (height, hash, work) = state.ledger.with_chain(|c| c.tip());
-    HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).json(
-        serde_json::json!({"height": height, "hash": hash.to_hex(), "work": u64::try_from(work).unwrap_or(u64::MAX)}),
-    )
+    HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).json(Head {
+        height,
+        hash: hash.to_hex(),
+        work: u64::try_from(work).unwrap_or(u64::MAX),
+    })
 }
 
 #[derive(Template)]
@@ -100,7 +106,7 @@ struct BlockPage {
     header_hex: String,
     main: bool,
     depth: u64,
-    records: Vec<serde_json::Value>,
+    records: Vec<RecordDoc>,
 }
 
 async fn block_page(
@@ -123,7 +129,7 @@ async fn block_page(
         header_hex: cairn_chain::to_hex(&b.header.encode()),
         main,
         depth: if main { tip - b.header.height + 1 } else { 0 },
-        records: b.records.iter().map(crate::ledger::record_json).collect(),
+        records: b.records.iter().map(RecordDoc::from).collect(),
     })
 }
 
@@ -143,7 +149,7 @@ async fn proof(state: web::Data<AppState>, id: web::Path<String>) -> Result<Http
 async fn identity(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let name = state.db(crate::db::institution::get).await?.name;
     let key = state.ledger.institution_id();
-    Ok(HttpResponse::Ok().json(crate::peers::Identity {
+    Ok(HttpResponse::Ok().json(Identity {
         institution: key.clone(),
         public_key: key,
         name,
@@ -164,85 +170,127 @@ struct BlocksQuery {
 /// Main-chain blocks from a height, paginated (stored form, hex).
 async fn blocks_page(state: web::Data<AppState>, q: web::Query<BlocksQuery>) -> HttpResponse {
     let from = q.from.unwrap_or(1).max(1);
-    let limit = q.limit.unwrap_or(crate::peers::PAGE).clamp(1, crate::peers::PAGE);
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, PAGE);
     let (blocks, height) = state.ledger.with_chain(|c| {
         let to = from.saturating_add(limit - 1);
         (c.range(from, to).iter().map(|b| cairn_chain::to_hex(&b.encode_stored())).collect::<Vec<_>>(), c.height())
     });
-    HttpResponse::Ok().json(crate::peers::BlocksPage { from, blocks, height })
+    HttpResponse::Ok().json(BlocksPage { from, blocks, height })
 }
 
-fn peer_refusal(status: u16, reason: String, what: &str) -> HttpResponse {
-    tracing::warn!(status, reason = %reason, "refused a {what} from a peer");
-    let code = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
-    // Peers get the reason itself, not a generic error page.
-    let mut res = crate::error::json_error(code, &reason);
-    if status == 429 {
-        res.headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(60u64));
+/// The one mapping of a peer's refused block or record to its HTTP answer (docs/peers.md):
+/// 400 unreadable, 403 a record by a non-member, 409 an unknown parent or a branch removing a
+/// final block, 413 too large, 422 any other rule, 429 too many requests.
+fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::Unreadable(_) => StatusCode::BAD_REQUEST,
+        Refusal::UntrustedSigner(_) => StatusCode::FORBIDDEN,
+        Refusal::UnknownParent(_) | Refusal::WouldRemoveFinal(_) => StatusCode::CONFLICT,
+        Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::BreaksRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Answers a refusal. Peers get the reason itself, not a generic error page; a failure of our
+/// own store is an internal error (logged with its cause, never shown).
+fn refused(refusal: Refusal, what: &str) -> Result<HttpResponse, AppError> {
+    let status = refusal_status(&refusal);
+    let reason = match refusal {
+        Refusal::Store(e) => return Err(AppError::Internal(e)),
+        other => other.to_string(),
+    };
+    tracing::warn!(status = status.as_u16(), reason = %reason, "refused a {what} from a peer");
+    let mut res = crate::error::json_error(status, &reason);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(PEER_RETRY_AFTER));
     }
     crate::error::mark_final(&mut res);
-    res
+    Ok(res)
 }
+
+/// Seconds a peer over its request limit is asked to wait.
+const PEER_RETRY_AFTER: u64 = 60;
 
 /// Largest body accepted from a peer (a block announcement).
 const PEER_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Reads a peer's JSON payload, refusing oversized or malformed bodies with a reason.
-fn payload(
-    req: &actix_web::HttpRequest,
-    state: &AppState,
-    body: &web::Bytes,
-    what: &str,
-) -> Result<crate::peers::Payload, Box<HttpResponse>> {
-    if !state.peer_rate.allow(state.client_ip(req), crate::db::now()) {
-        return Err(Box::new(peer_refusal(429, "too many requests".into(), what)));
+fn payload(req: &HttpRequest, state: &AppState, body: &web::Bytes, now: i64) -> Result<Payload, Refusal> {
+    if !state.peer_rate.allow(state.client_ip(req), now) {
+        return Err(Refusal::TooManyRequests);
     }
     if body.len() > PEER_BODY_LIMIT {
-        return Err(Box::new(peer_refusal(413, format!("the body is larger than {PEER_BODY_LIMIT} bytes"), what)));
+        return Err(Refusal::TooLarge { limit: PEER_BODY_LIMIT });
     }
-    serde_json::from_slice(body).map_err(|e| Box::new(peer_refusal(400, format!("malformed JSON: {e}"), what)))
+    serde_json::from_slice(body).map_err(|e| Refusal::Unreadable(format!("malformed JSON: {e}")))
 }
 
 /// A peer announces a block.
-async fn announce(
-    req: actix_web::HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, AppError> {
-    let p = match payload(&req, &state, &body, "block") {
+async fn announce(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let now = crate::db::now();
+    let p = match payload(&req, &state, &body, now) {
         Ok(p) => p,
-        Err(res) => return Ok(*res),
+        Err(refusal) => return refused(refusal, "block"),
     };
     let ledger = state.ledger.clone();
-    let result = state.db(move |c| Ok(crate::peers::receive_block(c, &ledger, &p.data))).await?;
-    Ok(match result {
-        Ok(outcome) => HttpResponse::Ok().json(serde_json::json!({"accepted": true, "outcome": outcome})),
-        Err(refused) => {
-            if refused.missing_parent {
+    let result = state.db(move |c| Ok(peers::receive_block(c, &ledger, &p.data, now))).await?;
+    match result {
+        Ok(outcome) => Ok(HttpResponse::Ok().json(Announced { accepted: true, outcome })),
+        Err(refusal) => {
+            if let Refusal::UnknownParent(_) = refusal {
                 // We lack its ancestors: fetch them from our peers now.
                 state.peers.wake.notify_one();
             }
-            peer_refusal(refused.status, refused.reason, "block")
+            refused(refusal, "block")
         }
-    })
+    }
 }
 
 /// A peer relays a pending record.
-async fn relay(
-    req: actix_web::HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, AppError> {
-    let p = match payload(&req, &state, &body, "record") {
+async fn relay(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let now = crate::db::now();
+    let p = match payload(&req, &state, &body, now) {
         Ok(p) => p,
-        Err(res) => return Ok(*res),
+        Err(refusal) => return refused(refusal, "record"),
     };
     let ledger = state.ledger.clone();
-    let result = state.db(move |c| Ok(crate::peers::receive_record(c, &ledger, &p.data))).await?;
-    Ok(match result {
-        Ok(true) => HttpResponse::Created().json(serde_json::json!({"accepted": true, "new": true})),
-        Ok(false) => HttpResponse::Ok().json(serde_json::json!({"accepted": true, "new": false})),
-        Err(refused) => peer_refusal(refused.status, refused.reason, "record"),
-    })
+    let result = state.db(move |c| Ok(peers::receive_record(c, &ledger, &p.data, now))).await?;
+    match result {
+        Ok(true) => Ok(HttpResponse::Created().json(Relayed { accepted: true, new: true })),
+        Ok(false) => Ok(HttpResponse::Ok().json(Relayed { accepted: true, new: false })),
+        Err(refusal) => refused(refusal, "record"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_the_status_docs_peers_md_gives() {
+        let cases = [
+            (Refusal::Unreadable("not hex".into()), 400),
+            (Refusal::UntrustedSigner("stranger".into()), 403),
+            (Refusal::UnknownParent("parent".into()), 409),
+            (Refusal::WouldRemoveFinal("final".into()), 409),
+            (Refusal::TooLarge { limit: PEER_BODY_LIMIT }, 413),
+            (Refusal::BreaksRule("work".into()), 422),
+            (Refusal::TooManyRequests, 429),
+            (Refusal::Store(anyhow::anyhow!("disk full")), 500),
+        ];
+        for (refusal, status) in cases {
+            assert_eq!(refusal_status(&refusal).as_u16(), status, "{refusal:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_answers_its_reason_and_a_store_failure_hides_it() {
+        let res = refused(Refusal::BreaksRule("not enough proof of work".into()), "block").unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let res = refused(Refusal::TooManyRequests, "record").unwrap();
+        assert_eq!(res.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("60"));
+        assert!(matches!(refused(Refusal::Store(anyhow::anyhow!("disk full")), "block"), Err(AppError::Internal(_))));
+    }
 }

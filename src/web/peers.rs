@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, render_status};
+use crate::app::peers::{self as trust, Candidate};
 use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::error::AppError;
 use crate::peers::{self, Peer};
@@ -29,31 +30,14 @@ struct PeersPage {
     form_url: String,
     error: String,
     /// A fetched identity waiting for the instructor to compare its fingerprint.
-    confirm: Option<Confirm>,
-}
-
-/// What the confirmation step shows and posts back.
-#[derive(Deserialize)]
-struct Confirm {
-    url: String,
-    public_key: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    base_url: String,
-}
-
-impl Confirm {
-    fn fingerprint(&self) -> String {
-        peers::fingerprint(&self.public_key)
-    }
+    confirm: Option<Candidate>,
 }
 
 async fn load(state: &AppState, session: &Session, form_url: String, error: String) -> Result<PeersPage, AppError> {
     let me = state.ledger.institution_id();
     Ok(PeersPage {
         page: Page::new(session, "Peers"),
-        peers: state.db(peers::list).await?,
+        peers: state.db(|c| Ok(crate::db::peers::list(c)?)).await?,
         my_fingerprint: peers::fingerprint(&me),
         me,
         now: crate::db::now(),
@@ -73,41 +57,25 @@ struct UrlForm {
     url: String,
 }
 
-/// First step of trusting a peer: fetch its identity and show its fingerprint for the
-/// instructor to compare with the one the other institution gives; nothing is trusted yet.
+/// First step of trusting a peer: its identity and fingerprint are shown for the instructor
+/// to compare with the one the other institution gives; nothing is trusted yet.
 async fn peer_add(
     _: SignedIn,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<UrlForm>,
 ) -> Result<HttpResponse, AppError> {
-    let result = async {
-        let url = peers::normalise(&form.url)?;
-        let client = peers::client().map_err(|e| e.to_string())?;
-        let id = peers::fetch_identity(&client, &url)
-            .await
-            .map_err(|e| format!("cannot fetch {url}/chain/identity: {e}"))?;
-        if id.network != state.ledger.params().network {
-            return Err(format!(
-                "{url} is on the network '{}', this instance on '{}'",
-                id.network,
-                state.ledger.params().network
-            ));
-        }
-        if cairn_chain::from_hex(&id.public_key).is_none_or(|k| k.len() != 32) {
-            return Err(format!("{url} presents a malformed public key"));
-        }
-        let base_url = if id.base_url.is_empty() { url.clone() } else { id.base_url };
-        Ok(Confirm { url, public_key: id.public_key.to_ascii_lowercase(), name: id.name, base_url })
-    }
-    .await;
-    match result {
-        Ok(confirm) => {
+    let client = peers::client::Client::new()?;
+    match trust::fetch_candidate(&client, &form.url, &state.ledger.params().network).await {
+        Ok(candidate) => {
             let mut page = load(&state, &session, form.url, String::new()).await?;
-            page.confirm = Some(confirm);
+            page.confirm = Some(candidate);
             render(&page)
         }
-        Err(e) => render_status(&load(&state, &session, form.url, e).await?, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e) => {
+            let page = load(&state, &session, form.url, e.to_string()).await?;
+            render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
     }
 }
 
@@ -116,17 +84,12 @@ async fn peer_confirm(
     _: SignedIn,
     session: Session,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<Confirm>,
+    CsrfForm(candidate): CsrfForm<Candidate>,
 ) -> Result<HttpResponse, AppError> {
-    let fingerprint = form.fingerprint();
-    let Confirm { url, public_key, name, base_url } = form;
-    let (u, k, n, b) = (url.clone(), public_key, name.clone(), base_url);
-    state.db(move |c| peers::add(c, &u, &k, &n, &b)).await?;
-    if let Err(e) = state.ledger.refresh_trust() {
-        tracing::error!(error = %e, "cannot reload the trust list");
-    }
-    state.peers.wake.notify_one();
-    flash(&session, format!("Now trusting {url} ({name}), fingerprint {fingerprint}."));
+    let fingerprint = candidate.fingerprint();
+    let (live, now) = (state.peers.clone(), crate::db::now());
+    let peer = state.db(move |c| trust::trust(c, Some(&live), &candidate, now)).await?;
+    flash(&session, format!("Now trusting {} ({}), fingerprint {fingerprint}.", peer.url, peer.name));
     Ok(redirect("/admin/peers"))
 }
 
@@ -136,8 +99,8 @@ async fn peer_remove(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<UrlForm>,
 ) -> Result<HttpResponse, AppError> {
-    let url = form.url.clone();
-    state.db(move |c| peers::remove(c, &url)).await?;
+    let (live, url) = (state.peers.clone(), form.url.clone());
+    state.db(move |c| trust::remove(c, Some(&live), &url)).await?;
     flash(&session, format!("No longer trusting {}.", form.url));
     Ok(redirect("/admin/peers"))
 }

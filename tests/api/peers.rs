@@ -493,7 +493,7 @@ async fn the_peers_page_shows_state_and_manages_the_trust_list() {
     assert_eq!(res.status(), 200);
     let confirm = res.text().await.unwrap();
     assert!(confirm.contains("id=\"confirm-peer\"") && confirm.contains(&fingerprint), "{confirm}");
-    assert!(cairn::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
+    assert!(cairn::db::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
     let res = a
         .post_form(
             "/admin/peers/confirm",
@@ -503,7 +503,7 @@ async fn the_peers_page_shows_state_and_manages_the_trust_list() {
     assert_eq!(res.status(), 303);
     let page = a.get_html("/admin/peers").await;
     assert!(page.contains(&b.address) && page.contains(&fingerprint));
-    let trusted = cairn::peers::list(&mut a.pool.get().unwrap()).unwrap();
+    let trusted = cairn::db::peers::list(&mut a.pool.get().unwrap()).unwrap();
     assert_eq!((trusted.len(), trusted[0].public_key.as_str()), (1, key.as_str()));
     // A wrong address is explained, not added.
     let res = a.post_form("/admin/peers", &[("url", "http://127.0.0.1:9/")]).await;
@@ -511,5 +511,5 @@ async fn the_peers_page_shows_state_and_manages_the_trust_list() {
     assert!(res.text().await.unwrap().contains("cannot fetch"));
     let res = a.post_form("/admin/peers/remove", &[("url", &b.address)]).await;
     assert_eq!(res.status(), 303);
-    assert!(cairn::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
+    assert!(cairn::db::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
 }

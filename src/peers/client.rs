@@ -1,0 +1,85 @@
+//! The HTTP client for peer institutions. Peer URLs are explicit, so they bypass the
+//! private-address policy; redirects are never followed, proxies never used, time is bounded
+//! and responses are size-capped, so nothing a peer sends makes Cairn contact another address
+//! or hold more than [`MAX_BODY`] of its answer.
+
+use std::time::Duration;
+
+use cairn_chain::Block;
+use serde::Deserialize;
+
+use super::wire::{BlocksPage, Head, Identity, PAGE, Payload};
+
+/// Largest response read from a peer.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new() -> anyhow::Result<Client> {
+        crate::net::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("Cairn/", env!("CARGO_PKG_VERSION"), " (peer)"))
+            .build()?;
+        Ok(Client { http })
+    }
+
+    /// `GET {url}/chain/identity`.
+    pub async fn identity(&self, url: &str) -> anyhow::Result<Identity> {
+        read_json(self.http.get(format!("{url}/chain/identity")).send().await?).await
+    }
+
+    /// `GET {url}/chain/head`.
+    pub async fn head(&self, url: &str) -> anyhow::Result<Head> {
+        read_json(self.http.get(format!("{url}/chain/head")).send().await?).await
+    }
+
+    /// `GET {url}/chain/blocks`: one page of the peer's main chain from height `from`.
+    pub async fn blocks(&self, url: &str, from: u64) -> anyhow::Result<BlocksPage> {
+        read_json(self.http.get(format!("{url}/chain/blocks?from={from}&limit={PAGE}")).send().await?).await
+    }
+
+    /// `POST {url}/chain/records`: relays a record (canonical bytes); the peer's status.
+    pub async fn relay(&self, url: &str, record: &[u8]) -> reqwest::Result<reqwest::StatusCode> {
+        let res = self
+            .http
+            .post(format!("{url}/chain/records"))
+            .json(&Payload { data: cairn_chain::to_hex(record) })
+            .send()
+            .await?;
+        Ok(res.status())
+    }
+
+    /// `POST {url}/chain/blocks`: announces a block. The answer does not matter: a peer
+    /// lacking the parent syncs from us.
+    pub async fn announce(&self, url: &str, block: &Block) {
+        let _ = self
+            .http
+            .post(format!("{url}/chain/blocks"))
+            .json(&Payload { data: cairn_chain::to_hex(&block.encode_stored()) })
+            .send()
+            .await;
+    }
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(mut res: reqwest::Response) -> anyhow::Result<T> {
+    let status = res.status();
+    if !status.is_success() {
+        anyhow::bail!("answered {status}");
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            anyhow::bail!("the response is larger than {MAX_BODY} bytes");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("malformed JSON: {e}"))
+}
