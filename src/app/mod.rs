@@ -2,3 +2,5 @@
 //! shared by the web handlers and the command line. Each takes what it needs (a connection or
 //! pool, validated input, the time `now`) and returns a domain error, never an HTTP status;
 //! `src/error.rs` turns errors into responses in one place.
+
+pub mod mentions;

@@ -86,7 +86,10 @@ pub mod feeds;
 pub mod institution;
 pub mod instructors;
 pub mod links;
+pub mod mentions;
+pub mod outbox;
 pub mod sessions;
+pub mod text_enum;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
 #[derive(Debug, thiserror::Error)]
