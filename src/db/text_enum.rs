@@ -40,7 +40,10 @@ macro_rules! text_enum {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err($crate::db::text_enum::UnknownValue { what: stringify!($name), value: other.to_string() }),
+                    other => Err($crate::db::text_enum::UnknownValue {
+                        what: stringify!($name),
+                        value: other.to_string(),
+                    }),
                 }
             }
         }
@@ -75,7 +78,8 @@ macro_rules! text_enum {
 
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for $name {
             fn from_sql(value: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
-                let s = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite>>::from_sql(value)?;
+                use diesel::deserialize::FromSql;
+                let s = <String as FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite>>::from_sql(value)?;
                 Ok(s.parse::<$name>()?)
             }
         }

@@ -143,9 +143,11 @@ mod tests {
         let e = join_confirmation("ada@example.edu", &body).unwrap();
         assert_eq!(
             e.text,
-            "Hello Ada,\n\nSomeone, probably you, asked https://cairn.example to collect the posts of a blog for its courses \
-             and gave this email address.\n\nConfirm here (the link works for 48 hours):\nhttps://cairn.example/join/confirm/t1\n\n\
-             Keep this private link to change or remove your subscription later:\nhttps://cairn.example/subscription/t2\n\n\
+            "Hello Ada,\n\nSomeone, probably you, asked https://cairn.example to collect the posts of a blog for \
+             its courses and gave this email address.\n\nConfirm here (the link works for 48 hours):\n\
+             https://cairn.example/join/confirm/t1\n\n\
+             Keep this private link to change or remove your subscription later:\n\
+             https://cairn.example/subscription/t2\n\n\
              If you did not ask for this, ignore this message and nothing will happen.\n"
         );
         assert_eq!(
