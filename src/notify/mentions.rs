@@ -12,9 +12,9 @@ const VERIFY_AT_ONCE: usize = 4;
 const BATCH: i64 = 20;
 
 impl Notifier {
-    /// Verifies pending received Webmentions, recording `now` as their check time; returns
-    /// how many were settled.
-    pub async fn verify_mentions_at(&self, now: i64) -> StoreResult<usize> {
+    /// Verifies pending received Webmentions (the source must link to the target); returns how
+    /// many were settled.
+    pub async fn verify_mentions(&self) -> StoreResult<usize> {
         let pending = self.db(|c| mentions::pending(c, BATCH)).await?;
         let mut done = 0;
         // A few at a time, so one slow source delays only its own slot.
@@ -24,7 +24,7 @@ impl Notifier {
             while set.len() < VERIFY_AT_ONCE {
                 let Some(mention) = pending.next() else { break };
                 let me = self.clone();
-                set.spawn(async move { me.verify_one(mention, now).await });
+                set.spawn(async move { me.verify_one(mention).await });
             }
             match set.join_next().await {
                 Some(Ok(Err(e))) => tracing::error!(
@@ -39,7 +39,7 @@ impl Notifier {
         Ok(done)
     }
 
-    async fn verify_one(&self, mention: PendingMention, now: i64) -> StoreResult<()> {
+    async fn verify_one(&self, mention: PendingMention) -> StoreResult<()> {
         let PendingMention { id, source, target } = mention;
         let (status, reason) = match self.fetcher.get(&source, &Validators::default(), "text/html, */*;q=0.5").await {
             Ok(f) if f.status.as_u16() == 410 => (Status::Deleted, Some("the source is gone (410)".to_string())),
@@ -57,6 +57,7 @@ impl Notifier {
             Ok(f) => (Status::Rejected, Some(format!("the source answered {}", f.status.as_u16()))),
             Err(e) => (Status::Rejected, Some(e.to_string())),
         };
+        let now = self.now();
         self.db(move |c| mentions::settle(c, id, status, reason.as_deref(), now)).await
     }
 }

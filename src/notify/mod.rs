@@ -5,8 +5,11 @@
 //! (`crate::app::mentions`), their sources fetched and checked for a link to the target, and
 //! verified ones shown on the badge page ([`mentions`]).
 //!
-//! Each pass reads the clock once and hands `now` down, so that claiming, leases, retry times
-//! and check times all follow from the time it was given.
+//! Time comes from the notifier's clock (the system clock unless it is given another), read
+//! where a moment matters: when a pass picks what is due, when it claims a row (the lease runs
+//! from then), and when an outcome is recorded (a retry waits from the receiver's answer, not
+//! from the start of a pass that may have lasted minutes). The store and use cases take that
+//! `now` as an argument.
 
 pub mod email;
 pub mod mentions;
@@ -42,10 +45,14 @@ pub fn enqueue(
     crate::db::outbox::enqueue(conn, award_id, source, evidence, email, crate::db::now())
 }
 
+/// The time in Unix seconds, as [`crate::db::now`] gives it.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// Delivers notifications and verifies received Webmentions.
 #[derive(Clone)]
 pub struct Notifier {
     pool: DbPool,
+    clock: Clock,
     fetcher: Fetcher,
     mailer: Mailer,
     base: String,
@@ -59,6 +66,7 @@ impl Notifier {
     pub fn new(pool: DbPool, fetcher: Fetcher, mailer: Mailer, base: String) -> Notifier {
         Notifier {
             pool,
+            clock: Arc::new(crate::db::now),
             fetcher,
             mailer,
             base,
@@ -67,21 +75,21 @@ impl Notifier {
         }
     }
 
+    /// The same notifier, reading the time from `clock`.
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Notifier {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         crate::db::run(&self.pool, f).await
-    }
-
-    /// Delivers every notification due now; returns how many were handled.
-    pub async fn deliver_due(&self) -> StoreResult<usize> {
-        self.deliver_due_at(crate::db::now()).await
-    }
-
-    /// Verifies pending received Webmentions now; returns how many were settled.
-    pub async fn verify_mentions(&self) -> StoreResult<usize> {
-        self.verify_mentions_at(crate::db::now()).await
     }
 
     /// One pass of Webmention verification for the job runner: more when any was settled.
@@ -98,4 +106,38 @@ impl Notifier {
 
 fn busy_if(done: usize) -> crate::jobs::Pass {
     if done > 0 { crate::jobs::Pass::More } else { crate::jobs::Pass::Idle }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn delivery_reads_the_time_from_the_clock_it_was_given() {
+        let (dir, mut conn, award) = crate::db::outbox::tests::db_with_award();
+        let t = 1_000_000;
+        crate::db::outbox::enqueue(&mut conn, award, "https://cairn.example/assertions/abc", None, true, t).unwrap();
+        let settings = crate::config::Settings::load(&crate::config::Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
+        let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
+        let clock = Arc::new(AtomicI64::new(t - 1));
+        let time = clock.clone();
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into())
+            .with_clock(move || time.load(Ordering::SeqCst));
+
+        assert_eq!(notifier.deliver_due().await.unwrap(), 0, "not due before it was queued");
+        clock.store(t + 10, Ordering::SeqCst);
+        assert_eq!(notifier.deliver_due().await.unwrap(), 1);
+        let row = &crate::db::outbox::for_awards(&mut conn, &[award]).unwrap()[0];
+        assert_eq!((row.status, row.attempts, row.updated_at), (crate::db::outbox::Status::Sent, 1, t + 10));
+        let mails = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
+        assert_eq!(mails, 1, "the badge email was written");
+    }
 }

@@ -59,23 +59,25 @@ impl Notification {
 }
 
 impl Notifier {
-    /// Delivers every notification due at `now` (up to [`CONCURRENCY`] at once); returns how
+    /// Delivers every notification that is due (up to [`CONCURRENCY`] at once); returns how
     /// many were handled.
-    pub async fn deliver_due_at(&self, now: i64) -> StoreResult<usize> {
+    pub async fn deliver_due(&self) -> StoreResult<usize> {
+        let now = self.now();
         let due = self.db(move |c| outbox::due(c, now, BATCH)).await?;
         let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut set = tokio::task::JoinSet::new();
         let mut n = 0;
         for note in due {
-            let id = note.id;
-            if !self.db(move |c| outbox::claim(c, id, now, LEASE_SECS)).await? {
+            // The lease runs from the claim: the pass may have waited for a free slot.
+            let (id, at) = (note.id, self.now());
+            if !self.db(move |c| outbox::claim(c, id, at, LEASE_SECS)).await? {
                 continue;
             }
             n += 1;
             let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
             let me = self.clone();
             set.spawn(async move {
-                let result = me.deliver_one(note, now).await;
+                let result = me.deliver_one(note).await;
                 drop(permit);
                 result
             });
@@ -93,11 +95,12 @@ impl Notifier {
     }
 
     /// Delivers one claimed notification and records the outcome.
-    async fn deliver_one(&self, note: Notification, now: i64) -> StoreResult<()> {
+    async fn deliver_one(&self, note: Notification) -> StoreResult<()> {
         let delivery = match note.kind {
             Kind::Webmention => self.send_webmention(&note).await,
             Kind::Email => self.send_email(&note).await,
         };
+        let now = self.now();
         let (id, attempts) = (note.id, note.attempts + 1);
         let settled = match delivery {
             Delivery::Done { status, endpoint, location } => Settled::Done { status, endpoint, location },
