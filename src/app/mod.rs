@@ -5,5 +5,6 @@
 
 pub mod award;
 pub mod feeds;
-pub mod subscribe;
+pub mod mentions;
 pub mod peers;
+pub mod subscribe;

@@ -41,33 +41,13 @@ impl std::fmt::Display for StoredKind {
     }
 }
 
-/// The keys of `chain_meta`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetaKey {
-    /// `network|records per block|difficulty bits`, fixed by the first start.
-    Network,
-    /// The stored chain format.
-    Format,
-}
-
-impl MetaKey {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetaKey::Network => "network",
-            MetaKey::Format => "format",
-        }
-    }
-}
-
-impl TryFrom<&str> for MetaKey {
-    type Error = String;
-
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        match s {
-            "network" => Ok(MetaKey::Network),
-            "format" => Ok(MetaKey::Format),
-            other => Err(format!("'{other}' is not a chain setting")),
-        }
+super::stored::stored_enum! {
+    /// The keys of `chain_meta`.
+    pub enum MetaKey {
+        /// `network|records per block|difficulty bits`, fixed by the first start.
+        Network = "network",
+        /// The stored chain format.
+        Format = "format",
     }
 }
 
@@ -281,9 +261,6 @@ mod tests {
         assert_eq!(StoredKind(RecordKind::Award).as_str(), "award");
         assert_eq!(StoredKind(RecordKind::Revocation).as_str(), "revocation");
         assert!(StoredKind::try_from("Award").is_err());
-        for key in [MetaKey::Network, MetaKey::Format] {
-            assert_eq!(MetaKey::try_from(key.as_str()), Ok(key));
-        }
-        assert!(MetaKey::try_from("tip").is_err());
+        crate::db::stored::assert_round_trip!(MetaKey);
     }
 }

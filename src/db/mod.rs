@@ -87,8 +87,10 @@ pub mod feeds;
 pub mod institution;
 pub mod instructors;
 pub mod links;
-pub mod reader;
+pub mod mentions;
+pub mod outbox;
 pub mod peers;
+pub mod reader;
 pub mod sessions;
 pub mod stored;
 

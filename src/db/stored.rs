@@ -1,8 +1,16 @@
 //! States kept as words: an enum whose variants map to their stored (or submitted) strings in
 //! one table, read and written by SQLite, serde and forms alike, so no other code spells them.
 
-/// Declares an enum of `Variant = "word"` pairs with `as_str`, `parse`, `Display`, serde and
-/// diesel `Text` mappings, all from that one list. An unknown word read from the database is
+/// A word that names no state of the enum (`what`).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} '{word}'")]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub word: String,
+}
+
+/// Declares an enum of `Variant = "word"` pairs with `as_str`, `parse`/`FromStr`, `Display`,
+/// comparison with `&str`, serde and diesel `Text` mappings, all from that one list. An unknown word read from the database is
 /// a deserialisation error, never a silent default.
 macro_rules! stored_enum {
     (
@@ -41,6 +49,21 @@ macro_rules! stored_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::db::stored::UnknownWord;
+
+            fn from_str(word: &str) -> Result<Self, Self::Err> {
+                $name::parse(word)
+                    .ok_or_else(|| $crate::db::stored::UnknownWord { what: stringify!($name), word: word.to_string() })
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
             }
         }
 

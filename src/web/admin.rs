@@ -720,19 +720,23 @@ async fn password_update(
 #[template(path = "admin/mentions.html")]
 struct MentionsPage {
     page: Page,
-    held: Vec<crate::notify::HeldMention>,
+    held: Vec<crate::db::mentions::HeldMention>,
 }
 
 /// Mentions shown at most on the moderation page at once.
 const MENTIONS_LISTED: i64 = 200;
 
 async fn mentions_list(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let held = state.db(|c| crate::notify::held_for_moderation(c, MENTIONS_LISTED)).await?;
+    let held = state.db(|c| crate::db::mentions::held_for_moderation(c, MENTIONS_LISTED)).await?;
     render(&MentionsPage { page: Page::new(&session, "Mentions to moderate"), held })
 }
 
 async fn moderate(session: &Session, state: &AppState, id: i64, approve: bool) -> Result<HttpResponse, AppError> {
-    state.db(move |c| crate::notify::moderate(c, id, approve)).await?;
+    if approve {
+        state.db(move |c| crate::app::mentions::approve(c, id)).await?;
+    } else {
+        state.db(move |c| crate::app::mentions::reject(c, id)).await?;
+    }
     flash(
         session,
         if approve { "Approved: the mention is shown once verified." } else { "Rejected: the mention is never shown." },

@@ -184,15 +184,15 @@ async fn receive_webmention(
     state: web::Data<AppState>,
     form: web::Form<MentionForm>,
 ) -> Result<HttpResponse, AppError> {
-    let client = state.client_ip(&req);
-    if let Err(wait) = state.mention_rate.check(client, crate::db::now()) {
+    let (client, now) = (state.client_ip(&req), crate::db::now());
+    if let Err(wait) = state.mention_rate.check(client, now) {
         return Err(AppError::Limited {
             message: "too many Webmentions from your address; try again in a minute".into(),
             retry_after: wait,
         });
     }
     let (base, form) = (state.base_url.clone(), form.into_inner());
-    match state.db(move |c| crate::notify::receive(c, &base, &form.source, &form.target, client)).await {
+    match state.db(move |c| crate::app::mentions::receive(c, &base, &form.source, &form.target, client, now)).await {
         Ok(()) => {
             state.notifier.mentions_wake.notify_one();
             Ok(HttpResponse::Accepted()

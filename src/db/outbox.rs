@@ -1,0 +1,278 @@
+//! The outbox: notifications of awards (a Webmention to the learner's post, an email with the
+//! baked badge) waiting to be delivered, with their delivery state, so that a restart loses
+//! nothing.
+
+use diesel::prelude::*;
+
+use super::schema::{awards, outbox, tasks};
+use super::{StoreResult, write_tx};
+
+super::stored::stored_enum! {
+    /// What a notification is.
+    pub enum Kind {
+        Webmention = "webmention",
+        Email = "email",
+    }
+}
+
+super::stored::stored_enum! {
+    /// Where a notification is in its delivery.
+    pub enum Status {
+        /// Waiting for its next attempt (`next_attempt_at`), or leased to a worker sending it.
+        Queued = "queued",
+        Sent = "sent",
+        /// The post advertises no Webmention endpoint: nothing to send, not an error.
+        NoEndpoint = "no_endpoint",
+        /// Refused for good; not retried.
+        Failed = "failed",
+        /// Still failing when the retry period ran out.
+        GaveUp = "gave_up",
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = outbox)]
+pub struct Notification {
+    pub id: i64,
+    pub kind: Kind,
+    pub award_id: i64,
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub status: Status,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub endpoint: Option<String>,
+    pub location: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Queues an award's notifications: a Webmention from `source` to the evidence when there is
+/// one, and the email when `email`. Runs inside the caller's transaction when there is one.
+pub fn enqueue(
+    conn: &mut SqliteConnection,
+    award_id: i64,
+    source: &str,
+    evidence: Option<&str>,
+    email: bool,
+    now: i64,
+) -> StoreResult<()> {
+    write_tx(conn, |conn| {
+        if let Some(target) = evidence {
+            diesel::insert_into(outbox::table)
+                .values((
+                    outbox::kind.eq(Kind::Webmention),
+                    outbox::award_id.eq(award_id),
+                    outbox::source.eq(source),
+                    outbox::target.eq(target),
+                    outbox::status.eq(Status::Queued),
+                    outbox::next_attempt_at.eq(now),
+                    outbox::created_at.eq(now),
+                    outbox::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        if email {
+            diesel::insert_into(outbox::table)
+                .values((
+                    outbox::kind.eq(Kind::Email),
+                    outbox::award_id.eq(award_id),
+                    outbox::status.eq(Status::Queued),
+                    outbox::next_attempt_at.eq(now),
+                    outbox::created_at.eq(now),
+                    outbox::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Notifications of the given awards, oldest first.
+pub fn for_awards(conn: &mut SqliteConnection, award_ids: &[i64]) -> StoreResult<Vec<Notification>> {
+    outbox::table
+        .filter(outbox::award_id.eq_any(award_ids))
+        .order(outbox::id)
+        .select(Notification::as_select())
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Queued notifications whose next attempt is due at `now`, earliest first, at most `limit`.
+pub fn due(conn: &mut SqliteConnection, now: i64, limit: i64) -> StoreResult<Vec<Notification>> {
+    outbox::table
+        .filter(outbox::status.eq(Status::Queued).and(outbox::next_attempt_at.le(now)))
+        .order(outbox::next_attempt_at)
+        .limit(limit)
+        .select(Notification::as_select())
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Claims a due notification for `lease_secs`: true when this caller got it. Two workers never
+/// hold the same row; if the holder dies, the lease runs out and the row is due again.
+pub fn claim(conn: &mut SqliteConnection, id: i64, now: i64, lease_secs: i64) -> StoreResult<bool> {
+    let n = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id).and(outbox::status.eq(Status::Queued)).and(outbox::next_attempt_at.le(now))),
+    )
+    .set(outbox::next_attempt_at.eq(now + lease_secs))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// How one delivery attempt ended, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing more to do (`Sent` or `NoEndpoint`).
+    Done { status: Status, endpoint: Option<String>, location: Option<String> },
+    /// Refused for good.
+    Failed { error: String, endpoint: Option<String> },
+    /// Try again at `next_attempt_at`, or give up (`status` is `Queued` or `GaveUp`).
+    Retry { status: Status, error: String, next_attempt_at: i64 },
+}
+
+/// Records the outcome of a claimed notification's attempt number `attempts`.
+pub fn settle(conn: &mut SqliteConnection, id: i64, attempts: i64, outcome: Settled, now: i64) -> StoreResult<()> {
+    let row = outbox::table.find(id);
+    match outcome {
+        Settled::Done { status, endpoint, location } => diesel::update(row)
+            .set((
+                outbox::status.eq(status),
+                outbox::attempts.eq(attempts),
+                outbox::endpoint.eq(endpoint),
+                outbox::location.eq(location),
+                outbox::last_error.eq(None::<String>),
+                outbox::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        Settled::Failed { error, endpoint } => diesel::update(row)
+            .set((
+                outbox::status.eq(Status::Failed),
+                outbox::attempts.eq(attempts),
+                outbox::endpoint.eq(endpoint),
+                outbox::last_error.eq(error),
+                outbox::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        Settled::Retry { status, error, next_attempt_at } => diesel::update(row)
+            .set((
+                outbox::status.eq(status),
+                outbox::attempts.eq(attempts),
+                outbox::next_attempt_at.eq(next_attempt_at),
+                outbox::last_error.eq(error),
+                outbox::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// What the badge email of an award says and carries.
+#[derive(Debug, Clone)]
+pub struct AwardMail {
+    pub to: String,
+    pub name: Option<String>,
+    pub public_id: String,
+    pub title: String,
+    pub baked_png: Vec<u8>,
+    pub issuer: String,
+}
+
+/// The badge email's content for an award.
+pub fn award_mail(conn: &mut SqliteConnection, award_id: i64) -> StoreResult<AwardMail> {
+    let (to, name, public_id, title, baked_png): (String, Option<String>, String, String, Vec<u8>) = awards::table
+        .inner_join(tasks::table)
+        .filter(awards::id.eq(award_id))
+        .select((awards::recipient_email, awards::recipient_name, awards::public_id, tasks::title, awards::baked_png))
+        .first(conn)?;
+    let issuer = super::institution::get(conn)?.name;
+    Ok(AwardMail { to, name, public_id, title, baked_png, issuer })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A fresh database file holding one task and one award; returns the award's id.
+    pub(crate) fn db_with_award() -> (tempfile::TempDir, SqliteConnection, i64) {
+        use crate::db::schema::tasks;
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        drop(pool);
+        let mut conn = SqliteConnection::establish(dir.path().join("cairn.db").to_str().unwrap()).unwrap();
+        crate::db::institution::ensure(&mut conn, "Open U").unwrap();
+        let task: i64 = diesel::insert_into(tasks::table)
+            .values((
+                tasks::title.eq("Data"),
+                tasks::description.eq(""),
+                tasks::criteria.eq(""),
+                tasks::hashtag.eq("el30-data"),
+                tasks::created_at.eq(0),
+                tasks::updated_at.eq(0),
+            ))
+            .returning(tasks::id)
+            .get_result(&mut conn)
+            .unwrap();
+        let award: i64 = diesel::insert_into(awards::table)
+            .values((
+                awards::public_id.eq("abc"),
+                awards::task_id.eq(task),
+                awards::recipient_email.eq("ada@example.edu"),
+                awards::salt.eq("s"),
+                awards::identity.eq("sha256$00"),
+                awards::evidence_url.eq("https://ada.example/post"),
+                awards::issued_on.eq(0),
+                awards::assertion_json.eq("{}"),
+                awards::baked_svg.eq(Vec::<u8>::new()),
+                awards::baked_png.eq(vec![0x89u8]),
+            ))
+            .returning(awards::id)
+            .get_result(&mut conn)
+            .unwrap();
+        (dir, conn, award)
+    }
+
+    #[test]
+    fn claims_leases_and_retries_follow_the_time_they_are_given() {
+        let (_dir, mut c, award) = db_with_award();
+        let t = 1_000_000;
+        enqueue(&mut c, award, "https://cairn.example/assertions/abc", Some("https://ada.example/post"), true, t)
+            .unwrap();
+        assert!(due(&mut c, t - 1, 10).unwrap().is_empty(), "nothing is due before it was queued");
+        let queued = due(&mut c, t, 10).unwrap();
+        assert_eq!(queued.iter().map(|n| n.kind).collect::<Vec<_>>(), [Kind::Webmention, Kind::Email]);
+        let id = queued[0].id;
+        assert!(claim(&mut c, id, t, 300).unwrap());
+        assert!(!claim(&mut c, id, t + 299, 300).unwrap(), "a leased row is not claimed twice");
+        assert_eq!(due(&mut c, t + 299, 10).unwrap().len(), 1, "only the email is due while the lease holds");
+        assert!(claim(&mut c, id, t + 300, 300).unwrap(), "an expired lease makes the row due again");
+
+        let (status, next) = crate::notify::outbox::retry_schedule(1, Some(120), t, t + 300);
+        settle(&mut c, id, 1, Settled::Retry { status, error: "503".into(), next_attempt_at: next }, t + 300).unwrap();
+        let row = &for_awards(&mut c, &[award]).unwrap()[0];
+        assert_eq!(
+            (row.status, row.attempts, row.next_attempt_at, row.updated_at),
+            (Status::Queued, 1, t + 420, t + 300)
+        );
+        settle(&mut c, id, 2, Settled::Done { status: Status::Sent, endpoint: None, location: None }, t + 500).unwrap();
+        let row = &for_awards(&mut c, &[award]).unwrap()[0];
+        assert_eq!((row.status, row.last_error.as_deref(), row.updated_at), (Status::Sent, None, t + 500));
+        let mail = award_mail(&mut c, award).unwrap();
+        assert_eq!(
+            (mail.title.as_str(), mail.issuer.as_str(), mail.to.as_str()),
+            ("Data", "Open U", "ada@example.edu")
+        );
+    }
+
+    #[test]
+    fn every_state_round_trips_through_its_stored_string() {
+        crate::db::stored::assert_round_trip!(Status);
+        crate::db::stored::assert_round_trip!(Kind);
+        let stored: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(stored, ["queued", "sent", "no_endpoint", "failed", "gave_up"]);
+        assert!("delivered".parse::<Status>().is_err());
+        assert_eq!(serde_json::to_value(Status::GaveUp).unwrap(), serde_json::json!("gave_up"));
+    }
+}

@@ -1,0 +1,140 @@
+//! Notifications, both ways. Out: when a badge is awarded (or revoked) a Webmention from
+//! the verification page to the learner's post, and an email with the baked badge, go
+//! into a persisted outbox that a supervised job delivers with retries — the award
+//! itself never waits ([`outbox`], [`email`]). In: Webmentions to Cairn's pages are queued
+//! (`crate::app::mentions`), their sources fetched and checked for a link to the target, and
+//! verified ones shown on the badge page ([`mentions`]).
+//!
+//! Time comes from the notifier's clock (the system clock unless it is given another), read
+//! where a moment matters: when a pass picks what is due, when it claims a row (the lease runs
+//! from then), and when an outcome is recorded (a retry waits from the receiver's answer, not
+//! from the start of a pass that may have lasted minutes). The store and use cases take that
+//! `now` as an argument.
+
+pub mod email;
+pub mod mentions;
+pub mod outbox;
+mod rate;
+
+use std::sync::Arc;
+
+use diesel::SqliteConnection;
+
+use crate::db::{DbPool, StoreResult};
+use crate::email::Mailer;
+use crate::net::Fetcher;
+
+pub use crate::app::mentions::{
+    MAX_PENDING_MENTIONS, MAX_PENDING_PER_CLIENT, MAX_PENDING_PER_SOURCE, MAX_PENDING_PER_TARGET,
+};
+pub use crate::db::mentions::{HeldMention, held_for_moderation, verified_for};
+pub use crate::db::outbox::{Notification, for_awards};
+pub use outbox::{CONCURRENCY, GIVE_UP_AFTER_SECS};
+pub use rate::{MENTIONS_PER_MINUTE, RateLimit, limit_key};
+
+/// Queues the award's notifications at the current time, inside the award's transaction: a
+/// Webmention from `source` (the verification page) to `evidence`, and the badge email when
+/// `email`. A use case that holds its own `now` calls [`crate::db::outbox::enqueue`].
+pub fn enqueue(
+    conn: &mut SqliteConnection,
+    award_id: i64,
+    source: &str,
+    evidence: Option<&str>,
+    email: bool,
+) -> StoreResult<()> {
+    crate::db::outbox::enqueue(conn, award_id, source, evidence, email, crate::db::now())
+}
+
+/// The time in Unix seconds, as [`crate::db::now`] gives it.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Delivers notifications and verifies received Webmentions.
+#[derive(Clone)]
+pub struct Notifier {
+    pool: DbPool,
+    clock: Clock,
+    fetcher: Fetcher,
+    mailer: Mailer,
+    base: String,
+    /// Wakes the delivery job (an award or revocation queued something).
+    pub wake: Arc<tokio::sync::Notify>,
+    /// Wakes the verification job (a Webmention was received).
+    pub mentions_wake: Arc<tokio::sync::Notify>,
+}
+
+impl Notifier {
+    pub fn new(pool: DbPool, fetcher: Fetcher, mailer: Mailer, base: String) -> Notifier {
+        Notifier {
+            pool,
+            clock: Arc::new(crate::db::now),
+            fetcher,
+            mailer,
+            base,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            mentions_wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// The same notifier, reading the time from `clock`.
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Notifier {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        crate::db::run(&self.pool, f).await
+    }
+
+    /// One pass of Webmention verification for the job runner: more when any was settled.
+    /// It runs as its own job, so slow or hostile sources never hold up a notification.
+    pub async fn verify_pass(&self) -> anyhow::Result<crate::jobs::Pass> {
+        Ok(busy_if(self.verify_mentions().await?))
+    }
+
+    /// One delivery pass for the job runner: more when any notification was settled.
+    pub async fn deliver_pass(&self) -> anyhow::Result<crate::jobs::Pass> {
+        Ok(busy_if(self.deliver_due().await?))
+    }
+}
+
+fn busy_if(done: usize) -> crate::jobs::Pass {
+    if done > 0 { crate::jobs::Pass::More } else { crate::jobs::Pass::Idle }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn delivery_reads_the_time_from_the_clock_it_was_given() {
+        let (dir, mut conn, award) = crate::db::outbox::tests::db_with_award();
+        let t = 1_000_000;
+        crate::db::outbox::enqueue(&mut conn, award, "https://cairn.example/assertions/abc", None, true, t).unwrap();
+        let mut settings = crate::config::Settings::defaults();
+        settings.data_dir = dir.path().to_path_buf();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
+        let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
+        let clock = Arc::new(AtomicI64::new(t - 1));
+        let time = clock.clone();
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into())
+            .with_clock(move || time.load(Ordering::SeqCst));
+
+        assert_eq!(notifier.deliver_due().await.unwrap(), 0, "not due before it was queued");
+        clock.store(t + 10, Ordering::SeqCst);
+        assert_eq!(notifier.deliver_due().await.unwrap(), 1);
+        let row = &crate::db::outbox::for_awards(&mut conn, &[award]).unwrap()[0];
+        assert_eq!((row.status, row.attempts, row.updated_at), (crate::db::outbox::Status::Sent, 1, t + 10));
+        let mails = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
+        assert_eq!(mails, 1, "the badge email was written");
+    }
+}
