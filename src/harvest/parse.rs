@@ -176,13 +176,77 @@ pub fn parse(body: &[u8], http_charset: Option<&str>, base: &Url) -> Result<Pars
     // Relative links in content resolve against the document's xml:base, if it has one.
     let content_base = document_base(&text, base);
     match parser.parse(text.as_bytes()) {
-        Ok(feed) if !feed.entries.is_empty() || !has_items => Ok(from_feed_rs(feed, &content_base)),
+        Ok(feed) if !feed.entries.is_empty() || !has_items => Ok(from_feed_rs(feed, &text, &content_base)),
         Ok(_) | Err(feed_rs::parser::ParseFeedError::ParseError(_)) if text.trim_start().starts_with('<') => {
             fallback::parse(&text, &content_base)
         }
-        Ok(feed) => Ok(from_feed_rs(feed, &content_base)),
+        Ok(feed) => Ok(from_feed_rs(feed, &text, &content_base)),
         Err(e) => Err(ParseError::Malformed(describe(&e))),
     }
+}
+
+/// The Dublin Core namespace, whose `dc:subject` is a category that feed-rs does not read.
+const DC_NS: &str = "http://purl.org/dc/elements/1.1/";
+
+/// The `dc:subject`s of each item or entry of an XML document, in document order, with the
+/// item's `<link>` text (or `rdf:about`) to pair it with feed-rs's entry. Read only when the
+/// document names the namespace and has a subject at all, so other feeds pay one scan.
+fn dc_subjects(text: &str) -> Vec<(Option<String>, Vec<String>)> {
+    if !text.contains(DC_NS) || !text.contains("subject>") {
+        return Vec::new();
+    }
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 2_000_000, ..Default::default() };
+    let Ok(doc) = roxmltree::Document::parse_with_options(text, opts) else { return Vec::new() };
+    doc.descendants()
+        .filter(|n| n.is_element() && matches!(n.tag_name().name(), "item" | "entry"))
+        .map(|n| {
+            let link = n
+                .children()
+                .find(|c| c.is_element() && c.tag_name().name() == "link")
+                .and_then(|l| l.attribute("href").map(str::to_string).or_else(|| l.text().map(str::to_string)))
+                .or_else(|| n.attribute(("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "about")).map(str::to_string))
+                .map(|l| l.trim().to_string());
+            let subjects = n
+                .children()
+                .filter(|c| {
+                    c.is_element() && c.tag_name().name() == "subject" && c.tag_name().namespace() == Some(DC_NS)
+                })
+                .map(|c| c.children().filter_map(|t| t.text()).collect::<String>().trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+            (link, subjects)
+        })
+        .collect()
+}
+
+/// An author's name as feedparser reads it, never with an email address: `anna@example.org
+/// (Anna Example)`, `Anna Example <anna@example.org>` and `Anna Example` all give `Anna
+/// Example`; a bare address gives no name.
+pub fn author_name(raw: &str) -> Option<String> {
+    let mut name = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('@') {
+        let local = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-');
+        let start = rest[..at].rfind(|c: char| !local(c)).map_or(0, |i| i + 1);
+        let domain_len = rest[at + 1..].find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-')));
+        let end = at + 1 + domain_len.unwrap_or(rest.len() - at - 1);
+        let domain = rest[at + 1..end].trim_end_matches('.');
+        if start == at || !domain.contains('.') {
+            name.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            continue;
+        }
+        let end = at + 1 + domain.len();
+        let before = &rest[..start];
+        name.push_str(before.strip_suffix("mailto:").unwrap_or(before));
+        rest = &rest[end..];
+    }
+    name.push_str(rest);
+    let name = name.replace("()", "").replace("<>", "");
+    let name = name.trim();
+    let name = name.strip_prefix('(').unwrap_or(name);
+    let name = name.strip_suffix(')').unwrap_or(name);
+    Some(collapse_ws(name)).filter(|n| !n.is_empty())
 }
 
 /// The `xml:base` of the document's root element resolved against `base`, when that gives an
@@ -229,18 +293,22 @@ fn describe(e: &feed_rs::parser::ParseFeedError) -> String {
     }
 }
 
-fn from_feed_rs(feed: feed_rs::model::Feed, base: &Url) -> ParsedFeed {
+fn from_feed_rs(feed: feed_rs::model::Feed, text: &str, base: &Url) -> ParsedFeed {
     let format = match feed.feed_type {
         feed_rs::model::FeedType::Atom => "atom",
         feed_rs::model::FeedType::JSON => "json",
         _ => "rss",
     };
-    let feed_author = feed.authors.first().and_then(|p| p.name.clone()).filter(|n| !n.trim().is_empty());
+    let person_name = |p: &feed_rs::model::Person| p.name.as_deref().and_then(author_name);
+    let feed_author = feed.authors.iter().find_map(person_name);
     let site_url = pick_link(&feed.links, base);
+    let mut subjects = dc_subjects(text);
+    let by_order = subjects.len() == feed.entries.len();
     let items = feed
         .entries
         .into_iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(n, e)| {
             let summary = e.summary.as_ref().map(|t| (t.content.clone(), t.content_type.essence().to_string()));
             let content =
                 e.content.as_ref().and_then(|c| c.body.clone().map(|b| (b, c.content_type.essence().to_string())));
@@ -253,19 +321,35 @@ fn from_feed_rs(feed: feed_rs::model::Feed, base: &Url) -> ParsedFeed {
                     t.content.clone()
                 }
             });
+            // feed-rs resolves links, the scan does not: pair them by position when both saw
+            // the same items, else by the link as written.
+            let subject_at = if by_order {
+                Some(n)
+            } else {
+                subjects.iter().position(|(link, _)| {
+                    link.as_deref().is_some_and(|l| {
+                        e.links.iter().any(|el| el.href == l || base.join(l).is_ok_and(|u| u.as_str() == el.href))
+                    })
+                })
+            };
+            let dc_subjects = subject_at.map(|i| std::mem::take(&mut subjects[i].1)).unwrap_or_default();
             let categories = e
                 .categories
                 .iter()
                 .map(|c| c.term.trim().to_string())
                 .chain(e.categories.iter().filter_map(|c| c.label.clone()))
+                .chain(dc_subjects)
                 .filter(|c| !c.is_empty())
                 .collect();
-            let author = e
-                .authors
-                .first()
-                .and_then(|p| p.name.clone())
-                .filter(|n| !n.trim().is_empty())
-                .or_else(|| feed_author.clone());
+            // An entry without an author has the feed's (RFC 4287, section 4.2.1).
+            let author =
+                if e.authors.is_empty() { feed_author.clone() } else { e.authors.iter().find_map(person_name) };
+            let media = e
+                .media
+                .iter()
+                .filter_map(|m| m.description.as_ref())
+                .map(|t| (t.content.clone(), t.content_type.essence().to_string()))
+                .find(|(t, _)| !t.trim().is_empty());
             build_item(ItemParts {
                 id,
                 url,
@@ -276,6 +360,7 @@ fn from_feed_rs(feed: feed_rs::model::Feed, base: &Url) -> ParsedFeed {
                 categories,
                 summary,
                 content,
+                media,
                 base: base.clone(),
             })
         })
@@ -304,6 +389,9 @@ struct ItemParts {
     /// (text, MIME type)
     summary: Option<(String, String)>,
     content: Option<(String, String)>,
+    /// A `media:description` (YouTube's text of a video): searched for hashtags, and the
+    /// summary when there is no other.
+    media: Option<(String, String)>,
     base: Url,
 }
 
@@ -311,18 +399,26 @@ fn build_item(p: ItemParts) -> Item {
     let as_html = |(text, mime): &(String, String)| {
         if mime.contains("html") || mime.is_empty() { text.clone() } else { escape_html(text) }
     };
-    let summary_src = p.summary.as_ref().filter(|(t, _)| !t.trim().is_empty()).or(p.content.as_ref());
+    let summary_src =
+        p.summary.as_ref().filter(|(t, _)| !t.trim().is_empty()).or(p.content.as_ref()).or(p.media.as_ref());
     let summary_html = summary_src.map(|s| sanitize_html(&as_html(s), &p.base)).unwrap_or_default();
     let mut text = String::new();
-    for part in [p.summary.as_ref(), p.content.as_ref()].into_iter().flatten() {
+    for part in [p.summary.as_ref(), p.content.as_ref(), p.media.as_ref()].into_iter().flatten() {
         text.push_str(&html_to_text(&as_html(part)));
         text.push('\n');
     }
-    let title = p.title.map(|t| collapse_ws(&t)).filter(|t| !t.is_empty()).unwrap_or_else(|| {
-        let t = collapse_ws(&text);
-        if t.is_empty() { "(untitled)".to_string() } else { truncate_chars(&t, 80) }
-    });
-    text.insert_str(0, &format!("{title}\n"));
+    let title = match p.title.map(|t| collapse_ws(&t)).filter(|t| !t.is_empty()) {
+        Some(title) => {
+            text.insert_str(0, &format!("{title}\n"));
+            title
+        }
+        // A title made from the text is not searched again: cut short, it could end in half a
+        // hashtag (`#el30-experien…`).
+        None => {
+            let t = collapse_ws(&text);
+            if t.is_empty() { "(untitled)".to_string() } else { truncate_chars(&t, 80) }
+        }
+    };
     Item {
         id: p.id,
         url: p
@@ -594,12 +690,25 @@ pub fn decode_entities(s: &str) -> String {
 mod fallback {
     use super::*;
 
+    /// Media RSS, with or without its final slash.
+    const MEDIA_NS: &str = "http://search.yahoo.com/mrss";
+
     fn child_text(node: roxmltree::Node, names: &[&str]) -> Option<String> {
         node.children()
             .filter(|c| c.is_element() && names.contains(&c.tag_name().name()))
             .map(|c| c.children().filter_map(|t| t.text()).collect::<String>())
             .find(|t| !t.trim().is_empty())
             .map(|t| t.trim().to_string())
+    }
+
+    /// The name of a node's first `author` (its `name`, else its text) or `dc:creator`.
+    fn author_of(node: roxmltree::Node) -> Option<String> {
+        let a = node.children().find(|c| c.is_element() && matches!(c.tag_name().name(), "author" | "creator"))?;
+        let raw = child_text(a, &["name"]).or_else(|| {
+            let t: String = a.children().filter_map(|t| t.text()).collect();
+            Some(t).filter(|t| !t.trim().is_empty())
+        })?;
+        author_name(&raw)
     }
 
     fn link_of(node: roxmltree::Node) -> Option<String> {
@@ -640,6 +749,9 @@ mod fallback {
         let channel = root.descendants().find(|n| n.is_element() && n.tag_name().name() == "channel").unwrap_or(root);
         let title = child_text(channel, &["title"]).map(|t| html_to_text(&t)).unwrap_or_else(|| base.to_string());
         let site_url = link_of(channel).and_then(|l| base.join(&l).ok()).map(|u| u.to_string());
+        // An entry without an author has the feed's (RFC 4287 for Atom 1.0, and read so for
+        // Atom 0.3): the channel's, else the root's.
+        let feed_author = author_of(channel).or_else(|| author_of(root));
         let items = root
             .descendants()
             .filter(|n| n.is_element() && matches!(n.tag_name().name(), "item" | "entry"))
@@ -656,13 +768,20 @@ mod fallback {
                     })
                     .filter(|c| !c.is_empty())
                     .collect();
-                let author = n
+                let author = author_of(n).or_else(|| feed_author.clone());
+                let is_media = |c: &roxmltree::Node, name: &str| {
+                    c.is_element()
+                        && c.tag_name().name() == name
+                        && c.tag_name().namespace().is_some_and(|ns| ns.starts_with(MEDIA_NS))
+                };
+                let media = n
                     .children()
-                    .find(|c| c.is_element() && matches!(c.tag_name().name(), "author" | "creator"))
-                    .map(|a| {
-                        child_text(a, &["name"]).unwrap_or_else(|| a.text().unwrap_or_default().trim().to_string())
-                    })
-                    .filter(|a| !a.is_empty());
+                    .filter(|c| is_media(c, "group"))
+                    .chain(std::iter::once(n))
+                    .flat_map(|g| g.children().filter(|c| is_media(c, "description")))
+                    .map(|c| c.children().filter_map(|t| t.text()).collect::<String>())
+                    .find(|t| !t.trim().is_empty())
+                    .map(|t| (t.trim().to_string(), "text/plain".to_string()));
                 build_item(ItemParts {
                     id,
                     url,
@@ -676,6 +795,7 @@ mod fallback {
                     categories,
                     summary,
                     content,
+                    media,
                     base: base.clone(),
                 })
             })
@@ -791,6 +911,41 @@ mod tests {
         assert!(deep.contains("#el30-data") && deep.matches("<div>").count() == MAX_DEPTH, "{}", deep.len());
         // Quadratic work on these inputs takes hours; linear work well under a second.
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn author_names_come_without_their_email() {
+        for (raw, want) in [
+            ("anna@example.org (Anna Example)", Some("Anna Example")),
+            ("Anna Example <anna@example.org>", Some("Anna Example")),
+            ("Anna Example (mailto:anna@example.org)", Some("Anna Example")),
+            ("  Anna   Example ", Some("Anna Example")),
+            ("anna@example.org", None),
+            ("<anna@example.org>", None),
+            ("@anna@social.example", Some("@")),
+            ("Anna @ home", Some("Anna @ home")),
+            ("", None),
+        ] {
+            assert_eq!(author_name(raw).as_deref(), want, "{raw:?}");
+        }
+        // Linear: a run of `@` and one of address characters are each read once.
+        let started = std::time::Instant::now();
+        author_name(&"a@".repeat(1 << 18));
+        author_name(&format!("{}@{}", "a".repeat(1 << 20), "b.".repeat(1 << 19)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_derived_title_is_not_searched_for_half_a_hashtag() {
+        let words = "word ".repeat(15);
+        let feed = format!(
+            r#"<rss version="2.0"><channel><title>T</title><item><link>https://a.example/1</link>
+            <description>{words}#el30-experience</description></item></channel></rss>"#
+        );
+        let item = &parse(feed.as_bytes(), None, &base()).unwrap().items[0];
+        assert!(item.title.ends_with("#el30…"), "{}", item.title);
+        assert!(!item.text.contains('…'), "{}", item.text);
+        assert_eq!(crate::harvest::hashtags::extract(&item.text).into_iter().collect::<Vec<_>>(), ["#el30-experience"]);
     }
 
     #[test]
