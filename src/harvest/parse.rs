@@ -401,10 +401,17 @@ fn build_item(p: ItemParts) -> Item {
     };
     let summary_src =
         p.summary.as_ref().filter(|(t, _)| !t.trim().is_empty()).or(p.content.as_ref()).or(p.media.as_ref());
-    let summary_html = summary_src.map(|s| sanitize_html(&as_html(s), &p.base)).unwrap_or_default();
+    let (summary_html, mut summary_text) = match summary_src {
+        Some(s) => sanitize_with_text(&as_html(s), &p.base),
+        None => (String::new(), None),
+    };
     let mut text = String::new();
     for part in [p.summary.as_ref(), p.content.as_ref(), p.media.as_ref()].into_iter().flatten() {
-        text.push_str(&html_to_text(&as_html(part)));
+        // The summary's text came with sanitising it.
+        match summary_text.take_if(|_| summary_src.is_some_and(|s| std::ptr::eq(s, part))) {
+            Some(t) => text.push_str(&t),
+            None => text.push_str(&html_to_text(&as_html(part))),
+        }
         text.push('\n');
     }
     let title = match p.title.map(|t| collapse_ws(&t)).filter(|t| !t.is_empty()) {
@@ -462,6 +469,12 @@ fn permalink(id: &str, base: &Url) -> Option<String> {
 /// Sanitises untrusted HTML: no scripts, styles, event handlers; relative links made
 /// absolute against `base`, and then every link that is not http, https or mailto dropped.
 pub fn sanitize_html(html: &str, base: &Url) -> String {
+    sanitize_with_text(html, base).0
+}
+
+/// [`sanitize_html`], and the plain text of `html` as [`html_to_text`] gives it when `html`
+/// is short enough to be sanitised whole; one tokenizer pass serves both.
+fn sanitize_with_text(html: &str, base: &Url) -> (String, Option<String>) {
     // Building the sanitiser's tables is costly: keep one per thread and only change the base.
     thread_local! {
         static CLEANER: std::cell::RefCell<ammonia::Builder<'static>> = std::cell::RefCell::new({
@@ -472,17 +485,19 @@ pub fn sanitize_html(html: &str, base: &Url) -> String {
         });
     }
     if !html.contains('<') && !html.contains('&') {
-        return html.to_string();
+        return (html.to_string(), Some(html.to_string()));
     }
-    let html = retokenize(cut_at_char(html, MAX_SANITISE_BYTES));
+    let whole = html.len() <= MAX_SANITISE_BYTES;
+    let (html, text) = retokenize(cut_at_char(html, MAX_SANITISE_BYTES));
     let base = base.clone();
-    CLEANER.with(|c| {
+    let clean = CLEANER.with(|c| {
         let mut b = c.borrow_mut();
         // ammonia checks the scheme of absolute URLs only; a relative one is resolved here
         // and its result checked too, so no base can turn it into `javascript:`.
         b.url_relative(UrlRelative::Custom(Box::new(ResolveAllowed(base))));
         b.clean(&html).to_string()
-    })
+    });
+    (clean, whole.then_some(text))
 }
 
 /// Most attributes kept on one tag before sanitising.
@@ -496,17 +511,31 @@ const VOID_ELEMENTS: [&[u8]; 13] =
 /// attributes a tag and [`MAX_DEPTH`] levels of nesting. The sanitiser's tree builder
 /// checks duplicate attributes and open elements by linear searches, so thousands of
 /// either in one item would cost it quadratic time; comments and doctypes go here too.
-fn retokenize(html: &str) -> String {
+/// Returns the HTML, and the text [`html_to_text`] would give.
+fn retokenize(html: &str) -> (String, String) {
     use html5gum::emitters::callback::CallbackEvent;
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
+    let mut text = String::with_capacity(html.len());
+    let mut hidden = false;
     let name_ok =
         |n: &[u8]| !n.is_empty() && n.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'_'));
     let mut depth = 0usize;
     // The start tag being written: None while skipping one.
     let mut open: Option<(String, usize)> = None;
     let mut value_wanted = false;
-    super::discover::tokenize(html, move |event| match event {
-        CallbackEvent::String { value } => Some(escape_html(&String::from_utf8_lossy(value))),
+    // Everything is written into `out` and `text`; the tokenizer's items are only driven.
+    super::discover::tokenize(html, |event| match event {
+        CallbackEvent::String { value } => {
+            let value = String::from_utf8_lossy(value);
+            push_escaped(&mut out, &value);
+            if !hidden {
+                text.push_str(&value);
+            }
+            None::<()>
+        }
         CallbackEvent::OpenStartTag { name } => {
+            hidden = matches!(name, b"script" | b"style");
+            text.push(' ');
             open = name_ok(name).then(|| (format!("<{}", String::from_utf8_lossy(name)), 0));
             value_wanted = false;
             None
@@ -530,30 +559,39 @@ fn retokenize(html: &str) -> String {
                 && let Some((tag, _)) = open.as_mut()
             {
                 tag.pop();
-                tag.push_str(&escape_html(&String::from_utf8_lossy(value)).replace('"', "&quot;"));
+                push_escaped(tag, &String::from_utf8_lossy(value).replace('"', "&quot;"));
                 tag.push('"');
             }
             None
         }
         CallbackEvent::CloseStartTag { self_closing } => {
             let (mut tag, _) = open.take()?;
-            let name = tag[1..].split(' ').next().unwrap_or("").as_bytes().to_vec();
-            if !(self_closing || VOID_ELEMENTS.contains(&name.as_slice())) {
+            let name = tag[1..].split(' ').next().unwrap_or("").as_bytes();
+            if !(self_closing || VOID_ELEMENTS.contains(&name)) {
                 if depth >= MAX_DEPTH {
                     return None;
                 }
                 depth += 1;
             }
             tag.push('>');
-            Some(tag)
+            out.push_str(&tag);
+            None
         }
-        CallbackEvent::EndTag { name } if name_ok(name) => {
-            depth = depth.saturating_sub(1);
-            Some(format!("</{}>", String::from_utf8_lossy(name)))
+        CallbackEvent::EndTag { name } => {
+            hidden = false;
+            text.push(' ');
+            if name_ok(name) {
+                depth = depth.saturating_sub(1);
+                out.push_str("</");
+                out.push_str(&String::from_utf8_lossy(name));
+                out.push('>');
+            }
+            None
         }
         _ => None,
     })
-    .collect()
+    .for_each(drop);
+    (out, text)
 }
 
 /// Resolves a relative URL against the base and keeps it only when the result is allowed.
@@ -598,7 +636,23 @@ fn truncate_html(html: String) -> String {
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s);
+    out
+}
+
+fn push_escaped(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['&', '<', '>']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            _ => "&gt;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
 }
 
 fn collapse_ws(s: &str) -> String {
@@ -617,19 +671,24 @@ pub fn html_to_text(html: &str) -> String {
         return html.to_string();
     }
     let mut hidden = false;
-    super::discover::tokenize(html, |event| match event {
-        CallbackEvent::String { value } if !hidden => Some(String::from_utf8_lossy(value).into_owned()),
-        CallbackEvent::OpenStartTag { name } => {
-            hidden = matches!(name, b"script" | b"style");
-            Some(" ".to_string())
+    let mut text = String::with_capacity(html.len());
+    super::discover::tokenize(html, |event| {
+        match event {
+            CallbackEvent::String { value } if !hidden => text.push_str(&String::from_utf8_lossy(value)),
+            CallbackEvent::OpenStartTag { name } => {
+                hidden = matches!(name, b"script" | b"style");
+                text.push(' ');
+            }
+            CallbackEvent::EndTag { .. } => {
+                hidden = false;
+                text.push(' ');
+            }
+            _ => {}
         }
-        CallbackEvent::EndTag { .. } => {
-            hidden = false;
-            Some(" ".to_string())
-        }
-        _ => None,
+        None::<()>
     })
-    .collect()
+    .for_each(drop);
+    text
 }
 
 /// Decodes numeric character references and the common named entities.
