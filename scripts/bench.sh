@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (release build). Sets up Python's feedparser in .bench-venv for the
-# harvest baseline. Usage: bash scripts/bench.sh [harvest|badges|notify|peers|hostile ...]
+# Runs the benchmarks (release build). Sets up Python's feedparser, pinned in
+# scripts/feedparser/requirements.txt, in .feedparser-venv for the harvest baseline. Usage: bash scripts/bench.sh [harvest|badges|notify|peers|hostile ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .bench-venv/bin/python ]; then
-  python3 -m venv .bench-venv
-  .bench-venv/bin/pip install --quiet feedparser
-fi
+python="$(bash scripts/feedparser/setup.sh | tail -n 1)"
 if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || echo "scripts/bench.sh: could not install wrk" >&2
 fi
-export CAIRN_BENCH_PYTHON="$PWD/.bench-venv/bin/python"
+export CAIRN_BENCH_PYTHON="$python"
 if [ $# -eq 0 ]; then
   cargo bench --locked --workspace
 else

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. First installs what the tests need and the machine
 # lacks: Debian's chromium and chromium-driver for the browser tests, and the official Open
-# Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt). Then checks the
+# Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt) and Python's
+# feedparser in .feedparser-venv/ (pinned in scripts/feedparser/requirements.txt). Then checks the
 # format and lints (clippy, warnings denied) and runs the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,12 @@ fi
 # Built once here, before the tests run in parallel (they would otherwise queue on its lock).
 if ! bash scripts/obv/validate.sh --setup >&2; then
   echo "scripts/test.sh: could not set up the Open Badges validator in .obv-venv/ (see above)" >&2
+  exit 1
+fi
+
+# Python's feedparser, the reference of tests/api/feeds.rs, in .feedparser-venv/.
+if ! bash scripts/feedparser/setup.sh >/dev/null; then
+  echo "scripts/test.sh: could not set up feedparser in .feedparser-venv/ (see above)" >&2
   exit 1
 fi
 

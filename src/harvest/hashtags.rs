@@ -2,12 +2,22 @@
 
 use std::collections::BTreeSet;
 
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '-' || c == '_'
+}
+
+/// A tag without its `#`: tag characters only, and at least one letter, so that a footnote
+/// or an issue number (`#12`) is not a hashtag.
+fn is_tag(tag: &str) -> bool {
+    !tag.is_empty() && tag.chars().all(is_tag_char) && tag.chars().any(char::is_alphabetic)
+}
+
 /// Every `#tag` in `text`, lower-cased. A tag is `#` followed by letters, digits, `-` or `_`
-/// (the longest run, so `#el30-database` never yields `#el30-data`), and must not be glued
-/// to a preceding word or sit inside a URL (`page#el30-data`).
+/// (the longest run, so `#el30-database` never yields `#el30-data`; a trailing `-` is
+/// punctuation) holding at least one letter, and must not be glued to a preceding word
+/// (`C#`) or sit inside a URL (`page#el30-data`).
 pub fn extract(text: &str) -> BTreeSet<String> {
     let mut tags = BTreeSet::new();
-    let is_tag_char = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
     let mut prev: Option<char> = None;
     let mut rest = text;
     while let Some(pos) = rest.find('#') {
@@ -18,7 +28,7 @@ pub fn extract(text: &str) -> BTreeSet<String> {
         let glued = before.is_some_and(|b| b.is_alphanumeric() || matches!(b, '/' | '&' | '#' | '_' | '-' | '=' | '?'));
         if !glued && len > 0 {
             let tag = after[..len].trim_end_matches('-').to_lowercase();
-            if !tag.is_empty() {
+            if is_tag(&tag) {
                 tags.insert(format!("#{tag}"));
             }
         }
@@ -28,12 +38,14 @@ pub fn extract(text: &str) -> BTreeSet<String> {
     tags
 }
 
-/// Tags found in a post: in its text, and its categories (`el30-data` or `#el30-data`).
+/// Tags found in a post: in its text, and its categories that are one whole tag with or
+/// without the `#` (`el30-data` or `#el30-data`; not `C#`, `two words` or `2018`).
 pub fn of_post(text: &str, categories: &[String]) -> BTreeSet<String> {
     let mut tags = extract(text);
     for c in categories {
-        let c = c.trim().trim_start_matches('#').to_lowercase();
-        if !c.is_empty() && !c.contains(char::is_whitespace) {
+        let c = c.trim();
+        let c = c.strip_prefix('#').unwrap_or(c).to_lowercase();
+        if is_tag(&c) {
             tags.insert(format!("#{c}"));
         }
     }
@@ -59,8 +71,16 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_holds_a_letter_and_is_not_glued_to_a_word() {
+        let t = extract("See footnote #12 and issue #42; I write C# and F#, and #2024goals. #élan #_1 #1-2");
+        assert_eq!(t.into_iter().collect::<Vec<_>>(), vec!["#2024goals", "#élan"]);
+        let c = of_post("", &["C#".into(), "12".into(), "#42".into(), "##x".into(), "Ünï".into(), "a.b".into()]);
+        assert_eq!(c.into_iter().collect::<Vec<_>>(), vec!["#ünï"]);
+    }
+
+    #[test]
     fn categories_count_with_or_without_the_hash() {
-        let t = of_post("", &["EL30-Data".into(), "#el30-cloud".into(), "two words".into()]);
+        let t = of_post("", &["EL30-Data".into(), "#el30-cloud".into(), "two words".into(), "2018".into()]);
         assert_eq!(t.into_iter().collect::<Vec<_>>(), vec!["#el30-cloud", "#el30-data"]);
     }
 }

@@ -176,13 +176,77 @@ pub fn parse(body: &[u8], http_charset: Option<&str>, base: &Url) -> Result<Pars
     // Relative links in content resolve against the document's xml:base, if it has one.
     let content_base = document_base(&text, base);
     match parser.parse(text.as_bytes()) {
-        Ok(feed) if !feed.entries.is_empty() || !has_items => Ok(from_feed_rs(feed, &content_base)),
+        Ok(feed) if !feed.entries.is_empty() || !has_items => Ok(from_feed_rs(feed, &text, &content_base)),
         Ok(_) | Err(feed_rs::parser::ParseFeedError::ParseError(_)) if text.trim_start().starts_with('<') => {
             fallback::parse(&text, &content_base)
         }
-        Ok(feed) => Ok(from_feed_rs(feed, &content_base)),
+        Ok(feed) => Ok(from_feed_rs(feed, &text, &content_base)),
         Err(e) => Err(ParseError::Malformed(describe(&e))),
     }
+}
+
+/// The Dublin Core namespace, whose `dc:subject` is a category that feed-rs does not read.
+const DC_NS: &str = "http://purl.org/dc/elements/1.1/";
+
+/// The `dc:subject`s of each item or entry of an XML document, in document order, with the
+/// item's `<link>` text (or `rdf:about`) to pair it with feed-rs's entry. Read only when the
+/// document names the namespace and has a subject at all, so other feeds pay one scan.
+fn dc_subjects(text: &str) -> Vec<(Option<String>, Vec<String>)> {
+    if !text.contains(DC_NS) || !text.contains("subject>") {
+        return Vec::new();
+    }
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 2_000_000, ..Default::default() };
+    let Ok(doc) = roxmltree::Document::parse_with_options(text, opts) else { return Vec::new() };
+    doc.descendants()
+        .filter(|n| n.is_element() && matches!(n.tag_name().name(), "item" | "entry"))
+        .map(|n| {
+            let link = n
+                .children()
+                .find(|c| c.is_element() && c.tag_name().name() == "link")
+                .and_then(|l| l.attribute("href").map(str::to_string).or_else(|| l.text().map(str::to_string)))
+                .or_else(|| n.attribute(("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "about")).map(str::to_string))
+                .map(|l| l.trim().to_string());
+            let subjects = n
+                .children()
+                .filter(|c| {
+                    c.is_element() && c.tag_name().name() == "subject" && c.tag_name().namespace() == Some(DC_NS)
+                })
+                .map(|c| c.children().filter_map(|t| t.text()).collect::<String>().trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+            (link, subjects)
+        })
+        .collect()
+}
+
+/// An author's name as feedparser reads it, never with an email address: `anna@example.org
+/// (Anna Example)`, `Anna Example <anna@example.org>` and `Anna Example` all give `Anna
+/// Example`; a bare address gives no name.
+pub fn author_name(raw: &str) -> Option<String> {
+    let mut name = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('@') {
+        let local = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-');
+        let start = rest[..at].rfind(|c: char| !local(c)).map_or(0, |i| i + 1);
+        let domain_len = rest[at + 1..].find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-')));
+        let end = at + 1 + domain_len.unwrap_or(rest.len() - at - 1);
+        let domain = rest[at + 1..end].trim_end_matches('.');
+        if start == at || !domain.contains('.') {
+            name.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            continue;
+        }
+        let end = at + 1 + domain.len();
+        let before = &rest[..start];
+        name.push_str(before.strip_suffix("mailto:").unwrap_or(before));
+        rest = &rest[end..];
+    }
+    name.push_str(rest);
+    let name = name.replace("()", "").replace("<>", "");
+    let name = name.trim();
+    let name = name.strip_prefix('(').unwrap_or(name);
+    let name = name.strip_suffix(')').unwrap_or(name);
+    Some(collapse_ws(name)).filter(|n| !n.is_empty())
 }
 
 /// The `xml:base` of the document's root element resolved against `base`, when that gives an
@@ -229,18 +293,22 @@ fn describe(e: &feed_rs::parser::ParseFeedError) -> String {
     }
 }
 
-fn from_feed_rs(feed: feed_rs::model::Feed, base: &Url) -> ParsedFeed {
+fn from_feed_rs(feed: feed_rs::model::Feed, text: &str, base: &Url) -> ParsedFeed {
     let format = match feed.feed_type {
         feed_rs::model::FeedType::Atom => "atom",
         feed_rs::model::FeedType::JSON => "json",
         _ => "rss",
     };
-    let feed_author = feed.authors.first().and_then(|p| p.name.clone()).filter(|n| !n.trim().is_empty());
+    let person_name = |p: &feed_rs::model::Person| p.name.as_deref().and_then(author_name);
+    let feed_author = feed.authors.iter().find_map(person_name);
     let site_url = pick_link(&feed.links, base);
+    let mut subjects = dc_subjects(text);
+    let by_order = subjects.len() == feed.entries.len();
     let items = feed
         .entries
         .into_iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(n, e)| {
             let summary = e.summary.as_ref().map(|t| (t.content.clone(), t.content_type.essence().to_string()));
             let content =
                 e.content.as_ref().and_then(|c| c.body.clone().map(|b| (b, c.content_type.essence().to_string())));
@@ -253,19 +321,35 @@ fn from_feed_rs(feed: feed_rs::model::Feed, base: &Url) -> ParsedFeed {
                     t.content.clone()
                 }
             });
+            // feed-rs resolves links, the scan does not: pair them by position when both saw
+            // the same items, else by the link as written.
+            let subject_at = if by_order {
+                Some(n)
+            } else {
+                subjects.iter().position(|(link, _)| {
+                    link.as_deref().is_some_and(|l| {
+                        e.links.iter().any(|el| el.href == l || base.join(l).is_ok_and(|u| u.as_str() == el.href))
+                    })
+                })
+            };
+            let dc_subjects = subject_at.map(|i| std::mem::take(&mut subjects[i].1)).unwrap_or_default();
             let categories = e
                 .categories
                 .iter()
                 .map(|c| c.term.trim().to_string())
                 .chain(e.categories.iter().filter_map(|c| c.label.clone()))
+                .chain(dc_subjects)
                 .filter(|c| !c.is_empty())
                 .collect();
-            let author = e
-                .authors
-                .first()
-                .and_then(|p| p.name.clone())
-                .filter(|n| !n.trim().is_empty())
-                .or_else(|| feed_author.clone());
+            // An entry without an author has the feed's (RFC 4287, section 4.2.1).
+            let author =
+                if e.authors.is_empty() { feed_author.clone() } else { e.authors.iter().find_map(person_name) };
+            let media = e
+                .media
+                .iter()
+                .filter_map(|m| m.description.as_ref())
+                .map(|t| (t.content.clone(), t.content_type.essence().to_string()))
+                .find(|(t, _)| !t.trim().is_empty());
             build_item(ItemParts {
                 id,
                 url,
@@ -276,6 +360,7 @@ fn from_feed_rs(feed: feed_rs::model::Feed, base: &Url) -> ParsedFeed {
                 categories,
                 summary,
                 content,
+                media,
                 base: base.clone(),
             })
         })
@@ -304,6 +389,9 @@ struct ItemParts {
     /// (text, MIME type)
     summary: Option<(String, String)>,
     content: Option<(String, String)>,
+    /// A `media:description` (YouTube's text of a video): searched for hashtags, and the
+    /// summary when there is no other.
+    media: Option<(String, String)>,
     base: Url,
 }
 
@@ -311,18 +399,33 @@ fn build_item(p: ItemParts) -> Item {
     let as_html = |(text, mime): &(String, String)| {
         if mime.contains("html") || mime.is_empty() { text.clone() } else { escape_html(text) }
     };
-    let summary_src = p.summary.as_ref().filter(|(t, _)| !t.trim().is_empty()).or(p.content.as_ref());
-    let summary_html = summary_src.map(|s| sanitize_html(&as_html(s), &p.base)).unwrap_or_default();
+    let summary_src =
+        p.summary.as_ref().filter(|(t, _)| !t.trim().is_empty()).or(p.content.as_ref()).or(p.media.as_ref());
+    let (summary_html, mut summary_text) = match summary_src {
+        Some(s) => sanitize_with_text(&as_html(s), &p.base),
+        None => (String::new(), None),
+    };
     let mut text = String::new();
-    for part in [p.summary.as_ref(), p.content.as_ref()].into_iter().flatten() {
-        text.push_str(&html_to_text(&as_html(part)));
+    for part in [p.summary.as_ref(), p.content.as_ref(), p.media.as_ref()].into_iter().flatten() {
+        // The summary's text came with sanitising it.
+        match summary_text.take_if(|_| summary_src.is_some_and(|s| std::ptr::eq(s, part))) {
+            Some(t) => text.push_str(&t),
+            None => text.push_str(&html_to_text(&as_html(part))),
+        }
         text.push('\n');
     }
-    let title = p.title.map(|t| collapse_ws(&t)).filter(|t| !t.is_empty()).unwrap_or_else(|| {
-        let t = collapse_ws(&text);
-        if t.is_empty() { "(untitled)".to_string() } else { truncate_chars(&t, 80) }
-    });
-    text.insert_str(0, &format!("{title}\n"));
+    let title = match p.title.map(|t| collapse_ws(&t)).filter(|t| !t.is_empty()) {
+        Some(title) => {
+            text.insert_str(0, &format!("{title}\n"));
+            title
+        }
+        // A title made from the text is not searched again: cut short, it could end in half a
+        // hashtag (`#el30-experien…`).
+        None => {
+            let t = collapse_ws(&text);
+            if t.is_empty() { "(untitled)".to_string() } else { truncate_chars(&t, 80) }
+        }
+    };
     Item {
         id: p.id,
         url: p
@@ -366,6 +469,12 @@ fn permalink(id: &str, base: &Url) -> Option<String> {
 /// Sanitises untrusted HTML: no scripts, styles, event handlers; relative links made
 /// absolute against `base`, and then every link that is not http, https or mailto dropped.
 pub fn sanitize_html(html: &str, base: &Url) -> String {
+    sanitize_with_text(html, base).0
+}
+
+/// [`sanitize_html`], and the plain text of `html` as [`html_to_text`] gives it when `html`
+/// is short enough to be sanitised whole; one tokenizer pass serves both.
+fn sanitize_with_text(html: &str, base: &Url) -> (String, Option<String>) {
     // Building the sanitiser's tables is costly: keep one per thread and only change the base.
     thread_local! {
         static CLEANER: std::cell::RefCell<ammonia::Builder<'static>> = std::cell::RefCell::new({
@@ -376,17 +485,19 @@ pub fn sanitize_html(html: &str, base: &Url) -> String {
         });
     }
     if !html.contains('<') && !html.contains('&') {
-        return html.to_string();
+        return (html.to_string(), Some(html.to_string()));
     }
-    let html = retokenize(cut_at_char(html, MAX_SANITISE_BYTES));
+    let whole = html.len() <= MAX_SANITISE_BYTES;
+    let (html, text) = retokenize(cut_at_char(html, MAX_SANITISE_BYTES));
     let base = base.clone();
-    CLEANER.with(|c| {
+    let clean = CLEANER.with(|c| {
         let mut b = c.borrow_mut();
         // ammonia checks the scheme of absolute URLs only; a relative one is resolved here
         // and its result checked too, so no base can turn it into `javascript:`.
         b.url_relative(UrlRelative::Custom(Box::new(ResolveAllowed(base))));
         b.clean(&html).to_string()
-    })
+    });
+    (clean, whole.then_some(text))
 }
 
 /// Most attributes kept on one tag before sanitising.
@@ -400,17 +511,31 @@ const VOID_ELEMENTS: [&[u8]; 13] =
 /// attributes a tag and [`MAX_DEPTH`] levels of nesting. The sanitiser's tree builder
 /// checks duplicate attributes and open elements by linear searches, so thousands of
 /// either in one item would cost it quadratic time; comments and doctypes go here too.
-fn retokenize(html: &str) -> String {
+/// Returns the HTML, and the text [`html_to_text`] would give.
+fn retokenize(html: &str) -> (String, String) {
     use html5gum::emitters::callback::CallbackEvent;
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
+    let mut text = String::with_capacity(html.len());
+    let mut hidden = false;
     let name_ok =
         |n: &[u8]| !n.is_empty() && n.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'_'));
     let mut depth = 0usize;
     // The start tag being written: None while skipping one.
     let mut open: Option<(String, usize)> = None;
     let mut value_wanted = false;
-    super::discover::tokenize(html, move |event| match event {
-        CallbackEvent::String { value } => Some(escape_html(&String::from_utf8_lossy(value))),
+    // Everything is written into `out` and `text`; the tokenizer's items are only driven.
+    super::discover::tokenize(html, |event| match event {
+        CallbackEvent::String { value } => {
+            let value = String::from_utf8_lossy(value);
+            push_escaped(&mut out, &value);
+            if !hidden {
+                text.push_str(&value);
+            }
+            None::<()>
+        }
         CallbackEvent::OpenStartTag { name } => {
+            hidden = matches!(name, b"script" | b"style");
+            text.push(' ');
             open = name_ok(name).then(|| (format!("<{}", String::from_utf8_lossy(name)), 0));
             value_wanted = false;
             None
@@ -434,30 +559,39 @@ fn retokenize(html: &str) -> String {
                 && let Some((tag, _)) = open.as_mut()
             {
                 tag.pop();
-                tag.push_str(&escape_html(&String::from_utf8_lossy(value)).replace('"', "&quot;"));
+                push_escaped(tag, &String::from_utf8_lossy(value).replace('"', "&quot;"));
                 tag.push('"');
             }
             None
         }
         CallbackEvent::CloseStartTag { self_closing } => {
             let (mut tag, _) = open.take()?;
-            let name = tag[1..].split(' ').next().unwrap_or("").as_bytes().to_vec();
-            if !(self_closing || VOID_ELEMENTS.contains(&name.as_slice())) {
+            let name = tag[1..].split(' ').next().unwrap_or("").as_bytes();
+            if !(self_closing || VOID_ELEMENTS.contains(&name)) {
                 if depth >= MAX_DEPTH {
                     return None;
                 }
                 depth += 1;
             }
             tag.push('>');
-            Some(tag)
+            out.push_str(&tag);
+            None
         }
-        CallbackEvent::EndTag { name } if name_ok(name) => {
-            depth = depth.saturating_sub(1);
-            Some(format!("</{}>", String::from_utf8_lossy(name)))
+        CallbackEvent::EndTag { name } => {
+            hidden = false;
+            text.push(' ');
+            if name_ok(name) {
+                depth = depth.saturating_sub(1);
+                out.push_str("</");
+                out.push_str(&String::from_utf8_lossy(name));
+                out.push('>');
+            }
+            None
         }
         _ => None,
     })
-    .collect()
+    .for_each(drop);
+    (out, text)
 }
 
 /// Resolves a relative URL against the base and keeps it only when the result is allowed.
@@ -502,7 +636,23 @@ fn truncate_html(html: String) -> String {
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s);
+    out
+}
+
+fn push_escaped(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['&', '<', '>']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            _ => "&gt;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
 }
 
 fn collapse_ws(s: &str) -> String {
@@ -521,19 +671,24 @@ pub fn html_to_text(html: &str) -> String {
         return html.to_string();
     }
     let mut hidden = false;
-    super::discover::tokenize(html, |event| match event {
-        CallbackEvent::String { value } if !hidden => Some(String::from_utf8_lossy(value).into_owned()),
-        CallbackEvent::OpenStartTag { name } => {
-            hidden = matches!(name, b"script" | b"style");
-            Some(" ".to_string())
+    let mut text = String::with_capacity(html.len());
+    super::discover::tokenize(html, |event| {
+        match event {
+            CallbackEvent::String { value } if !hidden => text.push_str(&String::from_utf8_lossy(value)),
+            CallbackEvent::OpenStartTag { name } => {
+                hidden = matches!(name, b"script" | b"style");
+                text.push(' ');
+            }
+            CallbackEvent::EndTag { .. } => {
+                hidden = false;
+                text.push(' ');
+            }
+            _ => {}
         }
-        CallbackEvent::EndTag { .. } => {
-            hidden = false;
-            Some(" ".to_string())
-        }
-        _ => None,
+        None::<()>
     })
-    .collect()
+    .for_each(drop);
+    text
 }
 
 /// Decodes numeric character references and the common named entities.
@@ -594,12 +749,25 @@ pub fn decode_entities(s: &str) -> String {
 mod fallback {
     use super::*;
 
+    /// Media RSS, with or without its final slash.
+    const MEDIA_NS: &str = "http://search.yahoo.com/mrss";
+
     fn child_text(node: roxmltree::Node, names: &[&str]) -> Option<String> {
         node.children()
             .filter(|c| c.is_element() && names.contains(&c.tag_name().name()))
             .map(|c| c.children().filter_map(|t| t.text()).collect::<String>())
             .find(|t| !t.trim().is_empty())
             .map(|t| t.trim().to_string())
+    }
+
+    /// The name of a node's first `author` (its `name`, else its text) or `dc:creator`.
+    fn author_of(node: roxmltree::Node) -> Option<String> {
+        let a = node.children().find(|c| c.is_element() && matches!(c.tag_name().name(), "author" | "creator"))?;
+        let raw = child_text(a, &["name"]).or_else(|| {
+            let t: String = a.children().filter_map(|t| t.text()).collect();
+            Some(t).filter(|t| !t.trim().is_empty())
+        })?;
+        author_name(&raw)
     }
 
     fn link_of(node: roxmltree::Node) -> Option<String> {
@@ -640,6 +808,9 @@ mod fallback {
         let channel = root.descendants().find(|n| n.is_element() && n.tag_name().name() == "channel").unwrap_or(root);
         let title = child_text(channel, &["title"]).map(|t| html_to_text(&t)).unwrap_or_else(|| base.to_string());
         let site_url = link_of(channel).and_then(|l| base.join(&l).ok()).map(|u| u.to_string());
+        // An entry without an author has the feed's (RFC 4287 for Atom 1.0, and read so for
+        // Atom 0.3): the channel's, else the root's.
+        let feed_author = author_of(channel).or_else(|| author_of(root));
         let items = root
             .descendants()
             .filter(|n| n.is_element() && matches!(n.tag_name().name(), "item" | "entry"))
@@ -656,13 +827,20 @@ mod fallback {
                     })
                     .filter(|c| !c.is_empty())
                     .collect();
-                let author = n
+                let author = author_of(n).or_else(|| feed_author.clone());
+                let is_media = |c: &roxmltree::Node, name: &str| {
+                    c.is_element()
+                        && c.tag_name().name() == name
+                        && c.tag_name().namespace().is_some_and(|ns| ns.starts_with(MEDIA_NS))
+                };
+                let media = n
                     .children()
-                    .find(|c| c.is_element() && matches!(c.tag_name().name(), "author" | "creator"))
-                    .map(|a| {
-                        child_text(a, &["name"]).unwrap_or_else(|| a.text().unwrap_or_default().trim().to_string())
-                    })
-                    .filter(|a| !a.is_empty());
+                    .filter(|c| is_media(c, "group"))
+                    .chain(std::iter::once(n))
+                    .flat_map(|g| g.children().filter(|c| is_media(c, "description")))
+                    .map(|c| c.children().filter_map(|t| t.text()).collect::<String>())
+                    .find(|t| !t.trim().is_empty())
+                    .map(|t| (t.trim().to_string(), "text/plain".to_string()));
                 build_item(ItemParts {
                     id,
                     url,
@@ -676,6 +854,7 @@ mod fallback {
                     categories,
                     summary,
                     content,
+                    media,
                     base: base.clone(),
                 })
             })
@@ -791,6 +970,41 @@ mod tests {
         assert!(deep.contains("#el30-data") && deep.matches("<div>").count() == MAX_DEPTH, "{}", deep.len());
         // Quadratic work on these inputs takes hours; linear work well under a second.
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn author_names_come_without_their_email() {
+        for (raw, want) in [
+            ("anna@example.org (Anna Example)", Some("Anna Example")),
+            ("Anna Example <anna@example.org>", Some("Anna Example")),
+            ("Anna Example (mailto:anna@example.org)", Some("Anna Example")),
+            ("  Anna   Example ", Some("Anna Example")),
+            ("anna@example.org", None),
+            ("<anna@example.org>", None),
+            ("@anna@social.example", Some("@")),
+            ("Anna @ home", Some("Anna @ home")),
+            ("", None),
+        ] {
+            assert_eq!(author_name(raw).as_deref(), want, "{raw:?}");
+        }
+        // Linear: a run of `@` and one of address characters are each read once.
+        let started = std::time::Instant::now();
+        author_name(&"a@".repeat(1 << 18));
+        author_name(&format!("{}@{}", "a".repeat(1 << 20), "b.".repeat(1 << 19)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_derived_title_is_not_searched_for_half_a_hashtag() {
+        let words = "word ".repeat(15);
+        let feed = format!(
+            r#"<rss version="2.0"><channel><title>T</title><item><link>https://a.example/1</link>
+            <description>{words}#el30-experience</description></item></channel></rss>"#
+        );
+        let item = &parse(feed.as_bytes(), None, &base()).unwrap().items[0];
+        assert!(item.title.ends_with("#el30…"), "{}", item.title);
+        assert!(!item.text.contains('…'), "{}", item.text);
+        assert_eq!(crate::harvest::hashtags::extract(&item.text).into_iter().collect::<Vec<_>>(), ["#el30-experience"]);
     }
 
     #[test]

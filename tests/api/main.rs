@@ -10,6 +10,7 @@ mod chain;
 mod cli;
 mod courses;
 mod errors;
+mod feeds;
 mod feedserver;
 mod harvest;
 mod helpers;
