@@ -242,11 +242,6 @@ impl SessionStore for SessionBackend {
     }
 }
 
-/// Signs `instructor_id` out of every session (after a password change or reset).
-pub fn revoke_sessions(conn: &mut diesel::SqliteConnection, instructor_id: i64) -> crate::db::StoreResult<usize> {
-    sessions::revoke_all(conn, instructor_id)
-}
-
 /// Extractor for instructor-only handlers: redirects to the login page when not signed in.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedIn {

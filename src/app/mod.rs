@@ -5,6 +5,7 @@
 
 pub mod award;
 pub mod feeds;
+pub mod instructors;
 pub mod mentions;
 pub mod peers;
 pub mod subscribe;

@@ -701,14 +701,7 @@ async fn password_update(
     }
     state.throttle.succeed(&me.email, state.client_ip(&req));
     let hash = state.hash_password(form.new).await?;
-    let ended = state
-        .db(move |c| {
-            crate::db::write_tx(c, |c| {
-                crate::db::instructors::set_password_hash(c, id, &hash)?;
-                crate::auth::revoke_sessions(c, id)
-            })
-        })
-        .await?;
+    let ended = state.db(move |c| crate::app::instructors::replace_password(c, id, &hash)).await?;
     tracing::info!(instructor = id, sessions = ended, "password changed; every session signed out");
     session.purge();
     render(&PasswordPage { page: Page::new(&session, "Password changed"), errors: FieldErrors::new(), done: true })

@@ -1,0 +1,74 @@
+//! `cairn admin`: instructor accounts.
+
+use std::io::IsTerminal;
+
+use clap::Subcommand;
+
+use crate::config::Settings;
+use crate::db::StoreError;
+use crate::startup::open_store;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an instructor account. The password is read from CAIRN_PASSWORD, or asked for.
+    CreateInstructor {
+        /// The instructor's email, used to sign in.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
+    /// Set a new password for an instructor and sign them out everywhere. The password is read
+    /// from CAIRN_PASSWORD, or asked for.
+    ResetPassword {
+        /// The instructor's email.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
+}
+
+pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
+    let words = |e: StoreError| match e {
+        StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+        e => e.into(),
+    };
+    match cmd {
+        AdminCommand::CreateInstructor { email } => {
+            let password = password()?;
+            let pool = open_store(settings)?;
+            let instructor = crate::app::instructors::create(&mut *pool.get()?, &email, &password).map_err(words)?;
+            println!("Created instructor {} (id {}).", instructor.email, instructor.id);
+            Ok(())
+        }
+        AdminCommand::ResetPassword { email } => {
+            let pool = open_store(settings)?;
+            let mut conn = pool.get()?;
+            if crate::db::instructors::find_by_email(&mut conn, &email)?.is_none() {
+                anyhow::bail!("no instructor has the email {email}");
+            }
+            let password = password()?;
+            let (instructor, ended) =
+                crate::app::instructors::reset_password(&mut conn, &email, &password).map_err(words)?;
+            println!("Reset the password of {}; {ended} session(s) signed out.", instructor.email);
+            Ok(())
+        }
+    }
+}
+
+/// The password from `CAIRN_PASSWORD`, or asked for twice on a terminal.
+fn password() -> anyhow::Result<String> {
+    match std::env::var("CAIRN_PASSWORD") {
+        Ok(p) => Ok(p),
+        Err(_) => ask_password(),
+    }
+}
+
+fn ask_password() -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no password: set CAIRN_PASSWORD or run in a terminal to be asked");
+    }
+    let first = rpassword::prompt_password("Password (at least 10 characters): ")?;
+    let second = rpassword::prompt_password("Password again: ")?;
+    if first != second {
+        anyhow::bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
+}

@@ -1,0 +1,143 @@
+//! `cairn award` and `cairn revoke`: the Reader's award and revocation, from the command line.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::config::Settings;
+use crate::db::StoreError;
+use crate::startup::open_store;
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["task", "csv"])))]
+pub struct AwardArgs {
+    /// The Task's hashtag, e.g. #el30-data.
+    #[arg(long, requires_all = ["recipient", "evidence"])]
+    pub task: Option<String>,
+    /// The recipient's email (published only as a salted hash).
+    #[arg(long)]
+    pub recipient: Option<String>,
+    /// The evidence: the URL of the learner's post.
+    #[arg(long)]
+    pub evidence: Option<String>,
+    /// The recipient's name, shown on the verification page.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Why the badge is awarded.
+    #[arg(long)]
+    pub narrative: Option<String>,
+    /// A CSV file with a header row: task,recipient,evidence,name,narrative (name and narrative may be empty).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["task", "recipient", "evidence", "name", "narrative"])]
+    pub csv: Option<PathBuf>,
+}
+
+/// One award from the command line, through the same code as the Reader.
+fn award_row(
+    conn: &mut diesel::SqliteConnection,
+    issuer: &crate::badges::award::Issuer,
+    task: &str,
+    recipient: &str,
+    evidence: &str,
+    name: Option<String>,
+    narrative: Option<String>,
+) -> Result<String, String> {
+    let req = crate::app::award::HashtagAward {
+        task: task.to_string(),
+        recipient: recipient.to_string(),
+        evidence: evidence.to_string(),
+        name,
+        narrative,
+    };
+    crate::app::award::award_by_hashtag(conn, issuer, &req, crate::db::now())
+        .map(|a| crate::badges::ob::assertion_url(issuer.base, &a.public_id))
+        .map_err(|e| e.to_string())
+}
+
+pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
+    let pool = open_store(settings)?;
+    let mut conn = pool.get()?;
+    let base = settings.public_base_url(settings.bind);
+    let raster = crate::badges::bake::RasterCache::default();
+    let key = crate::ledger::load_key(&settings.data_dir)?;
+    let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
+    if let Some(path) = args.csv {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_path(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let headers: Vec<String> = reader.headers()?.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let col = |name: &str| headers.iter().position(|h| h == name);
+        let (Some(t), Some(r), Some(e)) = (col("task"), col("recipient"), col("evidence")) else {
+            anyhow::bail!(
+                "{}: the header row must name the columns task, recipient and evidence (name and narrative are optional)",
+                path.display()
+            );
+        };
+        let (n, nr) = (col("name"), col("narrative"));
+        let (mut ok, mut failed) = (0, 0);
+        for (i, row) in reader.records().enumerate() {
+            let line = i + 2;
+            let row = match row {
+                Ok(r) => r,
+                Err(err) => {
+                    println!("row {line}: unreadable: {err}");
+                    failed += 1;
+                    continue;
+                }
+            };
+            let get = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").to_string();
+            match award_row(
+                &mut conn,
+                &issuer,
+                &get(Some(t)),
+                &get(Some(r)),
+                &get(Some(e)),
+                Some(get(n)),
+                Some(get(nr)),
+            ) {
+                Ok(url) => {
+                    println!("row {line}: awarded {url}");
+                    ok += 1;
+                }
+                Err(msg) => {
+                    println!("row {line}: not awarded: {msg}");
+                    failed += 1;
+                }
+            }
+        }
+        println!("{ok} awarded, {failed} not awarded.");
+        if failed > 0 {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    let (Some(task), Some(recipient), Some(evidence)) = (args.task, args.recipient, args.evidence) else {
+        anyhow::bail!("--task, --recipient and --evidence are required (or --csv FILE)");
+    };
+    match award_row(&mut conn, &issuer, &task, &recipient, &evidence, args.name, args.narrative) {
+        Ok(url) => {
+            println!("{url}");
+            Ok(())
+        }
+        Err(msg) => anyhow::bail!("not awarded: {msg}"),
+    }
+}
+
+pub fn revoke(settings: &Settings, assertion: &str, reason: &str) -> anyhow::Result<()> {
+    let pool = open_store(settings)?;
+    let id = crate::badges::award::public_id_of(assertion);
+    let base = settings.public_base_url(settings.bind);
+    let raster = crate::badges::bake::RasterCache::default();
+    let key = crate::ledger::load_key(&settings.data_dir)?;
+    let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
+    let a =
+        crate::app::award::revoke(&mut *pool.get()?, &issuer, &id, reason, crate::db::now()).map_err(|e| match e {
+            StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
+            StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+            e => e.into(),
+        })?;
+    println!("Revoked {}", crate::badges::ob::assertion_url(&settings.public_base_url(settings.bind), &a.public_id));
+    Ok(())
+}

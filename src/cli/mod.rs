@@ -1,0 +1,162 @@
+//! The `cairn` command line, one file per command group. Every subcommand reads the same
+//! settings (config file, `CAIRN_*` environment, flags), so it can work on the data dir of a
+//! running server. Commands parse, call a use case in `src/app/` (or a job), and print.
+
+mod admin;
+mod award;
+mod chain;
+mod feeds;
+mod peer;
+mod serve;
+mod webmention;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+
+pub use admin::AdminCommand;
+pub use award::AwardArgs;
+pub use chain::ChainCommand;
+pub use feeds::FeedCommand;
+pub use peer::PeerCommand;
+pub use webmention::WebmentionCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn: connectivist MOOCs with feed harvesting, Open Badges and a shared recognition chain",
+    long_about = "Cairn runs connectivist courses: instructors lay out courses, modules and tasks; \
+        learners' blog posts are harvested and recognised with Open Badges.\n\n\
+        Settings come from an optional cairn.toml (or --config), then CAIRN_* environment \
+        variables, then flags. Every command uses the same settings, so it can work on the data \
+        directory of a running server."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (creates the data dir and database on first start).
+    Serve {
+        /// Seed the demo course if absent, create the demo instructor and print its password.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Seed the demo course "E-Learning 3.0" (once) and the demo instructor.
+    Demo,
+    /// Poll learners' feeds now: the feeds that are due (or one feed), with a progress bar.
+    Harvest {
+        /// One pass, then exit (default: keep polling until interrupted).
+        #[arg(long)]
+        once: bool,
+        /// Poll only this feed (by id, as shown on the Feeds page), due or not; implies --once.
+        #[arg(long, value_name = "ID")]
+        feed: Option<i64>,
+    },
+    /// Feed tools for debugging a learner's feed.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+    /// Award a Task's badge (exactly as the Reader does) and print the assertion URL; or
+    /// award in bulk from a CSV file with columns task,recipient,evidence,name,narrative.
+    Award(AwardArgs),
+    /// The recognition chain: verify, export, import.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// Print this institution's chain identity (its Ed25519 public key) and network.
+    Identity,
+    /// Peer institutions sharing the chain (the trust list).
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Webmention tools for debugging a learner's site.
+    #[command(subcommand)]
+    Webmention(WebmentionCommand),
+    /// Revoke an award, given its assertion URL (or id), with a reason.
+    Revoke {
+        /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
+        assertion: String,
+        /// Why the badge is revoked (shown on the verification page).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let matches = command().get_matches();
+    let flags = Overrides::from_matches(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    init_tracing();
+    match run(cli, &flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairn: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// The command line: the subcommands, plus the global flags and the settings list, both
+/// generated from the declared settings.
+pub fn command() -> clap::Command {
+    Cli::command().args(crate::config::flag_args()).after_long_help(crate::config::settings_help())
+}
+
+pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
+    let settings = Settings::load(flags)?;
+    match cli.command {
+        Command::Serve { demo } => serve::serve(&settings, demo),
+        Command::Demo => serve::demo(&settings),
+        Command::Admin(cmd) => admin::run(&settings, cmd),
+        Command::Harvest { once, feed } => feeds::harvest(&settings, once || feed.is_some(), feed),
+        Command::Feed(cmd) => feeds::run(&settings, cmd),
+        Command::Award(args) => award::award(&settings, args),
+        Command::Revoke { assertion, reason } => award::revoke(&settings, &assertion, &reason),
+        Command::Chain(cmd) => chain::run(&settings, cmd),
+        Command::Identity => chain::identity(&settings),
+        Command::Peer(cmd) => peer::run(&settings, cmd),
+        Command::Webmention(cmd) => webmention::run(&settings, cmd),
+    }
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub(crate) fn rfc3339(t: Option<i64>) -> Option<String> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|d| d.to_rfc3339())
+}
+
+pub(crate) fn bar(len: u64) -> indicatif::ProgressBar {
+    if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(len);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} blocks [{elapsed}] {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
