@@ -85,7 +85,7 @@ pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, n
         );
         crate::ledger::pool_record(conn, issuer.signer, fields, Some(award.id))?;
         // The learner hears of it without the award waiting: queued in the same transaction.
-        crate::notify::enqueue(conn, award.id, &baked.url, req.evidence_url.as_deref(), true)?;
+        crate::db::outbox::enqueue(conn, award.id, &baked.url, req.evidence_url.as_deref(), true, now)?;
         Ok(award)
     })
 }
@@ -253,7 +253,7 @@ pub fn revoke(
         );
         crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
         // The Webmention is sent again so the learner's site sees the page now says revoked.
-        crate::notify::enqueue(conn, a.id, &url, a.evidence_url.as_deref(), false)?;
+        crate::db::outbox::enqueue(conn, a.id, &url, a.evidence_url.as_deref(), false, now)?;
         awards::by_public_id(conn, public_id)
     })
 }

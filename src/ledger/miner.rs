@@ -45,6 +45,7 @@ impl Ledger {
         let template = self.lock().chain.candidate(&records, now, self.key.verifying_key().to_bytes());
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         self.cancel.store(false, Ordering::Relaxed);
+        tracing::info!(height = template.height, records = n, bits = self.params.difficulty_bits, "mining a block");
         let Some(header) = cairn_chain::mine(&template, self.params.difficulty_bits, threads, &self.cancel) else {
             return Ok(None);
         };

@@ -32,19 +32,6 @@ pub use crate::db::outbox::{Notification, for_awards};
 pub use outbox::{CONCURRENCY, GIVE_UP_AFTER_SECS};
 pub use rate::{MENTIONS_PER_MINUTE, RateLimit, limit_key};
 
-/// Queues the award's notifications at the current time, inside the award's transaction: a
-/// Webmention from `source` (the verification page) to `evidence`, and the badge email when
-/// `email`. A use case that holds its own `now` calls [`crate::db::outbox::enqueue`].
-pub fn enqueue(
-    conn: &mut SqliteConnection,
-    award_id: i64,
-    source: &str,
-    evidence: Option<&str>,
-    email: bool,
-) -> StoreResult<()> {
-    crate::db::outbox::enqueue(conn, award_id, source, evidence, email, crate::db::now())
-}
-
 /// The time in Unix seconds, as [`crate::db::now`] gives it.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 

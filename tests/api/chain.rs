@@ -53,8 +53,8 @@ fn unhex(s: &str) -> Vec<u8> {
 async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_check() {
     let app = spawn_app().await;
     let ids = award_n(&app, 4, "a");
-    // Four are pending: no block yet.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Four are pending: a mining pass finds nothing to do, and there is no block.
+    assert_eq!(app.ledger.clone().mine_pass().await.unwrap(), cairn::jobs::Pass::Idle);
     assert_eq!(app.ledger.with_chain(|c| c.height()), 0);
     let proof: serde_json::Value =
         app.client.get(app.url(&format!("/assertions/{}/proof", ids[0]))).send().await.unwrap().json().await.unwrap();
@@ -246,10 +246,23 @@ fn serve(dir: &std::path::Path, bits: &str) -> Killed {
             .env("CAIRN_HARVEST_ENABLED", "false")
             .args(["serve", "--bind", "127.0.0.1:0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     )
+}
+
+/// Waits (at most 60 s) until the server's log says it has started a search.
+fn wait_until_mining(stderr: std::process::ChildStderr) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if line.contains("mining a block") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60)).expect("the server never started mining");
 }
 
 #[tokio::test]
@@ -278,9 +291,10 @@ async fn killing_the_server_while_it_mines_loses_no_award() {
         let out = run(c).await;
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let server = serve(&d, "24");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    drop(server); // SIGKILL, most likely mid-search (16.7 million attempts are expected)
+    let mut server = serve(&d, "24");
+    let log = server.0.stderr.take().expect("piped stderr");
+    tokio::task::spawn_blocking(move || wait_until_mining(log)).await.unwrap();
+    drop(server); // SIGKILL mid-search (16.7 million attempts are expected)
     // Restart at the same parameters; it mines the same five records.
     let _server = serve(&d, "24");
     let pool = cairn::db::open(&d.join("cairn.db")).unwrap();
