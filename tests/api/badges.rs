@@ -380,8 +380,8 @@ async fn the_reader_filters_and_pages_by_keyset() {
 }
 
 fn cairn_cmd(data_dir: &std::path::Path, base: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    c.env("CAIRN_DATA_DIR", data_dir).env("CAIRN_BASE_URL", base).env_remove("CAIRN_CONFIG");
+    let mut c = crate::helpers::cairn_cmd();
+    c.env("CAIRN_DATA_DIR", data_dir).env("CAIRN_BASE_URL", base);
     c
 }
 

@@ -131,11 +131,8 @@ async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_che
 }
 
 fn cairn_cmd(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    c.env("CAIRN_DATA_DIR", dir)
-        .env_remove("CAIRN_CONFIG")
-        .env_remove("CAIRN_CHAIN_NETWORK")
-        .env_remove("CAIRN_CHAIN_DIFFICULTY_BITS");
+    let mut c = crate::helpers::cairn_cmd();
+    c.env("CAIRN_DATA_DIR", dir);
     c
 }
 

@@ -1,8 +1,6 @@
 //! Learners subscribe: discovery, confirmation by email (.eml files or a real SMTP
 //! listener), the private management link; instructors' feed pages; `cairn feed check`.
 
-use std::process::Command;
-
 use crate::feedserver::{FeedServer, Reply, fixture};
 use crate::harvest::{app_for, links_of, pass};
 use crate::helpers::{TestApp, csrf_in, location};
@@ -222,13 +220,7 @@ async fn instructors_add_pause_and_export_feeds_and_see_their_state() {
     assert_eq!(res.status(), 400);
 }
 
-fn cairn_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    for var in ["CAIRN_BIND", "CAIRN_DATA_DIR", "CAIRN_BASE_URL", "CAIRN_CONFIG", "CAIRN_ALLOW_ORIGINS"] {
-        c.env_remove(var);
-    }
-    c
-}
+use crate::helpers::cairn_cmd;
 
 #[tokio::test]
 async fn feed_check_prints_what_would_be_stored_as_json() {

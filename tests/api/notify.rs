@@ -179,10 +179,9 @@ async fn the_badge_email_goes_through_a_real_smtp_server() {
     let out = {
         let (dir, base) = (app.data_dir.clone(), app.address.clone());
         tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            crate::helpers::cairn_cmd()
                 .env("CAIRN_DATA_DIR", dir)
                 .env("CAIRN_BASE_URL", base)
-                .env_remove("CAIRN_CONFIG")
                 .args([
                     "award",
                     "--task",

@@ -19,13 +19,8 @@ impl Drop for Node {
 }
 
 fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    c.env("CAIRN_DATA_DIR", dir)
-        .env("CAIRN_HARVEST_ENABLED", "false")
-        .env("CAIRN_CHAIN_NETWORK", "peers-test")
-        .env_remove("CAIRN_CONFIG")
-        .env_remove("CAIRN_BASE_URL")
-        .env_remove("CAIRN_CHAIN_DIFFICULTY_BITS");
+    let mut c = crate::helpers::cairn_cmd();
+    c.env("CAIRN_DATA_DIR", dir).env("CAIRN_HARVEST_ENABLED", "false").env("CAIRN_CHAIN_NETWORK", "peers-test");
     c
 }
 

@@ -1,14 +1,11 @@
 //! Sending Webmentions with `cairn webmention send`, against real receivers on 127.0.0.1.
 
-use std::process::Command;
-
 use crate::feedserver::{FeedServer, Reply};
 
 async fn send(server: &FeedServer, source: &str, target: &str) -> (bool, String) {
     let (origin, source, target) = (server.origin(), source.to_string(), target.to_string());
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .env_remove("CAIRN_CONFIG")
+        crate::helpers::cairn_cmd()
             .env("CAIRN_DATA_DIR", std::env::temp_dir().join("cairn-wm-unused"))
             .env("CAIRN_ALLOW_ORIGINS", origin)
             .args(["webmention", "send", &source, &target])
