@@ -180,7 +180,8 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
         mails_per_day: limit,
     };
     let feed = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
-    let mail = confirmation_email(ctx.base_url, &req.name, &person.email, &confirm_token, &manage_token);
+    let mail = confirmation_email(ctx.base_url, &req.name, &person.email, &confirm_token, &manage_token)
+        .map_err(SubscribeError::Store)?;
     if let Err(e) = ctx.mailer.send(mail).await {
         tracing::error!(error = %e, feed = feed.id, "confirmation email failed");
         return Err(SubscribeError::Mail(e));
@@ -246,25 +247,27 @@ fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> 
     })
 }
 
-/// The confirmation email. Everything in it is Cairn's own words but the (bounded) name: the
-/// form must not let anyone send their text to an address of their choosing.
-fn confirmation_email(base: &str, name: &str, to: &Email, confirm_token: &str, manage_token: &str) -> email::Email {
+/// The confirmation email (`templates/mail/join_confirm.txt`). Everything in it is Cairn's own
+/// words but the (bounded) name: the form must not let anyone send their text to an address of
+/// their choosing.
+fn confirmation_email(
+    base: &str,
+    name: &str,
+    to: &Email,
+    confirm_token: &str,
+    manage_token: &str,
+) -> Result<email::Email, StoreError> {
     let confirm_url = format!("{base}/join/confirm/{confirm_token}");
     let manage_url = format!("{base}/subscription/{manage_token}");
     let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
-    let text = format!(
-        "Hello {greeting},\n\nSomeone, probably you, asked {base} to collect the posts of a blog for its courses \
-         and gave this email address.\n\nConfirm here (the link works for 48 hours):\n{confirm_url}\n\n\
-         Keep this private link to change or remove your subscription later:\n{manage_url}\n\n\
-         If you did not ask for this, ignore this message and nothing will happen.\n",
-    );
-    email::Email {
-        to: to.to_string(),
-        subject: "Confirm your course feed".into(),
-        text,
-        html: None,
-        attachments: vec![],
-    }
+    let body = crate::notify::email::JoinConfirmText {
+        greeting: &greeting,
+        base,
+        confirm_url: &confirm_url,
+        manage_url: &manage_url,
+    };
+    crate::notify::email::join_confirmation(to.as_str(), &body)
+        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("rendering the confirmation email")))
 }
 
 /// Confirms the subscription whose emailed token is `token`, unless used or expired at `now`.
