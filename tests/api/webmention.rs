@@ -431,6 +431,10 @@ async fn the_cli_retries_as_the_outbox_does_unless_told_to_send_once() {
     };
     let target = server.url("/post");
 
+    let help = crate::helpers::cairn_cmd().args(["webmention", "send", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    assert!(help.contains("--once") && help.contains("Send exactly once"), "{help}");
+
     // --once: exactly one POST.
     server.set("/wm", busy(None));
     let (ok, out) = send_with(&server, SOURCE, &target, &["--once"], &[]).await;
