@@ -7,7 +7,9 @@
 //! before the first request and after every redirect. The only exceptions are exact
 //! origins (`scheme://host:port`) listed in configuration or `CAIRN_ALLOW_ORIGINS`.
 //! Redirects are followed by hand (at most [`MAX_REDIRECTS`]) so each hop is checked and
-//! a permanent move can be reported. Bodies are read up to a cap and cut off beyond it.
+//! a permanent move can be reported. Bodies are read up to a cap (counted after gzip,
+//! deflate or brotli are undone) and either refused beyond it or, where the first part is
+//! all a reader needs, cut off there.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,6 +21,8 @@ use reqwest::{StatusCode, Url};
 
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
+/// Most 307/308 redirects a POST follows (each one re-sends the body).
+pub const MAX_POST_REDIRECTS: usize = 3;
 
 /// Why a fetch failed, in words an instructor can act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,6 +37,8 @@ pub enum FetchError {
     Timeout { url: String, seconds: u64 },
     #[error("too many redirects (more than {MAX_REDIRECTS}) starting at {0}")]
     TooManyRedirects(String),
+    #[error("too many redirects (more than {MAX_POST_REDIRECTS}) for a POST starting at {0}")]
+    TooManyPostRedirects(String),
     #[error("{url} answered with a redirect but no usable Location header")]
     BadRedirect { url: String },
     #[error("the response from {url} is larger than {limit} bytes and was cut off")]
@@ -193,6 +199,8 @@ pub struct Fetched {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// True when the body went on past the cap and only its first part was kept.
+    pub truncated: bool,
 }
 
 impl Fetched {
@@ -217,6 +225,13 @@ impl Fetched {
 pub struct Validators {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+}
+
+/// What to do with a body larger than the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    Refuse,
+    KeepFirstPart,
 }
 
 /// The outbound HTTP client. Cheap to clone.
@@ -246,16 +261,48 @@ impl Fetcher {
         &self.config
     }
 
+    /// The same client, limits and policy, introducing itself as `user_agent`: each kind of
+    /// request says what it is (harvesting, sending Webmentions) to the sites it reaches.
+    pub fn with_user_agent(&self, user_agent: String) -> Fetcher {
+        let config = FetchConfig { user_agent, ..(*self.config).clone() };
+        Fetcher { client: self.client.clone(), config: Arc::new(config) }
+    }
+
+    fn user_agent(&self) -> HeaderValue {
+        HeaderValue::from_str(&self.config.user_agent).unwrap_or_else(|_| HeaderValue::from_static("Cairn"))
+    }
+
     /// GETs `url`, following up to [`MAX_REDIRECTS`] checked redirects, with conditional
     /// headers when validators are given. Any status is returned as `Fetched`; only
     /// transport problems, policy refusals and oversized bodies are errors.
     pub async fn get(&self, url: &str, validators: &Validators, accept: &str) -> Result<Fetched, FetchError> {
+        self.get_with(url, validators, accept, Overflow::Refuse).await
+    }
+
+    /// Like [`Fetcher::get`], but a body past the cap is not an error: its first part (up to
+    /// the cap) is returned with `truncated` set. For readers that only need the start of a
+    /// page, such as the `<head>` where a Webmention endpoint is advertised.
+    pub async fn get_first_part(&self, url: &str, accept: &str) -> Result<Fetched, FetchError> {
+        self.get_with(url, &Validators::default(), accept, Overflow::KeepFirstPart).await
+    }
+
+    async fn get_with(
+        &self,
+        url: &str,
+        validators: &Validators,
+        accept: &str,
+        overflow: Overflow,
+    ) -> Result<Fetched, FetchError> {
         let requested = Url::parse(url.trim()).map_err(|_| FetchError::BadUrl(url.to_string()))?;
         let mut current = requested.clone();
         let mut permanent = true;
         for hop in 0..=MAX_REDIRECTS {
             self.config.policy.check_url(&current)?;
-            let mut req = self.client.get(current.clone()).header(header::ACCEPT, accept);
+            let mut req = self
+                .client
+                .get(current.clone())
+                .header(header::ACCEPT, accept)
+                .header(header::USER_AGENT, self.user_agent());
             if let Some(etag) = &validators.etag {
                 req = req.header(header::IF_NONE_MATCH, etag);
             }
@@ -279,47 +326,83 @@ impl Fetcher {
                 continue;
             }
             let headers = res.headers().clone();
-            let body = self.read_capped(&current, res).await?;
+            let (body, truncated) = self.read_capped(&current, res, overflow).await?;
             let moved_permanently = permanent && current != requested;
-            return Ok(Fetched { requested, final_url: current, moved_permanently, status, headers, body });
+            return Ok(Fetched { requested, final_url: current, moved_permanently, status, headers, body, truncated });
         }
         Err(FetchError::TooManyRedirects(requested.to_string()))
     }
 
-    /// POSTs an URL-encoded form to `url` under the same policy and limits. Redirects are
-    /// not followed: the answer is returned as it came.
+    /// POSTs an URL-encoded form to `url` under the same policy and limits. A 307 or 308
+    /// answer is followed by POSTing the same body to its `Location` (checked against the
+    /// policy again), at most [`MAX_POST_REDIRECTS`] times: those two statuses promise the
+    /// method and body are kept (RFC 9110, 15.4.8 and 15.4.9). Other redirects are returned
+    /// as they came, with `final_url` the address that answered.
     pub async fn post_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<Fetched, FetchError> {
-        self.config.policy.check_url(url)?;
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let res = self
-            .client
-            .post(url.clone())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(url, e))?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = self.read_capped(url, res).await?;
-        Ok(Fetched { requested: url.clone(), final_url: url.clone(), moved_permanently: false, status, headers, body })
+        let mut current = url.clone();
+        for hop in 0..=MAX_POST_REDIRECTS {
+            self.config.policy.check_url(&current)?;
+            let res = self
+                .client
+                .post(current.clone())
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::USER_AGENT, self.user_agent())
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| self.transport_error(&current, e))?;
+            let status = res.status();
+            if matches!(status, StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT) {
+                let location = res
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| current.join(l).ok())
+                    .ok_or_else(|| FetchError::BadRedirect { url: current.to_string() })?;
+                if hop == MAX_POST_REDIRECTS {
+                    break;
+                }
+                current = location;
+                continue;
+            }
+            let headers = res.headers().clone();
+            let (body, truncated) = self.read_capped(&current, res, Overflow::Refuse).await?;
+            let (requested, final_url) = (url.clone(), current);
+            return Ok(Fetched { requested, final_url, moved_permanently: false, status, headers, body, truncated });
+        }
+        Err(FetchError::TooManyPostRedirects(url.to_string()))
     }
 
-    async fn read_capped(&self, url: &Url, mut res: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    /// Reads the body up to the cap. Chunks arrive already decompressed, so the cap bounds
+    /// what a small gzip, deflate or brotli body inflates to, not only what crossed the wire.
+    async fn read_capped(
+        &self,
+        url: &Url,
+        mut res: reqwest::Response,
+        overflow: Overflow,
+    ) -> Result<(Vec<u8>, bool), FetchError> {
         let limit = self.config.max_body;
-        if res.content_length().is_some_and(|n| n as usize > limit) {
-            return Err(FetchError::TooLarge { url: url.to_string(), limit });
+        let too_large = || FetchError::TooLarge { url: url.to_string(), limit };
+        if overflow == Overflow::Refuse && res.content_length().is_some_and(|n| n as usize > limit) {
+            return Err(too_large());
         }
         let mut body = Vec::new();
         loop {
             match res.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > limit {
-                        return Err(FetchError::TooLarge { url: url.to_string(), limit });
+                    let room = limit - body.len();
+                    if chunk.len() > room {
+                        if overflow == Overflow::Refuse {
+                            return Err(too_large());
+                        }
+                        // Dropping the response here closes the connection: the rest is never read.
+                        body.extend_from_slice(&chunk[..room]);
+                        return Ok((body, true));
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Ok(None) => return Ok(body),
+                Ok(None) => return Ok((body, false)),
                 Err(e) => return Err(self.transport_error(url, e)),
             }
         }

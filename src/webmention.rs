@@ -5,14 +5,16 @@
 //! `rel` (a space-separated list) contains `webmention`, in document order. A relative
 //! endpoint resolves against the target's final URL after redirects; an empty `href` means
 //! the target itself; a query string in the endpoint is kept; only http(s) endpoints count.
+//! A target that answers 404 or 410 is no post: nothing is sent to it. A page past the body
+//! cap is read up to the cap, which holds its `<head>`.
 //! Sending: POST `application/x-www-form-urlencoded` with `source` and `target`; any 2xx is
-//! success (a 201's `Location` is kept).
+//! success (a 201's `Location` is kept); a 307 or 308 is followed with the same POST.
 
-use reqwest::header;
+use reqwest::{StatusCode, header};
 use url::Url;
 
 use crate::harvest::discover::start_tags;
-use crate::net::{FetchError, Fetcher, Validators};
+use crate::net::{FetchError, Fetcher};
 
 /// What sending did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -21,8 +23,30 @@ pub enum Outcome {
     Sent { endpoint: String, status: u16, location: Option<String> },
     /// The target advertises no Webmention endpoint (not an error: nothing to do).
     NoEndpoint,
+    /// The target answered 404 or 410: there is no post to mention, whatever its error page
+    /// advertises. Refused for good.
+    NotATarget { status: u16 },
     /// The endpoint refused or failed; `retry` for timeouts, 429 and 5xx.
     Failed { endpoint: Option<String>, status: Option<u16>, reason: String, retry: bool, retry_after: Option<u64> },
+}
+
+/// The User-Agent of requests made to send a Webmention (discovery and the POST), naming
+/// the instance as the Recommendation's senders do.
+pub fn user_agent(base_url: &str) -> String {
+    format!("Cairn/{} (Webmention sender; +{base_url})", env!("CARGO_PKG_VERSION"))
+}
+
+/// The outbound client as a Webmention sender: the same limits and policy, its own
+/// User-Agent. The outbox and `cairn webmention send` both send through one.
+#[derive(Clone)]
+pub struct Sender {
+    fetcher: Fetcher,
+}
+
+impl Sender {
+    pub fn new(fetcher: &Fetcher, base_url: &str) -> Sender {
+        Sender { fetcher: fetcher.with_user_agent(user_agent(base_url)) }
+    }
 }
 
 /// `(uri, rels)` pairs of a `Link` header value.
@@ -104,45 +128,114 @@ pub fn links_to(html: &str, final_url: &Url, target: &str) -> bool {
     })
 }
 
-/// Discovers the target's endpoint (following redirects under the outbound policy).
-pub async fn discover(fetcher: &Fetcher, target: &str) -> Result<Option<Url>, FetchError> {
-    let fetched =
-        fetcher.get(target, &Validators::default(), "text/html, application/xhtml+xml;q=0.9, */*;q=0.5").await?;
-    // Reading a page is CPU work: keep it off the async runtime.
-    let scan = move || endpoint_in(&fetched.final_url, &fetched.headers, &fetched.body);
-    Ok(tokio::task::spawn_blocking(scan).await.unwrap_or(None))
+/// What fetching a target found.
+enum Discovery {
+    Endpoint(Url),
+    NoEndpoint,
+    /// 404 or 410.
+    Missing(StatusCode),
+    /// 429 or 5xx: the target may be there later.
+    Unavailable(StatusCode, Option<u64>),
 }
 
-/// Discovers and sends one Webmention.
-pub async fn send(fetcher: &Fetcher, source: &str, target: &str) -> Outcome {
-    let endpoint = match discover(fetcher, target).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return Outcome::NoEndpoint,
+const ACCEPT_HTML: &str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5";
+
+/// Fetches the target (following redirects under the outbound policy) and finds its endpoint.
+/// A page past the body cap is read up to the cap: the endpoint is advertised in the `Link`
+/// header or the `<head>`, which come first.
+async fn discover_at(fetcher: &Fetcher, target: &str) -> Result<Discovery, FetchError> {
+    let fetched = fetcher.get_first_part(target, ACCEPT_HTML).await?;
+    let status = fetched.status;
+    if matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE) {
+        return Ok(Discovery::Missing(status));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return Ok(Discovery::Unavailable(status, fetched.retry_after()));
+    }
+    // Reading a page is CPU work: keep it off the async runtime.
+    let scan = move || endpoint_in(&fetched.final_url, &fetched.headers, &fetched.body);
+    Ok(tokio::task::spawn_blocking(scan).await.unwrap_or(None).map_or(Discovery::NoEndpoint, Discovery::Endpoint))
+}
+
+/// Discovers the target's endpoint (following redirects under the outbound policy); `None`
+/// when it advertises none or is not there.
+pub async fn discover(fetcher: &Fetcher, target: &str) -> Result<Option<Url>, FetchError> {
+    Ok(match discover_at(fetcher, target).await? {
+        Discovery::Endpoint(url) => Some(url),
+        _ => None,
+    })
+}
+
+/// Why nothing is sent to a target that answered `status` (404 or 410).
+pub fn not_a_target(status: u16) -> String {
+    let words = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    format!("the target answered {status} {words}: there is no post to mention, so nothing was sent")
+}
+
+fn status_words(status: StatusCode) -> String {
+    format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim().to_string()
+}
+
+fn retryable(e: &FetchError) -> bool {
+    matches!(e, FetchError::Timeout { .. } | FetchError::Connect { .. })
+}
+
+/// Discovers and sends one Webmention: one attempt, no waiting. Retrying is the caller's
+/// ([`crate::notify::outbox`] schedules it, in the queue or in the foreground).
+pub async fn send(sender: &Sender, source: &str, target: &str) -> Outcome {
+    let fetcher = &sender.fetcher;
+    let endpoint = match discover_at(fetcher, target).await {
+        Ok(Discovery::Endpoint(e)) => e,
+        Ok(Discovery::NoEndpoint) => return Outcome::NoEndpoint,
+        Ok(Discovery::Missing(status)) => return Outcome::NotATarget { status: status.as_u16() },
+        Ok(Discovery::Unavailable(status, retry_after)) => {
+            return Outcome::Failed {
+                endpoint: None,
+                status: Some(status.as_u16()),
+                reason: format!("the target answered {}", status_words(status)),
+                retry: true,
+                retry_after,
+            };
+        }
         Err(e) => {
-            let retry = matches!(e, FetchError::Timeout { .. } | FetchError::Connect { .. });
             return Outcome::Failed {
                 endpoint: None,
                 status: None,
                 reason: format!("discovery failed: {e}"),
-                retry,
+                retry: retryable(&e),
                 retry_after: None,
             };
         }
     };
     match fetcher.post_form(&endpoint, &[("source", source), ("target", target)]).await {
+        // After a 307/308 the receiver is the address that answered.
         Ok(r) if r.status.is_success() => Outcome::Sent {
-            endpoint: endpoint.to_string(),
+            endpoint: r.final_url.to_string(),
             status: r.status.as_u16(),
-            location: r.header(header::LOCATION).and_then(|l| endpoint.join(l).ok()).map(|u| u.to_string()),
+            location: r.header(header::LOCATION).and_then(|l| r.final_url.join(l).ok()).map(|u| u.to_string()),
         },
+        Ok(r) if r.status.is_redirection() => {
+            // 301, 302 and 303 let a client turn the POST into a GET (RFC 9110, 15.4.2-4), which
+            // would not deliver the Webmention; the Recommendation asks for no more. Sending
+            // it elsewhere is left to a person who can check the new address.
+            let to = r.header(header::LOCATION).unwrap_or("nowhere").to_string();
+            Outcome::Failed {
+                endpoint: Some(r.final_url.to_string()),
+                status: Some(r.status.as_u16()),
+                reason: format!(
+                    "the endpoint answered {} (to {to}); only 307 and 308 are followed with the same POST",
+                    status_words(r.status)
+                ),
+                retry: false,
+                retry_after: None,
+            }
+        }
         Ok(r) => {
             let s = r.status.as_u16();
             Outcome::Failed {
-                endpoint: Some(endpoint.to_string()),
+                endpoint: Some(r.final_url.to_string()),
                 status: Some(s),
-                reason: format!("the endpoint answered {} {}", s, r.status.canonical_reason().unwrap_or(""))
-                    .trim()
-                    .to_string(),
+                reason: format!("the endpoint answered {}", status_words(r.status)),
                 retry: s == 429 || r.status.is_server_error(),
                 retry_after: r.retry_after(),
             }
@@ -150,7 +243,7 @@ pub async fn send(fetcher: &Fetcher, source: &str, target: &str) -> Outcome {
         Err(e) => Outcome::Failed {
             endpoint: Some(endpoint.to_string()),
             status: None,
-            retry: matches!(e, FetchError::Timeout { .. } | FetchError::Connect { .. }),
+            retry: retryable(&e),
             reason: e.to_string(),
             retry_after: None,
         },
@@ -193,5 +286,14 @@ mod tests {
         assert_eq!(find(&[], r#"<link rel="webmention" href="mailto:x@y">"#), None);
         assert_eq!(find(&[], r#"<link rel="webmentions" href="/nope">"#), None);
         assert_eq!(find(&[("content-type", "application/json")], r#"<link rel="webmention" href="/x">"#), None);
+    }
+
+    #[test]
+    fn markup_inside_title_and_textarea_is_text_not_an_endpoint() {
+        let quoted = r#"<link rel="webmention" href="/quoted"><a rel="webmention" href="/quoted-a">x</a>"#;
+        let only_text = format!("<html><head><title>{quoted}</title></head><body><textarea>{quoted}</textarea>");
+        assert_eq!(find(&[], &only_text), None);
+        let then_real = format!("{only_text}<link rel=\"webmention\" href=\"/real\"></body></html>");
+        assert_eq!(find(&[], &then_real).as_deref(), Some("https://blog.example.org/real"));
     }
 }

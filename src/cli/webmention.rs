@@ -1,24 +1,53 @@
 //! `cairn webmention`: sending one Webmention by hand, as the outbox would.
 
+use std::time::Duration;
+
 use clap::Subcommand;
 
 use super::runtime;
 use crate::config::Settings;
+use crate::notify::outbox::{self, FOREGROUND_ATTEMPTS, FOREGROUND_MAX_WAIT_SECS, ForegroundLimits};
+use crate::webmention::{Outcome, Sender};
 
 #[derive(Debug, Subcommand)]
 pub enum WebmentionCommand {
-    /// Discover TARGET's Webmention endpoint and send SOURCE → TARGET once, with the same
-    /// code, limits and outbound policy as the outbox. Prints what it did; exits non-zero
-    /// when nothing was delivered.
-    Send { source: String, target: String },
+    /// Discover TARGET's Webmention endpoint and send SOURCE → TARGET with the same code,
+    /// limits, outbound policy and User-Agent as the outbox. Timeouts, 429 and 5xx are retried
+    /// as the outbox retries them (from 60 s doubling, honouring Retry-After), each retry
+    /// printed, within --attempts and --max-wait. Prints what it did; exits non-zero when
+    /// nothing was delivered.
+    Send {
+        source: String,
+        target: String,
+        /// Send exactly once: no retry, whatever the answer.
+        #[arg(long)]
+        once: bool,
+        /// Most attempts in all.
+        #[arg(long, value_name = "N", default_value_t = FOREGROUND_ATTEMPTS,
+              value_parser = clap::value_parser!(u32).range(1..=20))]
+        attempts: u32,
+        /// Longest total wait between attempts, in seconds; a retry that would wait longer is
+        /// not made.
+        #[arg(long, value_name = "SECONDS", default_value_t = FOREGROUND_MAX_WAIT_SECS,
+              value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        max_wait: u64,
+    },
 }
 
 pub fn run(settings: &Settings, cmd: WebmentionCommand) -> anyhow::Result<()> {
-    let WebmentionCommand::Send { source, target } = cmd;
+    let WebmentionCommand::Send { source, target, once, attempts, max_wait } = cmd;
     let base = settings.public_base_url(settings.bind);
     let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base)?;
-    match runtime()?.block_on(crate::webmention::send(&fetcher, &source, &target)) {
-        crate::webmention::Outcome::Sent { endpoint, status, location } => {
+    let sender = Sender::new(&fetcher, &base);
+    let limits = ForegroundLimits { attempts: if once { 1 } else { attempts }, max_wait_secs: max_wait };
+    let done = runtime()?.block_on(outbox::send_in_foreground(&sender, &source, &target, limits, |r| {
+        if let Outcome::Failed { reason, .. } = r.outcome {
+            println!("attempt {}: {reason}; retrying in {} s", r.failed_attempt, r.wait_secs);
+        }
+        tokio::time::sleep(Duration::from_secs(r.wait_secs))
+    }));
+    match done.outcome {
+        Outcome::Sent { endpoint, status, location } => {
             println!("endpoint: {endpoint}");
             println!("status: {status} (accepted)");
             if let Some(l) = location {
@@ -26,13 +55,26 @@ pub fn run(settings: &Settings, cmd: WebmentionCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        crate::webmention::Outcome::NoEndpoint => {
+        Outcome::NoEndpoint => {
             println!("endpoint: none ({target} advertises no Webmention endpoint)");
             anyhow::bail!("nothing was sent")
         }
-        crate::webmention::Outcome::Failed { endpoint, reason, retry, .. } => {
+        Outcome::NotATarget { status } => {
+            println!("endpoint: none");
+            anyhow::bail!("{}", crate::webmention::not_a_target(status))
+        }
+        Outcome::Failed { endpoint, reason, retry, .. } => {
             println!("endpoint: {}", endpoint.as_deref().unwrap_or("not found"));
-            anyhow::bail!("{reason}{}", if retry { " (the outbox would retry this)" } else { "" })
+            let why = match (retry, done.stopped_before_wait) {
+                (true, Some(wait)) if once => format!(" (sent once, as asked; the outbox would retry in {wait} s)"),
+                (true, Some(wait)) => format!(
+                    " (after {} attempt(s); the next would wait {wait} s, past --attempts or --max-wait; \
+                     the outbox would retry this)",
+                    done.attempts
+                ),
+                _ => String::new(),
+            };
+            anyhow::bail!("{reason}{why}")
         }
     }
 }

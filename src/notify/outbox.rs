@@ -1,12 +1,14 @@
 //! Delivering queued notifications: claiming what is due, sending it (a Webmention here, the
-//! email in [`super::email`]) and recording the outcome with its retry time.
+//! email in [`super::email`]) and recording the outcome with its retry time. The same sending
+//! and backoff serve a Webmention sent in the foreground ([`send_in_foreground`]).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use super::Notifier;
 use crate::db::outbox::{self, Kind, Notification, Settled, Status};
 use crate::db::{StoreError, StoreResult};
-use crate::webmention::{self, Outcome};
+use crate::webmention::{self, Outcome, Sender};
 
 /// How long delivery is retried before giving up.
 pub const GIVE_UP_AFTER_SECS: i64 = 48 * 3600;
@@ -28,15 +30,95 @@ pub(super) enum Delivery {
     Fail { error: String, endpoint: Option<String> },
 }
 
+/// How long to wait after attempt number `attempts` (1 for the first) failed: doubling from a
+/// minute, at most six hours, and at least what the receiver asked for with `Retry-After`
+/// (honoured up to a day).
+pub fn backoff_secs(attempts: i64, retry_after: Option<u64>) -> u64 {
+    let backoff = (60i64 << (attempts - 1).clamp(0, 12)).min(MAX_BACKOFF_SECS) as u64;
+    backoff.max(retry_after.unwrap_or(0).min(MAX_RETRY_AFTER_SECS))
+}
+
 /// When attempt number `attempts` (1 for the first) failed at `now` and may be retried: the
-/// next attempt time (doubling from a minute, at most six hours, at least what the receiver
-/// asked for with `Retry-After`), or [`Status::GaveUp`] once that would pass
+/// next attempt time ([`backoff_secs`]), or [`Status::GaveUp`] once that would pass
 /// [`GIVE_UP_AFTER_SECS`] from `created_at`.
 pub fn retry_schedule(attempts: i64, retry_after: Option<u64>, created_at: i64, now: i64) -> (Status, i64) {
-    let backoff = (60i64 << (attempts - 1).clamp(0, 12)).min(MAX_BACKOFF_SECS);
-    let wait = backoff.max(retry_after.unwrap_or(0).min(MAX_RETRY_AFTER_SECS) as i64);
+    let wait = backoff_secs(attempts, retry_after) as i64;
     let status = if now + wait - created_at > GIVE_UP_AFTER_SECS { Status::GaveUp } else { Status::Queued };
     (status, now + wait)
+}
+
+/// Most attempts a Webmention sent in the foreground makes by default.
+pub const FOREGROUND_ATTEMPTS: u32 = 5;
+/// Longest total wait between foreground attempts by default: the outbox's first four
+/// backoffs (1 + 2 + 4 + 8 minutes).
+pub const FOREGROUND_MAX_WAIT_SECS: u64 = 15 * 60;
+
+/// Bounds on sending in the foreground, where a person waits for the answer.
+#[derive(Debug, Clone, Copy)]
+pub struct ForegroundLimits {
+    /// Attempts in all (1: send exactly once).
+    pub attempts: u32,
+    /// Total time spent waiting between attempts.
+    pub max_wait_secs: u64,
+}
+
+impl Default for ForegroundLimits {
+    fn default() -> ForegroundLimits {
+        ForegroundLimits { attempts: FOREGROUND_ATTEMPTS, max_wait_secs: FOREGROUND_MAX_WAIT_SECS }
+    }
+}
+
+/// A retry about to be made in the foreground.
+#[derive(Debug)]
+pub struct Retrying<'a> {
+    /// The attempt that failed (1 for the first).
+    pub failed_attempt: u32,
+    pub outcome: &'a Outcome,
+    /// The wait before the next attempt, as the outbox would schedule it.
+    pub wait_secs: u64,
+}
+
+/// How a foreground send ended.
+#[derive(Debug)]
+pub struct Foreground {
+    /// The last attempt's outcome.
+    pub outcome: Outcome,
+    pub attempts: u32,
+    /// When the last failure was one the outbox retries but the limits stopped it: the
+    /// wait the next attempt would have needed.
+    pub stopped_before_wait: Option<u64>,
+}
+
+/// Sends a Webmention now, retrying timeouts, 429 and 5xx as the outbox does (the same
+/// [`webmention::send`], the same [`backoff_secs`], `Retry-After` honoured up to a day), within
+/// `limits`. Before each retry `wait` is called and must wait the given time: the command line
+/// sleeps there and says so.
+pub async fn send_in_foreground<W, F>(
+    sender: &Sender,
+    source: &str,
+    target: &str,
+    limits: ForegroundLimits,
+    mut wait: W,
+) -> Foreground
+where
+    W: FnMut(Retrying<'_>) -> F,
+    F: Future<Output = ()>,
+{
+    let mut waited = 0u64;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let outcome = webmention::send(sender, source, target).await;
+        let Outcome::Failed { retry: true, retry_after, .. } = &outcome else {
+            return Foreground { outcome, attempts, stopped_before_wait: None };
+        };
+        let wait_secs = backoff_secs(i64::from(attempts), *retry_after);
+        if attempts >= limits.attempts || waited.saturating_add(wait_secs) > limits.max_wait_secs {
+            return Foreground { outcome, attempts, stopped_before_wait: Some(wait_secs) };
+        }
+        waited += wait_secs;
+        wait(Retrying { failed_attempt: attempts, outcome: &outcome, wait_secs }).await;
+    }
 }
 
 impl Notification {
@@ -117,11 +199,15 @@ impl Notifier {
         let (Some(source), Some(target)) = (&note.source, &note.target) else {
             return Delivery::Fail { error: "no source or target".into(), endpoint: None };
         };
-        match webmention::send(&self.fetcher, source, target).await {
+        let sender = Sender::new(&self.fetcher, &self.base);
+        match webmention::send(&sender, source, target).await {
             Outcome::Sent { endpoint, location, .. } => {
                 Delivery::Done { status: Status::Sent, endpoint: Some(endpoint), location }
             }
             Outcome::NoEndpoint => Delivery::Done { status: Status::NoEndpoint, endpoint: None, location: None },
+            Outcome::NotATarget { status } => {
+                Delivery::Fail { error: webmention::not_a_target(status), endpoint: None }
+            }
             Outcome::Failed { reason, retry: true, retry_after, .. } => {
                 Delivery::Retry { error: reason, after: retry_after }
             }
