@@ -139,6 +139,7 @@ pub struct Application {
     addr: SocketAddr,
     base_url: String,
     pool: DbPool,
+    db_path: std::path::PathBuf,
     harvester: crate::harvest::Harvester,
     harvest_enabled: bool,
     ledger: std::sync::Arc<crate::ledger::Ledger>,
@@ -231,6 +232,7 @@ impl Application {
             addr,
             base_url,
             pool,
+            db_path: settings.database_path(),
             harvester,
             harvest_enabled: settings.harvest.enabled,
             ledger,
@@ -272,8 +274,8 @@ impl Application {
     }
 
     /// Starts the background jobs of `cairn serve` under one [`Runner`]: harvesting (when
-    /// enabled), notification delivery, Webmention verification, peer exchange, mining (when
-    /// enabled) and housekeeping.
+    /// enabled), notification delivery, Webmention verification, peer exchange, watching the
+    /// store for other processes' chain changes, mining (when enabled) and housekeeping.
     pub fn start_jobs(&self) -> Runner {
         let mut jobs = Runner::default();
         if self.harvest_enabled {
@@ -301,6 +303,14 @@ impl Application {
                 p.round().await?;
                 Ok(Pass::Idle)
             }
+        });
+        // Records pooled and blocks stored by other processes (`cairn award`, `cairn chain
+        // import`) reach the miner and the chain cache within a few polls.
+        let watcher = crate::ledger::Watcher::new(self.ledger.clone(), self.db_path.clone());
+        let unwatch = watcher.clone();
+        jobs.spawn(Job::new("chain-watch", crate::ledger::WATCH_EVERY).on_stop(move || unwatch.stop()), move || {
+            let w = watcher.clone();
+            async move { w.pass().await }
         });
         if self.mining {
             let l = self.ledger.clone();

@@ -169,6 +169,39 @@ pub fn newest_block_row(conn: &mut SqliteConnection) -> QueryResult<i64> {
         .map(|m| m.unwrap_or(0))
 }
 
+/// What the chain watcher compares between two looks at the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, diesel::QueryableByName)]
+pub struct ChainMarks {
+    /// The newest `blocks` rowid (see [`newest_block_row`]).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub newest_block: i64,
+    /// The newest pending record's id: it moves when a record is pooled.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub newest_pending: i64,
+    /// How many records are pending: it moves when a block takes some or gives them back.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub pending: i64,
+}
+
+/// The chain's marks in one statement; the pending ones come from the pending pool's partial
+/// index, so the cost follows the pool's size, not the table's.
+pub fn marks(conn: &mut SqliteConnection) -> QueryResult<ChainMarks> {
+    diesel::sql_query(
+        "SELECT (SELECT coalesce(max(rowid), 0) FROM blocks) AS newest_block, \
+         (SELECT coalesce(max(id), 0) FROM chain_records WHERE block_hash IS NULL) AS newest_pending, \
+         (SELECT count(*) FROM chain_records WHERE block_hash IS NULL) AS pending",
+    )
+    .get_result(conn)
+}
+
+/// The blocks stored after rowid `row` (stored form), with their rowids.
+pub fn block_bytes_after(conn: &mut SqliteConnection, row: i64) -> QueryResult<Vec<(i64, Vec<u8>)>> {
+    blocks::table
+        .select((diesel::dsl::sql::<diesel::sql_types::BigInt>("rowid"), blocks::bytes))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("rowid > ").bind::<diesel::sql_types::BigInt, _>(row))
+        .load(conn)
+}
+
 /// Every stored block's bytes (stored form).
 pub fn all_block_bytes(conn: &mut SqliteConnection) -> QueryResult<Vec<Vec<u8>>> {
     blocks::table.select(blocks::bytes).load(conn)

@@ -62,6 +62,30 @@ pub fn open(path: &Path) -> anyhow::Result<DbPool> {
         .context("cannot open database pool")
 }
 
+/// Opens one connection outside the pool, with the pragmas pooled connections carry, for a
+/// job that keeps its own connection (the chain watcher holds one for as long as it runs).
+pub fn connect(path: &Path) -> anyhow::Result<SqliteConnection> {
+    use anyhow::Context as _;
+    let url = path.to_str().context("database path is not valid UTF-8")?;
+    let mut conn =
+        SqliteConnection::establish(url).with_context(|| format!("cannot open database {}", path.display()))?;
+    conn.batch_execute(&init_statements())?;
+    Ok(conn)
+}
+
+/// SQLite's `PRAGMA data_version` on this connection: it changes when another connection (of
+/// this process or another) commits, and not for this connection's own writes. Values mean
+/// something only when compared with earlier ones from the same connection.
+pub fn data_version(conn: &mut SqliteConnection) -> diesel::QueryResult<i64> {
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        data_version: i64,
+    }
+    diesel::sql_query("PRAGMA data_version").get_result::<Version>(conn).map(|v| v.data_version)
+}
+
 /// Runs a store function on a pooled connection on tokio's blocking threads (the
 /// background workers' counterpart of the web layer's `AppState::db`).
 pub async fn run<T, F>(pool: &DbPool, f: F) -> StoreResult<T>

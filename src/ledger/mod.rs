@@ -11,6 +11,7 @@ mod export;
 mod miner;
 mod proof;
 mod store;
+mod watch;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -25,6 +26,7 @@ use crate::db::{self, DbPool, StoreResult};
 
 pub use proof::{BlockDoc, ChainStatus, PathStep, Proof, RecordDoc};
 pub use store::{AcceptError, PendingRecord, upgrade};
+pub use watch::{WATCH_EVERY, Watcher};
 
 /// Loads the institution's Ed25519 key from the data dir, creating it on first start.
 pub fn load_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
@@ -100,6 +102,10 @@ pub struct Ledger {
     cancel: AtomicBool,
     /// The member institutions (this one and the trusted peers), with their base URLs.
     members: std::sync::RwLock<Members>,
+    /// When the chain watcher last found the cache current, in milliseconds after `opened`
+    /// (0: no watcher is running).
+    watched_at: std::sync::atomic::AtomicU64,
+    opened: std::time::Instant,
 }
 
 fn params_of(s: &ChainSettings) -> Params {
@@ -127,6 +133,8 @@ impl Ledger {
             tip_changed: Arc::new(tokio::sync::Notify::new()),
             cancel: AtomicBool::new(false),
             members: Default::default(),
+            watched_at: Default::default(),
+            opened: std::time::Instant::now(),
         };
         ledger.refresh_trust()?;
         ledger.reload()?;

@@ -107,6 +107,27 @@ pub fn upgrade(pool: &DbPool) -> anyhow::Result<(usize, usize)> {
     })
 }
 
+/// Adds blocks read back from our own store (validated when they arrived) to `chain`, in
+/// height order; false, leaving `chain` as it was, when one of them has a parent that is
+/// neither in `chain` nor among them (the caller then reads the whole table).
+fn extend(chain: &mut Chain, rows: Vec<(i64, Vec<u8>)>) -> anyhow::Result<bool> {
+    let mut blocks = rows
+        .iter()
+        .map(|(_, b)| Block::decode_stored(b).map_err(|e| anyhow::anyhow!("a stored block cannot be read: {e}")))
+        .collect::<anyhow::Result<Vec<Block>>>()?;
+    blocks.sort_by_key(|b| b.header.height);
+    let new: std::collections::HashSet<_> = blocks.iter().map(|b| b.hash()).collect();
+    if !blocks.iter().all(|b| chain.contains(&b.header.prev) || new.contains(&b.header.prev)) {
+        return Ok(false);
+    }
+    for b in blocks {
+        if !chain.contains(&b.hash()) {
+            chain.insert_valid(b);
+        }
+    }
+    Ok(true)
+}
+
 /// The `blocks` table as a [`cairn_chain::BlockStore`].
 struct SqliteBlocks<'a>(&'a mut SqliteConnection);
 
@@ -126,17 +147,56 @@ impl Ledger {
         self.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads the chain from the database again when another process added blocks.
+    /// Brings the chain cache up to date with the `blocks` table, which another process may
+    /// have added to. While the chain watcher runs (`cairn serve`) it has just done so and
+    /// this costs nothing; otherwise (a command, a stalled watcher) it asks the store.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.get()?;
-        let rows = store::newest_block_row(&mut conn)?;
-        if rows == self.lock().rows {
+        if self.watch_is_fresh() && self.lock().rows >= 0 {
             return Ok(());
         }
-        // Our own store holds only blocks that passed validation when they arrived.
-        let chain = Chain::load(self.params.clone(), &mut SqliteBlocks(&mut conn))?;
-        *self.lock() = Loaded { chain, rows };
-        Ok(())
+        self.catch_up().map(|_| ())
+    }
+
+    /// The newest `blocks` rowid the cache holds (-1 when it must be read whole).
+    pub(super) fn cached_rows(&self) -> i64 {
+        self.lock().rows
+    }
+
+    /// Reads the blocks added since the cache was loaded: only those rows when they extend
+    /// the known blocks, the whole table otherwise (the first load, a failed write, a parent
+    /// the cache no longer holds). When this moves the main chain's tip, the search in
+    /// progress is for a stale parent: it is cancelled, and the miner and the peers are told.
+    /// Returns whether the tip moved.
+    pub(super) fn catch_up(&self) -> anyhow::Result<bool> {
+        // The connection before the lock, as everywhere: the lock is never held waiting for the pool.
+        let mut conn = self.pool.get()?;
+        let newest = store::newest_block_row(&mut conn)?;
+        let mut loaded = self.lock();
+        if newest == loaded.rows {
+            return Ok(false);
+        }
+        let known = loaded.rows >= 0;
+        let before = loaded.chain.tip().1;
+        let extended = known && {
+            let rows = store::block_bytes_after(&mut conn, loaded.rows)?;
+            extend(&mut loaded.chain, rows)?
+        };
+        if extended {
+            loaded.rows = newest;
+        } else {
+            // Our own store holds only blocks that passed validation when they arrived.
+            let chain = Chain::load(self.params.clone(), &mut SqliteBlocks(&mut conn))?;
+            *loaded = Loaded { chain, rows: newest };
+        }
+        let moved = loaded.chain.tip().1 != before;
+        drop(loaded);
+        if moved && known {
+            self.cancel.store(true, Ordering::Relaxed);
+            self.wake.notify_one();
+            self.tip_changed.notify_waiters();
+            self.tip_changed.notify_one();
+        }
+        Ok(moved)
     }
 
     /// Validates a block by every rule of `cairn-chain` (membership, signatures, finality,

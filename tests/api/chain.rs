@@ -227,6 +227,46 @@ async fn the_chain_verifies_exports_and_imports_into_another_instance_and_tamper
     assert!(String::from_utf8_lossy(&out.stderr).contains("`chain`"));
 }
 
+#[tokio::test]
+async fn awards_made_by_the_command_line_while_the_server_runs_are_mined_without_anything_waking_it() {
+    let app = spawn_app().await;
+    cairn::demo::seed(&mut app.pool.get().unwrap()).unwrap();
+    // Five awards from other processes; nothing in this test touches the server's ledger.
+    for i in 0..5 {
+        let mut c = cairn_cmd(&app.data_dir);
+        c.args([
+            "award",
+            "--task",
+            "#el30-data",
+            "--recipient",
+            &format!("cli{i}@example.edu"),
+            "--evidence",
+            &format!("https://cli{i}.example.org/post"),
+        ]);
+        let out = run(c).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Observed through the server's own view of the chain, as a verifier would see it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let head = loop {
+        let head: serde_json::Value =
+            app.client.get(app.url("/chain/head")).send().await.unwrap().json().await.unwrap();
+        if head["height"] == 1 {
+            break head;
+        }
+        assert!(Instant::now() < deadline, "the command line's awards were not mined within 60 s: {head}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let explorer = app.get_html("/chain").await;
+    assert!(explorer.contains(head["hash"].as_str().unwrap()) && explorer.contains("No records are waiting"));
+    let mut c = app.pool.get().unwrap();
+    use cairn::db::schema::chain_records;
+    use diesel::prelude::*;
+    let recorded: i64 =
+        chain_records::table.filter(chain_records::block_hash.is_not_null()).count().get_result(&mut c).unwrap();
+    assert_eq!(recorded, 5);
+}
+
 struct Killed(std::process::Child);
 impl Drop for Killed {
     fn drop(&mut self) {
