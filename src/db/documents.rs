@@ -9,26 +9,29 @@ use std::sync::Mutex;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
 use super::{StoreError, StoreResult};
 
-#[derive(QueryableByName)]
-struct Version {
-    #[diesel(sql_type = BigInt)]
-    data_version: i64,
+// Declared here, not in `schema`: the counter is written only by triggers, and the pragma is
+// SQLite's table-valued form of `PRAGMA data_version`. As tables, their queries are prepared
+// once per connection and kept, which matters on the request path.
+diesel::table! {
+    doc_generation (id) {
+        id -> BigInt,
+        n -> BigInt,
+    }
 }
 
-#[derive(QueryableByName)]
-struct Generation {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
+diesel::table! {
+    pragma_data_version (data_version) {
+        data_version -> BigInt,
+    }
 }
 
 /// The current generation, read on any connection.
 pub fn generation(conn: &mut SqliteConnection) -> StoreResult<i64> {
-    Ok(diesel::sql_query("SELECT n FROM doc_generation WHERE id = 1").get_result::<Generation>(conn)?.n)
+    Ok(doc_generation::table.select(doc_generation::n).find(1).first(conn)?)
 }
 
 /// Watches the generation through a connection of its own. `PRAGMA data_version` on that
@@ -67,5 +70,5 @@ impl Watch {
 }
 
 fn data_version(conn: &mut SqliteConnection) -> StoreResult<i64> {
-    Ok(diesel::sql_query("PRAGMA data_version").get_result::<Version>(conn)?.data_version)
+    Ok(pragma_data_version::table.select(pragma_data_version::data_version).first(conn)?)
 }

@@ -250,3 +250,52 @@ impl DocCache {
         doc
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn req(headers: &[(&str, &str)]) -> HttpRequest {
+        let mut r = TestRequest::default();
+        for h in headers {
+            r = r.insert_header(*h);
+        }
+        r.to_http_request()
+    }
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted_with_a_weight() {
+        for (value, want) in [
+            ("gzip", true),
+            ("br, GZIP;q=0.5", true),
+            ("*", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0, *", false),
+            ("identity", false),
+            ("br, deflate", false),
+        ] {
+            assert_eq!(accepts_gzip(&req(&[("accept-encoding", value)])), want, "{value}");
+        }
+        assert!(!accepts_gzip(&req(&[])));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_takes_lists_and_star() {
+        let tag = "\"abc\"";
+        for (value, want) in
+            [("\"abc\"", true), ("W/\"abc\"", true), ("\"x\", \"abc\"", true), ("*", true), ("\"abcd\"", false)]
+        {
+            assert_eq!(if_none_match(&req(&[("if-none-match", value)]), tag), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_page_is_split_only_at_a_single_token() {
+        assert!(Doc::page(Some(1), None, "<p>T</p><p>T</p>", "T").is_none());
+        let d = Doc::page(Some(1), None, "<input value=\"T\">", "T").unwrap();
+        let res = d.respond(&req(&[]), &PAGE, Some("tok"));
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get(header::ETAG).unwrap().to_str().unwrap().starts_with('"'));
+    }
+}
