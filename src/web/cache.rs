@@ -77,6 +77,8 @@ pub struct Doc {
     gzip: Option<Bytes>,
     /// Hex SHA-256 of the body (of both halves for a page).
     hash: String,
+    /// The ETags of a whole document, plain and gzip, made once.
+    tags: Option<(HeaderValue, HeaderValue)>,
 }
 
 impl Doc {
@@ -84,7 +86,9 @@ impl Doc {
     pub fn whole(generation: Option<i64>, until: Option<i64>, body: Vec<u8>) -> Doc {
         let hash = hex::encode(Sha256::digest(&body));
         let gzip = gzip(&body).map(Bytes::from);
-        Doc { generation, until, body: Bytes::from(body), tail: None, gzip, hash }
+        let tag = |suffix: &str| HeaderValue::from_str(&format!("\"{}{suffix}\"", &hash[..32])).ok();
+        let tags = tag("").zip(tag("-gz"));
+        Doc { generation, until, body: Bytes::from(body), tail: None, gzip, hash, tags }
     }
 
     /// A page whose form token is where `marker` is; `None` unless it occurs exactly once.
@@ -105,6 +109,7 @@ impl Doc {
             tail: Some(Bytes::copy_from_slice(tail.as_bytes())),
             gzip: None,
             hash: hex::encode(h.finalize()),
+            tags: None,
         })
     }
 
@@ -121,16 +126,22 @@ impl Doc {
     /// the body (gzip when the client accepts it). `token` fills a page's form.
     pub fn respond(&self, req: &HttpRequest, policy: &Policy, token: Option<&str>) -> HttpResponse {
         let zipped = accepts_gzip(req);
-        let mut tag = match (&self.tail, token) {
+        let etag = match (&self.tags, &self.tail, token) {
+            (Some((plain, gz)), _, _) => {
+                if zipped {
+                    gz.clone()
+                } else {
+                    plain.clone()
+                }
+            }
             // The token is part of the bytes sent, so it is part of the validator.
-            (Some(_), Some(t)) => hex::encode(&Sha256::digest(format!("{}{t}", self.hash))[..16]),
-            _ => self.hash[..32].to_string(),
+            (None, Some(_), Some(t)) => {
+                let tag = hex::encode(&Sha256::digest(format!("{}{t}", self.hash))[..16]);
+                tagged(&tag, zipped)
+            }
+            _ => tagged(&self.hash[..32], zipped),
         };
-        if zipped {
-            tag.push_str("-gz");
-        }
-        let etag = format!("\"{tag}\"");
-        let mut res = if if_none_match(req, &etag) {
+        let mut res = if if_none_match(req, etag.to_str().unwrap_or_default()) {
             HttpResponse::NotModified().finish()
         } else {
             let body = match &self.tail {
@@ -156,9 +167,7 @@ impl Doc {
             }
         };
         let h = res.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            h.insert(header::ETAG, v);
-        }
+        h.insert(header::ETAG, etag);
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy.cache_control));
         h.insert(header::VARY, HeaderValue::from_static(policy.vary));
         if policy.cors {
@@ -167,6 +176,12 @@ impl Doc {
         crate::error::mark_final(&mut res);
         res
     }
+}
+
+/// A strong ETag; `-gz` marks the gzip representation.
+fn tagged(hash: &str, zipped: bool) -> HeaderValue {
+    let tag = format!("\"{hash}{}\"", if zipped { "-gz" } else { "" });
+    HeaderValue::from_str(&tag).unwrap_or(HeaderValue::from_static("\"-\""))
 }
 
 fn gzip(body: &[u8]) -> Option<Vec<u8>> {
