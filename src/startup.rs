@@ -187,6 +187,7 @@ impl Application {
             hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(2 * cores)),
             join: settings.join,
             join_rate: crate::notify::RateLimit::per_window(settings.join.per_client_per_hour, 3600),
+            docs: crate::web::DocCache::open(&settings.database_path())?,
             issuer_email: settings
                 .mail
                 .from

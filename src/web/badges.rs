@@ -5,12 +5,15 @@ use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use diesel::SqliteConnection;
 use serde::Deserialize;
 
+use super::cache::{self, Doc, DocKey, Policy};
 use super::{AppState, Page, render};
-use crate::auth::CsrfForm;
+use crate::auth::{self, CsrfForm};
 use crate::badges::award::assertion_document;
 use crate::badges::ob;
+use crate::db::StoreResult;
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Task};
 use crate::db::institution::{self, Institution};
@@ -32,35 +35,54 @@ fn wants_html(req: &HttpRequest) -> bool {
     crate::error::negotiate(req, crate::error::Format::Json) == crate::error::Format::Html
 }
 
-fn json_ld(doc: &serde_json::Value) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/ld+json")
-        .insert_header(("Access-Control-Allow-Origin", "*"))
-        .insert_header((header::VARY, "Accept"))
-        .body(doc.to_string())
+/// Serves `key` from memory, or makes it with `make` and keeps it. The generation is read
+/// before the data, so a change committed meanwhile leaves the new entry already retired.
+async fn cached<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    key: DocKey,
+    policy: &Policy,
+    make: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(&mut SqliteConnection) -> StoreResult<serde_json::Value> + Send + 'static,
+{
+    let generation = state.docs.generation();
+    if let Some(doc) = state.docs.get(&key, generation, crate::db::now()) {
+        return Ok(doc.respond(req, policy, None));
+    }
+    let doc = state.db(make).await?;
+    let doc = state.docs.put(key, Doc::whole(generation, None, doc.to_string().into_bytes()));
+    Ok(doc.respond(req, policy, None))
 }
 
 async fn issuer(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     if wants_html(&req) {
         return Ok(super::redirect("/institution"));
     }
-    let inst = state.db(institution::get).await?;
-    Ok(json_ld(&ob::issuer(&state.base_url, &inst, &state.issuer_email)))
+    let (base, email) = (state.base_url.clone(), state.issuer_email.clone());
+    cached(&state, &req, DocKey::Issuer, &cache::DESCRIPTION, move |c| {
+        Ok(ob::issuer(&base, &institution::get(c)?, &email))
+    })
+    .await
 }
 
-async fn revocations(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let revoked = state.db(awards::revoked).await?;
-    let list: Vec<serde_json::Value> = revoked
-        .into_iter()
-        .map(|(id, reason)| serde_json::json!({"id": ob::assertion_url(&state.base_url, &id), "revocationReason": reason}))
-        .collect();
-    Ok(json_ld(&serde_json::json!({
-        "@context": ob::CONTEXT,
-        "type": "RevocationList",
-        "id": ob::revocation_list_url(&state.base_url),
-        "issuer": ob::issuer_url(&state.base_url),
-        "revokedAssertions": list,
-    })))
+async fn revocations(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let base = state.base_url.clone();
+    cached(&state, &req, DocKey::Revocations, &cache::REVOCATIONS, move |c| {
+        let list: Vec<serde_json::Value> = awards::revoked(c)?
+            .into_iter()
+            .map(|(id, reason)| serde_json::json!({"id": ob::assertion_url(&base, &id), "revocationReason": reason}))
+            .collect();
+        Ok(serde_json::json!({
+            "@context": ob::CONTEXT,
+            "type": "RevocationList",
+            "id": ob::revocation_list_url(&base),
+            "issuer": ob::issuer_url(&base),
+            "revokedAssertions": list,
+        }))
+    })
+    .await
 }
 
 async fn badge_class(
@@ -72,16 +94,15 @@ async fn badge_class(
     if wants_html(&req) {
         return Ok(super::redirect(&format!("/tasks/{slug}")));
     }
-    let (task, courses) = state
-        .db(move |c| {
-            let task = courses::get_task_by_slug(c, &slug)?;
-            let places = courses::places_of_task(c, task.id)?;
-            let mut titles: Vec<String> = places.into_iter().map(|(c, _)| c.title).collect();
-            titles.dedup();
-            Ok((task, titles))
-        })
-        .await?;
-    Ok(json_ld(&ob::badge_class(&state.base_url, &task, &courses)))
+    let base = state.base_url.clone();
+    cached(&state, &req, DocKey::BadgeClass(slug.clone()), &cache::DESCRIPTION, move |c| {
+        let task = courses::get_task_by_slug(c, &slug)?;
+        let places = courses::places_of_task(c, task.id)?;
+        let mut titles: Vec<String> = places.into_iter().map(|(c, _)| c.title).collect();
+        titles.dedup();
+        Ok(ob::badge_class(&base, &task, &titles))
+    })
+    .await
 }
 
 #[derive(Template)]
@@ -121,13 +142,18 @@ async fn load(state: &AppState, id: String) -> Result<Loaded, AppError> {
         .await
 }
 
+/// The page's title.
+fn page_title(task: &Task) -> String {
+    format!("{} — badge", task.title)
+}
+
 fn verification_page(
     state: &AppState,
-    session: &Session,
+    page: Page,
     (award, task, institution, chain, mentions): Loaded,
     check: Option<bool>,
+    now: i64,
 ) -> VerificationPage {
-    let now = crate::db::now();
     let status = if award.is_revoked() {
         "revoked"
     } else if award.is_expired(now) {
@@ -136,7 +162,7 @@ fn verification_page(
         "valid"
     };
     VerificationPage {
-        page: Page::with_form(session, format!("{} — badge", task.title)),
+        page,
         url: ob::assertion_url(&state.base_url, &award.public_id),
         issued: day(award.issued_on),
         expires: award.expires.map(day),
@@ -150,6 +176,9 @@ fn verification_page(
     }
 }
 
+/// Stands for the visitor's form token in a cached page; filled in per request.
+const TOKEN_MARKER: &str = "\u{1}csrf\u{1}";
+
 async fn assertion(
     req: HttpRequest,
     session: Session,
@@ -158,12 +187,44 @@ async fn assertion(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     if !wants_html(&req) {
-        let (award, task) = state.db(move |c| awards::with_task(c, &id)).await?;
-        return Ok(json_ld(&assertion_document(&state.base_url, &award, &task)));
+        let base = state.base_url.clone();
+        return cached(&state, &req, DocKey::Assertion(id.clone()), &cache::ASSERTION, move |c| {
+            let (award, task) = awards::with_task(c, &id)?;
+            Ok(assertion_document(&base, &award, &task))
+        })
+        .await;
     }
-    let loaded = load(&state, id).await?;
-    let mut res = render(&verification_page(&state, &session, loaded, None))?;
-    res.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    let (signed_in, flash) = (auth::instructor_id(&session).is_some(), auth::take_flash(&session));
+    let mut res = if signed_in || flash.is_some() {
+        // What an instructor, or a visitor with a message, sees differs from the public page.
+        let loaded = load(&state, id).await?;
+        let page = Page { title: page_title(&loaded.1), signed_in, csrf: auth::csrf_token(&session), flash };
+        let mut res = render(&verification_page(&state, page, loaded, None, crate::db::now()))?;
+        res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache::PAGE.cache_control));
+        res.headers_mut().insert(header::VARY, header::HeaderValue::from_static(cache::PAGE.vary));
+        res
+    } else {
+        let (generation, now) = (state.docs.generation(), crate::db::now());
+        let key = DocKey::Page(id.clone());
+        let doc = match state.docs.get(&key, generation, now) {
+            Some(doc) => doc,
+            None => {
+                let loaded = load(&state, id).await?;
+                // The page turns to "expired" at the expiry: kept until then only.
+                let until = loaded.0.expires.filter(|e| *e > now);
+                let page =
+                    Page { title: page_title(&loaded.1), signed_in: false, csrf: TOKEN_MARKER.into(), flash: None };
+                let html = verification_page(&state, page, loaded, None, now)
+                    .render()
+                    .map_err(|e| AppError::Internal(e.into()))?;
+                let doc = Doc::page(generation, until, &html, TOKEN_MARKER).ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("the verification page has no single form token"))
+                })?;
+                state.docs.put(key, doc)
+            }
+        };
+        doc.respond(&req, &cache::PAGE, Some(&auth::csrf_token(&session)))
+    };
     let (k, v) = webmention_link(&state.base_url);
     res.headers_mut().insert(k, v);
     Ok(res)
@@ -230,7 +291,8 @@ async fn check_recipient(
 ) -> Result<HttpResponse, AppError> {
     let loaded = load(&state, id.into_inner()).await?;
     let matches = ob::identity_hash(&form.email, &loaded.0.salt) == loaded.0.identity;
-    render(&verification_page(&state, &session, loaded, Some(matches)))
+    let page = Page::with_form(&session, page_title(&loaded.1));
+    render(&verification_page(&state, page, loaded, Some(matches), crate::db::now()))
 }
 
 #[derive(Deserialize)]

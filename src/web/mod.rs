@@ -3,6 +3,7 @@
 
 mod admin;
 mod badges;
+mod cache;
 mod chain;
 mod feeds;
 mod join;
@@ -22,6 +23,7 @@ use diesel::SqliteConnection;
 use crate::auth::{self, LoginThrottle};
 use crate::db::{DbPool, StoreResult};
 use crate::error::AppError;
+pub use cache::DocCache;
 
 /// State shared by all handlers.
 pub struct AppState {
@@ -53,6 +55,8 @@ pub struct AppState {
     pub join: crate::config::JoinSettings,
     /// Join attempts per client address (hourly).
     pub join_rate: crate::notify::RateLimit,
+    /// The public Open Badges documents and verification pages, as sent.
+    pub docs: DocCache,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.

@@ -19,5 +19,6 @@ mod institution;
 mod join;
 mod notify;
 mod peers;
+mod serving;
 mod smtp;
 mod webmention;

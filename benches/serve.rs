@@ -1,0 +1,158 @@
+//! Serving at the framework's speed: the demo server (harvesting, delivery, mining and the
+//! other background jobs running, one award made) under 64 keep-alive connections from two
+//! client threads, `/health` and then one assertion's JSON-LD, 5 s each, in one run.
+//! Prints throughput and latency of both and the ratio.
+//!
+//! Run: `cargo bench --bench serve`. The load generator shares the machine's cores with the
+//! server, as `wrk` would on the same host.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+
+mod common;
+use common::percentile;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cairn::config::Settings;
+use cairn::startup::Application;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+
+const CONNECTIONS: usize = 64;
+const CLIENT_THREADS: usize = 2;
+const SECONDS: u64 = 5;
+
+/// One route's figures.
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
+}
+
+/// One keep-alive connection sending `GET path` back to back until `until`; latencies in ms.
+async fn connection(
+    addr: std::net::SocketAddr,
+    path: String,
+    accept: &'static str,
+    until: Instant,
+) -> (Vec<f64>, usize) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let (mut lat, mut errors) = (Vec::with_capacity(100_000), 0);
+    let host = addr.to_string();
+    while Instant::now() < until {
+        let req = hyper::Request::get(path.as_str())
+            .header("host", host.as_str())
+            .header("accept", accept)
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let t = Instant::now();
+        match sender.send_request(req).await {
+            Ok(res) => {
+                let ok = res.status() == 200;
+                let body = res.into_body().collect().await;
+                if ok && body.is_ok() {
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    errors += 1;
+                }
+            }
+            Err(_) => {
+                errors += 1;
+                break;
+            }
+        }
+    }
+    (lat, errors)
+}
+
+fn load(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, path: &str, accept: &'static str) -> Figures {
+    let start = Instant::now();
+    let until = start + Duration::from_secs(SECONDS);
+    let (mut lat, errors) = rt.block_on(async {
+        let tasks: Vec<_> =
+            (0..CONNECTIONS).map(|_| tokio::spawn(connection(addr, path.to_string(), accept, until))).collect();
+        let (mut all, mut errors) = (Vec::new(), 0);
+        for t in tasks {
+            let (l, e) = t.await.unwrap();
+            all.extend(l);
+            errors += e;
+        }
+        (all, errors)
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    assert!(!lat.is_empty(), "no request to {path} succeeded");
+    Figures { rps: lat.len() as f64 / elapsed, p50_ms: percentile(&lat, 0.5), p99_ms: percentile(&lat, 0.99), errors }
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".parse()?;
+    settings.data_dir = dir.path().to_path_buf();
+    // As `cairn serve --demo`: harvesting, notification delivery, Webmention checks, peer
+    // exchange, mining and housekeeping all run.
+    let server_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let pool = cairn::startup::open_store(&settings)?;
+    cairn::demo::seed(&mut *pool.get()?)?;
+    let app = server_rt.block_on(async { Application::build_with_pool(&settings, pool.clone()) })?;
+    let (addr, base, ledger) = (app.addr(), app.base_url().to_string(), app.ledger());
+    server_rt.spawn(app.run_until_stopped());
+
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &base, raster: &raster, signer: ledger.key() };
+    let req = cairn::app::award::HashtagAward {
+        task: "#el30-data".into(),
+        recipient: "bench@example.edu".into(),
+        evidence: "https://bench.example.org/data".into(),
+        ..Default::default()
+    };
+    let award = cairn::app::award::award_by_hashtag(&mut *pool.get()?, &issuer, &req, cairn::db::now())?;
+    let assertion = format!("/assertions/{}", award.public_id);
+
+    // What each request from memory pays to learn whether the store changed.
+    let watch = cairn::db::documents::Watch::open(&settings.database_path())?;
+    let t = Instant::now();
+    for _ in 0..100_000 {
+        watch.current()?;
+    }
+    let check_us = t.elapsed().as_secs_f64() * 10.0;
+    let mut conn = pool.get()?;
+    let t = Instant::now();
+    for _ in 0..100_000 {
+        cairn::db::documents::generation(&mut conn)?;
+    }
+    let read_us = t.elapsed().as_secs_f64() * 10.0;
+    drop(conn);
+
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(CLIENT_THREADS).enable_all().build()?;
+    println!(
+        "serving benchmark: {CONNECTIONS} keep-alive connections from {CLIENT_THREADS} client threads, {SECONDS} s per route, \
+         {} cores shared by the server, its background jobs and the load generator",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "per request from memory, the check for changes (PRAGMA data_version on its own connection): {check_us:.2} µs \
+         (reading the generation row instead: {read_us:.2} µs)"
+    );
+    let health = load(&client_rt, addr, "/health", "application/json");
+    let json = load(&client_rt, addr, &assertion, "application/ld+json");
+    for (name, f) in [("/health", &health), ("assertion JSON-LD", &json)] {
+        println!(
+            "{name:>18}: {:>8.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+            f.rps, f.p50_ms, f.p99_ms, f.errors
+        );
+    }
+    let ratio = json.rps / health.rps;
+    println!(
+        "assertion JSON / health throughput: {:.0}%   goal: >= 50% and p99 < 20 ms: {}",
+        ratio * 100.0,
+        if ratio >= 0.5 && json.p99_ms < 20.0 { "met" } else { "NOT met" }
+    );
+    Ok(())
+}
