@@ -312,12 +312,7 @@ impl Fetcher {
             let res = req.send().await.map_err(|e| self.transport_error(&current, e))?;
             let status = res.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
-                let location = res
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|l| current.join(l).ok())
-                    .ok_or_else(|| FetchError::BadRedirect { url: current.to_string() })?;
+                let location = redirect_target(&res, &current)?;
                 if hop == MAX_REDIRECTS {
                     return Err(FetchError::TooManyRedirects(requested.to_string()));
                 }
@@ -354,12 +349,7 @@ impl Fetcher {
                 .map_err(|e| self.transport_error(&current, e))?;
             let status = res.status();
             if matches!(status, StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT) {
-                let location = res
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|l| current.join(l).ok())
-                    .ok_or_else(|| FetchError::BadRedirect { url: current.to_string() })?;
+                let location = redirect_target(&res, &current)?;
                 if hop == MAX_POST_REDIRECTS {
                     break;
                 }
@@ -444,6 +434,15 @@ pub const ACCEPT_FEEDS: &str = "application/atom+xml, application/rss+xml, appli
 /// Header value helper.
 pub fn header_value(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
+}
+
+/// The absolute address a redirect answer points to, resolved against the URL that answered.
+fn redirect_target(res: &reqwest::Response, current: &Url) -> Result<Url, FetchError> {
+    res.headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| current.join(l).ok())
+        .ok_or_else(|| FetchError::BadRedirect { url: current.to_string() })
 }
 
 #[cfg(test)]
