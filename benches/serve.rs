@@ -1,7 +1,8 @@
 //! Serving at the framework's speed: the demo server (harvesting, delivery, mining and the
 //! other background jobs running, one award made) under 64 keep-alive connections from two
-//! client threads, `/health` and then one assertion's JSON-LD, 5 s each, in one run.
-//! Prints throughput and latency of both and the ratio.
+//! client threads, `/health` and then one assertion's JSON-LD, 5 s each, three rounds in one
+//! run (alternating, so that other load on the machine falls on both alike). Prints throughput
+//! and latency of both per round, each round's ratio and the ratio over all rounds.
 //!
 //! Run: `cargo bench --bench serve`. The load generator shares the machine's cores with the
 //! server, as `wrk` would on the same host.
@@ -22,6 +23,7 @@ use hyper_util::rt::TokioIo;
 const CONNECTIONS: usize = 64;
 const CLIENT_THREADS: usize = 2;
 const SECONDS: u64 = 5;
+const ROUNDS: usize = 3;
 
 /// One route's figures.
 struct Figures {
@@ -115,7 +117,8 @@ fn main() -> anyhow::Result<()> {
     let award = cairn::app::award::award_by_hashtag(&mut *pool.get()?, &issuer, &req, cairn::db::now())?;
     let assertion = format!("/assertions/{}", award.public_id);
 
-    // What each request from memory pays to learn whether the store changed.
+    // What learning whether the store changed costs: paid at most once per `FRESH_FOR` and after
+    // this server's own changes, not on every request from memory.
     let watch = cairn::db::documents::Watch::open(&settings.database_path())?;
     let t = Instant::now();
     for _ in 0..100_000 {
@@ -137,22 +140,29 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     println!(
-        "per request from memory, the check for changes (PRAGMA data_version on its own connection): {check_us:.2} µs \
-         (reading the generation row instead: {read_us:.2} µs)"
+        "the check for changes (PRAGMA data_version on its own connection), made at most every {} ms: {check_us:.2} µs \
+         (reading the generation row instead: {read_us:.2} µs)",
+        cairn::web::FRESH_FOR.as_millis()
     );
-    let health = load(&client_rt, addr, "/health", "application/json");
-    let json = load(&client_rt, addr, &assertion, "application/ld+json");
-    for (name, f) in [("/health", &health), ("assertion JSON-LD", &json)] {
-        println!(
-            "{name:>18}: {:>8.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
-            f.rps, f.p50_ms, f.p99_ms, f.errors
-        );
+    let (mut health_n, mut json_n, mut worst_p99) = (0.0, 0.0, 0.0_f64);
+    for round in 1..=ROUNDS {
+        let health = load(&client_rt, addr, "/health", "application/json");
+        let json = load(&client_rt, addr, &assertion, "application/ld+json");
+        for (name, f) in [("/health", &health), ("assertion JSON-LD", &json)] {
+            println!(
+                "round {round} {name:>18}: {:>8.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                f.rps, f.p50_ms, f.p99_ms, f.errors
+            );
+        }
+        println!("round {round} assertion JSON / health throughput: {:.0}%", json.rps / health.rps * 100.0);
+        (health_n, json_n, worst_p99) = (health_n + health.rps, json_n + json.rps, worst_p99.max(json.p99_ms));
     }
-    let ratio = json.rps / health.rps;
+    let ratio = json_n / health_n;
     println!(
-        "assertion JSON / health throughput: {:.0}%   goal: >= 50% and p99 < 20 ms: {}",
+        "all rounds: assertion JSON / health throughput {:.0}%, worst assertion p99 {worst_p99:.2} ms   \
+         goal: >= 50% and p99 < 20 ms: {}",
         ratio * 100.0,
-        if ratio >= 0.5 && json.p99_ms < 20.0 { "met" } else { "NOT met" }
+        if ratio >= 0.5 && worst_p99 < 20.0 { "met" } else { "NOT met" }
     );
     Ok(())
 }

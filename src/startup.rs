@@ -208,6 +208,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(FORM_LIMIT))
                 .wrap(middleware::from_fn(crate::error::negotiate_errors))
+                .wrap(middleware::from_fn(crate::web::after_changes))
                 .wrap(sessions)
                 .wrap(
                     DefaultHeaders::new()

@@ -1,14 +1,23 @@
 //! The public Open Badges documents (Issuer, BadgeClasses, Assertions, the revocation list)
 //! and verification pages, kept in memory as the bytes sent, with their gzip form and a strong
 //! ETag. An entry is served only while the store's document generation is the one it was
-//! built at (see `db::documents`): a revocation or edit from any process retires it before the
-//! next request is answered.
+//! built at (see `db::documents`). A change made through this server (any request other than
+//! GET, HEAD or OPTIONS) retires the entries before the next request is answered; a commit from
+//! another process (`cairn revoke`, a job of another server on the same store) is seen by every
+//! request that starts more than [`FRESH_FOR`] after it. Reading the generation costs a query,
+//! so it is read at most once per [`FRESH_FOR`] rather than on every request.
 
 use std::io::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
@@ -22,6 +31,9 @@ const MAX_BYTES: u64 = 64 * 1024 * 1024;
 const ENTRY_CHARGE: u64 = 1024;
 /// Documents larger than this (a huge revocation list) are served but not kept.
 const MAX_ENTRY: usize = 4 * 1024 * 1024;
+/// How long one reading of the generation answers for: the most by which another process's
+/// commit can be late (a verifier's shared cache may keep a document a minute anyway).
+pub const FRESH_FOR: Duration = Duration::from_millis(2);
 
 /// What a cached entry is.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -178,6 +190,21 @@ impl Doc {
     }
 }
 
+/// Tells the cache after every request that may have changed something (any method but GET,
+/// HEAD and OPTIONS), so that the next request reads the generation whatever it changed.
+pub async fn after_changes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let state = if safe { None } else { req.app_data::<web::Data<super::AppState>>().cloned() };
+    let res = next.call(req).await;
+    if let Some(state) = state {
+        state.docs.changed();
+    }
+    res
+}
+
 /// A strong ETag; `-gz` marks the gzip representation.
 fn tagged(hash: &str, zipped: bool) -> HeaderValue {
     let tag = format!("\"{hash}{}\"", if zipped { "-gz" } else { "" });
@@ -224,23 +251,51 @@ pub struct DocCache {
     watch: Watch,
     /// The newest generation seen; entries of older ones are dropped when it moves.
     seen: AtomicI64,
+    /// Times below are nanoseconds since `epoch` (never 0 once set).
+    epoch: Instant,
+    /// When the reading behind `seen` began: it holds every commit made before then.
+    checked: AtomicU64,
+    /// When this server last finished a change; a reading begun before it does not count.
+    changed: AtomicU64,
 }
 
 impl DocCache {
     pub fn open(db_path: &std::path::Path) -> anyhow::Result<DocCache> {
         let entries =
             moka::sync::Cache::builder().max_capacity(MAX_BYTES).weigher(|_: &DocKey, d: &Arc<Doc>| d.weight()).build();
-        Ok(DocCache { entries, watch: Watch::open(db_path)?, seen: AtomicI64::new(i64::MIN) })
+        Ok(DocCache {
+            entries,
+            watch: Watch::open(db_path)?,
+            seen: AtomicI64::new(i64::MIN),
+            epoch: Instant::now(),
+            checked: AtomicU64::new(0),
+            changed: AtomicU64::new(0),
+        })
+    }
+
+    fn clock(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1)
     }
 
     /// The document generation now, or `None` when it cannot be read at once (then nothing is
     /// served from or kept in the cache).
     pub fn generation(&self) -> Option<i64> {
+        let now = self.clock();
+        let checked = self.checked.load(Ordering::Acquire);
+        let fresh_for = u64::try_from(FRESH_FOR.as_nanos()).unwrap_or(u64::MAX);
+        if checked > self.changed.load(Ordering::Acquire) && now.saturating_sub(checked) < fresh_for {
+            let g = self.seen.load(Ordering::Acquire);
+            if g != i64::MIN {
+                return Some(g);
+            }
+        }
         match self.watch.current() {
             Ok(g) => {
-                if self.seen.swap(g, Ordering::AcqRel) != g {
+                // Readings may finish out of order; the generation only grows.
+                if self.seen.fetch_max(g, Ordering::AcqRel) < g {
                     self.entries.invalidate_all();
                 }
+                self.checked.fetch_max(now, Ordering::AcqRel);
                 Some(g)
             }
             Err(e) => {
@@ -248,6 +303,11 @@ impl DocCache {
                 None
             }
         }
+    }
+
+    /// Says that this server has just committed a change: the next request reads the generation.
+    pub fn changed(&self) {
+        self.changed.fetch_max(self.clock(), Ordering::AcqRel);
     }
 
     /// The entry for `key` if it was made at `generation` and is not out of date at `now`.

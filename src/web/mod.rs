@@ -23,7 +23,7 @@ use diesel::SqliteConnection;
 use crate::auth::{self, LoginThrottle};
 use crate::db::{DbPool, StoreResult};
 use crate::error::AppError;
-pub use cache::DocCache;
+pub use cache::{DocCache, FRESH_FOR, after_changes};
 
 /// State shared by all handlers.
 pub struct AppState {

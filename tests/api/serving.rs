@@ -171,7 +171,8 @@ async fn revocations_and_edits_are_served_by_the_next_request_whichever_process_
         assert_eq!(get(&client, &app.url(path), &[]).await.0, 200);
     }
 
-    // Another process revokes.
+    // Another process revokes. Its commit is seen by requests starting `FRESH_FOR` (2 ms) after
+    // the last reading of the generation, the request above; starting the command takes longer.
     let (dir, base, target) = (app.data_dir.clone(), app.address.clone(), url.clone());
     let out = tokio::task::spawn_blocking(move || {
         crate::helpers::cairn_cmd()
