@@ -115,6 +115,7 @@ pub mod links;
 pub mod mentions;
 pub mod outbox;
 pub mod peers;
+pub mod portfolios;
 pub mod reader;
 pub mod sessions;
 pub mod stored;

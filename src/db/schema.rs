@@ -309,3 +309,11 @@ diesel::table! {
         sent_at -> BigInt,
     }
 }
+
+diesel::table! {
+    portfolios (author_id) {
+        author_id -> BigInt,
+        public_id -> Text,
+        hidden -> Bool,
+    }
+}

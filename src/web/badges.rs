@@ -17,6 +17,7 @@ use crate::db::StoreResult;
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Task};
 use crate::db::institution::{self, Institution};
+use crate::db::portfolios::{self, Portfolio};
 use crate::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -119,6 +120,17 @@ struct VerificationPage {
     check: Option<bool>,
     chain: crate::ledger::ChainStatus,
     mentions: Vec<String>,
+    base: String,
+    /// `issued` as a machine-readable date.
+    published: String,
+    /// The institution's logo, when it has one.
+    logo: Option<String>,
+    /// The Task's description as plain text, for link previews.
+    summary: String,
+    share: super::portfolio::Share,
+    embed: String,
+    /// The learner's public badges page, unless they hid it.
+    portfolio: Option<String>,
 }
 
 fn day(t: i64) -> String {
@@ -126,7 +138,7 @@ fn day(t: i64) -> String {
 }
 
 /// An award with what its page shows.
-type Loaded = (Award, Task, Institution, crate::ledger::ChainStatus, Vec<String>);
+type Loaded = (Award, Task, Institution, crate::ledger::ChainStatus, Vec<String>, Option<Portfolio>);
 
 async fn load(state: &AppState, id: String) -> Result<Loaded, AppError> {
     let ledger = state.ledger.clone();
@@ -137,7 +149,8 @@ async fn load(state: &AppState, id: String) -> Result<Loaded, AppError> {
             let t = courses::get_task(c, a.task_id)?;
             let chain = ledger.status(c, a.id)?;
             let mentions = crate::notify::verified_for(c, &ob::assertion_url(&base, &a.public_id))?;
-            Ok((a, t, institution::get(c)?, chain, mentions))
+            let portfolio = portfolios::of_award(c, a.author_id, &a.recipient_email)?.filter(|p| !p.hidden);
+            Ok((a, t, institution::get(c)?, chain, mentions, portfolio))
         })
         .await
 }
@@ -150,7 +163,7 @@ fn page_title(task: &Task) -> String {
 fn verification_page(
     state: &AppState,
     page: Page,
-    (award, task, institution, chain, mentions): Loaded,
+    (award, task, institution, chain, mentions, portfolio): Loaded,
     check: Option<bool>,
     now: i64,
 ) -> VerificationPage {
@@ -161,9 +174,21 @@ fn verification_page(
     } else {
         "valid"
     };
+    let base = state.base_url.clone();
+    let share = super::portfolio::Share::new(&base, &award, &task, &institution);
+    let summary: String = task.description.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
     VerificationPage {
         page,
         url: ob::assertion_url(&state.base_url, &award.public_id),
+        published: chrono::DateTime::from_timestamp(award.issued_on, 0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        logo: institution.image_type.is_some().then(|| format!("{base}/institution/image")),
+        summary,
+        embed: share.embed(),
+        share,
+        portfolio: portfolio.map(|p| super::portfolio::url(&base, &p.public_id)),
+        base,
         issued: day(award.issued_on),
         expires: award.expires.map(day),
         status,

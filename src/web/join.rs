@@ -193,6 +193,8 @@ struct ManagePage {
     form: JoinForm,
     errors: FieldErrors,
     badges: Vec<(crate::db::awards::Award, crate::db::courses::Task)>,
+    /// The learner's public badges page, and whether it is hidden.
+    portfolio: Option<(String, bool)>,
 }
 
 /// The learner's badges, for their private page.
@@ -202,6 +204,13 @@ async fn badges_of(
 ) -> Result<Vec<(crate::db::awards::Award, crate::db::courses::Task)>, AppError> {
     let (id, email) = (author.id, author.email.clone());
     state.db(move |c| crate::db::awards::for_learner(c, id, email.as_deref())).await
+}
+
+/// The learner's public page: its address and whether it is hidden.
+async fn portfolio_of(state: &AppState, author: &crate::db::feeds::Author) -> Result<Option<(String, bool)>, AppError> {
+    let id = author.id;
+    let page = state.db(move |c| crate::db::portfolios::of_author(c, id)).await?;
+    Ok(page.map(|p| (super::portfolio::url(&state.base_url, &p.public_id), p.hidden)))
 }
 
 async fn load_managed(state: &AppState, token: &str) -> Result<(Feed, crate::db::feeds::Author), AppError> {
@@ -216,6 +225,7 @@ async fn manage_get(
 ) -> Result<HttpResponse, AppError> {
     let (feed, author) = load_managed(&state, &token).await?;
     let badges = badges_of(&state, &author).await?;
+    let portfolio = portfolio_of(&state, &author).await?;
     let form = JoinForm {
         name: author.name,
         email: author.email.unwrap_or_default(),
@@ -229,6 +239,7 @@ async fn manage_get(
         form,
         errors: FieldErrors::new(),
         badges,
+        portfolio,
     })
 }
 
@@ -249,8 +260,17 @@ async fn manage_post(
         Err(e) => return Err(refused(e)),
     };
     let badges = badges_of(&state, &author).await?;
+    let portfolio = portfolio_of(&state, &author).await?;
     render_status(
-        &ManagePage { page: Page::with_form(&session, "Your subscription"), token, feed, form, errors, badges },
+        &ManagePage {
+            page: Page::with_form(&session, "Your subscription"),
+            token,
+            feed,
+            form,
+            errors,
+            badges,
+            portfolio,
+        },
         StatusCode::UNPROCESSABLE_ENTITY,
     )
 }

@@ -10,6 +10,7 @@ mod join;
 mod login;
 mod multipart;
 mod peers;
+mod portfolio;
 mod public;
 mod reader;
 mod syndication;
@@ -293,6 +294,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     login::configure(cfg);
     public::configure(cfg);
     syndication::configure(cfg);
+    portfolio::configure(cfg);
     join::configure(cfg);
     admin::configure(cfg);
     feeds::configure(cfg);

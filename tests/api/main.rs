@@ -19,6 +19,7 @@ mod institution;
 mod join;
 mod notify;
 mod peers;
+mod portfolio;
 mod serving;
 mod smtp;
 mod webmention;
