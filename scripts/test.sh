@@ -3,7 +3,8 @@
 # lacks: Debian's chromium and chromium-driver for the browser tests, and the official Open
 # Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt), Python's
 # feedparser in .feedparser-venv/ (pinned in scripts/feedparser/requirements.txt) and mf2py in
-# .mf2-venv/ (pinned in scripts/mf2/requirements.txt). Then checks the
+# .mf2-venv/ (pinned in scripts/mf2/requirements.txt), and the page checks' vnu.jar and axe-core
+# (scripts/pagecheck/, npm, with Java). Then checks the
 # format and lints (clippy, warnings denied) and runs the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,13 @@ fi
 # mf2py, the microformats parser of tests/api/portfolio.rs, in .mf2-venv/.
 if ! bash scripts/mf2/setup.sh >/dev/null; then
   echo "scripts/test.sh: could not set up mf2py in .mf2-venv/ (see above)" >&2
+  exit 1
+fi
+
+# The page checks (tests/api/pagecheck.rs): the Nu HTML Checker and axe-core, pinned by
+# scripts/pagecheck/package-lock.json, and Java to run the checker.
+if ! bash scripts/pagecheck/setup.sh >/dev/null; then
+  echo "scripts/test.sh: could not set up the page checks in scripts/pagecheck/ (see above)" >&2
   exit 1
 fi
 

@@ -18,6 +18,7 @@ mod hostile;
 mod institution;
 mod join;
 mod notify;
+mod pagecheck;
 mod peers;
 mod portfolio;
 mod serving;

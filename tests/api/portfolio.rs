@@ -15,11 +15,11 @@ use crate::helpers::{TestApp, spawn_app};
 const EVIDENCE: &str = "https://lin.example.org/2026/11/my-data-post?ref=feed&x=1";
 /// The demo Task `#el30-data`.
 const TITLE: &str = "Open up a data source";
-const MANAGE_TOKEN: &str = "manage-token-for-lin-0123456789abcdef";
+pub const MANAGE_TOKEN: &str = "manage-token-for-lin-0123456789abcdef";
 
 /// A server with the demo course, a learner (Lin, subscribed with a feed) and an award of
 /// `#el30-data` made out to her address under the name "Lin E."; returns the assertion's URL.
-async fn app_with_learner() -> (TestApp, String) {
+pub async fn app_with_learner() -> (TestApp, String) {
     let app = spawn_app().await;
     let mut c = app.pool.get().unwrap();
     cairn::demo::seed(&mut c).unwrap();
