@@ -309,3 +309,22 @@ diesel::table! {
         sent_at -> BigInt,
     }
 }
+
+diesel::table! {
+    credentials (status_index) {
+        status_index -> BigInt,
+        public_id -> Text,
+        credential_json -> Text,
+        revoked -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    credential_keys (id) {
+        id -> BigInt,
+        public_key -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
