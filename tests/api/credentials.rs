@@ -1,0 +1,218 @@
+//! Open Badges 3.0 credentials, checked by a verifier Cairn did not write: the Digital
+//! Credentials Consortium's `@digitalcredentials/vc` with the `eddsa-rdfc-2022` cryptosuite
+//! (scripts/vc), offline, resolving the server's `did:web` over loopback.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// Installs the pinned verifier once per test run.
+fn verifier() -> PathBuf {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/vc");
+    let ready = READY.get_or_init(|| {
+        let out = Command::new("bash").arg(dir.join("setup.sh")).output().map_err(|e| e.to_string())?;
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    });
+    if let Err(e) = ready {
+        panic!("the credential verifier cannot be installed (scripts/vc/setup.sh):\n{e}");
+    }
+    dir.join("verify.mjs")
+}
+
+/// What the independent verifier says of a credential.
+#[derive(Debug)]
+struct Verdict {
+    verified: bool,
+    signature: bool,
+    revoked: Option<bool>,
+    errors: Vec<String>,
+}
+
+async fn verify_js(credential: &Value) -> Verdict {
+    let script = verifier();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), credential.to_string()).unwrap();
+    let path = file.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || Command::new("node").arg(script).arg(path).output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!("the verifier printed no verdict:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+    });
+    Verdict {
+        verified: v["verified"].as_bool().unwrap(),
+        signature: v["signature"].as_bool().unwrap(),
+        revoked: v["revoked"].as_bool(),
+        errors: v["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap_or_default().to_string()).collect(),
+    }
+}
+
+/// A server with the demo course and one award of `#el30-data` made through the award use
+/// case; returns the award's public id.
+async fn app_with_award(evidence: &str) -> (TestApp, String) {
+    let app = spawn_app().await;
+    let mut c = app.pool.get().unwrap();
+    cairn::demo::seed(&mut c).unwrap();
+    // The badge expires a month after it is awarded, so the credential has a `validUntil`.
+    {
+        use cairn::db::schema::tasks;
+        use diesel::prelude::*;
+        diesel::update(tasks::table.filter(tasks::hashtag.eq("#el30-data")))
+            .set(tasks::expires_days.eq(Some(30i64)))
+            .execute(&mut c)
+            .unwrap();
+    }
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    let req = cairn::app::award::HashtagAward {
+        task: "#el30-data".into(),
+        recipient: "Lin@Example.edu".into(),
+        evidence: evidence.into(),
+        narrative: Some("A clear post on data.".into()),
+        ..Default::default()
+    };
+    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
+    drop(c);
+    (app, award.public_id)
+}
+
+async fn get_credential(app: &TestApp, id: &str) -> (reqwest::header::HeaderMap, Value) {
+    let res = app.client.get(app.url(&format!("/assertions/{id}/credential"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    (headers, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_award_is_a_signed_open_badge_credential_that_an_independent_verifier_accepts() {
+    let (app, id) = app_with_award("https://lin.example.org/data").await;
+    let (h, cred) = get_credential(&app, &id).await;
+    assert_eq!(h["content-type"], "application/vc+ld+json");
+    assert_eq!(h["access-control-allow-origin"], "*");
+
+    let did = format!("did:web:{}", app.address.trim_start_matches("http://").replace(':', "%3A"));
+    assert_eq!(
+        cred["@context"],
+        json!(["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"])
+    );
+    assert_eq!(cred["type"], json!(["VerifiableCredential", "OpenBadgeCredential"]));
+    assert_eq!(cred["issuer"]["id"], did);
+    assert_eq!(cred["issuer"]["type"], json!(["Profile"]));
+    let subject = &cred["credentialSubject"];
+    assert_eq!(subject["type"], json!(["AchievementSubject"]));
+    let identity = &subject["identifier"][0];
+    assert_eq!(identity["type"], "IdentityObject");
+    assert_eq!(identity["identityType"], "emailAddress");
+    assert_eq!(identity["hashed"], true);
+    let salt = identity["salt"].as_str().unwrap();
+    assert_eq!(identity["identityHash"], cairn::badges::ob::identity_hash("lin@example.edu", salt));
+    assert!(!cred.to_string().contains("lin@example.edu"), "the plain address is never in the credential");
+    // The same salt and hash as the Open Badges 2.0 assertion.
+    let assertion: Value = app
+        .client
+        .get(app.url(&format!("/assertions/{id}")))
+        .header("accept", "application/ld+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(assertion["recipient"]["salt"], salt);
+    assert_eq!(assertion["recipient"]["identity"], identity["identityHash"]);
+    let achievement = &subject["achievement"];
+    assert_eq!(achievement["type"], json!(["Achievement"]));
+    assert_eq!(achievement["tag"], json!(["#el30-data"]));
+    for field in ["name", "description"] {
+        assert!(achievement[field].as_str().is_some_and(|s| !s.is_empty()), "{field}: {achievement}");
+    }
+    assert!(achievement["criteria"]["narrative"].as_str().is_some(), "{achievement}");
+    assert_eq!(achievement["image"]["type"], "Image");
+    assert_eq!(cred["evidence"][0]["id"], "https://lin.example.org/data");
+    assert_eq!(cred["evidence"][0]["narrative"], "A clear post on data.");
+    assert!(cred["validFrom"].as_str().unwrap().ends_with('Z'));
+    let until = chrono::DateTime::parse_from_rfc3339(cred["validUntil"].as_str().unwrap()).unwrap();
+    let from = chrono::DateTime::parse_from_rfc3339(cred["validFrom"].as_str().unwrap()).unwrap();
+    assert_eq!((until - from).num_days(), 30);
+    assert_eq!(cred["credentialStatus"]["type"], "BitstringStatusListEntry");
+    assert_eq!(cred["credentialStatus"]["statusPurpose"], "revocation");
+    assert_eq!(cred["proof"]["type"], "DataIntegrityProof");
+    assert_eq!(cred["proof"]["cryptosuite"], "eddsa-rdfc-2022");
+    assert!(cred["proof"]["verificationMethod"].as_str().unwrap().starts_with(&format!("{did}#z6Mk")));
+
+    // The DID document lists the key as a Multikey.
+    let doc: Value = app.client.get(app.url("/.well-known/did.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["id"], did);
+    assert_eq!(doc["verificationMethod"][0]["type"], "Multikey");
+    assert_eq!(doc["verificationMethod"][0]["id"], cred["proof"]["verificationMethod"]);
+    assert!(doc["verificationMethod"][0]["publicKeyMultibase"].as_str().unwrap().starts_with("z6Mk"));
+
+    let v = verify_js(&cred).await;
+    assert!(v.verified && v.signature && v.errors.is_empty(), "{v:?}\n{cred:#}");
+    assert_eq!(v.revoked, Some(false), "{v:?}");
+}
+
+#[tokio::test]
+async fn any_changed_field_fails_independent_verification() {
+    let (app, id) = app_with_award("https://lin.example.org/data").await;
+    let (_, cred) = get_credential(&app, &id).await;
+    let other_did = format!("did:web:{}", "127.0.0.1%3A1");
+    let changes: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        ("achievement name", Box::new(|c| c["credentialSubject"]["achievement"]["name"] = json!("Something else"))),
+        ("credential name", Box::new(|c| c["name"] = json!("Something else"))),
+        (
+            "recipient hash",
+            Box::new(|c| {
+                c["credentialSubject"]["identifier"][0]["identityHash"] =
+                    json!(cairn::badges::ob::identity_hash("eve@example.org", "x"))
+            }),
+        ),
+        ("evidence", Box::new(|c| c["evidence"][0]["id"] = json!("https://eve.example.org/copied"))),
+        ("validFrom", Box::new(|c| c["validFrom"] = json!("2020-01-01T00:00:00Z"))),
+        ("validUntil", Box::new(|c| c["validUntil"] = json!("2099-01-01T00:00:00Z"))),
+        ("issuer name", Box::new(|c| c["issuer"]["name"] = json!("Another University"))),
+        ("issuer", Box::new(move |c| c["issuer"]["id"] = json!(other_did.clone()))),
+    ];
+    for (what, change) in changes {
+        let mut tampered = cred.clone();
+        change(&mut tampered);
+        assert_ne!(tampered, cred, "{what}: the change must change something");
+        let v = verify_js(&tampered).await;
+        assert!(!v.verified && !v.signature, "changing the {what} still verified: {v:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_award_is_reported_revoked_through_the_status_list() {
+    let (app, id) = app_with_award("https://lin.example.org/data").await;
+    let (_, cred) = get_credential(&app, &id).await;
+    let list_url = cred["credentialStatus"]["statusListCredential"].as_str().unwrap().to_string();
+    let before: Value = app.client.get(&list_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(before["type"], json!(["VerifiableCredential", "BitstringStatusListCredential"]));
+    assert_eq!(verify_js(&cred).await.revoked, Some(false));
+
+    let mut c = app.pool.get().unwrap();
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    cairn::app::award::revoke(&mut c, &issuer, &id, "plagiarised", cairn::db::now()).unwrap();
+    drop(c);
+
+    let after: Value = app.client.get(&list_url).send().await.unwrap().json().await.unwrap();
+    assert_ne!(
+        before["credentialSubject"]["encodedList"], after["credentialSubject"]["encodedList"],
+        "the very next request sees the bit flipped"
+    );
+    let index: i64 = cred["credentialStatus"]["statusListIndex"].as_str().unwrap().parse().unwrap();
+    let encoded = after["credentialSubject"]["encodedList"].as_str().unwrap();
+    assert!(cairn::badges::vc::list_bit(encoded, index).unwrap());
+    let v = verify_js(&cred).await;
+    assert_eq!(v.revoked, Some(true), "{v:?}");
+    assert!(v.signature && !v.verified, "{v:?}");
+}
