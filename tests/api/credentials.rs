@@ -216,3 +216,91 @@ async fn a_revoked_award_is_reported_revoked_through_the_status_list() {
     assert_eq!(v.revoked, Some(true), "{v:?}");
     assert!(v.signature && !v.verified, "{v:?}");
 }
+
+#[tokio::test]
+async fn both_baked_credential_images_unbake_to_a_credential_that_verifies_and_the_ob2_images_stay() {
+    let (app, id) = app_with_award("https://lin.example.org/data").await;
+    let (_, served) = get_credential(&app, &id).await;
+    let get = |path: String| {
+        let client = app.client.clone();
+        let url = app.url(&path);
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let mime = res.headers()["content-type"].to_str().unwrap().to_string();
+            (mime, res.bytes().await.unwrap().to_vec())
+        }
+    };
+    use cairn::badges::bake;
+    let (mime, png) = get(format!("/assertions/{id}/credential.png")).await;
+    assert_eq!(mime, "image/png");
+    image::load_from_memory(&png).expect("a valid PNG");
+    let from_png: Value = serde_json::from_str(&bake::unbake_png_as(&png, "openbadgecredential").unwrap()).unwrap();
+    assert_eq!(from_png, served);
+    assert_eq!(png.windows(b"openbadgecredential".len()).filter(|w| w == b"openbadgecredential").count(), 1);
+    assert!(bake::unbake_png(&png).is_none(), "the OB 3.0 image carries the credential only");
+
+    let (mime, svg) = get(format!("/assertions/{id}/credential.svg")).await;
+    assert_eq!(mime, "image/svg+xml");
+    let svg = String::from_utf8(svg).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let first = doc.root_element().first_element_child().unwrap();
+    assert_eq!(first.tag_name().name(), "credential");
+    assert_eq!(first.tag_name().namespace(), Some("https://purl.imsglobal.org/ob/v3p0"));
+    let from_svg: Value = serde_json::from_str(first.text().unwrap()).unwrap();
+    assert_eq!(from_svg, served);
+
+    for unbaked in [from_png, from_svg] {
+        let v = verify_js(&unbaked).await;
+        assert!(v.verified && v.revoked == Some(false), "{v:?}");
+    }
+
+    // The Open Badges 2.0 images still carry the hosted assertion alone.
+    let (_, png2) = get(format!("/assertions/{id}/badge.png")).await;
+    let assertion: Value = serde_json::from_str(&bake::unbake_png(&png2).unwrap()).unwrap();
+    assert_eq!(assertion["type"], "Assertion");
+    assert!(bake::unbake_png_as(&png2, "openbadgecredential").is_none());
+    let (_, svg2) = get(format!("/assertions/{id}/badge.svg")).await;
+    let svg2 = String::from_utf8(svg2).unwrap();
+    assert!(svg2.contains("<openbadges:assertion verify="), "{svg2}");
+    assert!(bake::unbake_svg_credential(&svg2).is_none());
+}
+
+#[tokio::test]
+async fn the_credential_states_its_chain_record_which_the_proof_serves() {
+    let (app, id) = app_with_award("https://lin.example.org/data").await;
+    let (_, cred) = get_credential(&app, &id).await;
+    let (record_id, proof_url) = cairn::badges::vc::chain_binding(&cred).expect("a chain evidence item");
+    assert_eq!(proof_url, app.url(&format!("/assertions/{id}/proof")));
+    let proof: Value = app.client.get(&proof_url).send().await.unwrap().json().await.unwrap();
+    let record = &proof["record"];
+    assert_eq!(record["id"], record_id.as_str());
+    // The id is the SHA-256 of 0x00 and the record's encoding, checked here from the bytes.
+    let bytes = hex::decode(record["bytes_hex"].as_str().unwrap()).unwrap();
+    use sha2::Digest as _;
+    let leaf_hex = hex::encode(sha2::Sha256::digest([&[0u8][..], &bytes].concat()));
+    assert_eq!(leaf_hex, record_id);
+    assert_eq!(record["assertion_url"], app.url(&format!("/assertions/{id}")));
+    assert_eq!(record["recipient_hash"], cred["credentialSubject"]["identifier"][0]["identityHash"]);
+
+    // The statement is signed: pointing it at another record fails verification.
+    let mut moved = cred.clone();
+    let items = moved["evidence"].as_array_mut().unwrap();
+    let chain = items.iter_mut().find(|e| e["id"] == proof_url.as_str()).unwrap();
+    chain["description"] = json!(format!("{}{}", cairn::badges::vc::CHAIN_EVIDENCE_PREFIX, "00".repeat(32)));
+    assert!(!verify_js(&moved).await.signature);
+
+    // The verification page offers the credential.
+    let page = app
+        .client
+        .get(app.url(&format!("/assertions/{id}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("href=\"{}/credential\"", app.url(&format!("/assertions/{id}")))), "{page}");
+    assert!(page.contains(">Download credential</a>"));
+}
