@@ -8,3 +8,4 @@ pub mod did;
 pub mod ld;
 pub mod ob;
 pub mod vc;
+pub mod verify;

@@ -5,6 +5,7 @@
 mod admin;
 mod award;
 mod chain;
+mod credential;
 mod feeds;
 mod peer;
 mod serve;
@@ -20,6 +21,7 @@ use crate::config::{Overrides, Settings};
 pub use admin::AdminCommand;
 pub use award::AwardArgs;
 pub use chain::ChainCommand;
+pub use credential::CredentialCommand;
 pub use feeds::FeedCommand;
 pub use peer::PeerCommand;
 pub use webmention::WebmentionCommand;
@@ -79,6 +81,9 @@ pub enum Command {
     /// Webmention tools for debugging a learner's site.
     #[command(subcommand)]
     Webmention(WebmentionCommand),
+    /// Open Badges 3.0 credentials: verify one.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -137,6 +142,7 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Identity => chain::identity(&settings),
         Command::Peer(cmd) => peer::run(&settings, cmd),
         Command::Webmention(cmd) => webmention::run(&settings, cmd),
+        Command::Credential(cmd) => credential::run(&settings, cmd),
     }
 }
 

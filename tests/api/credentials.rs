@@ -304,3 +304,102 @@ async fn the_credential_states_its_chain_record_which_the_proof_serves() {
     assert!(page.contains(&format!("href=\"{}/credential\"", app.url(&format!("/assertions/{id}")))), "{page}");
     assert!(page.contains(">Download credential</a>"));
 }
+
+fn run_verify(file: &std::path::Path, allow: Option<&str>) -> (bool, String) {
+    let mut cmd = crate::helpers::cairn_cmd();
+    if let Some(origin) = allow {
+        cmd.env("CAIRN_ALLOW_ORIGINS", origin);
+    }
+    let out = cmd.args(["credential", "verify"]).arg(file).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn cairns_own_verifier_checks_did_web_credentials_under_the_outbound_policy() {
+    let (app, id) = app_with_award("https://lin.example.org/data").await;
+    let (_, cred) = get_credential(&app, &id).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credential.json");
+    std::fs::write(&file, cred.to_string()).unwrap();
+    let origin = app.address.clone();
+
+    let (ok, text) = tokio::task::spawn_blocking({
+        let (file, origin) = (file.clone(), origin.clone());
+        move || run_verify(&file, Some(&origin))
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{text}");
+    assert!(text.contains("signature: valid (eddsa-rdfc-2022, did:web:"), "{text}");
+    assert!(text.contains("status: not revoked"), "{text}");
+    assert!(text.contains("chain record: matches (pending"), "{text}");
+    assert!(text.trim_end().ends_with("VALID"), "{text}");
+
+    // Without the origin in the policy, the loopback DID document is never fetched.
+    let (ok, text) = tokio::task::spawn_blocking({
+        let file = file.clone();
+        move || run_verify(&file, None)
+    })
+    .await
+    .unwrap();
+    assert!(!ok && text.contains("does not verify"), "{text}");
+
+    // The baked PNG holds the same credential.
+    let png = app.client.get(app.url(&format!("/assertions/{id}/credential.png"))).send().await.unwrap();
+    let png_file = dir.path().join("badge.png");
+    std::fs::write(&png_file, png.bytes().await.unwrap()).unwrap();
+    let mut tampered = cred.clone();
+    tampered["credentialSubject"]["achievement"]["name"] = json!("Something else");
+    let tampered_file = dir.path().join("tampered.json");
+    std::fs::write(&tampered_file, tampered.to_string()).unwrap();
+    let (png_ok, tampered_out) = tokio::task::spawn_blocking({
+        let origin = origin.clone();
+        move || (run_verify(&png_file, Some(&origin)), run_verify(&tampered_file, Some(&origin)))
+    })
+    .await
+    .unwrap();
+    assert!(png_ok.0, "{}", png_ok.1);
+    assert!(!tampered_out.0 && tampered_out.1.contains("signature does not match"), "{}", tampered_out.1);
+
+    // Revoked: the status list says so and the command fails.
+    let mut c = app.pool.get().unwrap();
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    cairn::app::award::revoke(&mut c, &issuer, &id, "plagiarised", cairn::db::now()).unwrap();
+    drop(c);
+    let (ok, text) = tokio::task::spawn_blocking(move || run_verify(&file, Some(&origin))).await.unwrap();
+    assert!(!ok && text.contains("status: REVOKED"), "{text}");
+}
+
+#[tokio::test]
+async fn cairns_own_verifier_checks_did_key_credentials_offline() {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let mb = cairn::badges::did::multibase(&key.verifying_key());
+    let did = format!("did:key:{mb}");
+    let doc = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": "Offline",
+        "issuer": {"id": did, "type": ["Profile"], "name": "Elsewhere"},
+        "validFrom": "2024-01-01T00:00:00Z",
+        "credentialSubject": {"type": ["AchievementSubject"], "achievement": {
+            "id": "urn:uuid:8f0e2a54-7d1b-4c6e-9a3f-2b5d6c7e8f90", "type": ["Achievement"], "name": "Offline",
+            "description": "d", "criteria": {"narrative": "n"}}},
+    });
+    let signed = cairn::badges::vc::sign(doc, &key, &format!("{did}#{mb}"), 1_704_067_200).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("offline.json");
+    std::fs::write(&file, signed.to_string()).unwrap();
+    // No origin is allowed: nothing may be fetched, and nothing needs to be.
+    let (ok, text) = run_verify(&file, None);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("signature: valid (eddsa-rdfc-2022, {did}#{mb})")), "{text}");
+    assert!(text.contains("status: no status list"), "{text}");
+
+    let mut tampered = signed.clone();
+    tampered["issuer"]["name"] = json!("Someone else");
+    std::fs::write(&file, tampered.to_string()).unwrap();
+    let (ok, text) = run_verify(&file, None);
+    assert!(!ok && text.contains("signature does not match"), "{text}");
+}
