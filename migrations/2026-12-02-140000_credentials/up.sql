@@ -8,11 +8,14 @@ CREATE TABLE credentials (
     created_at BIGINT NOT NULL
 );
 
--- Every key credentials were signed with (multibase, `z6Mk…`); the newest unretired one signs.
--- Retired keys stay in the DID document so that older credentials keep verifying.
+-- Every key credentials were signed with (multibase, `z6Mk…`); the unretired one signs.
+-- Retired keys stay in the DID document so that older credentials keep verifying. The secret
+-- of a key made by `cairn identity rotate` is in `key_file`, a file in the data dir beside the
+-- database; NULL is the institution's own key (`institution.key`).
 CREATE TABLE credential_keys (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     public_key TEXT NOT NULL UNIQUE,
+    key_file TEXT,
     created_at BIGINT NOT NULL,
     retired_at BIGINT
 );

@@ -162,9 +162,11 @@ pub fn issue_credential(
 ) -> StoreResult<String> {
     let did = issuer_did(issuer.base)?;
     let institution = crate::db::institution::get(conn)?;
-    let key = issuer.signer.verifying_key();
-    let public_key = super::did::multibase(&key);
-    crate::db::credentials::ensure_key(conn, &public_key, now)?;
+    let signer = credential_signer(conn, issuer.signer)?;
+    let key = signer.verifying_key();
+    if signer == *issuer.signer {
+        crate::db::credentials::ensure_key(conn, &super::did::multibase(&key), now)?;
+    }
     let index = crate::db::credentials::next_index(conn)?;
     let record_hex = record_id.to_hex();
     let doc = super::vc::credential(&super::vc::CredentialParts {
@@ -182,11 +184,32 @@ pub fn issue_credential(
         record_id: &record_hex,
         status_index: index,
     });
-    let signed = super::vc::sign(doc, issuer.signer, &super::did::method_id(&did, &key), now)
+    let signed = super::vc::sign(doc, &signer, &super::did::method_id(&did, &key), now)
         .map_err(|e| StoreError::Internal(anyhow::anyhow!("signing the credential failed: {e}")))?;
     let json = signed.to_string();
     crate::db::credentials::insert(conn, index, &award.public_id, &json, now)?;
     Ok(json)
+}
+
+/// The key credentials are signed with: the institution's own (`chain_key`) until
+/// `cairn identity rotate` made another, whose secret is then read from its file in the data
+/// dir (so every process signs with the current key as soon as the rotation is committed).
+pub fn credential_signer(
+    conn: &mut SqliteConnection,
+    chain_key: &cairn_chain::SigningKey,
+) -> StoreResult<cairn_chain::SigningKey> {
+    let Some((public, file)) = crate::db::credentials::current_key_file(conn)? else {
+        return Ok(chain_key.clone());
+    };
+    let path = crate::db::credentials::database_dir(conn)?.join(&file);
+    let broken = |why: String| StoreError::Internal(anyhow::anyhow!("the credential key {}: {why}", path.display()));
+    let bytes = std::fs::read(&path).map_err(|e| broken(e.to_string()))?;
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| broken("it must hold 32 bytes".into()))?;
+    let key = cairn_chain::SigningKey::from_bytes(&seed);
+    if super::did::multibase(&key.verifying_key()) != public {
+        return Err(broken(format!("it does not hold the key {public}")));
+    }
+    Ok(key)
 }
 
 /// An award's credential baked into its Task's artwork: PNG (`openbadgecredential` iTXt)
@@ -207,11 +230,12 @@ pub fn bake_credential(
     }
 }
 
-/// Status list number `list`, signed at `now` by `key`; not found beyond the lists in use.
+/// Status list number `list`, signed at `now` with the current credential key; not found
+/// beyond the lists in use.
 pub fn status_list_credential(
     conn: &mut SqliteConnection,
     base: &str,
-    key: &cairn_chain::SigningKey,
+    chain_key: &cairn_chain::SigningKey,
     list: i64,
     now: i64,
 ) -> StoreResult<String> {
@@ -225,10 +249,12 @@ pub fn status_list_credential(
         .map(|i| i - from)
         .collect();
     let did = issuer_did(base)?;
+    let key = credential_signer(conn, chain_key)?;
     let signing =
         |e: super::vc::ProofError| StoreError::Internal(anyhow::anyhow!("signing the status list failed: {e}"));
     let doc = super::vc::status_list(base, &did, list, &revoked, now).map_err(signing)?;
-    let signed = super::vc::sign(doc, key, &super::did::method_id(&did, &key.verifying_key()), now).map_err(signing)?;
+    let signed =
+        super::vc::sign(doc, &key, &super::did::method_id(&did, &key.verifying_key()), now).map_err(signing)?;
     Ok(signed.to_string())
 }
 
@@ -237,9 +263,10 @@ pub fn status_list_credential(
 pub fn did_document(
     conn: &mut SqliteConnection,
     base: &str,
-    current: &cairn_chain::VerifyingKey,
+    chain_key: &cairn_chain::SigningKey,
 ) -> StoreResult<serde_json::Value> {
     let did = issuer_did(base)?;
+    let current = &credential_signer(conn, chain_key)?.verifying_key();
     let mut keys = vec![*current];
     for (mb, _) in crate::db::credentials::keys(conn)? {
         if let Some(k) = super::did::key_from_multibase(&mb).filter(|k| k != current) {

@@ -1,4 +1,5 @@
-//! `cairn credential`: checking an Open Badges 3.0 credential with Cairn's own verifier.
+//! `cairn credential`: checking an Open Badges 3.0 credential with Cairn's own verifier;
+//! and `cairn identity rotate`, a new key for signing credentials.
 
 use std::path::PathBuf;
 
@@ -17,6 +18,28 @@ pub enum CredentialCommand {
     /// revocation status list, and the chain record the credential states. Prints what it
     /// found; exits non-zero unless the credential holds.
     Verify { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Make a new key for signing Open Badges 3.0 credentials (and status lists). The DID
+    /// document keeps every earlier key as a verification method, so credentials signed
+    /// before keep verifying; the chain identity does not change. Running servers sign with
+    /// the new key from their next award on.
+    Rotate,
+}
+
+/// `cairn identity rotate`.
+pub fn rotate(settings: &Settings) -> anyhow::Result<()> {
+    let pool = crate::startup::open_store(settings)?;
+    let chain_key = crate::ledger::load_key(&settings.data_dir)?;
+    let mut conn = pool.get()?;
+    let key = crate::app::credentials::rotate(&mut conn, &settings.data_dir, &chain_key, crate::db::now())?;
+    let base = settings.public_base_url(settings.bind);
+    let did = crate::badges::award::issuer_did(&base)?;
+    println!("new credential key: {did}#{key}");
+    println!("earlier keys stay in {did}'s DID document; credentials signed with them keep verifying");
+    Ok(())
 }
 
 pub fn run(settings: &Settings, cmd: CredentialCommand) -> anyhow::Result<()> {

@@ -57,7 +57,7 @@ pub fn max_index(conn: &mut SqliteConnection) -> StoreResult<i64> {
     Ok(max.unwrap_or(0))
 }
 
-/// Every credential key (multibase), the signing one (newest unretired) first.
+/// Every credential key (multibase), the signing one (unretired) first.
 pub fn keys(conn: &mut SqliteConnection) -> StoreResult<Vec<(String, Option<i64>)>> {
     credential_keys::table
         .order((credential_keys::retired_at.is_not_null(), credential_keys::id.desc()))
@@ -66,23 +66,61 @@ pub fn keys(conn: &mut SqliteConnection) -> StoreResult<Vec<(String, Option<i64>
         .map_err(Into::into)
 }
 
-/// Records `key` as a credential key if it is not yet one.
+/// The signing key when it is not the institution's own: (multibase, key file name).
+pub fn current_key_file(conn: &mut SqliteConnection) -> StoreResult<Option<(String, String)>> {
+    let row: Option<(String, Option<String>)> = credential_keys::table
+        .filter(credential_keys::retired_at.is_null())
+        .order(credential_keys::id.desc())
+        .select((credential_keys::public_key, credential_keys::key_file))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(k, f)| f.map(|f| (k, f))))
+}
+
+/// Records `key` (the institution's own) as a credential key if there is none yet.
 pub fn ensure_key(conn: &mut SqliteConnection, key: &str, now: i64) -> StoreResult<()> {
-    diesel::insert_or_ignore_into(credential_keys::table)
-        .values((credential_keys::public_key.eq(key), credential_keys::created_at.eq(now)))
-        .execute(conn)?;
+    let any: i64 = credential_keys::table.count().get_result(conn)?;
+    if any == 0 {
+        diesel::insert_or_ignore_into(credential_keys::table)
+            .values((credential_keys::public_key.eq(key), credential_keys::created_at.eq(now)))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
-/// Makes `new` the signing key: every other key is retired at `now` (and kept).
-pub fn rotate_to(conn: &mut SqliteConnection, new: &str, now: i64) -> StoreResult<()> {
+/// Makes `new` (its secret in `key_file`) the signing key: every other key is retired at
+/// `now` and kept. `old` is the institution's key, recorded first if no key was yet.
+pub fn rotate_to(conn: &mut SqliteConnection, old: &str, new: &str, key_file: &str, now: i64) -> StoreResult<()> {
     super::write_tx(conn, |conn| {
+        ensure_key(conn, old, now)?;
         diesel::update(credential_keys::table.filter(credential_keys::retired_at.is_null()))
             .set(credential_keys::retired_at.eq(now))
             .execute(conn)?;
         diesel::insert_into(credential_keys::table)
-            .values((credential_keys::public_key.eq(new), credential_keys::created_at.eq(now)))
+            .values((
+                credential_keys::public_key.eq(new),
+                credential_keys::key_file.eq(key_file),
+                credential_keys::created_at.eq(now),
+            ))
             .execute(conn)?;
         Ok(())
     })
+}
+
+#[derive(diesel::QueryableByName)]
+struct DatabaseFile {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    file: String,
+}
+
+/// The directory of the main database file: the data dir, where key files live.
+pub fn database_dir(conn: &mut SqliteConnection) -> StoreResult<std::path::PathBuf> {
+    let rows: Vec<DatabaseFile> =
+        diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'").load(conn)?;
+    let file = rows.into_iter().next().map(|r| r.file).unwrap_or_default();
+    std::path::Path::new(&file)
+        .parent()
+        .filter(|p| !file.is_empty() && !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+        .ok_or(super::StoreError::NotFound("database directory"))
 }

@@ -324,6 +324,7 @@ diesel::table! {
     credential_keys (id) {
         id -> BigInt,
         public_key -> Text,
+        key_file -> Nullable<Text>,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
     }

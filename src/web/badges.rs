@@ -415,7 +415,7 @@ async fn status_list(
 }
 
 async fn did_document(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let (base, key) = (state.base_url.clone(), state.ledger.key().verifying_key());
+    let (base, key) = (state.base_url.clone(), state.ledger.key().clone());
     cached_text(&state, &req, DocKey::DidDocument, &cache::DID_DOCUMENT, move |c| {
         Ok(crate::badges::award::did_document(c, &base, &key)?.to_string())
     })

@@ -403,3 +403,59 @@ async fn cairns_own_verifier_checks_did_key_credentials_offline() {
     let (ok, text) = run_verify(&file, None);
     assert!(!ok && text.contains("signature does not match"), "{text}");
 }
+
+#[tokio::test]
+async fn a_rotated_key_signs_new_credentials_while_old_ones_keep_verifying() {
+    let (app, old_id) = app_with_award("https://lin.example.org/data").await;
+    let (_, old) = get_credential(&app, &old_id).await;
+    let old_method = old["proof"]["verificationMethod"].as_str().unwrap().to_string();
+
+    let out = crate::helpers::cairn_cmd()
+        .env("CAIRN_DATA_DIR", &app.data_dir)
+        .env("CAIRN_BASE_URL", &app.address)
+        .args(["identity", "rotate"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let new_method = text.lines().next().unwrap().strip_prefix("new credential key: ").unwrap().to_string();
+    assert_ne!(new_method, old_method);
+    // The chain identity is untouched: `cairn identity` still prints the same key.
+    let identity = crate::helpers::cairn_cmd().env("CAIRN_DATA_DIR", &app.data_dir).arg("identity").output().unwrap();
+    assert!(String::from_utf8_lossy(&identity.stdout).contains(&app.ledger.institution_id()));
+
+    let doc: Value = app.client.get(app.url("/.well-known/did.json")).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = doc["assertionMethod"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert_eq!(ids, vec![new_method.as_str(), old_method.as_str()], "the new key first, the old one kept");
+
+    // The running server signs the next award with the new key, at once.
+    let mut c = app.pool.get().unwrap();
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    let req = cairn::app::award::HashtagAward {
+        task: "#el30-cloud".into(),
+        recipient: "lin@example.edu".into(),
+        evidence: "https://lin.example.org/cloud".into(),
+        ..Default::default()
+    };
+    let new_id = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap().public_id;
+    drop(c);
+    let (_, new) = get_credential(&app, &new_id).await;
+    assert_eq!(new["proof"]["verificationMethod"], new_method.as_str());
+
+    for (what, cred) in [("old", &old), ("new", &new)] {
+        let v = verify_js(cred).await;
+        assert!(v.verified && v.revoked == Some(false), "{what}: {v:?}");
+    }
+    // The status list is signed with the new key, and still verifies for the old credential.
+    let list: Value = app
+        .client
+        .get(old["credentialStatus"]["statusListCredential"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["proof"]["verificationMethod"], new_method.as_str());
+}
