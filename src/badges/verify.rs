@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
 use super::{did, vc};
@@ -103,7 +102,7 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    fn resolve(&self, method: &str) -> Result<(VerifyingKey, String), String> {
+    fn resolve(&self, method: &str) -> vc::Resolved {
         if method.starts_with("did:key:") {
             return vc::resolve_did_key(method);
         }

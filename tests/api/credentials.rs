@@ -164,7 +164,8 @@ async fn any_changed_field_fails_independent_verification() {
     let (app, id) = app_with_award("https://lin.example.org/data").await;
     let (_, cred) = get_credential(&app, &id).await;
     let other_did = format!("did:web:{}", "127.0.0.1%3A1");
-    let changes: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let changes: Vec<(&str, Change)> = vec![
         ("achievement name", Box::new(|c| c["credentialSubject"]["achievement"]["name"] = json!("Something else"))),
         ("credential name", Box::new(|c| c["name"] = json!("Something else"))),
         (
