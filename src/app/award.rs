@@ -271,6 +271,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
+        crate::db::institution::ensure(&mut c, "Test University").unwrap();
         let course =
             courses::create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }).unwrap();
         let module =

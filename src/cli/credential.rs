@@ -44,7 +44,10 @@ pub fn rotate(settings: &Settings) -> anyhow::Result<()> {
 
 pub fn run(settings: &Settings, cmd: CredentialCommand) -> anyhow::Result<()> {
     let CredentialCommand::Verify { file } = cmd;
-    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(&file)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, verify::MAX_FILE as u64 + 1), &mut bytes))
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let doc = verify::credential_from_file(&bytes).map_err(anyhow::Error::msg)?;
     let base = settings.public_base_url(settings.bind);
     let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base)?;
