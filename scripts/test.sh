@@ -41,6 +41,18 @@ if ! bash scripts/mf2/setup.sh >/dev/null; then
   exit 1
 fi
 
+# The independent Open Badges 3.0 verifier of tests/api/credentials.rs, pinned by
+# scripts/vc/package-lock.json, in scripts/vc/node_modules/.
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing nodejs and npm for the credential verifier" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if ! bash scripts/vc/setup.sh; then
+  echo "scripts/test.sh: could not set up the credential verifier in scripts/vc/node_modules/ (see above)" >&2
+  exit 1
+fi
+
 # The page checks (tests/api/pagecheck.rs): the Nu HTML Checker and axe-core, pinned by
 # scripts/pagecheck/package-lock.json, and Java to run the checker.
 if ! bash scripts/pagecheck/setup.sh >/dev/null; then

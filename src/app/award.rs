@@ -83,7 +83,9 @@ pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, n
             req.evidence_url.as_deref(),
             now,
         );
-        crate::ledger::pool_record(conn, issuer.signer, fields, Some(award.id))?;
+        let record = crate::ledger::pool_record(conn, issuer.signer, fields, Some(award.id))?;
+        // The signed credential states the record's id, so the record exists first.
+        badge::issue_credential(conn, issuer, &task, &award, &record.id(), now)?;
         // The learner hears of it without the award waiting: queued in the same transaction.
         crate::db::outbox::enqueue(conn, award.id, &baked.url, req.evidence_url.as_deref(), true, now)?;
         Ok(award)
@@ -240,6 +242,7 @@ pub fn revoke(
             return Err(StoreError::Conflict("This award was already revoked.".into()));
         }
         awards::set_revoked(conn, a.id, now, reason)?;
+        crate::db::credentials::set_revoked(conn, &a.public_id)?;
         let task = courses::get_task(conn, a.task_id)?;
         let url = ob::assertion_url(issuer.base, &a.public_id);
         let fields = crate::ledger::fields_for(
@@ -268,6 +271,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
+        crate::db::institution::ensure(&mut c, "Test University").unwrap();
         let course =
             courses::create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }).unwrap();
         let module =

@@ -143,3 +143,135 @@ pub fn public_id_of(url_or_id: &str) -> String {
     let t = url_or_id.trim().trim_end_matches('/');
     t.rsplit('/').next().unwrap_or(t).to_string()
 }
+
+/// The institution's DID, or an internal error when the base URL cannot name one.
+pub fn issuer_did(base: &str) -> StoreResult<String> {
+    super::did::did_web(base)
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("the base URL {base} cannot be turned into a did:web")))
+}
+
+/// Signs a new award's Open Badges 3.0 credential and stores it with a fresh status index,
+/// inside the award's transaction; `record_id` is the award's chain record, already pooled.
+pub fn issue_credential(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    task: &Task,
+    award: &Award,
+    record_id: &cairn_chain::Hash,
+    now: i64,
+) -> StoreResult<String> {
+    let did = issuer_did(issuer.base)?;
+    let institution = crate::db::institution::get(conn)?;
+    let signer = credential_signer(conn, issuer.signer)?;
+    let key = signer.verifying_key();
+    if signer == *issuer.signer {
+        crate::db::credentials::ensure_key(conn, &super::did::multibase(&key), now)?;
+    }
+    let index = crate::db::credentials::next_index(conn)?;
+    let record_hex = record_id.to_hex();
+    let doc = super::vc::credential(&super::vc::CredentialParts {
+        base: issuer.base,
+        did: &did,
+        institution: &institution,
+        task,
+        public_id: &award.public_id,
+        salt: &award.salt,
+        identity: &award.identity,
+        issued_on: award.issued_on,
+        expires: award.expires,
+        evidence_url: award.evidence_url.as_deref(),
+        narrative: award.narrative.as_deref(),
+        record_id: &record_hex,
+        status_index: index,
+    });
+    let signed = super::vc::sign(doc, &signer, &super::did::method_id(&did, &key), now)
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!("signing the credential failed: {e}")))?;
+    let json = signed.to_string();
+    crate::db::credentials::insert(conn, index, &award.public_id, &json, now)?;
+    Ok(json)
+}
+
+/// The key credentials are signed with: the institution's own (`chain_key`) until
+/// `cairn identity rotate` made another, whose secret is then read from its file in the data
+/// dir (so every process signs with the current key as soon as the rotation is committed).
+pub fn credential_signer(
+    conn: &mut SqliteConnection,
+    chain_key: &cairn_chain::SigningKey,
+) -> StoreResult<cairn_chain::SigningKey> {
+    let Some((public, file)) = crate::db::credentials::current_key_file(conn)? else {
+        return Ok(chain_key.clone());
+    };
+    let path = crate::db::credentials::database_dir(conn)?.join(&file);
+    let broken = |why: String| StoreError::Internal(anyhow::anyhow!("the credential key {}: {why}", path.display()));
+    let bytes = std::fs::read(&path).map_err(|e| broken(e.to_string()))?;
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| broken("it must hold 32 bytes".into()))?;
+    let key = cairn_chain::SigningKey::from_bytes(&seed);
+    if super::did::multibase(&key.verifying_key()) != public {
+        return Err(broken(format!("it does not hold the key {public}")));
+    }
+    Ok(key)
+}
+
+/// An award's credential baked into its Task's artwork: PNG (`openbadgecredential` iTXt)
+/// or SVG (`<openbadges:credential>`).
+pub fn bake_credential(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    task: &Task,
+    credential_json: &str,
+    svg: bool,
+) -> StoreResult<Vec<u8>> {
+    let (art_svg, png) = artwork(conn, issuer, task)?;
+    if svg {
+        let base = art_svg.unwrap_or_else(|| png_in_svg(&png));
+        Ok(bake::bake_svg_credential(&base, credential_json).map_err(baking)?.into_bytes())
+    } else {
+        bake::bake_png_as(&png, bake::OB3_KEYWORD, credential_json).map_err(baking)
+    }
+}
+
+/// Status list number `list`, signed at `now` with the current credential key; not found
+/// beyond the lists in use.
+pub fn status_list_credential(
+    conn: &mut SqliteConnection,
+    base: &str,
+    chain_key: &cairn_chain::SigningKey,
+    list: i64,
+    now: i64,
+) -> StoreResult<String> {
+    let last = super::vc::status_position(crate::db::credentials::max_index(conn)?).0;
+    if list < 1 || list > last {
+        return Err(StoreError::NotFound("status list"));
+    }
+    let from = (list - 1) * super::vc::LIST_BITS;
+    let revoked: Vec<i64> = crate::db::credentials::revoked_between(conn, from, from + super::vc::LIST_BITS)?
+        .into_iter()
+        .map(|i| i - from)
+        .collect();
+    let did = issuer_did(base)?;
+    let key = credential_signer(conn, chain_key)?;
+    let signing =
+        |e: super::vc::ProofError| StoreError::Internal(anyhow::anyhow!("signing the status list failed: {e}"));
+    let doc = super::vc::status_list(base, &did, list, &revoked, now).map_err(signing)?;
+    let signed =
+        super::vc::sign(doc, &key, &super::did::method_id(&did, &key.verifying_key()), now).map_err(signing)?;
+    Ok(signed.to_string())
+}
+
+/// The DID document: the current signing key first, then every key credentials were
+/// signed with before.
+pub fn did_document(
+    conn: &mut SqliteConnection,
+    base: &str,
+    chain_key: &cairn_chain::SigningKey,
+) -> StoreResult<serde_json::Value> {
+    let did = issuer_did(base)?;
+    let current = &credential_signer(conn, chain_key)?.verifying_key();
+    let mut keys = vec![*current];
+    for (mb, _) in crate::db::credentials::keys(conn)? {
+        if let Some(k) = super::did::key_from_multibase(&mb).filter(|k| k != current) {
+            keys.push(k);
+        }
+    }
+    Ok(super::did::document(&did, &keys))
+}

@@ -4,13 +4,30 @@
 //! `IHDR` (any older one is dropped). SVG: an `<openbadges:assertion verify="URL">` element,
 //! the first child of `<svg>`, with the assertion JSON in CDATA and the `openbadges`
 //! namespace declared on the root.
+//!
+//! Open Badges 3.0 bakes a signed credential the same way under other names: the PNG
+//! `iTXt` keyword `openbadgecredential`, and an `<openbadges:credential>` element (namespace
+//! `https://purl.imsglobal.org/ob/v3p0`) holding the credential JSON in CDATA.
 
 use std::sync::{Arc, Mutex};
 
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
+/// The PNG keyword of an Open Badges 2.0 assertion.
+pub const OB2_KEYWORD: &str = "openbadges";
+/// The PNG keyword of an Open Badges 3.0 credential.
+pub const OB3_KEYWORD: &str = "openbadgecredential";
+/// The SVG namespace of Open Badges 3.0 baking.
+pub const OB3_NAMESPACE: &str = "https://purl.imsglobal.org/ob/v3p0";
+
 /// Bakes `payload` (the assertion JSON or its URL) into a PNG.
 pub fn bake_png(png: &[u8], payload: &str) -> Result<Vec<u8>, String> {
+    bake_png_as(png, OB2_KEYWORD, payload)
+}
+
+/// Bakes `payload` into a PNG under `keyword`; any badge already baked in it, of either
+/// version, is dropped, so an image carries one.
+pub fn bake_png_as(png: &[u8], keyword: &str, payload: &str) -> Result<Vec<u8>, String> {
     if !png.starts_with(PNG_SIGNATURE) {
         return Err("not a PNG".into());
     }
@@ -26,12 +43,15 @@ pub fn bake_png(png: &[u8], payload: &str) -> Result<Vec<u8>, String> {
         }
         let kind = &png[pos + 4..pos + 8];
         let data = &png[pos + 8..pos + 8 + len];
-        let is_old_badge = kind == b"iTXt" && data.starts_with(b"openbadges\0");
+        let is_old_badge = kind == b"iTXt"
+            && [OB2_KEYWORD, OB3_KEYWORD]
+                .iter()
+                .any(|k| data.starts_with(k.as_bytes()) && data.get(k.len()) == Some(&0));
         if !is_old_badge {
             out.extend_from_slice(&png[pos..end]);
         }
         if kind == b"IHDR" && !inserted {
-            write_itxt(&mut out, payload);
+            write_itxt(&mut out, keyword, payload);
             inserted = true;
         }
         pos = end;
@@ -45,10 +65,11 @@ pub fn bake_png(png: &[u8], payload: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn write_itxt(out: &mut Vec<u8>, text: &str) {
+fn write_itxt(out: &mut Vec<u8>, keyword: &str, text: &str) {
     // keyword, NUL, compression flag 0, method 0, empty language tag, NUL, empty translated keyword, NUL, text
-    let mut data = Vec::with_capacity(text.len() + 16);
-    data.extend_from_slice(b"openbadges\0\0\0\0\0");
+    let mut data = Vec::with_capacity(text.len() + 32);
+    data.extend_from_slice(keyword.as_bytes());
+    data.extend_from_slice(b"\0\0\0\0\0");
     data.extend_from_slice(text.as_bytes());
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
     let start = out.len();
@@ -60,14 +81,22 @@ fn write_itxt(out: &mut Vec<u8>, text: &str) {
 
 /// Reads the `openbadges` iTXt payload of a PNG, if any.
 pub fn unbake_png(png: &[u8]) -> Option<String> {
+    unbake_png_as(png, OB2_KEYWORD)
+}
+
+/// Reads the iTXt payload under `keyword` of a PNG, if any.
+pub fn unbake_png_as(png: &[u8], keyword: &str) -> Option<String> {
     let mut pos = 8;
     while pos + 12 <= png.len() {
         let len = u32::from_be_bytes(png[pos..pos + 4].try_into().ok()?) as usize;
         let data = png.get(pos + 8..pos + 8 + len)?;
-        if &png[pos + 4..pos + 8] == b"iTXt" && data.starts_with(b"openbadges\0") {
-            let rest = &data[11..];
+        if &png[pos + 4..pos + 8] == b"iTXt"
+            && data.starts_with(keyword.as_bytes())
+            && data.get(keyword.len()) == Some(&0)
+        {
+            let rest = data.get(keyword.len() + 1..)?;
             // compression flag, method, language\0, translated\0, text
-            let rest = &rest[2..];
+            let rest = rest.get(2..)?;
             let lang_end = rest.iter().position(|b| *b == 0)?;
             let rest = &rest[lang_end + 1..];
             let tr_end = rest.iter().position(|b| *b == 0)?;
@@ -86,24 +115,48 @@ pub fn cdata_safe_json(json: &str) -> String {
 
 /// Bakes an assertion into an SVG image.
 pub fn bake_svg(svg: &str, assertion_url: &str, assertion_json: &str) -> Result<String, String> {
-    let start = svg.find("<svg").ok_or("not an SVG image")?;
-    let open_end = start + svg[start..].find('>').ok_or("the SVG root tag is not closed")?;
-    let self_closing = svg[..open_end].ends_with('/');
-    let tag_end = if self_closing { open_end - 1 } else { open_end };
-    let mut root = svg[start..tag_end].to_string();
-    if !root.contains("xmlns:openbadges") {
-        root.push_str(" xmlns:openbadges=\"http://openbadges.org\"");
-    }
     let element = format!(
         "<openbadges:assertion verify=\"{}\"><![CDATA[{}]]></openbadges:assertion>",
         super::art::xml_escape(assertion_url),
         cdata_safe_json(assertion_json)
     );
+    insert_first(svg, "http://openbadges.org", &element)
+}
+
+/// Bakes a signed Open Badges 3.0 credential into an SVG image.
+pub fn bake_svg_credential(svg: &str, credential_json: &str) -> Result<String, String> {
+    let element =
+        format!("<openbadges:credential><![CDATA[{}]]></openbadges:credential>", cdata_safe_json(credential_json));
+    insert_first(svg, OB3_NAMESPACE, &element)
+}
+
+/// Reads the credential JSON of an SVG baked with [`bake_svg_credential`].
+pub fn unbake_svg_credential(svg: &str) -> Option<String> {
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    let doc = roxmltree::Document::parse_with_options(svg, opts).ok()?;
+    let node = doc.root_element().children().find(|n| {
+        n.is_element() && n.tag_name().name() == "credential" && n.tag_name().namespace() == Some(OB3_NAMESPACE)
+    })?;
+    Some(node.text()?.trim().to_string())
+}
+
+/// Puts `element` first inside the `<svg>` root and declares the `openbadges` prefix as
+/// `namespace` there.
+fn insert_first(svg: &str, namespace: &str, element: &str) -> Result<String, String> {
+    let start = svg.find("<svg").ok_or("not an SVG image")?;
+    let open_end = start + svg[start..].find('>').ok_or("the SVG root tag is not closed")?;
+    let self_closing = svg[..open_end].ends_with('/');
+    let tag_end = if self_closing { open_end - 1 } else { open_end };
+    let mut root = svg[start..tag_end].to_string();
+    // Stored artwork is written by Cairn and never declares the prefix itself.
+    if !root.contains("xmlns:openbadges") {
+        root.push_str(&format!(" xmlns:openbadges=\"{namespace}\""));
+    }
     let mut out = String::with_capacity(svg.len() + element.len() + 64);
     out.push_str(&svg[..start]);
     out.push_str(&root);
     out.push('>');
-    out.push_str(&element);
+    out.push_str(element);
     if self_closing {
         out.push_str("</svg>");
         out.push_str(&svg[open_end + 1..]);

@@ -5,6 +5,7 @@
 mod admin;
 mod award;
 mod chain;
+mod credential;
 mod feeds;
 mod peer;
 mod serve;
@@ -20,6 +21,7 @@ use crate::config::{Overrides, Settings};
 pub use admin::AdminCommand;
 pub use award::AwardArgs;
 pub use chain::ChainCommand;
+pub use credential::{CredentialCommand, IdentityCommand};
 pub use feeds::FeedCommand;
 pub use peer::PeerCommand;
 pub use webmention::WebmentionCommand;
@@ -71,14 +73,21 @@ pub enum Command {
     /// The recognition chain: verify, export, import.
     #[command(subcommand)]
     Chain(ChainCommand),
-    /// Print this institution's chain identity (its Ed25519 public key) and network.
-    Identity,
+    /// Print this institution's chain identity (its Ed25519 public key) and network; or
+    /// rotate the key Open Badges 3.0 credentials are signed with.
+    Identity {
+        #[command(subcommand)]
+        action: Option<IdentityCommand>,
+    },
     /// Peer institutions sharing the chain (the trust list).
     #[command(subcommand)]
     Peer(PeerCommand),
     /// Webmention tools for debugging a learner's site.
     #[command(subcommand)]
     Webmention(WebmentionCommand),
+    /// Open Badges 3.0 credentials: verify one.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -134,9 +143,11 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Award(args) => award::award(&settings, args),
         Command::Revoke { assertion, reason } => award::revoke(&settings, &assertion, &reason),
         Command::Chain(cmd) => chain::run(&settings, cmd),
-        Command::Identity => chain::identity(&settings),
+        Command::Identity { action: None } => chain::identity(&settings),
+        Command::Identity { action: Some(IdentityCommand::Rotate) } => credential::rotate(&settings),
         Command::Peer(cmd) => peer::run(&settings, cmd),
         Command::Webmention(cmd) => webmention::run(&settings, cmd),
+        Command::Credential(cmd) => credential::run(&settings, cmd),
     }
 }
 

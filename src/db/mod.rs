@@ -107,6 +107,7 @@ pub fn now() -> i64 {
 pub mod awards;
 pub mod chain;
 pub mod courses;
+pub mod credentials;
 pub mod documents;
 pub mod feeds;
 pub mod institution;

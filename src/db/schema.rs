@@ -317,3 +317,23 @@ diesel::table! {
         hidden -> Bool,
     }
 }
+
+diesel::table! {
+    credentials (status_index) {
+        status_index -> BigInt,
+        public_id -> Text,
+        credential_json -> Text,
+        revoked -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    credential_keys (id) {
+        id -> BigInt,
+        public_key -> Text,
+        key_file -> Nullable<Text>,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}

@@ -1,5 +1,7 @@
 //! Public Open Badges endpoints: Issuer, BadgeClasses, Assertions (JSON-LD for machines,
-//! a verification page for browsers), baked images and the revocation list.
+//! a verification page for browsers), baked images and the revocation list; and for Open
+//! Badges 3.0, each award's signed credential (alone and baked), the status lists and the
+//! DID document.
 
 use actix_session::Session;
 use actix_web::http::header;
@@ -28,6 +30,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/assertions/{id}/badge.svg", web::get().to(baked_svg))
         .route("/assertions/{id}/badge.png", web::get().to(baked_png))
         .route("/assertions/{id}/check", web::post().to(check_recipient))
+        .route("/assertions/{id}/credential", web::get().to(credential))
+        .route("/assertions/{id}/credential.svg", web::get().to(credential_svg))
+        .route("/assertions/{id}/credential.png", web::get().to(credential_png))
+        .route("/credentials/status/{list}", web::get().to(status_list))
+        .route("/.well-known/did.json", web::get().to(did_document))
+        .route("/did.json", web::get().to(did_document))
         .route("/webmention", web::post().to(receive_webmention));
 }
 
@@ -355,4 +363,86 @@ async fn baked_png(
     q: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, AppError> {
     baked(&state, id.into_inner(), false, q.download.is_some()).await
+}
+
+/// Serves `key` from memory, or makes its bytes with `make` and keeps them.
+async fn cached_text<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    key: DocKey,
+    policy: &Policy,
+    make: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(&mut SqliteConnection) -> StoreResult<String> + Send + 'static,
+{
+    let generation = state.docs.generation();
+    if let Some(doc) = state.docs.get(&key, generation, crate::db::now()) {
+        return Ok(doc.respond(req, policy, None));
+    }
+    let text = state.db(make).await?;
+    let doc = state.docs.put(key, Doc::whole(generation, None, text.into_bytes()));
+    Ok(doc.respond(req, policy, None))
+}
+
+/// An award's Open Badges 3.0 credential, exactly as signed.
+async fn credential(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    cached_text(&state, &req, DocKey::Credential(id.clone()), &cache::CREDENTIAL, move |c| {
+        crate::db::credentials::json_of(c, &id)
+    })
+    .await
+}
+
+/// The credential baked into the Task's artwork (Open Badges 3.0 baking).
+async fn baked_credential(state: web::Data<AppState>, id: String, svg: bool) -> Result<HttpResponse, AppError> {
+    let (shared, public_id) = (state.clone(), id.clone());
+    let bytes = state
+        .db(move |c| {
+            let json = crate::db::credentials::json_of(c, &public_id)?;
+            let (_, task) = awards::with_task(c, &public_id)?;
+            crate::badges::award::bake_credential(c, &shared.issuer(), &task, &json, svg)
+        })
+        .await?;
+    let (mime, ext) = if svg { ("image/svg+xml", "svg") } else { ("image/png", "png") };
+    let mut res = super::public::image_response(bytes, mime);
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"credential-{id}.{ext}\"")) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+async fn credential_svg(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    baked_credential(state, id.into_inner(), true).await
+}
+
+async fn credential_png(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    baked_credential(state, id.into_inner(), false).await
+}
+
+/// A `BitstringStatusListCredential`, signed when first asked for after a change.
+async fn status_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    list: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let list = list.into_inner();
+    let (base, key) = (state.base_url.clone(), state.ledger.key().clone());
+    cached_text(&state, &req, DocKey::StatusList(list), &cache::STATUS_LIST, move |c| {
+        crate::badges::award::status_list_credential(c, &base, &key, list, crate::db::now())
+    })
+    .await
+}
+
+async fn did_document(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (base, key) = (state.base_url.clone(), state.ledger.key().clone());
+    cached_text(&state, &req, DocKey::DidDocument, &cache::DID_DOCUMENT, move |c| {
+        Ok(crate::badges::award::did_document(c, &base, &key)?.to_string())
+    })
+    .await
 }

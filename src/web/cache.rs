@@ -44,6 +44,12 @@ pub enum DocKey {
     Assertion(String),
     /// The verification page as an anonymous visitor sees it.
     Page(String),
+    /// An award's Open Badges 3.0 credential.
+    Credential(String),
+    /// A signed status list, by number.
+    StatusList(i64),
+    /// The institution's DID document.
+    DidDocument,
 }
 
 /// How a kind of document may be kept by others.
@@ -68,6 +74,13 @@ pub const ASSERTION: Policy = Policy {
 pub const REVOCATIONS: Policy = Policy { vary: "Accept-Encoding", ..ASSERTION };
 /// BadgeClasses and the Issuer change only by an edit, and an edit revokes nothing.
 pub const DESCRIPTION: Policy = Policy { cache_control: "public, max-age=300, must-revalidate", ..ASSERTION };
+/// A signed credential never changes; it disappears only with its award.
+pub const CREDENTIAL: Policy = Policy { content_type: "application/vc+ld+json", ..DESCRIPTION };
+/// A status list changes with each revocation: kept as briefly as the revocation list.
+pub const STATUS_LIST: Policy = Policy { content_type: "application/vc+ld+json", ..REVOCATIONS };
+/// The DID document changes only when a key is rotated.
+pub const DID_DOCUMENT: Policy =
+    Policy { content_type: "application/did+ld+json", vary: "Accept-Encoding", ..DESCRIPTION };
 /// The verification page carries the visitor's form token: only their browser may keep it,
 /// and it asks again each time.
 pub const PAGE: Policy = Policy {

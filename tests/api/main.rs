@@ -9,6 +9,7 @@ mod browser;
 mod chain;
 mod cli;
 mod courses;
+mod credentials;
 mod errors;
 mod feeds;
 mod feedserver;

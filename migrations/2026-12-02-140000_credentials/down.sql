@@ -1,0 +1,6 @@
+DROP TRIGGER doc_generation_credential_keys_update;
+DROP TRIGGER doc_generation_credential_keys_insert;
+DROP TRIGGER doc_generation_credentials_delete;
+DROP TRIGGER doc_generation_credentials_update;
+DROP TABLE credential_keys;
+DROP TABLE credentials;
