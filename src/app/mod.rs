@@ -6,6 +6,7 @@
 pub mod award;
 pub mod feeds;
 pub mod instructors;
+pub mod learners;
 pub mod mentions;
 pub mod peers;
 pub mod subscribe;

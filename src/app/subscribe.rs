@@ -183,7 +183,8 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
     let mail = confirmation_email(ctx.base_url, &req.name, &person.email, &confirm_token, &manage_token)
         .map_err(SubscribeError::Store)?;
     if let Err(e) = ctx.mailer.send(mail).await {
-        tracing::error!(error = %e, feed = feed.id, "confirmation email failed");
+        // A mail error may quote the address (ours or the SMTP server's words): never logged.
+        tracing::error!(error = %crate::app::learners::mask_addresses(&e.to_string()), feed = feed.id, "confirmation email failed");
         return Err(SubscribeError::Mail(e));
     }
     tracing::info!(feed = feed.id, "subscription awaiting confirmation");

@@ -155,6 +155,7 @@ diesel::table! {
         assertion_json -> Text,
         baked_svg -> Binary,
         baked_png -> Binary,
+        withdrawn_at -> Nullable<BigInt>,
     }
 }
 
@@ -307,5 +308,16 @@ diesel::table! {
         id -> BigInt,
         email -> Text,
         sent_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    forget_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        instructor_id -> Nullable<BigInt>,
+        awards_withdrawn -> BigInt,
+        posts_deleted -> BigInt,
     }
 }

@@ -125,6 +125,11 @@ fn day(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
 }
 
+/// A withdrawn award answers 410 Gone, saying why and nothing more.
+fn gone_if_withdrawn(a: &Award) -> StoreResult<()> {
+    if a.is_withdrawn() { Err(crate::db::StoreError::Gone(crate::app::learners::WITHDRAWN)) } else { Ok(()) }
+}
+
 /// An award with what its page shows.
 type Loaded = (Award, Task, Institution, crate::ledger::ChainStatus, Vec<String>);
 
@@ -134,6 +139,7 @@ async fn load(state: &AppState, id: String) -> Result<Loaded, AppError> {
     state
         .db(move |c| {
             let a = awards::by_public_id(c, &id)?;
+            gone_if_withdrawn(&a)?;
             let t = courses::get_task(c, a.task_id)?;
             let chain = ledger.status(c, a.id)?;
             let mentions = crate::notify::verified_for(c, &ob::assertion_url(&base, &a.public_id))?;
@@ -190,6 +196,7 @@ async fn assertion(
         let base = state.base_url.clone();
         return cached(&state, &req, DocKey::Assertion(id.clone()), &cache::ASSERTION, move |c| {
             let (award, task) = awards::with_task(c, &id)?;
+            gone_if_withdrawn(&award)?;
             Ok(assertion_document(&base, &award, &task))
         })
         .await;
@@ -303,7 +310,12 @@ struct DownloadQuery {
 
 async fn baked(state: &AppState, id: String, svg: bool, download: bool) -> Result<HttpResponse, AppError> {
     let public_id = id.clone();
-    let (s, p) = state.db(move |c| awards::images(c, &public_id)).await?;
+    let (s, p) = state
+        .db(move |c| {
+            gone_if_withdrawn(&awards::by_public_id(c, &public_id)?)?;
+            awards::images(c, &public_id)
+        })
+        .await?;
     let (bytes, mime, ext) = if svg { (s, "image/svg+xml", "svg") } else { (p, "image/png", "png") };
     let mut res = super::public::image_response(bytes, mime);
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));

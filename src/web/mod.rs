@@ -7,6 +7,7 @@ mod cache;
 mod chain;
 mod feeds;
 mod join;
+mod learners;
 mod login;
 mod multipart;
 mod peers;
@@ -300,6 +301,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     badges::configure(cfg);
     reader::configure(cfg);
     peers::configure(cfg);
+    learners::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE forget_events;
+ALTER TABLE awards DROP COLUMN withdrawn_at;

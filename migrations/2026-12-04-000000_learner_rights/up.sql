@@ -1,0 +1,14 @@
+-- An award whose learner asked to be forgotten: the row stays (the chain's records point at
+-- it, and its URL answers 410 Gone), without the salt or anything that names the person.
+ALTER TABLE awards ADD COLUMN withdrawn_at BIGINT;
+
+-- That a learner was forgotten, when, and on whose request; never who.
+-- actor: cli (the command line), instructor, learner (from their private link).
+CREATE TABLE forget_events (
+    id INTEGER PRIMARY KEY NOT NULL,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    instructor_id INTEGER REFERENCES instructors(id) ON DELETE SET NULL,
+    awards_withdrawn BIGINT NOT NULL,
+    posts_deleted BIGINT NOT NULL
+);
