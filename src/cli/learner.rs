@@ -33,7 +33,7 @@ pub fn run(settings: &Settings, cmd: LearnerCommand) -> anyhow::Result<()> {
 fn forget(settings: &Settings, email: &str, yes: bool) -> anyhow::Result<()> {
     let words = |e: StoreError| match e {
         StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
-        StoreError::NotFound(_) => anyhow::anyhow!("Cairn holds nothing about {email}"),
+        StoreError::NotFound(_) => anyhow::anyhow!("Cairn holds nothing about that address"),
         e => e.into(),
     };
     let pool = open_store(settings)?;
@@ -41,7 +41,7 @@ fn forget(settings: &Settings, email: &str, yes: bool) -> anyhow::Result<()> {
     let h = learners::preview(&mut conn, Who::Email(email)).map_err(words)?;
     if !yes {
         if !std::io::stdin().is_terminal() {
-            anyhow::bail!("not on a terminal: add --yes to forget {email} without being asked");
+            anyhow::bail!("not on a terminal: add --yes to forget the learner without being asked");
         }
         let name = h.author.as_ref().map_or("(no feed)", |a| a.name.as_str());
         println!(
