@@ -4,6 +4,7 @@
 //! `src/error.rs` turns errors into responses in one place.
 
 pub mod award;
+pub mod backup;
 pub mod feeds;
 pub mod instructors;
 pub mod learners;

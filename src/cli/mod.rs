@@ -4,6 +4,7 @@
 
 mod admin;
 mod award;
+mod backup;
 mod chain;
 mod feeds;
 mod learner;
@@ -81,6 +82,21 @@ pub enum Command {
     /// Webmention tools for debugging a learner's site.
     #[command(subcommand)]
     Webmention(WebmentionCommand),
+    /// Write one archive of this instance (a consistent copy of the database, institution.key,
+    /// session.key, the effective settings without secrets), safely while the server runs.
+    Backup {
+        /// The archive to write (a .tar.gz); it appears only when complete.
+        file: std::path::PathBuf,
+    },
+    /// Restore an archive made by `cairn backup` into the data dir (--data-dir), then check the
+    /// chain and that the key signed this institution's records. Refuses a non-empty dir.
+    Restore {
+        /// The archive.
+        file: std::path::PathBuf,
+        /// Replace the database and keys of a non-empty data dir.
+        #[arg(long)]
+        force: bool,
+    },
     /// A learner's rights over their data: forget a learner.
     #[command(subcommand)]
     Learner(LearnerCommand),
@@ -143,6 +159,8 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Peer(cmd) => peer::run(&settings, cmd),
         Command::Webmention(cmd) => webmention::run(&settings, cmd),
         Command::Learner(cmd) => learner::run(&settings, cmd),
+        Command::Backup { file } => backup::backup(&settings, &file),
+        Command::Restore { file, force } => backup::restore(&settings, &file, force),
     }
 }
 

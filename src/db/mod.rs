@@ -108,6 +108,7 @@ pub fn now() -> i64 {
 }
 
 pub mod awards;
+pub mod backup;
 pub mod chain;
 pub mod courses;
 pub mod documents;
