@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
 
 mod auth;
+mod backup;
 mod badges;
 mod browser;
 mod chain;
