@@ -270,3 +270,58 @@ fn check(settings: &Settings, manifest: &Manifest, now: i64) -> Result<Restored,
     }
     Ok(Restored { manifest: manifest.clone(), blocks: blocks.len(), own_records: records.len() })
 }
+
+/// Scheduled archives are named `cairn-backup-` + the UTC time + `.tar.gz`, so that names sort
+/// by age.
+const SCHEDULED_PREFIX: &str = "cairn-backup-";
+const SCHEDULED_SUFFIX: &str = ".tar.gz";
+const STAMP: &str = "%Y%m%dT%H%M%SZ";
+
+/// What a scheduled pass did.
+#[derive(Debug, Default)]
+pub struct Scheduled {
+    /// The archive written, if one was due.
+    pub written: Option<(PathBuf, u64)>,
+    /// Older archives deleted.
+    pub pruned: usize,
+}
+
+/// Takes a backup into `[backup] dir` when the newest one there is `interval_hours` old (or
+/// there is none), then keeps only the newest `keep`. Does nothing without a directory.
+pub fn scheduled(pool: &DbPool, settings: &Settings, now: i64) -> anyhow::Result<Scheduled> {
+    let Some(dir) = &settings.backup.dir else { return Ok(Scheduled::default()) };
+    crate::startup::create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut out = Scheduled::default();
+    let newest = archives(dir)?.last().map(|(t, _)| *t);
+    let interval = settings.backup.interval_hours.saturating_mul(3600) as i64;
+    if newest.is_none_or(|t| now - t >= interval) {
+        let stamp = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().format(STAMP);
+        let path = dir.join(format!("{SCHEDULED_PREFIX}{stamp}{SCHEDULED_SUFFIX}"));
+        let w = create(pool, settings, &path, now)?;
+        out.written = Some((path, w.bytes));
+    }
+    let all = archives(dir)?;
+    let extra = all.len().saturating_sub(settings.backup.keep as usize);
+    for (_, path) in all.into_iter().take(extra) {
+        std::fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
+        out.pruned += 1;
+    }
+    Ok(out)
+}
+
+/// The scheduled archives in `dir`, oldest first, with the time their names give.
+fn archives(dir: &Path) -> anyhow::Result<Vec<(i64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(stamp) = name.strip_prefix(SCHEDULED_PREFIX).and_then(|n| n.strip_suffix(SCHEDULED_SUFFIX)) else {
+            continue;
+        };
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(stamp, STAMP) {
+            found.push((t.and_utc().timestamp(), path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}

@@ -173,3 +173,46 @@ fn restore_refuses_an_archive_that_is_not_a_backup() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a Cairn backup"), "{out:?}");
 }
+
+#[tokio::test]
+async fn the_server_takes_scheduled_backups_and_keeps_the_newest() {
+    let backups = tempfile::tempdir().unwrap();
+    for day in ["20200101", "20200102", "20200103"] {
+        std::fs::write(backups.path().join(format!("cairn-backup-{day}T000000Z.tar.gz")), b"old").unwrap();
+    }
+    std::fs::write(backups.path().join("notes.txt"), b"not an archive: left alone").unwrap();
+    let dir = backups.path().to_path_buf();
+    let app = spawn_with(|s| {
+        s.backup.dir = Some(dir);
+        s.backup.keep = 2;
+    })
+    .await;
+    let names = || {
+        let mut n: Vec<String> =
+            std::fs::read_dir(backups.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        n.sort();
+        n
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Three old archives and a note: a new archive, then the oldest two pruned, leaves three.
+    while names().len() != 3 {
+        assert!(Instant::now() < deadline, "no scheduled backup: {:?}", names());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let n = names();
+    assert_eq!(n[0], "cairn-backup-20200103T000000Z.tar.gz", "{n:?}");
+    assert!(n[1].starts_with("cairn-backup-") && n[1] > n[0], "{n:?}");
+    assert_eq!(n[2], "notes.txt");
+    // The new archive restores.
+    let fresh = tempfile::tempdir().unwrap();
+    let mut r = cairn_cmd();
+    r.args([
+        "restore",
+        backups.path().join(&n[1]).to_str().unwrap(),
+        "--data-dir",
+        fresh.path().join("d").to_str().unwrap(),
+    ]);
+    let out = output(r).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = app.stop().await;
+}
