@@ -1,2 +1,3 @@
+DROP TABLE forget_requests;
 DROP TABLE forget_events;
 ALTER TABLE awards DROP COLUMN withdrawn_at;

@@ -12,3 +12,11 @@ CREATE TABLE forget_events (
     awards_withdrawn BIGINT NOT NULL,
     posts_deleted BIGINT NOT NULL
 );
+
+-- A learner's own request to be forgotten, made from their private link and waiting for the
+-- link mailed to them (valid 48 hours). Only the token's SHA-256 is kept.
+CREATE TABLE forget_requests (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    author_id INTEGER NOT NULL REFERENCES authors(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL
+);

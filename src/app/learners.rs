@@ -123,6 +123,137 @@ pub fn forget(
     Ok(Forgotten { event, awards_withdrawn, posts_deleted, log_emptied })
 }
 
+/// A learner's data as one JSON document: their subscription (name, email, feeds), their
+/// harvested posts and their awards (with each Assertion as issued).
+pub fn export(conn: &mut SqliteConnection, base: &str, author_id: i64, now: i64) -> StoreResult<serde_json::Value> {
+    let author = crate::db::feeds::get_author(conn, author_id)?;
+    let feeds = learners::feeds_of(conn, author_id)?;
+    let posts = learners::posts(conn, author_id)?;
+    let awards = crate::db::awards::for_learner(conn, author_id, author.email.as_deref())?;
+    let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339());
+    let awards: Vec<serde_json::Value> = awards
+        .iter()
+        .filter(|(a, _)| !a.is_withdrawn())
+        .map(|(a, t)| {
+            serde_json::json!({
+                "assertion_url": ob::assertion_url(base, &a.public_id),
+                "task": t.title,
+                "hashtag": t.hashtag,
+                "issued_on": day(a.issued_on),
+                "expires": a.expires.and_then(day),
+                "revoked": a.is_revoked(),
+                "revocation_reason": a.revocation_reason,
+                "evidence_url": a.evidence_url,
+                "narrative": a.narrative,
+                "salt": a.salt,
+                "identity": a.identity,
+                "badge_png": format!("{}.png", a.public_id),
+                "badge_svg": format!("{}.svg", a.public_id),
+            })
+        })
+        .collect();
+    let feeds: Vec<serde_json::Value> = feeds
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "url": f.url, "site_url": f.site_url, "title": f.title, "status": f.status,
+                "subscribed_on": day(f.created_at), "items_harvested": f.items_harvested,
+            })
+        })
+        .collect();
+    let posts: Vec<serde_json::Value> = posts
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "url": p.url, "title": p.title, "summary_html": p.summary_html,
+                "categories": serde_json::from_str::<serde_json::Value>(&p.categories).unwrap_or_default(),
+                "published": p.published_at.and_then(day), "harvested": day(p.harvested_at),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "exported_at": day(now),
+        "subscription": {"name": author.name, "email": author.email, "joined": day(author.created_at), "feeds": feeds},
+        "posts": posts,
+        "awards": awards,
+    }))
+}
+
+/// The baked badges of a learner's awards (PNG and SVG, named by the award's id) as a zip.
+pub fn badges_zip(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Vec<u8>> {
+    use std::io::Write as _;
+    let author = crate::db::feeds::get_author(conn, author_id)?;
+    let awards = crate::db::awards::for_learner(conn, author_id, author.email.as_deref())?;
+    let zipping = |e: &dyn std::fmt::Display| StoreError::Internal(anyhow::anyhow!("writing the badges zip: {e}"));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    // The images are compressed already.
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (a, _) in awards.iter().filter(|(a, _)| !a.is_withdrawn()) {
+        let (svg, png) = crate::db::awards::images(conn, &a.public_id)?;
+        for (ext, bytes) in [("png", png), ("svg", svg)] {
+            zip.start_file(format!("{}.{ext}", a.public_id), opts).map_err(|e| zipping(&e))?;
+            zip.write_all(&bytes).map_err(|e| zipping(&e))?;
+        }
+    }
+    Ok(zip.finish().map_err(|e| zipping(&e))?.into_inner())
+}
+
+/// Why a learner's own request to be forgotten was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("there is no email address on file to confirm with")]
+    NoAddress,
+    #[error(
+        "Cairn has already sent {limit} email(s) to your address today; check your inbox (and spam folder), or try \
+         again later"
+    )]
+    MailLimit { limit: u32 },
+    #[error("the confirmation email could not be sent: {0}")]
+    Mail(crate::email::MailError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A learner asks, from their private link, to be forgotten: a confirmation link is mailed to
+/// the address on file (counted against the daily mail limit of `/join`), and nothing is
+/// erased until it is followed.
+pub async fn request_forget(
+    ctx: &crate::app::subscribe::Joining<'_>,
+    author_id: i64,
+    now: i64,
+) -> Result<(), RequestError> {
+    let token = crate::auth::random_token();
+    let (hash, limit) = (crate::auth::token_hash(&token), ctx.mails_per_day);
+    let email = crate::db::run(ctx.pool, move |c| {
+        write_tx(c, |c| {
+            let author = crate::db::feeds::get_author(c, author_id)?;
+            let Some(email) = author.email else { return Ok(Err(RequestError::NoAddress)) };
+            if crate::db::feeds::reserve_join_mail(c, &email, limit, now)?.is_err() {
+                return Ok(Err(RequestError::MailLimit { limit }));
+            }
+            learners::store_forget_request(c, author_id, &hash, now)?;
+            Ok(Ok(email))
+        })
+    })
+    .await??;
+    let confirm_url = format!("{}/forget/{token}", ctx.base_url);
+    let body = crate::notify::email::ForgetConfirmText { base: ctx.base_url, confirm_url: &confirm_url };
+    let mail = crate::notify::email::forget_confirmation(&email, &body)
+        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("rendering the forget email")))?;
+    if let Err(e) = ctx.mailer.send(mail).await {
+        tracing::error!(error = %mask_addresses(&e.to_string()), "forget confirmation email failed");
+        return Err(RequestError::Mail(e));
+    }
+    Ok(())
+}
+
+/// The learner whose emailed forget link carries `token`, if it is current at `now`.
+pub fn requested(conn: &mut SqliteConnection, token: &str, now: i64) -> StoreResult<Holdings> {
+    let author = learners::forget_request(conn, &crate::auth::token_hash(token), now)?
+        .ok_or(StoreError::NotFound("forget link (it may have expired or been used)"))?;
+    learners::holdings_of_author(conn, author)
+}
+
 /// Only web addresses with a host count as the learner's site: a mention whose source starts
 /// with one came from a page of theirs.
 fn is_own_site(site: &str) -> bool {

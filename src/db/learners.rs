@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Bool};
 
 use super::awards::Award;
 use super::feeds::Author;
-use super::schema::{authors, awards, feeds, forget_events, join_mails, links, mentions, outbox};
+use super::schema::{authors, awards, feeds, forget_events, forget_requests, join_mails, links, mentions, outbox};
 use super::{StoreError, StoreResult};
 
 super::stored::stored_enum! {
@@ -201,6 +201,72 @@ pub fn checkpoint(conn: &mut SqliteConnection) -> StoreResult<bool> {
     }
     let o: Outcome = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(conn)?;
     Ok(o.busy == 0)
+}
+
+/// How long the link of a learner's request to be forgotten works.
+pub const FORGET_REQUEST_SECS: i64 = 48 * 3600;
+
+/// Keeps a learner's request to be forgotten (the mailed token's hash), replacing any earlier
+/// one of theirs and dropping expired ones.
+pub fn store_forget_request(conn: &mut SqliteConnection, author_id: i64, hash: &str, now: i64) -> StoreResult<()> {
+    diesel::delete(forget_requests::table.filter(
+        forget_requests::author_id.eq(author_id).or(forget_requests::created_at.le(now - FORGET_REQUEST_SECS)),
+    ))
+    .execute(conn)?;
+    diesel::insert_into(forget_requests::table)
+        .values((
+            forget_requests::token_hash.eq(hash),
+            forget_requests::author_id.eq(author_id),
+            forget_requests::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The author whose unexpired request the token hashing to `hash` confirms.
+pub fn forget_request(conn: &mut SqliteConnection, hash: &str, now: i64) -> StoreResult<Option<i64>> {
+    Ok(forget_requests::table
+        .filter(forget_requests::token_hash.eq(hash))
+        .filter(forget_requests::created_at.gt(now - FORGET_REQUEST_SECS))
+        .select(forget_requests::author_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// A harvested post, as a learner's export gives it.
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
+pub struct ExportedPost {
+    pub url: Option<String>,
+    pub title: String,
+    pub summary_html: String,
+    pub categories: String,
+    pub published_at: Option<i64>,
+    pub harvested_at: i64,
+}
+
+/// An author's harvested posts, oldest first.
+pub fn posts(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Vec<ExportedPost>> {
+    Ok(links::table
+        .filter(links::author_id.eq(author_id))
+        .order(links::id)
+        .select((
+            links::url,
+            links::title,
+            links::summary_html,
+            links::categories,
+            links::published_at,
+            links::harvested_at,
+        ))
+        .load(conn)?)
+}
+
+/// An author's feeds.
+pub fn feeds_of(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Vec<super::feeds::Feed>> {
+    Ok(feeds::table
+        .filter(feeds::author_id.eq(author_id))
+        .order(feeds::id)
+        .select(super::feeds::Feed::as_select())
+        .load(conn)?)
 }
 
 #[cfg(test)]

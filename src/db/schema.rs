@@ -321,3 +321,11 @@ diesel::table! {
         posts_deleted -> BigInt,
     }
 }
+
+diesel::table! {
+    forget_requests (token_hash) {
+        token_hash -> Text,
+        author_id -> BigInt,
+        created_at -> BigInt,
+    }
+}

@@ -501,3 +501,119 @@ async fn an_instructor_forgets_a_learner_from_their_page_after_confirming() {
     assert!(a.is_withdrawn() && a.salt.is_empty() && a.recipient_name.is_none() && a.evidence_url.is_none());
     assert_eq!(a.revocation_reason.as_deref(), Some("withdrawn"));
 }
+
+#[tokio::test]
+async fn a_learner_downloads_their_data_and_is_forgotten_only_through_the_emailed_link() {
+    let feeds = FeedServer::start().await;
+    feeds.set("/g.xml", Reply::xml(rss(&feeds.url("/g"), None, &[("Compilers", "#el30-data"), ("Clouds", "#el30-x")])));
+    let smtp = SmtpSink::start().await;
+    let app = crate::harvest::app_for(&feeds, |s| {
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = smtp.port;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+    })
+    .await;
+
+    // Grace joins and confirms; her posts are harvested; one is awarded.
+    let page = app.get_html("/join").await;
+    let res = app
+        .client
+        .post(app.url("/join"))
+        .form(&[
+            ("csrf_token", csrf_in(&page).as_str()),
+            ("name", GRACE),
+            ("email", GRACE_EMAIL),
+            ("url", &feeds.url("/g.xml")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mail = smtp.wait_for(1).await.remove(0);
+    let confirm = link_in(&mail, &app.address, "/join/confirm/");
+    let manage = link_in(&mail, &app.address, "/subscription/");
+    assert!(app.client.get(&confirm).send().await.unwrap().status().is_success());
+    crate::harvest::pass(&app).await;
+    app.login().await;
+    let posts = posts_of(&app.data_dir, GRACE_EMAIL);
+    assert_eq!(posts.len(), 2);
+    let url = crate::badges::award_post(&app, posts[0].0, "el30-data").await;
+    let public_id = url.rsplit('/').next().unwrap().to_string();
+    assert!(smtp.wait_for(2).await.len() >= 2, "the badge mail");
+
+    // "Download my data": the subscription, both posts and the award, as a JSON attachment.
+    let res = app.client.get(format!("{manage}/export")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let data: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(data["subscription"]["name"], GRACE);
+    assert_eq!(data["subscription"]["email"], GRACE_EMAIL);
+    assert_eq!(data["subscription"]["feeds"][0]["url"], feeds.url("/g.xml"));
+    let titles: Vec<&str> = data["posts"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Compilers", "Clouds"]);
+    let awards = data["awards"].as_array().unwrap();
+    assert_eq!(awards.len(), 1);
+    assert_eq!(
+        (awards[0]["assertion_url"].as_str().unwrap(), awards[0]["hashtag"].as_str().unwrap()),
+        (url.as_str(), "#el30-data")
+    );
+    // …and the baked badges, as a zip whose PNG is the one the assertion serves.
+    let zip = app.client.get(format!("{manage}/badges.zip")).send().await.unwrap();
+    assert_eq!(zip.status(), 200);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.bytes().await.unwrap().to_vec())).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, [format!("{public_id}.png"), format!("{public_id}.svg")]);
+    let mut png = Vec::new();
+    archive.by_name(&format!("{public_id}.png")).unwrap().read_to_end(&mut png).unwrap();
+    let served = app.client.get(format!("{url}/badge.png")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(png, served.to_vec());
+    // A wrong private link gets nothing.
+    let wrong = app.client.get(app.url(&format!("/subscription/{}/export", "ab".repeat(16)))).send().await.unwrap();
+    assert_eq!(wrong.status(), 404);
+
+    // "Forget me" only sends a link; nothing is erased yet.
+    let sub = app.client.get(&manage).send().await.unwrap().text().await.unwrap();
+    let res = app
+        .client
+        .post(format!("{manage}/forget"))
+        .form(&[("csrf_token", csrf_in(&sub).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Check your email"));
+    assert_eq!(posts_of(&app.data_dir, GRACE_EMAIL).len(), 2);
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
+
+    // A guessed link does nothing, by GET or POST.
+    let guessed = app.url(&format!("/forget/{}", "cd".repeat(16)));
+    assert_eq!(app.client.get(&guessed).send().await.unwrap().status(), 404);
+    let token = csrf_in(&app.get_html("/admin").await);
+    let res = app.client.post(&guessed).form(&[("csrf_token", token.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(posts_of(&app.data_dir, GRACE_EMAIL).len(), 2);
+
+    // The emailed link shows what will go; opening it erases nothing (mail scanners open links).
+    let mails = smtp.wait_for(3).await;
+    let forget_mail = mails.iter().find(|m| m.contains("forget")).expect("the forget mail");
+    assert!(forget_mail.contains(GRACE_EMAIL), "sent to her address on file");
+    let link = link_in(forget_mail, &app.address, "/forget/");
+    let page = app.client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("2 collected post(s)") && page.contains("withdraw your 1"), "{page}");
+    assert_eq!(posts_of(&app.data_dir, GRACE_EMAIL).len(), 2);
+
+    // Confirming forgets her, as the instructor's button would.
+    let res = app.client.post(&link).form(&[("csrf_token", csrf_in(&page).as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Cairn has forgotten you"));
+    assert!(posts_of(&app.data_dir, GRACE_EMAIL).is_empty());
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 410);
+    assert_eq!(app.client.get(&manage).send().await.unwrap().status(), 404);
+    assert_eq!(app.client.get(&link).send().await.unwrap().status(), 404, "the link works once");
+    let events = cairn::db::learners::forget_events(&mut app.pool.get().unwrap(), 10).unwrap();
+    assert_eq!((events.len(), events[0].actor), (1, cairn::db::learners::ForgetActor::Learner));
+}
