@@ -20,3 +20,9 @@ CREATE TABLE forget_requests (
     author_id INTEGER NOT NULL REFERENCES authors(id) ON DELETE CASCADE,
     created_at BIGINT NOT NULL
 );
+
+-- How a learner's name appears on public pages and in badges: given (the name as typed),
+-- initials, or pseudonym (the text in `pseudonym`). Instructors always see `name`. An award
+-- keeps the name it was issued with.
+ALTER TABLE authors ADD COLUMN name_shown TEXT NOT NULL DEFAULT 'given';
+ALTER TABLE authors ADD COLUMN pseudonym TEXT;

@@ -80,7 +80,8 @@ pub fn create(pool: &DbPool, settings: &Settings, out: &Path, now: i64) -> anyho
     let partial = work.path().join("archive");
     {
         let file = private_file(&partial)?;
-        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()));
+        // Fast compression: most of the bytes are PNG badges, which compress no further.
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()));
         let mut add = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
             let mut h = tar::Header::new_gnu();
             h.set_size(bytes.len() as u64);

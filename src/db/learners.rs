@@ -22,6 +22,58 @@ super::stored::stored_enum! {
     }
 }
 
+super::stored::stored_enum! {
+    /// How a learner's name appears on public pages and in badges, stored in
+    /// `authors.name_shown`; instructors always see the name as given.
+    pub enum NameShown {
+        Given = "given",
+        Initials = "initials",
+        Pseudonym = "pseudonym",
+    }
+}
+
+/// The name the public sees for `name` under a choice: the name, its initials ("Grace Hopper"
+/// → "G. H."), or the pseudonym (the name when none is stored).
+pub fn public_name(name: &str, shown: NameShown, pseudonym: Option<&str>) -> String {
+    match (shown, pseudonym) {
+        (NameShown::Initials, _) => {
+            let initials: Vec<String> = name
+                .split_whitespace()
+                .filter_map(|w| w.chars().next())
+                .map(|c| format!("{}.", c.to_uppercase()))
+                .collect();
+            initials.join(" ")
+        }
+        (NameShown::Pseudonym, Some(p)) => p.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// An author's choice of public name: (how, pseudonym).
+pub fn name_choice(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<(NameShown, Option<String>)> {
+    Ok(authors::table.find(author_id).select((authors::name_shown, authors::pseudonym)).first(conn)?)
+}
+
+/// The name the public sees for an author now.
+pub fn public_name_of(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<String> {
+    let (name, shown, pseudonym): (String, NameShown, Option<String>) =
+        authors::table.find(author_id).select((authors::name, authors::name_shown, authors::pseudonym)).first(conn)?;
+    Ok(public_name(&name, shown, pseudonym.as_deref()))
+}
+
+/// Sets how an author's name appears publicly from now on.
+pub fn set_name_choice(
+    conn: &mut SqliteConnection,
+    author_id: i64,
+    shown: NameShown,
+    pseudonym: Option<&str>,
+) -> StoreResult<()> {
+    diesel::update(authors::table.find(author_id))
+        .set((authors::name_shown.eq(shown), authors::pseudonym.eq(pseudonym)))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// What the store holds about one learner.
 #[derive(Debug, Clone)]
 pub struct Holdings {
@@ -276,5 +328,15 @@ mod tests {
     #[test]
     fn forget_actors_round_trip() {
         crate::db::stored::assert_round_trip!(ForgetActor);
+        crate::db::stored::assert_round_trip!(NameShown);
+    }
+
+    #[test]
+    fn public_names_follow_the_choice() {
+        assert_eq!(public_name("Grace Brewster Hopper", NameShown::Initials, None), "G. B. H.");
+        assert_eq!(public_name("élise  dupont", NameShown::Initials, None), "É. D.");
+        assert_eq!(public_name("Grace Hopper", NameShown::Pseudonym, Some("Amazing Grace")), "Amazing Grace");
+        assert_eq!(public_name("Grace Hopper", NameShown::Pseudonym, None), "Grace Hopper");
+        assert_eq!(public_name("Grace Hopper", NameShown::Given, Some("x")), "Grace Hopper");
     }
 }

@@ -86,6 +86,8 @@ diesel::table! {
         name -> Text,
         email -> Nullable<Text>,
         created_at -> BigInt,
+        name_shown -> Text,
+        pseudonym -> Nullable<Text>,
     }
 }
 

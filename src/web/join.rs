@@ -42,6 +42,11 @@ pub struct JoinForm {
     /// The feed chosen when a page advertises several.
     #[serde(default)]
     pub feed: String,
+    /// How the name appears publicly: given, initials or pseudonym.
+    #[serde(default)]
+    pub shown: String,
+    #[serde(default)]
+    pub pseudonym: String,
 }
 
 #[derive(Template)]
@@ -78,6 +83,8 @@ impl JoinForm {
             email: self.email.clone(),
             url: self.url.clone(),
             feed: self.feed.clone(),
+            shown: self.shown.clone(),
+            pseudonym: self.pseudonym.clone(),
         }
     }
 }
@@ -221,11 +228,15 @@ async fn manage_get(
 ) -> Result<HttpResponse, AppError> {
     let (feed, author) = load_managed(&state, &token).await?;
     let badges = badges_of(&state, &author).await?;
+    let id = author.id;
+    let (shown, pseudonym) = state.db(move |c| crate::db::learners::name_choice(c, id)).await?;
     let form = JoinForm {
         name: author.name,
         email: author.email.unwrap_or_default(),
         url: feed.url.clone(),
         feed: String::new(),
+        shown: shown.to_string(),
+        pseudonym: pseudonym.unwrap_or_default(),
     };
     render(&ManagePage {
         page: Page::with_form(&session, "Your subscription"),
@@ -245,7 +256,8 @@ async fn manage_post(
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
     let (feed, author) = load_managed(&state, &token).await?;
-    let errors = match subscribe::change(&state.joining(), &feed, &author, &form.name, &form.url, now()).await {
+    let choice = (form.shown.as_str(), form.pseudonym.as_str());
+    let errors = match subscribe::change(&state.joining(), &feed, &author, &form.name, choice, &form.url, now()).await {
         Ok(()) => {
             crate::auth::flash(&session, "Your subscription was updated.");
             return Ok(super::redirect(&format!("/subscription/{token}")));

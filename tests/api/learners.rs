@@ -617,3 +617,84 @@ async fn a_learner_downloads_their_data_and_is_forgotten_only_through_the_emaile
     let events = cairn::db::learners::forget_events(&mut app.pool.get().unwrap(), 10).unwrap();
     assert_eq!((events.len(), events[0].actor), (1, cairn::db::learners::ForgetActor::Learner));
 }
+
+#[tokio::test]
+async fn a_learner_chooses_the_public_form_of_their_name_and_changes_it_for_future_awards() {
+    let feeds = FeedServer::start().await;
+    feeds.set(
+        "/g.xml",
+        Reply::xml(rss(&feeds.url("/g"), None, &[("Compilers", "#el30-data"), ("Clouds", "#el30-cloud")])),
+    );
+    let smtp = SmtpSink::start().await;
+    let app = crate::harvest::app_for(&feeds, |s| {
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = smtp.port;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+    })
+    .await;
+    let join_page = app.get_html("/join").await;
+    assert!(join_page.contains("name=\"shown\" value=\"initials\""), "the join form offers the choice");
+    let join = |shown: &'static str, pseudonym: &'static str| {
+        let (client, url, feed, csrf) =
+            (app.client.clone(), app.url("/join"), feeds.url("/g.xml"), csrf_in(&join_page));
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("name", GRACE),
+                    ("email", GRACE_EMAIL),
+                    ("url", feed.as_str()),
+                    ("shown", shown),
+                    ("pseudonym", pseudonym),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = join("pseudonym", " ").await;
+    assert_eq!(res.status(), 422, "a pseudonym must be typed");
+    assert!(res.text().await.unwrap().contains("type the pseudonym"));
+    assert_eq!(join("initials", "").await.status(), 200);
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert!(app.client.get(link_in(&mail, &app.address, "/join/confirm/")).send().await.unwrap().status().is_success());
+    let manage = link_in(&mail, &app.address, "/subscription/");
+    crate::harvest::pass(&app).await;
+    app.login().await;
+    let posts = posts_of(&app.data_dir, GRACE_EMAIL);
+
+    let page = |url: String| {
+        let c = crate::helpers::client();
+        async move { c.get(url).header("accept", "text/html").send().await.unwrap().text().await.unwrap() }
+    };
+    let first = crate::badges::award_post(&app, posts[0].0, "el30-data").await;
+    let shown = page(first.clone()).await;
+    assert!(shown.contains("G. H.") && !shown.contains(GRACE), "{shown}");
+    let author = cairn::db::feeds::author_by_email(&mut app.pool.get().unwrap(), GRACE_EMAIL).unwrap().unwrap();
+    let learner = app.get_html(&format!("/admin/learners/{}", author.id)).await;
+    assert!(learner.contains(GRACE), "instructors see the real name");
+
+    // Changed from the private link: the next award carries the pseudonym, the first keeps its name.
+    let sub = app.client.get(&manage).send().await.unwrap().text().await.unwrap();
+    assert!(sub.contains("value=\"initials\" checked"), "the page shows the current choice");
+    let res = app
+        .client
+        .post(&manage)
+        .form(&[
+            ("csrf_token", csrf_in(&sub).as_str()),
+            ("name", GRACE),
+            ("url", &feeds.url("/g.xml")),
+            ("shown", "pseudonym"),
+            ("pseudonym", "Amazing Grace"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let second = crate::badges::award_post(&app, posts[1].0, "el30-cloud").await;
+    let shown = page(second).await;
+    assert!(shown.contains("Amazing Grace") && !shown.contains(GRACE), "{shown}");
+    let kept = page(first).await;
+    assert!(kept.contains("G. H.") && !kept.contains("Amazing Grace"), "{kept}");
+}
