@@ -60,6 +60,16 @@ impl Default for SessionSettings {
     }
 }
 
+/// Scheduled backups by `cairn serve`.
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    /// Where archives go; `None`: no scheduled backups.
+    pub dir: Option<PathBuf>,
+    pub interval_hours: u64,
+    /// Archives kept; older ones are deleted.
+    pub keep: u32,
+}
+
 /// Limits of `/join`, which anyone can use to make Cairn send mail.
 #[derive(Debug, Clone, Copy)]
 pub struct JoinSettings {
@@ -184,6 +194,7 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub join: JoinSettings,
     pub trusted_proxies: TrustedProxies,
+    pub backup: BackupSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -722,6 +733,48 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "backup.dir",
+        in_file: true,
+        env: "CAIRN_BACKUP_DIR",
+        flag: None,
+        value_name: "DIR",
+        default: None,
+        default_doc: "none (no scheduled backups)",
+        help: "Where `cairn serve` writes scheduled backups (`cairn-backup-YYYYMMDDTHHMMSSZ.tar.gz`, the archive of                `cairn backup`). Created 0700. Best on another disk than the data dir.",
+        apply: |d, v| {
+            d.s.backup.dir = v.optional_text()?.map(PathBuf::from);
+            Ok(())
+        },
+    },
+    Key {
+        name: "backup.interval_hours",
+        in_file: true,
+        env: "CAIRN_BACKUP_INTERVAL_HOURS",
+        flag: None,
+        value_name: "HOURS",
+        default: Some("24"),
+        default_doc: "",
+        help: "Hours between scheduled backups (counted from the newest archive in `backup.dir`, so a restart does                not take an extra one). 1 to 8784.",
+        apply: |d, v| {
+            d.s.backup.interval_hours = v.number(1, 8784)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "backup.keep",
+        in_file: true,
+        env: "CAIRN_BACKUP_KEEP",
+        flag: None,
+        value_name: "N",
+        default: Some("7"),
+        default_doc: "",
+        help: "Scheduled backups kept in `backup.dir`; older ones are deleted after each new one. 1 to 1000.",
+        apply: |d, v| {
+            d.s.backup.keep = v.number(1, 1000)?;
+            Ok(())
+        },
+    },
 ];
 
 /// Variables read outside the settings, listed with them in the README.
@@ -964,6 +1017,7 @@ impl Draft {
                 sessions: SessionSettings { idle_secs: 0, absolute_secs: 0 },
                 join: JoinSettings { mails_per_address_per_day: 0, per_client_per_hour: 0 },
                 trusted_proxies: TrustedProxies::default(),
+                backup: BackupSettings { dir: None, interval_hours: 0, keep: 0 },
             },
             smtp_port: None,
             from: None,

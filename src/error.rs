@@ -30,6 +30,9 @@ pub enum AppError {
     Csrf,
     #[error("{0}")]
     Conflict(String),
+    /// Existed, and is gone for good (410).
+    #[error("{0}")]
+    Gone(String),
     /// A queue or limit is full for now (503 with Retry-After).
     #[error("{0}")]
     Busy(String),
@@ -52,6 +55,7 @@ impl From<StoreError> for AppError {
             StoreError::Invalid(errors) => AppError::Invalid(errors),
             StoreError::Conflict(msg) => AppError::Conflict(msg),
             StoreError::Busy(msg) => AppError::Busy(msg),
+            StoreError::Gone(msg) => AppError::Gone(msg.to_string()),
             StoreError::Internal(e) => AppError::Internal(e),
             other => AppError::Internal(other.into()),
         }
@@ -76,6 +80,7 @@ impl ResponseError for AppError {
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TooManyRequests { .. } | AppError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,

@@ -147,6 +147,8 @@ pub struct Application {
     notifier: crate::notify::Notifier,
     peers: crate::peers::Peers,
     session_life: crate::config::SessionSettings,
+    /// The settings scheduled backups are taken with, when `[backup] dir` is set.
+    backups: Option<Settings>,
 }
 
 impl Application {
@@ -242,6 +244,7 @@ impl Application {
             notifier,
             peers,
             session_life: settings.sessions,
+            backups: settings.backup.dir.is_some().then(|| settings.clone()),
         })
     }
 
@@ -326,6 +329,12 @@ impl Application {
             let once = first.swap(false, std::sync::atomic::Ordering::Relaxed);
             housekeeping(pool.clone(), life, once)
         });
+        if let Some(settings) = self.backups.clone() {
+            let pool = self.pool.clone();
+            jobs.spawn(Job::new("backup", crate::jobs::BACKUP_TICK), move || {
+                crate::jobs::backup_pass(pool.clone(), settings.clone())
+            });
+        }
         jobs
     }
 

@@ -108,13 +108,15 @@ pub fn award_link(
             "{name} has no email address on file, so no badge can be issued to them; add one on the Feeds page."
         ))
     })?;
+    // Public documents and pages carry the name the learner chose to show.
+    let shown = crate::db::learners::public_name_of(conn, author_id)?;
     award(
         conn,
         issuer,
         &AwardRequest {
             task_id,
             recipient_email: email,
-            recipient_name: Some(name),
+            recipient_name: Some(shown),
             evidence_url: url,
             narrative: narrative.filter(|n| !n.trim().is_empty()),
             link_id: Some(link_id),

@@ -4,9 +4,11 @@
 //! `src/error.rs` turns errors into responses in one place.
 
 pub mod award;
+pub mod backup;
 pub mod credentials;
 pub mod feeds;
 pub mod instructors;
+pub mod learners;
 pub mod mentions;
 pub mod peers;
 pub mod subscribe;

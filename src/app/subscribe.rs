@@ -5,6 +5,7 @@
 
 use crate::auth::{random_token, token_hash};
 use crate::db::feeds::{self, Author, Feed, FeedStatus, NewFeed};
+use crate::db::learners::NameShown;
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors};
 use crate::email::{self, Mailer};
@@ -28,6 +29,9 @@ pub struct Joining<'a> {
 pub struct Person {
     pub name: String,
     pub email: Email,
+    /// How the name appears publicly, and the pseudonym when that is the choice.
+    pub shown: NameShown,
+    pub pseudonym: Option<String>,
 }
 
 /// A join as typed.
@@ -39,6 +43,10 @@ pub struct JoinRequest {
     pub url: String,
     /// The feed chosen when a page advertises several; empty until then.
     pub feed: String,
+    /// How the name appears publicly: `given` (also when empty), `initials` or `pseudonym`.
+    pub shown: String,
+    /// The pseudonym, when `shown` is `pseudonym`.
+    pub pseudonym: String,
 }
 
 /// Why a join or a change was not made.
@@ -116,16 +124,37 @@ fn check_name(raw: &str, errors: &mut FieldErrors) -> String {
     name
 }
 
+/// The choice of public name: `given` (or nothing), `initials`, or `pseudonym` with a
+/// pseudonym of 1 to 100 characters.
+pub fn check_name_choice(shown: &str, pseudonym: &str, errors: &mut FieldErrors) -> (NameShown, Option<String>) {
+    let shown = match shown.trim() {
+        "" => NameShown::Given,
+        word => NameShown::parse(word).unwrap_or_else(|| {
+            errors.add("shown", "choose how your name appears: as given, initials or a pseudonym");
+            NameShown::Given
+        }),
+    };
+    let pseudonym = pseudonym.trim().chars().filter(|c| !c.is_control()).collect::<String>();
+    if shown != NameShown::Pseudonym {
+        return (shown, None);
+    }
+    if pseudonym.is_empty() || pseudonym.chars().count() > 100 {
+        errors.add("pseudonym", "type the pseudonym to show (at most 100 characters)");
+    }
+    (shown, Some(pseudonym))
+}
+
 /// Checks the name, email and address of a join before anything is fetched or stored.
 pub fn check_person(req: &JoinRequest) -> Result<Person, FieldErrors> {
     let mut errors = FieldErrors::new();
     let name = check_name(&req.name, &mut errors);
+    let (shown, pseudonym) = check_name_choice(&req.shown, &req.pseudonym, &mut errors);
     let email = errors.check("email", Email::parse(&req.email));
     if req.url.trim().is_empty() {
         errors.add("url", "please give the address of your blog or its feed");
     }
     match email {
-        Some(email) if errors.is_empty() => Ok(Person { name, email }),
+        Some(email) if errors.is_empty() => Ok(Person { name, email, shown, pseudonym }),
         _ => Err(errors),
     }
 }
@@ -178,12 +207,15 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
         confirm_hash: token_hash(&confirm_token),
         manage_hash: token_hash(&manage_token),
         mails_per_day: limit,
+        shown: person.shown,
+        pseudonym: person.pseudonym.clone(),
     };
     let feed = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
     let mail = confirmation_email(ctx.base_url, &req.name, &person.email, &confirm_token, &manage_token)
         .map_err(SubscribeError::Store)?;
     if let Err(e) = ctx.mailer.send(mail).await {
-        tracing::error!(error = %e, feed = feed.id, "confirmation email failed");
+        // A mail error may quote the address (ours or the SMTP server's words): never logged.
+        tracing::error!(error = %crate::app::learners::mask_addresses(&e.to_string()), feed = feed.id, "confirmation email failed");
         return Err(SubscribeError::Mail(e));
     }
     tracing::info!(feed = feed.id, "subscription awaiting confirmation");
@@ -200,6 +232,8 @@ struct Pending {
     confirm_hash: String,
     manage_hash: String,
     mails_per_day: u32,
+    shown: NameShown,
+    pseudonym: Option<String>,
 }
 
 /// Stores a join pending confirmation, in one transaction with the mail count, so parallel
@@ -218,10 +252,15 @@ fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> 
         if let Err(wait) = feeds::reserve_join_mail(c, &p.email, p.mails_per_day, now)? {
             return Err(SubscribeError::MailLimit { limit: p.mails_per_day, wait });
         }
-        // An existing learner keeps their name until they confirm.
+        // An existing learner keeps their name (and its public form) until they confirm, and
+        // changes the public form from their private link.
         let author = match author {
             Some(a) => a,
-            None => feeds::find_or_create_author(c, &p.name, Some(&p.email))?,
+            None => {
+                let a = feeds::find_or_create_author(c, &p.name, Some(&p.email))?;
+                crate::db::learners::set_name_choice(c, a.id, p.shown, p.pseudonym.as_deref())?;
+                a
+            }
         };
         let feed = match existing {
             // A subscription its owner removed may be taken up again (its Links are kept).
@@ -287,11 +326,13 @@ pub async fn change(
     feed: &Feed,
     author: &Author,
     name: &str,
+    (shown, pseudonym): (&str, &str),
     url: &str,
     now: i64,
 ) -> Result<(), SubscribeError> {
     let mut errors = FieldErrors::new();
     let name = check_name(name, &mut errors);
+    let (shown, pseudonym) = check_name_choice(shown, pseudonym, &mut errors);
     let mut new_url = None;
     if errors.is_empty() && normalise_address(url) != feed.url {
         match ctx.harvester.resolve_untrusted(&normalise_address(url)).await {
@@ -305,6 +346,8 @@ pub async fn change(
     let (fid, aid) = (feed.id, author.id);
     crate::db::run(ctx.pool, move |c| {
         feeds::set_author_name(c, aid, &name)?;
+        // Only awards made from now on carry the new public name.
+        crate::db::learners::set_name_choice(c, aid, shown, pseudonym.as_deref())?;
         if let Some(u) = new_url {
             feeds::set_url(c, fid, &u, now)?;
         }

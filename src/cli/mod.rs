@@ -4,9 +4,11 @@
 
 mod admin;
 mod award;
+mod backup;
 mod chain;
 mod credential;
 mod feeds;
+mod learner;
 mod peer;
 mod serve;
 mod webmention;
@@ -23,6 +25,7 @@ pub use award::AwardArgs;
 pub use chain::ChainCommand;
 pub use credential::{CredentialCommand, IdentityCommand};
 pub use feeds::FeedCommand;
+pub use learner::LearnerCommand;
 pub use peer::PeerCommand;
 pub use webmention::WebmentionCommand;
 
@@ -88,6 +91,24 @@ pub enum Command {
     /// Open Badges 3.0 credentials: verify one.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Write one archive of this instance (a consistent copy of the database, institution.key,
+    /// session.key, the effective settings without secrets), safely while the server runs.
+    Backup {
+        /// The archive to write (a .tar.gz); it appears only when complete.
+        file: std::path::PathBuf,
+    },
+    /// Restore an archive made by `cairn backup` into the data dir (--data-dir), then check the
+    /// chain and that the key signed this institution's records. Refuses a non-empty dir.
+    Restore {
+        /// The archive.
+        file: std::path::PathBuf,
+        /// Replace the database and keys of a non-empty data dir.
+        #[arg(long)]
+        force: bool,
+    },
+    /// A learner's rights over their data: forget a learner.
+    #[command(subcommand)]
+    Learner(LearnerCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -148,6 +169,9 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Peer(cmd) => peer::run(&settings, cmd),
         Command::Webmention(cmd) => webmention::run(&settings, cmd),
         Command::Credential(cmd) => credential::run(&settings, cmd),
+        Command::Learner(cmd) => learner::run(&settings, cmd),
+        Command::Backup { file } => backup::backup(&settings, &file),
+        Command::Restore { file, force } => backup::restore(&settings, &file, force),
     }
 }
 

@@ -26,11 +26,17 @@ pub struct Award {
     pub revoked_at: Option<i64>,
     pub revocation_reason: Option<String>,
     pub awarded_by: Option<i64>,
+    /// When the learner was forgotten: the award then names nobody and its URL answers 410.
+    pub withdrawn_at: Option<i64>,
 }
 
 impl Award {
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
+    }
+
+    pub fn is_withdrawn(&self) -> bool {
+        self.withdrawn_at.is_some()
     }
 
     pub fn is_expired(&self, now: i64) -> bool {

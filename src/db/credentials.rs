@@ -23,13 +23,22 @@ pub fn insert(conn: &mut SqliteConnection, index: i64, public_id: &str, json: &s
     Ok(())
 }
 
-/// The signed credential of an award.
+/// The signed credential of an award (empty once the learner had it withdrawn).
 pub fn json_of(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<String> {
     credentials::table
         .filter(credentials::public_id.eq(public_id))
         .select(credentials::credential_json)
         .first(conn)
         .found("credential")
+}
+
+/// Withdraws an award's credential at the learner's request: it carried their salt, so it is
+/// erased; its status bit stays set, so verifiers holding a copy see it revoked.
+pub fn withdraw(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<()> {
+    diesel::update(credentials::table.filter(credentials::public_id.eq(public_id)))
+        .set((credentials::revoked.eq(true), credentials::credential_json.eq("")))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Sets the revocation bit of an award's credential (none for awards made before credentials).

@@ -21,7 +21,9 @@ pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
 pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
 
 /// Sets the pragmas every connection needs. `busy_timeout` comes first so that the
-/// others wait for a lock rather than fail while another process holds it.
+/// others wait for a lock rather than fail while another process holds it. `secure_delete`
+/// zeroes what a delete or update frees, so erased personal data does not linger in free
+/// space of the file.
 #[derive(Debug)]
 struct Pragmas;
 
@@ -34,7 +36,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 fn init_statements() -> String {
     format!(
         "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
-         PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;"
+         PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY; \
+         PRAGMA secure_delete = ON;"
     )
 }
 
@@ -105,6 +108,7 @@ pub fn now() -> i64 {
 }
 
 pub mod awards;
+pub mod backup;
 pub mod chain;
 pub mod courses;
 pub mod credentials;
@@ -112,6 +116,7 @@ pub mod documents;
 pub mod feeds;
 pub mod institution;
 pub mod instructors;
+pub mod learners;
 pub mod links;
 pub mod mentions;
 pub mod outbox;
@@ -137,6 +142,9 @@ pub enum StoreError {
     /// A queue or limit is full for now; trying later may succeed. The message says which.
     #[error("{0}")]
     Busy(String),
+    /// The thing existed and is gone for good (a withdrawn award); the message says why.
+    #[error("{0}")]
+    Gone(&'static str),
     /// Something failed on our side (drawing, baking, a background task); the cause is kept
     /// for the log and never shown to clients.
     #[error(transparent)]

@@ -86,6 +86,8 @@ diesel::table! {
         name -> Text,
         email -> Nullable<Text>,
         created_at -> BigInt,
+        name_shown -> Text,
+        pseudonym -> Nullable<Text>,
     }
 }
 
@@ -155,6 +157,7 @@ diesel::table! {
         assertion_json -> Text,
         baked_svg -> Binary,
         baked_png -> Binary,
+        withdrawn_at -> Nullable<BigInt>,
     }
 }
 
@@ -335,5 +338,24 @@ diesel::table! {
         key_file -> Nullable<Text>,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    forget_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        instructor_id -> Nullable<BigInt>,
+        awards_withdrawn -> BigInt,
+        posts_deleted -> BigInt,
+    }
+}
+
+diesel::table! {
+    forget_requests (token_hash) {
+        token_hash -> Text,
+        author_id -> BigInt,
+        created_at -> BigInt,
     }
 }

@@ -58,6 +58,29 @@ pub fn join_confirmation(to: &str, body: &JoinConfirmText<'_>) -> Result<Email, 
     })
 }
 
+/// The email that asks a learner to confirm that they want to be forgotten: Cairn's own words
+/// only, sent only to the address on file.
+#[derive(Template)]
+#[template(path = "mail/forget_confirm.txt")]
+pub struct ForgetConfirmText<'a> {
+    pub base: &'a str,
+    pub confirm_url: &'a str,
+}
+
+/// The subject of the forget confirmation email.
+pub const FORGET_CONFIRM_SUBJECT: &str = "Confirm that Cairn should forget you";
+
+/// The forget confirmation email to `to`.
+pub fn forget_confirmation(to: &str, body: &ForgetConfirmText<'_>) -> Result<Email, askama::Error> {
+    Ok(Email {
+        to: to.to_string(),
+        subject: FORGET_CONFIRM_SUBJECT.into(),
+        text: body.render()?,
+        html: None,
+        attachments: vec![],
+    })
+}
+
 /// The badge email for an award: text and HTML bodies, and the baked PNG attached.
 pub fn award_email(mail: crate::db::outbox::AwardMail, base: &str) -> Result<Email, askama::Error> {
     let url = ob::assertion_url(base, &mail.public_id);

@@ -145,6 +145,11 @@ fn day(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
 }
 
+/// A withdrawn award answers 410 Gone, saying why and nothing more.
+fn gone_if_withdrawn(a: &Award) -> StoreResult<()> {
+    if a.is_withdrawn() { Err(crate::db::StoreError::Gone(crate::app::learners::WITHDRAWN)) } else { Ok(()) }
+}
+
 /// An award with what its page shows.
 type Loaded = (Award, Task, Institution, crate::ledger::ChainStatus, Vec<String>, Option<Portfolio>);
 
@@ -154,6 +159,7 @@ async fn load(state: &AppState, id: String) -> Result<Loaded, AppError> {
     state
         .db(move |c| {
             let a = awards::by_public_id(c, &id)?;
+            gone_if_withdrawn(&a)?;
             let t = courses::get_task(c, a.task_id)?;
             let chain = ledger.status(c, a.id)?;
             let mentions = crate::notify::verified_for(c, &ob::assertion_url(&base, &a.public_id))?;
@@ -223,6 +229,7 @@ async fn assertion(
         let base = state.base_url.clone();
         return cached(&state, &req, DocKey::Assertion(id.clone()), &cache::ASSERTION, move |c| {
             let (award, task) = awards::with_task(c, &id)?;
+            gone_if_withdrawn(&award)?;
             Ok(assertion_document(&base, &award, &task))
         })
         .await;
@@ -336,7 +343,12 @@ struct DownloadQuery {
 
 async fn baked(state: &AppState, id: String, svg: bool, download: bool) -> Result<HttpResponse, AppError> {
     let public_id = id.clone();
-    let (s, p) = state.db(move |c| awards::images(c, &public_id)).await?;
+    let (s, p) = state
+        .db(move |c| {
+            gone_if_withdrawn(&awards::by_public_id(c, &public_id)?)?;
+            awards::images(c, &public_id)
+        })
+        .await?;
     let (bytes, mime, ext) = if svg { (s, "image/svg+xml", "svg") } else { (p, "image/png", "png") };
     let mut res = super::public::image_response(bytes, mime);
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
@@ -393,6 +405,7 @@ async fn credential(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cached_text(&state, &req, DocKey::Credential(id.clone()), &cache::CREDENTIAL, move |c| {
+        gone_if_withdrawn(&awards::by_public_id(c, &id)?)?;
         crate::db::credentials::json_of(c, &id)
     })
     .await
@@ -403,8 +416,9 @@ async fn baked_credential(state: web::Data<AppState>, id: String, svg: bool) -> 
     let (shared, public_id) = (state.clone(), id.clone());
     let bytes = state
         .db(move |c| {
+            let (award, task) = awards::with_task(c, &public_id)?;
+            gone_if_withdrawn(&award)?;
             let json = crate::db::credentials::json_of(c, &public_id)?;
-            let (_, task) = awards::with_task(c, &public_id)?;
             crate::badges::award::bake_credential(c, &shared.issuer(), &task, &json, svg)
         })
         .await?;

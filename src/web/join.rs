@@ -23,7 +23,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/join/confirm/{token}", web::get().to(confirm))
         .route("/subscription/{token}", web::get().to(manage_get))
         .route("/subscription/{token}", web::post().to(manage_post))
-        .route("/subscription/{token}/remove", web::post().to(manage_remove));
+        .route("/subscription/{token}/remove", web::post().to(manage_remove))
+        .route("/subscription/{token}/export", web::get().to(export_data))
+        .route("/subscription/{token}/badges.zip", web::get().to(export_badges))
+        .route("/subscription/{token}/forget", web::post().to(forget_request))
+        .route("/forget/{token}", web::get().to(forget_confirm))
+        .route("/forget/{token}", web::post().to(forget_confirmed));
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -37,6 +42,11 @@ pub struct JoinForm {
     /// The feed chosen when a page advertises several.
     #[serde(default)]
     pub feed: String,
+    /// How the name appears publicly: given, initials or pseudonym.
+    #[serde(default)]
+    pub shown: String,
+    #[serde(default)]
+    pub pseudonym: String,
 }
 
 #[derive(Template)]
@@ -73,6 +83,8 @@ impl JoinForm {
             email: self.email.clone(),
             url: self.url.clone(),
             feed: self.feed.clone(),
+            shown: self.shown.clone(),
+            pseudonym: self.pseudonym.clone(),
         }
     }
 }
@@ -226,11 +238,15 @@ async fn manage_get(
     let (feed, author) = load_managed(&state, &token).await?;
     let badges = badges_of(&state, &author).await?;
     let portfolio = portfolio_of(&state, &author).await?;
+    let id = author.id;
+    let (shown, pseudonym) = state.db(move |c| crate::db::learners::name_choice(c, id)).await?;
     let form = JoinForm {
         name: author.name,
         email: author.email.unwrap_or_default(),
         url: feed.url.clone(),
         feed: String::new(),
+        shown: shown.to_string(),
+        pseudonym: pseudonym.unwrap_or_default(),
     };
     render(&ManagePage {
         page: Page::with_form(&session, "Your subscription"),
@@ -251,7 +267,8 @@ async fn manage_post(
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
     let (feed, author) = load_managed(&state, &token).await?;
-    let errors = match subscribe::change(&state.joining(), &feed, &author, &form.name, &form.url, now()).await {
+    let choice = (form.shown.as_str(), form.pseudonym.as_str());
+    let errors = match subscribe::change(&state.joining(), &feed, &author, &form.name, choice, &form.url, now()).await {
         Ok(()) => {
             crate::auth::flash(&session, "Your subscription was updated.");
             return Ok(super::redirect(&format!("/subscription/{token}")));
@@ -290,5 +307,109 @@ async fn manage_remove(
         heading: "Your subscription is removed".into(),
         message: format!("Cairn no longer follows {}. Posts already collected stay with the course.", feed.url),
         link: Some("/join".into()),
+    })
+}
+
+/// A private download: never kept by a cache.
+fn download(body: Vec<u8>, content_type: &str, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type.to_string())
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
+        .body(body)
+}
+
+async fn export_data(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let (_, author) = load_managed(&state, &token).await?;
+    let base = state.base_url.clone();
+    let doc = state.db(move |c| crate::app::learners::export(c, &base, author.id, now())).await?;
+    let body = serde_json::to_vec_pretty(&doc).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(download(body, "application/json", "my-cairn-data.json"))
+}
+
+async fn export_badges(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let (_, author) = load_managed(&state, &token).await?;
+    let zip = state.db(move |c| crate::app::learners::badges_zip(c, author.id)).await?;
+    Ok(download(zip, "application/zip", "my-cairn-badges.zip"))
+}
+
+async fn forget_request(
+    session: Session,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    use crate::app::learners::RequestError;
+    let (_, author) = load_managed(&state, &token).await?;
+    match crate::app::learners::request_forget(&state.joining(), author.id, now()).await {
+        Ok(()) => {}
+        Err(e @ RequestError::MailLimit { .. }) => {
+            return Err(AppError::Limited { message: e.to_string(), retry_after: 3600 });
+        }
+        Err(e @ RequestError::NoAddress) => return Err(AppError::Conflict(e.to_string())),
+        Err(RequestError::Store(e)) => return Err(e.into()),
+        Err(e @ RequestError::Mail(_)) => return Err(AppError::Internal(anyhow::Error::new(e))),
+    }
+    render(&JoinDonePage {
+        page: Page::new(&session, "Check your email"),
+        heading: "Check your email".into(),
+        message: "Cairn sent a link to the address of your subscription. Nothing is deleted until you open it and \
+                  confirm."
+            .into(),
+        link: None,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "forget_confirm.html")]
+struct ForgetConfirmPage {
+    page: Page,
+    token: String,
+    awards: usize,
+    posts: i64,
+}
+
+async fn forget_confirm(
+    session: Session,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = token.into_inner();
+    let t = token.clone();
+    let h = state.db(move |c| crate::app::learners::requested(c, &t, now())).await?;
+    render(&ForgetConfirmPage {
+        page: Page::with_form(&session, "Forget me"),
+        token,
+        awards: h.awards.len(),
+        posts: h.posts,
+    })
+}
+
+async fn forget_confirmed(
+    session: Session,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    use crate::app::learners::{self, Requester, Who};
+    let (token, st) = (token.into_inner(), state.clone());
+    let done = state
+        .db(move |c| {
+            let now = now();
+            let h = learners::requested(c, &token, now)?;
+            let id = h.author.map(|a| a.id).ok_or(crate::db::StoreError::NotFound("learner"))?;
+            learners::forget(c, &st.issuer(), Who::Author(id), Requester::Learner, now)
+        })
+        .await?;
+    state.awarded();
+    tracing::info!(event = done.event.id, awards = done.awards_withdrawn, "learner forgotten at their request");
+    render(&JoinDonePage {
+        page: Page::new(&session, "Forgotten"),
+        heading: "Cairn has forgotten you".into(),
+        message: format!(
+            "Your name, address, feeds and {} collected post(s) are deleted, and your {} badge(s) are withdrawn.",
+            done.posts_deleted, done.awards_withdrawn
+        ),
+        link: None,
     })
 }

@@ -7,6 +7,7 @@ mod cache;
 mod chain;
 mod feeds;
 mod join;
+mod learners;
 mod login;
 mod multipart;
 mod peers;
@@ -163,7 +164,7 @@ pub fn local_next(base: &str, next: &str) -> String {
 /// A request path fit for logs: secret segments (confirmation and subscription tokens) are
 /// replaced by `[redacted]`.
 pub fn redact_path(path: &str) -> String {
-    const SECRET_AFTER: [&str; 2] = ["/join/confirm/", "/subscription/"];
+    const SECRET_AFTER: [&str; 3] = ["/join/confirm/", "/subscription/", "/forget/"];
     for prefix in SECRET_AFTER {
         if let Some(rest) = path.strip_prefix(prefix) {
             let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
@@ -302,6 +303,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     badges::configure(cfg);
     reader::configure(cfg);
     peers::configure(cfg);
+    learners::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 
@@ -338,6 +340,7 @@ mod tests {
     fn token_paths_are_redacted() {
         assert_eq!(redact_path("/join/confirm/abc123"), "/join/confirm/[redacted]");
         assert_eq!(redact_path("/subscription/abc123/remove"), "/subscription/[redacted]/remove");
+        assert_eq!(redact_path("/forget/abc123"), "/forget/[redacted]");
         assert_eq!(redact_path("/join"), "/join");
     }
 }

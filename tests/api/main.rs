@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
 
 mod auth;
+mod backup;
 mod badges;
 mod browser;
 mod chain;
@@ -18,6 +19,7 @@ mod helpers;
 mod hostile;
 mod institution;
 mod join;
+mod learners;
 mod notify;
 mod pagecheck;
 mod peers;

@@ -1,0 +1,300 @@
+//! A learner's right to erasure: forgetting a learner, one code path for the command line,
+//! the instructor's button and the learner's own request.
+//!
+//! The chain holds only salted hashes of the recipient (and a hash of the evidence), so once
+//! the salts and every personal row are gone its records can no longer be tied to the person,
+//! and the chain itself is not touched: it stays valid. Each award stays as a row marked
+//! withdrawn, so its URL can say so (410 Gone) and the revocation list can list it.
+
+use diesel::SqliteConnection;
+
+use crate::badges::award::Issuer;
+use crate::badges::ob;
+use crate::db::learners::{self, ForgetActor, ForgetEvent, Holdings};
+use crate::db::{StoreError, StoreResult, courses, write_tx};
+use crate::domain::Email;
+
+/// What a withdrawn award's URL answers (410 Gone), as a page and as JSON.
+pub const WITHDRAWN: &str = "This badge was withdrawn at the learner's request.";
+/// The revocation reason of a withdrawn award in the revocation list.
+pub const WITHDRAWN_REASON: &str = "withdrawn";
+
+/// The learner to forget.
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    /// A harvested author, by id (the instructor's learner page).
+    Author(i64),
+    /// An address, with or without a feed (the command line).
+    Email(&'a str),
+}
+
+/// Who asked.
+#[derive(Debug, Clone, Copy)]
+pub enum Requester {
+    Cli,
+    Instructor(i64),
+    Learner,
+}
+
+/// What a forget did.
+#[derive(Debug)]
+pub struct Forgotten {
+    /// The audit entry.
+    pub event: ForgetEvent,
+    pub awards_withdrawn: usize,
+    pub posts_deleted: usize,
+    /// False when a reader kept the write-ahead log busy: earlier versions of the erased rows
+    /// stay in it until the next checkpoint.
+    pub log_emptied: bool,
+}
+
+/// What forgetting `who` would erase, to show before asking for confirmation.
+pub fn preview(conn: &mut SqliteConnection, who: Who) -> StoreResult<Holdings> {
+    match who {
+        Who::Author(id) => learners::holdings_of_author(conn, id),
+        Who::Email(raw) => {
+            let email = Email::parse(raw).map_err(|e| StoreError::field("email", e))?;
+            learners::holdings_of_email(conn, email.as_str())
+        }
+    }
+}
+
+/// Forgets a learner at `now`: deletes their name, address, feeds, posts, notifications,
+/// the Webmentions received about their badges or from their site and their join-mail
+/// counts; withdraws each of their awards (a revocation record enters the chain's pool for
+/// those not revoked yet, so peers hear of it); records the audit entry.
+pub fn forget(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    who: Who,
+    by: Requester,
+    now: i64,
+) -> StoreResult<Forgotten> {
+    let (event, awards_withdrawn, posts_deleted) = write_tx(conn, |conn| {
+        let h = preview(conn, who)?;
+        let mut targets = Vec::with_capacity(h.awards.len());
+        for a in &h.awards {
+            let url = ob::assertion_url(issuer.base, &a.public_id);
+            if !a.is_revoked() {
+                let task = courses::get_task(conn, a.task_id)?;
+                let fields = crate::ledger::fields_for(
+                    cairn_chain::RecordKind::Revocation,
+                    issuer.base,
+                    &url,
+                    &ob::badge_class_url(issuer.base, &task),
+                    &a.identity,
+                    a.evidence_url.as_deref(),
+                    now,
+                );
+                crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
+            }
+            learners::withdraw_award(conn, a.id, WITHDRAWN_REASON, now)?;
+            // The signed credential carries the salt too; its status bit says "revoked".
+            crate::db::credentials::withdraw(conn, &a.public_id)?;
+            targets.push(url);
+        }
+        let ids: Vec<i64> = h.awards.iter().map(|a| a.id).collect();
+        learners::delete_notifications(conn, &ids)?;
+        let mut sources: Vec<String> = h.post_urls.clone();
+        for (_, url, site) in &h.feeds {
+            sources.push(url.clone());
+            sources.extend(site.iter().filter(|s| is_own_site(s)).cloned());
+        }
+        sources.extend(h.awards.iter().filter_map(|a| a.evidence_url.clone()));
+        learners::delete_mentions(conn, &targets, &sources)?;
+        let posts = match &h.author {
+            Some(author) => {
+                let n = learners::delete_posts(conn, author.id)?;
+                learners::delete_author(conn, author.id)?;
+                n
+            }
+            None => 0,
+        };
+        if let Some(email) = &h.email {
+            learners::delete_join_mails(conn, email)?;
+        }
+        let (actor, instructor) = match by {
+            Requester::Cli => (ForgetActor::Cli, None),
+            Requester::Instructor(id) => (ForgetActor::Instructor, Some(id)),
+            Requester::Learner => (ForgetActor::Learner, None),
+        };
+        let event = learners::record_forget(conn, actor, instructor, ids.len() as i64, posts as i64, now)?;
+        Ok::<_, StoreError>((event, ids.len(), posts))
+    })?;
+    let log_emptied = learners::checkpoint(conn)?;
+    Ok(Forgotten { event, awards_withdrawn, posts_deleted, log_emptied })
+}
+
+/// A learner's data as one JSON document: their subscription (name, email, feeds), their
+/// harvested posts and their awards (with each Assertion as issued).
+pub fn export(conn: &mut SqliteConnection, base: &str, author_id: i64, now: i64) -> StoreResult<serde_json::Value> {
+    let author = crate::db::feeds::get_author(conn, author_id)?;
+    let feeds = learners::feeds_of(conn, author_id)?;
+    let posts = learners::posts(conn, author_id)?;
+    let awards = crate::db::awards::for_learner(conn, author_id, author.email.as_deref())?;
+    let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339());
+    let awards: Vec<serde_json::Value> = awards
+        .iter()
+        .filter(|(a, _)| !a.is_withdrawn())
+        .map(|(a, t)| {
+            serde_json::json!({
+                "assertion_url": ob::assertion_url(base, &a.public_id),
+                "task": t.title,
+                "hashtag": t.hashtag,
+                "issued_on": day(a.issued_on),
+                "expires": a.expires.and_then(day),
+                "revoked": a.is_revoked(),
+                "revocation_reason": a.revocation_reason,
+                "evidence_url": a.evidence_url,
+                "narrative": a.narrative,
+                "salt": a.salt,
+                "identity": a.identity,
+                "badge_png": format!("{}.png", a.public_id),
+                "badge_svg": format!("{}.svg", a.public_id),
+            })
+        })
+        .collect();
+    let feeds: Vec<serde_json::Value> = feeds
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "url": f.url, "site_url": f.site_url, "title": f.title, "status": f.status,
+                "subscribed_on": day(f.created_at), "items_harvested": f.items_harvested,
+            })
+        })
+        .collect();
+    let posts: Vec<serde_json::Value> = posts
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "url": p.url, "title": p.title, "summary_html": p.summary_html,
+                "categories": serde_json::from_str::<serde_json::Value>(&p.categories).unwrap_or_default(),
+                "published": p.published_at.and_then(day), "harvested": day(p.harvested_at),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "exported_at": day(now),
+        "subscription": {"name": author.name, "email": author.email, "joined": day(author.created_at), "feeds": feeds},
+        "posts": posts,
+        "awards": awards,
+    }))
+}
+
+/// The baked badges of a learner's awards (PNG and SVG, named by the award's id) as a zip.
+pub fn badges_zip(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Vec<u8>> {
+    use std::io::Write as _;
+    let author = crate::db::feeds::get_author(conn, author_id)?;
+    let awards = crate::db::awards::for_learner(conn, author_id, author.email.as_deref())?;
+    let zipping = |e: &dyn std::fmt::Display| StoreError::Internal(anyhow::anyhow!("writing the badges zip: {e}"));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    // The images are compressed already.
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (a, _) in awards.iter().filter(|(a, _)| !a.is_withdrawn()) {
+        let (svg, png) = crate::db::awards::images(conn, &a.public_id)?;
+        for (ext, bytes) in [("png", png), ("svg", svg)] {
+            zip.start_file(format!("{}.{ext}", a.public_id), opts).map_err(|e| zipping(&e))?;
+            zip.write_all(&bytes).map_err(|e| zipping(&e))?;
+        }
+    }
+    Ok(zip.finish().map_err(|e| zipping(&e))?.into_inner())
+}
+
+/// Why a learner's own request to be forgotten was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("there is no email address on file to confirm with")]
+    NoAddress,
+    #[error(
+        "Cairn has already sent {limit} email(s) to your address today; check your inbox (and spam folder), or try \
+         again later"
+    )]
+    MailLimit { limit: u32 },
+    #[error("the confirmation email could not be sent: {0}")]
+    Mail(crate::email::MailError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A learner asks, from their private link, to be forgotten: a confirmation link is mailed to
+/// the address on file (counted against the daily mail limit of `/join`), and nothing is
+/// erased until it is followed.
+pub async fn request_forget(
+    ctx: &crate::app::subscribe::Joining<'_>,
+    author_id: i64,
+    now: i64,
+) -> Result<(), RequestError> {
+    let token = crate::auth::random_token();
+    let (hash, limit) = (crate::auth::token_hash(&token), ctx.mails_per_day);
+    let email = crate::db::run(ctx.pool, move |c| {
+        write_tx(c, |c| {
+            let author = crate::db::feeds::get_author(c, author_id)?;
+            let Some(email) = author.email else { return Ok(Err(RequestError::NoAddress)) };
+            if crate::db::feeds::reserve_join_mail(c, &email, limit, now)?.is_err() {
+                return Ok(Err(RequestError::MailLimit { limit }));
+            }
+            learners::store_forget_request(c, author_id, &hash, now)?;
+            Ok(Ok(email))
+        })
+    })
+    .await??;
+    let confirm_url = format!("{}/forget/{token}", ctx.base_url);
+    let body = crate::notify::email::ForgetConfirmText { base: ctx.base_url, confirm_url: &confirm_url };
+    let mail = crate::notify::email::forget_confirmation(&email, &body)
+        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("rendering the forget email")))?;
+    if let Err(e) = ctx.mailer.send(mail).await {
+        tracing::error!(error = %mask_addresses(&e.to_string()), "forget confirmation email failed");
+        return Err(RequestError::Mail(e));
+    }
+    Ok(())
+}
+
+/// The learner whose emailed forget link carries `token`, if it is current at `now`.
+pub fn requested(conn: &mut SqliteConnection, token: &str, now: i64) -> StoreResult<Holdings> {
+    let author = learners::forget_request(conn, &crate::auth::token_hash(token), now)?
+        .ok_or(StoreError::NotFound("forget link (it may have expired or been used)"))?;
+    learners::holdings_of_author(conn, author)
+}
+
+/// Only web addresses with a host count as the learner's site: a mention whose source starts
+/// with one came from a page of theirs.
+fn is_own_site(site: &str) -> bool {
+    url::Url::parse(site).is_ok_and(|u| u.host_str().is_some() && matches!(u.scheme(), "http" | "https"))
+}
+
+/// `text` with every word that looks like an email address replaced by `[address]`, for log
+/// lines that quote other systems' messages.
+pub fn mask_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let looks_like = word.find('@').is_some_and(|at| at > 0 && word[at + 1..].contains('.'));
+        out.push_str(if looks_like { "[address]" } else { word.as_str() });
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || matches!(c, '<' | '>' | '\'' | '"' | '(' | ')' | ',' | ';' | ':' | '[' | ']') {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_addresses;
+
+    #[test]
+    fn addresses_are_masked_in_log_text() {
+        assert_eq!(mask_addresses("'ada@example.edu' is not an address"), "'[address]' is not an address");
+        assert_eq!(
+            mask_addresses("550 <Ada.L@Example.org>: mailbox unavailable"),
+            "550 <[address]>: mailbox unavailable"
+        );
+        assert_eq!(mask_addresses("timed out after 20 s @ relay"), "timed out after 20 s @ relay");
+    }
+}
