@@ -75,6 +75,21 @@ impl Default for JoinSettings {
     }
 }
 
+/// The course newsletter's schedule and pace.
+#[derive(Debug, Clone, Copy)]
+pub struct NewsletterSettings {
+    /// Local hour (0-23, in each course's time zone) at which the day's issue is built and sent.
+    pub hour: u32,
+    /// Newsletter messages sent per minute at most, over all courses.
+    pub max_per_minute: u32,
+}
+
+impl Default for NewsletterSettings {
+    fn default() -> Self {
+        Settings::defaults().newsletter
+    }
+}
+
 /// Reverse proxies whose `X-Forwarded-For` header is believed; empty means none is.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<ipnet::IpNet>);
@@ -184,6 +199,7 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub join: JoinSettings,
     pub trusted_proxies: TrustedProxies,
+    pub newsletter: NewsletterSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -722,6 +738,36 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "newsletter.hour",
+        in_file: true,
+        env: "CAIRN_NEWSLETTER_HOUR",
+        flag: None,
+        value_name: "HOUR",
+        default: Some("7"),
+        default_doc: "",
+        help: "Hour of the day (0 to 23, in each course's time zone, set on its newsletter page) from which the \
+               day's newsletter issue is built and sent, once per day.",
+        apply: |d, v| {
+            d.s.newsletter.hour = v.number(0, 23)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "newsletter.max_per_minute",
+        in_file: true,
+        env: "CAIRN_NEWSLETTER_MAX_PER_MINUTE",
+        flag: None,
+        value_name: "N",
+        default: Some("600"),
+        default_doc: "",
+        help: "Newsletter messages sent per minute at most, over all courses, through pooled SMTP connections. \
+               1 to 1000000.",
+        apply: |d, v| {
+            d.s.newsletter.max_per_minute = v.number(1, 1_000_000)?;
+            Ok(())
+        },
+    },
 ];
 
 /// Variables read outside the settings, listed with them in the README.
@@ -964,6 +1010,7 @@ impl Draft {
                 sessions: SessionSettings { idle_secs: 0, absolute_secs: 0 },
                 join: JoinSettings { mails_per_address_per_day: 0, per_client_per_hour: 0 },
                 trusted_proxies: TrustedProxies::default(),
+                newsletter: NewsletterSettings { hour: 0, max_per_minute: 0 },
             },
             smtp_port: None,
             from: None,

@@ -7,5 +7,6 @@ pub mod award;
 pub mod feeds;
 pub mod instructors;
 pub mod mentions;
+pub mod newsletter;
 pub mod peers;
 pub mod subscribe;

@@ -113,6 +113,7 @@ pub mod institution;
 pub mod instructors;
 pub mod links;
 pub mod mentions;
+pub mod newsletter;
 pub mod outbox;
 pub mod peers;
 pub mod reader;
