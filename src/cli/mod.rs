@@ -6,6 +6,7 @@ mod admin;
 mod award;
 mod chain;
 mod feeds;
+mod newsletter;
 mod peer;
 mod serve;
 mod webmention;
@@ -21,6 +22,7 @@ pub use admin::AdminCommand;
 pub use award::AwardArgs;
 pub use chain::ChainCommand;
 pub use feeds::FeedCommand;
+pub use newsletter::NewsletterCommand;
 pub use peer::PeerCommand;
 pub use webmention::WebmentionCommand;
 
@@ -79,6 +81,9 @@ pub enum Command {
     /// Webmention tools for debugging a learner's site.
     #[command(subcommand)]
     Webmention(WebmentionCommand),
+    /// A course's daily newsletter: send an issue now, import readers, list them.
+    #[command(subcommand)]
+    Newsletter(NewsletterCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -137,6 +142,7 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Identity => chain::identity(&settings),
         Command::Peer(cmd) => peer::run(&settings, cmd),
         Command::Webmention(cmd) => webmention::run(&settings, cmd),
+        Command::Newsletter(cmd) => newsletter::run(&settings, cmd),
     }
 }
 

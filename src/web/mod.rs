@@ -9,6 +9,7 @@ mod feeds;
 mod join;
 mod login;
 mod multipart;
+mod newsletter;
 mod peers;
 mod public;
 mod reader;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub join_rate: crate::notify::RateLimit,
     /// The public Open Badges documents and verification pages, as sent.
     pub docs: DocCache,
+    /// Builds and sends the course newsletters.
+    pub newsletter: crate::app::newsletter::Newsletter,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.
@@ -162,7 +165,8 @@ pub fn local_next(base: &str, next: &str) -> String {
 /// A request path fit for logs: secret segments (confirmation and subscription tokens) are
 /// replaced by `[redacted]`.
 pub fn redact_path(path: &str) -> String {
-    const SECRET_AFTER: [&str; 2] = ["/join/confirm/", "/subscription/"];
+    const SECRET_AFTER: [&str; 4] =
+        ["/join/confirm/", "/subscription/", "/newsletter/confirm/", "/newsletter/unsubscribe/"];
     for prefix in SECRET_AFTER {
         if let Some(rest) = path.strip_prefix(prefix) {
             let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
@@ -300,6 +304,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     badges::configure(cfg);
     reader::configure(cfg);
     peers::configure(cfg);
+    newsletter::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 
