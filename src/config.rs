@@ -82,6 +82,8 @@ pub struct NewsletterSettings {
     pub hour: u32,
     /// Newsletter messages sent per minute at most, over all courses.
     pub max_per_minute: u32,
+    /// Whether `cairn serve` builds the daily issues on schedule (queued copies are sent either way).
+    pub enabled: bool,
 }
 
 impl Default for NewsletterSettings {
@@ -768,6 +770,21 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "newsletter.enabled",
+        in_file: true,
+        env: "CAIRN_NEWSLETTER_ENABLED",
+        flag: None,
+        value_name: "BOOL",
+        default: Some("true"),
+        default_doc: "",
+        help: "Whether `cairn serve` builds each course's daily issue on schedule. Copies already queued (by \
+               `cairn newsletter send` or \"Send now\") are sent either way.",
+        apply: |d, v| {
+            d.s.newsletter.enabled = v.boolean()?;
+            Ok(())
+        },
+    },
 ];
 
 /// Variables read outside the settings, listed with them in the README.
@@ -1010,7 +1027,7 @@ impl Draft {
                 sessions: SessionSettings { idle_secs: 0, absolute_secs: 0 },
                 join: JoinSettings { mails_per_address_per_day: 0, per_client_per_hour: 0 },
                 trusted_proxies: TrustedProxies::default(),
-                newsletter: NewsletterSettings { hour: 0, max_per_minute: 0 },
+                newsletter: NewsletterSettings { hour: 0, max_per_minute: 0, enabled: false },
             },
             smtp_port: None,
             from: None,

@@ -612,7 +612,9 @@ impl Newsletter {
 
     /// One pass for the job runner: schedule, then send what is due.
     pub async fn pass(&self) -> anyhow::Result<crate::jobs::Pass> {
-        self.schedule(crate::db::now()).await?;
+        if self.settings.enabled {
+            self.schedule(crate::db::now()).await?;
+        }
         let sent = self.deliver_due().await?;
         Ok(if sent > 0 { crate::jobs::Pass::More } else { crate::jobs::Pass::Idle })
     }
@@ -625,9 +627,6 @@ impl Newsletter {
         if due.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
-        let at = crate::db::now();
-        let claimed = crate::db::run(&self.pool, move |c| store::claim(c, &ids, at, LEASE_SECS)).await?;
         let mut issues: Vec<i64> = due.iter().map(|d| d.issue_id).collect();
         issues.sort_unstable();
         issues.dedup();
@@ -644,33 +643,43 @@ impl Newsletter {
         let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut set = tokio::task::JoinSet::new();
         let mut n = 0;
-        for copy in due.into_iter().filter(|d| claimed.contains(&d.id)) {
-            n += 1;
-            self.wait_turn().await;
-            let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
-            let (me, secret, contents) = (self.clone(), secret.clone(), contents.clone());
-            set.spawn(async move {
-                let outcome = match contents.get(&copy.issue_id) {
-                    Some(content) => me.send_copy(&copy, content, &secret).await,
-                    None => Outcome::Bounced("the issue is missing".into()),
-                };
-                drop(permit);
-                let (id, attempts, now) = (copy.id, copy.attempts + 1, crate::db::now());
-                let outcome = match outcome {
-                    Outcome::Retry { error, .. } => {
-                        let (status, next) =
-                            crate::notify::outbox::retry_schedule(attempts, None, copy.created_at, now);
-                        let status = if status == crate::db::outbox::Status::GaveUp {
-                            DeliveryStatus::GaveUp
-                        } else {
-                            DeliveryStatus::Queued
-                        };
-                        Outcome::Retry { status, error, next_attempt_at: next }
-                    }
-                    o => o,
-                };
-                crate::db::run(&me.pool, move |c| store::settle(c, id, attempts, outcome, now)).await
-            });
+        // Claimed a few at a time, just before they are sent: a claim's lease must outlast
+        // the wait its copies have for their turn.
+        let chunk = (self.settings.max_per_minute as usize / 10).clamp(1, 64);
+        let mut due = due.into_iter().peekable();
+        while due.peek().is_some() {
+            let batch: Vec<store::Due> = due.by_ref().take(chunk).collect();
+            let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+            let at = crate::db::now();
+            let claimed = crate::db::run(&self.pool, move |c| store::claim(c, &ids, at, LEASE_SECS)).await?;
+            for copy in batch.into_iter().filter(|d| claimed.contains(&d.id)) {
+                n += 1;
+                self.wait_turn().await;
+                let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
+                let (me, secret, contents) = (self.clone(), secret.clone(), contents.clone());
+                set.spawn(async move {
+                    let outcome = match contents.get(&copy.issue_id) {
+                        Some(content) => me.send_copy(&copy, content, &secret).await,
+                        None => Outcome::Bounced("the issue is missing".into()),
+                    };
+                    drop(permit);
+                    let (id, attempts, now) = (copy.id, copy.attempts + 1, crate::db::now());
+                    let outcome = match outcome {
+                        Outcome::Retry { error, .. } => {
+                            let (status, next) =
+                                crate::notify::outbox::retry_schedule(attempts, None, copy.created_at, now);
+                            let status = if status == crate::db::outbox::Status::GaveUp {
+                                DeliveryStatus::GaveUp
+                            } else {
+                                DeliveryStatus::Queued
+                            };
+                            Outcome::Retry { status, error, next_attempt_at: next }
+                        }
+                        o => o,
+                    };
+                    crate::db::run(&me.pool, move |c| store::settle(c, id, attempts, outcome, now)).await
+                });
+            }
         }
         while let Some(done) = set.join_next().await {
             match done {

@@ -50,10 +50,13 @@ pub fn run(settings: &Settings, cmd: NewsletterCommand) -> anyhow::Result<()> {
                 None => nl::local_day(&store::settings(&mut conn, course.id)?.time_zone, now).0,
             };
             drop(conn);
-            let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
             let base = settings.public_base_url(settings.bind);
-            let sender = Newsletter::new(pool.clone(), mailer, base, settings.newsletter);
-            let built = runtime()?.block_on(sender.send_now(course.id, &date, now))?;
+            // The SMTP pool lives on the runtime: made and dropped inside it.
+            let built = runtime()?.block_on(async {
+                let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
+                let sender = Newsletter::new(pool.clone(), mailer, base, settings.newsletter);
+                anyhow::Ok(sender.send_now(course.id, &date, now).await?)
+            })?;
             let issue = match built {
                 Built::Queued { issue, .. } => issue,
                 Built::Exists(issue) if issue.status == store::IssueStatus::Sent => {

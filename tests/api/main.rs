@@ -17,6 +17,7 @@ mod helpers;
 mod hostile;
 mod institution;
 mod join;
+mod newsletter;
 mod notify;
 mod peers;
 mod serving;
