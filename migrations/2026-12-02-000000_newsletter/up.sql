@@ -64,3 +64,34 @@ CREATE TABLE newsletter_secret (
     id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
     secret TEXT NOT NULL
 );
+
+-- The outbox also carries the newsletter's Webmentions (from an issue's archive page to each
+-- post it included): award_id becomes optional and newsletter_issue_id names the issue; the
+-- unique index sends each post one Webmention per issue. SQLite changes a column's NOT NULL
+-- only by rebuilding the table.
+CREATE TABLE outbox_rebuilt (
+    id INTEGER PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    award_id INTEGER REFERENCES awards(id) ON DELETE RESTRICT,
+    source TEXT,
+    target TEXT,
+    status TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    last_error TEXT,
+    endpoint TEXT,
+    location TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    newsletter_issue_id INTEGER REFERENCES newsletter_issues(id) ON DELETE CASCADE,
+    CHECK (award_id IS NOT NULL OR newsletter_issue_id IS NOT NULL)
+);
+INSERT INTO outbox_rebuilt (id, kind, award_id, source, target, status, attempts, next_attempt_at, last_error,
+                            endpoint, location, created_at, updated_at)
+    SELECT id, kind, award_id, source, target, status, attempts, next_attempt_at, last_error, endpoint, location,
+           created_at, updated_at FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_rebuilt RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+CREATE INDEX outbox_award ON outbox(award_id);
+CREATE UNIQUE INDEX outbox_newsletter ON outbox(newsletter_issue_id, target) WHERE newsletter_issue_id IS NOT NULL;

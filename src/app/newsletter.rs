@@ -275,8 +275,16 @@ pub enum Built {
 }
 
 /// Builds the course's issue for a local date, once: a second call for the same date (by the
-/// scheduler, the command line or "send now") finds it and builds nothing.
-pub fn build_issue(conn: &mut SqliteConnection, course_id: i64, date: &str, now: i64) -> StoreResult<Built> {
+/// scheduler, the command line or "send now") finds it and builds nothing. A sent issue queues,
+/// in the same transaction, one Webmention from its archive page (under `base`) to each post
+/// it includes, unless the instructor turned them off.
+pub fn build_issue(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    date: &str,
+    base: &str,
+    now: i64,
+) -> StoreResult<Built> {
     if let Some(existing) = store::issue_on(conn, course_id, date)? {
         return Ok(Built::Exists(existing));
     }
@@ -301,7 +309,16 @@ pub fn build_issue(conn: &mut SqliteConnection, course_id: i64, date: &str, now:
         posts: content.post_count() as i64,
         takes_note: status == IssueStatus::Sent && !content.note.is_empty(),
     };
-    let Some(issue) = store::insert_issue(conn, &new, now)? else {
+    let mentions = if settings.webmentions { content.post_urls() } else { Vec::new() };
+    let source = archive_url(base, &content);
+    let inserted = crate::db::write_tx(conn, |c| {
+        let issue = store::insert_issue(c, &new, now)?;
+        if let Some(i) = issue.as_ref().filter(|i| i.status == IssueStatus::Sent) {
+            crate::db::outbox::enqueue_newsletter(c, i.id, &source, &mentions, now)?;
+        }
+        Ok::<_, StoreError>(issue)
+    })?;
+    let Some(issue) = inserted else {
         return store::issue_on(conn, course_id, date)?.map(Built::Exists).ok_or(StoreError::NotFound("issue"));
     };
     Ok(match status {
@@ -592,7 +609,7 @@ impl Newsletter {
     /// Builds the day's issue of every course whose local hour has reached `[newsletter] hour`
     /// and that has none for its local date yet.
     pub async fn schedule(&self, now: i64) -> StoreResult<usize> {
-        let hour = self.settings.hour;
+        let (hour, base) = (self.settings.hour, self.base.clone());
         let built = crate::db::run(&self.pool, move |c| {
             let mut n = 0;
             for (course, zone) in store::courses_with_readers(c)? {
@@ -600,7 +617,7 @@ impl Newsletter {
                 if local_hour < hour || store::issue_on(c, course, &date)?.is_some() {
                     continue;
                 }
-                if matches!(build_issue(c, course, &date, now)?, Built::Queued { .. }) {
+                if matches!(build_issue(c, course, &date, &base, now)?, Built::Queued { .. }) {
                     n += 1;
                 }
             }
@@ -728,8 +745,8 @@ impl Newsletter {
     /// Builds (once) and sends the course's issue for a local date now, as the scheduler
     /// would, then sends every copy that is due; for the command line and "send now".
     pub async fn send_now(&self, course_id: i64, date: &str, now: i64) -> StoreResult<Built> {
-        let date = date.to_string();
-        let built = crate::db::run(&self.pool, move |c| build_issue(c, course_id, &date, now)).await?;
+        let (date, base) = (date.to_string(), self.base.clone());
+        let built = crate::db::run(&self.pool, move |c| build_issue(c, course_id, &date, &base, now)).await?;
         while self.deliver_due().await? > 0 {}
         Ok(built)
     }

@@ -231,7 +231,7 @@ diesel::table! {
     outbox (id) {
         id -> BigInt,
         kind -> Text,
-        award_id -> BigInt,
+        award_id -> Nullable<BigInt>,
         source -> Nullable<Text>,
         target -> Nullable<Text>,
         status -> Text,
@@ -242,6 +242,7 @@ diesel::table! {
         location -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        newsletter_issue_id -> Nullable<BigInt>,
     }
 }
 

@@ -414,9 +414,10 @@ async fn admin_send(
     let (id, now) = (id.into_inner(), now());
     let zone = state.db(move |c| store::settings(c, id)).await?.time_zone;
     let date = nl::local_day(&zone, now).0;
-    let d = date.clone();
-    let built = state.db(move |c| nl::build_issue(c, id, &d, now)).await?;
+    let (d, base) = (date.clone(), state.base_url.clone());
+    let built = state.db(move |c| nl::build_issue(c, id, &d, &base, now)).await?;
     state.newsletter.wake.notify_one();
+    state.notifier.wake.notify_one();
     flash(
         &session,
         match built {

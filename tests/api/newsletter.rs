@@ -220,16 +220,47 @@ async fn the_command_line_imports_readers_and_an_empty_day_sends_nothing() {
 }
 
 #[tokio::test]
-async fn an_issue_groups_the_learners_posts_by_task_and_is_archived_as_an_h_entry() {
+async fn an_issue_groups_posts_by_task_is_archived_as_an_h_entry_and_mentions_each_post_once() {
     let (app, server, _post) = app_with_post().await;
+    let post_url = server.url("/2019/data-and-me");
+    server.set(
+        "/2019/data-and-me",
+        crate::feedserver::Reply::typed(
+            r#"<html><head><link rel="webmention" href="/wm"></head><body><p>Data &amp; me</p></body></html>"#,
+            "text/html",
+        ),
+    );
+    server.set("/wm", crate::feedserver::Reply::Status { status: 202, headers: vec![], body: vec![] });
     let course = course_id(&app);
-    {
+    let issue = {
         let mut c = app.pool.get().unwrap();
         store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
-        let built = nl::build_issue(&mut c, course, "2026-12-01", cairn::db::now()).unwrap();
-        assert!(matches!(built, nl::Built::Queued { readers: 1, .. }), "{built:?}");
-    }
-    let post_url = server.url("/2019/data-and-me");
+        match nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now()).unwrap() {
+            nl::Built::Queued { issue, readers: 1 } => issue,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    // The issue's page sends the post its Webmention through the outbox, once.
+    let archive_url = app.url(&format!("/courses/{SLUG}/newsletter/2026-12-01"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let notes = loop {
+        app.notifier.deliver_due().await.unwrap();
+        let notes = cairn::db::outbox::for_newsletter_issue(&mut app.pool.get().unwrap(), issue.id).unwrap();
+        let mine = notes.iter().find(|n| n.target.as_deref() == Some(post_url.as_str()));
+        if mine.is_some_and(|n| n.status != cairn::db::outbox::Status::Queued) {
+            break notes;
+        }
+        assert!(Instant::now() < deadline, "the Webmention was never delivered: {notes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let sent: Vec<_> = notes.iter().filter(|n| n.target.as_deref() == Some(post_url.as_str())).collect();
+    assert_eq!(sent.len(), 1, "{notes:?}");
+    assert_eq!(sent[0].status, cairn::db::outbox::Status::Sent, "{notes:?}");
+    let body = server.last_body("/wm").unwrap();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    assert_eq!(pairs, vec![("source".into(), archive_url.clone()), ("target".into(), post_url.clone())]);
+
     let page = app.get_html(&format!("/courses/{SLUG}/newsletter/2026-12-01")).await;
     assert!(page.contains("class=\"h-entry\"") && page.contains("class=\"e-content\""), "{page}");
     assert!(page.contains(&format!("class=\"u-mention-of\" href=\"{post_url}\"")), "{page}");
@@ -244,8 +275,17 @@ async fn an_issue_groups_the_learners_posts_by_task_and_is_archived_as_an_h_entr
     assert_eq!(feed.entries[0].links[0].href, app.url(&format!("/courses/{SLUG}/newsletter/2026-12-01")));
     assert_eq!(app.get(&format!("/courses/{SLUG}/newsletter/2026-12-02")).await.status(), 404);
     // Nothing new since: the next day would be empty.
-    let next = nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-02", cairn::db::now()).unwrap();
+    let next =
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-02", &app.address, cairn::db::now()).unwrap();
     assert!(matches!(next, nl::Built::Empty), "{next:?}");
+    let again =
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+    assert!(matches!(again, nl::Built::Exists(_)), "{again:?}");
+    let notes = cairn::db::outbox::for_newsletter_issue(&mut app.pool.get().unwrap(), issue.id).unwrap();
+    let mut targets: Vec<_> = notes.iter().map(|n| n.target.clone().unwrap()).collect();
+    let included = targets.len();
+    targets.dedup();
+    assert_eq!((targets.len(), included), (3, 3), "one Webmention per included post, and only one: {notes:?}");
 }
 
 /// A `cairn serve` process on `data_dir`, mailing through `sink`; killed when dropped.
@@ -301,7 +341,7 @@ async fn a_server_killed_while_sending_to_500_readers_sends_each_exactly_one_cop
         })
         .unwrap();
         store::save_settings(&mut c, course, "UTC", "Today's note", true, 0).unwrap();
-        let built = nl::build_issue(&mut c, course, "2026-12-01", cairn::db::now()).unwrap();
+        let built = nl::build_issue(&mut c, course, "2026-12-01", "http://127.0.0.1:1", cairn::db::now()).unwrap();
         assert!(matches!(built, nl::Built::Queued { readers: 500, .. }), "{built:?}");
     }
 
@@ -309,14 +349,15 @@ async fn a_server_killed_while_sending_to_500_readers_sends_each_exactly_one_cop
     // in flight (sent, never acknowledged) when the server is killed.
     sink.hold_after(150);
     let mut first = serve(&data_dir, &sink);
-    // Killed once the copies the sink acknowledged are recorded and others are in flight.
+    // Killed once the copies the sink acknowledged are recorded and every sending slot holds a
+    // copy in flight (sent, unanswered): the sender is stalled, so no message is half-written.
     let sent_rows = |pool: &cairn::db::DbPool| {
         use cairn::db::schema::newsletter_deliveries::dsl;
         dsl::newsletter_deliveries.filter(dsl::status.eq("sent")).count().get_result::<i64>(&mut pool.get().unwrap())
     };
     let watch = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(sink.messages().len() >= 150 && sink.held() > 0 && sent_rows(&watch).unwrap_or(0) == 150) {
+    while !(sink.messages().len() == 150 && sink.held() == nl::CONCURRENCY && sent_rows(&watch).unwrap_or(0) == 150) {
         assert!(
             Instant::now() < deadline,
             "the send never reached 150 ({} so far, {} held, {:?} recorded)",
