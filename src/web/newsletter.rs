@@ -221,6 +221,26 @@ async fn subscribe(
     }
 }
 
+/// The newsletter option of `/join`: subscribes the joining learner to the course's newsletter
+/// (with its own confirmation link); returns a sentence for the page, empty when nothing was done.
+pub(super) async fn also_subscribe(
+    state: &AppState,
+    slug: &str,
+    email: &crate::domain::Email,
+    name: &str,
+    now: i64,
+) -> String {
+    let slug = slug.to_string();
+    let Ok(course) = state.db(move |c| courses::get_course_by_slug(c, &slug)).await else { return String::new() };
+    match nl::subscribe(&state.subscribing(), course.id, email, name, now).await {
+        Ok(()) => format!(" A second link confirms your subscription to the newsletter of {}.", course.title),
+        Err(e) => {
+            tracing::warn!(error = %e, "the newsletter option of a join was not applied");
+            format!(" The newsletter subscription was not made ({e}); you can subscribe from the course page.")
+        }
+    }
+}
+
 fn refused(e: NewsletterError) -> AppError {
     match e {
         NewsletterError::MailLimit { wait, .. } => {

@@ -389,3 +389,44 @@ async fn a_server_killed_while_sending_to_500_readers_sends_each_exactly_one_cop
     assert_eq!(store::delivery_counts(&mut pool.get().unwrap(), issue.id).unwrap(), (READERS as i64, 0, 0));
     assert_eq!(sink.messages().len(), READERS, "and no copy after the last");
 }
+
+#[tokio::test]
+async fn a_learner_joining_from_the_course_page_is_offered_the_newsletter_checked() {
+    let sink = SmtpSink::start().await;
+    let server = crate::feedserver::FeedServer::start().await;
+    server.set("/f.xml", crate::feedserver::Reply::xml(crate::feedserver::fixture("rss2.xml")));
+    let app = crate::harvest::app_for(&server, smtp_to(&sink)).await;
+    let course = app.get_html(&format!("/courses/{SLUG}")).await;
+    assert!(course.contains(&format!("href=\"/join?course={SLUG}\"")), "{course}");
+    let visitor = client();
+    let page = visitor.get(app.url(&format!("/join?course={SLUG}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"<input type="checkbox" name="newsletter" value="on" checked>"#), "{page}");
+    let csrf = csrf_in(&page);
+    let res = visitor
+        .post(app.url("/join"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Grace"),
+            ("email", "grace@example.edu"),
+            ("url", &server.url("/f.xml")),
+            ("course", SLUG),
+            ("newsletter", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("newsletter of E-Learning 3.0"));
+    let mails = wait_until(&sink, 10, |m| m.len() >= 2).await;
+    assert_eq!(mails_to(&mails, "grace@example.edu", "Confirm your subscription to E-Learning 3.0").len(), 1);
+    assert_eq!(mails.len(), 2, "the feed's confirmation and the newsletter's");
+    let pending: i64 = {
+        use cairn::db::schema::newsletter_subscribers::dsl;
+        dsl::newsletter_subscribers
+            .filter(dsl::status.eq("pending"))
+            .count()
+            .get_result(&mut app.pool.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(pending, 1, "double opt-in: pending until the link is followed");
+}
