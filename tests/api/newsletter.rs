@@ -430,3 +430,67 @@ async fn a_learner_joining_from_the_course_page_is_offered_the_newsletter_checke
     };
     assert_eq!(pending, 1, "double opt-in: pending until the link is followed");
 }
+
+/// Parse errors of an HTML page, by the WHATWG tokenizer (html5gum).
+fn html_errors(html: &str) -> Vec<String> {
+    html5gum::Tokenizer::new(html)
+        .filter_map(|t| match t {
+            Ok(html5gum::Token::Error(e)) => Some(format!("{e:?}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Accessibility problems a browser sees on the current page: controls without a label,
+/// images without alt text, links and buttons without a name, a missing `lang`, not exactly
+/// one `h1`, skipped heading levels, and duplicate ids.
+const AUDIT: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push('no lang');
+if (document.querySelectorAll('h1').length !== 1) problems.push('h1 count ' + document.querySelectorAll('h1').length);
+let last = 0;
+for (const h of document.querySelectorAll('h1,h2,h3,h4,h5,h6')) {
+  const level = +h.tagName[1];
+  if (last && level > last + 1) problems.push('heading jump to ' + h.tagName);
+  last = level;
+}
+for (const el of document.querySelectorAll('input:not([type=hidden]),select,textarea')) {
+  const labelled = (el.id && document.querySelector('label[for="' + el.id + '"]')) || el.closest('label') || el.getAttribute('aria-label');
+  if (!labelled) problems.push('unlabelled ' + (el.name || el.outerHTML));
+}
+for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('img without alt');
+for (const a of document.querySelectorAll('a,button')) if (!(a.innerText || a.getAttribute('aria-label') || '').trim()) problems.push('nameless ' + a.outerHTML);
+const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+for (const id of ids) if (ids.indexOf(id) !== ids.lastIndexOf(id)) problems.push('duplicate id ' + id);
+return problems;
+"#;
+
+#[tokio::test]
+async fn the_archive_pages_are_valid_html_and_accessible_in_a_real_browser() {
+    let (app, _server, _post) = app_with_post().await;
+    let course = course_id(&app);
+    {
+        let mut c = app.pool.get().unwrap();
+        store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
+        nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+    }
+    let pages = [
+        format!("/courses/{SLUG}"),
+        format!("/courses/{SLUG}/newsletter"),
+        format!("/courses/{SLUG}/newsletter/2026-12-01"),
+        format!("/admin/courses/{course}/newsletter"),
+    ];
+    assert!(!html_errors("<p id=a id=b>x</p>").is_empty(), "the check sees a duplicate attribute");
+    for path in &pages {
+        let html = app.get_html(path).await;
+        assert!(html_errors(&html).is_empty(), "{path}: {:?}", html_errors(&html));
+    }
+    let (_driver, _profile, browser) = crate::browser::start_browser().await;
+    crate::browser::sign_in(&browser, &app.url("/login")).await.unwrap();
+    for path in &pages {
+        browser.goto(&app.url(path)).await.unwrap();
+        let problems = browser.execute(AUDIT, vec![]).await.unwrap();
+        assert_eq!(problems, serde_json::json!([]), "{path}");
+    }
+    browser.close().await.unwrap();
+}
