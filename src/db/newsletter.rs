@@ -499,6 +499,10 @@ pub struct Post {
     pub task_ids: Vec<i64>,
 }
 
+/// A harvested post as loaded: id, URL, title, the item's author, the feed's learner, summary,
+/// publication time.
+type PostRow = (i64, Option<String>, String, Option<String>, String, String, Option<i64>);
+
 /// The ids of a course's Tasks, in course order.
 pub fn course_tasks(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Vec<Task>> {
     Ok(course_modules::table
@@ -539,7 +543,7 @@ pub fn posts_between(
         .select(link_tasks::link_id);
     let learner_feeds: Vec<i64> =
         links::table.filter(links::id.eq_any(tied_links)).select(links::feed_id).distinct().load(conn)?;
-    let rows: Vec<(i64, Option<String>, String, Option<String>, String, String, Option<i64>)> = links::table
+    let rows: Vec<PostRow> = links::table
         .inner_join(authors::table)
         .filter(links::harvested_at.gt(since).and(links::harvested_at.le(until)))
         .filter(links::dismissed.eq(false))
