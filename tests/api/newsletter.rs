@@ -494,3 +494,26 @@ async fn the_archive_pages_are_valid_html_and_accessible_in_a_real_browser() {
     }
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_scheduler_builds_each_course_issue_once_at_the_hour_of_its_time_zone() {
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    store::import(&mut app.pool.get().unwrap(), course, "reader@example.edu", "", 0).unwrap();
+    store::save_settings(&mut app.pool.get().unwrap(), course, "Pacific/Auckland", "Kia ora", true, 0).unwrap();
+    let mut settings = crate::helpers::settings(&app.data_dir);
+    settings.newsletter.hour = 7;
+    let mailer = cairn::email::Mailer::new(&settings.mail, &app.data_dir).unwrap();
+    let sender = nl::Newsletter::new(app.pool.clone(), mailer, app.address.clone(), settings.newsletter);
+
+    // 2026-12-01 17:30 UTC is 06:30 on the 2nd in Auckland (UTC+13): not yet.
+    let before = 1_796_146_200;
+    assert_eq!(sender.schedule(before).await.unwrap(), 0);
+    assert!(store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-02").unwrap().is_none());
+    // An hour later it is 07:30 there: the issue of the 2nd is built, once.
+    assert_eq!(sender.schedule(before + 3600).await.unwrap(), 1);
+    assert_eq!(sender.schedule(before + 7200).await.unwrap(), 0, "one issue per course and local date");
+    let issue = store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-02").unwrap().unwrap();
+    assert_eq!((issue.status, issue.until), (store::IssueStatus::Sent, before + 3600));
+}
