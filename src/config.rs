@@ -85,6 +85,23 @@ impl Default for JoinSettings {
     }
 }
 
+/// The course newsletter's schedule and pace.
+#[derive(Debug, Clone, Copy)]
+pub struct NewsletterSettings {
+    /// Local hour (0-23, in each course's time zone) at which the day's issue is built and sent.
+    pub hour: u32,
+    /// Newsletter messages sent per minute at most, over all courses.
+    pub max_per_minute: u32,
+    /// Whether `cairn serve` builds the daily issues on schedule (queued copies are sent either way).
+    pub enabled: bool,
+}
+
+impl Default for NewsletterSettings {
+    fn default() -> Self {
+        Settings::defaults().newsletter
+    }
+}
+
 /// Reverse proxies whose `X-Forwarded-For` header is believed; empty means none is.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<ipnet::IpNet>);
@@ -195,6 +212,7 @@ pub struct Settings {
     pub join: JoinSettings,
     pub trusted_proxies: TrustedProxies,
     pub backup: BackupSettings,
+    pub newsletter: NewsletterSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -775,6 +793,51 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "newsletter.hour",
+        in_file: true,
+        env: "CAIRN_NEWSLETTER_HOUR",
+        flag: None,
+        value_name: "HOUR",
+        default: Some("7"),
+        default_doc: "",
+        help: "Hour of the day (0 to 23, in each course's time zone, set on its newsletter page) from which the \
+               day's newsletter issue is built and sent, once per day.",
+        apply: |d, v| {
+            d.s.newsletter.hour = v.number(0, 23)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "newsletter.max_per_minute",
+        in_file: true,
+        env: "CAIRN_NEWSLETTER_MAX_PER_MINUTE",
+        flag: None,
+        value_name: "N",
+        default: Some("600"),
+        default_doc: "",
+        help: "Newsletter messages sent per minute at most, over all courses, through pooled SMTP connections. \
+               1 to 1000000.",
+        apply: |d, v| {
+            d.s.newsletter.max_per_minute = v.number(1, 1_000_000)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "newsletter.enabled",
+        in_file: true,
+        env: "CAIRN_NEWSLETTER_ENABLED",
+        flag: None,
+        value_name: "BOOL",
+        default: Some("true"),
+        default_doc: "",
+        help: "Whether `cairn serve` builds each course's daily issue on schedule. Copies already queued (by \
+               `cairn newsletter send` or \"Send now\") are sent either way.",
+        apply: |d, v| {
+            d.s.newsletter.enabled = v.boolean()?;
+            Ok(())
+        },
+    },
 ];
 
 /// Variables read outside the settings, listed with them in the README.
@@ -1018,6 +1081,7 @@ impl Draft {
                 join: JoinSettings { mails_per_address_per_day: 0, per_client_per_hour: 0 },
                 trusted_proxies: TrustedProxies::default(),
                 backup: BackupSettings { dir: None, interval_hours: 0, keep: 0 },
+                newsletter: NewsletterSettings { hour: 0, max_per_minute: 0, enabled: false },
             },
             smtp_port: None,
             from: None,

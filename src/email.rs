@@ -33,6 +33,19 @@ pub enum MailError {
     Build(String),
     #[error("sending failed: {0}")]
     Send(String),
+    /// The server refused the message for good (a 5xx answer): retrying will not help.
+    #[error("refused: {0}")]
+    Rejected(String),
+}
+
+/// Headers of a message sent to a mailing list (RFC 2369, 2919, 8058), and its Message-ID.
+#[derive(Debug, Clone, Default)]
+pub struct ListHeaders {
+    /// (name, value) pairs, e.g. `List-Id`.
+    pub headers: Vec<(&'static str, String)>,
+    /// A Message-ID that stays the same if the message is sent again, so readers' mail
+    /// programs can tell a repeat from a new message.
+    pub message_id: Option<String>,
 }
 
 /// A message to send: plain text, with an optional HTML alternative and attachments.
@@ -80,8 +93,21 @@ impl Mailer {
     }
 
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
+        self.send_list(email, &ListHeaders::default()).await
+    }
+
+    /// Sends a message with list headers (see [`ListHeaders`]).
+    pub async fn send_list(&self, email: Email, list: &ListHeaders) -> Result<(), MailError> {
         let to: Mailbox = email.to.parse().map_err(|_| MailError::Address(email.to.clone()))?;
-        let builder = Message::builder().from(self.from.clone()).to(to).subject(email.subject);
+        let mut builder = Message::builder().from(self.from.clone()).to(to).subject(email.subject);
+        for (name, value) in &list.headers {
+            let name = lettre::message::header::HeaderName::new_from_ascii(name.to_string())
+                .map_err(|e| MailError::Build(e.to_string()))?;
+            builder = builder.raw_header(lettre::message::header::HeaderValue::new(name, value.clone()));
+        }
+        if list.message_id.is_some() {
+            builder = builder.message_id(list.message_id.clone());
+        }
         let body = match email.html {
             Some(html) => MultiPart::alternative_plain_html(email.text, html),
             None => {
@@ -100,7 +126,9 @@ impl Mailer {
         }
         .map_err(|e| MailError::Build(e.to_string()))?;
         match &self.backend {
-            Backend::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| MailError::Send(e.to_string())),
+            Backend::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() { MailError::Rejected(e.to_string()) } else { MailError::Send(e.to_string()) }
+            }),
             Backend::File(dir) => {
                 // Mail holds learners' addresses and private links: owner-only, like the data dir.
                 crate::startup::create_private_dir(dir)

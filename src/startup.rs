@@ -149,6 +149,7 @@ pub struct Application {
     session_life: crate::config::SessionSettings,
     /// The settings scheduled backups are taken with, when `[backup] dir` is set.
     backups: Option<Settings>,
+    newsletter: crate::app::newsletter::Newsletter,
 }
 
 impl Application {
@@ -171,6 +172,12 @@ impl Application {
         let peers = crate::peers::Peers::new(pool.clone(), ledger.clone())?;
         let notifier =
             crate::notify::Notifier::new(pool.clone(), harvester.fetcher().clone(), mailer.clone(), base_url.clone());
+        let newsletter = crate::app::newsletter::Newsletter::new(
+            pool.clone(),
+            mailer.clone(),
+            base_url.clone(),
+            settings.newsletter,
+        );
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
@@ -190,6 +197,7 @@ impl Application {
             join: settings.join,
             join_rate: crate::notify::RateLimit::per_window(settings.join.per_client_per_hour, 3600),
             docs: crate::web::DocCache::open(&settings.database_path())?,
+            newsletter: newsletter.clone(),
             issuer_email: settings
                 .mail
                 .from
@@ -245,6 +253,7 @@ impl Application {
             peers,
             session_life: settings.sessions,
             backups: settings.backup.dir.is_some().then(|| settings.clone()),
+            newsletter,
         })
     }
 
@@ -274,6 +283,10 @@ impl Application {
         self.notifier.clone()
     }
 
+    pub fn newsletter(&self) -> crate::app::newsletter::Newsletter {
+        self.newsletter.clone()
+    }
+
     pub fn harvester(&self) -> crate::harvest::Harvester {
         self.harvester.clone()
     }
@@ -299,6 +312,11 @@ impl Application {
         jobs.spawn(Job::new("mentions", NOTIFY_TICK).wake_on(n.mentions_wake.clone()), move || {
             let n = n.clone();
             async move { n.verify_pass().await }
+        });
+        let nl = self.newsletter.clone();
+        jobs.spawn(Job::new("newsletter", NEWSLETTER_TICK).wake_on(nl.wake.clone()), move || {
+            let nl = nl.clone();
+            async move { nl.pass().await }
         });
         let p = self.peers.clone();
         let peers_job = Job::new("peers", PEERS_TICK).wake_on(p.wake.clone()).wake_on(self.ledger.tip_changed.clone());
@@ -372,6 +390,8 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 pub const HARVEST_TICK: Duration = Duration::from_secs(30);
 /// How often deliveries and mention checks run when nothing wakes them.
 const NOTIFY_TICK: Duration = Duration::from_secs(5);
+/// How often the newsletter job looks for a course whose hour has come.
+const NEWSLETTER_TICK: Duration = Duration::from_secs(30);
 /// How often peers are asked for news when nothing wakes the exchange.
 const PEERS_TICK: Duration = Duration::from_secs(2);
 /// How often the miner looks at the pool when nothing wakes it.

@@ -10,5 +10,6 @@ pub mod feeds;
 pub mod instructors;
 pub mod learners;
 pub mod mentions;
+pub mod newsletter;
 pub mod peers;
 pub mod subscribe;

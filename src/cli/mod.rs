@@ -9,6 +9,7 @@ mod chain;
 mod credential;
 mod feeds;
 mod learner;
+mod newsletter;
 mod peer;
 mod serve;
 mod webmention;
@@ -26,6 +27,7 @@ pub use chain::ChainCommand;
 pub use credential::{CredentialCommand, IdentityCommand};
 pub use feeds::FeedCommand;
 pub use learner::LearnerCommand;
+pub use newsletter::NewsletterCommand;
 pub use peer::PeerCommand;
 pub use webmention::WebmentionCommand;
 
@@ -109,6 +111,9 @@ pub enum Command {
     /// A learner's rights over their data: forget a learner.
     #[command(subcommand)]
     Learner(LearnerCommand),
+    /// A course's daily newsletter: send an issue now, import readers, list them.
+    #[command(subcommand)]
+    Newsletter(NewsletterCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -172,6 +177,7 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Learner(cmd) => learner::run(&settings, cmd),
         Command::Backup { file } => backup::backup(&settings, &file),
         Command::Restore { file, force } => backup::restore(&settings, &file, force),
+        Command::Newsletter(cmd) => newsletter::run(&settings, cmd),
     }
 }
 

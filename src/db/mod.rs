@@ -119,6 +119,7 @@ pub mod instructors;
 pub mod learners;
 pub mod links;
 pub mod mentions;
+pub mod newsletter;
 pub mod outbox;
 pub mod peers;
 pub mod portfolios;

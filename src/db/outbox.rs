@@ -35,7 +35,8 @@ super::stored::stored_enum! {
 pub struct Notification {
     pub id: i64,
     pub kind: Kind,
-    pub award_id: i64,
+    /// The award notified; `None` for a newsletter's Webmention.
+    pub award_id: Option<i64>,
     pub source: Option<String>,
     pub target: Option<String>,
     pub status: Status,
@@ -46,6 +47,48 @@ pub struct Notification {
     pub location: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The newsletter issue whose archive page mentions the target, for a newsletter's Webmention.
+    pub newsletter_issue_id: Option<i64>,
+}
+
+/// Queues a Webmention from a newsletter issue's archive page (`source`) to each post it
+/// included, once per post and issue (a unique key), in the caller's transaction.
+pub fn enqueue_newsletter(
+    conn: &mut SqliteConnection,
+    issue_id: i64,
+    source: &str,
+    targets: &[String],
+    now: i64,
+) -> StoreResult<usize> {
+    write_tx(conn, |conn| {
+        let mut n = 0;
+        for target in targets {
+            n += diesel::insert_into(outbox::table)
+                .values((
+                    outbox::kind.eq(Kind::Webmention),
+                    outbox::newsletter_issue_id.eq(issue_id),
+                    outbox::source.eq(source),
+                    outbox::target.eq(target),
+                    outbox::status.eq(Status::Queued),
+                    outbox::next_attempt_at.eq(now),
+                    outbox::created_at.eq(now),
+                    outbox::updated_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        Ok(n)
+    })
+}
+
+/// The Webmentions of a newsletter issue, oldest first.
+pub fn for_newsletter_issue(conn: &mut SqliteConnection, issue_id: i64) -> StoreResult<Vec<Notification>> {
+    outbox::table
+        .filter(outbox::newsletter_issue_id.eq(issue_id))
+        .order(outbox::id)
+        .select(Notification::as_select())
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// Queues an award's notifications: a Webmention from `source` to the evidence when there is
@@ -92,7 +135,7 @@ pub fn enqueue(
 /// Notifications of the given awards, oldest first.
 pub fn for_awards(conn: &mut SqliteConnection, award_ids: &[i64]) -> StoreResult<Vec<Notification>> {
     outbox::table
-        .filter(outbox::award_id.eq_any(award_ids))
+        .filter(outbox::award_id.eq_any(award_ids.iter().map(|id| Some(*id))))
         .order(outbox::id)
         .select(Notification::as_select())
         .load(conn)

@@ -234,7 +234,7 @@ diesel::table! {
     outbox (id) {
         id -> BigInt,
         kind -> Text,
-        award_id -> BigInt,
+        award_id -> Nullable<BigInt>,
         source -> Nullable<Text>,
         target -> Nullable<Text>,
         status -> Text,
@@ -245,6 +245,7 @@ diesel::table! {
         location -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        newsletter_issue_id -> Nullable<BigInt>,
     }
 }
 
@@ -359,3 +360,74 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    newsletter_courses (course_id) {
+        course_id -> BigInt,
+        time_zone -> Text,
+        note -> Text,
+        skip_date -> Nullable<Text>,
+        webmentions -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    newsletter_subscribers (id) {
+        id -> BigInt,
+        course_id -> BigInt,
+        email -> Text,
+        name -> Text,
+        status -> Text,
+        confirm_token_hash -> Nullable<Text>,
+        confirm_expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    newsletter_issues (id) {
+        id -> BigInt,
+        course_id -> BigInt,
+        date -> Text,
+        status -> Text,
+        since -> BigInt,
+        until -> BigInt,
+        content -> Text,
+        posts -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    newsletter_deliveries (id) {
+        id -> BigInt,
+        issue_id -> BigInt,
+        subscriber_id -> BigInt,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    newsletter_secret (id) {
+        id -> BigInt,
+        secret -> Text,
+    }
+}
+
+diesel::joinable!(newsletter_deliveries -> newsletter_issues (issue_id));
+diesel::joinable!(newsletter_deliveries -> newsletter_subscribers (subscriber_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    newsletter_courses,
+    newsletter_subscribers,
+    newsletter_issues,
+    newsletter_deliveries,
+    newsletter_secret,
+);

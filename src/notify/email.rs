@@ -98,7 +98,9 @@ pub fn award_email(mail: crate::db::outbox::AwardMail, base: &str) -> Result<Ema
 
 impl Notifier {
     pub(super) async fn send_email(&self, note: &Notification) -> Delivery {
-        let id = note.award_id;
+        let Some(id) = note.award_id else {
+            return Delivery::Fail { error: "an email notification with no award".into(), endpoint: None };
+        };
         let mail = match self.db(move |c| crate::db::outbox::award_mail(c, id)).await {
             Ok(m) => m,
             Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },

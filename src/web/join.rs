@@ -47,6 +47,12 @@ pub struct JoinForm {
     pub shown: String,
     #[serde(default)]
     pub pseudonym: String,
+    /// The course whose page led here (its slug), for the newsletter option.
+    #[serde(default)]
+    pub course: String,
+    /// "Also subscribe to the course newsletter": present when checked.
+    #[serde(default)]
+    pub newsletter: Option<String>,
 }
 
 #[derive(Template)]
@@ -67,10 +73,18 @@ struct JoinDonePage {
     link: Option<String>,
 }
 
-async fn join_get(session: Session) -> Result<HttpResponse, AppError> {
+#[derive(Debug, Default, Deserialize)]
+struct JoinQuery {
+    #[serde(default)]
+    course: String,
+}
+
+async fn join_get(session: Session, q: web::Query<JoinQuery>) -> Result<HttpResponse, AppError> {
+    // The newsletter option starts checked.
+    let course = q.into_inner().course.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(200).collect();
     render(&JoinPage {
         page: Page::with_form(&session, "Join the course"),
-        form: JoinForm::default(),
+        form: JoinForm { course, newsletter: Some("on".into()), ..JoinForm::default() },
         errors: FieldErrors::new(),
         choices: vec![],
     })
@@ -148,15 +162,22 @@ async fn join_post(
             let errors = FieldErrors::new();
             render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices })
         }
-        Ok(Joined::Pending { feed_title, items }) => render(&JoinDonePage {
-            page: Page::new(&session, "Check your email"),
-            heading: "Check your email".into(),
-            message: format!(
-                "We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.",
-                feed_title, items, person.email
-            ),
-            link: None,
-        }),
+        Ok(Joined::Pending { feed_title, items }) => {
+            let newsletter = if form.newsletter.is_some() && !form.course.is_empty() {
+                super::newsletter::also_subscribe(&state, &form.course, &person.email, &person.name, now).await
+            } else {
+                String::new()
+            };
+            render(&JoinDonePage {
+                page: Page::new(&session, "Check your email"),
+                heading: "Check your email".into(),
+                message: format!(
+                    "We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.{newsletter}",
+                    feed_title, items, person.email
+                ),
+                link: None,
+            })
+        }
         Err(SubscribeError::Invalid(errors)) => again(form, errors, &session),
         Err(SubscribeError::Busy(e)) => busy(form, e, &session),
         Err(e) => Err(refused(e)),
@@ -247,6 +268,7 @@ async fn manage_get(
         feed: String::new(),
         shown: shown.to_string(),
         pseudonym: pseudonym.unwrap_or_default(),
+        ..JoinForm::default()
     };
     render(&ManagePage {
         page: Page::with_form(&session, "Your subscription"),

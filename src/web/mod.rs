@@ -10,6 +10,7 @@ mod join;
 mod learners;
 mod login;
 mod multipart;
+mod newsletter;
 mod peers;
 mod portfolio;
 mod public;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub join_rate: crate::notify::RateLimit,
     /// The public Open Badges documents and verification pages, as sent.
     pub docs: DocCache,
+    /// Builds and sends the course newsletters.
+    pub newsletter: crate::app::newsletter::Newsletter,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.
@@ -164,7 +167,8 @@ pub fn local_next(base: &str, next: &str) -> String {
 /// A request path fit for logs: secret segments (confirmation and subscription tokens) are
 /// replaced by `[redacted]`.
 pub fn redact_path(path: &str) -> String {
-    const SECRET_AFTER: [&str; 3] = ["/join/confirm/", "/subscription/", "/forget/"];
+    const SECRET_AFTER: [&str; 5] =
+        ["/join/confirm/", "/subscription/", "/forget/", "/newsletter/confirm/", "/newsletter/unsubscribe/"];
     for prefix in SECRET_AFTER {
         if let Some(rest) = path.strip_prefix(prefix) {
             let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
@@ -304,6 +308,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     reader::configure(cfg);
     peers::configure(cfg);
     learners::configure(cfg);
+    newsletter::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -54,7 +54,8 @@ async fn course_page(
             courses::outline(c, course.id)
         })
         .await?;
-    let mut res = render(&CoursePage { page: Page::new(&session, outline.course.title.clone()), outline })?;
+    // The page holds the newsletter's subscribe form.
+    let mut res = render(&CoursePage { page: Page::with_form(&session, outline.course.title.clone()), outline })?;
     let (k, v) = super::badges::webmention_link(&state.base_url);
     res.headers_mut().insert(k, v);
     Ok(res)

@@ -42,7 +42,8 @@ pub struct Card<'a> {
 
 impl Card<'_> {
     fn notes_of(&self, award_id: &i64) -> String {
-        let parts: Vec<String> = self.notes.iter().filter(|n| n.award_id == *award_id).map(|n| n.describe()).collect();
+        let parts: Vec<String> =
+            self.notes.iter().filter(|n| n.award_id == Some(*award_id)).map(|n| n.describe()).collect();
         if parts.is_empty() { "none".into() } else { parts.join("; ") }
     }
 

@@ -21,8 +21,8 @@ pub struct TestApp {
     _temp: Option<TempDir>,
 }
 
-/// Test settings: a random port, the given data dir, no background harvesting (tests run
-/// passes themselves) and no SMTP (mail goes to .eml files) unless a test says otherwise.
+/// Test settings: a random port, the given data dir, no background harvesting or scheduled
+/// newsletter (tests run passes and send issues themselves) and no SMTP (mail goes to .eml files) unless a test says otherwise.
 pub fn settings(data_dir: &Path) -> Settings {
     // The declared defaults only: no CAIRN_* variable or ./cairn.toml of the machine leaks in.
     let mut s = Settings::defaults();
@@ -30,6 +30,7 @@ pub fn settings(data_dir: &Path) -> Settings {
     s.data_dir = data_dir.to_path_buf();
     s.institution_name = "Test University".into();
     s.harvest.enabled = false;
+    s.newsletter.enabled = false;
     s.mail.smtp_host = None;
     s.allow_origins.clear();
     s

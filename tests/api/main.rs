@@ -20,6 +20,7 @@ mod hostile;
 mod institution;
 mod join;
 mod learners;
+mod newsletter;
 mod notify;
 mod pagecheck;
 mod peers;

@@ -1,4 +1,7 @@
-//! A real SMTP listener on 127.0.0.1 that accepts every message and keeps it.
+//! A real SMTP listener on 127.0.0.1 that accepts every message and keeps it. It can also be
+//! told to stop answering after a number of messages (`hold_after`), so that a test can kill
+//! a sender while messages are in flight: a held message is never acknowledged, and is
+//! dropped, as a real server drops a transaction whose client went away.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +14,11 @@ use tokio::net::TcpListener;
 struct Inbox {
     messages: Mutex<Vec<String>>,
     arrived: tokio::sync::Notify,
+    /// Past this many messages, DATA is not answered (`usize::MAX`: never).
+    hold_after: std::sync::atomic::AtomicUsize,
+    /// Messages waiting, unanswered, for the hold to end.
+    held: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -24,6 +32,7 @@ impl SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let inbox: Arc<Inbox> = Arc::default();
+        inbox.hold_after.store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
         let store = inbox.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -34,6 +43,23 @@ impl SmtpSink {
             }
         });
         SmtpSink { port, inbox }
+    }
+
+    /// From now on, a message that arrives after `n` have been accepted gets no answer
+    /// until [`SmtpSink::release`], and is then dropped unacknowledged.
+    pub fn hold_after(&self, n: usize) {
+        self.inbox.hold_after.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Messages currently held unanswered.
+    pub fn held(&self) -> usize {
+        self.inbox.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Ends the hold: held messages are dropped, later ones accepted.
+    pub fn release(&self) {
+        self.inbox.hold_after.store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+        self.inbox.released.notify_waiters();
     }
 
     pub fn messages(&self) -> Vec<String> {
@@ -88,6 +114,14 @@ async fn session(stream: tokio::net::TcpStream, store: Arc<Inbox>) -> std::io::R
                     break;
                 }
                 data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
+            }
+            if store.messages.lock().unwrap().len() >= store.hold_after.load(std::sync::atomic::Ordering::SeqCst) {
+                let released = store.released.notified();
+                store.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                store.arrived.notify_waiters();
+                released.await;
+                store.held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                return Ok(());
             }
             store.messages.lock().unwrap().push(data);
             store.arrived.notify_waiters();

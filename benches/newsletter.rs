@@ -1,0 +1,224 @@
+//! Newsletter benchmark: build one issue and send it to 10,000 confirmed readers through a
+//! local SMTP sink (pooled connections, no pacing limit in the way), reporting the total time
+//! and messages per second; and the award request's latency while the issue is being sent,
+//! against idle.
+//!
+//! Run: `cargo bench --bench newsletter`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+
+mod common;
+use common::percentile;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use cairn::config::Settings;
+use cairn::db::schema::{authors, feeds, link_tasks, links};
+use cairn::startup::Application;
+use diesel::prelude::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const READERS: usize = 10_000;
+
+/// An SMTP server on 127.0.0.1 that accepts every message and counts the newsletter's (award
+/// emails go through it too).
+async fn smtp_sink(count: Arc<AtomicUsize>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut r = BufReader::new(r);
+                let mut line = String::new();
+                w.write_all(b"220 sink ESMTP\r\n").await?;
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await? == 0 {
+                        return Ok::<(), std::io::Error>(());
+                    }
+                    let cmd = line.trim_end().to_ascii_uppercase();
+                    if cmd.starts_with("EHLO") {
+                        w.write_all(b"250-sink\r\n250 8BITMIME\r\n").await?;
+                    } else if cmd == "DATA" {
+                        w.write_all(b"354 go ahead\r\n").await?;
+                        let mut newsletter = false;
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).await? == 0 {
+                                return Ok(());
+                            }
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            newsletter |= line.starts_with("To: reader");
+                        }
+                        if newsletter {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        w.write_all(b"250 queued\r\n").await?;
+                    } else if cmd == "QUIT" {
+                        w.write_all(b"221 bye\r\n").await?;
+                        return Ok(());
+                    } else {
+                        w.write_all(b"250 OK\r\n").await?;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn main() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let received = Arc::new(AtomicUsize::new(0));
+    let port = rt.block_on(smtp_sink(received.clone()));
+
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".parse()?;
+    settings.data_dir = dir.path().to_path_buf();
+    settings.harvest.enabled = false;
+    settings.chain.mining = false;
+    settings.newsletter.enabled = false;
+    settings.newsletter.max_per_minute = 1_000_000;
+    settings.mail.smtp_host = Some("127.0.0.1".into());
+    settings.mail.smtp_port = port;
+    settings.mail.smtp_tls = cairn::config::SmtpTls::None;
+    let app = rt.block_on(async { Application::build(&settings) })?;
+    let base = app.base_url().to_string();
+    let pool = app.pool();
+    let newsletter = app.newsletter();
+    rt.spawn(app.run_until_stopped());
+    let mut conn = pool.get()?;
+    cairn::demo::seed(&mut conn)?;
+    cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
+    let course = cairn::db::courses::get_course_by_slug(&mut conn, cairn::demo::DEMO_SLUG)?.id;
+    let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
+    let t = cairn::db::now();
+    // 400 learners' posts tied to a task: 30 land in the issue, all serve as awards' evidence.
+    let posts: Vec<i64> = cairn::db::write_tx(&mut conn, |c| -> anyhow::Result<Vec<i64>> {
+        let owner = cairn::db::feeds::find_or_create_author(c, "Owner", None)?;
+        let feed: i64 = diesel::insert_into(feeds::table)
+            .values((
+                feeds::author_id.eq(owner.id),
+                feeds::url.eq("http://127.0.0.1:9/feed.xml"),
+                feeds::status.eq("paused"),
+                feeds::created_at.eq(t),
+                feeds::updated_at.eq(t),
+            ))
+            .returning(feeds::id)
+            .get_result(c)?;
+        let mut ids = Vec::new();
+        for i in 0..400 {
+            let a: i64 = diesel::insert_into(authors::table)
+                .values((
+                    authors::name.eq(format!("L{i}")),
+                    authors::email.eq(format!("l{i}@example.edu")),
+                    authors::created_at.eq(t),
+                ))
+                .returning(authors::id)
+                .get_result(c)?;
+            let l: i64 = diesel::insert_into(links::table)
+                .values((
+                    links::feed_id.eq(feed),
+                    links::author_id.eq(a),
+                    links::item_key.eq(format!("id:{i}")),
+                    links::url.eq(format!("http://127.0.0.1:9/post/{i}")),
+                    links::title.eq(format!("Post {i}")),
+                    links::summary_html.eq("<p>What I learned this week, in a few words.</p>"),
+                    links::harvested_at.eq(if i < 30 { t } else { t - 7 * 24 * 3600 }),
+                    links::changed_at.eq(t),
+                    links::content_hash.eq("x"),
+                ))
+                .returning(links::id)
+                .get_result(c)?;
+            diesel::insert_into(link_tasks::table)
+                .values((
+                    link_tasks::link_id.eq(l),
+                    link_tasks::task_id.eq(task),
+                    link_tasks::source.eq("hashtag"),
+                    link_tasks::tied.eq(true),
+                    link_tasks::created_at.eq(t),
+                ))
+                .execute(c)?;
+            ids.push(l);
+        }
+        Ok(ids)
+    })?;
+    for i in 0..READERS {
+        cairn::db::newsletter::import(&mut conn, course, &format!("reader{i}@example.edu"), "", t)?;
+    }
+    // Webmentions would go to an unreachable site: off, so only the mail is measured.
+    cairn::db::newsletter::save_settings(&mut conn, course, "UTC", "", false, t)?;
+    drop(conn);
+
+    let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
+    let (idle, busy, total, during) = rt.block_on(async {
+        let csrf = common::sign_in(&client, &base).await?;
+        let award = |id: i64| {
+            let (client, csrf, base) = (client.clone(), csrf.clone(), base.clone());
+            async move {
+                let t = Instant::now();
+                let res = client
+                    .post(format!("{base}/admin/reader/award"))
+                    .form(&[
+                        ("csrf_token", csrf.as_str()),
+                        ("link_id", &id.to_string()),
+                        ("task_id", &task.to_string()),
+                    ])
+                    .send()
+                    .await?;
+                anyhow::ensure!(res.status() == 303, "award failed: {}", res.status());
+                Ok::<f64, anyhow::Error>(t.elapsed().as_secs_f64() * 1000.0)
+            }
+        };
+        let mut idle = Vec::new();
+        for id in &posts[30..130] {
+            idle.push(award(*id).await?);
+        }
+        let start = Instant::now();
+        let sending = tokio::spawn(async move { newsletter.send_now(course, "2026-12-01", cairn::db::now()).await });
+        let mut busy = Vec::new();
+        let mut i = 130;
+        while !sending.is_finished() && i < posts.len() {
+            busy.push(award(posts[i]).await?);
+            i += 1;
+        }
+        let built = sending.await??;
+        anyhow::ensure!(matches!(built, cairn::app::newsletter::Built::Queued { .. }), "{built:?}");
+        let total = start.elapsed();
+        let during = busy.len();
+        Ok::<_, anyhow::Error>((idle, busy, total, during))
+    })?;
+    let (mut idle, mut busy) = (idle, busy);
+    idle.sort_by(f64::total_cmp);
+    busy.sort_by(f64::total_cmp);
+    let sent = received.load(Ordering::Relaxed);
+    println!("newsletter benchmark: one issue (30 posts) to {READERS} confirmed readers through a local SMTP sink");
+    println!(
+        "build + send: {:.2} s, {sent} messages received, {:.0} messages/s   goal: under 60 s",
+        total.as_secs_f64(),
+        sent as f64 / total.as_secs_f64()
+    );
+    println!(
+        "award latency, idle:            median {:.2} ms, p99 {:.2} ms",
+        percentile(&idle, 0.5),
+        percentile(&idle, 0.99)
+    );
+    if busy.is_empty() {
+        println!("award latency, while sending:   no award finished during the send");
+    } else {
+        println!(
+            "award latency, while sending:   median {:.2} ms, p99 {:.2} ms ({during} awards)   goal: within 20% of idle",
+            percentile(&busy, 0.5),
+            percentile(&busy, 0.99)
+        );
+    }
+    anyhow::ensure!(sent == READERS, "{sent} of {READERS} messages arrived");
+    Ok(())
+}

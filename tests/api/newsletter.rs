@@ -1,0 +1,519 @@
+//! The course newsletter: double opt-in through a real SMTP listener, one issue per reader
+//! (also across a killed and restarted server), one-click unsubscribe, no empty issues, the
+//! command line and the public archive.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use cairn::app::newsletter as nl;
+use cairn::db::newsletter as store;
+use diesel::prelude::*;
+
+use crate::badges::app_with_post;
+use crate::helpers::{TestApp, cairn_cmd, client, csrf_in};
+use crate::smtp::SmtpSink;
+
+const SLUG: &str = "e-learning-3-0";
+
+fn course_id(app: &TestApp) -> i64 {
+    cairn::db::courses::get_course_by_slug(&mut app.pool.get().unwrap(), SLUG).unwrap().id
+}
+
+/// Points the app's mail at the sink.
+fn smtp_to(sink: &SmtpSink) -> impl FnOnce(&mut cairn::config::Settings) {
+    let port = sink.port;
+    move |s| {
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = port;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+        s.newsletter.max_per_minute = 100_000;
+    }
+}
+
+/// Messages to `to` whose subject starts with `subject`.
+fn mails_to<'a>(mails: &'a [String], to: &str, subject: &str) -> Vec<&'a String> {
+    mails.iter().filter(|m| m.contains(&format!("To: {to}")) && m.contains(&format!("Subject: {subject}"))).collect()
+}
+
+/// The first `{prefix}…` link in a mail, quoted-printable soft breaks undone.
+fn link_in(mail: &str, prefix: &str) -> String {
+    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
+    text[start..].split(|c: char| c.is_whitespace() || c == '>' || c == '"').next().unwrap().to_string()
+}
+
+/// The value of a header of a raw message, unfolded.
+fn header(mail: &str, name: &str) -> Option<String> {
+    let head = mail.split("\r\n\r\n").next().unwrap_or(mail).replace("\r\n ", " ").replace("\r\n\t", " ");
+    head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+}
+
+/// Subscribes `email` from the course page as a visitor with no account.
+async fn subscribe(app: &TestApp, email: &str) -> reqwest::Response {
+    let visitor = client();
+    let page = visitor.get(app.url(&format!("/courses/{SLUG}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Subscribe to the newsletter"), "the course page offers the newsletter");
+    let csrf = csrf_in(&page);
+    visitor
+        .post(app.url(&format!("/courses/{SLUG}/newsletter")))
+        .form(&[("csrf_token", csrf.as_str()), ("email", email), ("name", "")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits, at most `secs`, until `pred` holds for the sink's messages; returns them.
+async fn wait_until(sink: &SmtpSink, secs: u64, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let m = sink.messages();
+        if pred(&m) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "the sink never got the expected mail ({} message(s))", m.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn confirmed_readers_get_one_issue_with_list_headers_and_unsubscribe_in_one_click() {
+    let sink = SmtpSink::start().await;
+    let server = crate::feedserver::FeedServer::start().await;
+    server.set("/f.xml", crate::feedserver::Reply::xml(crate::feedserver::fixture("rss2.xml")));
+    let app = crate::harvest::app_for(&server, smtp_to(&sink)).await;
+    let course = course_id(&app);
+
+    // Ada confirms; Bob never does.
+    assert_eq!(subscribe(&app, "ada@example.edu").await.status(), 200);
+    assert_eq!(subscribe(&app, "bob@example.edu").await.status(), 200);
+    let mails = wait_until(&sink, 10, |m| m.len() >= 2).await;
+    let confirm = mails_to(&mails, "ada@example.edu", "Confirm your subscription");
+    assert_eq!(confirm.len(), 1);
+    let link = link_in(confirm[0], &app.url("/newsletter/confirm/"));
+    let res = client().get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("You will receive the newsletter"));
+    assert_eq!(client().get(&link).send().await.unwrap().status(), 404, "a confirmation link works once");
+    assert_eq!(store::count_confirmed(&mut app.pool.get().unwrap(), course).unwrap(), 1);
+
+    // A day with a note: the instructor sends it now.
+    app.login().await;
+    let res = app
+        .post_form(
+            &format!("/admin/courses/{course}/newsletter"),
+            &[("note", "Welcome to week <one> & all"), ("time_zone", "Europe/Paris"), ("webmentions", "on")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let admin = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    assert!(admin.contains("1 confirmed reader(s)") && admin.contains("Preview of the next issue"), "{admin}");
+    assert!(admin.contains("Welcome to week &#60;one&#62; &#38; all"), "the text preview, escaped: {admin}");
+    let res = app.post_form(&format!("/admin/courses/{course}/newsletter/send"), &[]).await;
+    assert_eq!(res.status(), 303);
+    let mails = wait_until(&sink, 20, |m| !mails_to(m, "ada@example.edu", "E-Learning 3.0").is_empty()).await;
+    let issue = mails_to(&mails, "ada@example.edu", "E-Learning 3.0")[0].clone();
+    assert!(mails_to(&mails, "bob@example.edu", "E-Learning 3.0").is_empty(), "nothing to an unconfirmed reader");
+
+    // Multipart text and HTML, list headers, one-click unsubscribe.
+    assert!(issue.contains("multipart/alternative") && issue.contains("text/plain") && issue.contains("text/html"));
+    assert!(header(&issue, "List-Id").unwrap().contains("<e-learning-3-0.newsletter.127.0.0.1>"), "{issue}");
+    assert_eq!(header(&issue, "List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    let unsubscribe = header(&issue, "List-Unsubscribe").unwrap();
+    assert!(unsubscribe.contains("mailto:"), "{unsubscribe}");
+    let unsubscribe = link_in(&unsubscribe, &app.url("/newsletter/unsubscribe/"));
+    let body = issue.replace("=\r\n", "");
+    assert!(body.contains(&unsubscribe), "the body links the same unsubscribe page");
+    assert!(body.contains("Welcome to week <one> & all"), "the text part holds the note as written");
+
+    // The same day is never sent twice.
+    let res = app.post_form(&format!("/admin/courses/{course}/newsletter/send"), &[]).await;
+    assert_eq!(res.status(), 303);
+    assert!(app.get_html(&format!("/admin/courses/{course}/newsletter")).await.contains("not sent twice"));
+
+    // A link scanner's GET changes nothing; the mail program's one-click POST (no cookie, no
+    // CSRF token) unsubscribes.
+    let page = client().get(&unsubscribe).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<form method=\"post\""), "{page}");
+    assert_eq!(store::count_confirmed(&mut app.pool.get().unwrap(), course).unwrap(), 1);
+    let res = reqwest::Client::new()
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(store::count_confirmed(&mut app.pool.get().unwrap(), course).unwrap(), 0);
+    let forged = format!("{}0", unsubscribe.trim_end_matches(|c: char| c.is_ascii_hexdigit()));
+    assert_eq!(reqwest::Client::new().post(&forged).send().await.unwrap().status(), 404);
+    let total = sink.messages().len();
+    assert_eq!(total, 3, "two confirmations and one issue, nothing else");
+}
+
+/// Readers imported on the command line: `lines` is the CSV.
+fn import(data_dir: &std::path::Path, lines: &str) -> String {
+    let file = data_dir.join("readers.csv");
+    std::fs::write(&file, lines).unwrap();
+    let out = cairn_cmd()
+        .env("CAIRN_DATA_DIR", data_dir)
+        .args(["newsletter", "import", "--course", SLUG])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `cairn newsletter send` on a blocking thread, so the sink on this runtime can answer.
+async fn send(data_dir: &std::path::Path, sink: &SmtpSink, date: &str) -> String {
+    let mut cmd = cairn_cmd();
+    cmd.env("CAIRN_DATA_DIR", data_dir)
+        .env("CAIRN_SMTP_HOST", "127.0.0.1")
+        .env("CAIRN_SMTP_PORT", sink.port.to_string())
+        .env("CAIRN_SMTP_TLS", "none")
+        .env("CAIRN_NEWSLETTER_MAX_PER_MINUTE", "100000")
+        .args(["newsletter", "send", "--course", SLUG, "--date", date]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_command_line_imports_readers_and_an_empty_day_sends_nothing() {
+    let sink = SmtpSink::start().await;
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let out = import(
+        &app.data_dir,
+        "email,name\nada@example.edu,Ada\nnot-an-address,Bob\nada@example.edu,Ada again\ngrace@example.edu,\n",
+    );
+    assert!(out.contains("line 2: ada@example.edu: added"), "{out}");
+    assert!(out.contains("line 3: not-an-address: error"), "{out}");
+    assert!(out.contains("line 4: ada@example.edu: already subscribed"), "{out}");
+    assert!(out.contains("line 5: grace@example.edu: added"), "{out}");
+
+    // Nothing was harvested, nothing awarded, no note: nothing is sent, and the day is done.
+    let out = send(&app.data_dir, &sink, "2026-11-30").await;
+    assert!(out.contains("nothing new and no note; nothing was sent"), "{out}");
+    assert!(sink.messages().is_empty(), "no mail on an empty day");
+    let issue = store::issue_on(&mut app.pool.get().unwrap(), course_id(&app), "2026-11-30").unwrap().unwrap();
+    assert_eq!(issue.status, store::IssueStatus::Empty);
+
+    // With a note, the next day is sent, to each reader once, however often the command runs.
+    store::save_settings(&mut app.pool.get().unwrap(), course_id(&app), "UTC", "A note", true, 0).unwrap();
+    let out = send(&app.data_dir, &sink, "2026-12-01").await;
+    let errors: Vec<Option<String>> = {
+        use cairn::db::schema::newsletter_deliveries::dsl;
+        dsl::newsletter_deliveries.select(dsl::last_error).load(&mut app.pool.get().unwrap()).unwrap()
+    };
+    assert!(out.contains("2 sent"), "{out} {errors:?}");
+    let out = send(&app.data_dir, &sink, "2026-12-01").await;
+    assert!(out.contains("already had its issue") && out.contains("2 sent"), "{out}");
+    assert_eq!(sink.messages().len(), 2);
+    let list = cairn_cmd()
+        .env("CAIRN_DATA_DIR", &app.data_dir)
+        .args(["newsletter", "list", "--course", SLUG])
+        .output()
+        .unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(list.contains("2 confirmed reader(s)") && list.contains("2026-12-01: 0 post(s), 2 sent"), "{list}");
+}
+
+#[tokio::test]
+async fn an_issue_groups_posts_by_task_is_archived_as_an_h_entry_and_mentions_each_post_once() {
+    let (app, server, _post) = app_with_post().await;
+    let post_url = server.url("/2019/data-and-me");
+    server.set(
+        "/2019/data-and-me",
+        crate::feedserver::Reply::typed(
+            r#"<html><head><link rel="webmention" href="/wm"></head><body><p>Data &amp; me</p></body></html>"#,
+            "text/html",
+        ),
+    );
+    server.set("/wm", crate::feedserver::Reply::Status { status: 202, headers: vec![], body: vec![] });
+    let course = course_id(&app);
+    let issue = {
+        let mut c = app.pool.get().unwrap();
+        store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
+        match nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now()).unwrap() {
+            nl::Built::Queued { issue, readers: 1 } => issue,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    // The issue's page sends the post its Webmention through the outbox, once.
+    let archive_url = app.url(&format!("/courses/{SLUG}/newsletter/2026-12-01"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let notes = loop {
+        app.notifier.deliver_due().await.unwrap();
+        let notes = cairn::db::outbox::for_newsletter_issue(&mut app.pool.get().unwrap(), issue.id).unwrap();
+        let mine = notes.iter().find(|n| n.target.as_deref() == Some(post_url.as_str()));
+        if mine.is_some_and(|n| n.status != cairn::db::outbox::Status::Queued) {
+            break notes;
+        }
+        assert!(Instant::now() < deadline, "the Webmention was never delivered: {notes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let sent: Vec<_> = notes.iter().filter(|n| n.target.as_deref() == Some(post_url.as_str())).collect();
+    assert_eq!(sent.len(), 1, "{notes:?}");
+    assert_eq!(sent[0].status, cairn::db::outbox::Status::Sent, "{notes:?}");
+    let body = server.last_body("/wm").unwrap();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    assert_eq!(pairs, vec![("source".into(), archive_url.clone()), ("target".into(), post_url.clone())]);
+
+    let page = app.get_html(&format!("/courses/{SLUG}/newsletter/2026-12-01")).await;
+    assert!(page.contains("class=\"h-entry\"") && page.contains("class=\"e-content\""), "{page}");
+    assert!(page.contains(&format!("class=\"u-mention-of\" href=\"{post_url}\"")), "{page}");
+    assert!(page.contains("Data &amp; me") || page.contains("Data &#38; me"), "{page}");
+    assert!(page.contains("Ada Lovelace"), "the author is named");
+    assert!(page.contains("/tasks/el30-data"), "grouped under its task");
+    let archive = app.get_html(&format!("/courses/{SLUG}/newsletter")).await;
+    assert!(archive.contains("/newsletter/2026-12-01"), "{archive}");
+    let atom = app.get(&format!("/courses/{SLUG}/newsletter.atom")).await.text().await.unwrap();
+    let feed = feed_rs::parser::parse(atom.as_bytes()).unwrap();
+    assert_eq!(feed.entries.len(), 1);
+    assert_eq!(feed.entries[0].links[0].href, app.url(&format!("/courses/{SLUG}/newsletter/2026-12-01")));
+    assert_eq!(app.get(&format!("/courses/{SLUG}/newsletter/2026-12-02")).await.status(), 404);
+    // Nothing new since: the next day would be empty.
+    let next =
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-02", &app.address, cairn::db::now()).unwrap();
+    assert!(matches!(next, nl::Built::Empty), "{next:?}");
+    let again =
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+    assert!(matches!(again, nl::Built::Exists(_)), "{again:?}");
+    let notes = cairn::db::outbox::for_newsletter_issue(&mut app.pool.get().unwrap(), issue.id).unwrap();
+    let mut targets: Vec<_> = notes.iter().map(|n| n.target.clone().unwrap()).collect();
+    let included = targets.len();
+    targets.dedup();
+    assert_eq!((targets.len(), included), (3, 3), "one Webmention per included post, and only one: {notes:?}");
+}
+
+/// A `cairn serve` process on `data_dir`, mailing through `sink`; killed when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data_dir: &std::path::Path, sink: &SmtpSink) -> Server {
+    Server(
+        cairn_cmd()
+            .env("CAIRN_DATA_DIR", data_dir)
+            .env("CAIRN_BIND", "127.0.0.1:0")
+            .env("CAIRN_SMTP_HOST", "127.0.0.1")
+            .env("CAIRN_SMTP_PORT", sink.port.to_string())
+            .env("CAIRN_SMTP_TLS", "none")
+            .env("CAIRN_HARVEST_ENABLED", "false")
+            .env("CAIRN_CHAIN_MINING", "false")
+            .env("CAIRN_NEWSLETTER_ENABLED", "false")
+            .env("CAIRN_NEWSLETTER_MAX_PER_MINUTE", "100000")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_server_killed_while_sending_to_500_readers_sends_each_exactly_one_copy_after_restart() {
+    const READERS: usize = 500;
+    let sink = SmtpSink::start().await;
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    let (data_dir, _keep) = app.stop().await;
+    {
+        let pool = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
+        let mut c = pool.get().unwrap();
+        for i in 0..READERS {
+            store::import(&mut c, course, &format!("reader{i}@example.edu"), "", 0).unwrap();
+        }
+        store::import(&mut c, course, "leaver@example.edu", "", 0).unwrap();
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            use cairn::db::schema::newsletter_subscribers::dsl;
+            diesel::update(dsl::newsletter_subscribers.filter(dsl::email.eq("leaver@example.edu")))
+                .set(dsl::status.eq("pending"))
+                .execute(c)
+        })
+        .unwrap();
+        store::save_settings(&mut c, course, "UTC", "Today's note", true, 0).unwrap();
+        let built = nl::build_issue(&mut c, course, "2026-12-01", "http://127.0.0.1:1", cairn::db::now()).unwrap();
+        assert!(matches!(built, nl::Built::Queued { readers: 500, .. }), "{built:?}");
+    }
+
+    // The server starts sending; after 150 copies the sink stops answering, so some copies are
+    // in flight (sent, never acknowledged) when the server is killed.
+    sink.hold_after(150);
+    let mut first = serve(&data_dir, &sink);
+    // Killed once the copies the sink acknowledged are recorded and every sending slot holds a
+    // copy in flight (sent, unanswered): the sender is stalled, so no message is half-written.
+    let sent_rows = |pool: &cairn::db::DbPool| {
+        use cairn::db::schema::newsletter_deliveries::dsl;
+        dsl::newsletter_deliveries.filter(dsl::status.eq("sent")).count().get_result::<i64>(&mut pool.get().unwrap())
+    };
+    let watch = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(sink.messages().len() == 150 && sink.held() == nl::CONCURRENCY && sent_rows(&watch).unwrap_or(0) == 150) {
+        assert!(
+            Instant::now() < deadline,
+            "the send never reached 150 ({} so far, {} held, {:?} recorded)",
+            sink.messages().len(),
+            sink.held(),
+            sent_rows(&watch)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    sink.release();
+    let before = sink.messages().len();
+    assert!(before < READERS, "killed mid-send ({before} delivered)");
+
+    // Restarted, it finishes: copies claimed by the dead process are taken again once their
+    // lease runs out.
+    let _second = serve(&data_dir, &sink);
+    let mails = wait_until(&sink, 150, |m| m.len() >= READERS).await;
+    let mut seen = std::collections::HashMap::new();
+    for m in &mails {
+        *seen.entry(header(m, "To").unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), READERS, "every confirmed reader got the issue");
+    assert!(seen.values().all(|n| *n == 1), "nobody got it twice");
+    assert!(!seen.contains_key("leaver@example.edu"), "nothing to an unconfirmed reader");
+    let pool = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
+    let issue = store::issue_on(&mut pool.get().unwrap(), course, "2026-12-01").unwrap().unwrap();
+    assert_eq!(store::delivery_counts(&mut pool.get().unwrap(), issue.id).unwrap(), (READERS as i64, 0, 0));
+    assert_eq!(sink.messages().len(), READERS, "and no copy after the last");
+}
+
+#[tokio::test]
+async fn a_learner_joining_from_the_course_page_is_offered_the_newsletter_checked() {
+    let sink = SmtpSink::start().await;
+    let server = crate::feedserver::FeedServer::start().await;
+    server.set("/f.xml", crate::feedserver::Reply::xml(crate::feedserver::fixture("rss2.xml")));
+    let app = crate::harvest::app_for(&server, smtp_to(&sink)).await;
+    let course = app.get_html(&format!("/courses/{SLUG}")).await;
+    assert!(course.contains(&format!("href=\"/join?course={SLUG}\"")), "{course}");
+    let visitor = client();
+    let page = visitor.get(app.url(&format!("/join?course={SLUG}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"<input type="checkbox" name="newsletter" value="on" checked>"#), "{page}");
+    let csrf = csrf_in(&page);
+    let res = visitor
+        .post(app.url("/join"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Grace"),
+            ("email", "grace@example.edu"),
+            ("url", &server.url("/f.xml")),
+            ("course", SLUG),
+            ("newsletter", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("newsletter of E-Learning 3.0"));
+    let mails = wait_until(&sink, 10, |m| m.len() >= 2).await;
+    assert_eq!(mails_to(&mails, "grace@example.edu", "Confirm your subscription to E-Learning 3.0").len(), 1);
+    assert_eq!(mails.len(), 2, "the feed's confirmation and the newsletter's");
+    let pending: i64 = {
+        use cairn::db::schema::newsletter_subscribers::dsl;
+        dsl::newsletter_subscribers
+            .filter(dsl::status.eq("pending"))
+            .count()
+            .get_result(&mut app.pool.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(pending, 1, "double opt-in: pending until the link is followed");
+}
+
+/// Parse errors of an HTML page, by the WHATWG tokenizer (html5gum).
+fn html_errors(html: &str) -> Vec<String> {
+    html5gum::Tokenizer::new(html)
+        .filter_map(|t| match t {
+            Ok(html5gum::Token::Error(e)) => Some(format!("{e:?}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Accessibility problems a browser sees on the current page: controls without a label,
+/// images without alt text, links and buttons without a name, a missing `lang`, not exactly
+/// one `h1`, skipped heading levels, and duplicate ids.
+const AUDIT: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push('no lang');
+if (document.querySelectorAll('h1').length !== 1) problems.push('h1 count ' + document.querySelectorAll('h1').length);
+let last = 0;
+for (const h of document.querySelectorAll('h1,h2,h3,h4,h5,h6')) {
+  const level = +h.tagName[1];
+  if (last && level > last + 1) problems.push('heading jump to ' + h.tagName);
+  last = level;
+}
+for (const el of document.querySelectorAll('input:not([type=hidden]),select,textarea')) {
+  const labelled = (el.id && document.querySelector('label[for="' + el.id + '"]')) || el.closest('label') || el.getAttribute('aria-label');
+  if (!labelled) problems.push('unlabelled ' + (el.name || el.outerHTML));
+}
+for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('img without alt');
+for (const a of document.querySelectorAll('a,button')) if (!(a.innerText || a.getAttribute('aria-label') || '').trim()) problems.push('nameless ' + a.outerHTML);
+const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+for (const id of ids) if (ids.indexOf(id) !== ids.lastIndexOf(id)) problems.push('duplicate id ' + id);
+return problems;
+"#;
+
+#[tokio::test]
+async fn the_archive_pages_are_valid_html_and_accessible_in_a_real_browser() {
+    let (app, _server, _post) = app_with_post().await;
+    let course = course_id(&app);
+    {
+        let mut c = app.pool.get().unwrap();
+        store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
+        nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+    }
+    let pages = [
+        format!("/courses/{SLUG}"),
+        format!("/courses/{SLUG}/newsletter"),
+        format!("/courses/{SLUG}/newsletter/2026-12-01"),
+        format!("/admin/courses/{course}/newsletter"),
+    ];
+    assert!(!html_errors("<p id=a id=b>x</p>").is_empty(), "the check sees a duplicate attribute");
+    for path in &pages {
+        let html = app.get_html(path).await;
+        assert!(html_errors(&html).is_empty(), "{path}: {:?}", html_errors(&html));
+    }
+    let (_driver, _profile, browser) = crate::browser::start_browser().await;
+    crate::browser::sign_in(&browser, &app.url("/login")).await.unwrap();
+    for path in &pages {
+        browser.goto(&app.url(path)).await.unwrap();
+        let problems = browser.execute(AUDIT, vec![]).await.unwrap();
+        assert_eq!(problems, serde_json::json!([]), "{path}");
+    }
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_scheduler_builds_each_course_issue_once_at_the_hour_of_its_time_zone() {
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    store::import(&mut app.pool.get().unwrap(), course, "reader@example.edu", "", 0).unwrap();
+    store::save_settings(&mut app.pool.get().unwrap(), course, "Pacific/Auckland", "Kia ora", true, 0).unwrap();
+    let mut settings = crate::helpers::settings(&app.data_dir);
+    settings.newsletter.hour = 7;
+    let mailer = cairn::email::Mailer::new(&settings.mail, &app.data_dir).unwrap();
+    let sender = nl::Newsletter::new(app.pool.clone(), mailer, app.address.clone(), settings.newsletter);
+
+    // 2026-12-01 17:30 UTC is 06:30 on the 2nd in Auckland (UTC+13): not yet.
+    let before = 1_796_146_200;
+    assert_eq!(sender.schedule(before).await.unwrap(), 0);
+    assert!(store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-02").unwrap().is_none());
+    // An hour later it is 07:30 there: the issue of the 2nd is built, once.
+    assert_eq!(sender.schedule(before + 3600).await.unwrap(), 1);
+    assert_eq!(sender.schedule(before + 7200).await.unwrap(), 0, "one issue per course and local date");
+    let issue = store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-02").unwrap().unwrap();
+    assert_eq!((issue.status, issue.until), (store::IssueStatus::Sent, before + 3600));
+}
