@@ -9,3 +9,4 @@ pub mod instructors;
 pub mod mentions;
 pub mod peers;
 pub mod subscribe;
+pub mod tokens;

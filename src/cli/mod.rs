@@ -8,6 +8,7 @@ mod chain;
 mod feeds;
 mod peer;
 mod serve;
+mod token;
 mod webmention;
 
 use std::io::IsTerminal;

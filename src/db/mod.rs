@@ -104,6 +104,7 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+pub mod api;
 pub mod awards;
 pub mod chain;
 pub mod courses;
@@ -118,6 +119,7 @@ pub mod peers;
 pub mod reader;
 pub mod sessions;
 pub mod stored;
+pub mod tokens;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
 #[derive(Debug, thiserror::Error)]

@@ -309,3 +309,32 @@ diesel::table! {
         sent_at -> BigInt,
     }
 }
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        instructor_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        last_used_addr -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_idempotency (token_id, key) {
+        token_id -> BigInt,
+        key -> Text,
+        request_hash -> Text,
+        status -> BigInt,
+        response -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(api_tokens -> instructors (instructor_id));
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, instructors);
