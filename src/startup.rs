@@ -188,6 +188,7 @@ impl Application {
             join: settings.join,
             join_rate: crate::notify::RateLimit::per_window(settings.join.per_client_per_hour, 3600),
             docs: crate::web::DocCache::open(&settings.database_path())?,
+            api: crate::web::api::ApiState::new(settings.api.requests_per_minute),
             issuer_email: settings
                 .mail
                 .from

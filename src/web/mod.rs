@@ -2,6 +2,7 @@
 //! input, call the store, and render a template or redirect.
 
 mod admin;
+pub mod api;
 mod badges;
 mod cache;
 mod chain;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub join_rate: crate::notify::RateLimit,
     /// The public Open Badges documents and verification pages, as sent.
     pub docs: DocCache,
+    /// The JSON API's per-token request budgets.
+    pub api: api::ApiState,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.
@@ -300,6 +303,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     badges::configure(cfg);
     reader::configure(cfg);
     peers::configure(cfg);
+    api::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 
