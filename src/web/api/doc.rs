@@ -34,7 +34,7 @@ use crate::web::{Page, render};
         reader::tie,
         reader::dismiss,
     ),
-    components(schemas(ProblemDoc)),
+    components(schemas(ProblemDoc, awards::State, reader::QueueStatus)),
     modifiers(&Common),
     tags(
         (name = "awards", description = "Awarding and revoking badges, and looking awards up"),
