@@ -293,6 +293,13 @@ impl Application {
             async move { n.deliver_pass().await }
         });
         let n = self.notifier.clone();
+        // Events are queued by database triggers, whichever process made the change, so this
+        // job polls (one indexed query) rather than waiting for a wake signal.
+        jobs.spawn(Job::new("webhooks", WEBHOOK_TICK), move || {
+            let n = n.clone();
+            async move { n.webhooks_pass().await }
+        });
+        let n = self.notifier.clone();
         jobs.spawn(Job::new("mentions", NOTIFY_TICK).wake_on(n.mentions_wake.clone()), move || {
             let n = n.clone();
             async move { n.verify_pass().await }
@@ -363,6 +370,8 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 pub const HARVEST_TICK: Duration = Duration::from_secs(30);
 /// How often deliveries and mention checks run when nothing wakes them.
 const NOTIFY_TICK: Duration = Duration::from_secs(5);
+/// How often queued webhook events are looked for.
+const WEBHOOK_TICK: Duration = Duration::from_secs(1);
 /// How often peers are asked for news when nothing wakes the exchange.
 const PEERS_TICK: Duration = Duration::from_secs(2);
 /// How often the miner looks at the pool when nothing wakes it.

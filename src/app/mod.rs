@@ -10,3 +10,4 @@ pub mod mentions;
 pub mod peers;
 pub mod subscribe;
 pub mod tokens;
+pub mod webhooks;

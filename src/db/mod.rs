@@ -120,6 +120,7 @@ pub mod reader;
 pub mod sessions;
 pub mod stored;
 pub mod tokens;
+pub mod webhooks;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
 #[derive(Debug, thiserror::Error)]

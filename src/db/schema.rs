@@ -338,3 +338,33 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> instructors (instructor_id));
 diesel::allow_tables_to_appear_in_same_query!(api_tokens, instructors);
+
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        instructor_id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        created_at -> BigInt,
+        removed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        event -> Text,
+        award_id -> BigInt,
+        payload -> Nullable<Text>,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhooks);

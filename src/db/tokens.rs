@@ -15,6 +15,8 @@ super::stored::stored_enum! {
         AwardsWrite = "awards:write",
         /// Tie posts to Tasks and dismiss them in the Reader.
         ReaderWrite = "reader:write",
+        /// Register and remove webhooks.
+        WebhooksWrite = "webhooks:write",
     }
 }
 

@@ -440,7 +440,7 @@ async fn the_reference_page_is_served_by_cairn_from_the_document() {
     assert_eq!(doc["openapi"], "3.1.0");
     let html = script().get(app.url("/api/v1/reference")).send().await.unwrap().text().await.unwrap();
     let ops = doc["paths"].as_object().unwrap().values().flat_map(|p| p.as_object().unwrap().keys()).count();
-    assert_eq!(ops, 12);
+    assert_eq!(ops, 15);
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             assert!(html.contains(&format!("{} {path}", method.to_uppercase())), "{method} {path} is described");
@@ -530,8 +530,180 @@ async fn the_served_document_is_valid_openapi_and_schemathesis_finds_no_fault() 
     let started = Instant::now();
     let (status, text) = tokio::task::spawn_blocking(move || run_bounded(st, Duration::from_secs(240))).await.unwrap();
     assert!(status.success(), "Schemathesis found faults:\n{text}");
-    assert!(text.contains("Tested: 12"), "every operation was tested:\n{text}");
+    assert!(text.contains("Tested: 15"), "every operation was tested:\n{text}");
     let generated = text.lines().find(|l| l.contains("generated,")).unwrap_or("");
     assert!(generated.contains("passed") && !generated.contains("failed"), "{text}");
     eprintln!("Schemathesis: {} in {:?}", generated.trim(), started.elapsed());
+}
+
+/// One request a webhook receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// A webhook receiver on 127.0.0.1 that records every request; `/flaky` answers 503, the
+/// rest 204.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut lines = head.lines();
+                let path = lines.next().unwrap_or("").split(' ').nth(1).unwrap_or("").to_string();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let len: usize =
+                    headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                while buf.len() < head_end + len {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&buf[head_end..(head_end + len).min(buf.len())]).to_string();
+                let status = if path == "/flaky" { "503 Service Unavailable" } else { "204 No Content" };
+                store.lock().unwrap().push(Received { path, headers, body });
+                let _ = stream.write_all(format!("HTTP/1.1 {status}\r\nConnection: close\r\n\r\n").as_bytes()).await;
+            });
+        }
+    });
+    (origin, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_hear_of_awards_signed_as_standard_webhooks_says() {
+    let (origin, got) = receiver().await;
+    let app = spawn_with(|s| {
+        s.allow_origins = vec![origin.clone()];
+        s.chain.records_per_block = 1;
+        s.chain.difficulty_bits = 8;
+    })
+    .await;
+    cairn::demo::seed(&mut app.pool.get().unwrap()).unwrap();
+    let t = token(&app, "awards:write,read,webhooks:write");
+    let read_only = token(&app, "read");
+
+    let hook = json!({"url": format!("{origin}/hook")});
+    problem(post(&app, &read_only, "/api/v1/webhooks", hook.clone()).await, 403, "insufficient-scope").await;
+    let res = post(&app, &t, "/api/v1/webhooks", hook).await;
+    assert_eq!(res.status(), 201);
+    let w: Value = res.json().await.unwrap();
+    let secret = w["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{w}");
+    let flaky: Value =
+        post(&app, &t, "/api/v1/webhooks", json!({"url": format!("{origin}/flaky")})).await.json().await.unwrap();
+    let listed: Value = get(&app, &t, "/api/v1/webhooks").await.json().await.unwrap();
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 2);
+    assert!(listed["webhooks"][0]["secret"].is_null(), "the secret is shown only once");
+    problem(post(&app, &t, "/api/v1/webhooks", json!({"url": "ftp://x.example/"})).await, 422, "invalid").await;
+
+    let a: Value = post(&app, &t, "/api/v1/awards", award_body("hook@example.edu")).await.json().await.unwrap();
+    let id = a["id"].as_str().unwrap().to_string();
+    // Let the award be recorded before it is revoked, so the three events come in that order.
+    let started = Instant::now();
+    let events = |got: &std::sync::Arc<std::sync::Mutex<Vec<Received>>>| -> Vec<Received> {
+        got.lock().unwrap().iter().filter(|r| r.path == "/hook").cloned().collect()
+    };
+    while events(&got).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "award.created and award.recorded within 60 s: {:?}",
+            events(&got)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(post(&app, &t, &format!("/api/v1/awards/{id}/revoke"), json!({"reason": "copied"})).await.status(), 200);
+    while events(&got).len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(60), "award.revoked within 60 s: {:?}", events(&got));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = events(&got);
+    let types: Vec<String> = received
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["award.created", "award.recorded", "award.revoked"]);
+    for r in &received {
+        let doc: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(doc["data"]["id"], id.as_str(), "{doc}");
+    }
+    let recorded: Value = serde_json::from_str(&received[1].body).unwrap();
+    assert!(recorded["data"]["block"]["hash"].as_str().is_some_and(|h| h.len() == 64), "{recorded}");
+
+    // Every signature verifies with the Standard Webhooks reference library (the
+    // `standardwebhooks` package from PyPI, pinned in scripts/api/requirements.txt); a
+    // tampered body does not.
+    let python = tokio::task::spawn_blocking(api_python).await.unwrap();
+    let messages: Vec<Value> = received
+        .iter()
+        .map(|r| json!({"headers": r.headers.iter().cloned().collect::<std::collections::HashMap<_, _>>(), "body": r.body}))
+        .collect();
+    let input = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(input.path(), json!({"secret": secret, "messages": messages}).to_string()).unwrap();
+    let mut v = Command::new(&python);
+    v.args([
+        "-c",
+        "import json, sys\n\
+         from standardwebhooks.webhooks import Webhook, WebhookVerificationError\n\
+         doc = json.load(open(sys.argv[1]))\n\
+         wh = Webhook(doc['secret'])\n\
+         for m in doc['messages']:\n\
+         \x20   wh.verify(m['body'], m['headers'])\n\
+         \x20   try:\n\
+         \x20       wh.verify(m['body'] + ' ', m['headers'])\n\
+         \x20       sys.exit('a tampered body verified')\n\
+         \x20   except WebhookVerificationError:\n\
+         \x20       pass\n\
+         print('VERIFIED', len(doc['messages']))",
+    ])
+    .arg(input.path());
+    let (status, text) = tokio::task::spawn_blocking(move || run_bounded(v, Duration::from_secs(60))).await.unwrap();
+    assert!(status.success() && text.contains("VERIFIED 3"), "standardwebhooks:\n{text}");
+    let ids: std::collections::HashSet<&str> =
+        received.iter().map(|r| r.headers.iter().find(|(k, _)| k == "webhook-id").unwrap().1.as_str()).collect();
+    assert_eq!(ids.len(), 3, "each message has its own id");
+
+    // A receiver that fails is retried later under the outbox's backoff, not dropped.
+    let flaky_id = flaky["id"].as_i64().unwrap();
+    let mut conn = app.pool.get().unwrap();
+    let tried = cairn::db::webhooks::recent(&mut conn, flaky_id, 10).unwrap();
+    assert!(!tried.is_empty());
+    let first = tried.iter().find(|d| d.attempts > 0).expect("an attempt was made");
+    assert_eq!(first.status, cairn::db::webhooks::DeliveryStatus::Queued);
+    assert_eq!(first.last_error.as_deref(), Some("the receiver answered 503 Service Unavailable"));
+    assert!(first.next_attempt_at >= first.updated_at + 60, "the next attempt waits at least a minute");
+    drop(conn);
+    let removed =
+        call(&script(), reqwest::Method::DELETE, app.url(&format!("/api/v1/webhooks/{flaky_id}")), Some(&t), None)
+            .await;
+    assert_eq!(removed.status(), 204);
+    let left = cairn::db::webhooks::recent(&mut app.pool.get().unwrap(), flaky_id, 10).unwrap();
+    assert!(
+        left.iter().all(|d| d.status != cairn::db::webhooks::DeliveryStatus::Queued),
+        "its queued events are dropped"
+    );
 }

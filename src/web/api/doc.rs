@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
 use super::problem::{Kind, PROBLEM_JSON, ProblemDoc};
-use super::{awards, catalog, reader};
+use super::{awards, catalog, reader, webhooks};
 use crate::web::{Page, render};
 
 #[derive(OpenApi)]
@@ -33,6 +33,9 @@ use crate::web::{Page, render};
         reader::queue,
         reader::tie,
         reader::dismiss,
+        webhooks::create,
+        webhooks::list,
+        webhooks::delete,
     ),
     components(schemas(ProblemDoc, awards::State, reader::QueueStatus)),
     modifiers(&Common),
@@ -40,6 +43,7 @@ use crate::web::{Page, render};
         (name = "awards", description = "Awarding and revoking badges, and looking awards up"),
         (name = "courses", description = "Courses, modules and tasks (read-only)"),
         (name = "reader", description = "Harvested posts waiting for recognition"),
+        (name = "webhooks", description = "URLs that hear of awards: award.created, award.revoked, award.recorded"),
     )
 )]
 struct ApiDoc;

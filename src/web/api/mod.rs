@@ -14,6 +14,7 @@ mod doc;
 mod problem;
 mod reader;
 pub mod tokens;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -217,6 +218,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/reader").route(web::get().to(reader::queue)))
             .service(resource("/reader/{link_id}/tie").route(web::post().to(reader::tie)))
             .service(resource("/reader/{link_id}/dismiss").route(web::post().to(reader::dismiss)))
+            .service(resource("/webhooks").route(web::post().to(webhooks::create)).route(web::get().to(webhooks::list)))
+            .service(resource("/webhooks/{id}").route(web::delete().to(webhooks::delete)))
             .default_service(web::to(not_found)),
     );
     tokens::configure(cfg);
