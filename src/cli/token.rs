@@ -14,7 +14,7 @@ pub enum TokenCommand {
         /// The instructor's email.
         #[arg(long, value_name = "EMAIL")]
         email: String,
-        /// Comma-separated scopes: read, awards:write, reader:write.
+        /// Comma-separated scopes: read, awards:write, reader:write, webhooks:write.
         #[arg(long, value_name = "SCOPES")]
         scope: String,
         /// Days until the token expires (default: never; it works until revoked).
