@@ -31,13 +31,15 @@ pub struct AwardFilter {
     pub before_id: Option<i64>,
 }
 
-/// A page of awards with their Tasks, and the id to continue below when there is more.
-pub fn list_awards(
-    conn: &mut SqliteConnection,
-    f: &AwardFilter,
-    now: i64,
-    limit: i64,
-) -> StoreResult<(Vec<(Award, Task)>, Option<i64>)> {
+/// A page of awards with their Tasks.
+pub struct AwardPage {
+    pub rows: Vec<(Award, Task)>,
+    /// The id to continue below when there is more.
+    pub next: Option<i64>,
+}
+
+/// A page of awards matching `f`, newest first.
+pub fn list_awards(conn: &mut SqliteConnection, f: &AwardFilter, now: i64, limit: i64) -> StoreResult<AwardPage> {
     let mut q = awards::table
         .inner_join(tasks::table)
         .select((Award::as_select(), Task::as_select()))
@@ -74,7 +76,7 @@ pub fn list_awards(
     } else {
         None
     };
-    Ok((rows, next))
+    Ok(AwardPage { rows, next })
 }
 
 #[cfg(test)]

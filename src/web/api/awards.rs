@@ -481,10 +481,10 @@ pub async fn list(
                 Err(e) => return Err(e.into()),
             }
         }
-        let (rows, next) = store(crate::db::api::list_awards(c, &filter, now, limit))?;
+        let page = store(crate::db::api::list_awards(c, &filter, now, limit))?;
         Ok(AwardList {
-            awards: rows.iter().map(|(a, t)| AwardView::new(&st.base_url, a, t, now)).collect(),
-            next_cursor: next.map(|n| n.to_string()),
+            awards: page.rows.iter().map(|(a, t)| AwardView::new(&st.base_url, a, t, now)).collect(),
+            next_cursor: page.next.map(|n| n.to_string()),
         })
     })
     .await?;

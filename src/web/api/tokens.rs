@@ -2,7 +2,7 @@
 //! revoke one. An HTML page like the other admin pages: it takes the session, never a token.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -24,7 +24,12 @@ struct TokensPage {
     page: Page,
     tokens: Vec<ApiToken>,
     now: i64,
-    /// A token just made, shown this once.
+    form: FormState,
+}
+
+/// What the form shows: a token just made (shown this once), or the input and its error.
+#[derive(Default)]
+struct FormState {
     created: Option<String>,
     name: String,
     expires: String,
@@ -49,33 +54,19 @@ async fn page(
     state: &AppState,
     session: &Session,
     who: SignedIn,
-    created: Option<String>,
-    name: String,
-    expires: String,
-    error: String,
+    form: FormState,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let tokens = state.db(move |c| crate::db::tokens::list_for(c, who.instructor_id)).await?;
-    let mut res = render_status(
-        &TokensPage {
-            page: Page::new(session, "API tokens"),
-            tokens,
-            now: crate::db::now(),
-            created,
-            name,
-            expires,
-            error,
-        },
-        status,
-    )?;
+    let now = crate::db::now();
+    let mut res = render_status(&TokensPage { page: Page::new(session, "API tokens"), tokens, now, form }, status)?;
     // The page may hold a token shown once: no cache may keep it.
-    res.headers_mut()
-        .insert(actix_web::http::header::CACHE_CONTROL, actix_web::http::header::HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(res)
 }
 
 async fn tokens_page(who: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    page(&state, &session, who, None, String::new(), String::new(), String::new(), StatusCode::OK).await
+    page(&state, &session, who, FormState::default(), StatusCode::OK).await
 }
 
 async fn create(
@@ -109,10 +100,13 @@ async fn create(
     match made {
         Ok(made) => {
             tracing::info!(token = made.token.id, instructor = who.instructor_id, "API token created");
-            page(&state, &session, who, Some(made.secret), String::new(), String::new(), String::new(), StatusCode::OK)
-                .await
+            let form = FormState { created: Some(made.secret), ..FormState::default() };
+            page(&state, &session, who, form, StatusCode::OK).await
         }
-        Err(error) => page(&state, &session, who, None, name, expires, error, StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(error) => {
+            let form = FormState { created: None, name, expires, error };
+            page(&state, &session, who, form, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
     }
 }
 
