@@ -110,6 +110,10 @@ async fn an_award_made_through_the_api_follows_the_readers_rules() {
     problem(post(&app, &t, "/api/v1/awards", not_url).await, 422, "invalid").await;
     let res = call(&script(), reqwest::Method::POST, app.url("/api/v1/awards"), Some(&t), None).await;
     problem(res, 400, "bad-request").await;
+    let long = json!({"task": "#el30-data", "recipient": "z@example.edu", "evidence": "https://b.example/p",
+                      "narrative": "x".repeat(10_001)});
+    let long = problem(post(&app, &t, "/api/v1/awards", long).await, 422, "invalid").await;
+    assert!(long["errors"]["narrative"].is_string(), "{long}");
     assert_eq!(award_count(&app), 1);
 
     // One award: its status, chain standing and proof, and notifications.

@@ -35,10 +35,10 @@ pub struct AwardInput {
     pub recipient: String,
     /// The evidence: the URL of the learner's post (http or https).
     pub evidence: String,
-    /// The recipient's name, shown on the verification page.
+    /// The recipient's name, shown on the verification page (at most 200 characters).
     #[serde(default)]
     pub name: Option<String>,
-    /// Why the badge is awarded.
+    /// Why the badge is awarded (at most 10,000 characters).
     #[serde(default)]
     pub narrative: Option<String>,
 }
@@ -222,6 +222,25 @@ fn request_hash(op: &str, body: &impl Serialize) -> String {
     hex::encode(Sha256::digest(format!("{op}\n{value}").as_bytes()))
 }
 
+/// Longest name, narrative and evidence URL an award takes (they are baked into its images).
+const NAME_MAX: usize = 200;
+const NARRATIVE_MAX: usize = 10_000;
+const EVIDENCE_MAX: usize = 2048;
+
+/// Refuses fields longer than an award can carry.
+fn check_bounds(input: &AwardInput) -> Option<Problem> {
+    let over = |field: &str, value: Option<&str>, max: usize| {
+        value
+            .filter(|v| v.chars().count() > max)
+            .map(|_| Problem::invalid(field, format!("{field} is at most {max} characters")))
+    };
+    over("name", input.name.as_deref(), NAME_MAX)
+        .or_else(|| over("narrative", input.narrative.as_deref(), NARRATIVE_MAX))
+        .or_else(|| over("evidence", Some(&input.evidence), EVIDENCE_MAX))
+        .or_else(|| over("recipient", Some(&input.recipient), 254))
+        .or_else(|| over("task", Some(&input.task), 65))
+}
+
 /// Makes one award: `Ok` with its view, `Err(Ok(problem))` for a refusal the client should
 /// see (and see again on a retry), `Err(Err(_))` for our own failure.
 fn award_one(
@@ -230,6 +249,9 @@ fn award_one(
     input: &AwardInput,
     now: i64,
 ) -> Result<AwardView, Result<Problem, StoreError>> {
+    if let Some(p) = check_bounds(input) {
+        return Err(Ok(p));
+    }
     let req = HashtagAward {
         task: input.task.clone(),
         recipient: input.recipient.clone(),
