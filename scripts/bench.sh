@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (release build). Sets up Python's feedparser, pinned in
-# scripts/feedparser/requirements.txt, in .feedparser-venv for the harvest baseline. Usage: bash scripts/bench.sh [harvest|badges|notify|peers|hostile|latency ...]
+# scripts/feedparser/requirements.txt, in .feedparser-venv for the harvest baseline. Usage: bash scripts/bench.sh [harvest|badges|notify|peers|hostile|latency|api ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="$(bash scripts/feedparser/setup.sh | tail -n 1)"

@@ -2,9 +2,10 @@
 # Runs every test of the workspace. First installs what the tests need and the machine
 # lacks: Debian's chromium and chromium-driver for the browser tests, and the official Open
 # Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt), Python's
-# feedparser in .feedparser-venv/ (pinned in scripts/feedparser/requirements.txt) and mf2py in
-# .mf2-venv/ (pinned in scripts/mf2/requirements.txt), and the page checks' vnu.jar and axe-core
-# (scripts/pagecheck/, npm, with Java). Then checks the
+# feedparser in .feedparser-venv/ (pinned in scripts/feedparser/requirements.txt), mf2py in
+# .mf2-venv/ (pinned in scripts/mf2/requirements.txt), the API tools in .api-venv/ (pinned in
+# scripts/api/requirements.txt), the credential verifier (scripts/vc/, npm) and the page checks'
+# vnu.jar and axe-core (scripts/pagecheck/, npm, with Java). Then checks the
 # format and lints (clippy, warnings denied) and runs the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,12 @@ fi
 # scripts/pagecheck/package-lock.json, and Java to run the checker.
 if ! bash scripts/pagecheck/setup.sh >/dev/null; then
   echo "scripts/test.sh: could not set up the page checks in scripts/pagecheck/ (see above)" >&2
+  exit 1
+fi
+
+# openapi-spec-validator, Schemathesis and standardwebhooks, for tests/api/api.rs, in .api-venv/.
+if ! bash scripts/api/setup.sh >/dev/null; then
+  echo "scripts/test.sh: could not set up the API tools in .api-venv/ (see above)" >&2
   exit 1
 fi
 

@@ -102,6 +102,13 @@ impl Default for NewsletterSettings {
     }
 }
 
+/// Limits of the JSON API.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSettings {
+    /// Requests one token may make in a minute.
+    pub requests_per_minute: u32,
+}
+
 /// Reverse proxies whose `X-Forwarded-For` header is believed; empty means none is.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<ipnet::IpNet>);
@@ -213,6 +220,7 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     pub backup: BackupSettings,
     pub newsletter: NewsletterSettings,
+    pub api: ApiSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -838,6 +846,21 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "api.requests_per_minute",
+        in_file: true,
+        env: "CAIRN_API_REQUESTS_PER_MINUTE",
+        flag: None,
+        value_name: "N",
+        default: Some("600"),
+        default_doc: "",
+        help: "Requests one API token may make in a minute; past it, 429 with `Retry-After`, and every answer \
+               carries `RateLimit` and `RateLimit-Policy`. 1 to 1000000.",
+        apply: |d, v| {
+            d.s.api.requests_per_minute = v.number(1, 1_000_000)?;
+            Ok(())
+        },
+    },
 ];
 
 /// Variables read outside the settings, listed with them in the README.
@@ -1080,6 +1103,7 @@ impl Draft {
                 sessions: SessionSettings { idle_secs: 0, absolute_secs: 0 },
                 join: JoinSettings { mails_per_address_per_day: 0, per_client_per_hour: 0 },
                 trusted_proxies: TrustedProxies::default(),
+                api: ApiSettings { requests_per_minute: 0 },
                 backup: BackupSettings { dir: None, interval_hours: 0, keep: 0 },
                 newsletter: NewsletterSettings { hour: 0, max_per_minute: 0, enabled: false },
             },

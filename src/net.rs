@@ -364,6 +364,33 @@ impl Fetcher {
         Err(FetchError::TooManyPostRedirects(url.to_string()))
     }
 
+    /// POSTs a JSON body with extra headers to `url` under the same policy and limits (a
+    /// webhook delivery). Redirects are not followed: the answer is returned as it came.
+    pub async fn post_json(&self, url: &Url, body: &str, headers: &[(&str, String)]) -> Result<Fetched, FetchError> {
+        self.config.policy.check_url(url)?;
+        let mut req = self
+            .client
+            .post(url.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, self.user_agent())
+            .body(body.to_string());
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
+        let res = req.send().await.map_err(|e| self.transport_error(url, e))?;
+        let (status, headers) = (res.status(), res.headers().clone());
+        let (body, truncated) = self.read_capped(url, res, Overflow::KeepFirstPart).await?;
+        Ok(Fetched {
+            requested: url.clone(),
+            final_url: url.clone(),
+            moved_permanently: false,
+            status,
+            headers,
+            body,
+            truncated,
+        })
+    }
+
     /// Reads the body up to the cap. Chunks arrive already decompressed, so the cap bounds
     /// what a small gzip, deflate or brotli body inflates to, not only what crossed the wire.
     async fn read_capped(

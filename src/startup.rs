@@ -198,6 +198,7 @@ impl Application {
             join_rate: crate::notify::RateLimit::per_window(settings.join.per_client_per_hour, 3600),
             docs: crate::web::DocCache::open(&settings.database_path())?,
             newsletter: newsletter.clone(),
+            api: crate::web::api::ApiState::new(settings.api.requests_per_minute),
             issuer_email: settings
                 .mail
                 .from
@@ -309,6 +310,13 @@ impl Application {
             async move { n.deliver_pass().await }
         });
         let n = self.notifier.clone();
+        // Events are queued by database triggers, whichever process made the change, so this
+        // job polls (one indexed query) rather than waiting for a wake signal.
+        jobs.spawn(Job::new("webhooks", WEBHOOK_TICK), move || {
+            let n = n.clone();
+            async move { n.webhooks_pass().await }
+        });
+        let n = self.notifier.clone();
         jobs.spawn(Job::new("mentions", NOTIFY_TICK).wake_on(n.mentions_wake.clone()), move || {
             let n = n.clone();
             async move { n.verify_pass().await }
@@ -392,6 +400,8 @@ pub const HARVEST_TICK: Duration = Duration::from_secs(30);
 const NOTIFY_TICK: Duration = Duration::from_secs(5);
 /// How often the newsletter job looks for a course whose hour has come.
 const NEWSLETTER_TICK: Duration = Duration::from_secs(30);
+/// How often queued webhook events are looked for.
+const WEBHOOK_TICK: Duration = Duration::from_secs(1);
 /// How often peers are asked for news when nothing wakes the exchange.
 const PEERS_TICK: Duration = Duration::from_secs(2);
 /// How often the miner looks at the pool when nothing wakes it.
@@ -413,6 +423,7 @@ async fn housekeeping(pool: DbPool, life: crate::config::SessionSettings, first:
         let sessions = db::sessions::purge_expired(c, life, now)?;
         let feeds = db::feeds::purge_unconfirmed(c, now)?;
         db::feeds::forget_join_mails(c, now)?;
+        crate::app::tokens::forget_old_answers(c, now)?;
         Ok((sessions, feeds))
     })
     .await?;

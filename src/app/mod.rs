@@ -13,3 +13,5 @@ pub mod mentions;
 pub mod newsletter;
 pub mod peers;
 pub mod subscribe;
+pub mod tokens;
+pub mod webhooks;

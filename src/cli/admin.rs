@@ -23,6 +23,9 @@ pub enum AdminCommand {
         #[arg(long, value_name = "EMAIL")]
         email: String,
     },
+    /// API access tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(super::token::TokenCommand),
 }
 
 pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
@@ -31,6 +34,7 @@ pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         e => e.into(),
     };
     match cmd {
+        AdminCommand::Token(cmd) => super::token::run(settings, cmd),
         AdminCommand::CreateInstructor { email } => {
             let password = password()?;
             let pool = open_store(settings)?;

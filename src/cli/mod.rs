@@ -12,6 +12,7 @@ mod learner;
 mod newsletter;
 mod peer;
 mod serve;
+mod token;
 mod webmention;
 
 use std::io::IsTerminal;

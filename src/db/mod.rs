@@ -107,6 +107,7 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+pub mod api;
 pub mod awards;
 pub mod backup;
 pub mod chain;
@@ -126,6 +127,8 @@ pub mod portfolios;
 pub mod reader;
 pub mod sessions;
 pub mod stored;
+pub mod tokens;
+pub mod webhooks;
 
 /// Errors of the store and domain layer; the web layer maps them to responses in one place.
 #[derive(Debug, thiserror::Error)]

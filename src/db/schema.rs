@@ -431,3 +431,62 @@ diesel::allow_tables_to_appear_in_same_query!(
     newsletter_deliveries,
     newsletter_secret,
 );
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        instructor_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        last_used_addr -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_idempotency (token_id, key) {
+        token_id -> BigInt,
+        key -> Text,
+        request_hash -> Text,
+        status -> BigInt,
+        response -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(api_tokens -> instructors (instructor_id));
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, instructors);
+
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        instructor_id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        created_at -> BigInt,
+        removed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        event -> Text,
+        award_id -> BigInt,
+        payload -> Nullable<Text>,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhooks);

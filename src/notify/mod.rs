@@ -15,6 +15,7 @@ pub mod email;
 pub mod mentions;
 pub mod outbox;
 mod rate;
+pub mod webhooks;
 
 use std::sync::Arc;
 

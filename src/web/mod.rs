@@ -2,6 +2,7 @@
 //! input, call the store, and render a template or redirect.
 
 mod admin;
+pub mod api;
 mod badges;
 mod cache;
 mod chain;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub docs: DocCache,
     /// Builds and sends the course newsletters.
     pub newsletter: crate::app::newsletter::Newsletter,
+    /// The JSON API's per-token request budgets.
+    pub api: api::ApiState,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.
@@ -309,6 +312,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     peers::configure(cfg);
     learners::configure(cfg);
     newsletter::configure(cfg);
+    api::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

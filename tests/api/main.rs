@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
 
+mod api;
 mod auth;
 mod backup;
 mod badges;

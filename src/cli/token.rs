@@ -1,0 +1,96 @@
+//! `cairn admin token`: an instructor's API access tokens.
+
+use clap::Subcommand;
+
+use crate::config::Settings;
+use crate::db::StoreError;
+use crate::startup::open_store;
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make an API token for an instructor. The token is printed once, alone on the last line;
+    /// only its hash is kept.
+    Create {
+        /// The instructor's email.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// Comma-separated scopes: read, awards:write, reader:write, webhooks:write.
+        #[arg(long, value_name = "SCOPES")]
+        scope: String,
+        /// Days until the token expires (default: never; it works until revoked).
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<i64>,
+        /// A name to tell the token by.
+        #[arg(long, value_name = "NAME", default_value = "API token")]
+        name: String,
+    },
+    /// List an instructor's tokens (never the tokens themselves).
+    List {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
+    /// Revoke one of an instructor's tokens, by the id `list` shows.
+    Revoke {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// The token's id.
+        id: i64,
+    },
+}
+
+pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
+    let words = |e: StoreError| match e {
+        StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+        e => e.into(),
+    };
+    let pool = open_store(settings)?;
+    let mut conn = pool.get()?;
+    let now = crate::db::now();
+    let instructor = |conn: &mut diesel::SqliteConnection, email: &str| {
+        crate::db::instructors::find_by_email(conn, email)?
+            .ok_or_else(|| anyhow::anyhow!("no instructor has the email {email}"))
+    };
+    match cmd {
+        TokenCommand::Create { email, scope, expires, name } => {
+            let scopes = crate::app::tokens::parse_scopes(&scope).map_err(words)?;
+            let who = instructor(&mut conn, &email)?;
+            let made = crate::app::tokens::create(&mut conn, who.id, &name, &scopes, expires, now).map_err(words)?;
+            let until = super::rfc3339(made.token.expires_at).unwrap_or_else(|| "until revoked".into());
+            println!(
+                "Created token {} \"{}\" for {} ({}), valid {until}.",
+                made.token.id, made.token.name, who.email, made.token.scopes
+            );
+            println!("It is shown only now; keep it secret. Use it as: Authorization: Bearer <token>");
+            println!("{}", made.secret);
+            Ok(())
+        }
+        TokenCommand::List { email } => {
+            let who = instructor(&mut conn, &email)?;
+            for t in crate::db::tokens::list_for(&mut conn, who.id)? {
+                let state = match (t.revoked_at, t.is_live(now)) {
+                    (Some(r), _) => format!("revoked {}", super::rfc3339(Some(r)).unwrap_or_default()),
+                    (None, false) => "expired".to_string(),
+                    (None, true) => "live".to_string(),
+                };
+                let used = match (t.last_used_at, t.last_used_addr.as_deref()) {
+                    (Some(at), addr) => {
+                        format!(
+                            "last used {} from {}",
+                            super::rfc3339(Some(at)).unwrap_or_default(),
+                            addr.unwrap_or("?")
+                        )
+                    }
+                    (None, _) => "never used".to_string(),
+                };
+                println!("{}\t{}\t{}\t{state}\t{used}", t.id, t.name, t.scopes);
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { email, id } => {
+            let who = instructor(&mut conn, &email)?;
+            let t = crate::app::tokens::revoke(&mut conn, who.id, id, now).map_err(words)?;
+            println!("Revoked token {} \"{}\".", t.id, t.name);
+            Ok(())
+        }
+    }
+}

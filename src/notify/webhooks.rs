@@ -1,0 +1,120 @@
+//! Delivering webhook events: claiming what is due, fixing its body at the first attempt,
+//! signing and POSTing it under the outbound policy, and recording the outcome with the
+//! outbox's backoff (a minute doubling, `Retry-After` honoured, given up after two days).
+
+use std::sync::Arc;
+
+use super::Notifier;
+use super::outbox::{CONCURRENCY, LEASE_SECS, retry_schedule};
+use crate::db::webhooks::{self, Delivery, DeliveryStatus, Webhook};
+use crate::db::{StoreError, StoreResult};
+use crate::net::FetchError;
+
+/// Due deliveries one pass looks at.
+const BATCH: i64 = 200;
+
+/// How an attempt went, before it is stored.
+enum Attempt {
+    Sent,
+    Retry { error: String, after: Option<u64> },
+    Fail(String),
+}
+
+impl Notifier {
+    /// Delivers every webhook event that is due (up to [`CONCURRENCY`] at once); returns how
+    /// many were handled.
+    pub async fn deliver_webhooks(&self) -> StoreResult<usize> {
+        let now = self.now();
+        let due = self.db(move |c| webhooks::due(c, now, BATCH)).await?;
+        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut set = tokio::task::JoinSet::new();
+        let mut n = 0;
+        for (d, hook) in due {
+            let (id, at) = (d.id, self.now());
+            if !self.db(move |c| webhooks::claim(c, id, at, LEASE_SECS)).await? {
+                continue;
+            }
+            n += 1;
+            let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
+            let me = self.clone();
+            set.spawn(async move {
+                let r = me.deliver_webhook(d, hook).await;
+                drop(permit);
+                r
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            match done {
+                Ok(Err(e)) => {
+                    tracing::error!(
+                        error = format!("{:#}", anyhow::Error::new(e)),
+                        "recording a webhook delivery failed"
+                    )
+                }
+                Err(e) => tracing::error!(error = %e, "a webhook delivery task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(n)
+    }
+
+    async fn deliver_webhook(&self, d: Delivery, hook: Webhook) -> StoreResult<()> {
+        let body = match d.payload.clone() {
+            Some(p) => p,
+            None => {
+                let (base, delivery, now) = (self.base.clone(), d.clone(), self.now());
+                self.db(move |c| {
+                    let p = crate::app::webhooks::payload(c, &base, &delivery, now)?;
+                    webhooks::set_payload(c, delivery.id, &p)?;
+                    Ok(p)
+                })
+                .await?
+            }
+        };
+        let attempt = self.send_webhook(&d, &hook, &body).await;
+        let (now, id, attempts) = (self.now(), d.id, d.attempts + 1);
+        let (status, next, error) = match attempt {
+            Attempt::Sent => (DeliveryStatus::Sent, now, None),
+            Attempt::Fail(e) => (DeliveryStatus::Failed, now, Some(e)),
+            Attempt::Retry { error, after } => {
+                let (s, next) = retry_schedule(attempts, after, d.created_at, now);
+                let s = if s == crate::db::outbox::Status::GaveUp {
+                    DeliveryStatus::GaveUp
+                } else {
+                    DeliveryStatus::Queued
+                };
+                (s, next, Some(error))
+            }
+        };
+        self.db(move |c| webhooks::settle(c, id, attempts, status, next, error.as_deref(), now)).await
+    }
+
+    async fn send_webhook(&self, d: &Delivery, hook: &Webhook, body: &str) -> Attempt {
+        let Ok(url) = url::Url::parse(&hook.url) else {
+            return Attempt::Fail(format!("'{}' is not a web address", hook.url));
+        };
+        let (msg_id, timestamp) = (crate::app::webhooks::message_id(d), self.now());
+        let signature = match crate::app::webhooks::sign(&hook.secret, &msg_id, timestamp, body) {
+            Ok(s) => s,
+            Err(e) => return Attempt::Fail(e.to_string()),
+        };
+        let headers =
+            [("webhook-id", msg_id), ("webhook-timestamp", timestamp.to_string()), ("webhook-signature", signature)];
+        match self.fetcher.post_json(&url, body, &headers).await {
+            Ok(res) if res.status.is_success() => Attempt::Sent,
+            Ok(res) if res.status.as_u16() == 408 || res.status.as_u16() == 429 || res.status.is_server_error() => {
+                Attempt::Retry { error: format!("the receiver answered {}", res.status), after: res.retry_after() }
+            }
+            Ok(res) => Attempt::Fail(format!("the receiver answered {}", res.status)),
+            Err(e @ (FetchError::Timeout { .. } | FetchError::Connect { .. } | FetchError::Body { .. })) => {
+                Attempt::Retry { error: e.to_string(), after: None }
+            }
+            Err(e) => Attempt::Fail(e.to_string()),
+        }
+    }
+
+    /// One webhook delivery pass for the job runner: more when any delivery was settled.
+    pub async fn webhooks_pass(&self) -> anyhow::Result<crate::jobs::Pass> {
+        Ok(super::busy_if(self.deliver_webhooks().await?))
+    }
+}

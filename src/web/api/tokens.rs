@@ -1,0 +1,128 @@
+//! The instructor page for API tokens: make one (shown once), list them with their last use,
+//! revoke one. An HTML page like the other admin pages: it takes the session, never a token.
+
+use actix_session::Session;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::{CsrfForm, SignedIn, flash};
+use crate::db::tokens::{ApiToken, Scope};
+use crate::error::AppError;
+use crate::web::{AppState, Page, redirect, render_status};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/tokens", web::get().to(tokens_page))
+        .route("/admin/tokens", web::post().to(create))
+        .route("/admin/tokens/{id}/revoke", web::post().to(revoke));
+}
+
+#[derive(Template)]
+#[template(path = "admin/tokens.html")]
+struct TokensPage {
+    page: Page,
+    tokens: Vec<ApiToken>,
+    now: i64,
+    form: FormState,
+}
+
+/// What the form shows: a token just made (shown this once), or the input and its error.
+#[derive(Default)]
+struct FormState {
+    created: Option<String>,
+    name: String,
+    expires: String,
+    error: String,
+}
+
+impl TokensPage {
+    fn scopes(&self) -> &'static [&'static str] {
+        Scope::WORDS
+    }
+
+    fn when(&self, t: &i64) -> String {
+        crate::web::feeds::relative(*t, self.now)
+    }
+
+    fn live(&self, t: &ApiToken) -> bool {
+        t.is_live(self.now)
+    }
+}
+
+async fn page(
+    state: &AppState,
+    session: &Session,
+    who: SignedIn,
+    form: FormState,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let tokens = state.db(move |c| crate::db::tokens::list_for(c, who.instructor_id)).await?;
+    let now = crate::db::now();
+    let mut res = render_status(&TokensPage { page: Page::new(session, "API tokens"), tokens, now, form }, status)?;
+    // The page may hold a token shown once: no cache may keep it.
+    res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+async fn tokens_page(who: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    page(&state, &session, who, FormState::default(), StatusCode::OK).await
+}
+
+async fn create(
+    who: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    // Checkboxes repeat the `scope` key, which a struct cannot hold: read the pairs.
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get = |k: &str| pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    crate::auth::verify_csrf(&session, &get("csrf_token"))?;
+    let scopes: Vec<String> = pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
+    let (name, expires) = (get("name"), get("expires"));
+    let days = match expires.trim() {
+        "" => Ok(None),
+        d => d.parse::<i64>().map(Some).map_err(|_| format!("'{d}' is not a number of days")),
+    };
+    let made = match (crate::app::tokens::parse_scopes(&scopes.join(",")), days) {
+        (Err(e), _) => Err(e.to_string()),
+        (_, Err(e)) => Err(e),
+        (Ok(scopes), Ok(days)) => {
+            let (n, now) = (name.clone(), crate::db::now());
+            match state.db(move |c| crate::app::tokens::create(c, who.instructor_id, &n, &scopes, days, now)).await {
+                Ok(made) => Ok(made),
+                Err(AppError::Invalid(e)) => Err(e.to_string()),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    match made {
+        Ok(made) => {
+            tracing::info!(token = made.token.id, instructor = who.instructor_id, "API token created");
+            let form = FormState { created: Some(made.secret), ..FormState::default() };
+            page(&state, &session, who, form, StatusCode::OK).await
+        }
+        Err(error) => {
+            let form = FormState { created: None, name, expires, error };
+            page(&state, &session, who, form, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn revoke(
+    who: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Result<HttpResponse, AppError> {
+    let (id, now) = (id.into_inner(), crate::db::now());
+    let t = state.db(move |c| crate::app::tokens::revoke(c, who.instructor_id, id, now)).await?;
+    tracing::info!(token = t.id, "API token revoked");
+    flash(&session, format!("Token \"{}\" revoked; it no longer works.", t.name));
+    Ok(redirect("/admin/tokens"))
+}
