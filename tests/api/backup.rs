@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{TestApp, cairn_cmd, settings, spawn_with, start_with};
 
-const WRITERS: usize = 8;
-const PER_WRITER: usize = 25;
+const WRITERS: usize = 4;
+const PER_WRITER: usize = 50;
 const TASKS: [&str; 9] = [
     "#el30-data",
     "#el30-cloud",
@@ -55,7 +55,7 @@ async fn a_backup_taken_during_200_concurrent_awards_restores_every_acknowledged
     let app = running_app().await;
     let work = tempfile::tempdir().unwrap();
 
-    // Eight writers award 25 badges each from the command line, as fast as they can, while
+    // Four writers award 50 badges each from the command line, as fast as they can, while
     // the server runs and mines.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut writers = Vec::new();
