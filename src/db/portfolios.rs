@@ -12,7 +12,7 @@ pub struct Portfolio {
     pub author_id: i64,
     pub public_id: String,
     pub hidden: bool,
-    /// The learner's name.
+    /// The learner's name as they chose to be shown (given, initials or pseudonym).
     pub name: String,
 }
 
@@ -40,7 +40,7 @@ fn select(
         .first(conn)
         .optional()?;
     let Some((author_id, public_id, hidden)) = row else { return Ok(None) };
-    let name = authors::table.find(author_id).select(authors::name).first(conn)?;
+    let name = super::learners::public_name_of(conn, author_id)?;
     Ok(Some(Portfolio { author_id, public_id, hidden, name }))
 }
 

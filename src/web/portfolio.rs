@@ -26,12 +26,6 @@ pub fn url(base: &str, public_id: &str) -> String {
     format!("{base}/learners/{public_id}")
 }
 
-/// The name a learner's public page shows: the one their newest badge was made out to, which
-/// is what their badges already show publicly; never the name or address they joined with.
-fn public_name(badges: &[PortfolioBadge]) -> String {
-    badges.first().and_then(|b| b.recipient_name.clone()).unwrap_or_else(|| "A learner".into())
-}
-
 /// A visible page and its badges, or 404 (hidden pages too, so that hiding leaves no trace).
 async fn visible(state: &AppState, public_id: String) -> Result<(Portfolio, Vec<PortfolioBadge>), AppError> {
     state
@@ -73,7 +67,7 @@ async fn page(
 ) -> Result<HttpResponse, AppError> {
     let (p, badges) = visible(&state, public_id.into_inner()).await?;
     let base = &state.base_url;
-    let name = public_name(&badges);
+    let name = p.name.clone();
     let url = url(base, &p.public_id);
     let entries = badges
         .iter()
@@ -100,7 +94,7 @@ async fn page(
 async fn feed(state: web::Data<AppState>, public_id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let (p, badges) = visible(&state, public_id.into_inner()).await?;
     let base = &state.base_url;
-    let (name, home) = (public_name(&badges), url(base, &p.public_id));
+    let (name, home) = (p.name.clone(), url(base, &p.public_id));
     let self_url = format!("{home}/feed.atom");
     let updated = badges.iter().map(|b| b.issued_on).max().unwrap_or(0);
     let mut out =

@@ -25,6 +25,9 @@ pub async fn app_with_learner() -> (TestApp, String) {
     cairn::demo::seed(&mut c).unwrap();
     let author =
         cairn::db::feeds::find_or_create_author(&mut c, "Lin Example-Realname", Some("lin@example.edu")).unwrap();
+    // She chose to be shown by a pseudonym.
+    cairn::db::learners::set_name_choice(&mut c, author.id, cairn::db::learners::NameShown::Pseudonym, Some("Lin E."))
+        .unwrap();
     let hash = cairn::auth::token_hash(MANAGE_TOKEN);
     cairn::db::feeds::create_feed(
         &mut c,
