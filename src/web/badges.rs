@@ -11,7 +11,7 @@ use diesel::SqliteConnection;
 use serde::Deserialize;
 
 use super::cache::{self, Doc, DocKey, Policy};
-use super::{AppState, Page, render};
+use super::{AppState, Page, day, render};
 use crate::auth::{self, CsrfForm};
 use crate::badges::award::assertion_document;
 use crate::badges::ob;
@@ -141,10 +141,6 @@ struct VerificationPage {
     portfolio: Option<String>,
 }
 
-fn day(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
-}
-
 /// A withdrawn award answers 410 Gone, saying why and nothing more.
 fn gone_if_withdrawn(a: &Award) -> StoreResult<()> {
     if a.is_withdrawn() { Err(crate::db::StoreError::Gone(crate::app::learners::WITHDRAWN)) } else { Ok(()) }
@@ -194,9 +190,7 @@ fn verification_page(
     VerificationPage {
         page,
         url: ob::assertion_url(&state.base_url, &award.public_id),
-        published: chrono::DateTime::from_timestamp(award.issued_on, 0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        published: super::rfc3339(award.issued_on),
         logo: institution.image_type.is_some().then(|| format!("{base}/institution/image")),
         summary,
         embed: share.embed(),

@@ -241,6 +241,16 @@ impl Page {
     }
 }
 
+/// Seconds since the epoch as RFC 3339 (UTC, whole seconds), for feeds, JSON and `datetime`.
+pub(crate) fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Seconds since the epoch as a day people read ("30 November 2026").
+pub(crate) fn day(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
+}
+
 /// Renders a template as an HTML page.
 pub fn render<T: Template>(t: &T) -> Result<HttpResponse, AppError> {
     render_status(t, StatusCode::OK)

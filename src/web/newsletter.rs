@@ -112,7 +112,7 @@ async fn issue_page(
     let links = Links { base: &state.base_url, archive_url: &url, unsubscribe_url: &archive };
     let mut res = render(&IssuePage {
         page: Page::new(&session, content.subject()),
-        published: rfc3339(issue.created_at),
+        published: super::rfc3339(issue.created_at),
         c: &content,
         l: &links,
         url: url.clone(),
@@ -136,7 +136,7 @@ async fn feed(state: web::Data<AppState>, slug: web::Path<String>) -> Result<Htt
         xml_escape(&home),
         xml_escape(&home),
         xml_escape(&home),
-        rfc3339(updated)
+        super::rfc3339(updated)
     ));
     for issue in &issues {
         let Ok(content) = nl::parse_content(issue) else { continue };
@@ -148,17 +148,13 @@ async fn feed(state: web::Data<AppState>, slug: web::Path<String>) -> Result<Htt
             xml_escape(&content.subject()),
             xml_escape(&url),
             xml_escape(&url),
-            rfc3339(issue.created_at),
+            super::rfc3339(issue.created_at),
             xml_escape(&course.title),
             xml_escape(&body)
         ));
     }
     out.push_str("</feed>\n");
     Ok(HttpResponse::Ok().content_type("application/atom+xml; charset=utf-8").body(out))
-}
-
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 // ---- readers ----

@@ -76,8 +76,8 @@ async fn page(
             image: format!("{}/badge.png", ob::assertion_url(base, &b.public_id)),
             title: b.task_title.clone(),
             hashtag: b.hashtag.clone(),
-            published: rfc3339(b.issued_on),
-            day: day(b.issued_on),
+            published: super::rfc3339(b.issued_on),
+            day: super::day(b.issued_on),
         })
         .collect();
     let embed = format!("<a href=\"{}\">Badges of {}</a>", xml_escape(&url), xml_escape(&name));
@@ -105,7 +105,7 @@ async fn feed(state: web::Data<AppState>, public_id: web::Path<String>) -> Resul
          <generator>Cairn</generator>\n",
         xml_escape(&self_url),
         xml_escape(&name),
-        rfc3339(updated),
+        super::rfc3339(updated),
         xml_escape(&name),
         xml_escape(&self_url),
         xml_escape(&home)
@@ -118,8 +118,8 @@ async fn feed(state: web::Data<AppState>, public_id: web::Path<String>) -> Resul
             xml_escape(&url),
             xml_escape(&b.task_title),
             xml_escape(&url),
-            rfc3339(b.issued_on),
-            rfc3339(b.issued_on),
+            super::rfc3339(b.issued_on),
+            super::rfc3339(b.issued_on),
             xml_escape(&b.hashtag),
             xml_escape(&b.task_description)
         ));
@@ -291,12 +291,4 @@ fn uri_escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn day(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::feedserver::{FeedServer, Reply, fixture};
 use crate::helpers::cairn_cmd;
+use crate::helpers::repo;
 
 /// A loaded debug build and a cold Python are slow, never this slow.
 const WITHIN: Duration = Duration::from_secs(120);
@@ -172,10 +173,6 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
         }
     };
     Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
-}
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// The pinned feedparser's Python, set up by the project's own script.

@@ -11,13 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
+use crate::helpers::repo;
 
 /// Most pages one crawl visits.
 const MAX_PAGES: usize = 80;
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// vnu.jar and axe.min.js, set up by the project's own script.
 fn tools() -> (PathBuf, PathBuf) {

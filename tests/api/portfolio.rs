@@ -3,13 +3,13 @@
 //! learner's public badges page with its Atom feed, which the learner can hide.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use serde_json::Value;
 
+use crate::helpers::repo;
 use crate::helpers::{TestApp, spawn_app};
 
 const EVIDENCE: &str = "https://lin.example.org/2026/11/my-data-post?ref=feed&x=1";
@@ -55,10 +55,6 @@ pub async fn app_with_learner() -> (TestApp, String) {
     drop(c);
     let url = app.url(&format!("/assertions/{}", award.public_id));
     (app, url)
-}
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// Runs `cmd` with `input` on stdin, killed after `limit`.

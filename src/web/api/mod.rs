@@ -192,10 +192,7 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-/// Seconds since the epoch as RFC 3339 (UTC, whole seconds).
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use super::rfc3339;
 
 /// The API's routes, under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
