@@ -421,7 +421,7 @@ async fn housekeeping(pool: DbPool, life: crate::config::SessionSettings, first:
     let (sessions, feeds) = db::run(&pool, move |c| {
         let now = db::now();
         let sessions = db::sessions::purge_expired(c, life, now)?;
-        let feeds = db::feeds::purge_unconfirmed(c, now)?;
+        let feeds = db::feeds::purge_unconfirmed(c, now)? + db::newsletter::purge_unconfirmed(c, now)?;
         db::feeds::forget_join_mails(c, now)?;
         crate::app::tokens::forget_old_answers(c, now)?;
         Ok((sessions, feeds))

@@ -310,6 +310,17 @@ pub fn subscriber(conn: &mut SqliteConnection, id: i64) -> StoreResult<Subscribe
     newsletter_subscribers::table.find(id).select(Subscriber::as_select()).first(conn).found("subscriber")
 }
 
+/// Deletes requests to subscribe whose confirmation link expired unused, so that anonymous
+/// sign-ups never confirmed do not pile up.
+pub fn purge_unconfirmed(conn: &mut SqliteConnection, now: i64) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        newsletter_subscribers::table
+            .filter(newsletter_subscribers::status.eq(SubscriberStatus::Pending))
+            .filter(newsletter_subscribers::confirm_expires_at.lt(now)),
+    )
+    .execute(conn)?)
+}
+
 /// Takes a reader off the list; true when they were on it (pending or confirmed).
 pub fn unsubscribe(conn: &mut SqliteConnection, id: i64, now: i64) -> StoreResult<bool> {
     let n = diesel::update(
@@ -727,5 +738,25 @@ mod tests {
         crate::db::stored::assert_round_trip!(DeliveryStatus);
         // The bulk queueing statement spells two of them.
         assert_eq!((SubscriberStatus::Confirmed.as_str(), DeliveryStatus::Queued.as_str()), ("confirmed", "queued"));
+    }
+
+    #[test]
+    fn only_requests_whose_link_expired_unused_are_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let c = &mut *pool.get().unwrap();
+        crate::demo::seed(c).unwrap();
+        let course = crate::db::courses::get_course_by_slug(c, crate::demo::DEMO_SLUG).unwrap().id;
+        ask(c, course, "old@example.org", "Old", "h-old", 100, 0).unwrap();
+        ask(c, course, "new@example.org", "New", "h-new", 10_000, 0).unwrap();
+        ask(c, course, "yes@example.org", "Yes", "h-yes", 100, 0).unwrap();
+        confirm(c, "h-yes", 50).unwrap();
+        assert_eq!(purge_unconfirmed(c, 1_000).unwrap(), 1);
+        let left: Vec<String> = newsletter_subscribers::table
+            .order(newsletter_subscribers::email)
+            .select(newsletter_subscribers::email)
+            .load(c)
+            .unwrap();
+        assert_eq!(left, ["new@example.org", "yes@example.org"]);
     }
 }
