@@ -1,7 +1,7 @@
 //! Awarding and revoking badges: one code path for the Reader, bulk awards and the command
-//! line. An award stores the Assertion with both baked images, its chain record and its
-//! notifications in one transaction; a second award of the same Task's badge to the same
-//! address is refused.
+//! line. An award's images, chain record and credential are made and signed first, outside
+//! any transaction; then the Assertion, record, credential and notifications are stored in
+//! one transaction. A second award of the same Task's badge to the same address is refused.
 
 use diesel::SqliteConnection;
 
@@ -25,8 +25,32 @@ pub struct AwardRequest {
     pub awarded_by: Option<i64>,
 }
 
-/// Awards a badge, issued at `now`. Refuses a second award of the same Task to the same address.
-pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Award> {
+/// An award made ready outside any write transaction: its Assertion baked into both images,
+/// its chain record and its credential signed. Storing it ([`commit`]) then takes the write
+/// lock for a few inserts only, so concurrent awards, the miner and the senders are not held
+/// up by image encoding and JSON-LD canonicalization.
+pub struct Prepared {
+    task: Task,
+    email: Email,
+    req: AwardRequest,
+    expires: Option<i64>,
+    issued_on: i64,
+    baked: badge::Baked,
+    record: cairn_chain::Record,
+    credential: badge::SignedCredential,
+}
+
+fn already_awarded(task: &Task, prev: &Award) -> StoreError {
+    let when = chrono::DateTime::from_timestamp(prev.issued_on, 0).unwrap_or_default().format("%Y-%m-%d");
+    StoreError::Conflict(format!(
+        "This learner already has the badge for {} (awarded {when}); it was not awarded twice.",
+        task.hashtag
+    ))
+}
+
+/// Checks an award request and makes its documents, issued at `now`; nothing is awarded until
+/// [`commit`]. A Task already awarded to the address is refused here and again at commit.
+pub fn prepare(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Prepared> {
     let email = Email::parse(&req.recipient_email).map_err(|e| StoreError::field("recipient", e))?;
     if let Some(url) = &req.evidence_url {
         let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
@@ -35,61 +59,79 @@ pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, n
         }
     }
     let task = courses::get_task(conn, req.task_id)?;
+    if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
+        return Err(already_awarded(&task, &prev));
+    }
     let art = badge::artwork(conn, issuer, &task)?;
-    write_tx(conn, |conn| {
-        if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
-            let when = chrono::DateTime::from_timestamp(prev.issued_on, 0).unwrap_or_default().format("%Y-%m-%d");
-            return Err(StoreError::Conflict(format!(
-                "This learner already has the badge for {} (awarded {when}); it was not awarded twice.",
-                task.hashtag
-            )));
-        }
-        let expires = task.expires_days.map(|d| now + d * 86_400);
-        let claim = Claim {
-            issued_on: now,
-            expires,
+    let expires = task.expires_days.map(|d| now + d * 86_400);
+    let claim = Claim {
+        issued_on: now,
+        expires,
+        evidence_url: req.evidence_url.as_deref(),
+        narrative: req.narrative.as_deref(),
+    };
+    let baked = badge::bake_new(issuer, &task, &art, email.as_str(), &claim)?;
+    let fields = crate::ledger::fields_for(
+        cairn_chain::RecordKind::Award,
+        issuer.base,
+        &baked.url,
+        &baked.badge_class,
+        &baked.identity,
+        req.evidence_url.as_deref(),
+        now,
+    );
+    let record = cairn_chain::Record::sign(fields, issuer.signer);
+    // The signed credential states the record's id.
+    let subject = badge::CredentialClaim {
+        public_id: &baked.public_id,
+        salt: &baked.salt,
+        identity: &baked.identity,
+        claim: &claim,
+    };
+    let credential = badge::sign_credential(conn, issuer, &task, &subject, &record.id(), now)?;
+    Ok(Prepared { task, email, req: req.clone(), expires, issued_on: now, baked, record, credential })
+}
+
+/// Stores a prepared award with its chain record, credential and notifications, all or
+/// nothing; call it inside a write transaction (as [`award`] does).
+pub fn commit(conn: &mut SqliteConnection, p: &Prepared, now: i64) -> StoreResult<Award> {
+    let (req, baked) = (&p.req, &p.baked);
+    if let Some(prev) = awards::existing(conn, p.task.id, p.email.as_str())? {
+        return Err(already_awarded(&p.task, &prev));
+    }
+    let award = awards::insert(
+        conn,
+        &NewAward {
+            public_id: &baked.public_id,
+            task_id: p.task.id,
+            link_id: req.link_id,
+            author_id: req.author_id,
+            recipient_email: p.email.as_str(),
+            recipient_name: req.recipient_name.as_deref(),
+            salt: &baked.salt,
+            identity: &baked.identity,
             evidence_url: req.evidence_url.as_deref(),
             narrative: req.narrative.as_deref(),
-        };
-        let baked = badge::bake_new(issuer, &task, &art, email.as_str(), &claim)?;
-        let award = awards::insert(
-            conn,
-            &NewAward {
-                public_id: &baked.public_id,
-                task_id: task.id,
-                link_id: req.link_id,
-                author_id: req.author_id,
-                recipient_email: email.as_str(),
-                recipient_name: req.recipient_name.as_deref(),
-                salt: &baked.salt,
-                identity: &baked.identity,
-                evidence_url: req.evidence_url.as_deref(),
-                narrative: req.narrative.as_deref(),
-                issued_on: now,
-                expires,
-                awarded_by: req.awarded_by,
-                assertion_json: &baked.json,
-                baked_svg: baked.baked_svg.as_bytes(),
-                baked_png: &baked.baked_png,
-            },
-        )?;
-        // The chain record enters the pool in the same transaction: no award without it.
-        let fields = crate::ledger::fields_for(
-            cairn_chain::RecordKind::Award,
-            issuer.base,
-            &baked.url,
-            &baked.badge_class,
-            &baked.identity,
-            req.evidence_url.as_deref(),
-            now,
-        );
-        let record = crate::ledger::pool_record(conn, issuer.signer, fields, Some(award.id))?;
-        // The signed credential states the record's id, so the record exists first.
-        badge::issue_credential(conn, issuer, &task, &award, &record.id(), now)?;
-        // The learner hears of it without the award waiting: queued in the same transaction.
-        crate::db::outbox::enqueue(conn, award.id, &baked.url, req.evidence_url.as_deref(), true, now)?;
-        Ok(award)
-    })
+            issued_on: p.issued_on,
+            expires: p.expires,
+            awarded_by: req.awarded_by,
+            assertion_json: &baked.json,
+            baked_svg: baked.baked_svg.as_bytes(),
+            baked_png: &baked.baked_png,
+        },
+    )?;
+    // The chain record enters the pool with the award: no award without it.
+    crate::db::chain::insert_pending(conn, &p.record, Some(award.id), p.issued_on)?;
+    badge::store_credential(conn, &award.public_id, &p.credential, now)?;
+    // The learner hears of it without the award waiting: queued with it.
+    crate::db::outbox::enqueue(conn, award.id, &baked.url, req.evidence_url.as_deref(), true, now)?;
+    Ok(award)
+}
+
+/// Awards a badge, issued at `now`. Refuses a second award of the same Task to the same address.
+pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Award> {
+    let prepared = prepare(conn, issuer, req, now)?;
+    write_tx(conn, |conn| commit(conn, &prepared, now))
 }
 
 /// Awards the badge of `task_id` for a harvested post, to the post's author.
@@ -203,13 +245,30 @@ pub enum HashtagAwardError {
     Store(StoreError),
 }
 
-/// Awards the badge of the Task with a hashtag: the command line's award, by the Reader's rules.
-pub fn award_by_hashtag(
+impl Prepared {
+    /// The Task whose badge is being awarded.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+}
+
+impl From<StoreError> for HashtagAwardError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(e) => HashtagAwardError::Invalid(e),
+            e => HashtagAwardError::Store(e),
+        }
+    }
+}
+
+/// Prepares the award of the badge of the Task with a hashtag, by the Reader's rules (see
+/// [`prepare`]).
+pub fn prepare_by_hashtag(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
     a: &HashtagAward,
     now: i64,
-) -> Result<Award, HashtagAwardError> {
+) -> Result<Prepared, HashtagAwardError> {
     let tag = Hashtag::parse(&a.task).map_err(HashtagAwardError::Hashtag)?;
     let task: Task = courses::get_task_by_slug(conn, tag.slug()).map_err(|_| HashtagAwardError::NoTask(tag))?;
     let req = AwardRequest {
@@ -220,10 +279,18 @@ pub fn award_by_hashtag(
         narrative: a.narrative.clone().filter(|n| !n.trim().is_empty()),
         ..Default::default()
     };
-    award(conn, issuer, &req, now).map_err(|e| match e {
-        StoreError::Invalid(e) => HashtagAwardError::Invalid(e),
-        e => HashtagAwardError::Store(e),
-    })
+    Ok(prepare(conn, issuer, &req, now)?)
+}
+
+/// Awards the badge of the Task with a hashtag: the command line's award, by the Reader's rules.
+pub fn award_by_hashtag(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    a: &HashtagAward,
+    now: i64,
+) -> Result<Award, HashtagAwardError> {
+    let prepared = prepare_by_hashtag(conn, issuer, a, now)?;
+    Ok(write_tx(conn, |conn| commit(conn, &prepared, now))?)
 }
 
 /// Revokes an award at `now` with a reason; a revocation record enters the chain's pool.

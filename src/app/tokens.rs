@@ -189,11 +189,8 @@ pub fn idempotent(
     f: impl FnOnce(&mut SqliteConnection) -> StoreResult<Answer>,
 ) -> Result<(Answer, bool), IdempotencyError> {
     write_tx(conn, |conn| {
-        if let Some(r) = tokens::remembered(conn, token_id, key)? {
-            if r.request_hash != request_hash {
-                return Err(IdempotencyError::Mismatch);
-            }
-            return Ok((Answer { status: u16::try_from(r.status).unwrap_or(500), body: r.response }, true));
+        if let Some(answer) = replay(conn, token_id, key, request_hash)? {
+            return Ok((answer, true));
         }
         let answer = f(conn)?;
         let r = Remembered {
@@ -204,6 +201,24 @@ pub fn idempotent(
         tokens::remember(conn, token_id, key, &r, now)?;
         Ok((answer, false))
     })
+}
+
+/// The answer already given under a key, if any; a key used with another request is refused.
+/// Read on its own it lets a retry skip costly work, and [`idempotent`] asks again inside its
+/// transaction.
+pub fn replay(
+    conn: &mut SqliteConnection,
+    token_id: i64,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Answer>, IdempotencyError> {
+    let Some(r) = tokens::remembered(conn, token_id, key)? else {
+        return Ok(None);
+    };
+    if r.request_hash != request_hash {
+        return Err(IdempotencyError::Mismatch);
+    }
+    Ok(Some(Answer { status: u16::try_from(r.status).unwrap_or(500), body: r.response }))
 }
 
 /// Forgets idempotency answers older than [`IDEMPOTENCY_KEEP_SECS`].

@@ -150,45 +150,71 @@ pub fn issuer_did(base: &str) -> StoreResult<String> {
         .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("the base URL {base} cannot be turned into a did:web")))
 }
 
-/// Signs a new award's Open Badges 3.0 credential and stores it with a fresh status index,
-/// inside the award's transaction; `record_id` is the award's chain record, already pooled.
-pub fn issue_credential(
+/// A new award's Open Badges 3.0 credential, signed before the award is stored.
+pub struct SignedCredential {
+    pub status_index: i64,
+    pub json: String,
+    /// The institution's own key when it signed (to be listed among the credential keys).
+    pub institution_key: Option<String>,
+}
+
+/// What a new award's credential states about it.
+pub struct CredentialClaim<'a> {
+    pub public_id: &'a str,
+    pub salt: &'a str,
+    pub identity: &'a str,
+    pub claim: &'a Claim<'a>,
+}
+
+/// Signs a new award's Open Badges 3.0 credential with a freshly reserved status index; it
+/// reads and reserves but holds no transaction while it signs. `record_id` is the award's
+/// chain record.
+pub fn sign_credential(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
     task: &Task,
-    award: &Award,
+    subject: &CredentialClaim,
     record_id: &cairn_chain::Hash,
     now: i64,
-) -> StoreResult<String> {
+) -> StoreResult<SignedCredential> {
     let did = issuer_did(issuer.base)?;
     let institution = crate::db::institution::get(conn)?;
     let signer = credential_signer(conn, issuer.signer)?;
     let key = signer.verifying_key();
-    if signer == *issuer.signer {
-        crate::db::credentials::ensure_key(conn, &super::did::multibase(&key), now)?;
-    }
-    let index = crate::db::credentials::next_index(conn)?;
+    let institution_key = (signer == *issuer.signer).then(|| super::did::multibase(&key));
+    let index = crate::db::credentials::reserve_index(conn, now)?;
     let record_hex = record_id.to_hex();
     let doc = super::vc::credential(&super::vc::CredentialParts {
         base: issuer.base,
         did: &did,
         institution: &institution,
         task,
-        public_id: &award.public_id,
-        salt: &award.salt,
-        identity: &award.identity,
-        issued_on: award.issued_on,
-        expires: award.expires,
-        evidence_url: award.evidence_url.as_deref(),
-        narrative: award.narrative.as_deref(),
+        public_id: subject.public_id,
+        salt: subject.salt,
+        identity: subject.identity,
+        issued_on: subject.claim.issued_on,
+        expires: subject.claim.expires,
+        evidence_url: subject.claim.evidence_url,
+        narrative: subject.claim.narrative,
         record_id: &record_hex,
         status_index: index,
     });
     let signed = super::vc::sign(doc, &signer, &super::did::method_id(&did, &key), now)
         .map_err(|e| StoreError::Internal(anyhow::anyhow!("signing the credential failed: {e}")))?;
-    let json = signed.to_string();
-    crate::db::credentials::insert(conn, index, &award.public_id, &json, now)?;
-    Ok(json)
+    Ok(SignedCredential { status_index: index, json: signed.to_string(), institution_key })
+}
+
+/// Stores a signed credential (inside the award's transaction).
+pub fn store_credential(
+    conn: &mut SqliteConnection,
+    public_id: &str,
+    credential: &SignedCredential,
+    now: i64,
+) -> StoreResult<()> {
+    if let Some(key) = &credential.institution_key {
+        crate::db::credentials::ensure_key(conn, key, now)?;
+    }
+    crate::db::credentials::insert(conn, credential.status_index, public_id, &credential.json, now)
 }
 
 /// The key credentials are signed with: the institution's own (`chain_key`) until

@@ -182,15 +182,33 @@ fn invalid(m: impl Into<String>) -> ProofError {
 fn hash_data(unsecured: &Value, options: &Value) -> Result<Vec<u8>, ProofError> {
     let mut config = options.clone();
     config["@context"] = unsecured.get("@context").cloned().ok_or_else(|| invalid("the document has no @context"))?;
-    // The two canonicalizations are independent and each costs milliseconds (JSON-LD context
-    // processing): run side by side.
-    let (config, document) = std::thread::scope(|s| {
-        let config = s.spawn(|| ld::canonicalize(&config));
-        let document = ld::canonicalize(unsecured);
-        (config.join(), document)
-    });
-    let config = config.map_err(|_| invalid("canonicalizing the proof options failed"))??;
-    let mut out = Sha256::digest(config.as_bytes()).to_vec();
+    // Credentials signed in the same second with the same key share their proof options, so
+    // the last options' hash is kept: one canonicalization (milliseconds) saved per credential.
+    static LAST_CONFIG: std::sync::Mutex<Option<(String, Vec<u8>)>> = std::sync::Mutex::new(None);
+    let config_text = config.to_string();
+    let cached = LAST_CONFIG
+        .lock()
+        .ok()
+        .and_then(|last| last.as_ref().filter(|(text, _)| *text == config_text).map(|(_, hash)| hash.clone()));
+    let (config_hash, document) = match cached {
+        Some(hash) => (hash, ld::canonicalize(unsecured)),
+        None => {
+            // The two canonicalizations are independent and each costs milliseconds (JSON-LD
+            // context processing): run side by side.
+            let (config_nq, document) = std::thread::scope(|s| {
+                let config = s.spawn(|| ld::canonicalize(&config));
+                let document = ld::canonicalize(unsecured);
+                (config.join(), document)
+            });
+            let config_nq = config_nq.map_err(|_| invalid("canonicalizing the proof options failed"))??;
+            let hash = Sha256::digest(config_nq.as_bytes()).to_vec();
+            if let Ok(mut last) = LAST_CONFIG.lock() {
+                *last = Some((config_text, hash.clone()));
+            }
+            (hash, document)
+        }
+    };
+    let mut out = config_hash;
     out.extend_from_slice(&Sha256::digest(document?.as_bytes()));
     Ok(out)
 }

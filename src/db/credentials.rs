@@ -2,13 +2,21 @@
 
 use diesel::prelude::*;
 
-use super::schema::{credential_keys, credentials};
-use super::{OptionalExt, StoreResult};
+use super::schema::{credential_keys, credentials, status_index_seq};
+use super::{OptionalExt, StoreError, StoreResult};
 
-/// The status index the next credential gets (inside the caller's write transaction).
-pub fn next_index(conn: &mut SqliteConnection) -> StoreResult<i64> {
-    let max: Option<i64> = credentials::table.select(diesel::dsl::max(credentials::status_index)).first(conn)?;
-    Ok(max.unwrap_or(0) + 1)
+/// Hands out the next status list index, in a transaction of its own, so that a credential
+/// can be signed before the award that carries it is written. An index whose award is then
+/// refused stays unused: its bit is never set.
+pub fn reserve_index(conn: &mut SqliteConnection, now: i64) -> StoreResult<i64> {
+    super::write_tx(conn, |conn| {
+        diesel::insert_into(status_index_seq::table).values(status_index_seq::reserved_at.eq(now)).execute(conn)?;
+        let index: Option<i64> =
+            status_index_seq::table.select(diesel::dsl::max(status_index_seq::status_index)).first(conn)?;
+        let index = index.ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no status index was reserved")))?;
+        diesel::delete(status_index_seq::table.filter(status_index_seq::status_index.lt(index))).execute(conn)?;
+        Ok(index)
+    })
 }
 
 pub fn insert(conn: &mut SqliteConnection, index: i64, public_id: &str, json: &str, now: i64) -> StoreResult<()> {

@@ -490,3 +490,10 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhooks);
+
+diesel::table! {
+    status_index_seq (status_index) {
+        status_index -> BigInt,
+        reserved_at -> BigInt,
+    }
+}

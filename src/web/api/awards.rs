@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::problem::{Problem, ProblemDoc, stored_response};
 use super::{Caller, db, rfc3339, store};
-use crate::app::award::{self, HashtagAward, HashtagAwardError};
+use crate::app::award::{self, HashtagAward, HashtagAwardError, Prepared};
 use crate::app::tokens::{self, Answer};
 use crate::db::api::{AwardFilter, AwardState};
 use crate::db::awards::Award;
@@ -241,14 +241,21 @@ fn check_bounds(input: &AwardInput) -> Option<Problem> {
         .or_else(|| over("task", Some(&input.task), 65))
 }
 
-/// Makes one award: `Ok` with its view, `Err(Ok(problem))` for a refusal the client should
-/// see (and see again on a retry), `Err(Err(_))` for our own failure.
-fn award_one(
-    conn: &mut SqliteConnection,
-    state: &AppState,
-    input: &AwardInput,
-    now: i64,
-) -> Result<AwardView, Result<Problem, StoreError>> {
+/// An award's outcome before it is stored: prepared, refused with a problem the client should
+/// see (and see again on a retry), or our own failure.
+type Outcome<T> = Result<T, Result<Problem, StoreError>>;
+
+fn refusal(e: HashtagAwardError) -> Result<Problem, StoreError> {
+    match e {
+        HashtagAwardError::Store(
+            e @ (StoreError::Db(_) | StoreError::Pool(_) | StoreError::Internal(_) | StoreError::Busy(_)),
+        ) => Err(e),
+        e => Ok(Problem::from(e)),
+    }
+}
+
+/// Checks one award and makes its documents, outside any write transaction.
+fn prepare_one(conn: &mut SqliteConnection, state: &AppState, input: &AwardInput, now: i64) -> Outcome<Prepared> {
     if let Some(p) = check_bounds(input) {
         return Err(Ok(p));
     }
@@ -259,17 +266,51 @@ fn award_one(
         name: input.name.clone(),
         narrative: input.narrative.clone(),
     };
-    match award::award_by_hashtag(conn, &state.issuer(), &req, now) {
-        Ok(a) => {
-            let task = crate::db::courses::get_task(conn, a.task_id).map_err(Err)?;
-            Ok(AwardView::new(&state.base_url, &a, &task, now))
+    award::prepare_by_hashtag(conn, &state.issuer(), &req, now).map_err(refusal)
+}
+
+/// Stores a prepared award (inside the request's write transaction).
+fn commit_one(
+    conn: &mut SqliteConnection,
+    state: &AppState,
+    prepared: Outcome<Prepared>,
+    now: i64,
+) -> Outcome<AwardView> {
+    let prepared = prepared?;
+    let a = award::commit(conn, &prepared, now).map_err(|e| refusal(e.into()))?;
+    Ok(AwardView::new(&state.base_url, &a, prepared.task(), now))
+}
+
+/// Prepares a batch's awards on as many threads as there are cores, each with its own
+/// connection: the signing and image work is spread while nothing holds the write lock.
+fn prepare_many(
+    conn: &mut SqliteConnection,
+    state: &AppState,
+    items: &[AwardInput],
+    now: i64,
+) -> Vec<Outcome<Prepared>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let mut chunks = items.chunks(chunk);
+    let first = chunks.next().unwrap_or_default();
+    std::thread::scope(|s| {
+        let others: Vec<_> = chunks
+            .map(|part| {
+                s.spawn(move || match state.pool.get() {
+                    Ok(mut c) => part.iter().map(|i| prepare_one(&mut c, state, i, now)).collect::<Vec<_>>(),
+                    Err(e) => part.iter().map(|_| Err(Err(StoreError::Internal(anyhow::anyhow!("{e}"))))).collect(),
+                })
+            })
+            .collect();
+        let mut out: Vec<Outcome<Prepared>> = first.iter().map(|i| prepare_one(conn, state, i, now)).collect();
+        for h in others {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(_) => out.push(Err(Err(StoreError::Internal(anyhow::anyhow!("preparing awards failed"))))),
+            }
         }
-        Err(HashtagAwardError::Store(e @ (StoreError::Db(_) | StoreError::Pool(_) | StoreError::Internal(_)))) => {
-            Err(Err(e))
-        }
-        Err(HashtagAwardError::Store(e @ StoreError::Busy(_))) => Err(Err(e)),
-        Err(e) => Err(Ok(Problem::from(e))),
-    }
+        out
+    })
 }
 
 fn json_answer(status: u16, body: &impl Serialize) -> StoreResult<Answer> {
@@ -277,18 +318,30 @@ fn json_answer(status: u16, body: &impl Serialize) -> StoreResult<Answer> {
     Ok(Answer { status, body })
 }
 
-/// Runs `write` under the request's idempotency key, if it has one.
-async fn write_once(
+/// Runs `write` under the request's idempotency key, if it has one, with what `prepare` made
+/// outside the write transaction. A retry whose answer is already stored skips both.
+async fn write_once<P: Send + 'static>(
     state: &web::Data<AppState>,
     caller: &Caller,
     key: Option<String>,
     hash: String,
-    write: impl FnOnce(&mut SqliteConnection, i64) -> StoreResult<Answer> + Send + 'static,
+    prepare: impl FnOnce(&mut SqliteConnection, i64) -> P + Send + 'static,
+    write: impl FnOnce(&mut SqliteConnection, i64, P) -> StoreResult<Answer> + Send + 'static,
 ) -> Result<(Answer, bool), Problem> {
     let (token_id, now) = (caller.token.id, crate::db::now());
-    db(state, move |c| match key {
-        Some(k) => tokens::idempotent(c, token_id, &k, &hash, now, |c| write(c, now)).map_err(Problem::from),
-        None => crate::db::write_tx(c, |c| write(c, now)).map(|a| (a, false)).map_err(Problem::from),
+    db(state, move |c| {
+        if let Some(k) = &key
+            && let Some(answer) = tokens::replay(c, token_id, k, &hash).map_err(Problem::from)?
+        {
+            return Ok((answer, true));
+        }
+        let prepared = prepare(c, now);
+        match key {
+            Some(k) => {
+                tokens::idempotent(c, token_id, &k, &hash, now, |c| write(c, now, prepared)).map_err(Problem::from)
+            }
+            None => crate::db::write_tx(c, |c| write(c, now, prepared)).map(|a| (a, false)).map_err(Problem::from),
+        }
     })
     .await
 }
@@ -324,13 +377,20 @@ pub async fn create(
     let input = body.into_inner();
     let hash = request_hash("award", &input);
     let st = state.clone();
-    let (answer, replayed) =
-        write_once(&state, &caller, key, hash, move |c, now| match award_one(c, &st, &input, now) {
+    let st2 = state.clone();
+    let (answer, replayed) = write_once(
+        &state,
+        &caller,
+        key,
+        hash,
+        move |c, now| prepare_one(c, &st, &input, now),
+        move |c, now, prepared| match commit_one(c, &st2, prepared, now) {
             Ok(view) => json_answer(201, &view),
             Err(Ok(p)) => Ok(Answer { status: p.kind.status().as_u16(), body: p.body() }),
             Err(Err(e)) => Err(e),
-        })
-        .await?;
+        },
+    )
+    .await?;
     if answer.status == 201 && !replayed {
         state.awarded();
     }
@@ -362,24 +422,32 @@ pub async fn batch(
     }
     let hash = request_hash("batch", &input);
     let st = state.clone();
-    let (answer, replayed) = write_once(&state, &caller, key, hash, move |c, now| {
-        let mut out = BatchResult { awarded: 0, refused: 0, results: Vec::with_capacity(input.awards.len()) };
-        for (index, item) in input.awards.iter().enumerate() {
-            match award_one(c, &st, item, now) {
-                Ok(view) => {
-                    out.awarded += 1;
-                    out.results.push(BatchItem { index, status: 201, award: Some(view), problem: None });
+    let st2 = state.clone();
+    let (answer, replayed) = write_once(
+        &state,
+        &caller,
+        key,
+        hash,
+        move |c, now| prepare_many(c, &st, &input.awards, now),
+        move |c, now, prepared| {
+            let mut out = BatchResult { awarded: 0, refused: 0, results: Vec::with_capacity(prepared.len()) };
+            for (index, item) in prepared.into_iter().enumerate() {
+                match commit_one(c, &st2, item, now) {
+                    Ok(view) => {
+                        out.awarded += 1;
+                        out.results.push(BatchItem { index, status: 201, award: Some(view), problem: None });
+                    }
+                    Err(Ok(p)) => {
+                        out.refused += 1;
+                        let status = p.kind.status().as_u16();
+                        out.results.push(BatchItem { index, status, award: None, problem: Some(p.doc()) });
+                    }
+                    Err(Err(e)) => return Err(e),
                 }
-                Err(Ok(p)) => {
-                    out.refused += 1;
-                    let status = p.kind.status().as_u16();
-                    out.results.push(BatchItem { index, status, award: None, problem: Some(p.doc()) });
-                }
-                Err(Err(e)) => return Err(e),
             }
-        }
-        json_answer(200, &out)
-    })
+            json_answer(200, &out)
+        },
+    )
     .await?;
     if !replayed && answer.body.contains("\"status\":201") {
         state.awarded();
