@@ -21,30 +21,47 @@ enum Attempt {
 }
 
 impl Notifier {
-    /// Delivers every webhook event that is due (up to [`CONCURRENCY`] at once); returns how
-    /// many were handled.
+    /// Delivers every webhook event that is due; returns how many were handled. Each
+    /// webhook's events go one after another, oldest first, so a receiver hears of an award
+    /// before it hears the award was recorded or revoked; up to [`CONCURRENCY`] webhooks are
+    /// served at once.
     pub async fn deliver_webhooks(&self) -> StoreResult<usize> {
         let now = self.now();
         let due = self.db(move |c| webhooks::due(c, now, BATCH)).await?;
+        let mut queues: Vec<(Webhook, Vec<Delivery>)> = Vec::new();
+        for (d, hook) in due {
+            match queues.iter_mut().find(|(h, _)| h.id == hook.id) {
+                Some((_, q)) => q.push(d),
+                None => queues.push((hook, vec![d])),
+            }
+        }
         let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut set = tokio::task::JoinSet::new();
-        let mut n = 0;
-        for (d, hook) in due {
-            let (id, at) = (d.id, self.now());
-            if !self.db(move |c| webhooks::claim(c, id, at, LEASE_SECS)).await? {
-                continue;
-            }
-            n += 1;
+        for (hook, queue) in queues {
             let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
             let me = self.clone();
             set.spawn(async move {
-                let r = me.deliver_webhook(d, hook).await;
+                let mut handled = 0;
+                for d in queue {
+                    let (id, at) = (d.id, me.now());
+                    if !me.db(move |c| webhooks::claim(c, id, at, LEASE_SECS)).await? {
+                        continue;
+                    }
+                    handled += 1;
+                    // A receiver that did not take this event would likely not take the next
+                    // either: the rest wait for the next pass rather than each its timeout.
+                    if !me.deliver_webhook(d, hook.clone()).await? {
+                        break;
+                    }
+                }
                 drop(permit);
-                r
+                StoreResult::Ok(handled)
             });
         }
+        let mut n = 0;
         while let Some(done) = set.join_next().await {
             match done {
+                Ok(Ok(handled)) => n += handled,
                 Ok(Err(e)) => {
                     tracing::error!(
                         error = format!("{:#}", anyhow::Error::new(e)),
@@ -52,13 +69,13 @@ impl Notifier {
                     )
                 }
                 Err(e) => tracing::error!(error = %e, "a webhook delivery task failed"),
-                Ok(Ok(())) => {}
             }
         }
         Ok(n)
     }
 
-    async fn deliver_webhook(&self, d: Delivery, hook: Webhook) -> StoreResult<()> {
+    /// Attempts one delivery and records the outcome; true when the receiver took it.
+    async fn deliver_webhook(&self, d: Delivery, hook: Webhook) -> StoreResult<bool> {
         let body = match d.payload.clone() {
             Some(p) => p,
             None => {
@@ -86,7 +103,8 @@ impl Notifier {
                 (s, next, Some(error))
             }
         };
-        self.db(move |c| webhooks::settle(c, id, attempts, status, next, error.as_deref(), now)).await
+        self.db(move |c| webhooks::settle(c, id, attempts, status, next, error.as_deref(), now)).await?;
+        Ok(status == DeliveryStatus::Sent)
     }
 
     async fn send_webhook(&self, d: &Delivery, hook: &Webhook, body: &str) -> Attempt {
