@@ -11,7 +11,8 @@
 //!
 //! * **Record** (`Record::encode`): `b"cairn-record-v1"`, kind `u8` (1 award, 2 revocation),
 //!   assertion URL, BadgeClass URL, issuer id (strings), recipient hash (string,
-//!   `sha256$…`, never an address), evidence hash (32 bytes, SHA-256 of the evidence URL),
+//!   `sha256$…`, never an address), evidence hash (32 bytes: the issuer's choice; Cairn puts SHA-256 of the
+//!   evidence URL followed by the award's salt, so it too is unlinkable once the salt is gone),
 //!   issued time (`i64`, Unix seconds), institution key (32 bytes, Ed25519 public key);
 //!   then the 64-byte Ed25519 signature of all the preceding bytes.
 //! * **Block header** (`BlockHeader::encode`, 124 bytes): version `u32` (2), height `u64`,

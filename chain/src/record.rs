@@ -27,7 +27,7 @@ pub struct RecordFields {
     pub issuer_id: String,
     /// `sha256$…` as in the assertion's recipient identity.
     pub recipient_hash: String,
-    /// SHA-256 of the evidence URL (zero when there is none).
+    /// A hash of the evidence (zero when there is none); Cairn's is salted with the award's salt.
     pub evidence_hash: Hash,
     pub issued_at: i64,
 }

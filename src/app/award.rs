@@ -77,7 +77,7 @@ pub fn prepare(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest,
         &baked.url,
         &baked.badge_class,
         &baked.identity,
-        req.evidence_url.as_deref(),
+        crate::ledger::evidence_hash(req.evidence_url.as_deref(), &baked.salt),
         now,
     );
     let record = cairn_chain::Record::sign(fields, issuer.signer);
@@ -320,7 +320,7 @@ pub fn revoke(
             &url,
             &ob::badge_class_url(issuer.base, &task),
             &a.identity,
-            a.evidence_url.as_deref(),
+            crate::ledger::evidence_hash(a.evidence_url.as_deref(), &a.salt),
             now,
         );
         crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
@@ -382,6 +382,13 @@ mod tests {
         let doc =
             crate::badges::award::assertion_document(issuer.base, &a, &courses::get_task(&mut c, task_id).unwrap());
         assert_eq!(doc["issuedOn"], "2020-09-13T12:26:40Z");
+        // The chain record hashes the evidence with the award's salt: the post's URL alone
+        // does not find it.
+        let (bytes, _) = crate::db::chain::award_record(&mut c, a.id).unwrap().unwrap();
+        let record = cairn_chain::Record::decode(&bytes).unwrap();
+        let post = "https://ada.example.org/post";
+        assert_eq!(record.fields.evidence_hash, cairn_chain::Hash::of(format!("{post}{}", a.salt).as_bytes()));
+        assert_ne!(record.fields.evidence_hash, cairn_chain::Hash::of(post.as_bytes()));
 
         let again = award_by_hashtag(&mut c, &issuer, &req, then + 60).unwrap_err();
         assert!(again.to_string().contains("already has the badge for #el30-data (awarded 2020-09-13)"), "{again}");

@@ -83,7 +83,7 @@ pub fn forget(
                     &url,
                     &ob::badge_class_url(issuer.base, &task),
                     &a.identity,
-                    a.evidence_url.as_deref(),
+                    crate::ledger::evidence_hash(a.evidence_url.as_deref(), &a.salt),
                     now,
                 );
                 crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;

@@ -68,14 +68,22 @@ pub fn pool_record(
     Ok(record)
 }
 
-/// The fields of an award's (or revocation's) record.
+/// The hash a record carries for an award's evidence: SHA-256 of the evidence URL followed by
+/// the award's salt, as the recipient's identity hash is made. Whoever holds the Assertion
+/// can check it; once a forgotten learner's salt is deleted, knowing the post's URL no longer
+/// finds the record. Zero when there is no evidence.
+pub fn evidence_hash(evidence: Option<&str>, salt: &str) -> Hash {
+    evidence.map(|e| Hash::of(format!("{e}{salt}").as_bytes())).unwrap_or_default()
+}
+
+/// The fields of an award's (or revocation's) record; `evidence` from [`evidence_hash`].
 pub fn fields_for(
     kind: RecordKind,
     base: &str,
     assertion_url: &str,
     badge_class_url: &str,
     identity: &str,
-    evidence: Option<&str>,
+    evidence: Hash,
     at: i64,
 ) -> RecordFields {
     RecordFields {
@@ -84,7 +92,7 @@ pub fn fields_for(
         badge_class_url: badge_class_url.to_string(),
         issuer_id: crate::badges::ob::issuer_url(base),
         recipient_hash: identity.to_string(),
-        evidence_hash: evidence.map(|e| Hash::of(e.as_bytes())).unwrap_or_default(),
+        evidence_hash: evidence,
         issued_at: at,
     }
 }

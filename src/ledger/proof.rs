@@ -254,7 +254,7 @@ mod tests {
             "https://cairn.example/assertions/a1",
             "https://cairn.example/badges/el30-data",
             "sha256$00",
-            Some("https://blog.example/post"),
+            super::super::evidence_hash(Some("https://blog.example/post"), "5a17"),
             1_700_000_000,
         );
         let record = Record::sign(fields, &key);

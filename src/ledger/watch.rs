@@ -145,7 +145,7 @@ mod tests {
                 &url,
                 "https://other.example/badges/el30-data",
                 "sha256$00",
-                None,
+                cairn_chain::Hash::default(),
                 now,
             );
             super::super::pool_record(conn, there.key(), fields, None).unwrap();
@@ -193,7 +193,7 @@ mod tests {
                     &url,
                     "https://other.example/badges/el30-data",
                     "sha256$00",
-                    None,
+                    cairn_chain::Hash::default(),
                     now,
                 );
                 super::super::pool_record(&mut conn, there.key(), fields, None).unwrap();
