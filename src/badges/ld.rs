@@ -6,7 +6,8 @@
 //! instead of reaching the network. Expansion is strict, so a term no context defines is an
 //! error rather than a property silently dropped from what gets signed.
 
-use std::sync::{Arc, LazyLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use futures_util::FutureExt as _;
 use locspan::Location;
@@ -40,10 +41,11 @@ pub enum LdError {
 type ArcIri = Iri<Arc<str>>;
 type Loader = StaticLoader<ArcIri, locspan::Span>;
 
-static LOADER: LazyLock<Result<Loader, String>> = LazyLock::new(|| {
+/// A loader serving the given context documents under their URLs.
+fn loader_of(contexts: &[(&str, String)]) -> Result<Loader, String> {
     let mut loader = Loader::new();
-    for (url, text) in CONTEXTS {
-        let iri = Iri::new(Arc::from(url)).map_err(|e| format!("{url}: {e}"))?;
+    for (url, text) in contexts {
+        let iri = Iri::new(Arc::from(*url)).map_err(|e| format!("{url}: {e}"))?;
         let value = <json_syntax::Value<Location<ArcIri>> as json_syntax::Parse<_>>::parse_str(text, |span| {
             Location::new(iri.clone(), span)
         })
@@ -51,11 +53,163 @@ static LOADER: LazyLock<Result<Loader, String>> = LazyLock::new(|| {
         loader = loader.with(iri, value);
     }
     Ok(loader)
+}
+
+/// The shipped contexts as JSON, and every term any of them defines (at any depth).
+struct Shipped {
+    contexts: Vec<(&'static str, serde_json::Value)>,
+    terms: HashSet<String>,
+}
+
+static SHIPPED: LazyLock<Result<Shipped, String>> = LazyLock::new(|| {
+    fn collect(ctx: &serde_json::Value, terms: &mut HashSet<String>) {
+        if let Some(map) = ctx.as_object() {
+            for (k, v) in map {
+                if !k.starts_with('@') {
+                    terms.insert(k.clone());
+                }
+                if let Some(scoped) = v.get("@context") {
+                    collect(scoped, terms);
+                }
+            }
+        }
+    }
+    let mut terms = HashSet::new();
+    let mut contexts = Vec::new();
+    for (url, text) in CONTEXTS {
+        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{url}: {e}"))?;
+        if let Some(ctx) = doc.get("@context") {
+            collect(ctx, &mut terms);
+        }
+        contexts.push((url, doc));
+    }
+    Ok(Shipped { contexts, terms })
 });
+
+/// Every string of a JSON value (keys and values), and the prefix of each that looks like a
+/// compact IRI, into `out`; nested `@context`s are skipped when `skip_contexts`.
+fn strings_of(v: &serde_json::Value, skip_contexts: bool, out: &mut HashSet<String>) {
+    fn add(s: &str, out: &mut HashSet<String>) {
+        if let Some((prefix, _)) = s.split_once(':') {
+            out.insert(prefix.to_string());
+        }
+        out.insert(s.to_string());
+    }
+    match v {
+        serde_json::Value::String(s) => add(s, out),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| strings_of(i, skip_contexts, out)),
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                add(k, out);
+                if !(skip_contexts && k == "@context") {
+                    strings_of(v, skip_contexts, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A context with only the term definitions in `keep` (keywords always stay), scoped
+/// contexts pruned alike.
+fn prune(ctx: &serde_json::Value, keep: &HashSet<String>) -> serde_json::Value {
+    match ctx {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.starts_with('@') || keep.contains(*k))
+                .map(|(k, v)| {
+                    let mut v = v.clone();
+                    if let Some(scoped) = v.get("@context").map(|c| prune(c, keep)) {
+                        v["@context"] = scoped;
+                    }
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The terms a document can make JSON-LD look up: every string in it (a key, a type, a value
+/// that a `@vocab`-typed term expands, the prefix of a compact IRI) that a shipped context
+/// defines, closed over the strings of those terms' own definitions (a definition may name
+/// another term or prefix).
+fn terms_used(doc: &serde_json::Value, shipped: &Shipped) -> Vec<String> {
+    let mut strings = HashSet::new();
+    strings_of(doc, false, &mut strings);
+    let mut used: HashSet<String> = strings.into_iter().filter(|s| shipped.terms.contains(s)).collect();
+    loop {
+        let mut more = HashSet::new();
+        for (_, ctx) in &shipped.contexts {
+            definitions_of(&ctx["@context"], &used, &mut more);
+        }
+        let before = used.len();
+        used.extend(more.into_iter().filter(|s| shipped.terms.contains(s)));
+        if used.len() == before {
+            break;
+        }
+    }
+    let mut used: Vec<String> = used.into_iter().collect();
+    used.sort_unstable();
+    used
+}
+
+/// The strings of the definitions of `used` terms, at any depth, into `out`.
+fn definitions_of(ctx: &serde_json::Value, used: &HashSet<String>, out: &mut HashSet<String>) {
+    if let Some(map) = ctx.as_object() {
+        for (k, v) in map {
+            if k.starts_with('@') || used.contains(k) {
+                strings_of(v, true, out);
+                if let Some(scoped) = v.get("@context") {
+                    definitions_of(scoped, used, out);
+                }
+            }
+        }
+    }
+}
+
+/// Loaders serving the shipped contexts cut down to the terms a kind of document uses, by
+/// those terms. JSON-LD processing copies the whole active context at every typed node, so
+/// a context holding only what the document can look up makes canonicalization several
+/// times cheaper, with the same result: a term the document never names is never consulted.
+static PRUNED: LazyLock<Mutex<HashMap<Vec<String>, Arc<Loader>>>> = LazyLock::new(Mutex::default);
+
+/// Kinds of document kept at most: Cairn signs and checks a handful.
+const PRUNED_KEEP: usize = 32;
+
+fn loader_for(doc: &serde_json::Value) -> Result<Arc<Loader>, LdError> {
+    let shipped = SHIPPED.as_ref().map_err(|e| LdError::Expand(format!("a shipped context is broken: {e}")))?;
+    let used = terms_used(doc, shipped);
+    if let Some(l) = PRUNED.lock().ok().and_then(|m| m.get(&used).cloned()) {
+        return Ok(l);
+    }
+    let keep: HashSet<String> = used.iter().cloned().collect();
+    let contexts: Vec<(&str, String)> = shipped
+        .contexts
+        .iter()
+        .map(|(url, doc)| {
+            let mut doc = doc.clone();
+            doc["@context"] = prune(&doc["@context"], &keep);
+            (*url, doc.to_string())
+        })
+        .collect();
+    let loader =
+        Arc::new(loader_of(&contexts).map_err(|e| LdError::Expand(format!("a shipped context is broken: {e}")))?);
+    if let Ok(mut m) = PRUNED.lock() {
+        if m.len() >= PRUNED_KEEP {
+            m.clear();
+        }
+        m.insert(used, loader.clone());
+    }
+    Ok(loader)
+}
 
 /// The canonical N-Quads of a JSON-LD document (RDFC-1.0 with SHA-256).
 pub fn canonicalize(doc: &serde_json::Value) -> Result<String, LdError> {
-    let loader = LOADER.as_ref().map_err(|e| LdError::Expand(format!("a shipped context is broken: {e}")))?;
+    canonicalize_with(doc, &*loader_for(doc)?)
+}
+
+fn canonicalize_with(doc: &serde_json::Value, loader: &Loader) -> Result<String, LdError> {
     let options = JsonLdOptions::new().with_expansion_policy(Policy::Strict).with_document_loader(loader.clone());
     let parser = JsonLdParser::new_with_options(options);
     let text = doc.to_string();
@@ -100,4 +254,32 @@ mod tests {
         let foreign = json!({"@context": "https://example.org/ctx", "name": "x"});
         assert!(matches!(canonicalize(&foreign), Err(LdError::Expand(_))));
     }
+    #[test]
+    fn contexts_cut_to_a_documents_terms_canonicalize_exactly_as_the_whole_ones() {
+        let full: Vec<(&str, String)> = CONTEXTS.iter().map(|(u, t)| (*u, t.to_string())).collect();
+        let full = loader_of(&full).unwrap();
+        let credential: serde_json::Value = serde_json::from_str(CREDENTIAL).unwrap();
+        let mut unsigned = credential.clone();
+        unsigned.as_object_mut().unwrap().remove("proof");
+        let mut options = credential["proof"].clone();
+        options.as_object_mut().unwrap().remove("proofValue");
+        options["@context"] = credential["@context"].clone();
+        let list =
+            crate::badges::vc::status_list("https://x.example", "did:web:x.example", 1, &[3], 1_700_000_000).unwrap();
+        for doc in [credential, unsigned, options, list] {
+            let cut = canonicalize(&doc).unwrap();
+            assert_eq!(cut, canonicalize_with(&doc, &full).unwrap(), "{doc}");
+            assert!(cut.lines().count() > 3, "{cut}");
+        }
+        // A term the document names but no shipped context defines is still refused.
+        let mut stray = serde_json::from_str::<serde_json::Value>(CREDENTIAL).unwrap();
+        stray["credentialSubject"]["favouriteColour"] = json!("green");
+        assert_eq!(
+            canonicalize(&stray).is_err(),
+            canonicalize_with(&stray, &full).is_err(),
+            "the cut contexts judge an unknown term as the whole ones do"
+        );
+    }
+
+    const CREDENTIAL: &str = r##"{"@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"], "credentialStatus": {"id": "http://127.0.0.1:40165/credentials/status/1#1", "statusListCredential": "http://127.0.0.1:40165/credentials/status/1", "statusListIndex": "1", "statusPurpose": "revocation", "type": "BitstringStatusListEntry"}, "credentialSubject": {"achievement": {"criteria": {"id": "http://127.0.0.1:40165/tasks/el30-data", "narrative": "- A post on your own blog, tagged **#el30-data**."}, "description": "Write a post describing a data source.", "id": "http://127.0.0.1:40165/badges/el30-data", "image": {"id": "http://127.0.0.1:40165/tasks/el30-data/badge", "type": "Image"}, "name": "Open up a data source", "tag": ["#el30-data"], "type": ["Achievement"]}, "identifier": [{"hashed": true, "identityHash": "sha256$dca4330fee1ba739ae67d2eac2bf4fe404805cc2a3b5da320180d7a2de4b934e", "identityType": "emailAddress", "salt": "2c1fcd3e52fc75ae13f157d4088e0109", "type": "IdentityObject"}], "type": ["AchievementSubject"]}, "evidence": [{"genre": "Blog post", "id": "https://lin.example.org/data", "name": "Post", "narrative": "A clear post on data.", "type": ["Evidence"]}, {"description": "Chain record id (SHA-256): aa3f", "genre": "Recognition chain proof", "id": "http://127.0.0.1:40165/assertions/7c9f/proof", "name": "Recognition chain record", "type": ["Evidence"]}], "id": "http://127.0.0.1:40165/assertions/7c9f/credential", "issuer": {"id": "did:web:127.0.0.1%3A40165", "name": "Test University", "type": ["Profile"], "url": "http://127.0.0.1:40165/"}, "name": "Open up a data source", "proof": {"created": "2026-11-30T11:00:00Z", "cryptosuite": "eddsa-rdfc-2022", "proofPurpose": "assertionMethod", "proofValue": "z2Feh", "type": "DataIntegrityProof", "verificationMethod": "did:web:127.0.0.1%3A40165#z6Mks"}, "type": ["VerifiableCredential", "OpenBadgeCredential"], "validFrom": "2026-11-30T11:00:00Z", "validUntil": "2027-11-30T11:00:00Z"}"##;
 }
