@@ -176,19 +176,19 @@ pub fn courses_with_readers(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64
 /// What asking to subscribe led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asked {
-    /// A confirmation is due to the address (a new or renewed pending row).
-    Pending,
+    /// A confirmation is due to the reader with this id (a new or renewed pending row).
+    Pending(i64),
     /// The address already reads the newsletter: no mail.
     AlreadyConfirmed,
 }
 
-/// Records a request to subscribe, pending until the token whose hash is `confirm_hash` comes back.
+/// Records a request to subscribe, pending until confirmed by `expires_at`. The link comes
+/// with the mail ([`renew_confirmation`]); a link mailed earlier keeps working until then.
 pub fn ask(
     conn: &mut SqliteConnection,
     course_id: i64,
     email: &str,
     name: &str,
-    confirm_hash: &str,
     expires_at: i64,
     now: i64,
 ) -> StoreResult<Asked> {
@@ -204,29 +204,53 @@ pub fn ask(
                 .set((
                     newsletter_subscribers::status.eq(SubscriberStatus::Pending),
                     newsletter_subscribers::name.eq(name),
-                    newsletter_subscribers::confirm_token_hash.eq(confirm_hash),
                     newsletter_subscribers::confirm_expires_at.eq(expires_at),
                     newsletter_subscribers::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            Ok(Asked::Pending)
+            Ok(Asked::Pending(s.id))
         }
         None => {
-            diesel::insert_into(newsletter_subscribers::table)
+            let id = diesel::insert_into(newsletter_subscribers::table)
                 .values((
                     newsletter_subscribers::course_id.eq(course_id),
                     newsletter_subscribers::email.eq(email),
                     newsletter_subscribers::name.eq(name),
                     newsletter_subscribers::status.eq(SubscriberStatus::Pending),
-                    newsletter_subscribers::confirm_token_hash.eq(confirm_hash),
                     newsletter_subscribers::confirm_expires_at.eq(expires_at),
                     newsletter_subscribers::created_at.eq(now),
                     newsletter_subscribers::updated_at.eq(now),
                 ))
-                .execute(conn)?;
-            Ok(Asked::Pending)
+                .returning(newsletter_subscribers::id)
+                .get_result(conn)?;
+            Ok(Asked::Pending(id))
         }
     }
+}
+
+/// Gives a reader still waiting for confirmation at `now` the link whose token hashes to
+/// `confirm_hash`, valid until `expires_at`, just before it is mailed; `None` when they no
+/// longer wait (confirmed, gone, or their request expired).
+pub fn renew_confirmation(
+    conn: &mut SqliteConnection,
+    id: i64,
+    confirm_hash: &str,
+    expires_at: i64,
+    now: i64,
+) -> StoreResult<Option<Subscriber>> {
+    Ok(diesel::update(
+        newsletter_subscribers::table
+            .find(id)
+            .filter(newsletter_subscribers::status.eq(SubscriberStatus::Pending))
+            .filter(newsletter_subscribers::confirm_expires_at.ge(now)),
+    )
+    .set((
+        newsletter_subscribers::confirm_token_hash.eq(confirm_hash),
+        newsletter_subscribers::confirm_expires_at.eq(expires_at),
+    ))
+    .returning(Subscriber::as_returning())
+    .get_result(conn)
+    .optional()?)
 }
 
 /// Confirms the pending reader whose token hashes to `hash`, unless it expired at `now`.
@@ -510,9 +534,17 @@ pub struct Post {
     pub task_ids: Vec<i64>,
 }
 
-/// A harvested post as loaded: id, URL, title, the item's author, the feed's learner, summary,
-/// publication time.
-type PostRow = (i64, Option<String>, String, Option<String>, String, String, Option<i64>);
+/// A harvested post as loaded: id, URL, title, the item's author, the feed's learner (name,
+/// choice of public name, pseudonym), summary, publication time.
+type PostRow = (
+    i64,
+    Option<String>,
+    String,
+    Option<String>,
+    (String, super::learners::NameShown, Option<String>),
+    String,
+    Option<i64>,
+);
 
 /// The ids of a course's Tasks, in course order.
 pub fn course_tasks(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Vec<Task>> {
@@ -566,7 +598,7 @@ pub fn posts_between(
             links::url,
             links::title,
             links::author_name,
-            authors::name,
+            (authors::name, authors::name_shown, authors::pseudonym),
             links::summary_html,
             links::published_at,
         ))
@@ -580,11 +612,15 @@ pub fn posts_between(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(link_id, url, title, item_author, author, summary_html, published_at)| Post {
+        .map(|(link_id, url, title, item_author, (name, shown, pseudonym), summary_html, published_at)| Post {
             link_id,
             url,
             title,
-            author: item_author.filter(|a| !a.trim().is_empty()).unwrap_or(author),
+            // The byline of the learner's own feed, unless they chose initials or a pseudonym:
+            // then that choice, which the byline would undo.
+            author: item_author
+                .filter(|a| !a.trim().is_empty() && shown == super::learners::NameShown::Given)
+                .unwrap_or_else(|| super::learners::public_name(&name, shown, pseudonym.as_deref())),
             summary_html,
             published_at,
             task_ids: ties.iter().filter(|(l, _)| *l == link_id).map(|(_, t)| *t).collect(),
@@ -592,23 +628,62 @@ pub fn posts_between(
         .collect())
 }
 
-/// Badges of the course's Tasks awarded in `(since, until]` and not revoked: (Task title, count).
+/// The badges of one Task awarded in an issue's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgeTally {
+    pub title: String,
+    pub count: i64,
+    /// The public names of the learners who earned it, as each chose to be shown, sorted and
+    /// once each. A recipient with no learner record (an award by address alone) never made
+    /// that choice, so is counted but not named.
+    pub names: Vec<String>,
+}
+
+/// Badges of the course's Tasks awarded in `(since, until]` and not revoked, per Task.
 pub fn badge_counts(
     conn: &mut SqliteConnection,
     course_id: i64,
     since: i64,
     until: i64,
-) -> StoreResult<Vec<(String, i64)>> {
+) -> StoreResult<Vec<BadgeTally>> {
+    use super::learners::{NameShown, public_name};
+    use super::schema::authors;
     let task_ids: Vec<i64> = course_tasks(conn, course_id)?.iter().map(|t| t.id).collect();
-    Ok(awards::table
+    let rows: Vec<(i64, String, Option<String>, Option<NameShown>, Option<String>)> = awards::table
         .inner_join(tasks::table)
+        .left_join(authors::table)
         .filter(awards::task_id.eq_any(task_ids))
         .filter(awards::issued_on.gt(since).and(awards::issued_on.le(until)))
         .filter(awards::revoked_at.is_null())
-        .group_by((tasks::id, tasks::title))
-        .order(tasks::title)
-        .select((tasks::title, diesel::dsl::count_star()))
-        .load(conn)?)
+        .filter(awards::withdrawn_at.is_null())
+        .order((tasks::title, tasks::id))
+        .select((
+            tasks::id,
+            tasks::title,
+            authors::name.nullable(),
+            authors::name_shown.nullable(),
+            authors::pseudonym.nullable(),
+        ))
+        .load(conn)?;
+    let mut out: Vec<(i64, BadgeTally)> = Vec::new();
+    for (task, title, name, shown, pseudonym) in rows {
+        if out.last().is_none_or(|(t, _)| *t != task) {
+            out.push((task, BadgeTally { title, count: 0, names: Vec::new() }));
+        }
+        let Some((_, tally)) = out.last_mut() else { continue };
+        tally.count += 1;
+        if let (Some(name), Some(shown)) = (name, shown) {
+            tally.names.push(public_name(&name, shown, pseudonym.as_deref()));
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(_, mut t)| {
+            t.names.sort();
+            t.names.dedup();
+            t
+        })
+        .collect())
 }
 
 /// The course's slug and title.
@@ -747,10 +822,12 @@ mod tests {
         let c = &mut *pool.get().unwrap();
         crate::demo::seed(c).unwrap();
         let course = crate::db::courses::get_course_by_slug(c, crate::demo::DEMO_SLUG).unwrap().id;
-        ask(c, course, "old@example.org", "Old", "h-old", 100, 0).unwrap();
-        ask(c, course, "new@example.org", "New", "h-new", 10_000, 0).unwrap();
-        ask(c, course, "yes@example.org", "Yes", "h-yes", 100, 0).unwrap();
-        confirm(c, "h-yes", 50).unwrap();
+        let Asked::Pending(old) = ask(c, course, "old@example.org", "Old", 100, 0).unwrap() else { panic!() };
+        crate::db::outbox::enqueue_confirmation(c, old, 0).unwrap();
+        ask(c, course, "new@example.org", "New", 10_000, 0).unwrap();
+        let Asked::Pending(yes) = ask(c, course, "yes@example.org", "Yes", 100, 0).unwrap() else { panic!() };
+        assert!(renew_confirmation(c, yes, "h-yes", 100, 10).unwrap().is_some());
+        assert!(confirm(c, "h-yes", 50).unwrap().is_some());
         assert_eq!(purge_unconfirmed(c, 1_000).unwrap(), 1);
         let left: Vec<String> = newsletter_subscribers::table
             .order(newsletter_subscribers::email)
@@ -758,5 +835,6 @@ mod tests {
             .load(c)
             .unwrap();
         assert_eq!(left, ["new@example.org", "yes@example.org"]);
+        assert!(crate::db::outbox::for_newsletter_reader(c, old).unwrap().is_empty(), "its queued mail went with it");
     }
 }

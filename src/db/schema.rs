@@ -246,6 +246,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         newsletter_issue_id -> Nullable<BigInt>,
+        newsletter_subscriber_id -> Nullable<BigInt>,
     }
 }
 
@@ -490,3 +491,15 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhooks);
+
+diesel::table! {
+    newsletter_complaints (id) {
+        id -> BigInt,
+        subscriber_id -> BigInt,
+        source -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(newsletter_complaints -> newsletter_subscribers (subscriber_id));
+diesel::allow_tables_to_appear_in_same_query!(newsletter_complaints, newsletter_subscribers);

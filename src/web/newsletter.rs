@@ -169,12 +169,7 @@ pub struct SubscribeForm {
 
 impl AppState {
     fn subscribing(&self) -> Subscribing<'_> {
-        Subscribing {
-            pool: &self.pool,
-            mailer: &self.mailer,
-            base_url: &self.base_url,
-            mails_per_day: self.join.mails_per_address_per_day,
-        }
+        Subscribing { pool: &self.pool, mails_per_day: self.join.mails_per_address_per_day }
     }
 }
 
@@ -205,14 +200,17 @@ async fn subscribe(
         });
     }
     match nl::subscribe(&state.subscribing(), course.id, &email, &name, now).await {
-        Ok(()) => message(
-            &session,
-            "Check your email",
-            format!(
-                "If {email} is not already subscribed, a confirmation link for the newsletter of {} is on its way.",
-                course.title
-            ),
-        ),
+        Ok(()) => {
+            state.notifier.wake.notify_one();
+            message(
+                &session,
+                "Check your email",
+                format!(
+                    "If {email} is not already subscribed, a confirmation link for the newsletter of {} is on its way.",
+                    course.title
+                ),
+            )
+        }
         Err(e) => Err(refused(e)),
     }
 }
@@ -229,7 +227,10 @@ pub(super) async fn also_subscribe(
     let slug = slug.to_string();
     let Ok(course) = state.db(move |c| courses::get_course_by_slug(c, &slug)).await else { return String::new() };
     match nl::subscribe(&state.subscribing(), course.id, email, name, now).await {
-        Ok(()) => format!(" A second link confirms your subscription to the newsletter of {}.", course.title),
+        Ok(()) => {
+            state.notifier.wake.notify_one();
+            format!(" A second link confirms your subscription to the newsletter of {}.", course.title)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "the newsletter option of a join was not applied");
             format!(" The newsletter subscription was not made ({e}); you can subscribe from the course page.")
@@ -243,7 +244,6 @@ fn refused(e: NewsletterError) -> AppError {
             AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
         }
         NewsletterError::Invalid(errors) => AppError::Invalid(errors),
-        NewsletterError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
         NewsletterError::Store(e) => e.into(),
     }
 }
