@@ -493,6 +493,40 @@ pub fn unsubscribe(conn: &mut SqliteConnection, token: &str, now: i64) -> StoreR
     Ok(Some(store::course_names(conn, reader.course_id)?.1))
 }
 
+/// Records that the reader `subscriber_id` of a course complained about the newsletter (marked
+/// it as spam): they are taken off the list, and the complaint is listed on the instructor's
+/// page. True when recorded now, false when it already was; `NotFound` when the course has no
+/// such reader.
+pub fn complain(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    subscriber_id: i64,
+    source: store::ComplaintSource,
+    now: i64,
+) -> StoreResult<bool> {
+    let reader = store::subscriber(conn, subscriber_id)?;
+    if reader.course_id != course_id {
+        return Err(StoreError::NotFound("reader"));
+    }
+    let recorded = store::record_complaint(conn, reader.id, source, now)?;
+    if recorded {
+        tracing::info!(subscriber = reader.id, course = course_id, %source, "newsletter complaint recorded");
+    }
+    Ok(recorded)
+}
+
+/// [`complain`] for the reader with address `email`.
+pub fn complain_by_email(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    email: &Email,
+    source: store::ComplaintSource,
+    now: i64,
+) -> StoreResult<bool> {
+    let reader = store::subscriber_by_email(conn, course_id, email.as_str())?;
+    complain(conn, course_id, reader.id, source, now)
+}
+
 /// One row of an import and how it went.
 #[derive(Debug)]
 pub struct ImportRow {

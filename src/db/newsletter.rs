@@ -5,8 +5,8 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    awards, course_modules, courses, link_tasks, links, module_tasks, modules, newsletter_courses,
-    newsletter_deliveries, newsletter_issues, newsletter_secret, newsletter_subscribers, tasks,
+    awards, course_modules, courses, link_tasks, links, module_tasks, modules, newsletter_complaints,
+    newsletter_courses, newsletter_deliveries, newsletter_issues, newsletter_secret, newsletter_subscribers, tasks,
 };
 use super::{OptionalExt, StoreResult, write_tx};
 use crate::db::courses::Task;
@@ -46,6 +46,16 @@ super::stored::stored_enum! {
         Failed = "failed",
         /// Still failing when the retry period ran out.
         GaveUp = "gave_up",
+    }
+}
+
+super::stored::stored_enum! {
+    /// Who recorded a complaint (a reader marking the newsletter as spam).
+    pub enum ComplaintSource {
+        /// `cairn newsletter complaint`, e.g. from a mail provider's feedback-loop report.
+        Cli = "cli",
+        /// An instructor, with "Mark as complaint" on the newsletter page.
+        Instructor = "instructor",
     }
 }
 
@@ -404,6 +414,69 @@ pub fn bounces(conn: &mut SqliteConnection, course_id: i64, limit: i64) -> Store
         .order(newsletter_deliveries::updated_at.desc())
         .limit(limit)
         .select((newsletter_subscribers::email, newsletter_deliveries::last_error.assume_not_null()))
+        .load(conn)?)
+}
+
+/// A reader of a course by address (as [`crate::domain::Email`] stores it, in lower case).
+pub fn subscriber_by_email(conn: &mut SqliteConnection, course_id: i64, email: &str) -> StoreResult<Subscriber> {
+    newsletter_subscribers::table
+        .filter(newsletter_subscribers::course_id.eq(course_id))
+        .filter(newsletter_subscribers::email.eq(email))
+        .select(Subscriber::as_select())
+        .first(conn)
+        .found("reader")
+}
+
+/// Records that a reader complained and takes them off the list, in one transaction; false
+/// when a complaint about them was already recorded (nothing changes then).
+pub fn record_complaint(
+    conn: &mut SqliteConnection,
+    subscriber_id: i64,
+    source: ComplaintSource,
+    now: i64,
+) -> StoreResult<bool> {
+    write_tx(conn, |c| {
+        let known: i64 = newsletter_complaints::table
+            .filter(newsletter_complaints::subscriber_id.eq(subscriber_id))
+            .count()
+            .get_result(c)?;
+        if known > 0 {
+            return Ok(false);
+        }
+        unsubscribe(c, subscriber_id, now)?;
+        diesel::insert_into(newsletter_complaints::table)
+            .values((
+                newsletter_complaints::subscriber_id.eq(subscriber_id),
+                newsletter_complaints::source.eq(source),
+                newsletter_complaints::created_at.eq(now),
+            ))
+            .execute(c)?;
+        Ok(true)
+    })
+}
+
+/// A complaint as the instructor's page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Complaint {
+    pub subscriber_id: i64,
+    pub email: String,
+    pub source: ComplaintSource,
+    pub created_at: i64,
+}
+
+/// A course's complaints, newest first, at most `limit`.
+pub fn complaints(conn: &mut SqliteConnection, course_id: i64, limit: i64) -> StoreResult<Vec<Complaint>> {
+    Ok(newsletter_complaints::table
+        .inner_join(newsletter_subscribers::table)
+        .filter(newsletter_subscribers::course_id.eq(course_id))
+        .order((newsletter_complaints::created_at.desc(), newsletter_complaints::id.desc()))
+        .limit(limit)
+        .select((
+            newsletter_complaints::subscriber_id,
+            newsletter_subscribers::email,
+            newsletter_complaints::source,
+            newsletter_complaints::created_at,
+        ))
         .load(conn)?)
 }
 
@@ -811,6 +884,7 @@ mod tests {
         crate::db::stored::assert_round_trip!(SubscriberStatus);
         crate::db::stored::assert_round_trip!(IssueStatus);
         crate::db::stored::assert_round_trip!(DeliveryStatus);
+        crate::db::stored::assert_round_trip!(ComplaintSource);
         // The bulk queueing statement spells two of them.
         assert_eq!((SubscriberStatus::Confirmed.as_str(), DeliveryStatus::Queued.as_str()), ("confirmed", "queued"));
     }

@@ -630,3 +630,53 @@ async fn a_confirmation_asked_while_the_mail_server_is_down_is_sent_once_it_is_b
     assert_eq!(client().get(&link).send().await.unwrap().status(), 200);
     assert_eq!(reader(&app, "ada@example.edu").status, store::SubscriberStatus::Confirmed);
 }
+
+#[tokio::test]
+async fn a_complaint_from_the_command_line_or_the_instructor_unsubscribes_and_is_listed() {
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    import(&app.data_dir, "ada@example.edu,Ada\nbob@example.edu,Bob\ncyd@example.edu,Cyd\n");
+    let complaint = |email: &str| {
+        cairn_cmd()
+            .env("CAIRN_DATA_DIR", &app.data_dir)
+            .args(["newsletter", "complaint", "--course", SLUG, email])
+            .output()
+            .unwrap()
+    };
+
+    // A feedback-loop report, recorded on the command line, once.
+    let out = complaint("Ada@Example.edu");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ada@example.edu: complaint recorded; unsubscribed"));
+    let out = complaint("ada@example.edu");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already recorded"), "{out:?}");
+    let out = complaint("nobody@example.edu");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a reader"), "{out:?}");
+    assert_eq!(reader(&app, "ada@example.edu").status, store::SubscriberStatus::Unsubscribed);
+
+    // A complaint forwarded to the instructor: "Mark as complaint" on the reader's row.
+    app.login().await;
+    let bob = reader(&app, "bob@example.edu").id;
+    let action = format!("/admin/courses/{course}/newsletter/readers/{bob}/complaint");
+    let page = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    assert_eq!(app.post_form(&action, &[]).await.status(), 303);
+    let other = format!("/admin/courses/{course}/newsletter/readers/{}/complaint", bob + 1000);
+    assert_eq!(app.post_form(&other, &[]).await.status(), 404, "only a reader of this course");
+    assert_eq!(store::count_confirmed(&mut app.pool.get().unwrap(), course).unwrap(), 1);
+
+    let page = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    let section = &page[page.find("Bounces and complaints").unwrap()..page.find("Past issues").unwrap()];
+    assert!(section.contains("ada@example.edu: complaint, recorded on the command line"), "{section}");
+    assert!(section.contains("bob@example.edu: complaint, marked by an instructor"), "{section}");
+    assert!(!section.contains("cyd@example.edu"), "{section}");
+    assert!(!page.contains(&format!("action=\"{action}\"")), "no second button once recorded");
+
+    // The next issue goes to the one reader left.
+    store::save_settings(&mut app.pool.get().unwrap(), course, "UTC", "A note", true, 0).unwrap();
+    let built =
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+    assert!(matches!(built, nl::Built::Queued { readers: 1, .. }), "{built:?}");
+}
