@@ -680,3 +680,38 @@ async fn a_complaint_from_the_command_line_or_the_instructor_unsubscribes_and_is
         nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
     assert!(matches!(built, nl::Built::Queued { readers: 1, .. }), "{built:?}");
 }
+
+#[tokio::test]
+async fn housekeeping_deletes_sign_ups_whose_confirmation_link_expired_with_their_queued_mail() {
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    let (data_dir, _keep) = app.stop().await;
+    let (expired, waiting) = {
+        let pool = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
+        let mut c = pool.get().unwrap();
+        let now = cairn::db::now();
+        let ask = |c: &mut diesel::SqliteConnection, email: &str, expires: i64| match store::ask(
+            c, course, email, "", expires, now,
+        )
+        .unwrap()
+        {
+            store::Asked::Pending(id) => id,
+            other => panic!("{other:?}"),
+        };
+        let expired = ask(&mut c, "late@example.edu", now - 1);
+        cairn::db::outbox::enqueue_confirmation(&mut c, expired, now).unwrap();
+        (expired, ask(&mut c, "soon@example.edu", now + 3600))
+    };
+
+    // The server's housekeeping runs when it starts, then every ten minutes.
+    let app = crate::helpers::start(&data_dir).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store::subscriber(&mut app.pool.get().unwrap(), expired).is_ok() {
+        assert!(Instant::now() < deadline, "the expired sign-up was never deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cairn::db::outbox::for_newsletter_reader(&mut app.pool.get().unwrap(), expired).unwrap().is_empty());
+    let kept = store::subscriber(&mut app.pool.get().unwrap(), waiting).unwrap();
+    assert_eq!(kept.status, store::SubscriberStatus::Pending, "a link still valid is kept");
+}
