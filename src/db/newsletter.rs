@@ -712,6 +712,10 @@ pub struct BadgeTally {
     pub names: Vec<String>,
 }
 
+/// An award as tallied: its Task (id, title) and, when the recipient is a learner, their name,
+/// choice of public name and pseudonym.
+type AwardRow = (i64, String, Option<String>, Option<super::learners::NameShown>, Option<String>);
+
 /// Badges of the course's Tasks awarded in `(since, until]` and not revoked, per Task.
 pub fn badge_counts(
     conn: &mut SqliteConnection,
@@ -719,10 +723,10 @@ pub fn badge_counts(
     since: i64,
     until: i64,
 ) -> StoreResult<Vec<BadgeTally>> {
-    use super::learners::{NameShown, public_name};
+    use super::learners::public_name;
     use super::schema::authors;
     let task_ids: Vec<i64> = course_tasks(conn, course_id)?.iter().map(|t| t.id).collect();
-    let rows: Vec<(i64, String, Option<String>, Option<NameShown>, Option<String>)> = awards::table
+    let rows: Vec<AwardRow> = awards::table
         .inner_join(tasks::table)
         .left_join(authors::table)
         .filter(awards::task_id.eq_any(task_ids))
