@@ -50,8 +50,6 @@ pub enum NewsletterError {
          folder), or try again in about {} hour(s)", (*.wait as u64).div_ceil(3600)
     )]
     MailLimit { limit: u32, wait: i64 },
-    #[error("the confirmation email could not be sent: {0}")]
-    Mail(MailError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -111,6 +109,9 @@ pub struct ModuleTasks {
 pub struct BadgeCount {
     pub title: String,
     pub count: i64,
+    /// The recipients' public names, for those whose choice of public name gives one.
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 impl Content {
@@ -230,10 +231,9 @@ pub fn gather(conn: &mut SqliteConnection, course_id: i64, date: &str, now: i64)
     }
     let module = store::current_module(conn, course_id)?
         .map(|(title, tasks)| ModuleTasks { title, tasks: tasks.iter().map(task_ref).collect() });
-    // No learner has a public-name choice yet, so badges are counts only.
     let badges = store::badge_counts(conn, course_id, since, now)?
         .into_iter()
-        .map(|(title, count)| BadgeCount { title, count })
+        .map(|t| BadgeCount { title: t.title, count: t.count, names: t.names })
         .collect();
     let content = Content {
         course_title: title,
@@ -374,9 +374,6 @@ pub fn parse_date(raw: &str) -> Result<String, String> {
 /// What subscribing needs besides the request.
 pub struct Subscribing<'a> {
     pub pool: &'a DbPool,
-    pub mailer: &'a Mailer,
-    /// Public base URL, no trailing slash.
-    pub base_url: &'a str,
     /// Confirmation mails one address may get in a day (shared with `/join`).
     pub mails_per_day: u32,
 }
@@ -404,9 +401,11 @@ pub fn check_reader(email: &str, name: &str) -> Result<(Email, String), FieldErr
     }
 }
 
-/// Asks a course's newsletter for `email`: a pending reader and a confirmation link, within
-/// the per-address mail limit `/join` also counts against. An address already reading gets no
-/// mail, and the caller cannot tell (the answer is the same).
+/// Asks a course's newsletter for `email`: a pending reader and, in the same transaction, a
+/// confirmation mail queued in the outbox, within the per-address mail limit `/join` also
+/// counts against. The notifier writes and sends the mail ([`confirmation_mail`]), retrying
+/// while the mail server is away, so neither an outage nor a restart loses it; wake it after.
+/// An address already reading gets no mail, and the caller cannot tell (the answer is the same).
 pub async fn subscribe(
     ctx: &Subscribing<'_>,
     course_id: i64,
@@ -414,35 +413,48 @@ pub async fn subscribe(
     name: &str,
     now: i64,
 ) -> Result<(), NewsletterError> {
-    let token = random_token();
-    let hash = token_hash(&token);
     let (addr, who, limit) = (email.to_string(), name.to_string(), ctx.mails_per_day);
     let asked = crate::db::run(ctx.pool, move |c| {
         crate::db::write_tx(c, |c| {
             if let Err(wait) = crate::db::feeds::reserve_join_mail(c, &addr, limit, now)? {
                 return Ok(Err(wait));
             }
-            Ok(Ok(store::ask(c, course_id, &addr, &who, &hash, now + CONFIRM_SECS, now)?))
+            let asked = store::ask(c, course_id, &addr, &who, now + CONFIRM_SECS, now)?;
+            if let Asked::Pending(id) = asked {
+                crate::db::outbox::enqueue_confirmation(c, id, now)?;
+            }
+            Ok(Ok(()))
         })
     })
     .await?;
-    let asked = asked.map_err(|wait| NewsletterError::MailLimit { limit, wait })?;
-    if asked == Asked::AlreadyConfirmed {
-        return Ok(());
-    }
-    let course = crate::db::run(ctx.pool, move |c| store::course_names(c, course_id)).await?.1;
-    let confirm_url = format!("{}/newsletter/confirm/{token}", ctx.base_url);
-    let text = ConfirmText { course: &course, base: ctx.base_url, confirm_url: &confirm_url }
+    asked.map_err(|wait| NewsletterError::MailLimit { limit, wait })
+}
+
+/// The confirmation mail of a reader still waiting at `now`, with a new link (valid for
+/// [`CONFIRM_SECS`]) whose token exists only in the mail: the store keeps its hash. `None`
+/// when the reader no longer waits. A mail sent again replaces the link of the one before.
+pub fn confirmation_mail(
+    conn: &mut SqliteConnection,
+    subscriber_id: i64,
+    base: &str,
+    now: i64,
+) -> StoreResult<Option<crate::email::Email>> {
+    let token = random_token();
+    let Some(reader) = store::renew_confirmation(conn, subscriber_id, &token_hash(&token), now + CONFIRM_SECS, now)?
+    else {
+        return Ok(None);
+    };
+    let course = store::course_names(conn, reader.course_id)?.1;
+    let confirm_url = format!("{base}/newsletter/confirm/{token}");
+    let text = ConfirmText { course: &course, base, confirm_url: &confirm_url }
         .render()
         .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("rendering the confirmation email")))?;
-    let mail = crate::email::Email {
-        to: email.to_string(),
+    Ok(Some(crate::email::Email {
+        to: reader.email,
         subject: format!("Confirm your subscription to {course}"),
         text,
         ..Default::default()
-    };
-    ctx.mailer.send(mail).await.map_err(NewsletterError::Mail)?;
-    Ok(())
+    }))
 }
 
 /// Confirms the reader whose emailed token is `token`; the course's slug and title when it worked.
@@ -479,6 +491,40 @@ pub fn unsubscribe(conn: &mut SqliteConnection, token: &str, now: i64) -> StoreR
     store::unsubscribe(conn, id, now)?;
     tracing::info!(subscriber = id, "newsletter reader unsubscribed");
     Ok(Some(store::course_names(conn, reader.course_id)?.1))
+}
+
+/// Records that the reader `subscriber_id` of a course complained about the newsletter (marked
+/// it as spam): they are taken off the list, and the complaint is listed on the instructor's
+/// page. True when recorded now, false when it already was; `NotFound` when the course has no
+/// such reader.
+pub fn complain(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    subscriber_id: i64,
+    source: store::ComplaintSource,
+    now: i64,
+) -> StoreResult<bool> {
+    let reader = store::subscriber(conn, subscriber_id)?;
+    if reader.course_id != course_id {
+        return Err(StoreError::NotFound("reader"));
+    }
+    let recorded = store::record_complaint(conn, reader.id, source, now)?;
+    if recorded {
+        tracing::info!(subscriber = reader.id, course = course_id, %source, "newsletter complaint recorded");
+    }
+    Ok(recorded)
+}
+
+/// [`complain`] for the reader with address `email`.
+pub fn complain_by_email(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    email: &Email,
+    source: store::ComplaintSource,
+    now: i64,
+) -> StoreResult<bool> {
+    let reader = store::subscriber_by_email(conn, course_id, email.as_str())?;
+    complain(conn, course_id, reader.id, source, now)
 }
 
 /// One row of an import and how it went.

@@ -28,6 +28,15 @@ pub enum NewsletterCommand {
         course: String,
         file: PathBuf,
     },
+    /// Record that a reader complained about the newsletter (marked it as spam, e.g. in a mail
+    /// provider's feedback-loop report): they are unsubscribed, and the complaint is listed on
+    /// the course's newsletter page.
+    Complaint {
+        #[arg(long, value_name = "SLUG")]
+        course: String,
+        /// The reader's address.
+        email: String,
+    },
     /// Print the number of confirmed readers and the issues sent.
     List {
         #[arg(long, value_name = "SLUG")]
@@ -102,6 +111,21 @@ pub fn run(settings: &Settings, cmd: NewsletterCommand) -> anyhow::Result<()> {
                 println!("line {}: {}: {what}", r.line, r.email);
             }
             println!("{} row(s), {failed} error(s)", rows.len());
+            Ok(())
+        }
+        NewsletterCommand::Complaint { course, email } => {
+            let course = course_of(&mut conn, &course)?;
+            let email = crate::domain::Email::parse(&email).map_err(anyhow::Error::msg)?;
+            match nl::complain_by_email(&mut conn, course.id, &email, store::ComplaintSource::Cli, crate::db::now()) {
+                Ok(true) => {
+                    println!("{email}: complaint recorded; unsubscribed from the newsletter of {}", course.title)
+                }
+                Ok(false) => println!("{email}: a complaint was already recorded; nothing changed"),
+                Err(crate::db::StoreError::NotFound(_)) => {
+                    anyhow::bail!("{email} is not a reader of the newsletter of {}", course.title)
+                }
+                Err(e) => return Err(e.into()),
+            }
             Ok(())
         }
         NewsletterCommand::List { course } => {

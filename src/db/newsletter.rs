@@ -5,8 +5,8 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    awards, course_modules, courses, link_tasks, links, module_tasks, modules, newsletter_courses,
-    newsletter_deliveries, newsletter_issues, newsletter_secret, newsletter_subscribers, tasks,
+    awards, course_modules, courses, link_tasks, links, module_tasks, modules, newsletter_complaints,
+    newsletter_courses, newsletter_deliveries, newsletter_issues, newsletter_secret, newsletter_subscribers, tasks,
 };
 use super::{OptionalExt, StoreResult, write_tx};
 use crate::db::courses::Task;
@@ -46,6 +46,16 @@ super::stored::stored_enum! {
         Failed = "failed",
         /// Still failing when the retry period ran out.
         GaveUp = "gave_up",
+    }
+}
+
+super::stored::stored_enum! {
+    /// Who recorded a complaint (a reader marking the newsletter as spam).
+    pub enum ComplaintSource {
+        /// `cairn newsletter complaint`, e.g. from a mail provider's feedback-loop report.
+        Cli = "cli",
+        /// An instructor, with "Mark as complaint" on the newsletter page.
+        Instructor = "instructor",
     }
 }
 
@@ -176,19 +186,19 @@ pub fn courses_with_readers(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64
 /// What asking to subscribe led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asked {
-    /// A confirmation is due to the address (a new or renewed pending row).
-    Pending,
+    /// A confirmation is due to the reader with this id (a new or renewed pending row).
+    Pending(i64),
     /// The address already reads the newsletter: no mail.
     AlreadyConfirmed,
 }
 
-/// Records a request to subscribe, pending until the token whose hash is `confirm_hash` comes back.
+/// Records a request to subscribe, pending until confirmed by `expires_at`. The link comes
+/// with the mail ([`renew_confirmation`]); a link mailed earlier keeps working until then.
 pub fn ask(
     conn: &mut SqliteConnection,
     course_id: i64,
     email: &str,
     name: &str,
-    confirm_hash: &str,
     expires_at: i64,
     now: i64,
 ) -> StoreResult<Asked> {
@@ -204,29 +214,53 @@ pub fn ask(
                 .set((
                     newsletter_subscribers::status.eq(SubscriberStatus::Pending),
                     newsletter_subscribers::name.eq(name),
-                    newsletter_subscribers::confirm_token_hash.eq(confirm_hash),
                     newsletter_subscribers::confirm_expires_at.eq(expires_at),
                     newsletter_subscribers::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            Ok(Asked::Pending)
+            Ok(Asked::Pending(s.id))
         }
         None => {
-            diesel::insert_into(newsletter_subscribers::table)
+            let id = diesel::insert_into(newsletter_subscribers::table)
                 .values((
                     newsletter_subscribers::course_id.eq(course_id),
                     newsletter_subscribers::email.eq(email),
                     newsletter_subscribers::name.eq(name),
                     newsletter_subscribers::status.eq(SubscriberStatus::Pending),
-                    newsletter_subscribers::confirm_token_hash.eq(confirm_hash),
                     newsletter_subscribers::confirm_expires_at.eq(expires_at),
                     newsletter_subscribers::created_at.eq(now),
                     newsletter_subscribers::updated_at.eq(now),
                 ))
-                .execute(conn)?;
-            Ok(Asked::Pending)
+                .returning(newsletter_subscribers::id)
+                .get_result(conn)?;
+            Ok(Asked::Pending(id))
         }
     }
+}
+
+/// Gives a reader still waiting for confirmation at `now` the link whose token hashes to
+/// `confirm_hash`, valid until `expires_at`, just before it is mailed; `None` when they no
+/// longer wait (confirmed, gone, or their request expired).
+pub fn renew_confirmation(
+    conn: &mut SqliteConnection,
+    id: i64,
+    confirm_hash: &str,
+    expires_at: i64,
+    now: i64,
+) -> StoreResult<Option<Subscriber>> {
+    Ok(diesel::update(
+        newsletter_subscribers::table
+            .find(id)
+            .filter(newsletter_subscribers::status.eq(SubscriberStatus::Pending))
+            .filter(newsletter_subscribers::confirm_expires_at.ge(now)),
+    )
+    .set((
+        newsletter_subscribers::confirm_token_hash.eq(confirm_hash),
+        newsletter_subscribers::confirm_expires_at.eq(expires_at),
+    ))
+    .returning(Subscriber::as_returning())
+    .get_result(conn)
+    .optional()?)
 }
 
 /// Confirms the pending reader whose token hashes to `hash`, unless it expired at `now`.
@@ -383,6 +417,69 @@ pub fn bounces(conn: &mut SqliteConnection, course_id: i64, limit: i64) -> Store
         .load(conn)?)
 }
 
+/// A reader of a course by address (as [`crate::domain::Email`] stores it, in lower case).
+pub fn subscriber_by_email(conn: &mut SqliteConnection, course_id: i64, email: &str) -> StoreResult<Subscriber> {
+    newsletter_subscribers::table
+        .filter(newsletter_subscribers::course_id.eq(course_id))
+        .filter(newsletter_subscribers::email.eq(email))
+        .select(Subscriber::as_select())
+        .first(conn)
+        .found("reader")
+}
+
+/// Records that a reader complained and takes them off the list, in one transaction; false
+/// when a complaint about them was already recorded (nothing changes then).
+pub fn record_complaint(
+    conn: &mut SqliteConnection,
+    subscriber_id: i64,
+    source: ComplaintSource,
+    now: i64,
+) -> StoreResult<bool> {
+    write_tx(conn, |c| {
+        let known: i64 = newsletter_complaints::table
+            .filter(newsletter_complaints::subscriber_id.eq(subscriber_id))
+            .count()
+            .get_result(c)?;
+        if known > 0 {
+            return Ok(false);
+        }
+        unsubscribe(c, subscriber_id, now)?;
+        diesel::insert_into(newsletter_complaints::table)
+            .values((
+                newsletter_complaints::subscriber_id.eq(subscriber_id),
+                newsletter_complaints::source.eq(source),
+                newsletter_complaints::created_at.eq(now),
+            ))
+            .execute(c)?;
+        Ok(true)
+    })
+}
+
+/// A complaint as the instructor's page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Complaint {
+    pub subscriber_id: i64,
+    pub email: String,
+    pub source: ComplaintSource,
+    pub created_at: i64,
+}
+
+/// A course's complaints, newest first, at most `limit`.
+pub fn complaints(conn: &mut SqliteConnection, course_id: i64, limit: i64) -> StoreResult<Vec<Complaint>> {
+    Ok(newsletter_complaints::table
+        .inner_join(newsletter_subscribers::table)
+        .filter(newsletter_subscribers::course_id.eq(course_id))
+        .order((newsletter_complaints::created_at.desc(), newsletter_complaints::id.desc()))
+        .limit(limit)
+        .select((
+            newsletter_complaints::subscriber_id,
+            newsletter_subscribers::email,
+            newsletter_complaints::source,
+            newsletter_complaints::created_at,
+        ))
+        .load(conn)?)
+}
+
 /// The secret unsubscribe links are derived from, made on first use.
 pub fn secret(conn: &mut SqliteConnection) -> StoreResult<String> {
     if let Some(s) = newsletter_secret::table.select(newsletter_secret::secret).first(conn).optional()? {
@@ -510,9 +607,17 @@ pub struct Post {
     pub task_ids: Vec<i64>,
 }
 
-/// A harvested post as loaded: id, URL, title, the item's author, the feed's learner, summary,
-/// publication time.
-type PostRow = (i64, Option<String>, String, Option<String>, String, String, Option<i64>);
+/// A harvested post as loaded: id, URL, title, the item's author, the feed's learner (name,
+/// choice of public name, pseudonym), summary, publication time.
+type PostRow = (
+    i64,
+    Option<String>,
+    String,
+    Option<String>,
+    (String, super::learners::NameShown, Option<String>),
+    String,
+    Option<i64>,
+);
 
 /// The ids of a course's Tasks, in course order.
 pub fn course_tasks(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Vec<Task>> {
@@ -566,7 +671,7 @@ pub fn posts_between(
             links::url,
             links::title,
             links::author_name,
-            authors::name,
+            (authors::name, authors::name_shown, authors::pseudonym),
             links::summary_html,
             links::published_at,
         ))
@@ -580,11 +685,15 @@ pub fn posts_between(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(link_id, url, title, item_author, author, summary_html, published_at)| Post {
+        .map(|(link_id, url, title, item_author, (name, shown, pseudonym), summary_html, published_at)| Post {
             link_id,
             url,
             title,
-            author: item_author.filter(|a| !a.trim().is_empty()).unwrap_or(author),
+            // The byline of the learner's own feed, unless they chose initials or a pseudonym:
+            // then that choice, which the byline would undo.
+            author: item_author
+                .filter(|a| !a.trim().is_empty() && shown == super::learners::NameShown::Given)
+                .unwrap_or_else(|| super::learners::public_name(&name, shown, pseudonym.as_deref())),
             summary_html,
             published_at,
             task_ids: ties.iter().filter(|(l, _)| *l == link_id).map(|(_, t)| *t).collect(),
@@ -592,23 +701,66 @@ pub fn posts_between(
         .collect())
 }
 
-/// Badges of the course's Tasks awarded in `(since, until]` and not revoked: (Task title, count).
+/// The badges of one Task awarded in an issue's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgeTally {
+    pub title: String,
+    pub count: i64,
+    /// The public names of the learners who earned it, as each chose to be shown, sorted and
+    /// once each. A recipient with no learner record (an award by address alone) never made
+    /// that choice, so is counted but not named.
+    pub names: Vec<String>,
+}
+
+/// An award as tallied: its Task (id, title) and, when the recipient is a learner, their name,
+/// choice of public name and pseudonym.
+type AwardRow = (i64, String, Option<String>, Option<super::learners::NameShown>, Option<String>);
+
+/// Badges of the course's Tasks awarded in `(since, until]` and not revoked, per Task.
 pub fn badge_counts(
     conn: &mut SqliteConnection,
     course_id: i64,
     since: i64,
     until: i64,
-) -> StoreResult<Vec<(String, i64)>> {
+) -> StoreResult<Vec<BadgeTally>> {
+    use super::learners::public_name;
+    use super::schema::authors;
     let task_ids: Vec<i64> = course_tasks(conn, course_id)?.iter().map(|t| t.id).collect();
-    Ok(awards::table
+    let rows: Vec<AwardRow> = awards::table
         .inner_join(tasks::table)
+        .left_join(authors::table)
         .filter(awards::task_id.eq_any(task_ids))
         .filter(awards::issued_on.gt(since).and(awards::issued_on.le(until)))
         .filter(awards::revoked_at.is_null())
-        .group_by((tasks::id, tasks::title))
-        .order(tasks::title)
-        .select((tasks::title, diesel::dsl::count_star()))
-        .load(conn)?)
+        .filter(awards::withdrawn_at.is_null())
+        .order((tasks::title, tasks::id))
+        .select((
+            tasks::id,
+            tasks::title,
+            authors::name.nullable(),
+            authors::name_shown.nullable(),
+            authors::pseudonym.nullable(),
+        ))
+        .load(conn)?;
+    let mut out: Vec<(i64, BadgeTally)> = Vec::new();
+    for (task, title, name, shown, pseudonym) in rows {
+        if out.last().is_none_or(|(t, _)| *t != task) {
+            out.push((task, BadgeTally { title, count: 0, names: Vec::new() }));
+        }
+        let Some((_, tally)) = out.last_mut() else { continue };
+        tally.count += 1;
+        if let (Some(name), Some(shown)) = (name, shown) {
+            tally.names.push(public_name(&name, shown, pseudonym.as_deref()));
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(_, mut t)| {
+            t.names.sort();
+            t.names.dedup();
+            t
+        })
+        .collect())
 }
 
 /// The course's slug and title.
@@ -736,6 +888,7 @@ mod tests {
         crate::db::stored::assert_round_trip!(SubscriberStatus);
         crate::db::stored::assert_round_trip!(IssueStatus);
         crate::db::stored::assert_round_trip!(DeliveryStatus);
+        crate::db::stored::assert_round_trip!(ComplaintSource);
         // The bulk queueing statement spells two of them.
         assert_eq!((SubscriberStatus::Confirmed.as_str(), DeliveryStatus::Queued.as_str()), ("confirmed", "queued"));
     }
@@ -747,10 +900,12 @@ mod tests {
         let c = &mut *pool.get().unwrap();
         crate::demo::seed(c).unwrap();
         let course = crate::db::courses::get_course_by_slug(c, crate::demo::DEMO_SLUG).unwrap().id;
-        ask(c, course, "old@example.org", "Old", "h-old", 100, 0).unwrap();
-        ask(c, course, "new@example.org", "New", "h-new", 10_000, 0).unwrap();
-        ask(c, course, "yes@example.org", "Yes", "h-yes", 100, 0).unwrap();
-        confirm(c, "h-yes", 50).unwrap();
+        let Asked::Pending(old) = ask(c, course, "old@example.org", "Old", 100, 0).unwrap() else { panic!() };
+        crate::db::outbox::enqueue_confirmation(c, old, 0).unwrap();
+        ask(c, course, "new@example.org", "New", 10_000, 0).unwrap();
+        let Asked::Pending(yes) = ask(c, course, "yes@example.org", "Yes", 100, 0).unwrap() else { panic!() };
+        assert!(renew_confirmation(c, yes, "h-yes", 100, 10).unwrap().is_some());
+        assert!(confirm(c, "h-yes", 50).unwrap().is_some());
         assert_eq!(purge_unconfirmed(c, 1_000).unwrap(), 1);
         let left: Vec<String> = newsletter_subscribers::table
             .order(newsletter_subscribers::email)
@@ -758,5 +913,6 @@ mod tests {
             .load(c)
             .unwrap();
         assert_eq!(left, ["new@example.org", "yes@example.org"]);
+        assert!(crate::db::outbox::for_newsletter_reader(c, old).unwrap().is_empty(), "its queued mail went with it");
     }
 }

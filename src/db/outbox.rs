@@ -12,6 +12,8 @@ super::stored::stored_enum! {
     pub enum Kind {
         Webmention = "webmention",
         Email = "email",
+        /// The mail that asks a newsletter reader to confirm (written when it is sent).
+        NewsletterConfirmation = "newsletter_confirmation",
     }
 }
 
@@ -49,6 +51,33 @@ pub struct Notification {
     pub updated_at: i64,
     /// The newsletter issue whose archive page mentions the target, for a newsletter's Webmention.
     pub newsletter_issue_id: Option<i64>,
+    /// The reader asked to confirm, for a newsletter's confirmation mail.
+    pub newsletter_subscriber_id: Option<i64>,
+}
+
+/// Queues the mail that asks a newsletter reader to confirm, in the caller's transaction.
+pub fn enqueue_confirmation(conn: &mut SqliteConnection, subscriber_id: i64, now: i64) -> StoreResult<()> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::NewsletterConfirmation),
+            outbox::newsletter_subscriber_id.eq(subscriber_id),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The confirmation mails queued for a newsletter reader, oldest first.
+pub fn for_newsletter_reader(conn: &mut SqliteConnection, subscriber_id: i64) -> StoreResult<Vec<Notification>> {
+    outbox::table
+        .filter(outbox::newsletter_subscriber_id.eq(subscriber_id))
+        .order(outbox::id)
+        .select(Notification::as_select())
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// Queues a Webmention from a newsletter issue's archive page (`source`) to each post it

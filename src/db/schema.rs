@@ -246,6 +246,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         newsletter_issue_id -> Nullable<BigInt>,
+        newsletter_subscriber_id -> Nullable<BigInt>,
     }
 }
 
@@ -497,3 +498,15 @@ diesel::table! {
         reserved_at -> BigInt,
     }
 }
+
+diesel::table! {
+    newsletter_complaints (id) {
+        id -> BigInt,
+        subscriber_id -> BigInt,
+        source -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(newsletter_complaints -> newsletter_subscribers (subscriber_id));
+diesel::allow_tables_to_appear_in_same_query!(newsletter_complaints, newsletter_subscribers);

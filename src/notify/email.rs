@@ -117,6 +117,34 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Writes a newsletter reader's confirmation mail, with a new link, and sends it; a reader
+    /// who no longer waits for one gets nothing.
+    pub(super) async fn send_newsletter_confirmation(&self, note: &Notification) -> Delivery {
+        let Some(id) = note.newsletter_subscriber_id else {
+            return Delivery::Fail { error: "a confirmation with no reader".into(), endpoint: None };
+        };
+        let (base, now) = (self.base.clone(), self.now());
+        let email = match self.db(move |c| crate::app::newsletter::confirmation_mail(c, id, &base, now)).await {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                return Delivery::Fail {
+                    error: "the reader no longer waits for a confirmation".into(),
+                    endpoint: None,
+                };
+            }
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,7 +125,7 @@ impl Notification {
     /// In words, for the Reader.
     pub fn describe(&self) -> String {
         let what = match self.kind {
-            Kind::Email => "email",
+            Kind::Email | Kind::NewsletterConfirmation => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -181,6 +181,7 @@ impl Notifier {
         let delivery = match note.kind {
             Kind::Webmention => self.send_webmention(&note).await,
             Kind::Email => self.send_email(&note).await,
+            Kind::NewsletterConfirmation => self.send_newsletter_confirmation(&note).await,
         };
         let now = self.now();
         let (id, attempts) = (note.id, note.attempts + 1);

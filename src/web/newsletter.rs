@@ -13,7 +13,7 @@ use crate::app::newsletter::{self as nl, Built, Content, Links, NewsletterError,
 use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::badges::art::xml_escape;
 use crate::db::courses::{self, Course};
-use crate::db::newsletter::{self as store, CourseSettings, Issue, Subscriber};
+use crate::db::newsletter::{self as store, ComplaintSource, CourseSettings, Issue, Subscriber};
 use crate::db::now;
 use crate::domain::FieldErrors;
 use crate::error::AppError;
@@ -34,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/courses/{id}/newsletter", web::get().to(admin_page))
         .route("/admin/courses/{id}/newsletter", web::post().to(admin_save))
         .route("/admin/courses/{id}/newsletter/send", web::post().to(admin_send))
-        .route("/admin/courses/{id}/newsletter/skip", web::post().to(admin_skip));
+        .route("/admin/courses/{id}/newsletter/skip", web::post().to(admin_skip))
+        .route("/admin/courses/{id}/newsletter/readers/{reader}/complaint", web::post().to(admin_complaint));
 }
 
 /// A short page that says what happened.
@@ -169,12 +170,7 @@ pub struct SubscribeForm {
 
 impl AppState {
     fn subscribing(&self) -> Subscribing<'_> {
-        Subscribing {
-            pool: &self.pool,
-            mailer: &self.mailer,
-            base_url: &self.base_url,
-            mails_per_day: self.join.mails_per_address_per_day,
-        }
+        Subscribing { pool: &self.pool, mails_per_day: self.join.mails_per_address_per_day }
     }
 }
 
@@ -205,14 +201,17 @@ async fn subscribe(
         });
     }
     match nl::subscribe(&state.subscribing(), course.id, &email, &name, now).await {
-        Ok(()) => message(
-            &session,
-            "Check your email",
-            format!(
-                "If {email} is not already subscribed, a confirmation link for the newsletter of {} is on its way.",
-                course.title
-            ),
-        ),
+        Ok(()) => {
+            state.notifier.wake.notify_one();
+            message(
+                &session,
+                "Check your email",
+                format!(
+                    "If {email} is not already subscribed, a confirmation link for the newsletter of {} is on its way.",
+                    course.title
+                ),
+            )
+        }
         Err(e) => Err(refused(e)),
     }
 }
@@ -229,7 +228,10 @@ pub(super) async fn also_subscribe(
     let slug = slug.to_string();
     let Ok(course) = state.db(move |c| courses::get_course_by_slug(c, &slug)).await else { return String::new() };
     match nl::subscribe(&state.subscribing(), course.id, email, name, now).await {
-        Ok(()) => format!(" A second link confirms your subscription to the newsletter of {}.", course.title),
+        Ok(()) => {
+            state.notifier.wake.notify_one();
+            format!(" A second link confirms your subscription to the newsletter of {}.", course.title)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "the newsletter option of a join was not applied");
             format!(" The newsletter subscription was not made ({e}); you can subscribe from the course page.")
@@ -243,7 +245,6 @@ fn refused(e: NewsletterError) -> AppError {
             AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
         }
         NewsletterError::Invalid(errors) => AppError::Invalid(errors),
-        NewsletterError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
         NewsletterError::Store(e) => e.into(),
     }
 }
@@ -307,7 +308,15 @@ struct AdminPage {
     page_no: i64,
     pages: i64,
     bounces: Vec<(String, String)>,
+    /// (reader, address, who recorded it, day).
+    complaints: Vec<(i64, String, &'static str, String)>,
     issues: Vec<(Issue, (i64, i64, i64))>,
+}
+
+impl AdminPage {
+    fn has_complained(&self, reader: &i64) -> bool {
+        self.complaints.iter().any(|c| c.0 == *reader)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,14 +346,14 @@ async fn admin_render(
 ) -> Result<HttpResponse, AppError> {
     let base = state.base_url.clone();
     let now = now();
-    let (course, settings, preview, confirmed, (readers, total), bounces, issues) = state
+    let (course, settings, preview, confirmed, (readers, total), (bounces, complaints), issues) = state
         .db(move |c| {
             let course = courses::get_course(c, id)?;
             let settings = store::settings(c, id)?;
             let preview = nl::preview(c, id, &base, now)?;
             let confirmed = store::count_confirmed(c, id)?;
             let readers = store::list_subscribers(c, id, (page_no - 1) * READERS_PER_PAGE, READERS_PER_PAGE)?;
-            let bounces = store::bounces(c, id, 50)?;
+            let bounces = (store::bounces(c, id, 50)?, store::complaints(c, id, 200)?);
             let mut issues = Vec::new();
             for issue in store::sent_issues(c, id, ISSUES_SHOWN)? {
                 let counts = store::delivery_counts(c, issue.id)?;
@@ -372,6 +381,16 @@ async fn admin_render(
             page_no,
             pages: (total + READERS_PER_PAGE - 1) / READERS_PER_PAGE,
             bounces,
+            complaints: complaints
+                .into_iter()
+                .map(|c| {
+                    let by = match c.source {
+                        ComplaintSource::Cli => "recorded on the command line",
+                        ComplaintSource::Instructor => "marked by an instructor",
+                    };
+                    (c.subscriber_id, c.email, by, super::day(c.created_at))
+                })
+                .collect(),
             issues,
         },
         status,
@@ -459,5 +478,27 @@ async fn admin_skip(
     let d = date.clone();
     state.db(move |c| store::set_skip(c, id, Some(&d), now)).await?;
     flash(&session, format!("No issue will be sent on {date}; its posts wait for the next one."));
+    Ok(redirect(&format!("/admin/courses/{id}/newsletter")))
+}
+
+/// "Mark as complaint" on a reader: for a complaint that reached the instructor some other way
+/// (a forwarded spam report). The reader is unsubscribed.
+async fn admin_complaint(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let ((id, reader), now) = (path.into_inner(), now());
+    let recorded = state.db(move |c| nl::complain(c, id, reader, ComplaintSource::Instructor, now)).await?;
+    flash(
+        &session,
+        if recorded {
+            "Complaint recorded; the reader is unsubscribed."
+        } else {
+            "A complaint from this reader was already recorded."
+        },
+    );
     Ok(redirect(&format!("/admin/courses/{id}/newsletter")))
 }

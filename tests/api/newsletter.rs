@@ -517,3 +517,201 @@ async fn the_scheduler_builds_each_course_issue_once_at_the_hour_of_its_time_zon
     let issue = store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-02").unwrap().unwrap();
     assert_eq!((issue.status, issue.until), (store::IssueStatus::Sent, before + 3600));
 }
+
+#[tokio::test]
+async fn badges_are_counted_and_name_learners_only_as_each_chose_to_be_shown() {
+    let (app, _server, post) = app_with_post().await;
+    crate::badges::award_post(&app, post, "el30-data").await;
+    // An award by address alone: its recipient never chose how to be shown.
+    let mut cmd = cairn_cmd();
+    cmd.env("CAIRN_DATA_DIR", &app.data_dir).env("CAIRN_BASE_URL", &app.address).args([
+        "award",
+        "--task",
+        "#el30-data",
+        "--recipient",
+        "grace@example.edu",
+        "--evidence",
+        "https://grace.example.org/data",
+        "--name",
+        "Grace Hopper",
+    ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let course = course_id(&app);
+    let content = {
+        let mut c = app.pool.get().unwrap();
+        let ada = cairn::db::feeds::author_by_email(&mut c, crate::badges::LEARNER).unwrap().unwrap().id;
+        cairn::db::learners::set_name_choice(&mut c, ada, cairn::db::learners::NameShown::Pseudonym, Some("Countess"))
+            .unwrap();
+        store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
+        let built = nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now() + 1).unwrap();
+        assert!(matches!(built, nl::Built::Queued { .. }), "{built:?}");
+        nl::archived(&mut c, SLUG, "2026-12-01").unwrap().1
+    };
+    let data = content.badges.iter().find(|b| b.count == 2).unwrap_or_else(|| panic!("{:?}", content.badges));
+    assert_eq!(data.names, ["Countess"], "Ada by her pseudonym; the address-only recipient unnamed");
+    let line = format!("{}: 2 (Countess)", data.title);
+
+    let links = nl::Links { base: &app.address, archive_url: "x", unsubscribe_url: "y" };
+    let (_, text, html) = nl::render_mail(&content, &links).unwrap();
+    let page = app.get_html(&format!("/courses/{SLUG}/newsletter/2026-12-01")).await;
+    for (what, body) in [("text", &text), ("html", &html), ("archive page", &page)] {
+        let body = body.replace("&#38;", "&").replace("&amp;", "&");
+        assert!(body.contains(&line), "{what}: {body}");
+        assert!(!body.contains("Grace") && !body.contains("Lovelace"), "{what} names no one otherwise: {body}");
+    }
+}
+
+/// The reader `email` of the course, as stored.
+fn reader(app: &TestApp, email: &str) -> store::Subscriber {
+    use cairn::db::schema::newsletter_subscribers::dsl;
+    let id: i64 = dsl::newsletter_subscribers
+        .filter(dsl::email.eq(email))
+        .select(dsl::id)
+        .first(&mut app.pool.get().unwrap())
+        .unwrap();
+    store::subscriber(&mut app.pool.get().unwrap(), id).unwrap()
+}
+
+#[tokio::test]
+async fn a_confirmation_asked_while_the_mail_server_is_down_is_sent_once_it_is_back_after_a_restart() {
+    // A port nothing listens on: the mail server is down.
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, move |s| {
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = down;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+    })
+    .await;
+    let res = subscribe(&app, "ada@example.edu").await;
+    assert_eq!(res.status(), 200, "the visitor is answered without waiting for the mail server");
+    let ada = reader(&app, "ada@example.edu").id;
+
+    // The notifier tried, failed, and queued a retry with backoff.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let notes = cairn::db::outbox::for_newsletter_reader(&mut app.pool.get().unwrap(), ada).unwrap();
+        assert_eq!(notes.len(), 1, "one confirmation queued: {notes:?}");
+        if notes[0].attempts >= 1 {
+            break notes[0].clone();
+        }
+        assert!(Instant::now() < deadline, "the confirmation was never tried: {notes:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed.kind, cairn::db::outbox::Kind::NewsletterConfirmation);
+    assert_eq!(failed.status, cairn::db::outbox::Status::Queued, "{failed:?}");
+    assert!(failed.next_attempt_at >= failed.updated_at + 60, "retried after a backoff: {failed:?}");
+    assert!(failed.last_error.is_some());
+    let (data_dir, _keep) = app.stop().await;
+
+    // The mail server is back and Cairn restarts on the same store; once the backoff has run
+    // (the notifier is run at that time), the mail is sent.
+    let sink = SmtpSink::start().await;
+    let mut settings = crate::helpers::settings(&data_dir);
+    smtp_to(&sink)(&mut settings);
+    let app = crate::helpers::start_with(&settings).await;
+    let at = failed.next_attempt_at;
+    let notifier = app.notifier.clone().with_clock(move || at);
+    assert_eq!(notifier.deliver_due().await.unwrap(), 1);
+    let mails = wait_until(&sink, 10, |m| !m.is_empty()).await;
+    let confirm = mails_to(&mails, "ada@example.edu", "Confirm your subscription to E-Learning 3.0");
+    assert_eq!((confirm.len(), mails.len()), (1, 1), "one confirmation, nothing else");
+    let row = &cairn::db::outbox::for_newsletter_reader(&mut app.pool.get().unwrap(), ada).unwrap()[0];
+    assert_eq!((row.status, row.attempts), (cairn::db::outbox::Status::Sent, 2));
+
+    // The link's token was never stored, only its hash; the link works.
+    let link = link_in(confirm[0], &app.url("/newsletter/confirm/"));
+    let token = link.rsplit('/').next().unwrap().to_string();
+    for file in ["cairn.db", "cairn.db-wal"] {
+        let bytes = std::fs::read(data_dir.join(file)).unwrap_or_default();
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "{file} holds the token");
+    }
+    assert_eq!(client().get(&link).send().await.unwrap().status(), 200);
+    assert_eq!(reader(&app, "ada@example.edu").status, store::SubscriberStatus::Confirmed);
+}
+
+#[tokio::test]
+async fn a_complaint_from_the_command_line_or_the_instructor_unsubscribes_and_is_listed() {
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    import(&app.data_dir, "ada@example.edu,Ada\nbob@example.edu,Bob\ncyd@example.edu,Cyd\n");
+    let complaint = |email: &str| {
+        cairn_cmd()
+            .env("CAIRN_DATA_DIR", &app.data_dir)
+            .args(["newsletter", "complaint", "--course", SLUG, email])
+            .output()
+            .unwrap()
+    };
+
+    // A feedback-loop report, recorded on the command line, once.
+    let out = complaint("Ada@Example.edu");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ada@example.edu: complaint recorded; unsubscribed"));
+    let out = complaint("ada@example.edu");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already recorded"), "{out:?}");
+    let out = complaint("nobody@example.edu");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a reader"), "{out:?}");
+    assert_eq!(reader(&app, "ada@example.edu").status, store::SubscriberStatus::Unsubscribed);
+
+    // A complaint forwarded to the instructor: "Mark as complaint" on the reader's row.
+    app.login().await;
+    let bob = reader(&app, "bob@example.edu").id;
+    let action = format!("/admin/courses/{course}/newsletter/readers/{bob}/complaint");
+    let page = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    assert_eq!(app.post_form(&action, &[]).await.status(), 303);
+    let other = format!("/admin/courses/{course}/newsletter/readers/{}/complaint", bob + 1000);
+    assert_eq!(app.post_form(&other, &[]).await.status(), 404, "only a reader of this course");
+    assert_eq!(store::count_confirmed(&mut app.pool.get().unwrap(), course).unwrap(), 1);
+
+    let page = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    let section = &page[page.find("Bounces and complaints").unwrap()..page.find("Past issues").unwrap()];
+    assert!(section.contains("ada@example.edu: complaint, recorded on the command line"), "{section}");
+    assert!(section.contains("bob@example.edu: complaint, marked by an instructor"), "{section}");
+    assert!(!section.contains("cyd@example.edu"), "{section}");
+    assert!(!page.contains(&format!("action=\"{action}\"")), "no second button once recorded");
+
+    // The next issue goes to the one reader left.
+    store::save_settings(&mut app.pool.get().unwrap(), course, "UTC", "A note", true, 0).unwrap();
+    let built =
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+    assert!(matches!(built, nl::Built::Queued { readers: 1, .. }), "{built:?}");
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_sign_ups_whose_confirmation_link_expired_with_their_queued_mail() {
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    let (data_dir, _keep) = app.stop().await;
+    let (expired, waiting) = {
+        let pool = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
+        let mut c = pool.get().unwrap();
+        let now = cairn::db::now();
+        let ask = |c: &mut diesel::SqliteConnection, email: &str, expires: i64| match store::ask(
+            c, course, email, "", expires, now,
+        )
+        .unwrap()
+        {
+            store::Asked::Pending(id) => id,
+            other => panic!("{other:?}"),
+        };
+        let expired = ask(&mut c, "late@example.edu", now - 1);
+        cairn::db::outbox::enqueue_confirmation(&mut c, expired, now).unwrap();
+        (expired, ask(&mut c, "soon@example.edu", now + 3600))
+    };
+
+    // The server's housekeeping runs when it starts, then every ten minutes.
+    let app = crate::helpers::start(&data_dir).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store::subscriber(&mut app.pool.get().unwrap(), expired).is_ok() {
+        assert!(Instant::now() < deadline, "the expired sign-up was never deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cairn::db::outbox::for_newsletter_reader(&mut app.pool.get().unwrap(), expired).unwrap().is_empty());
+    let kept = store::subscriber(&mut app.pool.get().unwrap(), waiting).unwrap();
+    assert_eq!(kept.status, store::SubscriberStatus::Pending, "a link still valid is kept");
+}
