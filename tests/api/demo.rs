@@ -445,3 +445,100 @@ async fn in_a_real_browser_a_fresh_demo_awards_a_post_and_the_post_shows_the_men
     let page = client().get(&href).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
     assert!(page.contains("This badge is <strong>valid</strong>"), "{}", &page[..page.len().min(500)]);
 }
+
+/// The script's whole process group, stopped when dropped.
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let pgid = format!("-{}", self.0.id());
+        let _ = std::process::Command::new("kill").args(["-TERM", "--", &pgid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &pgid]).status();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn demo_network_runs_three_peers_and_an_award_on_one_shows_its_block_on_all_three() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let ports: Vec<u16> = {
+        let held: Vec<std::net::TcpListener> =
+            (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        held.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(crate::helpers::repo("scripts/demo-network.sh"))
+        .env("CAIRN_BIN", env!("CARGO_BIN_EXE_cairn"))
+        .env("DEMO_NETWORK_PORTS", ports.iter().map(u16::to_string).collect::<Vec<_>>().join(" "))
+        .env("DEMO_NETWORK_DIR", root.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("CAIRN_") {
+            cmd.env_remove(var);
+        }
+    }
+    let mut group = Group(cmd.spawn().unwrap());
+    let stdout = group.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut urls = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while urls.len() < 3 {
+        assert!(Instant::now() < deadline, "the script did not print three URLs within 120 s");
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else { continue };
+        if let Some(rest) = line.strip_prefix(&format!("Institution {}: ", urls.len() + 1)) {
+            urls.push(rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string());
+        }
+    }
+    for (url, port) in urls.iter().zip(&ports) {
+        assert_eq!(url, &format!("http://127.0.0.1:{port}"));
+    }
+    // Each trusts the two others.
+    let out = cairn_cmd().env("CAIRN_DATA_DIR", root.path().join("inst1")).args(["peer", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(list.contains(&urls[1]) && list.contains(&urls[2]), "{list}");
+
+    let out = cairn_cmd()
+        .env("CAIRN_DATA_DIR", root.path().join("inst1"))
+        .env("CAIRN_BASE_URL", &urls[0])
+        .env("CAIRN_CHAIN_NETWORK", "cairn-demo-network")
+        .env("CAIRN_CHAIN_RECORDS_PER_BLOCK", "1")
+        .args(["award", "--task", "#el30-data", "--recipient", "someone@example.edu", "--evidence"])
+        .arg(format!("{}/demo/blogs/noor/1-notes-on-open-data/", urls[0]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let http = client();
+    let mut tips = Vec::new();
+    for url in &urls {
+        let head = until(Duration::from_secs(90), "the block on every institution", || async {
+            let res = http.get(format!("{url}/chain/head")).send().await.ok()?;
+            let head: serde_json::Value = res.json().await.ok()?;
+            (head["height"].as_u64()? >= 1).then_some(head)
+        })
+        .await;
+        tips.push(head["hash"].as_str().unwrap().to_string());
+    }
+    assert!(tips.windows(2).all(|w| w[0] == w[1]), "one chain: {tips:?}");
+    drop(group);
+    for port in ports {
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still served after stopping");
+    }
+}
