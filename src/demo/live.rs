@@ -23,6 +23,9 @@ const BATCH: i64 = 20;
 pub const MAX_PENDING: i64 = 200;
 /// Most mentions one demo post keeps.
 pub const MAX_PER_POST: i64 = 50;
+/// Posts the demo blogs hold at most: a demo left running stops publishing there, so it never
+/// fills the disk.
+pub const MAX_POSTS: i64 = 2000;
 /// Longest source address accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
@@ -200,7 +203,11 @@ pub fn publish_due(conn: &mut SqliteConnection, base: &str, every: i64, now: i64
         if learners.is_empty() {
             return Ok(None);
         }
-        let n = usize::try_from(store::count_posts(conn)?).unwrap_or(0);
+        let count = store::count_posts(conn)?;
+        if count >= MAX_POSTS {
+            return Ok(None);
+        }
+        let n = usize::try_from(count).unwrap_or(0);
         let (who, slug, title, body, categories, _) = blogs::post(n);
         let Some(l) = learners.get(who % learners.len()) else { return Ok(None) };
         store::publish(conn, l.id, &blogs::new_post(&slug, &title, &body, &categories, now))?;
