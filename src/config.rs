@@ -102,6 +102,15 @@ impl Default for NewsletterSettings {
     }
 }
 
+/// The offline demo (`cairn serve --demo`).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoSettings {
+    /// Seconds between the demo learners' new posts.
+    pub post_every_secs: u64,
+    /// Set by `cairn serve --demo`, never by configuration: serve the demo blogs.
+    pub enabled: bool,
+}
+
 /// Limits of the JSON API.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiSettings {
@@ -221,6 +230,7 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub newsletter: NewsletterSettings,
     pub api: ApiSettings,
+    pub demo: DemoSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -861,6 +871,21 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "demo.post_every_secs",
+        in_file: true,
+        env: "CAIRN_DEMO_POST_EVERY_SECS",
+        flag: None,
+        value_name: "SECONDS",
+        default: Some("180"),
+        default_doc: "",
+        help: "With `cairn serve --demo`, seconds between the demo learners' new posts (each is harvested at \
+               once). 1 to a day.",
+        apply: |d, v| {
+            d.s.demo.post_every_secs = v.number(1, 86_400)?;
+            Ok(())
+        },
+    },
 ];
 
 /// Variables read outside the settings, listed with them in the README.
@@ -1106,6 +1131,7 @@ impl Draft {
                 api: ApiSettings { requests_per_minute: 0 },
                 backup: BackupSettings { dir: None, interval_hours: 0, keep: 0 },
                 newsletter: NewsletterSettings { hour: 0, max_per_minute: 0, enabled: false },
+                demo: DemoSettings { post_every_secs: 0, enabled: false },
             },
             smtp_port: None,
             from: None,

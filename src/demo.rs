@@ -1,11 +1,19 @@
 //! The demo course: "E-Learning 3.0", the nine modules of the 2019 course, one task each,
-//! and a demo instructor with a generated password.
+//! a demo instructor with a generated password, and sample learners whose blogs this server
+//! serves itself (`blogs`: what they write; `live`: subscribing, publishing and Webmentions
+//! while `cairn serve --demo` runs). Everything demo-only is marked as such and can be taken
+//! away with [`remove`].
+
+pub mod blogs;
+mod live;
+
+pub use live::{DemoBlogs, MAX_PENDING, MAX_PER_POST, MAX_URL_LEN, blog_url};
 
 use diesel::SqliteConnection;
 use rand::Rng;
 
 use crate::db::courses::{self, TaskForm, TitledForm};
-use crate::db::{StoreResult, instructors};
+use crate::db::{StoreResult, demo, instructors};
 
 /// The demo instructor's sign-in email.
 pub const DEMO_EMAIL: &str = "demo@cairn.example.org";
@@ -20,6 +28,8 @@ pub struct DemoOutcome {
     pub email: String,
     /// The demo instructor's new password (set afresh on every run, since only its hash is kept).
     pub password: String,
+    /// Demo learners (with their first posts) added by this run.
+    pub learners_added: usize,
 }
 
 /// (module title, module description, hashtag suffix, task title, task description)
@@ -100,6 +110,7 @@ pub fn seed(conn: &mut SqliteConnection) -> StoreResult<DemoOutcome> {
         }
         Err(e) => return Err(e),
     };
+    let learners_added = seed_learners(conn, crate::db::now())?;
     let password = generate_password();
     match instructors::find_by_email(conn, DEMO_EMAIL)? {
         Some(i) => instructors::set_password(conn, i.id, &password)?,
@@ -107,7 +118,40 @@ pub fn seed(conn: &mut SqliteConnection) -> StoreResult<DemoOutcome> {
             instructors::create(conn, DEMO_EMAIL, &password)?;
         }
     }
-    Ok(DemoOutcome { created_course, email: DEMO_EMAIL.to_string(), password })
+    Ok(DemoOutcome { created_course, email: DEMO_EMAIL.to_string(), password, learners_added })
+}
+
+/// Adds the demo learners that are missing, each with their first posts (published over the
+/// hours before `now`); returns how many were added.
+pub fn seed_learners(conn: &mut SqliteConnection, now: i64) -> StoreResult<usize> {
+    crate::db::write_tx(conn, |conn| {
+        let mut ids = Vec::new();
+        let mut added = 0;
+        for &(slug, name, format, about) in &blogs::LEARNERS {
+            let email = blogs::email(slug);
+            let (l, new) =
+                demo::ensure_learner(conn, &demo::NewLearner { slug, name, email: &email, format, about }, now)?;
+            added += usize::from(new);
+            ids.push((l.id, new));
+        }
+        for n in 0..blogs::SEEDED {
+            let (who, slug, title, body, categories, _) = blogs::post(n);
+            let Some(&(learner_id, new)) = ids.get(who) else { continue };
+            if new {
+                let at = now - i64::try_from((blogs::SEEDED - n) * 1800).unwrap_or(0);
+                demo::publish(conn, learner_id, &blogs::new_post(&slug, &title, &body, &categories, at))?;
+            }
+        }
+        Ok(added)
+    })
+}
+
+/// What [`remove`] took away.
+pub use crate::db::demo::Removed;
+
+/// Takes away everything the demo added (see [`demo::remove`]). Chain records stay.
+pub fn remove(conn: &mut SqliteConnection) -> StoreResult<Removed> {
+    demo::remove(conn, DEMO_EMAIL)
 }
 
 fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
@@ -122,6 +166,7 @@ fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
                     .into(),
             },
         )?;
+        demo::set_state(conn, demo::STATE_COURSE, &course.id.to_string())?;
         for (title, description, tag, task_title, task) in MODULES {
             let module = courses::create_module(
                 conn,

@@ -150,6 +150,9 @@ pub struct Application {
     /// The settings scheduled backups are taken with, when `[backup] dir` is set.
     backups: Option<Settings>,
     newsletter: crate::app::newsletter::Newsletter,
+    /// The demo blogs, with `cairn serve --demo`.
+    demo: Option<crate::demo::DemoBlogs>,
+    demo_post_every: u64,
 }
 
 impl Application {
@@ -165,7 +168,12 @@ impl Application {
         let addr = listener.local_addr()?;
         let base_url = settings.public_base_url(addr);
         let secure = base_url.starts_with("https://");
-        let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base_url)?;
+        let mut allow_origins = settings.allow_origins.clone();
+        if settings.demo.enabled {
+            // The demo blogs are served by this server: its own origin, exactly, and only in demo mode.
+            allow_origins.push(url::Url::parse(&base_url)?.origin().ascii_serialization());
+        }
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &allow_origins, &base_url)?;
         let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());
         let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
         let ledger = crate::ledger::Ledger::open(pool.clone(), &settings.chain, &settings.data_dir)?;
@@ -178,6 +186,10 @@ impl Application {
             base_url.clone(),
             settings.newsletter,
         );
+        let demo = settings.demo.enabled.then(|| {
+            crate::demo::DemoBlogs::new(pool.clone(), harvester.clone(), &base_url, settings.demo.post_every_secs)
+        });
+        let demo_data = web::Data::new(demo.clone());
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
@@ -217,6 +229,7 @@ impl Application {
                 .build();
             App::new()
                 .app_data(state.clone())
+                .app_data(demo_data.clone())
                 .app_data(web::PayloadConfig::new(FORM_LIMIT))
                 .wrap(middleware::from_fn(crate::error::negotiate_errors))
                 .wrap(middleware::from_fn(crate::web::after_changes))
@@ -255,6 +268,8 @@ impl Application {
             session_life: settings.sessions,
             backups: settings.backup.dir.is_some().then(|| settings.clone()),
             newsletter,
+            demo,
+            demo_post_every: settings.demo.post_every_secs,
         })
     }
 
@@ -355,6 +370,18 @@ impl Application {
             let once = first.swap(false, std::sync::atomic::Ordering::Relaxed);
             housekeeping(pool.clone(), life, once)
         });
+        if let Some(demo) = self.demo.clone() {
+            let tick = Duration::from_secs(self.demo_post_every.clamp(1, 30));
+            let d = demo.clone();
+            jobs.spawn(Job::new("demo", tick), move || {
+                let d = d.clone();
+                async move { d.pass().await }
+            });
+            jobs.spawn(Job::new("demo-mentions", NOTIFY_TICK).wake_on(demo.wake.clone()), move || {
+                let d = demo.clone();
+                async move { d.verify_pass().await }
+            });
+        }
         if let Some(settings) = self.backups.clone() {
             let pool = self.pool.clone();
             jobs.spawn(Job::new("backup", crate::jobs::BACKUP_TICK), move || {

@@ -59,8 +59,14 @@ pub enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Seed the demo course "E-Learning 3.0" (once) and the demo instructor.
-    Demo,
+    /// Seed the demo course "E-Learning 3.0" (once), its sample learners and the demo
+    /// instructor; or, with --remove, take every demo row away.
+    Demo {
+        /// Remove the demo: its learners with their feeds, posts, awards and blogs, the demo
+        /// instructor and the demo course (chain records stay: the chain is append-only).
+        #[arg(long)]
+        remove: bool,
+    },
     /// Poll learners' feeds now: the feeds that are due (or one feed), with a progress bar.
     Harvest {
         /// One pass, then exit (default: keep polling until interrupted).
@@ -163,7 +169,8 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
     let settings = Settings::load(flags)?;
     match cli.command {
         Command::Serve { demo } => serve::serve(&settings, demo),
-        Command::Demo => serve::demo(&settings),
+        Command::Demo { remove: false } => serve::demo(&settings),
+        Command::Demo { remove: true } => serve::remove_demo(&settings),
         Command::Admin(cmd) => admin::run(&settings, cmd),
         Command::Harvest { once, feed } => feeds::harvest(&settings, once || feed.is_some(), feed),
         Command::Feed(cmd) => feeds::run(&settings, cmd),

@@ -510,3 +510,51 @@ diesel::table! {
 
 diesel::joinable!(newsletter_complaints -> newsletter_subscribers (subscriber_id));
 diesel::allow_tables_to_appear_in_same_query!(newsletter_complaints, newsletter_subscribers);
+
+diesel::table! {
+    demo_state (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    demo_learners (id) {
+        id -> BigInt,
+        slug -> Text,
+        name -> Text,
+        email -> Text,
+        format -> Text,
+        about -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    demo_posts (id) {
+        id -> BigInt,
+        learner_id -> BigInt,
+        slug -> Text,
+        title -> Text,
+        body -> Text,
+        categories -> Text,
+        published_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    demo_mentions (id) {
+        id -> BigInt,
+        post_id -> BigInt,
+        source -> Text,
+        status -> Text,
+        title -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        received_at -> BigInt,
+        checked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(demo_posts -> demo_learners (learner_id));
+diesel::joinable!(demo_mentions -> demo_posts (post_id));
+diesel::allow_tables_to_appear_in_same_query!(demo_learners, demo_posts, demo_mentions);

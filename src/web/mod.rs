@@ -6,6 +6,7 @@ pub mod api;
 mod badges;
 mod cache;
 mod chain;
+mod demo;
 mod feeds;
 mod join;
 mod learners;
@@ -323,6 +324,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     learners::configure(cfg);
     newsletter::configure(cfg);
     api::configure(cfg);
+    demo::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -12,6 +12,7 @@ mod chain;
 mod cli;
 mod courses;
 mod credentials;
+mod demo;
 mod errors;
 mod feeds;
 mod feedserver;
