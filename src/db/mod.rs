@@ -113,6 +113,7 @@ pub mod backup;
 pub mod chain;
 pub mod courses;
 pub mod credentials;
+pub mod dashboard;
 pub mod documents;
 pub mod feeds;
 pub mod institution;

@@ -490,3 +490,19 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhooks);
+
+diesel::table! {
+    dashboard_task_days (task_id, day) {
+        task_id -> BigInt,
+        day -> BigInt,
+        posts -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_task_authors (task_id, author_id) {
+        task_id -> BigInt,
+        author_id -> BigInt,
+        posts -> BigInt,
+    }
+}

@@ -6,6 +6,7 @@ pub mod api;
 mod badges;
 mod cache;
 mod chain;
+mod charts;
 mod feeds;
 mod join;
 mod learners;

@@ -12,6 +12,7 @@ mod chain;
 mod cli;
 mod courses;
 mod credentials;
+mod dashboard;
 mod errors;
 mod feeds;
 mod feedserver;
