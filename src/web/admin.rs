@@ -167,7 +167,7 @@ impl DashboardView {
             &f.tasks
                 .iter()
                 .zip(per_task)
-                .map(|(t, values)| Row { label: format!("#{} {}", t.hashtag, t.title), values })
+                .map(|(t, values)| Row { label: format!("{} {}", t.hashtag, t.title), values })
                 .collect::<Vec<_>>(),
             &first_day,
             &last_day,
@@ -209,7 +209,7 @@ impl DashboardView {
             &["Recorded in a block", "Pending"],
             &f.tasks
                 .iter()
-                .map(|t| Row { label: format!("#{}", t.hashtag), values: vec![count(t.recorded), count(t.pending)] })
+                .map(|t| Row { label: t.hashtag.clone(), values: vec![count(t.recorded), count(t.pending)] })
                 .collect::<Vec<_>>(),
             Layout::Stacked,
         );

@@ -16,6 +16,7 @@ mod newsletter;
 mod peers;
 mod portfolio;
 mod public;
+mod qr;
 mod reader;
 mod syndication;
 

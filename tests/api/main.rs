@@ -21,6 +21,7 @@ mod helpers;
 mod hostile;
 mod institution;
 mod join;
+mod layout;
 mod learners;
 mod newsletter;
 mod notify;
