@@ -38,7 +38,9 @@ mod tests {
     fn a_qr_code_is_an_inline_svg_image_named_by_the_escaped_address() {
         let s = svg("https://example.edu/assertions/abc?x=1&y=2").unwrap();
         assert!(s.starts_with("<svg class=\"qr\" role=\"img\" aria-label=\"QR code of this page&#39;s address, "));
-        assert!(s.contains("<title>QR code of this page&#39;s address, https://example.edu/assertions/abc?x=1&amp;y=2</title>"));
+        assert!(s.contains(
+            "<title>QR code of this page&#39;s address, https://example.edu/assertions/abc?x=1&amp;y=2</title>"
+        ));
         assert!(!s.contains("<?xml") && s.ends_with("</svg>") && s.contains("<path"));
         assert_eq!(s.matches("<svg").count(), 1);
     }

@@ -33,10 +33,7 @@ async fn overflow(browser: &Client, url: &str, dir: &std::path::Path, name: &str
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot of {url}");
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     let v = browser
-        .execute(
-            "const e = document.scrollingElement; return e.scrollWidth - e.clientWidth;",
-            vec![],
-        )
+        .execute("const e = document.scrollingElement; return e.scrollWidth - e.clientWidth;", vec![])
         .await
         .unwrap();
     v.as_i64().unwrap()
@@ -66,7 +63,8 @@ async fn site() -> (TestApp, String, i64) {
     let mut c = app.pool.get().unwrap();
     let course = cairn::db::courses::get_course_by_slug(&mut c, cairn::demo::DEMO_SLUG).unwrap().id;
     // A feed that fails with a long message, as the Feeds table meets them.
-    let author = cairn::db::feeds::find_or_create_author(&mut c, "Sam Longname-Example", Some("sam@example.edu")).unwrap();
+    let author =
+        cairn::db::feeds::find_or_create_author(&mut c, "Sam Longname-Example", Some("sam@example.edu")).unwrap();
     let feed = cairn::db::feeds::create_feed(
         &mut c,
         cairn::db::feeds::NewFeed {
@@ -130,7 +128,11 @@ async fn pages_fit_a_desktop_window_and_a_phone_and_the_badge_clears_the_status_
     for (width, r) in [(375, &phone_rects), (1280, &desktop_rects)] {
         let badge = &r["badge"];
         for other in ["status", "title"] {
-            assert!(!intersects(badge, &r[other]), "at {width} px the badge {badge} overlaps the {other} box {}", r[other]);
+            assert!(
+                !intersects(badge, &r[other]),
+                "at {width} px the badge {badge} overlaps the {other} box {}",
+                r[other]
+            );
         }
         assert!(badge["width"].as_f64().unwrap() > 50.0, "the badge shows at {width} px");
     }
@@ -213,17 +215,22 @@ async fn rects(browser: &Client) -> Value {
 
 fn intersects(a: &Value, b: &Value) -> bool {
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
-    f(a, "left") < f(b, "right") && f(b, "left") < f(a, "right") && f(a, "top") < f(b, "bottom") && f(b, "top") < f(a, "bottom")
+    f(a, "left") < f(b, "right")
+        && f(b, "left") < f(a, "right")
+        && f(a, "top") < f(b, "bottom")
+        && f(b, "top") < f(a, "bottom")
 }
 
 #[tokio::test]
 async fn the_verification_page_prints_as_one_page_with_its_address_and_a_qr_code() {
     let (app, assertion, _) = site().await;
-    let html =
-        app.client.get(&assertion).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    let html = app.client.get(&assertion).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
     let qr = &html[html.find("<svg class=\"qr\"").expect("an inline QR code")..];
     let qr = &qr[..qr.find("</svg>").unwrap()];
-    assert!(qr.contains("role=\"img\"") && qr.contains(&format!("aria-label=\"QR code of this page&#39;s address, {assertion}\"")));
+    assert!(
+        qr.contains("role=\"img\"")
+            && qr.contains(&format!("aria-label=\"QR code of this page&#39;s address, {assertion}\""))
+    );
     assert!(qr.contains("<path"), "the code's modules are drawn");
     assert!(html.contains(&format!("<span class=\"address\">{assertion}</span>")), "the address is printed");
 
