@@ -71,11 +71,11 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
         .send()
         .await?;
     let status = res.status();
-    anyhow::ensure!(
-        status == 303,
-        "login answered {status}: {}",
-        res.text().await?.chars().take(600).collect::<String>()
-    );
+    if status != 303 {
+        let body = res.text().await?;
+        let said = body.find("<main").map_or("", |i| &body[i..(i + 600).min(body.len())]);
+        anyhow::bail!("login answered {status}: {said}");
+    }
     Ok(())
 }
 

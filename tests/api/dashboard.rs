@@ -219,7 +219,6 @@ async fn the_dashboards_figures_match_counts_from_the_database() {
         row(&html, "table-feeds", "<th scope=\"row\">Gone"),
         vec![feeds("SELECT count(*) AS n FROM feeds WHERE status = 'gone'")]
     );
-    drop(feeds);
     let erroring: Vec<i64> = diesel::sql_query("SELECT id AS n FROM feeds WHERE status = 'active' AND error_count > 0")
         .load::<N>(&mut c)
         .unwrap()
