@@ -113,7 +113,7 @@ fn main() -> anyhow::Result<()> {
     drop(conn);
 
     let client = reqwest::Client::builder().cookie_store(true).build()?;
-    let browser = reqwest::Client::builder().cookie_store(true).build()?;
+    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
     rt.block_on(sign_in(&browser, &base))?;
     let t = Instant::now();
     rt.block_on(async {
