@@ -224,14 +224,20 @@ fn retie(
 pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bool) -> StoreResult<()> {
     get_link(conn, link_id)?;
     crate::db::courses::get_task(conn, task_id)?;
-    diesel::replace_into(link_tasks::table)
+    // An upsert, not REPLACE: REPLACE's implicit delete fires no trigger, and the dashboard's
+    // totals are kept by triggers on this table.
+    let t = now();
+    diesel::insert_into(link_tasks::table)
         .values((
             link_tasks::link_id.eq(link_id),
             link_tasks::task_id.eq(task_id),
             link_tasks::source.eq(TieSource::Manual),
             link_tasks::tied.eq(tied),
-            link_tasks::created_at.eq(now()),
+            link_tasks::created_at.eq(t),
         ))
+        .on_conflict((link_tasks::link_id, link_tasks::task_id))
+        .do_update()
+        .set((link_tasks::source.eq(TieSource::Manual), link_tasks::tied.eq(tied), link_tasks::created_at.eq(t)))
         .execute(conn)?;
     Ok(())
 }

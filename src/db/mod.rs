@@ -114,6 +114,7 @@ pub mod chain;
 pub mod courses;
 pub mod credentials;
 pub mod demo;
+pub mod dashboard;
 pub mod documents;
 pub mod feeds;
 pub mod institution;

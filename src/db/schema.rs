@@ -558,3 +558,19 @@ diesel::table! {
 diesel::joinable!(demo_posts -> demo_learners (learner_id));
 diesel::joinable!(demo_mentions -> demo_posts (post_id));
 diesel::allow_tables_to_appear_in_same_query!(demo_learners, demo_posts, demo_mentions);
+
+diesel::table! {
+    dashboard_task_days (task_id, day) {
+        task_id -> BigInt,
+        day -> BigInt,
+        posts -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_task_authors (task_id, author_id) {
+        task_id -> BigInt,
+        author_id -> BigInt,
+        posts -> BigInt,
+    }
+}

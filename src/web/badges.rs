@@ -139,6 +139,8 @@ struct VerificationPage {
     embed: String,
     /// The learner's public badges page, unless they hid it.
     portfolio: Option<String>,
+    /// The page's address as a QR code (inline SVG), for the printed certificate.
+    qr: Option<String>,
 }
 
 /// A withdrawn award answers 410 Gone, saying why and nothing more.
@@ -194,6 +196,7 @@ fn verification_page(
         logo: institution.image_type.is_some().then(|| format!("{base}/institution/image")),
         summary,
         embed: share.embed(),
+        qr: super::qr::svg(&ob::assertion_url(&state.base_url, &award.public_id)),
         share,
         portfolio: portfolio.map(|p| super::portfolio::url(&base, &p.public_id)),
         base,

@@ -7,6 +7,7 @@ mod badges;
 mod cache;
 mod chain;
 mod demo;
+mod charts;
 mod feeds;
 mod join;
 mod learners;
@@ -16,6 +17,7 @@ mod newsletter;
 mod peers;
 mod portfolio;
 mod public;
+mod qr;
 mod reader;
 mod syndication;
 

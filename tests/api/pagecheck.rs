@@ -98,21 +98,29 @@ async fn site() -> (TestApp, Vec<(String, String)>, Vec<(String, String)>) {
 
 #[tokio::test]
 async fn every_page_is_valid_html_by_the_nu_checker() {
-    let (vnu, _) = tools();
     let (_app, public, admin) = site().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut files = Vec::new();
-    for (n, (path, body)) in public.iter().chain(&admin).enumerate() {
-        let file = dir.path().join(format!("page{n}.html"));
-        std::fs::write(&file, body).unwrap();
-        files.push((file, path.clone()));
-    }
     assert!(
         public.len() >= 8 && admin.len() >= 8,
         "the crawl found {} public and {} admin pages",
         public.len(),
         admin.len()
     );
+    assert!(admin.iter().any(|(path, body)| path == "/admin" && body.contains("id=\"dashboard\"")), "the dashboard");
+    let pages: Vec<(String, String)> = public.into_iter().chain(admin).collect();
+    let errors = nu_errors(&pages);
+    assert!(errors.is_empty(), "{} HTML errors:\n{}", errors.len(), errors.join("\n"));
+}
+
+/// The Nu HTML Checker's errors on `pages` (path, body), each as "path:line: message — extract".
+pub fn nu_errors(pages: &[(String, String)]) -> Vec<String> {
+    let (vnu, _) = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (n, (path, body)) in pages.iter().enumerate() {
+        let file = dir.path().join(format!("page{n}.html"));
+        std::fs::write(&file, body).unwrap();
+        files.push((file, path.clone()));
+    }
     let started = Instant::now();
     let mut child = Command::new("java")
         .arg("-jar")
@@ -137,7 +145,7 @@ async fn every_page_is_valid_html_by_the_nu_checker() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let report: Value = serde_json::from_str(&reader.join().unwrap()).expect("vnu's JSON report");
-    let errors: Vec<String> = report["messages"]
+    report["messages"]
         .as_array()
         .unwrap()
         .iter()
@@ -150,8 +158,7 @@ async fn every_page_is_valid_html_by_the_nu_checker() {
                 .map_or("?", |(_, p)| p.as_str());
             format!("{path}:{}: {} — {}", m["lastLine"], m["message"], m["extract"])
         })
-        .collect();
-    assert!(errors.is_empty(), "{} HTML errors:\n{}", errors.len(), errors.join("\n"));
+        .collect()
 }
 
 #[tokio::test]
