@@ -77,6 +77,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let received = Arc::new(AtomicUsize::new(0));
     let port = rt.block_on(smtp_sink(received.clone()));
+    let received_now = received.clone();
 
     let dir = tempfile::tempdir()?;
     let mut settings = Settings::defaults();
@@ -191,6 +192,12 @@ fn main() -> anyhow::Result<()> {
         }
         let built = sending.await??;
         anyhow::ensure!(matches!(built, cairn::app::newsletter::Built::Queued { .. }), "{built:?}");
+        // The server's own sending pass may still hold the last copies it claimed: the issue
+        // is sent when every copy has arrived (bounded wait).
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        while received_now.load(Ordering::Relaxed) < READERS && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let total = start.elapsed();
         let during = busy.len();
         Ok::<_, anyhow::Error>((idle, busy, total, during))
