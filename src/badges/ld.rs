@@ -130,14 +130,21 @@ fn prune(ctx: &serde_json::Value, keep: &HashSet<String>) -> serde_json::Value {
     }
 }
 
-/// The terms a document can make JSON-LD look up: every string in it (a key, a type, a value
-/// that a `@vocab`-typed term expands, the prefix of a compact IRI) that a shipped context
-/// defines, closed over the strings of those terms' own definitions (a definition may name
-/// another term or prefix).
-fn terms_used(doc: &serde_json::Value, shipped: &Shipped) -> Vec<String> {
+/// The terms a document names: every string in it (a key, a type, a value that a
+/// `@vocab`-typed term expands, the prefix of a compact IRI) that a shipped context defines.
+/// Sorted, it keys the loader cache.
+fn terms_named(doc: &serde_json::Value, shipped: &Shipped) -> Vec<String> {
     let mut strings = HashSet::new();
     strings_of(doc, false, &mut strings);
-    let mut used: HashSet<String> = strings.into_iter().filter(|s| shipped.terms.contains(s)).collect();
+    let mut named: Vec<String> = strings.into_iter().filter(|s| shipped.terms.contains(s)).collect();
+    named.sort_unstable();
+    named
+}
+
+/// The terms JSON-LD can look up for a document naming `named`: those, closed over the strings
+/// of their own definitions (a definition may name another term or prefix).
+fn terms_used(named: &[String], shipped: &Shipped) -> HashSet<String> {
+    let mut used: HashSet<String> = named.iter().cloned().collect();
     loop {
         let mut more = HashSet::new();
         for (_, ctx) in &shipped.contexts {
@@ -146,12 +153,9 @@ fn terms_used(doc: &serde_json::Value, shipped: &Shipped) -> Vec<String> {
         let before = used.len();
         used.extend(more.into_iter().filter(|s| shipped.terms.contains(s)));
         if used.len() == before {
-            break;
+            return used;
         }
     }
-    let mut used: Vec<String> = used.into_iter().collect();
-    used.sort_unstable();
-    used
 }
 
 /// The strings of the definitions of `used` terms, at any depth, into `out`.
@@ -179,11 +183,11 @@ const PRUNED_KEEP: usize = 32;
 
 fn loader_for(doc: &serde_json::Value) -> Result<Arc<Loader>, LdError> {
     let shipped = SHIPPED.as_ref().map_err(|e| LdError::Expand(format!("a shipped context is broken: {e}")))?;
-    let used = terms_used(doc, shipped);
-    if let Some(l) = PRUNED.lock().ok().and_then(|m| m.get(&used).cloned()) {
+    let named = terms_named(doc, shipped);
+    if let Some(l) = PRUNED.lock().ok().and_then(|m| m.get(&named).cloned()) {
         return Ok(l);
     }
-    let keep: HashSet<String> = used.iter().cloned().collect();
+    let keep = terms_used(&named, shipped);
     let contexts: Vec<(&str, String)> = shipped
         .contexts
         .iter()
@@ -199,7 +203,7 @@ fn loader_for(doc: &serde_json::Value) -> Result<Arc<Loader>, LdError> {
         if m.len() >= PRUNED_KEEP {
             m.clear();
         }
-        m.insert(used, loader.clone());
+        m.insert(named, loader.clone());
     }
     Ok(loader)
 }
