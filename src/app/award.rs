@@ -51,6 +51,13 @@ fn already_awarded(task: &Task, prev: &Award) -> StoreError {
 /// Checks an award request and makes its documents, issued at `now`; nothing is awarded until
 /// [`commit`]. A Task already awarded to the address is refused here and again at commit.
 pub fn prepare(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Prepared> {
+    let email = checked(req)?;
+    let task = courses::get_task(conn, req.task_id)?;
+    prepare_for(conn, issuer, task, email, req, now)
+}
+
+/// The request's recipient, once its address and evidence URL are known to be well formed.
+fn checked(req: &AwardRequest) -> StoreResult<Email> {
     let email = Email::parse(&req.recipient_email).map_err(|e| StoreError::field("recipient", e))?;
     if let Some(url) = &req.evidence_url {
         let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
@@ -58,7 +65,18 @@ pub fn prepare(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest,
             return Err(StoreError::field("evidence", format!("'{url}' is not a web address")));
         }
     }
-    let task = courses::get_task(conn, req.task_id)?;
+    Ok(email)
+}
+
+/// [`prepare`] for a checked request whose Task the caller already read.
+fn prepare_for(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    task: Task,
+    email: Email,
+    req: &AwardRequest,
+    now: i64,
+) -> StoreResult<Prepared> {
     if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
         return Err(already_awarded(&task, &prev));
     }
@@ -279,7 +297,8 @@ pub fn prepare_by_hashtag(
         narrative: a.narrative.clone().filter(|n| !n.trim().is_empty()),
         ..Default::default()
     };
-    Ok(prepare(conn, issuer, &req, now)?)
+    let email = checked(&req)?;
+    Ok(prepare_for(conn, issuer, task, email, &req, now)?)
 }
 
 /// Awards the badge of the Task with a hashtag: the command line's award, by the Reader's rules.
