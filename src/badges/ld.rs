@@ -208,12 +208,45 @@ fn loader_for(doc: &serde_json::Value) -> Result<Arc<Loader>, LdError> {
     Ok(loader)
 }
 
+type Quads = HashSet<Spog<SimpleTerm<'static>>>;
+
 /// The canonical N-Quads of a JSON-LD document (RDFC-1.0 with SHA-256).
+///
+/// Cairn signs documents of a few fixed shapes that differ only in their values (ids, names,
+/// dates, hashes). JSON-LD expansion of a shape is done once, with each free string value
+/// replaced by a numbered placeholder IRI, and the values are then put back into the
+/// resulting quads; canonicalization proper runs on every document. A value goes back only
+/// where it means what the placeholder meant: as a literal, any string; as an IRI, only an
+/// absolute IRI that no context could have rewritten. Anything else, and any document that
+/// could not be read this way, takes the whole JSON-LD path instead, so the result is always
+/// exactly the processor's.
 pub fn canonicalize(doc: &serde_json::Value) -> Result<String, LdError> {
-    canonicalize_with(doc, &*loader_for(doc)?)
+    let quads = match shaped_quads(doc) {
+        Some(quads) => quads,
+        None => quads_of(doc, &*loader_for(doc)?)?,
+    };
+    normalized(&quads)
 }
 
+/// [`canonicalize`] by the whole JSON-LD path, every time.
+#[cfg(test)]
+fn canonicalize_full(doc: &serde_json::Value) -> Result<String, LdError> {
+    normalized(&quads_of(doc, &*loader_for(doc)?)?)
+}
+
+fn normalized(quads: &Quads) -> Result<String, LdError> {
+    let mut out = Vec::new();
+    sophia_c14n::rdfc10::normalize(quads, &mut out).map_err(|e| LdError::Canon(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| LdError::Canon(e.to_string()))
+}
+
+#[cfg(test)]
 fn canonicalize_with(doc: &serde_json::Value, loader: &Loader) -> Result<String, LdError> {
+    normalized(&quads_of(doc, loader)?)
+}
+
+/// The RDF dataset of a JSON-LD document: expansion and `toRdf`.
+fn quads_of(doc: &serde_json::Value, loader: &Loader) -> Result<Quads, LdError> {
     let options = JsonLdOptions::new().with_expansion_policy(Policy::Strict).with_document_loader(loader.clone());
     let parser = JsonLdParser::new_with_options(options);
     let text = doc.to_string();
@@ -223,11 +256,160 @@ fn canonicalize_with(doc: &serde_json::Value, loader: &Loader) -> Result<String,
         .async_parse_str(&text)
         .now_or_never()
         .ok_or_else(|| LdError::Expand("the document needs something not shipped with Cairn".into()))?;
-    let quads: std::collections::HashSet<Spog<SimpleTerm<'static>>> =
-        source.collect_quads().map_err(|e| LdError::Expand(e.to_string()))?;
-    let mut out = Vec::new();
-    sophia_c14n::rdfc10::normalize(&quads, &mut out).map_err(|e| LdError::Canon(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| LdError::Canon(e.to_string()))
+    source.collect_quads().map_err(|e| LdError::Expand(e.to_string()))
+}
+
+/// What marks a placeholder: this prefix and the value's number.
+const SLOT: &str = "urn:x-cairn-slot:";
+
+/// Shapes kept at most (each a few dozen quads).
+const SHAPES_KEEP: usize = 64;
+
+/// The quads of each document shape seen, with placeholders for its values, by shape.
+static SHAPES: LazyLock<Mutex<HashMap<String, Arc<Quads>>>> = LazyLock::new(Mutex::default);
+
+/// Keys whose string values JSON-LD reads as terms or keywords, not as data: they stay in the
+/// shape. (`@vocab`-typed terms are found in the shipped contexts.)
+static FIXED_KEYS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    fn collect(ctx: &serde_json::Value, out: &mut HashSet<String>) {
+        if let Some(map) = ctx.as_object() {
+            for (k, v) in map {
+                if v.get("@type").and_then(|t| t.as_str()) == Some("@vocab") {
+                    out.insert(k.clone());
+                }
+                if let Some(scoped) = v.get("@context") {
+                    collect(scoped, out);
+                }
+            }
+        }
+    }
+    let mut keys: HashSet<String> = ["@context", "type", "@type", "@vocab", "@base", "@language", "@direction"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if let Ok(shipped) = SHIPPED.as_ref() {
+        for (_, doc) in &shipped.contexts {
+            collect(&doc["@context"], &mut keys);
+        }
+    }
+    keys
+});
+
+/// The document with each free string value replaced by a placeholder, and those values in
+/// order; `None` when a value itself looks like a placeholder.
+fn shape_of<'a>(v: &'a serde_json::Value, values: &mut Vec<&'a str>) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    Some(match v {
+        Value::String(s) => {
+            if s.contains(SLOT) {
+                return None;
+            }
+            values.push(s);
+            Value::String(format!("{SLOT}{}", values.len() - 1))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| shape_of(i, values)).collect::<Option<_>>()?),
+        Value::Object(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for (k, item) in map {
+                let shaped = if FIXED_KEYS.contains(k) {
+                    if item.to_string().contains(SLOT) {
+                        return None;
+                    }
+                    item.clone()
+                } else {
+                    shape_of(item, values)?
+                };
+                out.insert(k.clone(), shaped);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+/// The quads of `doc` from its shape's, or `None` to take the whole path.
+fn shaped_quads(doc: &serde_json::Value) -> Option<Quads> {
+    let mut values = Vec::new();
+    let shape = shape_of(doc, &mut values)?;
+    let key = shape.to_string();
+    let cached = SHAPES.lock().ok().and_then(|m| m.get(&key).cloned());
+    let template = match cached {
+        Some(t) => t,
+        None => {
+            let quads = Arc::new(quads_of(&shape, &*loader_for(&shape).ok()?).ok()?);
+            if let Ok(mut m) = SHAPES.lock() {
+                if m.len() >= SHAPES_KEEP {
+                    m.clear();
+                }
+                m.insert(key, quads.clone());
+            }
+            quads
+        }
+    };
+    let shipped = SHIPPED.as_ref().ok()?;
+    let mut out = Quads::with_capacity(template.len());
+    for (spo, graph) in template.iter() {
+        let [s, p, o] = spo;
+        let graph = match graph {
+            Some(g) => Some(filled(g, &values, shipped)?),
+            None => None,
+        };
+        out.insert(([filled(s, &values, shipped)?, filled(p, &values, shipped)?, filled(o, &values, shipped)?], graph));
+    }
+    Some(out)
+}
+
+/// The number of the placeholder `s` is, if it is exactly one.
+fn slot_number(s: &str) -> Option<usize> {
+    let n = s.strip_prefix(SLOT)?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// Whether JSON-LD would keep `value`, met where an IRI is expected, exactly as it is: an
+/// absolute IRI of plain characters whose scheme no context defines as a prefix.
+fn iri_kept(value: &str, shipped: &Shipped) -> bool {
+    let plain = value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b));
+    let Some((scheme, _)) = value.split_once(':') else { return false };
+    plain && !scheme.is_empty() && scheme != "_" && !shipped.terms.contains(scheme) && Iri::new(value).is_ok()
+}
+
+/// A template term with its placeholder (if any) replaced; `None` when the placeholder stands
+/// where its value would not be read the same way, or is only part of the term.
+fn filled(t: &SimpleTerm<'static>, values: &[&str], shipped: &Shipped) -> Option<SimpleTerm<'static>> {
+    use sophia_api::MownStr;
+    use sophia_api::term::IriRef;
+    let value = |s: &str| -> Option<Option<&str>> {
+        match slot_number(s) {
+            Some(n) => values.get(n).map(|v| Some(*v)),
+            None if s.contains(SLOT) => None,
+            None => Some(None),
+        }
+    };
+    Some(match t {
+        SimpleTerm::Iri(iri) => match value(iri.as_str())? {
+            Some(v) if iri_kept(v, shipped) => SimpleTerm::Iri(IriRef::new_unchecked(MownStr::from(v.to_string()))),
+            Some(_) => return None,
+            None => t.clone(),
+        },
+        SimpleTerm::LiteralDatatype(lex, dt) => {
+            if dt.as_str().contains(SLOT) {
+                return None;
+            }
+            match value(lex)? {
+                Some(v) => SimpleTerm::LiteralDatatype(MownStr::from(v.to_string()), dt.clone()),
+                None => t.clone(),
+            }
+        }
+        SimpleTerm::LiteralLanguage(lex, tag, dir) => match value(lex)? {
+            Some(v) => SimpleTerm::LiteralLanguage(MownStr::from(v.to_string()), tag.clone(), *dir),
+            None => t.clone(),
+        },
+        SimpleTerm::BlankNode(_) => t.clone(),
+        SimpleTerm::Triple(_) | SimpleTerm::Variable(_) => return None,
+    })
 }
 
 #[cfg(test)]
@@ -283,6 +465,88 @@ mod tests {
             canonicalize_with(&stray, &full).is_err(),
             "the cut contexts judge an unknown term as the whole ones do"
         );
+    }
+
+    #[test]
+    fn documents_read_by_their_shape_canonicalize_exactly_as_by_the_whole_path() {
+        let credential: serde_json::Value = serde_json::from_str(CREDENTIAL).unwrap();
+        let mut unsigned = credential.clone();
+        unsigned.as_object_mut().unwrap().remove("proof");
+        let mut options = credential["proof"].clone();
+        options.as_object_mut().unwrap().remove("proofValue");
+        options["@context"] = credential["@context"].clone();
+        // The usual documents take the shape path.
+        for doc in [&credential, &unsigned, &options] {
+            assert!(shaped_quads(doc).is_some(), "{doc}");
+        }
+        let tricky = [
+            "plain",
+            "quotes \" and \\ backslash",
+            "line\nbreak\ttab\r",
+            "naïve café — 学习 🎓",
+            "Evidence",
+            "Profile",
+            "emailAddress",
+            "assertionMethod",
+            "id",
+            "@id",
+            "",
+            " ",
+            "did:example:123",
+            "https://other.example/x?y=1#z",
+            "relative/path",
+            "#fragment",
+            "_:b0",
+            "urn:x-cairn-slot:0",
+            "xsd:string",
+            "https://bad host/",
+            "https://example.org/<script>",
+            "2026-13-45T99:00:00Z",
+        ];
+        let mut shaped = 0;
+        for (i, value) in tricky.iter().enumerate() {
+            for path in [
+                &["name"][..],
+                &["credentialSubject", "achievement", "name"],
+                &["credentialSubject", "achievement", "criteria", "narrative"],
+                &["credentialSubject", "achievement", "id"],
+                &["credentialSubject", "identifier", "0", "salt"],
+                &["evidence", "0", "id"],
+                &["evidence", "1", "description"],
+                &["issuer", "id"],
+                &["issuer", "url"],
+                &["id"],
+                &["validFrom"],
+                &["credentialStatus", "statusPurpose"],
+                &["credentialSubject", "identifier", "0", "identityType"],
+                &["proof", "verificationMethod"],
+                &["proof", "proofPurpose"],
+            ] {
+                let mut doc = credential.clone();
+                let mut at = &mut doc;
+                for step in path {
+                    at = match step.parse::<usize>() {
+                        Ok(n) => &mut at[n],
+                        Err(_) => &mut at[*step],
+                    };
+                }
+                *at = json!(value);
+                let whole = canonicalize_full(&doc).map_err(|e| e.to_string());
+                let fast = canonicalize(&doc).map_err(|e| e.to_string());
+                assert_eq!(fast.is_ok(), whole.is_ok(), "{path:?} = {value:?}: {fast:?} / {whole:?}");
+                if let (Ok(a), Ok(b)) = (&fast, &whole) {
+                    assert_eq!(a, b, "{path:?} = {value:?}");
+                }
+                shaped += usize::from(shaped_quads(&doc).is_some());
+            }
+            assert!(i < tricky.len());
+        }
+        assert!(shaped > 100, "most variants take the shape path: {shaped}");
+        // A document with more or fewer values is a shape of its own.
+        let mut longer = credential.clone();
+        longer["credentialSubject"]["achievement"]["tag"] = json!(["#a", "#b", "https://x.example/t"]);
+        longer.as_object_mut().unwrap().remove("validUntil");
+        assert_eq!(canonicalize(&longer).unwrap(), canonicalize_full(&longer).unwrap());
     }
 
     const CREDENTIAL: &str = r##"{"@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"], "credentialStatus": {"id": "http://127.0.0.1:40165/credentials/status/1#1", "statusListCredential": "http://127.0.0.1:40165/credentials/status/1", "statusListIndex": "1", "statusPurpose": "revocation", "type": "BitstringStatusListEntry"}, "credentialSubject": {"achievement": {"criteria": {"id": "http://127.0.0.1:40165/tasks/el30-data", "narrative": "- A post on your own blog, tagged **#el30-data**."}, "description": "Write a post describing a data source.", "id": "http://127.0.0.1:40165/badges/el30-data", "image": {"id": "http://127.0.0.1:40165/tasks/el30-data/badge", "type": "Image"}, "name": "Open up a data source", "tag": ["#el30-data"], "type": ["Achievement"]}, "identifier": [{"hashed": true, "identityHash": "sha256$dca4330fee1ba739ae67d2eac2bf4fe404805cc2a3b5da320180d7a2de4b934e", "identityType": "emailAddress", "salt": "2c1fcd3e52fc75ae13f157d4088e0109", "type": "IdentityObject"}], "type": ["AchievementSubject"]}, "evidence": [{"genre": "Blog post", "id": "https://lin.example.org/data", "name": "Post", "narrative": "A clear post on data.", "type": ["Evidence"]}, {"description": "Chain record id (SHA-256): aa3f", "genre": "Recognition chain proof", "id": "http://127.0.0.1:40165/assertions/7c9f/proof", "name": "Recognition chain record", "type": ["Evidence"]}], "id": "http://127.0.0.1:40165/assertions/7c9f/credential", "issuer": {"id": "did:web:127.0.0.1%3A40165", "name": "Test University", "type": ["Profile"], "url": "http://127.0.0.1:40165/"}, "name": "Open up a data source", "proof": {"created": "2026-11-30T11:00:00Z", "cryptosuite": "eddsa-rdfc-2022", "proofPurpose": "assertionMethod", "proofValue": "z2Feh", "type": "DataIntegrityProof", "verificationMethod": "did:web:127.0.0.1%3A40165#z6Mks"}, "type": ["VerifiableCredential", "OpenBadgeCredential"], "validFrom": "2026-11-30T11:00:00Z", "validUntil": "2027-11-30T11:00:00Z"}"##;
