@@ -117,6 +117,7 @@ pub fn commit(conn: &mut SqliteConnection, p: &Prepared, now: i64) -> StoreResul
     if let Some(prev) = awards::existing(conn, p.task.id, p.email.as_str())? {
         return Err(already_awarded(&p.task, &prev));
     }
+    awards::ensure_art(conn, &baked.art.sha256, baked.art.svg.as_bytes(), &baked.art.png, p.issued_on)?;
     let award = awards::insert(
         conn,
         &NewAward {
@@ -134,8 +135,7 @@ pub fn commit(conn: &mut SqliteConnection, p: &Prepared, now: i64) -> StoreResul
             expires: p.expires,
             awarded_by: req.awarded_by,
             assertion_json: &baked.json,
-            baked_svg: baked.baked_svg.as_bytes(),
-            baked_png: &baked.baked_png,
+            art_sha256: &baked.art.sha256,
         },
     )?;
     // The chain record enters the pool with the award: no award without it.

@@ -191,7 +191,8 @@ pub fn badges_zip(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Ve
     // The images are compressed already.
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (a, _) in awards.iter().filter(|(a, _)| !a.is_withdrawn()) {
-        let (svg, png) = crate::db::awards::images(conn, &a.public_id)?;
+        let stored = crate::db::awards::images(conn, &a.public_id)?;
+        let (svg, png) = (crate::badges::award::baked_svg_of(&stored)?, crate::badges::award::baked_png_of(&stored)?);
         for (ext, bytes) in [("png", png), ("svg", svg)] {
             zip.start_file(format!("{}.{ext}", a.public_id), opts).map_err(|e| zipping(&e))?;
             zip.write_all(&bytes).map_err(|e| zipping(&e))?;

@@ -61,8 +61,44 @@ pub struct Baked {
     pub url: String,
     /// The Assertion as JSON-LD.
     pub json: String,
-    pub baked_png: Vec<u8>,
-    pub baked_svg: String,
+    /// The design its images are baked from, when asked for.
+    pub art: Art,
+}
+
+/// A badge design in both forms, named by the SHA-256 of the two: stored once, however many
+/// awards are made with it.
+pub struct Art {
+    pub sha256: String,
+    pub svg: String,
+    pub png: Vec<u8>,
+}
+
+impl Art {
+    fn new(svg: String, png: Vec<u8>) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update((svg.len() as u64).to_be_bytes());
+        h.update(svg.as_bytes());
+        h.update(&png);
+        Art { sha256: hex::encode(h.finalize()), svg, png }
+    }
+}
+
+/// An award's baked SVG, from its stored images.
+pub fn baked_svg_of(stored: &crate::db::awards::StoredImages) -> StoreResult<Vec<u8>> {
+    let Some((svg, _)) = &stored.art else { return Ok(stored.baked_svg.clone()) };
+    let url = serde_json::from_str::<serde_json::Value>(&stored.assertion_json)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string))
+        .ok_or_else(|| baking("the stored Assertion has no id".into()))?;
+    let svg = String::from_utf8_lossy(svg);
+    Ok(bake::bake_svg(&svg, &url, &stored.assertion_json).map_err(baking)?.into_bytes())
+}
+
+/// An award's baked PNG, from its stored images.
+pub fn baked_png_of(stored: &crate::db::awards::StoredImages) -> StoreResult<Vec<u8>> {
+    let Some((_, png)) = &stored.art else { return Ok(stored.baked_png.clone()) };
+    bake::bake_png(png, &stored.assertion_json).map_err(baking)
 }
 
 /// What an Assertion says beyond its Task and recipient.
@@ -73,8 +109,8 @@ pub struct Claim<'a> {
     pub narrative: Option<&'a str>,
 }
 
-/// Makes a new Assertion for `email` and bakes it into both forms of the Task's artwork
-/// (`art` from [`artwork`]); a fresh public id and salt each time.
+/// Makes a new Assertion for `email`, with the Task's artwork (`art` from [`artwork`]) to bake
+/// it into when its images are asked for; a fresh public id and salt each time.
 pub fn bake_new(
     issuer: &Issuer,
     task: &Task,
@@ -100,13 +136,12 @@ pub fn bake_new(
     });
     let json = doc.to_string();
     let url = ob::assertion_url(issuer.base, &public_id);
-    let baked_png = bake::bake_png(png, &json).map_err(baking)?;
-    let baked_svg = match svg {
-        Some(s) => bake::bake_svg(s, &url, &json).map_err(baking)?,
+    let art = match svg {
+        Some(s) => Art::new(s.clone(), png.clone()),
         // A PNG design: wrap it in an SVG so both baked forms exist.
-        None => bake::bake_svg(&png_in_svg(png), &url, &json).map_err(baking)?,
+        None => Art::new(png_in_svg(png), png.clone()),
     };
-    Ok(Baked { public_id, salt, identity, badge_class, url, json, baked_png, baked_svg })
+    Ok(Baked { public_id, salt, identity, badge_class, url, json, art })
 }
 
 /// An SVG that shows a PNG design (so a PNG badge can also be baked as SVG).

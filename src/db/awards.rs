@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{awards, tasks};
+use super::schema::{award_art, awards, tasks};
 use super::{OptionalExt, StoreResult};
 
 /// An award without its baked images.
@@ -60,8 +60,8 @@ pub struct NewAward<'a> {
     pub expires: Option<i64>,
     pub awarded_by: Option<i64>,
     pub assertion_json: &'a str,
-    pub baked_svg: &'a [u8],
-    pub baked_png: &'a [u8],
+    /// The artwork its images are baked from (see [`ensure_art`]).
+    pub art_sha256: &'a str,
 }
 
 /// Stores a new award and returns it.
@@ -82,8 +82,9 @@ pub fn insert(conn: &mut SqliteConnection, a: &NewAward) -> StoreResult<Award> {
             awards::expires.eq(a.expires),
             awards::awarded_by.eq(a.awarded_by),
             awards::assertion_json.eq(a.assertion_json),
-            awards::baked_svg.eq(a.baked_svg),
-            awards::baked_png.eq(a.baked_png),
+            awards::baked_svg.eq(&[][..]),
+            awards::baked_png.eq(&[][..]),
+            awards::art_sha256.eq(a.art_sha256),
         ))
         .execute(conn)?;
     by_public_id(conn, a.public_id)
@@ -101,13 +102,46 @@ pub fn by_public_id(conn: &mut SqliteConnection, public_id: &str) -> StoreResult
     awards::table.filter(awards::public_id.eq(public_id)).select(Award::as_select()).first(conn).found("award")
 }
 
-/// The baked SVG and PNG of an award.
-pub fn images(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<(Vec<u8>, Vec<u8>)> {
-    awards::table
-        .filter(awards::public_id.eq(public_id))
-        .select((awards::baked_svg, awards::baked_png))
-        .first(conn)
-        .found("award")
+/// Stores a badge design once, under the SHA-256 (hex) of its SVG and PNG forms.
+pub fn ensure_art(conn: &mut SqliteConnection, sha256: &str, svg: &[u8], png: &[u8], now: i64) -> StoreResult<()> {
+    diesel::insert_or_ignore_into(award_art::table)
+        .values((
+            award_art::sha256.eq(sha256),
+            award_art::svg.eq(svg),
+            award_art::png.eq(png),
+            award_art::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An award's images as stored: baked whole (older awards), or the design they are baked
+/// from with the Assertion.
+#[derive(Debug, Clone, Default)]
+pub struct StoredImages {
+    pub baked_svg: Vec<u8>,
+    pub baked_png: Vec<u8>,
+    /// The design's (SVG, PNG).
+    pub art: Option<(Vec<u8>, Vec<u8>)>,
+    pub assertion_json: String,
+}
+
+/// The stored images of an award.
+pub fn images(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<StoredImages> {
+    let (baked_svg, baked_png, assertion_json, svg, png): (Vec<u8>, Vec<u8>, String, Option<Vec<u8>>, Option<Vec<u8>>) =
+        awards::table
+            .left_join(award_art::table)
+            .filter(awards::public_id.eq(public_id))
+            .select((
+                awards::baked_svg,
+                awards::baked_png,
+                awards::assertion_json,
+                award_art::svg.nullable(),
+                award_art::png.nullable(),
+            ))
+            .first(conn)
+            .found("award")?;
+    Ok(StoredImages { baked_svg, baked_png, art: svg.zip(png), assertion_json })
 }
 
 /// The existing award of `task_id` to `email`, if any.

@@ -156,6 +156,7 @@ pub fn withdraw_award(conn: &mut SqliteConnection, id: i64, reason: &str, now: i
             awards::assertion_json.eq(""),
             awards::baked_svg.eq(Vec::<u8>::new()),
             awards::baked_png.eq(Vec::<u8>::new()),
+            awards::art_sha256.eq(None::<String>),
         ))
         .execute(conn)?;
     Ok(())

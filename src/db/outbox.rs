@@ -248,19 +248,21 @@ pub struct AwardMail {
     pub name: Option<String>,
     pub public_id: String,
     pub title: String,
-    pub baked_png: Vec<u8>,
+    /// The award's images, to attach the baked PNG.
+    pub images: super::awards::StoredImages,
     pub issuer: String,
 }
 
 /// The badge email's content for an award.
 pub fn award_mail(conn: &mut SqliteConnection, award_id: i64) -> StoreResult<AwardMail> {
-    let (to, name, public_id, title, baked_png): (String, Option<String>, String, String, Vec<u8>) = awards::table
+    let (to, name, public_id, title): (String, Option<String>, String, String) = awards::table
         .inner_join(tasks::table)
         .filter(awards::id.eq(award_id))
-        .select((awards::recipient_email, awards::recipient_name, awards::public_id, tasks::title, awards::baked_png))
+        .select((awards::recipient_email, awards::recipient_name, awards::public_id, tasks::title))
         .first(conn)?;
+    let images = super::awards::images(conn, &public_id)?;
     let issuer = super::institution::get(conn)?.name;
-    Ok(AwardMail { to, name, public_id, title, baked_png, issuer })
+    Ok(AwardMail { to, name, public_id, title, images, issuer })
 }
 
 #[cfg(test)]

@@ -158,6 +158,7 @@ diesel::table! {
         baked_svg -> Binary,
         baked_png -> Binary,
         withdrawn_at -> Nullable<BigInt>,
+        art_sha256 -> Nullable<Text>,
     }
 }
 
@@ -574,3 +575,15 @@ diesel::table! {
         posts -> BigInt,
     }
 }
+
+diesel::table! {
+    award_art (sha256) {
+        sha256 -> Text,
+        svg -> Binary,
+        png -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(awards -> award_art (art_sha256));
+diesel::allow_tables_to_appear_in_same_query!(awards, award_art);

@@ -82,7 +82,7 @@ pub fn forget_confirmation(to: &str, body: &ForgetConfirmText<'_>) -> Result<Ema
 }
 
 /// The badge email for an award: text and HTML bodies, and the baked PNG attached.
-pub fn award_email(mail: crate::db::outbox::AwardMail, base: &str) -> Result<Email, askama::Error> {
+pub fn award_email(mail: crate::db::outbox::AwardMail, png: Vec<u8>, base: &str) -> Result<Email, askama::Error> {
     let url = ob::assertion_url(base, &mail.public_id);
     let (name, issuer, title) = (mail.name.as_deref(), mail.issuer.as_str(), mail.title.as_str());
     let text = AwardText { name, issuer, title, url: &url }.render()?;
@@ -92,7 +92,7 @@ pub fn award_email(mail: crate::db::outbox::AwardMail, base: &str) -> Result<Ema
         subject: format!("You earned the badge \u{201c}{title}\u{201d}"),
         text,
         html: Some(html),
-        attachments: vec![(format!("badge-{}.png", mail.public_id), "image/png".into(), mail.baked_png)],
+        attachments: vec![(format!("badge-{}.png", mail.public_id), "image/png".into(), png)],
     })
 }
 
@@ -105,7 +105,11 @@ impl Notifier {
             Ok(m) => m,
             Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },
         };
-        let email = match award_email(mail, &self.base) {
+        let png = match crate::badges::award::baked_png_of(&mail.images) {
+            Ok(p) => p,
+            Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },
+        };
+        let email = match award_email(mail, png, &self.base) {
             Ok(e) => e,
             Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
         };
@@ -155,14 +159,14 @@ mod tests {
             name: name.map(Into::into),
             public_id: "abc".into(),
             title: "Data <& me>".into(),
-            baked_png: vec![1, 2, 3],
+            images: Default::default(),
             issuer: "Open U".into(),
         }
     }
 
     #[test]
     fn the_badge_email_says_hello_names_the_badge_and_links_its_page() {
-        let e = award_email(award(Some("Ada")), "https://cairn.example").unwrap();
+        let e = award_email(award(Some("Ada")), vec![1, 2, 3], "https://cairn.example").unwrap();
         assert_eq!(
             e.text,
             "Hello Ada,\n\nOpen U has awarded you the badge \u{201c}Data <& me>\u{201d}.\n\n\
@@ -171,13 +175,13 @@ mod tests {
         );
         assert_eq!(e.subject, "You earned the badge \u{201c}Data <& me>\u{201d}");
         assert_eq!(e.attachments[0].0, "badge-abc.png");
-        let anonymous = award_email(award(None), "https://cairn.example").unwrap();
+        let anonymous = award_email(award(None), vec![1, 2, 3], "https://cairn.example").unwrap();
         assert!(anonymous.text.starts_with("Hello,\n\nOpen U"), "{}", anonymous.text);
     }
 
     #[test]
     fn the_html_body_escapes_what_learners_and_instructors_wrote() {
-        let e = award_email(award(Some("<b>Ada</b>")), "https://cairn.example").unwrap();
+        let e = award_email(award(Some("<b>Ada</b>")), vec![1, 2, 3], "https://cairn.example").unwrap();
         let html = e.html.unwrap();
         assert!(html.contains("<p>Hello &#60;b&#62;Ada&#60;/b&#62;,</p>"), "{html}");
         assert!(html.contains("<strong>Data &#60;&#38; me&#62;</strong>"), "{html}");

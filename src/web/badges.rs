@@ -340,13 +340,17 @@ struct DownloadQuery {
 
 async fn baked(state: &AppState, id: String, svg: bool, download: bool) -> Result<HttpResponse, AppError> {
     let public_id = id.clone();
-    let (s, p) = state
+    let stored = state
         .db(move |c| {
             gone_if_withdrawn(&awards::by_public_id(c, &public_id)?)?;
             awards::images(c, &public_id)
         })
         .await?;
-    let (bytes, mime, ext) = if svg { (s, "image/svg+xml", "svg") } else { (p, "image/png", "png") };
+    let (bytes, mime, ext) = if svg {
+        (crate::badges::award::baked_svg_of(&stored)?, "image/svg+xml", "svg")
+    } else {
+        (crate::badges::award::baked_png_of(&stored)?, "image/png", "png")
+    };
     let mut res = super::public::image_response(bytes, mime);
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
     if download {

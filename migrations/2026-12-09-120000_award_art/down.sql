@@ -1,0 +1,2 @@
+ALTER TABLE awards DROP COLUMN art_sha256;
+DROP TABLE award_art;
