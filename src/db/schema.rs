@@ -574,3 +574,20 @@ diesel::table! {
         posts -> BigInt,
     }
 }
+
+diesel::table! {
+    dashboard_task_awards (task_id) {
+        task_id -> BigInt,
+        awards -> BigInt,
+        recorded -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_task_delivery (task_id, status, tried) {
+        task_id -> BigInt,
+        status -> Text,
+        tried -> BigInt,
+        n -> BigInt,
+    }
+}
