@@ -250,6 +250,9 @@ impl Application {
                 .configure(crate::web::configure)
         })
         .shutdown_timeout(5)
+        // A response written in two parts would otherwise wait for the client's delayed ACK
+        // (~40 ms on Linux) before its second part leaves.
+        .tcp_nodelay(true)
         .listen(listener)?
         .run();
         secure_data_dir(&settings.data_dir);

@@ -2,8 +2,11 @@
 //! their place in the chain, notification delivery.
 //!
 //! Posts are counted from `dashboard_task_days` and `dashboard_task_authors`, totals that
-//! triggers keep as posts are tied, untied, moved or deleted (see the migration), so a page
-//! view reads a few rows per task and day rather than every post of the course.
+//! triggers keep as posts are tied, untied, moved or deleted; awards from
+//! `dashboard_task_awards`, kept as awards are made or withdrawn and as their records enter or
+//! leave the main chain; notifications from `dashboard_task_delivery`, kept as their state
+//! changes (see the migrations). A page view reads a few rows per task and day rather than
+//! every post, award and notification of the course.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
@@ -184,10 +187,15 @@ pub fn figures(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Figur
         )
         .bind::<BigInt, _>(course_id)
         .load(conn)?;
+        // dashboard_task_authors holds a learner once per task, so a module of one task (the
+        // usual shape) counts its rows; only a learner across several tasks needs DISTINCT.
         let learners: Vec<Keyed> = diesel::sql_query(
             "SELECT cm.module_id AS id, \
-             (SELECT count(DISTINCT d.author_id) FROM module_tasks mt JOIN dashboard_task_authors d \
-              ON d.task_id = mt.task_id WHERE mt.module_id = cm.module_id) AS a, \
+             (SELECT CASE WHEN count(*) = 1 \
+               THEN (SELECT count(*) FROM dashboard_task_authors d WHERE d.task_id = min(mt.task_id)) \
+               ELSE (SELECT count(DISTINCT d.author_id) FROM module_tasks m2 JOIN dashboard_task_authors d \
+                     ON d.task_id = m2.task_id WHERE m2.module_id = cm.module_id) END \
+              FROM module_tasks mt WHERE mt.module_id = cm.module_id) AS a, \
              (SELECT count(DISTINCT coalesce('a' || aw.author_id, 'e' || aw.recipient_email)) \
               FROM module_tasks mt JOIN awards aw ON aw.task_id = mt.task_id \
               WHERE mt.module_id = cm.module_id AND aw.revoked_at IS NULL AND aw.withdrawn_at IS NULL) AS b \
@@ -196,9 +204,8 @@ pub fn figures(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Figur
         .bind::<BigInt, _>(course_id)
         .load(conn)?;
         let awards: Vec<Keyed> = diesel::sql_query(format!(
-            "SELECT aw.task_id AS id, count(r.block_hash) AS a, count(*) - count(r.block_hash) AS b \
-             FROM awards aw LEFT JOIN chain_records r ON r.award_id = aw.id AND r.kind = 'award' \
-             WHERE aw.withdrawn_at IS NULL AND aw.task_id IN ({COURSE_TASKS}) GROUP BY aw.task_id"
+            "SELECT task_id AS id, recorded AS a, awards - recorded AS b FROM dashboard_task_awards \
+             WHERE task_id IN ({COURSE_TASKS})"
         ))
         .bind::<BigInt, _>(course_id)
         .load(conn)?;
@@ -208,8 +215,8 @@ pub fn figures(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Figur
         .bind::<BigInt, _>(course_id)
         .load(conn)?;
         let delivery: Vec<StateCount> = diesel::sql_query(format!(
-            "SELECT o.status AS status, o.attempts > 0 AS flag, count(*) AS n FROM awards aw \
-             JOIN outbox o ON o.award_id = aw.id WHERE aw.task_id IN ({COURSE_TASKS}) GROUP BY 1, 2"
+            "SELECT status, tried AS flag, sum(n) AS n FROM dashboard_task_delivery \
+             WHERE task_id IN ({COURSE_TASKS}) GROUP BY 1, 2"
         ))
         .bind::<BigInt, _>(course_id)
         .load(conn)?;

@@ -577,6 +577,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    dashboard_task_awards (task_id) {
+        task_id -> BigInt,
+        awards -> BigInt,
+        recorded -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_task_delivery (task_id, status, tried) {
+        task_id -> BigInt,
+        status -> Text,
+        tried -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     award_art (sha256) {
         sha256 -> Text,
         svg -> Binary,

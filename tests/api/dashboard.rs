@@ -34,7 +34,18 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
     let mut c = app.pool.get().unwrap();
     cairn::demo::seed(&mut c).unwrap();
     let course = cairn::db::courses::get_course_by_slug(&mut c, cairn::demo::DEMO_SLUG).unwrap();
+    // A second task in the first module: a learner posting to both counts once for it.
+    let first = cairn::db::courses::outline(&mut c, course.id).unwrap().modules[0].module.id;
+    let form = cairn::db::courses::TaskForm {
+        title: "Another look at data".into(),
+        description: "A second post on the module's theme.".into(),
+        criteria: "A post tagged #el30-data-again.".into(),
+        hashtag: "#el30-data-again".into(),
+        expires_days: String::new(),
+    };
+    cairn::db::courses::create_task(&mut c, first, &form, None).unwrap();
     let outline = cairn::db::courses::outline(&mut c, course.id).unwrap();
+    assert_eq!(outline.modules[0].tasks.len(), 2);
     let tasks: Vec<i64> = outline.modules.iter().flat_map(|m| m.tasks.iter().map(|t| t.id)).collect();
     assert!(tasks.len() >= 3, "the demo course has tasks");
     let now = cairn::db::now();
@@ -276,6 +287,173 @@ async fn the_dashboards_figures_match_counts_from_the_database() {
     let pending = scalar(&mut c, "SELECT count(*) AS n FROM chain_records WHERE block_hash IS NULL");
     assert_eq!(pending, 1);
     assert!(chain.contains(&format!("<dt>Pending records</dt><dd>{pending}</dd>")));
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct Tally {
+    #[diesel(sql_type = BigInt)]
+    task: i64,
+    #[diesel(sql_type = Text)]
+    bucket: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn tallies(c: &mut SqliteConnection, sql: &str) -> Vec<Tally> {
+    diesel::sql_query(sql).load(c).unwrap()
+}
+
+/// The running totals the page reads against counts made afresh from awards, chain records and
+/// the outbox, then the page's award and delivery tables against the same counts.
+async fn assert_totals_hold(app: &TestApp, course: i64, tasks: &[i64], step: &str) {
+    let mut c = app.pool.get().unwrap();
+    let awards = tallies(
+        &mut c,
+        "SELECT aw.task_id AS task, 'awards' AS bucket, count(*) AS n FROM awards aw \
+         WHERE aw.withdrawn_at IS NULL GROUP BY 1 \
+         UNION ALL SELECT aw.task_id, 'recorded', count(*) FROM awards aw \
+         JOIN chain_records r ON r.award_id = aw.id AND r.kind = 'award' AND r.block_hash IS NOT NULL \
+         WHERE aw.withdrawn_at IS NULL GROUP BY 1 ORDER BY 1, 2",
+    );
+    let kept = tallies(
+        &mut c,
+        "SELECT task_id AS task, 'awards' AS bucket, awards AS n FROM dashboard_task_awards WHERE awards != 0 \
+         UNION ALL SELECT task_id, 'recorded', recorded FROM dashboard_task_awards WHERE recorded != 0 ORDER BY 1, 2",
+    );
+    assert_eq!(kept, awards, "award totals {step}");
+    let delivery = tallies(
+        &mut c,
+        "SELECT aw.task_id AS task, o.status || '/' || (o.attempts > 0) AS bucket, count(*) AS n \
+         FROM outbox o JOIN awards aw ON aw.id = o.award_id GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    let kept = tallies(
+        &mut c,
+        "SELECT task_id AS task, status || '/' || tried AS bucket, n FROM dashboard_task_delivery WHERE n != 0 \
+         ORDER BY 1, 2",
+    );
+    assert_eq!(kept, delivery, "delivery totals {step}");
+    drop(c);
+
+    let html = app.get_html(&format!("/admin?course={course}")).await;
+    let of = |task: i64, bucket: &str| awards.iter().find(|t| t.task == task && t.bucket == bucket).map_or(0, |t| t.n);
+    for &t in tasks {
+        let recorded = of(t, "recorded");
+        assert_eq!(
+            row(&html, "table-awards", &format!("data-task=\"{t}\"")),
+            vec![recorded, of(t, "awards") - recorded]
+        );
+    }
+    let shown = |buckets: &[&str]| -> i64 {
+        delivery.iter().filter(|d| tasks.contains(&d.task) && buckets.contains(&d.bucket.as_str())).map(|d| d.n).sum()
+    };
+    for (label, buckets) in [
+        ("Sent", &["sent/0", "sent/1"][..]),
+        ("Retrying", &["queued/1"][..]),
+        ("Not tried yet", &["queued/0"][..]),
+        ("Failed", &["failed/0", "failed/1", "gave_up/0", "gave_up/1"][..]),
+        ("No endpoint", &["no_endpoint/0", "no_endpoint/1"][..]),
+    ] {
+        assert_eq!(
+            row(&html, "table-delivery", &format!("<th scope=\"row\">{label}<")),
+            vec![shown(buckets)],
+            "{label} {step}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_running_totals_follow_notifications_revocations_the_chain_withdrawals_and_removals() {
+    use cairn::db::outbox::{Settled, Status, settle};
+    let (app, course, tasks) = course_with_activity().await;
+    assert_totals_hold(&app, course, &tasks, "after awarding and mining").await;
+    let now = cairn::db::now();
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+
+    // Each way a delivery attempt ends, as the sender stores it.
+    let mut c = app.pool.get().unwrap();
+    let notes: Vec<i64> = diesel::sql_query("SELECT id AS n FROM outbox WHERE award_id IS NOT NULL ORDER BY id")
+        .load::<N>(&mut c)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.n)
+        .collect();
+    assert!(notes.len() >= 6, "each award queued a notification: {notes:?}");
+    let retry = |status| Settled::Retry { status, error: "503".into(), next_attempt_at: now + 60 };
+    let outcomes = [
+        (1, retry(Status::Queued)),
+        (1, Settled::Done { status: Status::Sent, endpoint: None, location: None }),
+        (1, Settled::Failed { error: "refused".into(), endpoint: None }),
+        (3, retry(Status::GaveUp)),
+        (1, Settled::Done { status: Status::NoEndpoint, endpoint: None, location: None }),
+    ];
+    for (&id, (attempts, outcome)) in notes.iter().zip(outcomes) {
+        settle(&mut c, id, attempts, outcome, now).unwrap();
+    }
+    // A retry that fails again stays in its bucket.
+    settle(&mut c, notes[0], 2, retry(Status::Queued), now).unwrap();
+    drop(c);
+    assert_totals_hold(&app, course, &tasks, "after deliveries").await;
+
+    // A revocation: the award still counts, its revocation record counts for nothing.
+    let mut c = app.pool.get().unwrap();
+    #[derive(QueryableByName)]
+    struct Word {
+        #[diesel(sql_type = Text)]
+        w: String,
+    }
+    let revoked: Word = diesel::sql_query("SELECT public_id AS w FROM awards WHERE recipient_email = 'l1@example.edu'")
+        .get_result(&mut c)
+        .unwrap();
+    cairn::app::award::revoke(&mut c, &issuer, &revoked.w, "copied", now).unwrap();
+    drop(c);
+    assert_totals_hold(&app, course, &tasks, "after a revocation").await;
+
+    // Every block set aside gives its records back to the pool; a block holding them joins the
+    // main chain again as the store does it (one statement per record).
+    let mut c = app.pool.get().unwrap();
+    let (_, returned) = cairn::db::chain::clear_blocks(&mut c).unwrap();
+    assert!(returned >= 5, "the block's records went back to the pool: {returned}");
+    drop(c);
+    assert_totals_hold(&app, course, &tasks, "after the blocks left the main chain").await;
+    let mut c = app.pool.get().unwrap();
+    exec(&mut c, "UPDATE chain_records SET block_hash = printf('%064d', 7) WHERE id % 2 = 0");
+    drop(c);
+    assert_totals_hold(&app, course, &tasks, "after a block took some records again").await;
+
+    // A learner forgotten: their awards withdrawn, their notifications deleted.
+    let mut c = app.pool.get().unwrap();
+    let forgotten = cairn::app::learners::forget(
+        &mut c,
+        &issuer,
+        cairn::app::learners::Who::Email("l0@example.edu"),
+        cairn::app::learners::Requester::Cli,
+        now,
+    )
+    .unwrap();
+    assert_eq!(forgotten.awards_withdrawn, 1);
+    drop(c);
+    assert_totals_hold(&app, course, &tasks, "after a learner was forgotten").await;
+
+    // The demo removed: a demo learner's award is deleted, its record unlinked.
+    let mut c = app.pool.get().unwrap();
+    let demo_learner: Word =
+        diesel::sql_query("SELECT email AS w FROM demo_learners ORDER BY id LIMIT 1").get_result(&mut c).unwrap();
+    let req = cairn::app::award::AwardRequest {
+        task_id: tasks[2],
+        recipient_email: demo_learner.w,
+        evidence_url: Some("https://example.org/demo".into()),
+        ..Default::default()
+    };
+    cairn::app::award::award(&mut c, &issuer, &req, now).unwrap();
+    exec(&mut c, "UPDATE chain_records SET block_hash = printf('%064d', 8) WHERE block_hash IS NULL");
+    drop(c);
+    assert_totals_hold(&app, course, &tasks, "after a demo learner's award").await;
+    let mut c = app.pool.get().unwrap();
+    let removed = cairn::demo::remove(&mut c).unwrap();
+    assert_eq!(removed.awards, 1);
+    drop(c);
+    assert_totals_hold(&app, course, &tasks, "after the demo was removed").await;
 }
 
 #[tokio::test]

@@ -1,0 +1,13 @@
+DROP INDEX feeds_health;
+DROP TRIGGER dashboard_award_delivery_move;
+DROP TRIGGER dashboard_outbox_delete;
+DROP TRIGGER dashboard_outbox_update;
+DROP TRIGGER dashboard_outbox_insert;
+DROP TRIGGER dashboard_record_delete;
+DROP TRIGGER dashboard_record_update;
+DROP TRIGGER dashboard_record_insert;
+DROP TRIGGER dashboard_award_delete;
+DROP TRIGGER dashboard_award_update;
+DROP TRIGGER dashboard_award_insert;
+DROP TABLE dashboard_task_delivery;
+DROP TABLE dashboard_task_awards;
