@@ -4,11 +4,12 @@
 //! against idle.
 //!
 //! The latency comparison is made in one run, in rounds, so that whatever else loads the
-//! machine falls on both sides alike: idle awards, a send of the issue with awards made back
-//! to back while it lasts, idle awards, another send, and so on, ending idle. The first send
-//! builds the issue; the later ones send the same issue again (its copies queued anew), so
-//! every round does the same work. Every sample is kept: medians and p99 of all idle and all
-//! busy samples, and each round's medians.
+//! machine falls on both sides alike: idle awards, a send of the issue with awards made one
+//! after another while it lasts, idle awards, another send, and so on, ending idle. Each award,
+//! idle or busy, is followed by the same short pause. The first send builds the issue; the
+//! later ones send the same issue again (its copies queued anew), so every round does the same
+//! work. Every sample is kept: medians and p99 of all idle and all busy samples, and each
+//! round's medians.
 //!
 //! Run: `cargo bench --bench newsletter`.
 
@@ -35,7 +36,10 @@ const IDLE_BLOCK: usize = 70;
 /// Awards made before measuring, so that first-use costs (caches, connections) are not counted.
 const WARM_UP: usize = 10;
 /// Learners with a post to award: enough for every idle and busy award.
-const POSTS: usize = 5_000;
+const POSTS: usize = 15_000;
+/// The pause after each award, idle and busy alike: awards come as an instructor's clicks do,
+/// not as a flood that would itself slow the send, and the posts last through every round.
+const THINK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// An SMTP server on 127.0.0.1 that accepts every message and counts the newsletter's (award
 /// emails go through it too).
@@ -190,14 +194,20 @@ fn main() -> anyhow::Result<()> {
                     .send()
                     .await?;
                 anyhow::ensure!(res.status() == 303, "award failed: {}", res.status());
-                Ok::<f64, anyhow::Error>(t.elapsed().as_secs_f64() * 1000.0)
+                let took = t.elapsed().as_secs_f64() * 1000.0;
+                tokio::time::sleep(THINK).await;
+                Ok::<f64, anyhow::Error>(took)
             }
         };
         for id in posts.iter().rev().take(WARM_UP) {
             award(*id).await?;
         }
         let mut rounds: Vec<Round> = Vec::new();
-        let mut next = posts[..posts.len() - WARM_UP].iter().copied();
+        // Idle blocks and sends draw on separate posts, so that a long send cannot leave the
+        // last idle block without any.
+        let idle_posts = (ROUNDS + 1) * IDLE_BLOCK;
+        let mut next = posts[..idle_posts].iter().copied();
+        let mut busy_posts = posts[idle_posts..posts.len() - WARM_UP].iter().copied();
         let idle_block = async |next: &mut dyn Iterator<Item = i64>| -> anyhow::Result<Vec<f64>> {
             let mut samples = Vec::with_capacity(IDLE_BLOCK);
             for _ in 0..IDLE_BLOCK {
@@ -232,7 +242,7 @@ fn main() -> anyhow::Result<()> {
             });
             let mut busy = Vec::new();
             while !sending.is_finished() {
-                let Some(id) = next.next() else { break };
+                let Some(id) = busy_posts.next() else { break };
                 busy.push(award(id).await?);
             }
             sending.await??;
