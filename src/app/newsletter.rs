@@ -34,10 +34,19 @@ pub const MAX_NOTE_CHARS: usize = 5000;
 pub const LEASE_SECS: i64 = 60;
 /// The longest one copy's SMTP exchange may take before it is abandoned (and retried).
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(40);
-/// Copies sent at once, over the SMTP connection pool.
-pub const CONCURRENCY: usize = 8;
+/// Copies sent at once, over the SMTP connection pool: as many as the pool keeps
+/// connections (lettre's default), so no copy waits on a fresh connection. A copy spends most
+/// of its time waiting on the mail server, so this, not the CPU, bounds the sending rate.
+pub const CONCURRENCY: usize = 10;
 /// Copies one pass claims.
 const BATCH: i64 = 500;
+/// Most copies one claim takes (fewer when the pace is slow, so the lease outlasts the wait).
+const CLAIM_MAX: usize = 200;
+/// Most outcomes recorded in one transaction.
+const RECORD_BATCH: usize = 200;
+/// How long the first outcome of a batch waits for others before the batch is recorded: the
+/// copies a crash could send twice are those sent in this window.
+const RECORD_LINGER: Duration = Duration::from_millis(50);
 
 /// Why a newsletter operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -605,6 +614,40 @@ pub fn render_mail(content: &Content, links: &Links<'_>) -> Result<(String, Stri
     Ok((content.subject(), text, html))
 }
 
+/// A reader's unsubscribe link.
+pub fn unsubscribe_url(base: &str, token: &str) -> String {
+    format!("{base}/newsletter/unsubscribe/{token}")
+}
+
+/// An issue's message rendered once for all its readers. Copies differ only in the reader's
+/// unsubscribe token, so the templates run once per issue and each copy is the rendering cut
+/// where the token goes and joined with it: the same bytes [`render_mail`] makes for that
+/// reader, for a fraction of the work.
+pub struct Rendered {
+    subject: String,
+    text: Vec<String>,
+    html: Vec<String>,
+}
+
+impl Rendered {
+    pub fn new(content: &Content, base: &str) -> Result<Rendered, askama::Error> {
+        // A fresh random mark cannot occur in the issue, and its characters (like a token's)
+        // are left alone by HTML escaping.
+        let mark = format!("t{}", random_token());
+        let unsubscribe = unsubscribe_url(base, &mark);
+        let archive = archive_url(base, content);
+        let links = Links { base, archive_url: &archive, unsubscribe_url: &unsubscribe };
+        let (subject, text, html) = render_mail(content, &links)?;
+        let cut = |body: &str| body.split(mark.as_str()).map(str::to_string).collect();
+        Ok(Rendered { subject, text: cut(&text), html: cut(&html) })
+    }
+
+    /// Subject, text and HTML bodies of the copy whose unsubscribe token is `token`.
+    pub fn copy(&self, token: &str) -> (String, String, String) {
+        (self.subject.clone(), self.text.join(token), self.html.join(token))
+    }
+}
+
 /// The list headers of an issue to one reader: `List-Id`, `List-Unsubscribe` (the https link
 /// and a mailto), `List-Unsubscribe-Post` for one-click (RFC 8058), and a Message-ID that is
 /// the same if the copy is ever sent again.
@@ -636,6 +679,9 @@ pub struct Newsletter {
     settings: NewsletterSettings,
     /// When the next copy may start, to keep to `max_per_minute`.
     pace: Arc<tokio::sync::Mutex<tokio::time::Instant>>,
+    /// Copies in flight, shared by every pass of this process (the job's and "send now"), so
+    /// that together they hold at most [`CONCURRENCY`] SMTP exchanges.
+    slots: Arc<tokio::sync::Semaphore>,
     /// Wakes the sender (an issue was queued).
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -648,6 +694,7 @@ impl Newsletter {
             base,
             settings,
             pace: Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now())),
+            slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENCY)),
             wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -683,7 +730,8 @@ impl Newsletter {
     }
 
     /// Sends the copies that are due, up to [`CONCURRENCY`] at once and at most
-    /// `max_per_minute`; returns how many were attempted.
+    /// `max_per_minute`; returns how many were attempted. Each issue is rendered once for
+    /// the pass, and outcomes are recorded in batches ([`record`]).
     pub async fn deliver_due(&self) -> StoreResult<usize> {
         let now = crate::db::now();
         let due = crate::db::run(&self.pool, move |c| store::due(c, now, BATCH)).await?;
@@ -693,22 +741,26 @@ impl Newsletter {
         let mut issues: Vec<i64> = due.iter().map(|d| d.issue_id).collect();
         issues.sort_unstable();
         issues.dedup();
-        let contents = crate::db::run(&self.pool, move |c| {
+        let base = self.base.clone();
+        let (secret, issues) = crate::db::run(&self.pool, move |c| {
             let secret = store::secret(c)?;
             let mut map = HashMap::new();
             for id in issues {
-                map.insert(id, parse_content(&store::issue(c, id)?)?);
+                let content = parse_content(&store::issue(c, id)?)?;
+                let rendered = Rendered::new(&content, &base).map_err(|e| e.to_string());
+                map.insert(id, (content, rendered));
             }
             Ok((secret, map))
         })
         .await?;
-        let (secret, contents) = (Arc::new(contents.0), Arc::new(contents.1));
-        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let (secret, issues) = (Arc::new(secret), Arc::new(issues));
+        let (outcomes, recorded) = tokio::sync::mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(self.pool.clone(), recorded));
         let mut set = tokio::task::JoinSet::new();
         let mut n = 0;
         // Claimed a few at a time, just before they are sent: a claim's lease must outlast
         // the wait its copies have for their turn.
-        let chunk = (self.settings.max_per_minute as usize / 10).clamp(1, 64);
+        let chunk = (self.settings.max_per_minute as usize / 10).clamp(1, CLAIM_MAX);
         let mut due = due.into_iter().peekable();
         while due.peek().is_some() {
             let batch: Vec<store::Due> = due.by_ref().take(chunk).collect();
@@ -718,15 +770,18 @@ impl Newsletter {
             for copy in batch.into_iter().filter(|d| claimed.contains(&d.id)) {
                 n += 1;
                 self.wait_turn().await;
-                let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
-                let (me, secret, contents) = (self.clone(), secret.clone(), contents.clone());
+                let permit = self.slots.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
+                let (me, secret, issues, outcomes) = (self.clone(), secret.clone(), issues.clone(), outcomes.clone());
                 set.spawn(async move {
-                    let outcome = match contents.get(&copy.issue_id) {
-                        Some(content) => me.send_copy(&copy, content, &secret).await,
+                    let outcome = match issues.get(&copy.issue_id) {
+                        Some((content, Ok(rendered))) => me.send_copy(&copy, content, rendered, &secret).await,
+                        Some((_, Err(e))) => {
+                            Outcome::Retry { status: DeliveryStatus::Queued, error: e.clone(), next_attempt_at: 0 }
+                        }
                         None => Outcome::Bounced("the issue is missing".into()),
                     };
                     drop(permit);
-                    let (id, attempts, now) = (copy.id, copy.attempts + 1, crate::db::now());
+                    let (attempts, now) = (copy.attempts + 1, crate::db::now());
                     let outcome = match outcome {
                         Outcome::Retry { error, .. } => {
                             let (status, next) =
@@ -740,18 +795,19 @@ impl Newsletter {
                         }
                         o => o,
                     };
-                    crate::db::run(&me.pool, move |c| store::settle(c, id, attempts, outcome, now)).await
+                    // The recorder outlives every sending task of the pass.
+                    let _ = outcomes.send((copy.id, attempts, outcome));
                 });
             }
         }
+        drop(outcomes);
         while let Some(done) = set.join_next().await {
-            match done {
-                Ok(Err(e)) => {
-                    tracing::error!(error = format!("{:#}", anyhow::Error::new(e)), "recording a copy failed")
-                }
-                Err(e) => tracing::error!(error = %e, "a newsletter send task failed"),
-                Ok(Ok(())) => {}
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a newsletter send task failed");
             }
+        }
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "the newsletter recorder failed");
         }
         Ok(n)
     }
@@ -767,18 +823,11 @@ impl Newsletter {
         *next = (*next).max(now) + gap;
     }
 
-    async fn send_copy(&self, copy: &store::Due, content: &Content, secret: &str) -> Outcome {
-        let unsubscribe_url =
-            format!("{}/newsletter/unsubscribe/{}", self.base, unsubscribe_token(secret, copy.subscriber_id));
-        let archive = archive_url(&self.base, content);
-        let links = Links { base: &self.base, archive_url: &archive, unsubscribe_url: &unsubscribe_url };
-        let (subject, text, html) = match render_mail(content, &links) {
-            Ok(m) => m,
-            Err(e) => {
-                return Outcome::Retry { status: DeliveryStatus::Queued, error: e.to_string(), next_attempt_at: 0 };
-            }
-        };
-        let headers = list_headers(&self.base, content, &unsubscribe_url, copy.issue_id, copy.subscriber_id);
+    async fn send_copy(&self, copy: &store::Due, content: &Content, rendered: &Rendered, secret: &str) -> Outcome {
+        let token = unsubscribe_token(secret, copy.subscriber_id);
+        let (subject, text, html) = rendered.copy(&token);
+        let headers =
+            list_headers(&self.base, content, &unsubscribe_url(&self.base, &token), copy.issue_id, copy.subscriber_id);
         let mail = crate::email::Email { to: copy.email.clone(), subject, text, html: Some(html), attachments: vec![] };
         match tokio::time::timeout(SEND_TIMEOUT, self.mailer.send_list(mail, &headers)).await {
             Ok(Ok(())) => Outcome::Sent,
@@ -798,6 +847,39 @@ impl Newsletter {
     }
 }
 
+/// Records the outcomes of a pass's copies as they come, in batches: what arrives within
+/// [`RECORD_LINGER`] of the first outcome (at most [`RECORD_BATCH`]) is written in one short
+/// transaction. A batch that cannot be written is tried again; if it still fails, its copies
+/// stay leased and are sent again when the lease runs out.
+async fn record(pool: DbPool, mut outcomes: tokio::sync::mpsc::UnboundedReceiver<(i64, i64, Outcome)>) {
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        let linger = tokio::time::sleep(RECORD_LINGER);
+        tokio::pin!(linger);
+        while batch.len() < RECORD_BATCH {
+            tokio::select! {
+                next = outcomes.recv() => match next {
+                    Some(o) => batch.push(o),
+                    None => break,
+                },
+                () = &mut linger => break,
+            }
+        }
+        for attempt in 1..=3 {
+            let (rows, now) = (batch.clone(), crate::db::now());
+            match crate::db::run(&pool, move |c| store::settle_many(c, rows, now)).await {
+                Ok(()) => break,
+                Err(e) => tracing::error!(
+                    error = format!("{:#}", anyhow::Error::new(e)),
+                    copies = batch.len(),
+                    attempt,
+                    "recording newsletter copies failed"
+                ),
+            }
+        }
+    }
+}
+
 /// The preview of the next issue, rendered exactly as a reader's copy would be (with a
 /// sample unsubscribe link).
 pub fn preview(
@@ -810,7 +892,7 @@ pub fn preview(
     let (date, _) = local_day(&zone, now);
     let (content, _) = gather(conn, course_id, &date, now)?;
     let archive = archive_url(base, &content);
-    let unsubscribe = format!("{base}/newsletter/unsubscribe/…");
+    let unsubscribe = unsubscribe_url(base, "…");
     let links = Links { base, archive_url: &archive, unsubscribe_url: &unsubscribe };
     let (_, text, html) = render_mail(&content, &links).map_err(|e| StoreError::Internal(e.into()))?;
     Ok((content, text, html))
@@ -826,6 +908,47 @@ mod tests {
         assert_eq!(excerpt(html, 100), "Learning & networks ! More words here");
         assert_eq!(excerpt(html, 20), "Learning & networks…");
         assert_eq!(excerpt("a &bogus; b", 50), "a &bogus; b");
+    }
+
+    #[test]
+    fn a_copy_cut_from_the_issue_rendered_once_is_the_copy_rendered_for_its_reader() {
+        let post = |id: i64, title: &str| PostItem {
+            link_id: id,
+            author: "Ada <ada> & \"Co\"".into(),
+            title: title.into(),
+            excerpt: "1 < 2 & 3 > 2 — 'quoted'".into(),
+            url: Some(format!("https://blog.example/p?a={id}&b=<x>")),
+        };
+        let content = Content {
+            course_title: "Networks & <Learning>".into(),
+            course_slug: "el30".into(),
+            date: "2026-12-01".into(),
+            note: "Read <b>this</b> & that".into(),
+            groups: vec![
+                Group {
+                    task: Some(TaskRef { title: "Data & \"you\"".into(), slug: "el30-data".into() }),
+                    posts: vec![post(1, "One & <two>")],
+                },
+                Group { task: None, posts: vec![post(2, "")] },
+            ],
+            module: Some(ModuleTasks {
+                title: "Week 1".into(),
+                tasks: vec![TaskRef { title: "T".into(), slug: "el30-t".into() }],
+            }),
+            badges: vec![BadgeCount { title: "Data".into(), count: 2, names: vec!["O'Brien & Co".into()] }],
+        };
+        let base = "https://cairn.example/a&b";
+        let rendered = Rendered::new(&content, base).unwrap();
+        for reader in [1, 42, 1_000_000] {
+            let token = unsubscribe_token("s3cret", reader);
+            let unsubscribe = unsubscribe_url(base, &token);
+            let archive = archive_url(base, &content);
+            let links = Links { base, archive_url: &archive, unsubscribe_url: &unsubscribe };
+            let whole = render_mail(&content, &links).unwrap();
+            let cut = rendered.copy(&token);
+            assert_eq!(cut, whole, "reader {reader}");
+            assert!(cut.1.contains(&token) && cut.2.contains(&token), "the link is in both bodies");
+        }
     }
 
     #[test]

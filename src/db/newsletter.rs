@@ -874,6 +874,41 @@ pub fn settle(conn: &mut SqliteConnection, id: i64, attempts: i64, outcome: Outc
     Ok(())
 }
 
+/// Records the outcomes of several claimed copies' attempts, `(id, attempt number, outcome)`,
+/// in one short write transaction: the sender holds the write lock once per batch, not once
+/// per copy, so that requests waiting for it (awards) are not queued behind every message.
+pub fn settle_many(conn: &mut SqliteConnection, outcomes: Vec<(i64, i64, Outcome)>, now: i64) -> StoreResult<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    write_tx(conn, |c| {
+        // Nearly every copy is sent at its first attempt: one statement per attempt number.
+        let mut sent: Vec<(i64, Vec<i64>)> = Vec::new();
+        for (id, attempts, outcome) in outcomes {
+            match outcome {
+                Outcome::Sent => match sent.iter_mut().find(|(a, _)| *a == attempts) {
+                    Some((_, ids)) => ids.push(id),
+                    None => sent.push((attempts, vec![id])),
+                },
+                other => settle(c, id, attempts, other, now)?,
+            }
+        }
+        for (attempts, ids) in sent {
+            for chunk in ids.chunks(500) {
+                diesel::update(newsletter_deliveries::table.filter(newsletter_deliveries::id.eq_any(chunk)))
+                    .set((
+                        newsletter_deliveries::status.eq(DeliveryStatus::Sent),
+                        newsletter_deliveries::attempts.eq(attempts),
+                        newsletter_deliveries::last_error.eq(None::<String>),
+                        newsletter_deliveries::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// An issue by id.
 pub fn issue(conn: &mut SqliteConnection, id: i64) -> StoreResult<Issue> {
     newsletter_issues::table.find(id).select(Issue::as_select()).first(conn).found("issue")
@@ -891,6 +926,69 @@ mod tests {
         crate::db::stored::assert_round_trip!(ComplaintSource);
         // The bulk queueing statement spells two of them.
         assert_eq!((SubscriberStatus::Confirmed.as_str(), DeliveryStatus::Queued.as_str()), ("confirmed", "queued"));
+    }
+
+    #[test]
+    fn a_batch_of_outcomes_is_recorded_in_one_go_each_copy_as_it_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let c = &mut *pool.get().unwrap();
+        crate::demo::seed(c).unwrap();
+        let course = crate::db::courses::get_course_by_slug(c, crate::demo::DEMO_SLUG).unwrap().id;
+        for i in 0..6 {
+            import(c, course, &format!("r{i}@example.org"), "", 0).unwrap();
+        }
+        let new = NewIssue {
+            course_id: course,
+            date: "2026-12-01",
+            status: IssueStatus::Sent,
+            since: 0,
+            until: 10,
+            content: "{}",
+            posts: 0,
+            takes_note: false,
+        };
+        let issue = insert_issue(c, &new, 10).unwrap().unwrap();
+        let ids: Vec<i64> = due(c, 10, 100).unwrap().iter().map(|d| d.id).collect();
+        assert_eq!(ids.len(), 6);
+        assert_eq!(claim(c, &ids, 10, 60).unwrap().len(), 6);
+        let retry = Outcome::Retry { status: DeliveryStatus::Queued, error: "421 busy".into(), next_attempt_at: 500 };
+        let outcomes = vec![
+            (ids[0], 1, Outcome::Sent),
+            (ids[1], 1, Outcome::Sent),
+            (ids[2], 2, Outcome::Sent),
+            (ids[3], 1, Outcome::Bounced("550 no such user".into())),
+            (ids[4], 1, retry),
+            (ids[5], 1, Outcome::Sent),
+        ];
+        settle_many(c, outcomes, 20).unwrap();
+        settle_many(c, Vec::new(), 20).unwrap();
+        let rows: Vec<(i64, DeliveryStatus, i64, i64, Option<String>)> = newsletter_deliveries::table
+            .filter(newsletter_deliveries::issue_id.eq(issue.id))
+            .order(newsletter_deliveries::id)
+            .select((
+                newsletter_deliveries::id,
+                newsletter_deliveries::status,
+                newsletter_deliveries::attempts,
+                newsletter_deliveries::next_attempt_at,
+                newsletter_deliveries::last_error,
+            ))
+            .load(c)
+            .unwrap();
+        let of = |id: i64| rows.iter().find(|r| r.0 == id).unwrap().clone();
+        assert_eq!(of(ids[0]), (ids[0], DeliveryStatus::Sent, 1, 70, None));
+        assert_eq!((of(ids[2]).1, of(ids[2]).2), (DeliveryStatus::Sent, 2), "each copy keeps its attempt number");
+        assert_eq!(of(ids[3]).1, DeliveryStatus::Failed);
+        let bounced = due_reader(c, ids[3]);
+        assert_eq!(subscriber(c, bounced).unwrap().status, SubscriberStatus::Bounced);
+        assert_eq!(of(ids[4]), (ids[4], DeliveryStatus::Queued, 1, 500, Some("421 busy".into())));
+        assert_eq!(delivery_counts(c, issue.id).unwrap(), (4, 1, 1));
+        assert_eq!(due(c, 499, 100).unwrap().len(), 0, "the retry waits for its time");
+        assert_eq!(due(c, 500, 100).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [ids[4]]);
+    }
+
+    fn due_reader(c: &mut SqliteConnection, delivery: i64) -> i64 {
+        newsletter_deliveries::table.find(delivery).select(newsletter_deliveries::subscriber_id).first(c).unwrap()
     }
 
     #[test]

@@ -519,6 +519,40 @@ async fn the_scheduler_builds_each_course_issue_once_at_the_hour_of_its_time_zon
 }
 
 #[tokio::test]
+async fn sending_keeps_to_the_configured_pace_and_still_sends_each_reader_one_copy() {
+    const READERS: usize = 11;
+    let sink = SmtpSink::start().await;
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    // The server is stopped: the sender under test is the only one.
+    let (data_dir, _keep) = app.stop().await;
+    let pool = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
+    for i in 0..READERS {
+        store::import(&mut pool.get().unwrap(), course, &format!("reader{i}@example.edu"), "", 0).unwrap();
+    }
+    store::save_settings(&mut pool.get().unwrap(), course, "UTC", "Today's note", false, 0).unwrap();
+    let mut settings = crate::helpers::settings(&data_dir);
+    smtp_to(&sink)(&mut settings);
+    // One copy every 100 ms: the eleventh cannot start before a second has passed.
+    settings.newsletter.max_per_minute = 600;
+    let mailer = cairn::email::Mailer::new(&settings.mail, &data_dir).unwrap();
+    let sender = nl::Newsletter::new(pool.clone(), mailer, "http://127.0.0.1:1".into(), settings.newsletter);
+    let start = Instant::now();
+    let built = sender.send_now(course, "2026-12-01", cairn::db::now()).await.unwrap();
+    let took = start.elapsed();
+    assert!(matches!(built, nl::Built::Queued { readers: 11, .. }), "{built:?}");
+    assert!(took >= Duration::from_millis(1000), "{READERS} copies at 600 a minute took only {took:?}");
+    let mails = wait_until(&sink, 10, |m| m.len() >= READERS).await;
+    let mut to: Vec<String> = mails.iter().filter_map(|m| header(m, "To")).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!((mails.len(), to.len()), (READERS, READERS), "one copy each: {to:?}");
+    let issue = store::issue_on(&mut pool.get().unwrap(), course, "2026-12-01").unwrap().unwrap();
+    assert_eq!(store::delivery_counts(&mut pool.get().unwrap(), issue.id).unwrap(), (READERS as i64, 0, 0));
+}
+
+#[tokio::test]
 async fn badges_are_counted_and_name_learners_only_as_each_chose_to_be_shown() {
     let (app, _server, post) = app_with_post().await;
     crate::badges::award_post(&app, post, "el30-data").await;
