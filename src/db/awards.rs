@@ -115,6 +115,12 @@ pub fn ensure_art(conn: &mut SqliteConnection, sha256: &str, svg: &[u8], png: &[
     Ok(())
 }
 
+/// Deletes the badge designs no award names any more.
+pub fn delete_unused_art(conn: &mut SqliteConnection) -> StoreResult<usize> {
+    let used = awards::table.filter(awards::art_sha256.is_not_null()).select(awards::art_sha256.assume_not_null());
+    Ok(diesel::delete(award_art::table.filter(award_art::sha256.ne_all(used))).execute(conn)?)
+}
+
 /// An award's images as stored: baked whole (older awards), or the design they are baked
 /// from with the Assertion.
 #[derive(Debug, Clone, Default)]

@@ -348,6 +348,8 @@ pub fn remove(conn: &mut SqliteConnection, instructor_email: &str) -> StoreResul
         out.instructor =
             diesel::delete(instructors::table.filter(instructors::email.eq(instructor_email))).execute(conn)? > 0;
         diesel::delete(demo_state::table).execute(conn)?;
+        // The demo's badge designs go with its awards.
+        super::awards::delete_unused_art(conn)?;
         Ok(out)
     })
 }
