@@ -134,19 +134,19 @@ pub struct StoredImages {
 
 /// The stored images of an award.
 pub fn images(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<StoredImages> {
-    let (baked_svg, baked_png, assertion_json, svg, png): (Vec<u8>, Vec<u8>, String, Option<Vec<u8>>, Option<Vec<u8>>) =
-        awards::table
-            .left_join(award_art::table)
-            .filter(awards::public_id.eq(public_id))
-            .select((
-                awards::baked_svg,
-                awards::baked_png,
-                awards::assertion_json,
-                award_art::svg.nullable(),
-                award_art::png.nullable(),
-            ))
-            .first(conn)
-            .found("award")?;
+    type Row = (Vec<u8>, Vec<u8>, String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let (baked_svg, baked_png, assertion_json, svg, png): Row = awards::table
+        .left_join(award_art::table)
+        .filter(awards::public_id.eq(public_id))
+        .select((
+            awards::baked_svg,
+            awards::baked_png,
+            awards::assertion_json,
+            award_art::svg.nullable(),
+            award_art::png.nullable(),
+        ))
+        .first(conn)
+        .found("award")?;
     Ok(StoredImages { baked_svg, baked_png, art: svg.zip(png), assertion_json })
 }
 
