@@ -264,6 +264,9 @@ const SLOT: &str = "urn:x-cairn-slot:";
 
 /// Shapes kept at most (each a few dozen quads).
 const SHAPES_KEEP: usize = 64;
+/// Largest shape kept, as JSON: Cairn's own documents are a few kilobytes; a larger one, from
+/// elsewhere, takes the whole path rather than a place in the cache.
+const SHAPE_KEY_MAX: usize = 16 * 1024;
 
 /// The quads of each document shape seen, with placeholders for its values, by shape.
 static SHAPES: LazyLock<Mutex<HashMap<String, Arc<Quads>>>> = LazyLock::new(Mutex::default);
@@ -296,7 +299,7 @@ static FIXED_KEYS: LazyLock<HashSet<String>> = LazyLock::new(|| {
 });
 
 /// The document with each free string value replaced by a placeholder, and those values in
-/// order; `None` when a value itself looks like a placeholder.
+/// order; `None` when a key or value itself looks like a placeholder.
 fn shape_of<'a>(v: &'a serde_json::Value, values: &mut Vec<&'a str>) -> Option<serde_json::Value> {
     use serde_json::Value;
     Some(match v {
@@ -311,8 +314,13 @@ fn shape_of<'a>(v: &'a serde_json::Value, values: &mut Vec<&'a str>) -> Option<s
         Value::Object(map) => {
             let mut out = serde_json::Map::with_capacity(map.len());
             for (k, item) in map {
+                // A key is never replaced, so one that looks like a placeholder would be taken
+                // for one.
+                if k.contains(SLOT) {
+                    return None;
+                }
                 let shaped = if FIXED_KEYS.contains(k) {
-                    if item.to_string().contains(SLOT) {
+                    if holds_slot(item) {
                         return None;
                     }
                     item.clone()
@@ -327,11 +335,24 @@ fn shape_of<'a>(v: &'a serde_json::Value, values: &mut Vec<&'a str>) -> Option<s
     })
 }
 
+/// Whether any string in `v` (key or value) looks like a placeholder.
+fn holds_slot(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains(SLOT),
+        serde_json::Value::Array(items) => items.iter().any(holds_slot),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains(SLOT) || holds_slot(v)),
+        _ => false,
+    }
+}
+
 /// The quads of `doc` from its shape's, or `None` to take the whole path.
 fn shaped_quads(doc: &serde_json::Value) -> Option<Quads> {
     let mut values = Vec::new();
     let shape = shape_of(doc, &mut values)?;
     let key = shape.to_string();
+    if key.len() > SHAPE_KEY_MAX {
+        return None;
+    }
     let cached = SHAPES.lock().ok().and_then(|m| m.get(&key).cloned());
     let template = match cached {
         Some(t) => t,
@@ -444,12 +465,7 @@ mod tests {
     fn contexts_cut_to_a_documents_terms_canonicalize_exactly_as_the_whole_ones() {
         let full: Vec<(&str, String)> = CONTEXTS.iter().map(|(u, t)| (*u, t.to_string())).collect();
         let full = loader_of(&full).unwrap();
-        let credential: serde_json::Value = serde_json::from_str(CREDENTIAL).unwrap();
-        let mut unsigned = credential.clone();
-        unsigned.as_object_mut().unwrap().remove("proof");
-        let mut options = credential["proof"].clone();
-        options.as_object_mut().unwrap().remove("proofValue");
-        options["@context"] = credential["@context"].clone();
+        let (credential, unsigned, options) = signed_forms();
         let list =
             crate::badges::vc::status_list("https://x.example", "did:web:x.example", 1, &[3], 1_700_000_000).unwrap();
         for doc in [credential, unsigned, options, list] {
@@ -469,12 +485,7 @@ mod tests {
 
     #[test]
     fn documents_read_by_their_shape_canonicalize_exactly_as_by_the_whole_path() {
-        let credential: serde_json::Value = serde_json::from_str(CREDENTIAL).unwrap();
-        let mut unsigned = credential.clone();
-        unsigned.as_object_mut().unwrap().remove("proof");
-        let mut options = credential["proof"].clone();
-        options.as_object_mut().unwrap().remove("proofValue");
-        options["@context"] = credential["@context"].clone();
+        let (credential, unsigned, options) = signed_forms();
         // The usual documents take the shape path.
         for doc in [&credential, &unsigned, &options] {
             assert!(shaped_quads(doc).is_some(), "{doc}");
@@ -542,11 +553,28 @@ mod tests {
             assert!(i < tricky.len());
         }
         assert!(shaped > 100, "most variants take the shape path: {shaped}");
+        // A key that looks like a placeholder is never taken for one.
+        let mut keyed = credential.clone();
+        keyed["credentialSubject"]["urn:x-cairn-slot:0"] = json!("x");
+        assert!(shaped_quads(&keyed).is_none());
+        assert_eq!(canonicalize(&keyed).is_ok(), canonicalize_full(&keyed).is_ok());
         // A document with more or fewer values is a shape of its own.
         let mut longer = credential.clone();
         longer["credentialSubject"]["achievement"]["tag"] = json!(["#a", "#b", "https://x.example/t"]);
         longer.as_object_mut().unwrap().remove("validUntil");
         assert_eq!(canonicalize(&longer).unwrap(), canonicalize_full(&longer).unwrap());
+    }
+
+    /// The signed credential, its unsecured document and its proof options: the three
+    /// documents signing and verifying canonicalize.
+    fn signed_forms() -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+        let credential: serde_json::Value = serde_json::from_str(CREDENTIAL).unwrap();
+        let mut unsigned = credential.clone();
+        unsigned.as_object_mut().unwrap().remove("proof");
+        let mut options = credential["proof"].clone();
+        options.as_object_mut().unwrap().remove("proofValue");
+        options["@context"] = credential["@context"].clone();
+        (credential, unsigned, options)
     }
 
     const CREDENTIAL: &str = r##"{"@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"], "credentialStatus": {"id": "http://127.0.0.1:40165/credentials/status/1#1", "statusListCredential": "http://127.0.0.1:40165/credentials/status/1", "statusListIndex": "1", "statusPurpose": "revocation", "type": "BitstringStatusListEntry"}, "credentialSubject": {"achievement": {"criteria": {"id": "http://127.0.0.1:40165/tasks/el30-data", "narrative": "- A post on your own blog, tagged **#el30-data**."}, "description": "Write a post describing a data source.", "id": "http://127.0.0.1:40165/badges/el30-data", "image": {"id": "http://127.0.0.1:40165/tasks/el30-data/badge", "type": "Image"}, "name": "Open up a data source", "tag": ["#el30-data"], "type": ["Achievement"]}, "identifier": [{"hashed": true, "identityHash": "sha256$dca4330fee1ba739ae67d2eac2bf4fe404805cc2a3b5da320180d7a2de4b934e", "identityType": "emailAddress", "salt": "2c1fcd3e52fc75ae13f157d4088e0109", "type": "IdentityObject"}], "type": ["AchievementSubject"]}, "evidence": [{"genre": "Blog post", "id": "https://lin.example.org/data", "name": "Post", "narrative": "A clear post on data.", "type": ["Evidence"]}, {"description": "Chain record id (SHA-256): aa3f", "genre": "Recognition chain proof", "id": "http://127.0.0.1:40165/assertions/7c9f/proof", "name": "Recognition chain record", "type": ["Evidence"]}], "id": "http://127.0.0.1:40165/assertions/7c9f/credential", "issuer": {"id": "did:web:127.0.0.1%3A40165", "name": "Test University", "type": ["Profile"], "url": "http://127.0.0.1:40165/"}, "name": "Open up a data source", "proof": {"created": "2026-11-30T11:00:00Z", "cryptosuite": "eddsa-rdfc-2022", "proofPurpose": "assertionMethod", "proofValue": "z2Feh", "type": "DataIntegrityProof", "verificationMethod": "did:web:127.0.0.1%3A40165#z6Mks"}, "type": ["VerifiableCredential", "OpenBadgeCredential"], "validFrom": "2026-11-30T11:00:00Z", "validUntil": "2027-11-30T11:00:00Z"}"##;
