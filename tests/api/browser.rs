@@ -9,7 +9,12 @@ use fantoccini::{ClientBuilder, Locator};
 
 use crate::helpers::{EMAIL, PASSWORD, spawn_app};
 
-pub struct Driver(std::process::Child);
+/// One browser at a time: two Chromiums beside the other tests on a 2-core runner starve
+/// each other's renderers until WebDriver commands time out.
+static BROWSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// The chromedriver process, and this test's turn with the browser; both end when dropped.
+pub struct Driver(std::process::Child, #[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -30,6 +35,7 @@ pub async fn sign_in(browser: &fantoccini::Client, login_url: &str) -> Result<()
 
 /// A headless Chromium session through chromedriver; the driver stops when dropped.
 pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) {
+    let turn = BROWSERS.acquire().await.expect("the browser semaphore is never closed");
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     assert!(
         std::path::Path::new(&driver_bin).exists(),
@@ -45,7 +51,7 @@ pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) 
         .spawn()
         .expect("start chromedriver");
     let stdout = child.stdout.take().expect("chromedriver stdout");
-    let driver = Driver(child);
+    let driver = Driver(child, turn);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

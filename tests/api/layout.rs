@@ -29,7 +29,7 @@ fn shots_dir() -> (PathBuf, Option<tempfile::TempDir>) {
 /// the window sideways (0 when it fits).
 async fn overflow(browser: &Client, url: &str, dir: &std::path::Path, name: &str) -> i64 {
     browser.goto(url).await.unwrap();
-    let png = browser.screenshot().await.unwrap();
+    let png = screenshot(browser).await;
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot of {url}");
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     let v = browser
@@ -37,6 +37,28 @@ async fn overflow(browser: &Client, url: &str, dir: &std::path::Path, name: &str
         .await
         .unwrap();
     v.as_i64().unwrap()
+}
+
+/// A screenshot of the loaded page. Under load, chromedriver can abandon a screenshot it
+/// began while the page was still settling ("aborted by navigation"); that one is taken again.
+async fn screenshot(browser: &Client) -> Vec<u8> {
+    let loaded = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             if (document.readyState === 'complete') done(true);
+             else window.addEventListener('load', () => done(true));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, Value::Bool(true), "the page finished loading");
+    match browser.screenshot().await {
+        Ok(png) => png,
+        Err(first) => {
+            eprintln!("screenshot failed once, taking it again: {first}");
+            browser.screenshot().await.unwrap()
+        }
+    }
 }
 
 /// The viewport's width as the page sees it.
@@ -197,7 +219,7 @@ async fn pages_fit_a_desktop_window_and_a_phone_and_the_badge_clears_the_status_
         .await
         .unwrap();
     assert_eq!(collapsed, serde_json::json!([true, true]), "the navigation at 900 px");
-    std::fs::write(dir.join("admin-dashboard-900.png"), browser.screenshot().await.unwrap()).unwrap();
+    std::fs::write(dir.join("admin-dashboard-900.png"), screenshot(&browser).await).unwrap();
 }
 
 /// Bounding boxes of the verification page's badge, status box and title.
