@@ -3,6 +3,10 @@
 //! any transaction; then the Assertion, record, credential and notifications are stored in
 //! one transaction. A second award of the same Task's badge to the same address is refused.
 
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
 use diesel::SqliteConnection;
 
 use crate::badges::award::{self as badge, Claim, Issuer};
@@ -48,12 +52,141 @@ fn already_awarded(task: &Task, prev: &Award) -> StoreError {
     ))
 }
 
-/// Checks an award request and makes its documents, issued at `now`; nothing is awarded until
-/// [`commit`]. A Task already awarded to the address is refused here and again at commit.
+/// What awards made together share, read once rather than per award: the credential key,
+/// each Task and its design, and status list indexes reserved in one run. The web's Reader,
+/// the API's batches and the command line all award through one.
+pub struct Awarding<'i> {
+    issuer: &'i Issuer<'i>,
+    key: badge::CredentialKey,
+    tasks: HashMap<String, Task>,
+    designs: HashMap<(i64, i64), Arc<badge::Art>>,
+    indexes: Range<i64>,
+    /// How many awards are still expected: the size of the next run of indexes.
+    expected: usize,
+}
+
+impl<'i> Awarding<'i> {
+    /// Ready to prepare about `expected` awards (more or fewer is fine).
+    pub fn new(conn: &mut SqliteConnection, issuer: &'i Issuer<'i>, expected: usize) -> StoreResult<Self> {
+        let key = badge::CredentialKey::read(conn, issuer)?;
+        Ok(Awarding { issuer, key, tasks: HashMap::new(), designs: HashMap::new(), indexes: 0..0, expected })
+    }
+
+    /// Checks an award request and makes its documents, issued at `now`; nothing is awarded
+    /// until [`commit`]. A Task already awarded to the address is refused here and again at
+    /// commit.
+    pub fn prepare(&mut self, conn: &mut SqliteConnection, req: &AwardRequest, now: i64) -> StoreResult<Prepared> {
+        let email = checked(req)?;
+        let task = courses::get_task(conn, req.task_id)?;
+        self.prepare_for(conn, task, email, req, now)
+    }
+
+    /// Prepares the award of the badge of the Task with a hashtag, by the Reader's rules (see
+    /// [`Awarding::prepare`]).
+    pub fn prepare_by_hashtag(
+        &mut self,
+        conn: &mut SqliteConnection,
+        a: &HashtagAward,
+        now: i64,
+    ) -> Result<Prepared, HashtagAwardError> {
+        let tag = Hashtag::parse(&a.task).map_err(HashtagAwardError::Hashtag)?;
+        let task = match self.tasks.get(tag.slug()) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Task =
+                    courses::get_task_by_slug(conn, tag.slug()).map_err(|_| HashtagAwardError::NoTask(tag.clone()))?;
+                self.tasks.insert(tag.slug().to_string(), t.clone());
+                t
+            }
+        };
+        let req = AwardRequest {
+            task_id: task.id,
+            recipient_email: a.recipient.clone(),
+            recipient_name: a.name.clone().filter(|n| !n.trim().is_empty()),
+            evidence_url: Some(a.evidence.trim().to_string()).filter(|e| !e.is_empty()),
+            narrative: a.narrative.clone().filter(|n| !n.trim().is_empty()),
+            ..Default::default()
+        };
+        let email = checked(&req)?;
+        Ok(self.prepare_for(conn, task, email, &req, now)?)
+    }
+
+    /// The next reserved status list index, reserving a run of them when none is left.
+    fn next_index(&mut self, conn: &mut SqliteConnection, now: i64) -> StoreResult<i64> {
+        if self.indexes.is_empty() {
+            self.indexes = crate::db::credentials::reserve_indexes(conn, self.expected, now)?;
+        }
+        self.expected = self.expected.saturating_sub(1).max(1);
+        self.indexes.next().ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no status index was reserved")))
+    }
+
+    /// The Task's design, made once per version of the Task.
+    fn design(&mut self, conn: &mut SqliteConnection, task: &Task) -> StoreResult<Arc<badge::Art>> {
+        let version = (task.id, task.updated_at);
+        if let Some(d) = self.designs.get(&version) {
+            return Ok(d.clone());
+        }
+        let d = badge::design(conn, self.issuer, task)?;
+        self.designs.insert(version, d.clone());
+        Ok(d)
+    }
+
+    /// [`Awarding::prepare`] for a checked request whose Task the caller already read.
+    fn prepare_for(
+        &mut self,
+        conn: &mut SqliteConnection,
+        task: Task,
+        email: Email,
+        req: &AwardRequest,
+        now: i64,
+    ) -> StoreResult<Prepared> {
+        if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
+            return Err(already_awarded(&task, &prev));
+        }
+        let issuer = self.issuer;
+        let art = self.design(conn, &task)?;
+        let expires = task.expires_days.map(|d| now + d * 86_400);
+        let claim = Claim {
+            issued_on: now,
+            expires,
+            evidence_url: req.evidence_url.as_deref(),
+            narrative: req.narrative.as_deref(),
+        };
+        let baked = badge::bake_new(issuer, &task, art, email.as_str(), &claim)?;
+        let fields = crate::ledger::fields_for(
+            cairn_chain::RecordKind::Award,
+            issuer.base,
+            &baked.url,
+            &baked.badge_class,
+            &baked.identity,
+            crate::ledger::evidence_hash(req.evidence_url.as_deref(), &baked.salt),
+            now,
+        );
+        let record = cairn_chain::Record::sign(fields, issuer.signer);
+        // The signed credential states the record's id.
+        let subject = badge::CredentialClaim {
+            public_id: &baked.public_id,
+            salt: &baked.salt,
+            identity: &baked.identity,
+            claim: &claim,
+        };
+        let index = self.next_index(conn, now)?;
+        let credential = badge::sign_credential(issuer, &self.key, &task, &subject, &record.id(), index, now)?;
+        Ok(Prepared { task, email, req: req.clone(), expires, issued_on: now, baked, record, credential })
+    }
+
+    /// Awards a badge, issued at `now`. Refuses a second award of the same Task to the same
+    /// address.
+    pub fn award(&mut self, conn: &mut SqliteConnection, req: &AwardRequest, now: i64) -> StoreResult<Award> {
+        let prepared = self.prepare(conn, req, now)?;
+        write_tx(conn, |conn| commit(conn, &prepared, now))
+    }
+}
+
+/// Checks an award request and makes its documents, issued at `now` (see
+/// [`Awarding::prepare`]).
 pub fn prepare(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Prepared> {
-    let email = checked(req)?;
-    let task = courses::get_task(conn, req.task_id)?;
-    prepare_for(conn, issuer, task, email, req, now)
+    Awarding::new(conn, issuer, 1)?.prepare(conn, req, now)
 }
 
 /// The request's recipient, once its address and evidence URL are known to be well formed.
@@ -66,48 +199,6 @@ fn checked(req: &AwardRequest) -> StoreResult<Email> {
         }
     }
     Ok(email)
-}
-
-/// [`prepare`] for a checked request whose Task the caller already read.
-fn prepare_for(
-    conn: &mut SqliteConnection,
-    issuer: &Issuer,
-    task: Task,
-    email: Email,
-    req: &AwardRequest,
-    now: i64,
-) -> StoreResult<Prepared> {
-    if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
-        return Err(already_awarded(&task, &prev));
-    }
-    let art = badge::artwork(conn, issuer, &task)?;
-    let expires = task.expires_days.map(|d| now + d * 86_400);
-    let claim = Claim {
-        issued_on: now,
-        expires,
-        evidence_url: req.evidence_url.as_deref(),
-        narrative: req.narrative.as_deref(),
-    };
-    let baked = badge::bake_new(issuer, &task, &art, email.as_str(), &claim)?;
-    let fields = crate::ledger::fields_for(
-        cairn_chain::RecordKind::Award,
-        issuer.base,
-        &baked.url,
-        &baked.badge_class,
-        &baked.identity,
-        crate::ledger::evidence_hash(req.evidence_url.as_deref(), &baked.salt),
-        now,
-    );
-    let record = cairn_chain::Record::sign(fields, issuer.signer);
-    // The signed credential states the record's id.
-    let subject = badge::CredentialClaim {
-        public_id: &baked.public_id,
-        salt: &baked.salt,
-        identity: &baked.identity,
-        claim: &claim,
-    };
-    let credential = badge::sign_credential(conn, issuer, &task, &subject, &record.id(), now)?;
-    Ok(Prepared { task, email, req: req.clone(), expires, issued_on: now, baked, record, credential })
 }
 
 /// Stores a prepared award with its chain record, credential and notifications, all or
@@ -148,8 +239,7 @@ pub fn commit(conn: &mut SqliteConnection, p: &Prepared, now: i64) -> StoreResul
 
 /// Awards a badge, issued at `now`. Refuses a second award of the same Task to the same address.
 pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Award> {
-    let prepared = prepare(conn, issuer, req, now)?;
-    write_tx(conn, |conn| commit(conn, &prepared, now))
+    Awarding::new(conn, issuer, 1)?.award(conn, req, now)
 }
 
 /// Awards the badge of `task_id` for a harvested post, to the post's author.
@@ -162,29 +252,43 @@ pub fn award_link(
     by: Option<i64>,
     now: i64,
 ) -> StoreResult<Award> {
-    let (url, author_id, name, email) = links::poster(conn, link_id)?;
-    let email = email.ok_or_else(|| {
-        StoreError::Conflict(format!(
-            "{name} has no email address on file, so no badge can be issued to them; add one on the Feeds page."
-        ))
-    })?;
-    // Public documents and pages carry the name the learner chose to show.
-    let shown = crate::db::learners::public_name_of(conn, author_id)?;
-    award(
-        conn,
-        issuer,
-        &AwardRequest {
-            task_id,
-            recipient_email: email,
-            recipient_name: Some(shown),
-            evidence_url: url,
-            narrative: narrative.filter(|n| !n.trim().is_empty()),
-            link_id: Some(link_id),
-            author_id: Some(author_id),
-            awarded_by: by,
-        },
-        now,
-    )
+    Awarding::new(conn, issuer, 1)?.award_link(conn, link_id, task_id, narrative, by, now)
+}
+
+impl Awarding<'_> {
+    /// Awards the badge of `task_id` for a harvested post, to the post's author.
+    pub fn award_link(
+        &mut self,
+        conn: &mut SqliteConnection,
+        link_id: i64,
+        task_id: i64,
+        narrative: Option<String>,
+        by: Option<i64>,
+        now: i64,
+    ) -> StoreResult<Award> {
+        let (url, author_id, name, email) = links::poster(conn, link_id)?;
+        let email = email.ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "{name} has no email address on file, so no badge can be issued to them; add one on the Feeds page."
+            ))
+        })?;
+        // Public documents and pages carry the name the learner chose to show.
+        let shown = crate::db::learners::public_name_of(conn, author_id)?;
+        self.award(
+            conn,
+            &AwardRequest {
+                task_id,
+                recipient_email: email,
+                recipient_name: Some(shown),
+                evidence_url: url,
+                narrative: narrative.filter(|n| !n.trim().is_empty()),
+                link_id: Some(link_id),
+                author_id: Some(author_id),
+                awarded_by: by,
+            },
+            now,
+        )
+    }
 }
 
 /// Several harvested posts to award at once.
@@ -214,6 +318,7 @@ pub fn award_bulk(
     now: i64,
 ) -> StoreResult<BulkOutcome> {
     let mut out = BulkOutcome::default();
+    let mut awarding = Awarding::new(conn, issuer, bulk.link_ids.len())?;
     for &link in &bulk.link_ids {
         let task = match bulk.task_id {
             Some(t) => Some(t),
@@ -226,7 +331,7 @@ pub fn award_bulk(
             out.refused.push(format!("post {link}: choose a task (it is tied to none or several)"));
             continue;
         };
-        match award_link(conn, issuer, link, task, Some(bulk.narrative.clone()), bulk.by, now) {
+        match awarding.award_link(conn, link, task, Some(bulk.narrative.clone()), bulk.by, now) {
             Ok(_) => out.awarded += 1,
             Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_) | StoreError::NotFound(_))) => {
                 out.refused.push(format!("post {link}: {e}"))
@@ -280,25 +385,14 @@ impl From<StoreError> for HashtagAwardError {
 }
 
 /// Prepares the award of the badge of the Task with a hashtag, by the Reader's rules (see
-/// [`prepare`]).
+/// [`Awarding::prepare`]).
 pub fn prepare_by_hashtag(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
     a: &HashtagAward,
     now: i64,
 ) -> Result<Prepared, HashtagAwardError> {
-    let tag = Hashtag::parse(&a.task).map_err(HashtagAwardError::Hashtag)?;
-    let task: Task = courses::get_task_by_slug(conn, tag.slug()).map_err(|_| HashtagAwardError::NoTask(tag))?;
-    let req = AwardRequest {
-        task_id: task.id,
-        recipient_email: a.recipient.clone(),
-        recipient_name: a.name.clone().filter(|n| !n.trim().is_empty()),
-        evidence_url: Some(a.evidence.trim().to_string()).filter(|e| !e.is_empty()),
-        narrative: a.narrative.clone().filter(|n| !n.trim().is_empty()),
-        ..Default::default()
-    };
-    let email = checked(&req)?;
-    Ok(prepare_for(conn, issuer, task, email, &req, now)?)
+    Awarding::new(conn, issuer, 1)?.prepare_by_hashtag(conn, a, now)
 }
 
 /// Awards the badge of the Task with a hashtag: the command line's award, by the Reader's rules.
@@ -422,5 +516,43 @@ mod tests {
         assert_eq!((r.revoked_at, r.revocation_reason.as_deref()), (Some(then + 3600), Some("copied")));
         let twice = revoke(&mut c, &issuer, &a.public_id, "copied", then + 7200).unwrap_err();
         assert!(matches!(twice, StoreError::Conflict(_)), "{twice}");
+    }
+
+    #[test]
+    fn awards_prepared_together_share_a_run_of_status_indexes_that_no_one_else_gets() {
+        let (dir, pool, _) = store();
+        let mut c = pool.get().unwrap();
+        let raster = crate::badges::bake::RasterCache::default();
+        let key = crate::ledger::load_key(dir.path()).unwrap();
+        let issuer = Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
+        let req = |n: usize| HashtagAward {
+            task: "#el30-data".into(),
+            recipient: format!("learner{n}@example.edu"),
+            ..Default::default()
+        };
+        // Two batches interleave, as two threads of one API batch do; a lone award comes between.
+        let mut a = Awarding::new(&mut c, &issuer, 3).unwrap();
+        let mut b = Awarding::new(&mut c, &issuer, 3).unwrap();
+        let mut indexes = Vec::new();
+        for n in 0..3 {
+            indexes.push(a.prepare_by_hashtag(&mut c, &req(n), 1).unwrap().credential.status_index);
+            indexes.push(b.prepare_by_hashtag(&mut c, &req(10 + n), 1).unwrap().credential.status_index);
+        }
+        indexes.push(prepare_by_hashtag(&mut c, &issuer, &req(20), 1).unwrap().credential.status_index);
+        // More than expected: another run.
+        indexes.push(a.prepare_by_hashtag(&mut c, &req(3), 1).unwrap().credential.status_index);
+        let mut distinct = indexes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), indexes.len(), "no index twice: {indexes:?}");
+        assert_eq!(&indexes[..6], &[0, 3, 1, 4, 2, 5].map(|i| indexes[0] + i), "each batch its own run");
+        assert_eq!(indexes[6], indexes[0] + 6, "the lone award takes the next one");
+        assert!(indexes[7] > indexes[6]);
+        // A refused award takes no index; the design and Task were read once and are reused.
+        let prepared = a.prepare_by_hashtag(&mut c, &req(4), 1).unwrap();
+        let again = a.prepare_by_hashtag(&mut c, &HashtagAward { task: "#el30-none".into(), ..req(5) }, 1);
+        assert!(matches!(again, Err(HashtagAwardError::NoTask(_))));
+        assert_eq!(a.designs.len(), 1);
+        assert!(Arc::ptr_eq(&prepared.baked.art, a.designs.values().next().unwrap()));
     }
 }

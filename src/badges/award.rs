@@ -62,7 +62,18 @@ pub struct Baked {
     /// The Assertion as JSON-LD.
     pub json: String,
     /// The design its images are baked from, when asked for.
-    pub art: Art,
+    pub art: std::sync::Arc<Art>,
+}
+
+/// The Task's design as awards store it: its artwork, named by its hash.
+pub fn design(conn: &mut SqliteConnection, issuer: &Issuer, task: &Task) -> StoreResult<std::sync::Arc<Art>> {
+    let (svg, png) = artwork(conn, issuer, task)?;
+    let art = match svg {
+        Some(s) => Art::new(s, png),
+        // A PNG design: wrap it in an SVG so both baked forms exist.
+        None => Art::new(png_in_svg(&png), png),
+    };
+    Ok(std::sync::Arc::new(art))
 }
 
 /// A badge design in both forms, named by the SHA-256 of the two: stored once, however many
@@ -109,12 +120,12 @@ pub struct Claim<'a> {
     pub narrative: Option<&'a str>,
 }
 
-/// Makes a new Assertion for `email`, with the Task's artwork (`art` from [`artwork`]) to bake
-/// it into when its images are asked for; a fresh public id and salt each time.
+/// Makes a new Assertion for `email`, with the Task's design (from [`design`]) to bake it
+/// into when its images are asked for; a fresh public id and salt each time.
 pub fn bake_new(
     issuer: &Issuer,
     task: &Task,
-    (svg, png): &(Option<String>, Vec<u8>),
+    art: std::sync::Arc<Art>,
     email: &str,
     claim: &Claim,
 ) -> StoreResult<Baked> {
@@ -136,11 +147,6 @@ pub fn bake_new(
     });
     let json = doc.to_string();
     let url = ob::assertion_url(issuer.base, &public_id);
-    let art = match svg {
-        Some(s) => Art::new(s.clone(), png.clone()),
-        // A PNG design: wrap it in an SVG so both baked forms exist.
-        None => Art::new(png_in_svg(png), png.clone()),
-    };
     Ok(Baked { public_id, salt, identity, badge_class, url, json, art })
 }
 
@@ -201,28 +207,45 @@ pub struct CredentialClaim<'a> {
     pub claim: &'a Claim<'a>,
 }
 
-/// Signs a new award's Open Badges 3.0 credential with a freshly reserved status index; it
-/// reads and reserves but holds no transaction while it signs. `record_id` is the award's
-/// chain record.
+/// What signing credentials needs from the store, read once for any number of them: the
+/// institution, its DID and the current credential key.
+pub struct CredentialKey {
+    did: String,
+    institution: crate::db::institution::Institution,
+    signer: cairn_chain::SigningKey,
+    method: String,
+    /// The institution's own key when it signs (to be listed among the credential keys).
+    institution_key: Option<String>,
+}
+
+impl CredentialKey {
+    pub fn read(conn: &mut SqliteConnection, issuer: &Issuer) -> StoreResult<Self> {
+        let did = issuer_did(issuer.base)?;
+        let institution = crate::db::institution::get(conn)?;
+        let signer = credential_signer(conn, issuer.signer)?;
+        let key = signer.verifying_key();
+        let institution_key = (signer == *issuer.signer).then(|| super::did::multibase(&key));
+        let method = super::did::method_id(&did, &key);
+        Ok(CredentialKey { did, institution, signer, method, institution_key })
+    }
+}
+
+/// Signs a new award's Open Badges 3.0 credential, with a status list index reserved for it
+/// (`crate::db::credentials::reserve_indexes`). `record_id` is the award's chain record.
 pub fn sign_credential(
-    conn: &mut SqliteConnection,
     issuer: &Issuer,
+    key: &CredentialKey,
     task: &Task,
     subject: &CredentialClaim,
     record_id: &cairn_chain::Hash,
+    index: i64,
     now: i64,
 ) -> StoreResult<SignedCredential> {
-    let did = issuer_did(issuer.base)?;
-    let institution = crate::db::institution::get(conn)?;
-    let signer = credential_signer(conn, issuer.signer)?;
-    let key = signer.verifying_key();
-    let institution_key = (signer == *issuer.signer).then(|| super::did::multibase(&key));
-    let index = crate::db::credentials::reserve_index(conn, now)?;
     let record_hex = record_id.to_hex();
     let doc = super::vc::credential(&super::vc::CredentialParts {
         base: issuer.base,
-        did: &did,
-        institution: &institution,
+        did: &key.did,
+        institution: &key.institution,
         task,
         public_id: subject.public_id,
         salt: subject.salt,
@@ -234,9 +257,9 @@ pub fn sign_credential(
         record_id: &record_hex,
         status_index: index,
     });
-    let signed = super::vc::sign(doc, &signer, &super::did::method_id(&did, &key), now)
+    let signed = super::vc::sign(doc, &key.signer, &key.method, now)
         .map_err(|e| StoreError::Internal(anyhow::anyhow!("signing the credential failed: {e}")))?;
-    Ok(SignedCredential { status_index: index, json: signed.to_string(), institution_key })
+    Ok(SignedCredential { status_index: index, json: signed.to_string(), institution_key: key.institution_key.clone() })
 }
 
 /// Stores a signed credential (inside the award's transaction).

@@ -5,17 +5,26 @@ use diesel::prelude::*;
 use super::schema::{credential_keys, credentials, status_index_seq};
 use super::{OptionalExt, StoreError, StoreResult};
 
-/// Hands out the next status list index, in a transaction of its own, so that a credential
-/// can be signed before the award that carries it is written. An index whose award is then
-/// refused stays unused: its bit is never set.
-pub fn reserve_index(conn: &mut SqliteConnection, now: i64) -> StoreResult<i64> {
+/// Hands out `n` (at least one) consecutive status list indexes, in a transaction of its own,
+/// so that credentials can be signed before the awards that carry them are written. An index
+/// whose award is then refused stays unused: its bit is never set.
+pub fn reserve_indexes(conn: &mut SqliteConnection, n: usize, now: i64) -> StoreResult<std::ops::Range<i64>> {
+    let n = i64::try_from(n.max(1)).map_err(|e| StoreError::Internal(e.into()))?;
     super::write_tx(conn, |conn| {
+        let latest = || status_index_seq::table.select(diesel::dsl::max(status_index_seq::status_index));
+        // The first index AUTOINCREMENT hands out: never one it handed out before.
         diesel::insert_into(status_index_seq::table).values(status_index_seq::reserved_at.eq(now)).execute(conn)?;
-        let index: Option<i64> =
-            status_index_seq::table.select(diesel::dsl::max(status_index_seq::status_index)).first(conn)?;
-        let index = index.ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no status index was reserved")))?;
-        diesel::delete(status_index_seq::table.filter(status_index_seq::status_index.lt(index))).execute(conn)?;
-        Ok(index)
+        let first: Option<i64> = latest().first(conn)?;
+        let first = first.ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no status index was reserved")))?;
+        let last = first + n - 1;
+        if last > first {
+            // Inserting the last one moves AUTOINCREMENT's high-water mark past the whole run.
+            diesel::insert_into(status_index_seq::table)
+                .values((status_index_seq::status_index.eq(last), status_index_seq::reserved_at.eq(now)))
+                .execute(conn)?;
+        }
+        diesel::delete(status_index_seq::table.filter(status_index_seq::status_index.lt(last))).execute(conn)?;
+        Ok(first..last + 1)
     })
 }
 

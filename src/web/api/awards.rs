@@ -254,19 +254,48 @@ fn refusal(e: HashtagAwardError) -> Result<Problem, StoreError> {
     }
 }
 
-/// Checks one award and makes its documents, outside any write transaction.
-fn prepare_one(conn: &mut SqliteConnection, state: &AppState, input: &AwardInput, now: i64) -> Outcome<Prepared> {
-    if let Some(p) = check_bounds(input) {
-        return Err(Ok(p));
-    }
-    let req = HashtagAward {
-        task: input.task.clone(),
-        recipient: input.recipient.clone(),
-        evidence: input.evidence.clone(),
-        name: input.name.clone(),
-        narrative: input.narrative.clone(),
+/// Checks awards and makes their documents, outside any write transaction: one for each input,
+/// in order, sharing what they can read once.
+fn prepare_some(
+    conn: &mut SqliteConnection,
+    state: &AppState,
+    inputs: &[AwardInput],
+    now: i64,
+) -> Vec<Outcome<Prepared>> {
+    let issuer = state.issuer();
+    let mut awarding = match award::Awarding::new(conn, &issuer, inputs.len()) {
+        Ok(a) => a,
+        Err(e) => {
+            // The first item says what went wrong; the batch stops there.
+            let said = e.to_string();
+            let mut first = Some(e);
+            return inputs
+                .iter()
+                .map(|_| {
+                    Err(match first.take() {
+                        Some(e) => refusal(e.into()),
+                        None => Err(StoreError::Internal(anyhow::anyhow!("{said}"))),
+                    })
+                })
+                .collect();
+        }
     };
-    award::prepare_by_hashtag(conn, &state.issuer(), &req, now).map_err(refusal)
+    inputs
+        .iter()
+        .map(|input| {
+            if let Some(p) = check_bounds(input) {
+                return Err(Ok(p));
+            }
+            let req = HashtagAward {
+                task: input.task.clone(),
+                recipient: input.recipient.clone(),
+                evidence: input.evidence.clone(),
+                name: input.name.clone(),
+                narrative: input.narrative.clone(),
+            };
+            awarding.prepare_by_hashtag(conn, &req, now).map_err(refusal)
+        })
+        .collect()
 }
 
 /// Stores a prepared award (inside the request's write transaction).
@@ -297,12 +326,12 @@ fn prepare_many(
         let others: Vec<_> = chunks
             .map(|part| {
                 s.spawn(move || match state.pool.get() {
-                    Ok(mut c) => part.iter().map(|i| prepare_one(&mut c, state, i, now)).collect::<Vec<_>>(),
+                    Ok(mut c) => prepare_some(&mut c, state, part, now),
                     Err(e) => part.iter().map(|_| Err(Err(StoreError::Internal(anyhow::anyhow!("{e}"))))).collect(),
                 })
             })
             .collect();
-        let mut out: Vec<Outcome<Prepared>> = first.iter().map(|i| prepare_one(conn, state, i, now)).collect();
+        let mut out = prepare_some(conn, state, first, now);
         for h in others {
             match h.join() {
                 Ok(part) => out.extend(part),
@@ -383,7 +412,11 @@ pub async fn create(
         &caller,
         key,
         hash,
-        move |c, now| prepare_one(c, &st, &input, now),
+        move |c, now| {
+            prepare_some(c, &st, std::slice::from_ref(&input), now)
+                .pop()
+                .unwrap_or_else(|| Err(Err(StoreError::Internal(anyhow::anyhow!("no award was prepared")))))
+        },
         move |c, now, prepared| match commit_one(c, &st2, prepared, now) {
             Ok(view) => json_answer(201, &view),
             Err(Ok(p)) => Ok(Answer { status: p.kind.status().as_u16(), body: p.body() }),
