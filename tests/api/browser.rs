@@ -2,6 +2,7 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ static BROWSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 pub struct Driver(std::process::Child, #[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Chromium outlives a killed chromedriver: end the driver's whole process group, which
+        // the browser it started belongs to.
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -44,6 +48,8 @@ pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) 
     // Port 0: the driver picks a free port itself and says which ("... on port N."), so no
     // other process can take it between our choice and its bind.
     let mut child = Command::new(&driver_bin)
+        // A process group of its own, so that dropping the driver can end the browser too.
+        .process_group(0)
         .arg("--port=0")
         .arg("--allowed-ips=127.0.0.1")
         .stdout(Stdio::piped())
@@ -73,7 +79,7 @@ pub async fn start_browser() -> (Driver, tempfile::TempDir, fantoccini::Client) 
         serde_json::json!({
             "binary": chrome_bin,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", "--disable-background-networking", "--disable-crash-reporter", "--disable-breakpad", "--disable-component-update", "--disable-sync",
                      "--window-size=1024,900", format!("--user-data-dir={}", user_data.path().display())]
         }),
     );

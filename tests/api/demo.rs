@@ -56,6 +56,45 @@ fn count(app: &TestApp, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<N>(&mut app.pool.get().unwrap()).unwrap().n
 }
 
+/// The outbox's Webmentions and the demo blogs' received mentions, one per line: what a
+/// failed wait for a mention shows.
+fn mention_trail(app: &TestApp) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let rows = diesel::sql_query(
+        "SELECT 'outbox ' || kind || ' ' || status || ' attempts ' || attempts || ' next ' || next_attempt_at || \
+         ' target ' || coalesce(target, '') || ' error ' || coalesce(last_error, '') AS line FROM outbox \
+         UNION ALL SELECT 'mention ' || status || ' ' || source || ' ' || coalesce(reason, '') FROM demo_mentions \
+         UNION ALL SELECT 'now ' || CAST(strftime('%s', 'now') AS TEXT)",
+    )
+    .load::<Row>(&mut app.pool.get().unwrap())
+    .unwrap();
+    rows.into_iter().map(|r| r.line).collect::<Vec<_>>().join("\n")
+}
+
+/// Waits until the demo post at `path` shows a badge's mention; returns the page. The bound
+/// leaves room for one retry of the Webmention a minute later (the outbox's first backoff),
+/// and a failure shows the outbox and the received mentions.
+async fn mention_shown(app: &TestApp, path: &str) -> String {
+    let limit = Duration::from_secs(90);
+    let deadline = Instant::now() + limit;
+    loop {
+        let page = app.get_html(path).await;
+        if page.contains("Badge awarded:") {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mention on the demo post did not show within {limit:?}; outbox and demo mentions:\n{}",
+            mention_trail(app)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Signs the demo instructor in on the app's client.
 async fn sign_in(demo: &Demo) {
     let res = demo.app.login_as(cairn::demo::DEMO_EMAIL, &demo.password).await;
@@ -214,11 +253,7 @@ async fn an_award_on_a_demo_post_shows_on_the_post_as_a_mention() {
         .await;
     assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
     let path = url.strip_prefix(&app.address).unwrap().to_string();
-    let page = until(Duration::from_secs(30), "the mention on the demo post", || async {
-        let page = app.get_html(&path).await;
-        page.contains("Badge awarded:").then_some(page)
-    })
-    .await;
+    let page = mention_shown(app, &path).await;
     let public_id: String = {
         use cairn::db::schema::awards::dsl::*;
         use diesel::prelude::*;
@@ -342,10 +377,7 @@ async fn demo_remove_leaves_no_demo_rows_and_real_data_untouched() {
     let demo_post = app.url(&format!("/demo/blogs/{learner}/{slug}/"));
     award_as("#el30-data", &cairn::demo::blogs::email(learner), &demo_post);
     let path = demo_post.strip_prefix(&app.address).unwrap().to_string();
-    until(Duration::from_secs(30), "the mention on the demo post", || async {
-        app.get_html(&path).await.contains("Badge awarded:").then_some(())
-    })
-    .await;
+    mention_shown(app, &path).await;
     let before_real = (
         count(app, "SELECT count(*) AS n FROM awards WHERE recipient_email = 'real@example.edu'"),
         count(app, "SELECT count(*) AS n FROM courses WHERE title = 'Real Course'"),
