@@ -175,6 +175,22 @@ impl<'i> Awarding<'i> {
         Ok(Prepared { task, email, req: req.clone(), expires, issued_on: now, baked, record, credential })
     }
 
+    /// The public base URL awards are issued under.
+    pub fn base(&self) -> &str {
+        self.issuer.base
+    }
+
+    /// Awards the badge of the Task with a hashtag, by the Reader's rules.
+    pub fn award_by_hashtag(
+        &mut self,
+        conn: &mut SqliteConnection,
+        a: &HashtagAward,
+        now: i64,
+    ) -> Result<Award, HashtagAwardError> {
+        let prepared = self.prepare_by_hashtag(conn, a, now)?;
+        Ok(write_tx(conn, |conn| commit(conn, &prepared, now))?)
+    }
+
     /// Awards a badge, issued at `now`. Refuses a second award of the same Task to the same
     /// address.
     pub fn award(&mut self, conn: &mut SqliteConnection, req: &AwardRequest, now: i64) -> StoreResult<Award> {
@@ -402,8 +418,7 @@ pub fn award_by_hashtag(
     a: &HashtagAward,
     now: i64,
 ) -> Result<Award, HashtagAwardError> {
-    let prepared = prepare_by_hashtag(conn, issuer, a, now)?;
-    Ok(write_tx(conn, |conn| commit(conn, &prepared, now))?)
+    Awarding::new(conn, issuer, 1)?.award_by_hashtag(conn, a, now)
 }
 
 /// Revokes an award at `now` with a reason; a revocation record enters the chain's pool.

@@ -35,7 +35,7 @@ pub struct AwardArgs {
 /// One award from the command line, through the same code as the Reader.
 fn award_row(
     conn: &mut diesel::SqliteConnection,
-    issuer: &crate::badges::award::Issuer,
+    awarding: &mut crate::app::award::Awarding,
     task: &str,
     recipient: &str,
     evidence: &str,
@@ -49,8 +49,9 @@ fn award_row(
         name,
         narrative,
     };
-    crate::app::award::award_by_hashtag(conn, issuer, &req, crate::db::now())
-        .map(|a| crate::badges::ob::assertion_url(issuer.base, &a.public_id))
+    awarding
+        .award_by_hashtag(conn, &req, crate::db::now())
+        .map(|a| crate::badges::ob::assertion_url(awarding.base(), &a.public_id))
         .map_err(|e| e.to_string())
 }
 
@@ -77,7 +78,9 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
         };
         let (n, nr) = (col("name"), col("narrative"));
         let (mut ok, mut failed) = (0, 0);
-        for (i, row) in reader.records().enumerate() {
+        let rows: Vec<_> = reader.records().collect();
+        let mut awarding = crate::app::award::Awarding::new(&mut conn, &issuer, rows.len())?;
+        for (i, row) in rows.into_iter().enumerate() {
             let line = i + 2;
             let row = match row {
                 Ok(r) => r,
@@ -90,7 +93,7 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
             let get = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").to_string();
             match award_row(
                 &mut conn,
-                &issuer,
+                &mut awarding,
                 &get(Some(t)),
                 &get(Some(r)),
                 &get(Some(e)),
@@ -116,7 +119,8 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
     let (Some(task), Some(recipient), Some(evidence)) = (args.task, args.recipient, args.evidence) else {
         anyhow::bail!("--task, --recipient and --evidence are required (or --csv FILE)");
     };
-    match award_row(&mut conn, &issuer, &task, &recipient, &evidence, args.name, args.narrative) {
+    let mut awarding = crate::app::award::Awarding::new(&mut conn, &issuer, 1)?;
+    match award_row(&mut conn, &mut awarding, &task, &recipient, &evidence, args.name, args.narrative) {
         Ok(url) => {
             println!("{url}");
             Ok(())
