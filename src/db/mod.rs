@@ -199,3 +199,27 @@ where
     let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth().ok().flatten();
     if depth.is_some() { conn.transaction(f) } else { conn.immediate_transaction(f) }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    /// `.cargo/config.toml` builds SQLite with the query planner stability guarantee, so that
+    /// statements with a bound LIMIT (every `.first()`) are prepared once, not on every run.
+    #[test]
+    fn sqlite_is_built_to_keep_prepared_plans() {
+        #[derive(QueryableByName)]
+        struct Opt {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let opts: Vec<String> = diesel::sql_query("SELECT compile_options FROM pragma_compile_options")
+            .load::<Opt>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(opts.iter().any(|o| o == "ENABLE_QPSG"), "{opts:?}");
+    }
+}
