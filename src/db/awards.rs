@@ -86,8 +86,9 @@ pub fn insert(conn: &mut SqliteConnection, a: &NewAward) -> StoreResult<Award> {
             awards::baked_png.eq(&[][..]),
             awards::art_sha256.eq(a.art_sha256),
         ))
-        .execute(conn)?;
-    by_public_id(conn, a.public_id)
+        .returning(Award::as_returning())
+        .get_result(conn)
+        .map_err(Into::into)
 }
 
 /// Marks an award revoked at `at` with `reason`.
@@ -104,6 +105,11 @@ pub fn by_public_id(conn: &mut SqliteConnection, public_id: &str) -> StoreResult
 
 /// Stores a badge design once, under the SHA-256 (hex) of its SVG and PNG forms.
 pub fn ensure_art(conn: &mut SqliteConnection, sha256: &str, svg: &[u8], png: &[u8], now: i64) -> StoreResult<()> {
+    // Nearly always stored already: look before binding tens of kilobytes that SQLite copies.
+    let stored = award_art::table.find(sha256).select(award_art::sha256).first::<String>(conn).optional()?;
+    if stored.is_some() {
+        return Ok(());
+    }
     diesel::insert_or_ignore_into(award_art::table)
         .values((
             award_art::sha256.eq(sha256),
