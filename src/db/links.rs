@@ -84,6 +84,35 @@ pub fn task_tags(conn: &mut SqliteConnection) -> StoreResult<HashMap<String, i64
     Ok(rows.into_iter().map(|(id, tag)| (tag.to_lowercase(), id)).collect())
 }
 
+/// Runs `$insert` on `$rows` in arrays of 16, 4 and 1 rows. A multi-row INSERT of any other
+/// length would be compiled anew for every feed (with the dashboard's triggers on ties);
+/// these three shapes are prepared once per connection and kept.
+macro_rules! in_fixed_chunks {
+    ($rows:expr, |$chunk:ident| $insert:expr) => {{
+        let mut rest = $rows;
+        loop {
+            if let Some($chunk) = take_array::<_, 16>(&mut rest) {
+                $insert;
+            } else if let Some($chunk) = take_array::<_, 4>(&mut rest) {
+                $insert;
+            } else if let Some($chunk) = take_array::<_, 1>(&mut rest) {
+                $insert;
+            } else {
+                break;
+            }
+        }
+    }};
+}
+
+/// The first `N` elements of `rest`, taken off it, when it has that many.
+fn take_array<T, const N: usize>(rest: &mut Vec<T>) -> Option<[T; N]> {
+    if rest.len() < N {
+        return None;
+    }
+    let tail = rest.split_off(N);
+    std::mem::replace(rest, tail).try_into().ok()
+}
+
 /// Stores a feed's items in one transaction: new items become Links (inserted together),
 /// changed ones update theirs, and each is tied to the Tasks whose hashtags it carries. An
 /// instructor's manual tie or untie is never changed here.
@@ -135,51 +164,51 @@ pub fn store_items(
                 None => fresh.push((item, key, hash, categories)),
             }
         }
-        // New items: inserted in batches (fewer statements), ties likewise.
-        for chunk in fresh.chunks(50) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|(item, key, hash, categories)| {
-                    (
-                        links::feed_id.eq(feed.id),
-                        links::author_id.eq(feed.author_id),
-                        links::item_key.eq(key),
-                        links::url.eq(&item.url),
-                        links::title.eq(&item.title),
-                        links::author_name.eq(&item.author),
-                        links::summary_html.eq(&item.summary_html),
-                        links::categories.eq(categories),
-                        links::published_at.eq(item.published),
-                        links::updated_at.eq(item.updated),
-                        links::harvested_at.eq(t),
-                        links::changed_at.eq(t),
-                        links::content_hash.eq(hash),
-                    )
-                })
-                .collect();
-            let ids: Vec<(i64, String)> = diesel::insert_into(links::table)
-                .values(rows)
+        // New items: inserted together, then their ties. The values are owned, as a statement
+        // kept for reuse is keyed by its (static) type.
+        let rows: Vec<_> = fresh
+            .iter_mut()
+            .map(|(item, key, hash, categories)| {
+                (
+                    links::feed_id.eq(feed.id),
+                    links::author_id.eq(feed.author_id),
+                    links::item_key.eq(key.clone()),
+                    links::url.eq(item.url.clone()),
+                    links::title.eq(item.title.clone()),
+                    links::author_name.eq(item.author.clone()),
+                    links::summary_html.eq(item.summary_html.clone()),
+                    links::categories.eq(std::mem::take(categories)),
+                    links::published_at.eq(item.published),
+                    links::updated_at.eq(item.updated),
+                    links::harvested_at.eq(t),
+                    links::changed_at.eq(t),
+                    links::content_hash.eq(std::mem::take(hash)),
+                )
+            })
+            .collect();
+        let mut ids: Vec<(i64, String)> = Vec::with_capacity(rows.len());
+        in_fixed_chunks!(rows, |chunk| ids.extend(
+            diesel::insert_into(links::table)
+                .values(chunk)
                 .returning((links::id, links::item_key))
-                .get_results(conn)?;
-            let by_key: HashMap<&str, i64> = ids.iter().map(|(id, k)| (k.as_str(), *id)).collect();
-            let mut ties = Vec::new();
-            for (item, key, _, _) in chunk {
-                let Some(link_id) = by_key.get(key.as_str()) else { continue };
-                for task_id in matched_tasks(item, tags) {
-                    ties.push((
-                        link_tasks::link_id.eq(*link_id),
-                        link_tasks::task_id.eq(task_id),
-                        link_tasks::source.eq(TieSource::Hashtag),
-                        link_tasks::tied.eq(true),
-                        link_tasks::created_at.eq(t),
-                    ));
-                }
+                .get_results::<(i64, String)>(conn)?
+        ));
+        let by_key: HashMap<&str, i64> = ids.iter().map(|(id, k)| (k.as_str(), *id)).collect();
+        let mut ties = Vec::new();
+        for (item, key, _, _) in &fresh {
+            let Some(link_id) = by_key.get(key.as_str()) else { continue };
+            for task_id in matched_tasks(item, tags) {
+                ties.push((
+                    link_tasks::link_id.eq(*link_id),
+                    link_tasks::task_id.eq(task_id),
+                    link_tasks::source.eq(TieSource::Hashtag),
+                    link_tasks::tied.eq(true),
+                    link_tasks::created_at.eq(t),
+                ));
             }
-            if !ties.is_empty() {
-                diesel::insert_or_ignore_into(link_tasks::table).values(ties).execute(conn)?;
-            }
-            stats.added += chunk.len() as i64;
         }
+        in_fixed_chunks!(ties, |chunk| diesel::insert_or_ignore_into(link_tasks::table).values(chunk).execute(conn)?);
+        stats.added += fresh.len() as i64;
         Ok(stats)
     })
 }

@@ -171,6 +171,7 @@ pub fn parse(body: &[u8], http_charset: Option<&str>, base: &Url) -> Result<Pars
         .base_uri(Some(base.as_str()))
         // No invented ids: an item without one is deduplicated by its URL instead.
         .id_generator(|_, _, _| String::new())
+        .timestamp_parser(timestamp)
         .build();
     let has_items = text.contains("<item") || text.contains("<entry") || text.contains("\"items\"");
     // Relative links in content resolve against the document's xml:base, if it has one.
@@ -183,6 +184,29 @@ pub fn parse(body: &[u8], http_charset: Option<&str>, base: &Url) -> Result<Pars
         Ok(feed) => Ok(from_feed_rs(feed, &text, &content_base)),
         Err(e) => Err(ParseError::Malformed(describe(&e))),
     }
+}
+
+/// A feed's date as feed-rs's lenient parser reads it. That parser runs a series of
+/// regular-expression repairs before each format it tries; a date that is already valid RFC
+/// 3339 or RFC 2822 (nearly every one) comes out of them unchanged, so it is read directly.
+fn timestamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = text.trim();
+    match chrono::DateTime::parse_from_rfc3339(t).or_else(|_| chrono::DateTime::parse_from_rfc2822(t)) {
+        Ok(d) => Some(d.with_timezone(&chrono::Utc)),
+        Err(_) => lenient_timestamp(text),
+    }
+}
+
+/// feed-rs's own reading of a broken date, reached through a one-item JSON Feed (whose
+/// `date_modified` goes to it verbatim), as feed-rs does not export that parser.
+fn lenient_timestamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let doc = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "",
+        "items": [{ "id": "d", "date_modified": text }],
+    });
+    let feed = feed_rs::parser::parse(doc.to_string().as_bytes()).ok()?;
+    feed.entries.into_iter().next()?.updated
 }
 
 /// The Dublin Core namespace, whose `dc:subject` is a category that feed-rs does not read.
@@ -308,10 +332,9 @@ fn from_feed_rs(feed: feed_rs::model::Feed, text: &str, base: &Url) -> ParsedFee
         .entries
         .into_iter()
         .enumerate()
-        .map(|(n, e)| {
-            let summary = e.summary.as_ref().map(|t| (t.content.clone(), t.content_type.essence().to_string()));
-            let content =
-                e.content.as_ref().and_then(|c| c.body.clone().map(|b| (b, c.content_type.essence().to_string())));
+        .map(|(n, mut e)| {
+            let summary = e.summary.take().map(|t| (t.content, t.content_type.essence().to_string()));
+            let content = e.content.take().and_then(|c| c.body.map(|b| (b, c.content_type.essence().to_string())));
             let id = Some(e.id.trim().to_string()).filter(|s| !s.is_empty());
             let url = pick_link(&e.links, base).or_else(|| id.as_deref().and_then(|i| permalink(i, base)));
             let title_raw = e.title.as_ref().map(|t| {
@@ -396,9 +419,9 @@ struct ItemParts {
 }
 
 fn build_item(p: ItemParts) -> Item {
-    let as_html = |(text, mime): &(String, String)| {
-        if mime.contains("html") || mime.is_empty() { text.clone() } else { escape_html(text) }
-    };
+    fn as_html((text, mime): &(String, String)) -> Cow<'_, str> {
+        if mime.contains("html") || mime.is_empty() { Cow::Borrowed(text) } else { Cow::Owned(escape_html(text)) }
+    }
     let summary_src =
         p.summary.as_ref().filter(|(t, _)| !t.trim().is_empty()).or(p.content.as_ref()).or(p.media.as_ref());
     let (summary_html, mut summary_text) = match summary_src {
@@ -1005,6 +1028,31 @@ mod tests {
         assert!(item.title.ends_with("#el30…"), "{}", item.title);
         assert!(!item.text.contains('…'), "{}", item.text);
         assert_eq!(crate::harvest::hashtags::extract(&item.text).into_iter().collect::<Vec<_>>(), ["#el30-experience"]);
+    }
+
+    #[test]
+    fn dates_read_directly_match_the_lenient_reading() {
+        for raw in [
+            "Mon, 15 Oct 2018 10:00:00 GMT",
+            " Mon, 15 Oct 2018 10:00:00 +0200 ",
+            "15 Oct 2018 10:00:00 -0000",
+            "2018-10-15T10:00:00Z",
+            "2018-10-15T10:00:00.5+02:00",
+            "Thurs, 13 Jul 2011 07:38:00 GMT",
+            "Sat, 16 Dec 2023 19:02:33 UTC",
+            "Wed, 25 Aug 2012 10:00:00 GMT",
+            "Monday, 15 October 2018 9:00:00 GMT",
+            "2018-10-15T10:00:00+0200",
+            "2018-10-15",
+            "Tue, 15 Nov 2022 20:15:04 Z",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(timestamp(raw), lenient_timestamp(raw), "{raw:?}");
+        }
+        assert_eq!(timestamp("Mon, 15 Oct 2018 10:00:00 GMT").map(|d| d.timestamp()), Some(1539597600));
+        assert!(lenient_timestamp("Thurs, 13 Jul 2011 07:38:00 GMT").is_some());
+        assert_eq!(lenient_timestamp("yesterday"), None);
     }
 
     #[test]

@@ -404,3 +404,38 @@ async fn the_course_publishes_its_posts_as_rss_atom_and_json_feed() {
     assert_eq!(feed_rs::parser::parse(&task_feed[..]).unwrap().entries.len(), 1);
     assert_eq!(app.get("/tasks/el30-identity/feed.xml").await.status(), 404);
 }
+
+#[tokio::test]
+async fn a_long_feed_is_stored_whole_with_every_tie() {
+    // 23 items: rows go in as 16 + 4 + 1 + 1 + 1, and so do their ties.
+    let tags_by_item = ["#el30-data", "#el30-cloud", "#el30-graph"];
+    let items: String = (0..23)
+        .map(|i| {
+            format!(
+                "<item><title>Post {i}</title><link>https://long.example.org/{i}</link>\
+                 <description>Post {i} for {}</description></item>",
+                tags_by_item[i % 3]
+            )
+        })
+        .collect();
+    let server = FeedServer::start().await;
+    server.set(
+        "/long.xml",
+        Reply::Feed {
+            body: format!("<rss version=\"2.0\"><channel><title>Long</title>{items}</channel></rss>").into_bytes(),
+            content_type: "application/rss+xml".into(),
+            etag: None,
+        },
+    );
+    let app = app_for(&server, |_| {}).await;
+    let f = add_feed(&app, &server.url("/long.xml"), "Lin");
+    let s = pass(&app).await;
+    assert_eq!(s.added, 23, "{s:?}");
+    let l = links_of(&app, f.id);
+    assert_eq!(l.len(), 23);
+    for i in 0..23 {
+        let post = by_title(&l, &format!("Post {i}"));
+        assert_eq!(post.link.url.as_deref(), Some(format!("https://long.example.org/{i}").as_str()));
+        assert_eq!(tags(post), vec![tags_by_item[i % 3]], "post {i}");
+    }
+}
