@@ -199,12 +199,6 @@ impl<'i> Awarding<'i> {
     }
 }
 
-/// Checks an award request and makes its documents, issued at `now` (see
-/// [`Awarding::prepare`]).
-pub fn prepare(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, now: i64) -> StoreResult<Prepared> {
-    Awarding::new(conn, issuer, 1)?.prepare(conn, req, now)
-}
-
 /// The request's recipient, once its address and evidence URL are known to be well formed.
 fn checked(req: &AwardRequest) -> StoreResult<Email> {
     let email = Email::parse(&req.recipient_email).map_err(|e| StoreError::field("recipient", e))?;
@@ -490,12 +484,16 @@ mod tests {
         (dir, pool, task.id)
     }
 
+    /// What an `Issuer` borrows: a raster cache and the store's signing key.
+    fn issuing(dir: &tempfile::TempDir) -> (crate::badges::bake::RasterCache, cairn_chain::SigningKey) {
+        (crate::badges::bake::RasterCache::default(), crate::ledger::load_key(dir.path()).unwrap())
+    }
+
     #[test]
     fn awards_and_revocations_happen_at_the_time_they_are_given() {
         let (dir, pool, task_id) = store();
         let mut c = pool.get().unwrap();
-        let raster = crate::badges::bake::RasterCache::default();
-        let key = crate::ledger::load_key(dir.path()).unwrap();
+        let (raster, key) = issuing(&dir);
         let issuer = Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
         let then = 1_600_000_000;
         let req = HashtagAward {
@@ -537,8 +535,7 @@ mod tests {
     fn awards_prepared_together_share_a_run_of_status_indexes_that_no_one_else_gets() {
         let (dir, pool, _) = store();
         let mut c = pool.get().unwrap();
-        let raster = crate::badges::bake::RasterCache::default();
-        let key = crate::ledger::load_key(dir.path()).unwrap();
+        let (raster, key) = issuing(&dir);
         let issuer = Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
         let req = |n: usize| HashtagAward {
             task: "#el30-data".into(),
