@@ -117,6 +117,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod documents;
 pub mod feeds;
+pub mod group;
 pub mod institution;
 pub mod instructors;
 pub mod learners;
@@ -205,9 +206,10 @@ mod tests {
     use diesel::prelude::*;
 
     /// `.cargo/config.toml` builds SQLite with the query planner stability guarantee, so that
-    /// statements with a bound LIMIT (every `.first()`) are prepared once, not on every run.
+    /// statements with a bound LIMIT (every `.first()`) are prepared once, not on every run;
+    /// in multi-thread mode, without per-connection mutexes; and without allocation counts.
     #[test]
-    fn sqlite_is_built_to_keep_prepared_plans() {
+    fn sqlite_is_built_as_configured() {
         #[derive(QueryableByName)]
         struct Opt {
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -220,6 +222,8 @@ mod tests {
             .into_iter()
             .map(|o| o.compile_options)
             .collect();
-        assert!(opts.iter().any(|o| o == "ENABLE_QPSG"), "{opts:?}");
+        for wanted in ["ENABLE_QPSG", "THREADSAFE=2", "DEFAULT_MEMSTATUS=0"] {
+            assert!(opts.iter().any(|o| o == wanted), "{wanted} not in {opts:?}");
+        }
     }
 }

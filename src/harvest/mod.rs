@@ -2,8 +2,9 @@
 //! Links tied to Tasks by hashtag.
 //!
 //! Shape (after miniflux): a pass picks the active feeds that are due, fetches them with
-//! bounded total concurrency and a per-host limit, parses and stores each in its own
-//! transaction, and records the outcome and the next poll time on the feed. All state
+//! bounded total concurrency and a per-host limit, parses and stores each (in a savepoint of
+//! its own, committed with other feeds' writes), and records the outcome and the next poll
+//! time on the feed. All state
 //! lives in the database, so a restart resumes where it stopped.
 
 pub mod discover;
@@ -23,6 +24,7 @@ use tokio::sync::Semaphore;
 use crate::config::HarvestSettings;
 use crate::db::feeds::{self, Feed, PollRecord};
 use crate::db::links::{self, StoreStats};
+use crate::db::group::GroupWriter;
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::net::{ACCEPT_FEEDS, FetchConfig, FetchError, Fetched, Fetcher, OutboundPolicy, Validators};
 use discover::FeedLink;
@@ -33,6 +35,9 @@ use pool::{BoundedPool, PoolError};
 const MIN_BACKOFF_SECS: u64 = 60;
 /// Longest wait after repeated failures.
 const MAX_BACKOFF_SECS: u64 = 24 * 3600;
+/// Most feeds whose items (or poll records) one transaction stores: a pass's writes are
+/// committed in groups (see [`crate::db::group`]), each feed in a savepoint of its own.
+pub const STORE_GROUP: usize = 32;
 
 /// Why a feed could not be read, in words.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -251,8 +256,9 @@ impl Harvester {
         now + wait as i64
     }
 
-    /// Polls one feed: conditional GET, parse, store, and record the outcome.
-    pub async fn poll(&self, feed: Feed, tags: Arc<HashMap<String, i64>>) -> PollOutcome {
+    /// Polls one feed: conditional GET, parse, store, and record the outcome. The writes go
+    /// through `writer`, which commits them with other feeds' writes.
+    async fn poll(&self, feed: Feed, tags: Arc<HashMap<String, i64>>, writer: &GroupWriter) -> PollOutcome {
         let limit = self.host_limit(&feed.url);
         let _permit = limit.acquire_owned().await;
         let now = crate::db::now();
@@ -305,7 +311,7 @@ impl Harvester {
                         record.title = Some(parsed.title.clone());
                         record.site_url = parsed.site_url.clone();
                         let feed_for_store = feed.clone();
-                        match self.db(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await {
+                        match writer.write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await {
                             Ok(stats) => {
                                 record.ok = true;
                                 record.items_added = stats.added;
@@ -323,7 +329,7 @@ impl Harvester {
             }
         };
         let id = feed.id;
-        if let Err(e) = self.db(move |c| feeds::record_poll(c, id, &record)).await {
+        if let Err(e) = writer.write(move |c| feeds::record_poll(c, id, &record)).await {
             tracing::error!(feed = id, error = %e, "could not record a poll");
         }
         match &outcome {
@@ -341,15 +347,17 @@ impl Harvester {
     ) -> StoreResult<PassSummary> {
         let tags = Arc::new(self.db(links::task_tags).await?);
         let global = Arc::new(Semaphore::new(self.settings.concurrency));
+        // Ends with the pass, once the last poll has dropped its handle.
+        let writer = GroupWriter::spawn(self.pool.clone(), STORE_GROUP);
         let mut set = tokio::task::JoinSet::new();
         let mut summary = PassSummary { feeds: feeds.len(), ..Default::default() };
         for feed in feeds {
             let permit = global.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
             let me = self.clone();
-            let tags = tags.clone();
+            let (tags, writer) = (tags.clone(), writer.clone());
             set.spawn(async move {
                 let f = feed.clone();
-                let outcome = me.poll(feed, tags).await;
+                let outcome = me.poll(feed, tags, &writer).await;
                 drop(permit);
                 (f, outcome)
             });
