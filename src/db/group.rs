@@ -155,7 +155,8 @@ mod tests {
             }
         }
         assert_eq!((ok, failed), (40, 1));
-        let stored: Count = diesel::sql_query("SELECT count(*) AS n FROM notes").get_result(&mut pool.get().unwrap()).unwrap();
+        let stored: Count =
+            diesel::sql_query("SELECT count(*) AS n FROM notes").get_result(&mut pool.get().unwrap()).unwrap();
         assert_eq!(stored.n, 40);
     }
 
@@ -173,7 +174,11 @@ mod tests {
         });
         assert!(commit(&mut c, vec![kept, breaker]).is_err());
         let answer = answered.blocking_recv().unwrap();
-        assert!(answer.as_ref().is_err_and(|e| e.to_string().contains("did not commit")), "{:?}", answer.map_err(|e| e.to_string()));
+        assert!(
+            answer.as_ref().is_err_and(|e| e.to_string().contains("did not commit")),
+            "{:?}",
+            answer.map_err(|e| e.to_string())
+        );
         let stored: Count = diesel::sql_query("SELECT count(*) AS n FROM notes").get_result(&mut c).unwrap();
         assert_eq!(stored.n, 0);
     }

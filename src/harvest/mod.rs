@@ -23,8 +23,8 @@ use tokio::sync::Semaphore;
 
 use crate::config::HarvestSettings;
 use crate::db::feeds::{self, Feed, PollRecord};
-use crate::db::links::{self, StoreStats};
 use crate::db::group::GroupWriter;
+use crate::db::links::{self, StoreStats};
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::net::{ACCEPT_FEEDS, FetchConfig, FetchError, Fetched, Fetcher, OutboundPolicy, Validators};
 use discover::FeedLink;
@@ -311,7 +311,8 @@ impl Harvester {
                         record.title = Some(parsed.title.clone());
                         record.site_url = parsed.site_url.clone();
                         let feed_for_store = feed.clone();
-                        match writer.write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await {
+                        match writer.write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await
+                        {
                             Ok(stats) => {
                                 record.ok = true;
                                 record.items_added = stats.added;
