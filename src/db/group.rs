@@ -10,7 +10,14 @@
 //! and the others still commit. A caller is answered only once the shared transaction has
 //! committed, and with an error if it did not: no one is told "stored" for a write that
 //! was lost.
+//!
+//! A savepoint that cannot be released or rolled back (SQLite ends the whole transaction on
+//! some failures, such as a full disk) means the transaction can no longer be trusted: the
+//! group is then rolled back whole, and the work not yet run is refused unrun, so that none
+//! of it commits on its own outside the group.
 
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::sqlite::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,14 +25,76 @@ use super::{DbPool, StoreError, StoreResult};
 
 /// Answers one caller, given whether the shared transaction committed.
 type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
-/// One caller's work, run inside the shared transaction.
-type Job = Box<dyn FnOnce(&mut SqliteConnection) -> Reply + Send>;
+
+/// One caller's work, waiting for its group.
+trait Job: Send {
+    /// Runs the work in a savepoint of the group's transaction and returns its answer, to be
+    /// sent once the transaction has ended. An error means the transaction can no longer be
+    /// trusted and must be rolled back; the caller has then been answered already.
+    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> StoreResult<Reply>;
+    /// Answers the caller with an error, without running the work.
+    fn refuse(self: Box<Self>, error: &StoreError);
+}
+
+struct Pending<T, F> {
+    work: F,
+    answer: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> StoreResult<Reply> {
+        let Pending { work, answer } = *self;
+        let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth().ok().flatten();
+        if depth.map(|d| d.get()) != Some(1) {
+            let e = StoreError::Internal(anyhow::anyhow!("the shared write transaction ended early"));
+            let _ = answer.send(Err(not_committed(&e)));
+            return Err(e);
+        }
+        // The work's own error is kept aside, so that Diesel's answer tells whether the
+        // savepoint itself was rolled back cleanly.
+        let mut own_error = None;
+        let outcome = conn.transaction(|c| {
+            work(c).map_err(|e| {
+                own_error = Some(e);
+                diesel::result::Error::RollbackTransaction
+            })
+        });
+        match (outcome, own_error) {
+            (Ok(value), _) => Ok(reply(answer, Ok(value))),
+            // Rolled back to its savepoint; the rest of the group goes on.
+            (Err(diesel::result::Error::RollbackTransaction), Some(e)) => Ok(reply(answer, Err(e))),
+            (Err(savepoint), own_error) => {
+                let savepoint = StoreError::from(savepoint);
+                let _ = answer.send(Err(own_error.unwrap_or_else(|| not_committed(&savepoint))));
+                Err(savepoint)
+            }
+        }
+    }
+
+    fn refuse(self: Box<Self>, error: &StoreError) {
+        let _ = self.answer.send(Err(not_committed(error)));
+    }
+}
+
+/// Holds `result` back until the group's transaction has ended.
+fn reply<T: Send + 'static>(answer: oneshot::Sender<StoreResult<T>>, result: StoreResult<T>) -> Reply {
+    Box::new(move |committed: Result<(), &StoreError>| {
+        let _ = answer.send(match committed {
+            Ok(()) => result,
+            Err(e) => result.and_then(|_| Err(not_committed(e))),
+        });
+    })
+}
 
 /// A handle to a writer task that commits its callers' work in groups. Cheap to clone; the
 /// task ends once every handle is dropped and the queued work is done.
 #[derive(Clone)]
 pub struct GroupWriter {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl GroupWriter {
@@ -34,16 +103,27 @@ impl GroupWriter {
     /// is never held back waiting for company.
     pub fn spawn(pool: DbPool, max_group: usize) -> GroupWriter {
         let max_group = max_group.max(1);
-        let (jobs, mut queue) = mpsc::channel::<Job>(max_group * 2);
+        let (jobs, mut queue) = mpsc::channel::<Box<dyn Job>>(max_group * 2);
         tokio::spawn(async move {
             let mut group = Vec::with_capacity(max_group);
             while queue.recv_many(&mut group, max_group).await > 0 {
                 let jobs = std::mem::take(&mut group);
-                let outcome = super::run(&pool, move |c| Ok(commit(c, jobs))).await;
-                // Jobs a failed connection or task never ran are dropped with their reply
-                // channels, and their callers see the writer's error below.
-                if let Ok(Err(e)) | Err(e) = outcome {
-                    tracing::error!(error = %e, "a group of database writes did not commit");
+                let pool = pool.clone();
+                let outcome = tokio::task::spawn_blocking(move || match pool.get() {
+                    Ok(mut conn) => commit(&mut conn, jobs),
+                    Err(e) => {
+                        let e = StoreError::from(e);
+                        jobs.into_iter().for_each(|job| job.refuse(&e));
+                        Err(e)
+                    }
+                })
+                .await;
+                // A panicking job drops the answers of its group: those callers see the
+                // writer's error below.
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "a group of database writes did not commit"),
+                    Err(e) => tracing::error!(error = %e, "a group of database writes failed"),
                 }
             }
         });
@@ -58,40 +138,41 @@ impl GroupWriter {
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job = job(work, answer);
-        self.jobs.send(job).await.map_err(|_| stopped())?;
+        self.jobs.send(Box::new(Pending { work, answer })).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
 }
 
-/// `work` as a job: run in a savepoint, its result held back until the group's transaction
-/// has ended, and then sent to `answer`.
-fn job<T, F>(work: F, answer: oneshot::Sender<StoreResult<T>>) -> Job
-where
-    T: Send + 'static,
-    F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
-{
-    Box::new(move |c| {
-        let result = super::write_tx(c, work);
-        Box::new(move |committed: Result<(), &StoreError>| {
-            let _ = answer.send(match committed {
-                Ok(()) => result,
-                Err(e) => result.and_then(|_| Err(not_committed(e))),
-            });
-        })
-    })
-}
-
-/// Runs a group's jobs in one write transaction and answers each caller after it ends.
+/// Runs a group's jobs in one write transaction and answers each caller once it has ended.
 /// Returns the transaction's own error, if any, for the log.
-fn commit(conn: &mut SqliteConnection, jobs: Vec<Job>) -> StoreResult<()> {
+fn commit(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) -> StoreResult<()> {
     let mut replies = Vec::with_capacity(jobs.len());
+    let mut waiting = jobs.into_iter();
+    let mut broken = None;
     let committed = super::write_tx(conn, |c| -> StoreResult<()> {
-        replies.extend(jobs.into_iter().map(|job| job(c)));
+        for job in waiting.by_ref() {
+            match job.run(c) {
+                Ok(reply) => replies.push(reply),
+                Err(e) => {
+                    let message = e.to_string();
+                    broken = Some(e);
+                    return Err(StoreError::Internal(anyhow::anyhow!("{message}")));
+                }
+            }
+        }
         Ok(())
     });
+    // The cause, rather than what rolling back a broken transaction then reported.
+    let committed = match broken {
+        Some(cause) => Err(cause),
+        None => committed,
+    };
+    let outcome = committed.as_ref().map(|_| ());
+    if let Err(e) = outcome {
+        waiting.for_each(|job| job.refuse(e));
+    }
     for reply in replies {
-        reply(committed.as_ref().map(|_| ()));
+        reply(outcome);
     }
     committed
 }
@@ -160,26 +241,33 @@ mod tests {
         assert_eq!(stored.n, 40);
     }
 
-    /// Work done before a failed commit is reported as failed, not as stored.
+    /// When one caller's work ends the shared transaction itself, no work of the group
+    /// commits: not the work before it, and not the work after it on its own.
     #[test]
-    fn no_caller_is_told_stored_when_the_group_does_not_commit() {
+    fn work_that_ends_the_transaction_takes_the_group_down_and_nothing_commits_alone() {
         let (_dir, pool) = pool();
         let mut c = pool.get().unwrap();
-        let (answer, answered) = oneshot::channel();
-        let kept = job(insert(1), answer);
-        // A second job that ends the shared transaction itself, so that its COMMIT fails.
-        let breaker: Job = Box::new(|c| {
-            c.batch_execute("ROLLBACK").unwrap();
-            Box::new(|_| {})
-        });
-        assert!(commit(&mut c, vec![kept, breaker]).is_err());
-        let answer = answered.blocking_recv().unwrap();
-        assert!(
-            answer.as_ref().is_err_and(|e| e.to_string().contains("did not commit")),
-            "{:?}",
-            answer.map_err(|e| e.to_string())
-        );
-        let stored: Count = diesel::sql_query("SELECT count(*) AS n FROM notes").get_result(&mut c).unwrap();
-        assert_eq!(stored.n, 0);
+        for breaker_fails in [false, true] {
+            let (answers, mut answered): (Vec<_>, Vec<_>) = (0..3).map(|_| oneshot::channel()).unzip();
+            let mut answers = answers.into_iter();
+            let breaker = move |c: &mut SqliteConnection| -> StoreResult<i64> {
+                c.batch_execute("ROLLBACK")?;
+                if breaker_fails { Err(StoreError::Conflict("broke it".into())) } else { Ok(2) }
+            };
+            let jobs: Vec<Box<dyn Job>> = vec![
+                Box::new(Pending { work: insert(1), answer: answers.next().unwrap() }),
+                Box::new(Pending { work: breaker, answer: answers.next().unwrap() }),
+                Box::new(Pending { work: insert(3), answer: answers.next().unwrap() }),
+            ];
+            assert!(commit(&mut c, jobs).is_err());
+            for (n, a) in answered.iter_mut().enumerate() {
+                let answer = a.try_recv().expect("every caller is answered");
+                assert!(answer.is_err(), "caller {n} was told its write was stored");
+            }
+            let stored: Count = diesel::sql_query("SELECT count(*) AS n FROM notes").get_result(&mut c).unwrap();
+            assert_eq!(stored.n, 0, "breaker_fails = {breaker_fails}");
+            // The connection is usable again afterwards.
+            assert!(commit(&mut c, Vec::new()).is_ok());
+        }
     }
 }
