@@ -154,15 +154,14 @@ fn commit(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) -> StoreResult<(
             match job.run(c) {
                 Ok(reply) => replies.push(reply),
                 Err(e) => {
-                    let message = e.to_string();
+                    // Kept aside: rolling back a broken transaction may report something else.
                     broken = Some(e);
-                    return Err(StoreError::Internal(anyhow::anyhow!("{message}")));
+                    return Err(StoreError::Internal(anyhow::anyhow!("a savepoint failed")));
                 }
             }
         }
         Ok(())
     });
-    // The cause, rather than what rolling back a broken transaction then reported.
     let committed = match broken {
         Some(cause) => Err(cause),
         None => committed,

@@ -4,8 +4,7 @@
 //! Shape (after miniflux): a pass picks the active feeds that are due, fetches them with
 //! bounded total concurrency and a per-host limit, parses and stores each (in a savepoint of
 //! its own, committed with other feeds' writes), and records the outcome and the next poll
-//! time on the feed. All state
-//! lives in the database, so a restart resumes where it stopped.
+//! time on the feed. All state lives in the database, so a restart resumes where it stopped.
 
 pub mod discover;
 pub mod hashtags;
