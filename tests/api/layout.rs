@@ -39,9 +39,8 @@ async fn overflow(browser: &Client, url: &str, dir: &std::path::Path, name: &str
     v.as_i64().unwrap()
 }
 
-/// A screenshot of the loaded page. Under load, chromedriver can abandon a screenshot it
-/// began while the page was still settling ("aborted by navigation"); that one is taken again.
-async fn screenshot(browser: &Client) -> Vec<u8> {
+/// Waits for the page's `load` event.
+async fn wait_loaded(browser: &Client) {
     let loaded = browser
         .execute_async(
             "const done = arguments[arguments.length - 1];
@@ -52,11 +51,30 @@ async fn screenshot(browser: &Client) -> Vec<u8> {
         .await
         .unwrap();
     assert_eq!(loaded, Value::Bool(true), "the page finished loading");
+}
+
+/// A screenshot of the loaded page. Under load, chromedriver can abandon a screenshot it
+/// began while the page was still settling ("aborted by navigation"); that one is taken again.
+async fn screenshot(browser: &Client) -> Vec<u8> {
+    wait_loaded(browser).await;
     match browser.screenshot().await {
         Ok(png) => png,
         Err(first) => {
             eprintln!("screenshot failed once, taking it again: {first}");
             browser.screenshot().await.unwrap()
+        }
+    }
+}
+
+/// The loaded page printed to PDF. Under load, Chromium's inspector can answer "Printing
+/// failed" for a page still settling; that print is made again.
+async fn print_pdf(browser: &Client) -> Vec<u8> {
+    wait_loaded(browser).await;
+    match browser.print(fantoccini::wd::PrintConfiguration::default()).await {
+        Ok(pdf) => pdf,
+        Err(first) => {
+            eprintln!("printing failed once, printing again: {first}");
+            browser.print(fantoccini::wd::PrintConfiguration::default()).await.unwrap()
         }
     }
 }
@@ -259,7 +277,7 @@ async fn the_verification_page_prints_as_one_page_with_its_address_and_a_qr_code
     let (dir, _guard) = shots_dir();
     let (_driver, _profile, browser) = crate::browser::start_browser().await;
     browser.goto(&assertion).await.unwrap();
-    let pdf = browser.print(fantoccini::wd::PrintConfiguration::default()).await.unwrap();
+    let pdf = print_pdf(&browser).await;
     assert!(pdf.starts_with(b"%PDF"));
     std::fs::write(dir.join("certificate.pdf"), &pdf).unwrap();
     let text = String::from_utf8_lossy(&pdf);
