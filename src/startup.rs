@@ -231,6 +231,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(demo_data.clone())
                 .app_data(web::PayloadConfig::new(FORM_LIMIT))
+                .wrap(middleware::from_fn(crate::web::head_as_get))
                 .wrap(middleware::from_fn(crate::error::negotiate_errors))
                 .wrap(middleware::from_fn(crate::web::after_changes))
                 .wrap(sessions)
