@@ -43,6 +43,9 @@ pub struct Forgotten {
     pub event: ForgetEvent,
     pub awards_withdrawn: usize,
     pub posts_deleted: usize,
+    /// Mail files (`<data dir>/mail/*.eml`, written when no SMTP server is set) deleted because
+    /// they named the learner.
+    pub mail_files_deleted: usize,
     /// False when a reader kept the write-ahead log busy: earlier versions of the erased rows
     /// stay in it until the next checkpoint.
     pub log_emptied: bool,
@@ -60,9 +63,13 @@ pub fn preview(conn: &mut SqliteConnection, who: Who) -> StoreResult<Holdings> {
 }
 
 /// Forgets a learner at `now`: deletes their name, address, feeds, posts, notifications,
-/// the Webmentions received about their badges or from their site and their join-mail
-/// counts; withdraws each of their awards (a revocation record enters the chain's pool for
-/// those not revoked yet, so peers hear of it); records the audit entry.
+/// the Webmentions received about their badges or from their site, their join-mail counts
+/// and their newsletter subscriptions; withdraws each of their awards (a revocation record
+/// enters the chain's pool for those not revoked yet, so peers hear of it); reduces the
+/// webhook deliveries about their awards and the API's remembered idempotent answers that
+/// name them to ids; takes their posts and name out of the stored newsletter issues; records
+/// the audit entry. All of that in one transaction. Then it deletes the mail files under the
+/// data dir that name them and empties the write-ahead log.
 pub fn forget(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
@@ -70,8 +77,13 @@ pub fn forget(
     by: Requester,
     now: i64,
 ) -> StoreResult<Forgotten> {
-    let (event, awards_withdrawn, posts_deleted) = write_tx(conn, |conn| {
+    let (event, awards_withdrawn, posts_deleted, personal) = write_tx(conn, |conn| {
         let h = preview(conn, who)?;
+        let pseudonym = match &h.author {
+            Some(a) => learners::name_choice(conn, a.id)?.1,
+            None => None,
+        };
+        let personal = personal_values(&h, pseudonym);
         let mut targets = Vec::with_capacity(h.awards.len());
         for a in &h.awards {
             let url = ob::assertion_url(issuer.base, &a.public_id);
@@ -95,6 +107,12 @@ pub fn forget(
         }
         let ids: Vec<i64> = h.awards.iter().map(|a| a.id).collect();
         learners::delete_notifications(conn, &ids)?;
+        learners::delete_notifications_to(conn, &h.post_urls)?;
+        let awards: Vec<(i64, String)> = h.awards.iter().map(|a| (a.id, a.public_id.clone())).collect();
+        crate::app::webhooks::redact_deliveries(conn, issuer.base, &awards)?;
+        let public_ids: Vec<String> = awards.into_iter().map(|(_, p)| p).collect();
+        crate::app::tokens::redact_answers(conn, &public_ids, &personal)?;
+        redact_newsletter_issues(conn, &h, &personal)?;
         let mut sources: Vec<String> = h.post_urls.clone();
         for (_, url, site) in &h.feeds {
             sources.push(url.clone());
@@ -112,6 +130,7 @@ pub fn forget(
         };
         if let Some(email) = &h.email {
             learners::delete_join_mails(conn, email)?;
+            learners::delete_newsletter_subscriptions(conn, email)?;
         }
         let (actor, instructor) = match by {
             Requester::Cli => (ForgetActor::Cli, None),
@@ -119,10 +138,119 @@ pub fn forget(
             Requester::Learner => (ForgetActor::Learner, None),
         };
         let event = learners::record_forget(conn, actor, instructor, ids.len() as i64, posts as i64, now)?;
-        Ok::<_, StoreError>((event, ids.len(), posts))
+        Ok::<_, StoreError>((event, ids.len(), posts, personal))
     })?;
+    let mail_files_deleted = match learners::data_dir(conn)? {
+        Some(dir) => delete_mail_files(&dir.join(MAIL_DIR), &personal)?,
+        None => 0,
+    };
     let log_emptied = learners::checkpoint(conn)?;
-    Ok(Forgotten { event, awards_withdrawn, posts_deleted, log_emptied })
+    Ok(Forgotten { event, awards_withdrawn, posts_deleted, mail_files_deleted, log_emptied })
+}
+
+/// Where the mailer writes `.eml` files under the data dir when no SMTP server is set.
+const MAIL_DIR: &str = "mail";
+/// Mail files looked at by one forget at most (the folder is the instance's own outbox copy).
+const MAIL_FILES_MAX: usize = 100_000;
+
+/// What names a learner, as text to look for: their address, names (as joined, pseudonym,
+/// and as each award was issued to) and evidence URLs. Names shorter than three characters
+/// are left out: they would match too much to mean anything.
+fn personal_values(h: &learners::Holdings, pseudonym: Option<String>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    v.extend(h.email.clone());
+    v.extend(pseudonym);
+    if let Some(a) = &h.author {
+        v.extend(a.email.clone());
+        v.push(a.name.clone());
+    }
+    for a in &h.awards {
+        v.push(a.recipient_email.clone());
+        v.extend(a.recipient_name.clone());
+        v.extend(a.evidence_url.clone());
+    }
+    v.extend(h.post_urls.iter().cloned());
+    let mut out: Vec<String> = Vec::new();
+    for s in v.into_iter().map(|s| s.trim().to_string()).filter(|s| s.chars().count() >= 3) {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&s)) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Takes a learner out of the stored (sent) newsletter issues: their posts leave the groups,
+/// their name leaves the badge counts, and any other text that holds their address, name or
+/// one of their URLs becomes empty. The archive pages then show the issue without them.
+fn redact_newsletter_issues(
+    conn: &mut SqliteConnection,
+    h: &learners::Holdings,
+    personal: &[String],
+) -> StoreResult<usize> {
+    let issues = learners::issues_mentioning(conn, personal)?;
+    let post_ids = &h.post_ids;
+    for (id, content) in &issues {
+        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(content) else {
+            learners::set_issue_content(conn, *id, "")?;
+            continue;
+        };
+        scrub(&mut doc, post_ids, personal);
+        learners::set_issue_content(conn, *id, &doc.to_string())?;
+    }
+    Ok(issues.len())
+}
+
+/// See [`redact_newsletter_issues`]: drops array items that are one of the posts or a name,
+/// and empties other strings that hold a personal value.
+fn scrub(v: &mut serde_json::Value, post_ids: &[i64], personal: &[String]) {
+    use serde_json::Value;
+    let holds = |s: &str| {
+        let s = s.to_lowercase();
+        personal.iter().any(|p| s.contains(&p.to_lowercase()))
+    };
+    match v {
+        Value::Array(items) => {
+            items.retain(|item| match item {
+                Value::Object(o) => {
+                    !o.get("link_id").and_then(Value::as_i64).is_some_and(|id| post_ids.contains(&id))
+                        && !o.get("url").and_then(Value::as_str).is_some_and(holds)
+                }
+                Value::String(s) => !holds(s),
+                _ => true,
+            });
+            items.iter_mut().for_each(|i| scrub(i, post_ids, personal));
+        }
+        Value::Object(map) => map.values_mut().for_each(|c| scrub(c, post_ids, personal)),
+        Value::String(s) if holds(s) => s.clear(),
+        _ => {}
+    }
+}
+
+/// Deletes the `.eml` files in `dir` that hold one of `personal` (compared without case, with
+/// quoted-printable soft line breaks undone): copies of mail to or about the learner that
+/// the mailer wrote when no SMTP server was set. Returns how many.
+fn delete_mail_files(dir: &std::path::Path, personal: &[String]) -> StoreResult<usize> {
+    let io = |e: std::io::Error| StoreError::Internal(anyhow::Error::new(e).context("erasing mail files"));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(e)),
+    };
+    let needles: Vec<String> = personal.iter().map(|p| p.to_lowercase()).collect();
+    let mut n = 0;
+    for entry in entries.take(MAIL_FILES_MAX) {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_none_or(|e| e != "eml") || !path.is_file() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).map_err(io)?).to_lowercase();
+        let unfolded = text.replace("=\r\n", "").replace("=\n", "");
+        if needles.iter().any(|p| text.contains(p.as_str()) || unfolded.contains(p.as_str())) {
+            std::fs::remove_file(&path).map_err(io)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// A learner's data as one JSON document: their subscription (name, email, feeds), their
