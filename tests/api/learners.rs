@@ -829,7 +829,8 @@ async fn a_forget_reaches_webhook_payloads_idempotent_answers_the_newsletter_and
     let forgot = inst.run(&["learner", "forget", HYPATIA_EMAIL, "--yes"], &[]).await;
     assert!(forgot.status.success(), "{}", inst.log.text());
     let said = String::from_utf8_lossy(&forgot.stdout).into_owned();
-    assert!(said.contains("1 award(s) withdrawn"), "{said}");
+    // Her award mail and her newsletter confirmation were written as files; both go.
+    assert!(said.contains("1 award(s) withdrawn, 0 post(s) deleted, 2 mail file(s) deleted"), "{said}");
 
     // A retry under the key gets the first status, only ids, and awards nothing more.
     let again = send().send().await.unwrap();
