@@ -107,16 +107,22 @@ async fn create(
         Ok(made) => {
             tracing::info!(token = made.token.id, instructor = who.instructor_id, "API token created");
             let detail = format!("\"{}\" with the scopes {}", made.token.name, made.token.scopes);
-            crate::app::instructors::send_credential_notice(
-                &state.pool,
-                &state.mailer,
-                &state.base_url,
-                who.instructor_id,
-                crate::app::instructors::Credential::ApiToken,
-                detail,
-                "on the API tokens page",
-            )
-            .await;
+            // Sent beside the answer: a slow mail server does not hold the page.
+            let (pool, mailer, base, id) =
+                (state.pool.clone(), state.mailer.clone(), state.base_url.clone(), who.instructor_id);
+            actix_web::rt::spawn(async move {
+                let what = crate::app::instructors::Credential::ApiToken;
+                crate::app::instructors::send_credential_notice(
+                    &pool,
+                    &mailer,
+                    &base,
+                    id,
+                    what,
+                    detail,
+                    "on the API tokens page",
+                )
+                .await;
+            });
             let form = FormState { created: Some(made.secret), ..FormState::default() };
             page(&state, &session, who, form, StatusCode::OK).await
         }

@@ -104,16 +104,14 @@ pub async fn create(
     let url = store(crate::app::webhooks::check_url(&policy, &body.into_inner().url).await)?;
     let hook = db(&state, move |c| store(crate::app::webhooks::register(c, who, &url, now))).await?;
     tracing::info!(webhook = hook.id, instructor = who, token = caller.token.id, "webhook registered");
-    crate::app::instructors::send_credential_notice(
-        &state.pool,
-        &state.mailer,
-        &state.base_url,
-        who,
-        crate::app::instructors::Credential::Webhook,
-        format!("{} (id {}), registered with the API token \"{}\"", hook.url, hook.id, caller.token.name),
-        "through the API",
-    )
-    .await;
+    // Sent beside the answer: a slow mail server does not hold the request.
+    let detail = format!("{} (id {}), registered with the API token \"{}\"", hook.url, hook.id, caller.token.name);
+    let (pool, mailer, base) = (state.pool.clone(), state.mailer.clone(), state.base_url.clone());
+    actix_web::rt::spawn(async move {
+        let what = crate::app::instructors::Credential::Webhook;
+        crate::app::instructors::send_credential_notice(&pool, &mailer, &base, who, what, detail, "through the API")
+            .await;
+    });
     Ok(HttpResponse::Created().json(WebhookView::new(&hook, true, None)))
 }
 
