@@ -204,10 +204,7 @@ fn redact_newsletter_issues(
 /// and empties other strings that hold a personal value.
 fn scrub(v: &mut serde_json::Value, post_ids: &[i64], personal: &[String]) {
     use serde_json::Value;
-    let holds = |s: &str| {
-        let s = s.to_lowercase();
-        personal.iter().any(|p| s.contains(&p.to_lowercase()))
-    };
+    let holds = |s: &str| mentions_any(s, personal);
     match v {
         Value::Array(items) => {
             items.retain(|item| match item {
@@ -236,16 +233,15 @@ fn delete_mail_files(dir: &std::path::Path, personal: &[String]) -> StoreResult<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io(e)),
     };
-    let needles: Vec<String> = personal.iter().map(|p| p.to_lowercase()).collect();
     let mut n = 0;
     for entry in entries.take(MAIL_FILES_MAX) {
         let path = entry.map_err(io)?.path();
         if path.extension().is_none_or(|e| e != "eml") || !path.is_file() {
             continue;
         }
-        let text = String::from_utf8_lossy(&std::fs::read(&path).map_err(io)?).to_lowercase();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).map_err(io)?).into_owned();
         let unfolded = text.replace("=\r\n", "").replace("=\n", "");
-        if needles.iter().any(|p| text.contains(p.as_str()) || unfolded.contains(p.as_str())) {
+        if mentions_any(&text, personal) || mentions_any(&unfolded, personal) {
             std::fs::remove_file(&path).map_err(io)?;
             n += 1;
         }
@@ -391,6 +387,19 @@ fn is_own_site(site: &str) -> bool {
     url::Url::parse(site).is_ok_and(|u| u.host_str().is_some() && matches!(u.scheme(), "http" | "https"))
 }
 
+/// True when `text` holds one of `needles` (compared without case) as a whole: not inside a
+/// longer word, so that a name such as "Ann" does not match "Annual", nor a URL a longer one.
+pub fn mentions_any(text: &str, needles: &[String]) -> bool {
+    let hay = text.to_lowercase();
+    needles.iter().map(|n| n.trim().to_lowercase()).filter(|n| !n.is_empty()).any(|n| {
+        hay.match_indices(n.as_str()).any(|(i, m)| {
+            let before = hay[..i].chars().next_back();
+            let after = hay[i + m.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+    })
+}
+
 /// `text` with every word that looks like an email address replaced by `[address]`, for log
 /// lines that quote other systems' messages.
 pub fn mask_addresses(text: &str) -> String {
@@ -415,7 +424,18 @@ pub fn mask_addresses(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_addresses;
+    use super::{mask_addresses, mentions_any};
+
+    #[test]
+    fn a_mention_is_a_whole_name_address_or_url() {
+        let needles = ["Ann Lee".to_string(), "ann@example.edu".into(), "https://ann.example/p".into()];
+        assert!(mentions_any("Hello ann lee,", &needles));
+        assert!(mentions_any("To: <Ann@Example.edu>", &needles));
+        assert!(mentions_any("see https://ann.example/p.", &needles));
+        assert!(!mentions_any("Annual report by Ann Leeds", &needles));
+        assert!(!mentions_any("see https://ann.example/post", &needles));
+        assert!(!mentions_any("joann@example.edu", &needles));
+    }
 
     #[test]
     fn addresses_are_masked_in_log_text() {
