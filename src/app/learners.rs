@@ -424,7 +424,31 @@ pub fn mask_addresses(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{mask_addresses, mentions_any};
+    use super::{mask_addresses, mentions_any, scrub};
+
+    #[test]
+    fn a_newsletter_issue_loses_the_learners_posts_and_name_and_still_reads() {
+        let post = |id: i64, author: &str, url: &str| serde_json::json!({"link_id": id, "author": author, "title": "T", "excerpt": "E", "url": url});
+        let mut doc = serde_json::json!({
+            "course_title": "C", "course_slug": "c", "date": "2026-12-01",
+            "note": "Well done, Grace Hopper!",
+            "groups": [
+                {"task": {"title": "Data", "slug": "el30-data"},
+                 "posts": [post(7, "G. H.", "https://grace.example/a"), post(8, "Ada", "https://ada.example/b")]},
+                {"task": null, "posts": [post(9, "Grace Hopper", "https://grace.example/c")]}
+            ],
+            "module": null,
+            "badges": [{"title": "Data", "count": 2, "names": ["Grace Hopper", "Ada"]}]
+        });
+        let personal = ["Grace Hopper".to_string(), "grace@navy.example".into(), "https://grace.example/c".into()];
+        scrub(&mut doc, &[7], &personal);
+        let content: crate::app::newsletter::Content = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(content.note, "");
+        assert_eq!(content.groups[0].posts.iter().map(|p| p.link_id).collect::<Vec<_>>(), [8]);
+        assert!(content.groups[1].posts.is_empty());
+        assert_eq!(content.badges[0].names, ["Ada"]);
+        assert!(!doc.to_string().contains("Grace") && !doc.to_string().contains("grace.example"), "{doc}");
+    }
 
     #[test]
     fn a_mention_is_a_whole_name_address_or_url() {
