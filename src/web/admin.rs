@@ -848,7 +848,8 @@ async fn institution_update(
 struct PasswordPage {
     page: Page,
     errors: FieldErrors,
-    done: bool,
+    /// What the change ended, once it is made.
+    done: Option<crate::app::instructors::Ended>,
 }
 
 #[derive(Deserialize)]
@@ -862,7 +863,7 @@ struct PasswordForm {
 }
 
 async fn password_edit(_: SignedIn, session: Session) -> Result<HttpResponse, AppError> {
-    render(&PasswordPage { page: Page::new(&session, "Change your password"), errors: FieldErrors::new(), done: false })
+    render(&PasswordPage { page: Page::new(&session, "Change your password"), errors: FieldErrors::new(), done: None })
 }
 
 /// Changes the signed-in instructor's password and signs them out everywhere, this browser
@@ -891,16 +892,24 @@ async fn password_update(
     }
     if !errors.is_empty() {
         return render_status(
-            &PasswordPage { page: Page::new(&session, "Change your password"), errors, done: false },
+            &PasswordPage { page: Page::new(&session, "Change your password"), errors, done: None },
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
     state.throttle.succeed(&me.email, state.client_ip(&req));
     let hash = state.hash_password(form.new).await?;
-    let ended = state.db(move |c| crate::app::instructors::replace_password(c, id, &hash)).await?;
-    tracing::info!(instructor = id, sessions = ended, "password changed; every session signed out");
+    let now = crate::db::now();
+    let ended = state.db(move |c| crate::app::instructors::replace_password(c, id, &hash, now)).await?;
+    tracing::info!(
+        instructor = id,
+        sessions = ended.sessions,
+        tokens = ended.tokens,
+        webhooks = ended.webhooks,
+        "password changed; every session signed out, tokens revoked, webhooks disabled"
+    );
     session.purge();
-    render(&PasswordPage { page: Page::new(&session, "Password changed"), errors: FieldErrors::new(), done: true })
+    let page = Page::new(&session, "Password changed");
+    render(&PasswordPage { page, errors: FieldErrors::new(), done: Some(ended) })
 }
 
 // ---- received Webmentions ----
