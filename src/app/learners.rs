@@ -321,6 +321,16 @@ pub fn badges_zip(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Ve
             zip.start_file(format!("{}.{ext}", a.public_id), opts).map_err(|e| zipping(&e))?;
             zip.write_all(&bytes).map_err(|e| zipping(&e))?;
         }
+        // The signed Open Badges 3.0 credential, for wallets and verifiers (awards made before
+        // credentials were issued have none).
+        match crate::db::credentials::json_of(conn, &a.public_id) {
+            Ok(json) => {
+                zip.start_file(format!("{}.credential.json", a.public_id), opts).map_err(|e| zipping(&e))?;
+                zip.write_all(json.as_bytes()).map_err(|e| zipping(&e))?;
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(zip.finish().map_err(|e| zipping(&e))?.into_inner())
 }

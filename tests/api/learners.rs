@@ -564,11 +564,16 @@ async fn a_learner_downloads_their_data_and_is_forgotten_only_through_the_emaile
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.bytes().await.unwrap().to_vec())).unwrap();
     let mut names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
     names.sort();
-    assert_eq!(names, [format!("{public_id}.png"), format!("{public_id}.svg")]);
+    assert_eq!(names, [format!("{public_id}.credential.json"), format!("{public_id}.png"), format!("{public_id}.svg")]);
     let mut png = Vec::new();
     archive.by_name(&format!("{public_id}.png")).unwrap().read_to_end(&mut png).unwrap();
     let served = app.client.get(format!("{url}/badge.png")).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(png, served.to_vec());
+    // The Open Badges 3.0 credential, as signed and served.
+    let mut credential = String::new();
+    archive.by_name(&format!("{public_id}.credential.json")).unwrap().read_to_string(&mut credential).unwrap();
+    let served = app.client.get(format!("{url}/credential")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(credential, served);
     // A wrong private link gets nothing.
     let wrong = app.client.get(app.url(&format!("/subscription/{}/export", "ab".repeat(16)))).send().await.unwrap();
     assert_eq!(wrong.status(), 404);
