@@ -20,6 +20,7 @@ pub struct Portfolio {
 #[derive(Debug, Clone, Queryable)]
 pub struct PortfolioBadge {
     pub public_id: String,
+    pub task_id: i64,
     pub issued_on: i64,
     pub expires: Option<i64>,
     /// The name the award was made out to, as its documents show it.
@@ -91,6 +92,7 @@ pub fn badges(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Vec<Po
         .limit(MAX_BADGES)
         .select((
             awards::public_id,
+            awards::task_id,
             awards::issued_on,
             awards::expires,
             awards::recipient_name,

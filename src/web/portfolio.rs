@@ -39,6 +39,33 @@ async fn visible(state: &AppState, public_id: String) -> Result<(Portfolio, Vec<
         .await
 }
 
+/// The title of the first course each task belongs to (tasks in no course have none).
+async fn course_of_tasks(
+    state: &AppState,
+    badges: &[PortfolioBadge],
+) -> Result<std::collections::HashMap<i64, String>, AppError> {
+    let mut tasks: Vec<i64> = badges.iter().map(|b| b.task_id).collect();
+    tasks.sort_unstable();
+    tasks.dedup();
+    state
+        .db(move |c| {
+            let mut out = std::collections::HashMap::with_capacity(tasks.len());
+            for t in tasks {
+                if let Some((course, _)) = crate::db::courses::places_of_task(c, t)?.into_iter().next() {
+                    out.insert(t, course.title);
+                }
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// Badges of one course, as the page groups them.
+struct Group {
+    course: String,
+    entries: Vec<Entry>,
+}
+
 /// One badge as the page lists it.
 struct Entry {
     url: String,
@@ -56,7 +83,7 @@ struct PortfolioPage {
     name: String,
     url: String,
     feed_url: String,
-    entries: Vec<Entry>,
+    groups: Vec<Group>,
     embed: String,
 }
 
@@ -69,24 +96,31 @@ async fn page(
     let base = &state.base_url;
     let name = p.name.clone();
     let url = url(base, &p.public_id);
-    let entries = badges
-        .iter()
-        .map(|b| Entry {
+    let courses = course_of_tasks(&state, &badges).await?;
+    let mut groups: Vec<Group> = Vec::new();
+    for b in &badges {
+        let course = courses.get(&b.task_id).cloned().unwrap_or_else(|| "Other badges".into());
+        let entry = Entry {
             url: ob::assertion_url(base, &b.public_id),
             image: format!("{}/badge.png", ob::assertion_url(base, &b.public_id)),
             title: b.task_title.clone(),
             hashtag: b.hashtag.clone(),
             published: super::rfc3339(b.issued_on),
             day: super::day(b.issued_on),
-        })
-        .collect();
+        };
+        // Newest first within a course, and courses in the order of their newest badge.
+        match groups.iter_mut().find(|g| g.course == course) {
+            Some(g) => g.entries.push(entry),
+            None => groups.push(Group { course, entries: vec![entry] }),
+        }
+    }
     let embed = format!("<a href=\"{}\">Badges of {}</a>", xml_escape(&url), xml_escape(&name));
     render(&PortfolioPage {
         page: Page::new(&session, format!("Badges of {name}")),
         feed_url: format!("{url}/feed.atom"),
         name,
         url,
-        entries,
+        groups,
         embed,
     })
 }

@@ -270,6 +270,14 @@ async fn the_portfolio_lists_the_badges_under_the_public_name_and_hides_on_reque
     let parsed = mf2(&portfolio, &mine);
     let feed = parsed["items"].as_array().unwrap().iter().find(|i| has_type(i, "h-feed")).expect("an h-feed");
     assert_eq!(first(feed, "name"), "Badges of Lin E.");
+    assert_eq!(first(first(feed, "author"), "name"), "Lin E.");
+    // Cards grouped under their course; the name is shown once.
+    let main = &mine[mine.find("<section class=\"h-feed").unwrap()..mine.find("<section class=\"card narrow").unwrap()];
+    assert_eq!(main.matches("Lin E.").count(), 1, "{main}");
+    assert!(
+        main.contains("<h2 id=\"course-1\">E-Learning 3.0</h2>") && main.contains("class=\"h-entry badge-card\""),
+        "{main}"
+    );
     let entries = feed["children"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{feed}");
     assert_eq!(first(&entries[0], "url"), url.as_str());
