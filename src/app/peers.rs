@@ -41,6 +41,21 @@ pub enum IdentityError {
     MalformedKey { url: String },
 }
 
+impl IdentityError {
+    /// The error as a sentence for a page: what happened and what to try, without the
+    /// technical cause (which the log keeps).
+    pub fn sentence(&self) -> String {
+        match self {
+            IdentityError::Unreachable { url, .. } => format!(
+                "Cairn could not read the identity of {url}: the address did not answer as a Cairn institution does. \
+                 Check the address (it is the other institution's base URL, such as https://badges.example.edu) and \
+                 that it is online, then try again."
+            ),
+            other => format!("{}.", other.to_string().trim_end_matches('.')),
+        }
+    }
+}
+
 /// First step: fetches the identity at `url` and checks that it is on `network` with a
 /// well-formed key. Nothing is stored.
 pub async fn fetch_candidate(

@@ -73,7 +73,8 @@ async fn peer_add(
             render(&page)
         }
         Err(e) => {
-            let page = load(&state, &session, form.url, e.to_string()).await?;
+            tracing::warn!(error = %e, "a peer's identity could not be offered for trust");
+            let page = load(&state, &session, form.url, e.sentence()).await?;
             render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }

@@ -503,7 +503,10 @@ async fn the_peers_page_shows_state_and_manages_the_trust_list() {
     // A wrong address is explained, not added.
     let res = a.post_form("/admin/peers", &[("url", "http://127.0.0.1:9/")]).await;
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("cannot fetch"));
+    // In a plain sentence: the technical cause goes to the log, not the page.
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Cairn could not read the identity of http://127.0.0.1:9"), "{body}");
+    assert!(!body.contains("cannot fetch") && !body.contains("error sending request"), "{body}");
     let res = a.post_form("/admin/peers/remove", &[("url", &b.address)]).await;
     assert_eq!(res.status(), 303);
     assert!(cairn::db::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
