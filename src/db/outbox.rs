@@ -447,6 +447,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_mail_greets_by_the_given_name_and_links_only_a_visible_portfolio() {
+        let (_dir, mut c, award) = db_with_award();
+        let m = award_mail(&mut c, award).unwrap();
+        assert_eq!((m.given_name, m.portfolio, m.joined, m.courses.len()), (None, None, false, 0));
+        assert_eq!(m.evidence_url.as_deref(), Some("https://ada.example/post"));
+        // The learner on file by the award's address: her name as given, never its public form.
+        let author =
+            crate::db::feeds::find_or_create_author(&mut c, " Ada Lovelace ", Some("ada@example.edu")).unwrap();
+        crate::db::learners::set_name_choice(&mut c, author.id, crate::db::learners::NameShown::Initials, None)
+            .unwrap();
+        let m = award_mail(&mut c, award).unwrap();
+        let page = crate::db::portfolios::of_author(&mut c, author.id).unwrap().unwrap().public_id;
+        assert_eq!((m.given_name.as_deref(), m.portfolio.as_deref()), (Some("Ada Lovelace"), Some(page.as_str())));
+        crate::db::portfolios::set_hidden(&mut c, author.id, true).unwrap();
+        assert_eq!(award_mail(&mut c, award).unwrap().portfolio, None, "a hidden page is not linked");
+        assert!(!award_mail(&mut c, award).unwrap().withdrawn);
+        crate::db::learners::withdraw_award(&mut c, award, "withdrawn", 5).unwrap();
+        assert!(award_mail(&mut c, award).unwrap().withdrawn);
+    }
+
+    #[test]
     fn every_state_round_trips_through_its_stored_string() {
         crate::db::stored::assert_round_trip!(Status);
         crate::db::stored::assert_round_trip!(Kind);
