@@ -309,7 +309,6 @@ mod tests {
         assert!(html.contains(r#"<a href="https://ada.example/post">Data &#38; me</a>"#), "{html}");
         assert!(html.contains(r#"<a href="https://cairn.example/assertions/abc">"#), "{html}");
         assert!(html.contains(r#"<a href="https://cairn.example/learners/p1">"#), "{html}");
-        assert!(html.contains("<!-- Add to your wallet"), "{html}");
         assert!(!html.contains("<b>") && !html.contains("<i>"), "{html}");
     }
 
