@@ -57,6 +57,9 @@ pub struct Email {
     pub html: Option<String>,
     /// (file name, MIME type, bytes)
     pub attachments: Vec<(String, String, Vec<u8>)>,
+    /// Images the HTML part shows: (Content-ID, MIME type, bytes), referenced in the HTML as
+    /// `cid:<Content-ID>` and sent beside it in a multipart/related part.
+    pub inline: Vec<(String, String, Vec<u8>)>,
 }
 
 impl Mailer {
@@ -109,6 +112,14 @@ impl Mailer {
             builder = builder.message_id(list.message_id.clone());
         }
         let body = match email.html {
+            Some(html) if !email.inline.is_empty() => {
+                let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+                for (cid, mime, bytes) in email.inline {
+                    let ct = ContentType::parse(&mime).map_err(|e| MailError::Build(e.to_string()))?;
+                    related = related.singlepart(lettre::message::Attachment::new_inline(cid).body(bytes, ct));
+                }
+                MultiPart::alternative().singlepart(SinglePart::plain(email.text)).multipart(related)
+            }
             Some(html) => MultiPart::alternative_plain_html(email.text, html),
             None => {
                 MultiPart::mixed().singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text))

@@ -448,6 +448,11 @@ pub fn revoke(
         crate::ledger::pool_record(conn, issuer.signer, fields, Some(a.id))?;
         // The Webmention is sent again so the learner's site sees the page now says revoked.
         crate::db::outbox::enqueue(conn, a.id, &url, a.evidence_url.as_deref(), false, now)?;
+        // The learner is told why, when there is an address to tell (a forgotten learner's
+        // award keeps none).
+        if !a.is_withdrawn() && Email::parse(&a.recipient_email).is_ok() {
+            crate::db::outbox::enqueue_revocation(conn, a.id, now)?;
+        }
         awards::by_public_id(conn, public_id)
     })
 }

@@ -102,6 +102,7 @@ pub fn credential_notice(
         text,
         html: None,
         attachments: vec![],
+        inline: vec![],
     })
 }
 

@@ -828,7 +828,14 @@ impl Newsletter {
         let (subject, text, html) = rendered.copy(&token);
         let headers =
             list_headers(&self.base, content, &unsubscribe_url(&self.base, &token), copy.issue_id, copy.subscriber_id);
-        let mail = crate::email::Email { to: copy.email.clone(), subject, text, html: Some(html), attachments: vec![] };
+        let mail = crate::email::Email {
+            to: copy.email.clone(),
+            subject,
+            text,
+            html: Some(html),
+            attachments: vec![],
+            inline: vec![],
+        };
         match tokio::time::timeout(SEND_TIMEOUT, self.mailer.send_list(mail, &headers)).await {
             Ok(Ok(())) => Outcome::Sent,
             Ok(Err(e @ (MailError::Rejected(_) | MailError::Address(_)))) => Outcome::Bounced(e.to_string()),

@@ -14,6 +14,8 @@ super::stored::stored_enum! {
         Email = "email",
         /// The mail that asks a newsletter reader to confirm (written when it is sent).
         NewsletterConfirmation = "newsletter_confirmation",
+        /// The mail that tells the learner their badge was revoked, and why.
+        RevocationEmail = "revocation_email",
     }
 }
 
@@ -161,6 +163,21 @@ pub fn enqueue(
     })
 }
 
+/// Queues the mail that tells the learner an award was revoked, in the caller's transaction.
+pub fn enqueue_revocation(conn: &mut SqliteConnection, award_id: i64, now: i64) -> StoreResult<()> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::RevocationEmail),
+            outbox::award_id.eq(award_id),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Notifications of the given awards, oldest first.
 pub fn for_awards(conn: &mut SqliteConnection, award_ids: &[i64]) -> StoreResult<Vec<Notification>> {
     outbox::table
@@ -241,28 +258,117 @@ pub fn settle(conn: &mut SqliteConnection, id: i64, attempts: i64, outcome: Sett
     Ok(())
 }
 
-/// What the badge email of an award says and carries.
+/// What the badge email (and the revocation email) of an award says and carries.
 #[derive(Debug, Clone)]
 pub struct AwardMail {
     pub to: String,
-    pub name: Option<String>,
+    /// The learner's name as they gave it when they joined (private: never the public form
+    /// shown on badges); `None` when the award has no learner on file.
+    pub given_name: Option<String>,
     pub public_id: String,
+    /// The badge: its task's title.
     pub title: String,
+    /// The titles of the courses that hold the badge's task, in course order, each once.
+    pub courses: Vec<String>,
+    /// The instructor's comment.
+    pub narrative: Option<String>,
+    /// The post that earned the badge, and its title when it is known.
+    pub evidence_url: Option<String>,
+    pub post_title: Option<String>,
+    /// The public id of the learner's portfolio, when they have one and it is not hidden.
+    pub portfolio: Option<String>,
+    /// The learner joined with a blog, so has a private subscription page.
+    pub joined: bool,
+    pub revocation_reason: Option<String>,
+    /// The learner was forgotten: the award keeps no recipient, and nothing is sent.
+    pub withdrawn: bool,
     /// The award's images, to attach the baked PNG.
     pub images: super::awards::StoredImages,
     pub issuer: String,
 }
 
+type MailRow = (
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
 /// The badge email's content for an award.
 pub fn award_mail(conn: &mut SqliteConnection, award_id: i64) -> StoreResult<AwardMail> {
-    let (to, name, public_id, title): (String, Option<String>, String, String) = awards::table
-        .inner_join(tasks::table)
-        .filter(awards::id.eq(award_id))
-        .select((awards::recipient_email, awards::recipient_name, awards::public_id, tasks::title))
-        .first(conn)?;
+    use super::schema::{authors, feeds, links};
+    let (to, public_id, task_id, title, narrative, evidence_url, link_id, author_id, revocation_reason, withdrawn_at): MailRow =
+        awards::table
+            .inner_join(tasks::table)
+            .filter(awards::id.eq(award_id))
+            .select((
+                awards::recipient_email,
+                awards::public_id,
+                awards::task_id,
+                tasks::title,
+                awards::narrative,
+                awards::evidence_url,
+                awards::link_id,
+                awards::author_id,
+                awards::revocation_reason,
+                awards::withdrawn_at,
+            ))
+            .first(conn)?;
+    let mut courses: Vec<String> = Vec::new();
+    for (course, _) in super::courses::places_of_task(conn, task_id)? {
+        if !courses.contains(&course.title) {
+            courses.push(course.title);
+        }
+    }
+    let post_title = match link_id {
+        Some(id) => links::table.find(id).select(links::title).first::<String>(conn).optional()?,
+        None => None,
+    }
+    .map(|t| t.trim().to_string())
+    .filter(|t| !t.is_empty());
+    let author = match author_id {
+        Some(id) => Some(id),
+        None => authors::table.filter(authors::email.eq(&to)).select(authors::id).first(conn).optional()?,
+    };
+    let given_name = match author {
+        Some(id) => authors::table.find(id).select(authors::name).first::<String>(conn).optional()?,
+        None => None,
+    }
+    .map(|n| n.trim().to_string())
+    .filter(|n| !n.is_empty());
+    // A learner who joined holds a private link (only its hash is stored) to manage their feed.
+    let joined = match author {
+        Some(id) => diesel::select(diesel::dsl::exists(
+            feeds::table.filter(feeds::author_id.eq(id).and(feeds::manage_token_hash.is_not_null())),
+        ))
+        .get_result(conn)?,
+        None => false,
+    };
+    let portfolio = super::portfolios::of_award(conn, author_id, &to)?.filter(|p| !p.hidden).map(|p| p.public_id);
     let images = super::awards::images(conn, &public_id)?;
     let issuer = super::institution::get(conn)?.name;
-    Ok(AwardMail { to, name, public_id, title, images, issuer })
+    Ok(AwardMail {
+        to,
+        given_name,
+        public_id,
+        title,
+        courses,
+        narrative: narrative.filter(|n| !n.trim().is_empty()),
+        evidence_url,
+        post_title,
+        portfolio,
+        joined,
+        revocation_reason,
+        withdrawn: withdrawn_at.is_some(),
+        images,
+        issuer,
+    })
 }
 
 #[cfg(test)]
@@ -338,6 +444,27 @@ pub(crate) mod tests {
             (mail.title.as_str(), mail.issuer.as_str(), mail.to.as_str()),
             ("Data", "Open U", "ada@example.edu")
         );
+    }
+
+    #[test]
+    fn the_mail_greets_by_the_given_name_and_links_only_a_visible_portfolio() {
+        let (_dir, mut c, award) = db_with_award();
+        let m = award_mail(&mut c, award).unwrap();
+        assert_eq!((m.given_name, m.portfolio, m.joined, m.courses.len()), (None, None, false, 0));
+        assert_eq!(m.evidence_url.as_deref(), Some("https://ada.example/post"));
+        // The learner on file by the award's address: her name as given, never its public form.
+        let author =
+            crate::db::feeds::find_or_create_author(&mut c, " Ada Lovelace ", Some("ada@example.edu")).unwrap();
+        crate::db::learners::set_name_choice(&mut c, author.id, crate::db::learners::NameShown::Initials, None)
+            .unwrap();
+        let m = award_mail(&mut c, award).unwrap();
+        let page = crate::db::portfolios::of_author(&mut c, author.id).unwrap().unwrap().public_id;
+        assert_eq!((m.given_name.as_deref(), m.portfolio.as_deref()), (Some("Ada Lovelace"), Some(page.as_str())));
+        crate::db::portfolios::set_hidden(&mut c, author.id, true).unwrap();
+        assert_eq!(award_mail(&mut c, award).unwrap().portfolio, None, "a hidden page is not linked");
+        assert!(!award_mail(&mut c, award).unwrap().withdrawn);
+        crate::db::learners::withdraw_award(&mut c, award, "withdrawn", 5).unwrap();
+        assert!(award_mail(&mut c, award).unwrap().withdrawn);
     }
 
     #[test]

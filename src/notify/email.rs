@@ -6,28 +6,160 @@ use askama::Template;
 use super::Notifier;
 use super::outbox::Delivery;
 use crate::badges::ob;
-use crate::db::outbox::{Notification, Status};
+use crate::db::outbox::{Kind, Notification, Status};
 use crate::email::{Email, MailError};
+
+/// What the award and revocation emails say, worked out once for both parts.
+pub struct AwardView {
+    /// The name the learner gave when they joined; `None` greets them without a name.
+    pub name: Option<String>,
+    pub issuer: String,
+    /// The badge.
+    pub title: String,
+    /// "the course “A”" or "the courses “A” and “B”"; `None` when no course holds the task.
+    pub courses: Option<String>,
+    /// The instructor's comment, line by line.
+    pub comment: Vec<String>,
+    /// The post that earned the badge, and its title when known.
+    pub post_url: Option<String>,
+    pub post_title: Option<String>,
+    /// The verification page.
+    pub url: String,
+    /// The learner's public page, when they have one they have not hidden.
+    pub portfolio_url: Option<String>,
+    /// The learner joined with a blog, so has a private subscription page.
+    pub joined: bool,
+    /// The reason given for a revocation, line by line.
+    pub reason: Vec<String>,
+    /// The Content-ID of the badge image in the HTML part.
+    pub cid: String,
+}
 
 /// The badge email's plain-text body.
 #[derive(Template)]
 #[template(path = "mail/award.txt")]
 pub struct AwardText<'a> {
-    pub name: Option<&'a str>,
-    pub issuer: &'a str,
-    pub title: &'a str,
-    /// The verification page.
-    pub url: &'a str,
+    pub m: &'a AwardView,
 }
 
-/// The badge email's HTML body: the same words, escaped.
+/// The badge email's HTML body: the same words, escaped, with the badge image.
 #[derive(Template)]
 #[template(path = "mail/award.html")]
 pub struct AwardHtml<'a> {
-    pub name: Option<&'a str>,
-    pub issuer: &'a str,
-    pub title: &'a str,
-    pub url: &'a str,
+    pub m: &'a AwardView,
+}
+
+/// The revocation email's plain-text body.
+#[derive(Template)]
+#[template(path = "mail/revoked.txt")]
+pub struct RevokedText<'a> {
+    pub m: &'a AwardView,
+}
+
+/// The revocation email's HTML body.
+#[derive(Template)]
+#[template(path = "mail/revoked.html")]
+pub struct RevokedHtml<'a> {
+    pub m: &'a AwardView,
+}
+
+/// "the course “A”", "the courses “A” and “B”", "the courses “A”, “B” and “C”".
+fn course_phrase(titles: &[String]) -> Option<String> {
+    let quoted: Vec<String> = titles.iter().map(|t| format!("\u{201c}{t}\u{201d}")).collect();
+    match quoted.as_slice() {
+        [] => None,
+        [one] => Some(format!("the course {one}")),
+        [init @ .., last] => Some(format!("the courses {} and {last}", init.join(", "))),
+    }
+}
+
+fn lines(text: Option<&str>) -> Vec<String> {
+    text.map(|t| t.trim().lines().map(|l| l.trim_end().to_string()).collect()).unwrap_or_default()
+}
+
+impl AwardView {
+    pub fn new(mail: &crate::db::outbox::AwardMail, base: &str) -> AwardView {
+        AwardView {
+            name: mail.given_name.clone(),
+            issuer: mail.issuer.clone(),
+            title: mail.title.clone(),
+            courses: course_phrase(&mail.courses),
+            comment: lines(mail.narrative.as_deref()),
+            post_url: mail.evidence_url.clone(),
+            post_title: mail.post_title.clone(),
+            url: ob::assertion_url(base, &mail.public_id),
+            portfolio_url: mail.portfolio.as_deref().map(|p| format!("{base}/learners/{p}")),
+            joined: mail.joined,
+            reason: lines(mail.revocation_reason.as_deref()),
+            cid: format!("badge-{}@cairn", mail.public_id),
+        }
+    }
+}
+
+/// The badge email for an award: text and HTML bodies, the baked PNG shown in the HTML part
+/// (by its Content-ID) and attached to download.
+pub fn award_email(mail: crate::db::outbox::AwardMail, png: Vec<u8>, base: &str) -> Result<Email, askama::Error> {
+    let view = AwardView::new(&mail, base);
+    let text = AwardText { m: &view }.render()?;
+    let html = AwardHtml { m: &view }.render()?;
+    Ok(Email {
+        to: mail.to,
+        subject: format!("You earned the badge \u{201c}{}\u{201d}", view.title),
+        text,
+        html: Some(html),
+        attachments: vec![(format!("badge-{}.png", mail.public_id), "image/png".into(), png.clone())],
+        inline: vec![(view.cid, "image/png".into(), png)],
+    })
+}
+
+/// The email that tells the learner a badge was revoked, and why.
+pub fn revocation_email(mail: crate::db::outbox::AwardMail, base: &str) -> Result<Email, askama::Error> {
+    let view = AwardView::new(&mail, base);
+    Ok(Email {
+        to: mail.to,
+        subject: format!("Your badge \u{201c}{}\u{201d} was revoked", view.title),
+        text: RevokedText { m: &view }.render()?,
+        html: Some(RevokedHtml { m: &view }.render()?),
+        ..Default::default()
+    })
+}
+
+impl Notifier {
+    /// Writes and sends an award's email: the badge, or (for [`Kind::RevocationEmail`]) its
+    /// revocation. A forgotten learner, or an award with no address, gets nothing.
+    pub(super) async fn send_email(&self, note: &Notification) -> Delivery {
+        let Some(id) = note.award_id else {
+            return Delivery::Fail { error: "an email notification with no award".into(), endpoint: None };
+        };
+        let mail = match self.db(move |c| crate::db::outbox::award_mail(c, id)).await {
+            Ok(m) => m,
+            Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },
+        };
+        if mail.withdrawn {
+            return Delivery::Fail { error: "the learner was forgotten".into(), endpoint: None };
+        }
+        if crate::domain::Email::parse(&mail.to).is_err() {
+            return Delivery::Fail { error: "the award has no email address".into(), endpoint: None };
+        }
+        let email = if note.kind == Kind::RevocationEmail {
+            revocation_email(mail, &self.base)
+        } else {
+            let png = match crate::badges::award::baked_png_of(&mail.images) {
+                Ok(p) => p,
+                Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },
+            };
+            award_email(mail, png, &self.base)
+        };
+        let email = match email {
+            Ok(e) => e,
+            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(MailError::Address(a)) => Delivery::Fail { error: format!("bad address {a}"), endpoint: None },
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
 }
 
 /// The email that asks a learner to confirm a subscription. Everything in it is Cairn's own
@@ -49,13 +181,7 @@ pub const JOIN_CONFIRM_SUBJECT: &str = "Confirm your course feed";
 
 /// The subscription confirmation email to `to`.
 pub fn join_confirmation(to: &str, body: &JoinConfirmText<'_>) -> Result<Email, askama::Error> {
-    Ok(Email {
-        to: to.to_string(),
-        subject: JOIN_CONFIRM_SUBJECT.into(),
-        text: body.render()?,
-        html: None,
-        attachments: vec![],
-    })
+    Ok(Email { to: to.to_string(), subject: JOIN_CONFIRM_SUBJECT.into(), text: body.render()?, ..Default::default() })
 }
 
 /// The email that asks a learner to confirm that they want to be forgotten: Cairn's own words
@@ -72,53 +198,7 @@ pub const FORGET_CONFIRM_SUBJECT: &str = "Confirm that Cairn should forget you";
 
 /// The forget confirmation email to `to`.
 pub fn forget_confirmation(to: &str, body: &ForgetConfirmText<'_>) -> Result<Email, askama::Error> {
-    Ok(Email {
-        to: to.to_string(),
-        subject: FORGET_CONFIRM_SUBJECT.into(),
-        text: body.render()?,
-        html: None,
-        attachments: vec![],
-    })
-}
-
-/// The badge email for an award: text and HTML bodies, and the baked PNG attached.
-pub fn award_email(mail: crate::db::outbox::AwardMail, png: Vec<u8>, base: &str) -> Result<Email, askama::Error> {
-    let url = ob::assertion_url(base, &mail.public_id);
-    let (name, issuer, title) = (mail.name.as_deref(), mail.issuer.as_str(), mail.title.as_str());
-    let text = AwardText { name, issuer, title, url: &url }.render()?;
-    let html = AwardHtml { name, issuer, title, url: &url }.render()?;
-    Ok(Email {
-        to: mail.to,
-        subject: format!("You earned the badge \u{201c}{title}\u{201d}"),
-        text,
-        html: Some(html),
-        attachments: vec![(format!("badge-{}.png", mail.public_id), "image/png".into(), png)],
-    })
-}
-
-impl Notifier {
-    pub(super) async fn send_email(&self, note: &Notification) -> Delivery {
-        let Some(id) = note.award_id else {
-            return Delivery::Fail { error: "an email notification with no award".into(), endpoint: None };
-        };
-        let mail = match self.db(move |c| crate::db::outbox::award_mail(c, id)).await {
-            Ok(m) => m,
-            Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },
-        };
-        let png = match crate::badges::award::baked_png_of(&mail.images) {
-            Ok(p) => p,
-            Err(e) => return Delivery::Fail { error: e.to_string(), endpoint: None },
-        };
-        let email = match award_email(mail, png, &self.base) {
-            Ok(e) => e,
-            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
-        };
-        match self.mailer.send(email).await {
-            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
-            Err(MailError::Address(a)) => Delivery::Fail { error: format!("bad address {a}"), endpoint: None },
-            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
-        }
-    }
+    Ok(Email { to: to.to_string(), subject: FORGET_CONFIRM_SUBJECT.into(), text: body.render()?, ..Default::default() })
 }
 
 impl Notifier {
@@ -156,37 +236,99 @@ mod tests {
     fn award(name: Option<&str>) -> crate::db::outbox::AwardMail {
         crate::db::outbox::AwardMail {
             to: "ada@example.edu".into(),
-            name: name.map(Into::into),
+            given_name: name.map(Into::into),
             public_id: "abc".into(),
             title: "Data <& me>".into(),
+            courses: vec!["E-learning 3.0".into()],
+            narrative: Some("Clear and <i>well</i> argued.\nKeep going.".into()),
+            evidence_url: Some("https://ada.example/post".into()),
+            post_title: Some("Data & me".into()),
+            portfolio: Some("p1".into()),
+            joined: true,
+            revocation_reason: None,
+            withdrawn: false,
             images: Default::default(),
             issuer: "Open U".into(),
         }
     }
 
     #[test]
-    fn the_badge_email_says_hello_names_the_badge_and_links_its_page() {
-        let e = award_email(award(Some("Ada")), vec![1, 2, 3], "https://cairn.example").unwrap();
+    fn the_badge_email_names_the_course_post_and_comment_and_links_every_page() {
+        let e = award_email(award(Some("Ada Lovelace")), vec![1, 2, 3], "https://cairn.example").unwrap();
         assert_eq!(
             e.text,
-            "Hello Ada,\n\nOpen U has awarded you the badge \u{201c}Data <& me>\u{201d}.\n\n\
+            "Hello Ada Lovelace,\n\nOpen U has awarded you the badge \u{201c}Data <& me>\u{201d} in the course \
+             \u{201c}E-learning 3.0\u{201d}.\n\n\
+             It was earned by your post \u{201c}Data & me\u{201d} (https://ada.example/post).\n\n\
+             Your instructor's comment:\n> Clear and <i>well</i> argued.\n> Keep going.\n\n\
              Verify it, or share it: https://cairn.example/assertions/abc\n\n\
+             All your badges, on your public page: https://cairn.example/learners/p1\n\n\
+             Your private page, where you choose how your name appears, hide your public page or download your \
+             data and badges, is the private link in the email you received when you joined.\n\n\
              The attached image carries the credential itself (an Open Badge); you can add it to a badge backpack.\n"
         );
         assert_eq!(e.subject, "You earned the badge \u{201c}Data <& me>\u{201d}");
         assert_eq!(e.attachments[0].0, "badge-abc.png");
-        let anonymous = award_email(award(None), vec![1, 2, 3], "https://cairn.example").unwrap();
-        assert!(anonymous.text.starts_with("Hello,\n\nOpen U"), "{}", anonymous.text);
+        assert_eq!(e.inline, vec![("badge-abc@cairn".to_string(), "image/png".to_string(), vec![1, 2, 3])]);
     }
 
     #[test]
-    fn the_html_body_escapes_what_learners_and_instructors_wrote() {
+    fn a_learner_without_name_post_comment_or_pages_gets_the_short_mail() {
+        let mut m = award(None);
+        (m.courses, m.narrative, m.evidence_url, m.post_title, m.portfolio, m.joined) =
+            (vec![], None, None, None, None, false);
+        let e = award_email(m, vec![1], "https://cairn.example").unwrap();
+        assert_eq!(
+            e.text,
+            "Hello,\n\nOpen U has awarded you the badge \u{201c}Data <& me>\u{201d}.\n\n\
+             Verify it, or share it: https://cairn.example/assertions/abc\n\n\
+             The attached image carries the credential itself (an Open Badge); you can add it to a badge backpack.\n"
+        );
+        let mut m = award(Some("Ada"));
+        (m.courses, m.post_title) = (vec!["A".into(), "B".into(), "C".into()], None);
+        let e = award_email(m, vec![1], "https://cairn.example").unwrap();
+        assert!(
+            e.text.contains("in the courses \u{201c}A\u{201d}, \u{201c}B\u{201d} and \u{201c}C\u{201d}."),
+            "{}",
+            e.text
+        );
+        assert!(e.text.contains("by your post https://ada.example/post.\n"), "{}", e.text);
+    }
+
+    #[test]
+    fn the_html_body_escapes_what_learners_and_instructors_wrote_and_shows_the_badge() {
         let e = award_email(award(Some("<b>Ada</b>")), vec![1, 2, 3], "https://cairn.example").unwrap();
         let html = e.html.unwrap();
         assert!(html.contains("<p>Hello &#60;b&#62;Ada&#60;/b&#62;,</p>"), "{html}");
         assert!(html.contains("<strong>Data &#60;&#38; me&#62;</strong>"), "{html}");
+        assert!(html.contains(r#"<img src="cid:badge-abc@cairn""#), "{html}");
+        assert!(
+            html.contains("<blockquote>Clear and &#60;i&#62;well&#60;/i&#62; argued.<br>Keep going.</blockquote>"),
+            "{html}"
+        );
+        assert!(html.contains(r#"<a href="https://ada.example/post">Data &#38; me</a>"#), "{html}");
         assert!(html.contains(r#"<a href="https://cairn.example/assertions/abc">"#), "{html}");
-        assert!(!html.contains("<b>"), "{html}");
+        assert!(html.contains(r#"<a href="https://cairn.example/learners/p1">"#), "{html}");
+        assert!(!html.contains("<b>") && !html.contains("<i>"), "{html}");
+    }
+
+    #[test]
+    fn the_revocation_email_gives_the_reason_badge_course_and_page() {
+        let mut m = award(Some("Ada"));
+        m.revocation_reason = Some("Wrong <post>.\nSorry.".into());
+        let e = revocation_email(m, "https://cairn.example").unwrap();
+        assert_eq!(e.subject, "Your badge \u{201c}Data <& me>\u{201d} was revoked");
+        assert_eq!(
+            e.text,
+            "Hello Ada,\n\nOpen U has revoked your badge \u{201c}Data <& me>\u{201d} in the course \
+             \u{201c}E-learning 3.0\u{201d}.\n\nThe reason given:\n> Wrong <post>.\n> Sorry.\n\n\
+             Its verification page now says that it is revoked: https://cairn.example/assertions/abc\n\n\
+             If you think this is a mistake, write to your instructor.\n"
+        );
+        let html = e.html.unwrap();
+        assert!(html.contains("<blockquote>Wrong &#60;post&#62;.<br>Sorry.</blockquote>"), "{html}");
+        assert!(html.contains("E-learning 3.0") && html.contains("https://cairn.example/assertions/abc"), "{html}");
+        assert!(e.attachments.is_empty() && e.inline.is_empty());
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl Notification {
     /// In words, for the Reader.
     pub fn describe(&self) -> String {
         let what = match self.kind {
-            Kind::Email | Kind::NewsletterConfirmation => "email",
+            Kind::Email | Kind::RevocationEmail | Kind::NewsletterConfirmation => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -180,7 +180,7 @@ impl Notifier {
     async fn deliver_one(&self, note: Notification) -> StoreResult<()> {
         let delivery = match note.kind {
             Kind::Webmention => self.send_webmention(&note).await,
-            Kind::Email => self.send_email(&note).await,
+            Kind::Email | Kind::RevocationEmail => self.send_email(&note).await,
             Kind::NewsletterConfirmation => self.send_newsletter_confirmation(&note).await,
         };
         let now = self.now();

@@ -24,6 +24,7 @@ mod institution;
 mod join;
 mod layout;
 mod learners;
+mod mail;
 mod newsletter;
 mod notify;
 mod pagecheck;
