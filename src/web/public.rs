@@ -128,11 +128,21 @@ async fn task_badge(state: web::Data<AppState>, tag: web::Path<String>) -> Resul
 struct InstitutionPage {
     page: Page,
     institution: Institution,
+    /// Each course with the badges its modules offer, in course order.
+    courses: Vec<courses::Outline>,
 }
 
 async fn institution_page(session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let institution = state.db(institution::get).await?;
-    render(&InstitutionPage { page: Page::new(&session, institution.name.clone()), institution })
+    let (institution, courses) = state
+        .db(|c| {
+            let outlines = courses::list_courses(c)?
+                .into_iter()
+                .map(|course| courses::outline(c, course.id))
+                .collect::<crate::db::StoreResult<Vec<_>>>()?;
+            Ok((institution::get(c)?, outlines))
+        })
+        .await?;
+    render(&InstitutionPage { page: Page::new(&session, institution.name.clone()), institution, courses })
 }
 
 async fn institution_image(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

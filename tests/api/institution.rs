@@ -33,3 +33,19 @@ async fn the_institution_profile_is_editable_and_public() {
     let public = reqwest::get(app.url("/institution")).await.unwrap().text().await.unwrap();
     assert!(public.contains("Open University of Cairns"), "nothing changed");
 }
+
+/// The institution page lists its courses, each with the badges its tasks offer.
+#[tokio::test]
+async fn the_institution_page_lists_its_courses_and_badges() {
+    let app = spawn_app().await;
+    let empty = app.get_html("/institution").await;
+    assert!(empty.contains("No courses yet."), "{empty}");
+    cairn::demo::seed(&mut app.pool.get().unwrap()).unwrap();
+    let page = app.get_html("/institution").await;
+    assert!(page.contains("<h2 id=\"courses-h\">Courses and badges</h2>"), "{page}");
+    assert!(page.contains("href=\"/courses/e-learning-3-0\">E-Learning 3.0</a>"), "{page}");
+    for tag in ["el30-data", "el30-cloud", "el30-conclusion"] {
+        assert!(page.contains(&format!("src=\"/tasks/{tag}/badge\"")), "the badge of #{tag}");
+        assert!(page.contains(&format!("<code class=\"hashtag\">#{tag}</code>")), "#{tag}");
+    }
+}
