@@ -298,6 +298,12 @@ pub fn canonicalize_bounded(doc: &serde_json::Value, bounds: &Bounds) -> Result<
     if left.is_zero() {
         return Err(LdError::OutOfTime(bounds.budget));
     }
+    // Counted on the JSON first, in one cheap walk: a document that names more blank nodes
+    // than the cap is refused before expansion, which itself takes time on a large document.
+    let named = blank_nodes_in_json(doc);
+    if named > bounds.max_blank_nodes {
+        return Err(LdError::TooLarge(format!("{named} blank nodes, at most {}", bounds.max_blank_nodes)));
+    }
     let (doc, caps) = (doc.clone(), *bounds);
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
@@ -324,6 +330,35 @@ pub fn canonicalize_bounded(doc: &serde_json::Value, bounds: &Bounds) -> Result<
             Err(LdError::Canon("canonicalizing stopped without an answer".into()))
         }
     }
+}
+
+/// The blank nodes a JSON-LD document makes at least, read from its JSON: each distinct
+/// `_:` label, and each node object without an `id` (value and set objects are not nodes).
+/// Embedded contexts are skipped.
+fn blank_nodes_in_json(doc: &serde_json::Value) -> usize {
+    fn walk<'a>(v: &'a serde_json::Value, labels: &mut HashSet<&'a str>, anonymous: &mut usize) {
+        match v {
+            serde_json::Value::String(s) if s.starts_with("_:") => {
+                labels.insert(s);
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, labels, anonymous)),
+            serde_json::Value::Object(map) => {
+                let named = ["id", "@id"].iter().any(|k| map.get(*k).is_some_and(|i| i.is_string()));
+                if !named && !map.contains_key("@value") && !map.contains_key("@set") {
+                    *anonymous += 1;
+                }
+                for (k, v) in map {
+                    if k != "@context" {
+                        walk(v, labels, anonymous);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut labels, mut anonymous) = (HashSet::new(), 0);
+    walk(doc, &mut labels, &mut anonymous);
+    labels.len() + anonymous
 }
 
 /// [`canonicalize`] by the whole JSON-LD path, every time.
@@ -576,6 +611,18 @@ mod tests {
         let few_blank = Bounds { max_blank_nodes: blank.len() - 1, ..within };
         let err = canonicalize_bounded(&credential, &few_blank).unwrap_err().to_string();
         assert!(err.contains(&format!("{} blank nodes, at most {}", blank.len(), blank.len() - 1)), "{err}");
+        // Counted on the JSON alone, a ring of labels is refused before expansion.
+        let ring: Vec<serde_json::Value> = (0..300)
+            .map(
+                |i| json!({"id": format!("_:r{i}"), "type": ["Profile"], "parentOrg": format!("_:r{}", (i + 1) % 300)}),
+            )
+            .collect();
+        let mut ringed = unsigned.clone();
+        ringed["evidence"] = json!(ring);
+        assert!(blank_nodes_in_json(&ringed) > 300);
+        let err = canonicalize_bounded(&ringed, &within).unwrap_err().to_string();
+        assert!(err.contains("blank nodes, at most 200"), "{err}");
+        assert!(blank_nodes_in_json(&credential) <= blank.len() + 1, "{}", blank_nodes_in_json(&credential));
         let late = Bounds { deadline: Instant::now(), ..within };
         let err = canonicalize_bounded(&credential, &late).unwrap_err();
         assert!(matches!(err, LdError::OutOfTime(_)), "{err}");
