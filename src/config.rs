@@ -406,7 +406,10 @@ pub static KEYS: &[Key] = &[
         value_name: "URL",
         default: None,
         default_doc: "`http://` + bound address",
-        help: "Public base URL; every Open Badges id derives from it. With `https://`, cookies are marked `Secure`.",
+        help: "Public base URL; every Open Badges id and the DID derive from it. With `https://`, cookies are marked \
+               `Secure`. Never derived from an unspecified address: `serve` on `0.0.0.0` or `::` refuses to start \
+               without it (other commands then name `127.0.0.1` or `::1`, with a warning), as does `serve --demo` on \
+               any address but loopback. A URL whose host is `0.0.0.0` or `::` is refused.",
         apply: |d, v| {
             d.s.base_url = v.optional_text()?.map(|raw| parse_base_url(&raw)).transpose()?;
             Ok(())
@@ -1105,10 +1108,25 @@ impl Settings {
         self.data_dir.join("cairn.db")
     }
 
-    /// The public base URL (no trailing slash) given the address actually bound.
+    /// The public base URL (no trailing slash) given the address actually bound. Never one of
+    /// an unspecified address (`0.0.0.0`, `::`), which names no host: `serve` refuses to start
+    /// there without `base_url` ([`crate::startup::check_bind`]); a command that only names
+    /// the instance gets the loopback address of the same family and port, with a warning.
     pub fn public_base_url(&self, bound: SocketAddr) -> String {
         match &self.base_url {
             Some(u) => u.as_str().trim_end_matches('/').to_string(),
+            None if bound.ip().is_unspecified() => {
+                let loopback = match bound {
+                    SocketAddr::V4(_) => SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, bound.port())),
+                    SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port())),
+                };
+                tracing::warn!(
+                    bind = %bound,
+                    "bind is an unspecified address and base_url is not set: naming this instance http://{loopback}; \
+                     set base_url to the address people reach it at"
+                );
+                format!("http://{loopback}")
+            }
             None => format!("http://{bound}"),
         }
     }
@@ -1221,13 +1239,22 @@ fn read_file(path: &Path) -> Result<(PathBuf, toml::Table), ConfigError> {
     Ok((path.to_path_buf(), table))
 }
 
+fn unspecified(raw: &str) -> String {
+    format!(
+        "'{raw}' names an unspecified address, which no one can reach; give the address people reach this instance at"
+    )
+}
+
 fn parse_base_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("'{raw}' is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("'{raw}' must start with http:// or https://"));
     }
-    if url.host_str().is_none() {
-        return Err(format!("'{raw}' has no host"));
+    match url.host() {
+        None => return Err(format!("'{raw}' has no host")),
+        Some(url::Host::Ipv4(ip)) if ip.is_unspecified() => return Err(unspecified(raw)),
+        Some(url::Host::Ipv6(ip)) if ip.is_unspecified() => return Err(unspecified(raw)),
+        Some(_) => {}
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("'{raw}' must not have a query or fragment"));
@@ -1273,6 +1300,10 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert_eq!(s.public_base_url(s.bind), "http://127.0.0.1:8080");
+        // Never from an unspecified address: the loopback one of its family instead.
+        assert_eq!(s.public_base_url("0.0.0.0:9000".parse().unwrap()), "http://127.0.0.1:9000");
+        assert_eq!(s.public_base_url("[::]:9000".parse().unwrap()), "http://[::1]:9000");
+        assert_eq!(s.public_base_url("192.0.2.7:9000".parse().unwrap()), "http://192.0.2.7:9000");
         assert_eq!((s.harvest.interval_secs, s.harvest.max_bytes, s.harvest.enabled), (3600, 5 * 1024 * 1024, true));
         assert_eq!((s.mail.smtp_port, s.mail.from.as_str()), (587, "Cairn <cairn@localhost>"));
         assert_eq!((s.chain.records_per_block, s.chain.difficulty_bits, s.chain.finality_depth), (5, 16, 6));
@@ -1291,6 +1322,10 @@ mod tests {
         assert!(err.contains("`bind`") && err.contains("CAIRN_BIND"), "{err}");
         let err = with_env(&[("CAIRN_BASE_URL", "ftp://x")]).unwrap_err().to_string();
         assert!(err.contains("`base_url`"), "{err}");
+        for unreachable in ["http://0.0.0.0:8080", "http://[::]:8080/", "http://0:8080"] {
+            let err = with_env(&[("CAIRN_BASE_URL", unreachable)]).unwrap_err().to_string();
+            assert!(err.contains("`base_url`") && err.contains("unspecified address"), "{unreachable}: {err}");
+        }
         let err = Settings::from_sources(Some(&file("[harvest]\nper_host = 0")), &no_env, &Overrides::default())
             .unwrap_err()
             .to_string();

@@ -23,6 +23,13 @@ use reqwest::{StatusCode, Url};
 pub const MAX_REDIRECTS: usize = 5;
 /// Most 307/308 redirects a POST follows (each one re-sends the body).
 pub const MAX_POST_REDIRECTS: usize = 3;
+/// How long an idle connection is kept for reuse. Servers close idle keep-alive connections
+/// after a few seconds (actix-web and Apache after 5, Cairn's own server included); a
+/// connection reused just as its server closes it fails with no answer ("connection closed
+/// before message completed"), which a Webmention takes for a transport error and retries a
+/// minute later. Under load the two clocks drift and that race is common. Kept below the
+/// shortest usual keep-alive, a pooled connection is never one its server is closing.
+pub const POOL_IDLE: Duration = Duration::from_secs(2);
 
 /// Why a fetch failed, in words an instructor can act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -253,6 +260,7 @@ impl Fetcher {
             .no_proxy()
             .dns_resolver(Arc::new(resolver))
             .pool_max_idle_per_host(4)
+            .pool_idle_timeout(POOL_IDLE)
             .build()?;
         Ok(Fetcher { client, config: Arc::new(config) })
     }

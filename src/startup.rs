@@ -28,6 +28,50 @@ const FORM_LIMIT: usize = 256 * 1024;
 /// Requests a client address may make to the peer endpoints per minute.
 const PEER_REQUESTS_PER_MINUTE: u32 = 3000;
 
+/// Refuses to serve where the instance's public address would be guessed wrong:
+/// - on an unspecified address (`0.0.0.0`, `::`: every address of the machine) without
+///   `base_url`, since links, badges, credentials and the DID would name an address no one
+///   reaches, and signed credentials cannot be taken back;
+/// - `serve --demo` on any address but loopback without `base_url`: the demo's instructor
+///   signs in with a password printed on the console, so a demo reachable from elsewhere is
+///   something to mean, with the address it is reached at.
+pub fn check_bind(settings: &Settings) -> anyhow::Result<()> {
+    let (bind, ip) = (settings.bind, settings.bind.ip());
+    if settings.base_url.is_some() {
+        return Ok(());
+    }
+    if settings.demo.enabled && !ip.is_loopback() {
+        anyhow::bail!(
+            "`serve --demo` on {bind} would be reachable beyond this machine, with a demo instructor whose \
+             password is printed here: give the address people reach it at with --base-url URL (or \
+             CAIRN_BASE_URL), or bind a loopback address (--bind 127.0.0.1:8080)"
+        );
+    }
+    if ip.is_unspecified() {
+        anyhow::bail!(
+            "bind = {bind} listens on every address of this machine, so the address people reach Cairn at \
+             cannot be told from it: set base_url (--base-url URL or CAIRN_BASE_URL). Links in mails, badges, \
+             credentials and the DID all name it, so it is never guessed from {ip}"
+        );
+    }
+    Ok(())
+}
+
+/// The warning `serve --demo` prints when it listens beyond loopback (with `base_url` set, as
+/// [`check_bind`] requires).
+pub fn demo_exposure_warning(settings: &Settings) -> Option<String> {
+    (settings.demo.enabled && !settings.bind.ip().is_loopback()).then(|| {
+        format!(
+            "WARNING: this demo listens on {} and is reached at {}: anyone who reaches it can sign in as the \
+             demo instructor {} with the password printed below and award badges. Stop it (Ctrl-C) when the \
+             demonstration is over; `cairn demo --remove` takes the demo data away.",
+            settings.bind,
+            settings.public_base_url(settings.bind),
+            crate::demo::DEMO_EMAIL
+        )
+    })
+}
+
 /// Opens the data dir and database, creating and migrating them on first use, and
 /// makes sure the institution profile exists.
 pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
@@ -163,6 +207,7 @@ impl Application {
     }
 
     pub fn build_with_pool(settings: &Settings, pool: DbPool) -> anyhow::Result<Application> {
+        check_bind(settings)?;
         let key = session_key(&settings.data_dir)?;
         let listener =
             TcpListener::bind(settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -171,8 +216,17 @@ impl Application {
         let secure = base_url.starts_with("https://");
         let mut allow_origins = settings.allow_origins.clone();
         if settings.demo.enabled {
-            // The demo blogs are served by this server: its own origin, exactly, and only in demo mode.
-            allow_origins.push(url::Url::parse(&base_url)?.origin().ascii_serialization());
+            // The demo blogs are served by this server: its own origin, exactly, and only in
+            // demo mode; never an unspecified address's, which would stand for every address
+            // of this machine (check_bind and the base_url rules make that impossible).
+            let own = url::Url::parse(&base_url)?;
+            let unspecified = match own.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_unspecified(),
+                Some(url::Host::Ipv6(ip)) => ip.is_unspecified(),
+                _ => false,
+            };
+            anyhow::ensure!(!unspecified, "the demo cannot exempt {base_url} from the outbound rules");
+            allow_origins.push(own.origin().ascii_serialization());
         }
         let fetcher = crate::harvest::fetcher(&settings.harvest, &allow_origins, &base_url)?;
         let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());

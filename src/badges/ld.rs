@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
 use locspan::Location;
@@ -36,6 +37,65 @@ pub enum LdError {
     Expand(String),
     #[error("canonicalization failed: {0}")]
     Canon(String),
+    /// Past the bounds a document from elsewhere is held to ([`Bounds`]).
+    #[error("the document is too large to check: {0}")]
+    TooLarge(String),
+    #[error("checking the document took longer than its budget of {} s", .0.as_secs_f64())]
+    OutOfTime(Duration),
+}
+
+/// Most RDF statements (quads) a document from elsewhere may have. Cairn's own credentials
+/// have about fifty, its status lists about a dozen.
+pub const MAX_FOREIGN_QUADS: usize = 2_000;
+/// Most blank nodes a document from elsewhere may have. Cairn's own have a handful.
+/// Canonicalization (RDFC-1.0) may take time growing steeply with blank nodes that look
+/// alike: a ring of 400 takes seconds, one of 3,000 hours.
+pub const MAX_FOREIGN_BLANK_NODES: usize = 200;
+/// The wall-clock time canonicalizing a document from elsewhere may take, by default.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
+
+/// What a document from elsewhere (a credential to verify, its status list) is held to
+/// before and while it is canonicalized: its statements and blank nodes are counted once it
+/// is expanded, before the costly step, and the whole runs within a wall-clock deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub max_quads: usize,
+    pub max_blank_nodes: usize,
+    /// When canonicalizing must be over.
+    pub deadline: Instant,
+    /// The budget the deadline was set from, for the error.
+    pub budget: Duration,
+}
+
+impl Bounds {
+    /// The default caps, with a deadline `budget` from now.
+    pub fn foreign(budget: Duration) -> Bounds {
+        Bounds {
+            max_quads: MAX_FOREIGN_QUADS,
+            max_blank_nodes: MAX_FOREIGN_BLANK_NODES,
+            deadline: Instant::now() + budget,
+            budget,
+        }
+    }
+
+    /// Refuses `quads` past the caps.
+    fn check(&self, quads: &Quads) -> Result<(), LdError> {
+        let mut blank = HashSet::new();
+        for ([s, p, o], g) in quads {
+            for t in [Some(s), Some(p), Some(o), g.as_ref()].into_iter().flatten() {
+                if let SimpleTerm::BlankNode(id) = t {
+                    blank.insert(id.as_str());
+                }
+            }
+        }
+        if blank.len() > self.max_blank_nodes {
+            return Err(LdError::TooLarge(format!("{} blank nodes, at most {}", blank.len(), self.max_blank_nodes)));
+        }
+        if quads.len() > self.max_quads {
+            return Err(LdError::TooLarge(format!("{} RDF statements, at most {}", quads.len(), self.max_quads)));
+        }
+        Ok(())
+    }
 }
 
 type ArcIri = Iri<Arc<str>>;
@@ -226,6 +286,79 @@ pub fn canonicalize(doc: &serde_json::Value) -> Result<String, LdError> {
         None => quads_of(doc, &*loader_for(doc)?)?,
     };
     normalized(&quads)
+}
+
+/// [`canonicalize`] for a document from elsewhere, within `bounds`: expanded, counted
+/// against the caps, then canonicalized, all before the deadline. The work runs on a thread
+/// of its own; when the deadline passes first, the error is returned at once and the thread
+/// is left to finish on its own (within the caps that is short; the command line that asks
+/// exits on the error).
+pub fn canonicalize_bounded(doc: &serde_json::Value, bounds: &Bounds) -> Result<String, LdError> {
+    let left = bounds.deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(LdError::OutOfTime(bounds.budget));
+    }
+    // Counted on the JSON first, in one cheap walk: a document that names more blank nodes
+    // than the cap is refused before expansion, which itself takes time on a large document.
+    let named = blank_nodes_in_json(doc);
+    if named > bounds.max_blank_nodes {
+        return Err(LdError::TooLarge(format!("{named} blank nodes, at most {}", bounds.max_blank_nodes)));
+    }
+    let (doc, caps) = (doc.clone(), *bounds);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("canonicalize".into())
+        .spawn(move || {
+            let result = (|| {
+                let quads = match shaped_quads(&doc) {
+                    Some(quads) => quads,
+                    None => quads_of(&doc, &*loader_for(&doc)?)?,
+                };
+                caps.check(&quads)?;
+                if Instant::now() >= caps.deadline {
+                    return Err(LdError::OutOfTime(caps.budget));
+                }
+                normalized(&quads)
+            })();
+            let _ = tx.send(result);
+        })
+        .map_err(|e| LdError::Canon(format!("cannot start canonicalizing: {e}")))?;
+    match rx.recv_timeout(left) {
+        Ok(result) => result,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(LdError::OutOfTime(bounds.budget)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(LdError::Canon("canonicalizing stopped without an answer".into()))
+        }
+    }
+}
+
+/// The blank nodes a JSON-LD document makes at least, read from its JSON: each distinct
+/// `_:` label, and each node object without an `id` (value and set objects are not nodes).
+/// Embedded contexts are skipped.
+fn blank_nodes_in_json(doc: &serde_json::Value) -> usize {
+    fn walk<'a>(v: &'a serde_json::Value, labels: &mut HashSet<&'a str>, anonymous: &mut usize) {
+        match v {
+            serde_json::Value::String(s) if s.starts_with("_:") => {
+                labels.insert(s);
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, labels, anonymous)),
+            serde_json::Value::Object(map) => {
+                let named = ["id", "@id"].iter().any(|k| map.get(*k).is_some_and(|i| i.is_string()));
+                if !named && !map.contains_key("@value") && !map.contains_key("@set") {
+                    *anonymous += 1;
+                }
+                for (k, v) in map {
+                    if k != "@context" {
+                        walk(v, labels, anonymous);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut labels, mut anonymous) = (HashSet::new(), 0);
+    walk(doc, &mut labels, &mut anonymous);
+    labels.len() + anonymous
 }
 
 /// [`canonicalize`] by the whole JSON-LD path, every time.
@@ -461,6 +594,41 @@ mod tests {
         let foreign = json!({"@context": "https://example.org/ctx", "name": "x"});
         assert!(matches!(canonicalize(&foreign), Err(LdError::Expand(_))));
     }
+    #[test]
+    fn a_document_past_the_caps_or_its_deadline_is_refused_and_one_within_them_canonicalizes_as_ever() {
+        let (credential, unsigned, _) = signed_forms();
+        let within = Bounds::foreign(DEFAULT_BUDGET);
+        for doc in [&credential, &unsigned] {
+            assert_eq!(canonicalize_bounded(doc, &within).unwrap(), canonicalize(doc).unwrap());
+        }
+        let nq = canonicalize(&credential).unwrap();
+        let quads = nq.lines().count();
+        let blank: HashSet<&str> = nq.split_whitespace().filter(|t| t.starts_with("_:")).collect();
+        assert!(quads < MAX_FOREIGN_QUADS / 20 && blank.len() < MAX_FOREIGN_BLANK_NODES / 10, "{quads} {blank:?}");
+        let few_quads = Bounds { max_quads: quads - 1, ..within };
+        let err = canonicalize_bounded(&credential, &few_quads).unwrap_err().to_string();
+        assert!(err.contains(&format!("{quads} RDF statements, at most {}", quads - 1)), "{err}");
+        let few_blank = Bounds { max_blank_nodes: blank.len() - 1, ..within };
+        let err = canonicalize_bounded(&credential, &few_blank).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} blank nodes, at most {}", blank.len(), blank.len() - 1)), "{err}");
+        // Counted on the JSON alone, a ring of labels is refused before expansion.
+        let ring: Vec<serde_json::Value> = (0..300)
+            .map(
+                |i| json!({"id": format!("_:r{i}"), "type": ["Profile"], "parentOrg": format!("_:r{}", (i + 1) % 300)}),
+            )
+            .collect();
+        let mut ringed = unsigned.clone();
+        ringed["evidence"] = json!(ring);
+        assert!(blank_nodes_in_json(&ringed) > 300);
+        let err = canonicalize_bounded(&ringed, &within).unwrap_err().to_string();
+        assert!(err.contains("blank nodes, at most 200"), "{err}");
+        assert!(blank_nodes_in_json(&credential) <= blank.len() + 1, "{}", blank_nodes_in_json(&credential));
+        let late = Bounds { deadline: Instant::now(), ..within };
+        let err = canonicalize_bounded(&credential, &late).unwrap_err();
+        assert!(matches!(err, LdError::OutOfTime(_)), "{err}");
+        assert!(err.to_string().contains("budget of 5 s"), "{err}");
+    }
+
     #[test]
     fn contexts_cut_to_a_documents_terms_canonicalize_exactly_as_the_whole_ones() {
         let full: Vec<(&str, String)> = CONTEXTS.iter().map(|(u, t)| (*u, t.to_string())).collect();

@@ -179,7 +179,12 @@ fn invalid(m: impl Into<String>) -> ProofError {
 
 /// The bytes `eddsa-rdfc-2022` signs: SHA-256 of the canonical proof options (with the
 /// document's context) followed by SHA-256 of the canonical document without its proof.
-fn hash_data(unsecured: &Value, options: &Value) -> Result<Vec<u8>, ProofError> {
+/// With `bounds`, for a document from elsewhere, each canonicalization is held to them.
+fn hash_data(unsecured: &Value, options: &Value, bounds: Option<&ld::Bounds>) -> Result<Vec<u8>, ProofError> {
+    let canonicalize = |doc: &Value| match bounds {
+        Some(b) => ld::canonicalize_bounded(doc, b),
+        None => ld::canonicalize(doc),
+    };
     let mut config = options.clone();
     config["@context"] = unsecured.get("@context").cloned().ok_or_else(|| invalid("the document has no @context"))?;
     // Credentials signed in the same second with the same key share their proof options, so
@@ -191,13 +196,13 @@ fn hash_data(unsecured: &Value, options: &Value) -> Result<Vec<u8>, ProofError> 
         .ok()
         .and_then(|last| last.as_ref().filter(|(text, _)| *text == config_text).map(|(_, hash)| hash.clone()));
     let (config_hash, document) = match cached {
-        Some(hash) => (hash, ld::canonicalize(unsecured)),
+        Some(hash) => (hash, canonicalize(unsecured)),
         None => {
             // The two canonicalizations are independent and each costs milliseconds (JSON-LD
             // context processing): run side by side.
             let (config_nq, document) = std::thread::scope(|s| {
-                let config = s.spawn(|| ld::canonicalize(&config));
-                let document = ld::canonicalize(unsecured);
+                let config = s.spawn(|| canonicalize(&config));
+                let document = canonicalize(unsecured);
                 (config.join(), document)
             });
             let config_nq = config_nq.map_err(|_| invalid("canonicalizing the proof options failed"))??;
@@ -223,7 +228,7 @@ pub fn sign(mut doc: Value, key: &SigningKey, method: &str, created: i64) -> Res
         "verificationMethod": method,
         "proofPurpose": "assertionMethod",
     });
-    let signature = key.sign(&hash_data(&doc, &options)?);
+    let signature = key.sign(&hash_data(&doc, &options, None)?);
     let mut proof = options;
     proof["proofValue"] = json!(format!("z{}", bs58::encode(signature.to_bytes()).into_string()));
     doc["proof"] = proof;
@@ -234,8 +239,13 @@ pub fn sign(mut doc: Value, key: &SigningKey, method: &str, created: i64) -> Res
 pub type Resolved = Result<(VerifyingKey, String), String>;
 
 /// Checks a document's `eddsa-rdfc-2022` proof; `resolve` gives the key a verification
-/// method id names and the method's controller. Returns the method id.
-pub fn verify_proof(doc: &Value, resolve: &mut dyn FnMut(&str) -> Resolved) -> Result<String, ProofError> {
+/// method id names and the method's controller. Returns the method id. The document may
+/// come from anywhere: it is canonicalized within `bounds`.
+pub fn verify_proof(
+    doc: &Value,
+    resolve: &mut dyn FnMut(&str) -> Resolved,
+    bounds: &ld::Bounds,
+) -> Result<String, ProofError> {
     let proof =
         doc.get("proof").filter(|p| p.is_object()).ok_or_else(|| invalid("the document has no single proof"))?;
     let field = |k: &str| proof.get(k).and_then(Value::as_str).ok_or_else(|| invalid(format!("the proof has no {k}")));
@@ -268,7 +278,7 @@ pub fn verify_proof(doc: &Value, resolve: &mut dyn FnMut(&str) -> Resolved) -> R
     if let Some(o) = unsecured.as_object_mut() {
         o.remove("proof");
     }
-    let data = hash_data(&unsecured, &options)?;
+    let data = hash_data(&unsecured, &options, Some(bounds))?;
     key.verify_strict(&data, &Signature::from_bytes(&sig)).map_err(|_| ProofError::BadSignature)?;
     Ok(method)
 }
@@ -423,6 +433,10 @@ mod tests {
         SigningKey::from_bytes(&[9; 32])
     }
 
+    fn bounds() -> ld::Bounds {
+        ld::Bounds::foreign(ld::DEFAULT_BUDGET)
+    }
+
     fn signed() -> (Value, String) {
         let k = key();
         let did = format!("did:key:{}", did::multibase(&k.verifying_key()));
@@ -434,17 +448,20 @@ mod tests {
     #[test]
     fn a_signed_document_verifies_and_any_change_breaks_it() {
         let (doc, method) = signed();
-        assert_eq!(verify_proof(&doc, &mut |m| resolve_did_key(m)).unwrap(), method);
+        assert_eq!(verify_proof(&doc, &mut |m| resolve_did_key(m), &bounds()).unwrap(), method);
         let mut changed = doc.clone();
         changed["credentialSubject"]["statusPurpose"] = json!("suspension");
-        assert!(matches!(verify_proof(&changed, &mut |m| resolve_did_key(m)), Err(ProofError::BadSignature)));
+        assert!(matches!(
+            verify_proof(&changed, &mut |m| resolve_did_key(m), &bounds()),
+            Err(ProofError::BadSignature)
+        ));
         let mut dated = doc.clone();
         dated["proof"]["created"] = json!("2020-01-01T00:00:00Z");
-        assert!(matches!(verify_proof(&dated, &mut |m| resolve_did_key(m)), Err(ProofError::BadSignature)));
+        assert!(matches!(verify_proof(&dated, &mut |m| resolve_did_key(m), &bounds()), Err(ProofError::BadSignature)));
         let other = SigningKey::from_bytes(&[1; 32]);
         let mut stolen = doc.clone();
         stolen["issuer"] = json!(format!("did:key:{}", did::multibase(&other.verifying_key())));
-        assert!(verify_proof(&stolen, &mut |m| resolve_did_key(m)).is_err());
+        assert!(verify_proof(&stolen, &mut |m| resolve_did_key(m), &bounds()).is_err());
     }
 
     #[test]

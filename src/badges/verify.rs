@@ -2,15 +2,21 @@
 //! the `eddsa-rdfc-2022` proof, the validity dates, the revocation status list and, for a
 //! credential that states one, its chain record.
 //!
+//! The credential and its status list come from anywhere, so each is canonicalized within
+//! [`ld::Bounds`]: at most [`ld::MAX_FOREIGN_QUADS`] statements and
+//! [`ld::MAX_FOREIGN_BLANK_NODES`] blank nodes, counted before the costly step, and one
+//! wall-clock budget for all of it.
+//!
 //! `did:key` issuers are resolved offline. `did:web` DID documents, status lists and chain
 //! proofs are fetched with the outbound client, under its address policy, size and time
 //! limits; over https, or over http for an origin the policy names (a loopback test server).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{did, vc};
+use super::{did, ld, vc};
 use crate::net::Fetcher;
 
 /// Largest credential file read, in bytes.
@@ -140,12 +146,15 @@ fn issuer_of(doc: &Value) -> String {
 }
 
 /// Verifies `doc` at `now`: its proof, dates and revocation status, and its chain record when
-/// it states one.
-pub async fn verify(doc: &Value, fetcher: &Fetcher, now: i64) -> Result<Report, VerifyError> {
+/// it states one. Checking the proofs of the credential and its status list (their
+/// canonicalization) takes at most `budget` in all; fetching has the outbound client's own
+/// time limits.
+pub async fn verify(doc: &Value, fetcher: &Fetcher, now: i64, budget: Duration) -> Result<Report, VerifyError> {
+    let mut clock = Budget { total: budget, spent: Duration::ZERO };
     let mut resolver = Resolver { fetcher, documents: HashMap::new() };
     let method = doc.pointer("/proof/verificationMethod").and_then(Value::as_str).unwrap_or_default().to_string();
     resolver.load(&method).await?;
-    let method = vc::verify_proof(doc, &mut |m| resolver.resolve(m))?;
+    let method = clock.run(|b| vc::verify_proof(doc, &mut |m| resolver.resolve(m), b))?;
     let validity = vc::validity(doc, now)?;
     let issuer = issuer_of(doc);
     let revoked = match &validity.status {
@@ -155,7 +164,8 @@ pub async fn verify(doc: &Value, fetcher: &Fetcher, now: i64) -> Result<Report, 
             let list_method =
                 list.pointer("/proof/verificationMethod").and_then(Value::as_str).unwrap_or_default().to_string();
             resolver.load(&list_method).await?;
-            vc::verify_proof(&list, &mut |m| resolver.resolve(m))
+            clock
+                .run(|b| vc::verify_proof(&list, &mut |m| resolver.resolve(m), b))
                 .map_err(|e| VerifyError::Fetch(format!("the status list {url} does not verify: {e}")))?;
             if issuer_of(&list) != issuer {
                 return Err(VerifyError::Fetch(format!("the status list {url} has another issuer")));
@@ -170,6 +180,24 @@ pub async fn verify(doc: &Value, fetcher: &Fetcher, now: i64) -> Result<Report, 
     };
     let name = doc.get("name").and_then(Value::as_str).map(str::to_string);
     Ok(Report { issuer, method, name, validity, revoked, chain })
+}
+
+/// The canonicalization budget of one verification, spent proof by proof.
+struct Budget {
+    total: Duration,
+    spent: Duration,
+}
+
+impl Budget {
+    /// Runs `check` with the caps and what is left of the budget.
+    fn run<T>(&mut self, check: impl FnOnce(&ld::Bounds) -> T) -> T {
+        let started = std::time::Instant::now();
+        let left = self.total.saturating_sub(self.spent);
+        let bounds = ld::Bounds { deadline: started + left, budget: self.total, ..ld::Bounds::foreign(left) };
+        let out = check(&bounds);
+        self.spent += started.elapsed();
+        out
+    }
 }
 
 async fn check_chain(fetcher: &Fetcher, doc: &Value, record_id: &str, proof_url: &str) -> ChainCheck {

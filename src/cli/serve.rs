@@ -11,6 +11,11 @@ pub fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
     let mut settings = settings.clone();
     settings.demo.enabled = demo;
     let settings = &settings;
+    // Refused before anything is opened, seeded or bound.
+    crate::startup::check_bind(settings)?;
+    if let Some(warning) = crate::startup::demo_exposure_warning(settings) {
+        eprintln!("{warning}");
+    }
     let system = actix_web::rt::System::new();
     system.block_on(async {
         let pool = open_store(settings)?;

@@ -343,7 +343,8 @@ mod tests {
         assert_eq!(
             e.text,
             "Hello Ada,\n\nSomeone, probably you, asked https://cairn.example to collect the posts of a blog for \
-             its courses and gave this email address.\n\nConfirm here (the link works for 48 hours):\n\
+             its courses and gave this email address.\n\nTo confirm, open this link (it works for 48 hours) and press the \
+             button on the page:\n\
              https://cairn.example/join/confirm/t1\n\n\
              Keep this private link to change or remove your subscription later:\n\
              https://cairn.example/subscription/t2\n\n\

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::Notifier;
 use crate::db::outbox::{self, Kind, Notification, Settled, Status};
@@ -49,22 +50,43 @@ pub fn retry_schedule(attempts: i64, retry_after: Option<u64>, created_at: i64, 
 
 /// Most attempts a Webmention sent in the foreground makes by default.
 pub const FOREGROUND_ATTEMPTS: u32 = 5;
-/// Longest total wait between foreground attempts by default: the outbox's first four
-/// backoffs (1 + 2 + 4 + 8 minutes).
+/// Longest total wait between foreground attempts by default.
 pub const FOREGROUND_MAX_WAIT_SECS: u64 = 15 * 60;
+/// Longest a foreground send takes in all by default, attempts and waits together: a person
+/// waits for the answer.
+pub const FOREGROUND_TIMEOUT_SECS: u64 = 30;
 
-/// Bounds on sending in the foreground, where a person waits for the answer.
+/// Bounds on sending in the foreground, where a person waits for the answer. The first one
+/// reached ends the send.
 #[derive(Debug, Clone, Copy)]
 pub struct ForegroundLimits {
     /// Attempts in all (1: send exactly once).
     pub attempts: u32,
     /// Total time spent waiting between attempts.
     pub max_wait_secs: u64,
+    /// Total time, attempts and waits together: an attempt still running then is cut short,
+    /// and a retry whose wait would reach it is not made.
+    pub timeout: Duration,
 }
 
 impl Default for ForegroundLimits {
     fn default() -> ForegroundLimits {
-        ForegroundLimits { attempts: FOREGROUND_ATTEMPTS, max_wait_secs: FOREGROUND_MAX_WAIT_SECS }
+        ForegroundLimits {
+            attempts: FOREGROUND_ATTEMPTS,
+            max_wait_secs: FOREGROUND_MAX_WAIT_SECS,
+            timeout: Duration::from_secs(FOREGROUND_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// How long to wait in the foreground after attempt number `attempts` (1 for the first)
+/// failed: what the receiver asked for with `Retry-After` (up to a day), else a short backoff
+/// of a second doubling. The outbox's minutes ([`backoff_secs`]) suit a queue, not a person
+/// waiting.
+pub fn foreground_backoff_secs(attempts: u32, retry_after: Option<u64>) -> u64 {
+    match retry_after {
+        Some(secs) => secs.min(MAX_RETRY_AFTER_SECS),
+        None => 1u64 << attempts.saturating_sub(1).min(10),
     }
 }
 
@@ -74,8 +96,21 @@ pub struct Retrying<'a> {
     /// The attempt that failed (1 for the first).
     pub failed_attempt: u32,
     pub outcome: &'a Outcome,
-    /// The wait before the next attempt, as the outbox would schedule it.
+    /// The wait before the next attempt ([`foreground_backoff_secs`]).
     pub wait_secs: u64,
+}
+
+/// Which bound ended a foreground send whose last failure would have been retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// `attempts` were made.
+    Attempts,
+    /// The next attempt's wait (seconds) would have passed `max_wait_secs`.
+    MaxWait(u64),
+    /// The next attempt's wait (seconds) would have reached the timeout.
+    Deadline(u64),
+    /// The attempt in flight was cut short by the timeout.
+    TimedOut,
 }
 
 /// How a foreground send ended.
@@ -84,15 +119,14 @@ pub struct Foreground {
     /// The last attempt's outcome.
     pub outcome: Outcome,
     pub attempts: u32,
-    /// When the last failure was one the outbox retries but the limits stopped it: the
-    /// wait the next attempt would have needed.
-    pub stopped_before_wait: Option<u64>,
+    /// When the last failure was one that is retried but a bound stopped it: which.
+    pub stopped: Option<Stopped>,
 }
 
-/// Sends a Webmention now, retrying timeouts, 429 and 5xx as the outbox does (the same
-/// [`webmention::send`], the same [`backoff_secs`], `Retry-After` honoured up to a day), within
-/// `limits`. Before each retry `wait` is called and must wait the given time: the command line
-/// sleeps there and says so.
+/// Sends a Webmention now, retrying timeouts, 429 and 5xx (the same [`webmention::send`] as
+/// the outbox), with [`foreground_backoff_secs`] between attempts, within `limits`. Before
+/// each retry `wait` is called and must wait the given time: the command line sleeps there and
+/// says so.
 pub async fn send_in_foreground<W, F>(
     sender: &Sender,
     source: &str,
@@ -104,17 +138,32 @@ where
     W: FnMut(Retrying<'_>) -> F,
     F: Future<Output = ()>,
 {
+    let deadline = Instant::now() + limits.timeout;
     let mut waited = 0u64;
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let outcome = webmention::send(sender, source, target).await;
-        let Outcome::Failed { retry: true, retry_after, .. } = &outcome else {
-            return Foreground { outcome, attempts, stopped_before_wait: None };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(outcome) = tokio::time::timeout(left, webmention::send(sender, source, target)).await else {
+            let reason = format!("no answer within the timeout of {} s", limits.timeout.as_secs());
+            let outcome = Outcome::Failed { endpoint: None, status: None, reason, retry: true, retry_after: None };
+            return Foreground { outcome, attempts, stopped: Some(Stopped::TimedOut) };
         };
-        let wait_secs = backoff_secs(i64::from(attempts), *retry_after);
-        if attempts >= limits.attempts || waited.saturating_add(wait_secs) > limits.max_wait_secs {
-            return Foreground { outcome, attempts, stopped_before_wait: Some(wait_secs) };
+        let Outcome::Failed { retry: true, retry_after, .. } = &outcome else {
+            return Foreground { outcome, attempts, stopped: None };
+        };
+        let wait_secs = foreground_backoff_secs(attempts, *retry_after);
+        let stopped = if attempts >= limits.attempts {
+            Some(Stopped::Attempts)
+        } else if waited.saturating_add(wait_secs) > limits.max_wait_secs {
+            Some(Stopped::MaxWait(wait_secs))
+        } else if Duration::from_secs(wait_secs) >= deadline.saturating_duration_since(Instant::now()) {
+            Some(Stopped::Deadline(wait_secs))
+        } else {
+            None
+        };
+        if stopped.is_some() {
+            return Foreground { outcome, attempts, stopped };
         }
         waited += wait_secs;
         wait(Retrying { failed_attempt: attempts, outcome: &outcome, wait_secs }).await;
@@ -231,5 +280,15 @@ mod tests {
         assert_eq!(retry_schedule(1, Some(u64::MAX), created, created).1, created + 24 * 3600, "Retry-After capped");
         let late = created + GIVE_UP_AFTER_SECS - 30;
         assert_eq!(retry_schedule(1, None, created, late), (Status::GaveUp, late + 60));
+    }
+
+    #[test]
+    fn the_foreground_waits_what_retry_after_asks_or_a_second_doubling() {
+        let waits: Vec<u64> = (1..=5).map(|n| foreground_backoff_secs(n, None)).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16]);
+        assert_eq!(foreground_backoff_secs(40, None), 1024, "bounded");
+        assert_eq!(foreground_backoff_secs(1, Some(1)), 1, "Retry-After: 1 is one second, not a minute");
+        assert_eq!(foreground_backoff_secs(3, Some(0)), 0);
+        assert_eq!(foreground_backoff_secs(1, Some(u64::MAX)), 24 * 3600, "capped at a day");
     }
 }

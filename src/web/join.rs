@@ -20,7 +20,8 @@ use crate::harvest::discover::FeedLink;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/join", web::get().to(join_get))
         .route("/join", web::post().to(join_post))
-        .route("/join/confirm/{token}", web::get().to(confirm))
+        .route("/join/confirm/{token}", web::get().to(confirm_page))
+        .route("/join/confirm/{token}", web::post().to(confirm))
         .route("/subscription/{token}", web::get().to(manage_get))
         .route("/subscription/{token}", web::post().to(manage_post))
         .route("/subscription/{token}/remove", web::post().to(manage_remove))
@@ -197,6 +198,33 @@ fn refused(e: SubscribeError) -> AppError {
     }
 }
 
+/// A page that confirms by a POST from its button, as the mail's link leads to: a GET only
+/// shows the page, so a mail scanner following links confirms nothing.
+#[derive(Template)]
+#[template(path = "confirm_link.html")]
+pub(super) struct ConfirmLinkPage {
+    pub page: Page,
+    pub heading: &'static str,
+    pub message: String,
+    /// Where the button POSTs: the link itself.
+    pub action: String,
+    pub button: &'static str,
+}
+
+/// The confirmation link of the join mail: a page with one button. Whether the link is still
+/// good is told when the button is pressed.
+async fn confirm_page(session: Session, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+    render(&ConfirmLinkPage {
+        page: Page::new(&session, "Confirm your subscription"),
+        heading: "Confirm your subscription",
+        message: "Press the button to confirm that Cairn may collect the posts of the blog you gave.".into(),
+        action: format!("/join/confirm/{}", token.into_inner()),
+        button: "Confirm my subscription",
+    })
+}
+
+/// Confirms: the button of the page above. The secret token in the path is the authority
+/// (no cookie or CSRF token is needed, as for unsubscribing).
 async fn confirm(
     session: Session,
     state: web::Data<AppState>,

@@ -28,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/courses/{slug}/newsletter", web::post().to(subscribe))
         .route("/courses/{slug}/newsletter.atom", web::get().to(feed))
         .route("/courses/{slug}/newsletter/{date}", web::get().to(issue_page))
-        .route("/newsletter/confirm/{token}", web::get().to(confirm))
+        .route("/newsletter/confirm/{token}", web::get().to(confirm_page))
+        .route("/newsletter/confirm/{token}", web::post().to(confirm))
         .route("/newsletter/unsubscribe/{token}", web::get().to(unsubscribe_get))
         .route("/newsletter/unsubscribe/{token}", web::post().to(unsubscribe_post))
         .route("/admin/courses/{id}/newsletter", web::get().to(admin_page))
@@ -249,6 +250,19 @@ fn refused(e: NewsletterError) -> AppError {
     }
 }
 
+/// The confirmation link of a reader's mail: a page with one button, so that a mail scanner
+/// following links confirms nothing.
+async fn confirm_page(session: Session, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+    render(&super::join::ConfirmLinkPage {
+        page: Page::new(&session, "Confirm the newsletter"),
+        heading: "Confirm the newsletter",
+        message: "Press the button to start receiving the course newsletter at this address.".into(),
+        action: format!("/newsletter/confirm/{}", token.into_inner()),
+        button: "Confirm my subscription",
+    })
+}
+
+/// Confirms: the button of the page above; the secret token in the path is the authority.
 async fn confirm(
     session: Session,
     state: web::Data<AppState>,

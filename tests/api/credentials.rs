@@ -470,3 +470,66 @@ async fn a_rotated_key_signs_new_credentials_while_old_ones_keep_verifying() {
         .unwrap();
     assert_eq!(list["proof"]["verificationMethod"], new_method.as_str());
 }
+
+/// A credential from elsewhere whose evidence is a ring of `n` Profiles, each the next one's
+/// parent organization: `n` blank nodes that all look alike, canonicalization's worst case.
+/// The proof names a did:key issuer (resolved offline) and carries a signature of zeros.
+fn blank_node_ring(n: usize) -> Value {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let mb = cairn::badges::did::multibase(&key.verifying_key());
+    let did = format!("did:key:{mb}");
+    let evidence: Vec<Value> = (0..n)
+        .map(|i| json!({"id": format!("_:r{i}"), "type": ["Profile"], "parentOrg": format!("_:r{}", (i + 1) % n)}))
+        .collect();
+    json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": "Ring",
+        "issuer": {"id": did, "type": ["Profile"], "name": "Elsewhere"},
+        "validFrom": "2024-01-01T00:00:00Z",
+        "credentialSubject": {"type": ["AchievementSubject"], "achievement": {
+            "id": "urn:uuid:8f0e2a54-7d1b-4c6e-9a3f-2b5d6c7e8f90", "type": ["Achievement"], "name": "Ring",
+            "description": "d", "criteria": {"narrative": "n"}}},
+        "evidence": evidence,
+        "proof": {
+            "type": "DataIntegrityProof",
+            "cryptosuite": "eddsa-rdfc-2022",
+            "created": "2024-01-01T00:00:00Z",
+            "verificationMethod": format!("{did}#{mb}"),
+            "proofPurpose": "assertionMethod",
+            "proofValue": format!("z{}", bs58::encode([0u8; 64]).into_string()),
+        },
+    })
+}
+
+#[tokio::test]
+async fn a_foreign_credential_past_the_verifiers_bounds_is_refused_before_canonicalization() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, doc: &Value| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, doc.to_string()).unwrap();
+        file
+    };
+    // 3,000 blank nodes in a ring (canonicalizing it would take hours): refused on the count.
+    let ring = write("ring.json", &blank_node_ring(3_000));
+    assert!(std::fs::metadata(&ring).unwrap().len() > 150_000);
+    let (ok, text) = run_verify(&ring, None);
+    assert!(!ok, "{text}");
+    assert!(text.contains("too large to check") && text.contains("blank nodes, at most 200"), "{text}");
+    assert!(!text.contains("signature"), "the signature is never reached: {text}");
+
+    // Few blank nodes but thousands of statements: refused on those.
+    let mut tags = blank_node_ring(2);
+    tags["credentialSubject"]["achievement"]["tag"] = json!((0..2_500).map(|i| format!("#t{i}")).collect::<Vec<_>>());
+    let (ok, text) = run_verify(&write("tags.json", &tags), None);
+    assert!(!ok && text.contains("RDF statements, at most 2000"), "{text}");
+
+    // Within the bounds, a ring is canonicalized and its (zero) signature checked as usual.
+    let (ok, text) = run_verify(&write("small.json", &blank_node_ring(20)), None);
+    assert!(!ok && text.contains("signature does not match"), "{text}");
+
+    // The budget is a flag, and documented.
+    let help = crate::helpers::cairn_cmd().args(["credential", "verify", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    assert!(help.contains("--budget <SECONDS>") && help.contains("[default: 5]"), "{help}");
+}

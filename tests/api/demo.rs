@@ -75,11 +75,12 @@ fn mention_trail(app: &TestApp) -> String {
     rows.into_iter().map(|r| r.line).collect::<Vec<_>>().join("\n")
 }
 
-/// Waits until the demo post at `path` shows a badge's mention; returns the page. The bound
-/// leaves room for one retry of the Webmention a minute later (the outbox's first backoff),
-/// and a failure shows the outbox and the received mentions.
+/// Waits until the demo post at `path` shows a badge's mention; returns the page. A failure
+/// shows the outbox and the received mentions. The bound is the delivery job's tick (an award
+/// from another process wakes no one) and the work itself, with room for a loaded machine; no
+/// retry a minute later is expected (see `cairn::net::POOL_IDLE`).
 async fn mention_shown(app: &TestApp, path: &str) -> String {
-    let limit = Duration::from_secs(90);
+    let limit = Duration::from_secs(30);
     let deadline = Instant::now() + limit;
     loop {
         let page = app.get_html(path).await;
@@ -573,4 +574,70 @@ async fn demo_network_runs_three_peers_and_an_award_on_one_shows_its_block_on_al
     for port in ports {
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still served after stopping");
     }
+}
+
+#[test]
+fn a_demo_beyond_loopback_needs_a_base_url_and_warns_that_its_instructor_is_live() {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: once past the checks, binding it
+    // fails, so nothing here ever listens beyond loopback.
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        let out = cairn_cmd()
+            .env("CAIRN_DATA_DIR", dir.path())
+            .env_remove("CAIRN_BASE_URL")
+            .args(["serve", "--demo", "--bind", "192.0.2.1:0"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = serve(&[]);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(stderr.contains("--base-url") && stderr.contains("demo instructor"), "{stderr}");
+    assert!(!stdout.contains("password"), "no password is printed: {stdout}");
+    assert!(!dir.path().join("cairn.db").exists(), "refused before anything is opened or seeded");
+
+    let (ok, stdout, stderr) = serve(&["--base-url", "https://demo.example.org"]);
+    assert!(!ok, "192.0.2.1 cannot be bound here: {stdout}{stderr}");
+    assert!(
+        stderr.contains("WARNING: this demo listens on 192.0.2.1:0 and is reached at https://demo.example.org")
+            && stderr.contains(&format!("sign in as the demo instructor {}", cairn::demo::DEMO_EMAIL))
+            && stderr.contains("password printed below"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot listen on 192.0.2.1:0"), "{stderr}");
+}
+
+#[test]
+fn no_base_url_did_or_exempt_origin_comes_from_an_unspecified_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    for bind in ["0.0.0.0:0", "[::]:0"] {
+        s.bind = bind.parse().unwrap();
+        s.base_url = None;
+        for demo in [false, true] {
+            s.demo.enabled = demo;
+            // Refused before binding (so nothing here listens on every address).
+            let err = cairn::startup::Application::build(&s).err().expect("refused").to_string();
+            assert!(err.contains("--base-url"), "{bind} demo={demo}: {err}");
+            // Commands that only name the instance get the loopback address, never this one.
+            let base = s.public_base_url(s.bind);
+            assert!(base.starts_with("http://127.0.0.1:") || base.starts_with("http://[::1]:"), "{base}");
+            let did = cairn::badges::did::did_web(&base).unwrap();
+            assert!(!did.contains("0.0.0.0") && !did.contains("%5B%3A%3A%5D"), "{did}");
+        }
+    }
+    // A base URL naming an unspecified address is refused as a setting.
+    let out = cairn_cmd()
+        .env("CAIRN_DATA_DIR", dir.path())
+        .env("CAIRN_BASE_URL", "http://0.0.0.0:8080")
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("unspecified address"), "{stderr}");
 }

@@ -87,6 +87,8 @@ pub fn client() -> reqwest::Client {
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
+        // Never reuse a connection the server may be closing (its keep-alive is 5 s).
+        .pool_idle_timeout(cairn::net::POOL_IDLE)
         .build()
         .unwrap()
 }

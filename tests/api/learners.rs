@@ -332,7 +332,7 @@ async fn a_forgotten_learner_is_in_no_table_file_or_log_and_the_chain_and_other_
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let mails = smtp.wait_for(1).await;
     let confirm = link_in(&mails[0], &base, "/join/confirm/");
-    assert!(anon.get(&confirm).send().await.unwrap().status().is_success());
+    assert!(crate::join::confirm_through_page(&anon, &confirm).await.status().is_success());
 
     // Ada's feed is added by the instructor; both are harvested by `cairn harvest --once`.
     let teacher = sign_in(&base).await;
@@ -532,7 +532,7 @@ async fn a_learner_downloads_their_data_and_is_forgotten_only_through_the_emaile
     let mail = smtp.wait_for(1).await.remove(0);
     let confirm = link_in(&mail, &app.address, "/join/confirm/");
     let manage = link_in(&mail, &app.address, "/subscription/");
-    assert!(app.client.get(&confirm).send().await.unwrap().status().is_success());
+    assert!(crate::join::confirm_through_page(&app.client, &confirm).await.status().is_success());
     crate::harvest::pass(&app).await;
     app.login().await;
     let posts = posts_of(&app.data_dir, GRACE_EMAIL);
@@ -663,7 +663,8 @@ async fn a_learner_chooses_the_public_form_of_their_name_and_changes_it_for_futu
     assert!(res.text().await.unwrap().contains("type the pseudonym"));
     assert_eq!(join("initials", "").await.status(), 200);
     let mail = smtp.wait_for(1).await.remove(0);
-    assert!(app.client.get(link_in(&mail, &app.address, "/join/confirm/")).send().await.unwrap().status().is_success());
+    let confirm = link_in(&mail, &app.address, "/join/confirm/");
+    assert!(crate::join::confirm_through_page(&app.client, &confirm).await.status().is_success());
     let manage = link_in(&mail, &app.address, "/subscription/");
     crate::harvest::pass(&app).await;
     app.login().await;

@@ -76,6 +76,8 @@ async fn site() -> (TestApp, Vec<(String, String)>, Vec<(String, String)>) {
         .into_iter()
         .map(String::from)
         .chain([format!("{assertion}/proof"), assertion, format!("/subscription/{}", crate::portfolio::MANAGE_TOKEN)])
+        // The pages a confirmation mail's link opens (they show a button whatever the token).
+        .chain(["/join/confirm/t0k3n".to_string(), "/newsletter/confirm/t0k3n".to_string()])
         .collect();
     let public = crawl(&app, &anonymous, &start).await;
     app.login().await;

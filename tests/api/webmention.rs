@@ -422,7 +422,7 @@ async fn a_target_past_the_body_cap_is_read_up_to_the_cap_and_inflated_gzip_is_c
 }
 
 #[tokio::test]
-async fn the_cli_retries_as_the_outbox_does_unless_told_to_send_once() {
+async fn the_cli_retries_within_its_bounds_unless_told_to_send_once() {
     let server = FeedServer::start().await;
     server.set("/post", html(r#"<link rel="webmention" href="/wm">"#));
     let busy = |retry_after: Option<&str>| Reply::Status {
@@ -449,10 +449,16 @@ async fn the_cli_retries_as_the_outbox_does_unless_told_to_send_once() {
     assert!(!ok && out.contains("the next would wait 86400 s") && out.contains("--max-wait"), "{out}");
     assert_eq!(server.hits("/wm"), 2);
 
-    // By default the command retries: it prints the retry with the outbox's wait (Retry-After
-    // honoured over the first minute's backoff) and waits. Stopped once it said so.
+    // A Retry-After the --timeout cannot wait for ends the command at once, saying why.
     server.set("/wm", busy(Some("90")));
-    let mut child = cli(&server, SOURCE, &target, &[], &[]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let (ok, out) = send_with(&server, SOURCE, &target, &[], &[]).await;
+    assert!(!ok && out.contains("the next would wait 90 s, past --timeout 30"), "{out}");
+    assert_eq!(server.hits("/wm"), 3);
+
+    // Within the bounds the command retries: it prints the retry with the wait Retry-After
+    // asks for, and waits. Stopped once it said so.
+    let mut child =
+        cli(&server, SOURCE, &target, &["--timeout", "300"], &[]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -469,18 +475,19 @@ async fn the_cli_retries_as_the_outbox_does_unless_told_to_send_once() {
         .unwrap()
         .expect("the command announces its retry");
     assert_eq!(line, "attempt 1: the endpoint answered 503 Service Unavailable; retrying in 90 s");
-    assert_eq!(server.hits("/wm"), 3, "waiting, not sending");
+    assert_eq!(server.hits("/wm"), 4, "waiting, not sending");
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // The same loop, with the waits recorded instead of slept: the outbox's schedule, then
-    // success once the receiver recovers.
+    // The same loop, with the waits recorded instead of slept: a second after a 503, what
+    // Retry-After asks after a 429, then success once the receiver recovers.
     server.set("/wm", busy(None));
     let settings = cairn::config::HarvestSettings { timeout_secs: 5, ..Default::default() };
     let fetcher = cairn::harvest::fetcher(&settings, &[server.origin()], "https://cairn.example.edu").unwrap();
     let sender = cairn::webmention::Sender::new(&fetcher, "https://cairn.example.edu");
     let waits = std::sync::Mutex::new(vec![]);
-    let done = cairn::notify::outbox::send_in_foreground(&sender, SOURCE, &target, Default::default(), |r| {
+    let limits = cairn::notify::outbox::ForegroundLimits { timeout: Duration::from_secs(3600), ..Default::default() };
+    let done = cairn::notify::outbox::send_in_foreground(&sender, SOURCE, &target, limits, |r| {
         waits.lock().unwrap().push(r.wait_secs);
         let next = if r.failed_attempt == 1 {
             Reply::Status { status: 429, headers: vec![("Retry-After".into(), "200".into())], body: vec![] }
@@ -493,8 +500,86 @@ async fn the_cli_retries_as_the_outbox_does_unless_told_to_send_once() {
     .await;
     assert!(matches!(done.outcome, cairn::webmention::Outcome::Sent { status: 202, .. }), "{done:?}");
     assert_eq!(done.attempts, 3);
-    assert_eq!(*waits.lock().unwrap(), vec![60, 200], "a minute, then Retry-After over the two-minute backoff");
-    assert_eq!(server.hits("/wm"), 6);
+    assert_eq!(*waits.lock().unwrap(), vec![1, 200], "a second, then what Retry-After asks");
+    assert_eq!(server.hits("/wm"), 7);
+}
+
+/// Runs `cmd` to its end, bounded by `limit` (killed and failed past it): whether it
+/// succeeded, what it printed, and how long it took.
+async fn run_bounded(mut cmd: std::process::Command, limit: Duration) -> (bool, String, Duration) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let started = Instant::now();
+        let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > limit {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("the command was still running after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+        (status.success(), out, elapsed)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_waits_the_second_retry_after_asks_and_gives_up_on_silence_within_its_timeout() {
+    let server = FeedServer::start().await;
+    server.set("/post", html(r#"<link rel="webmention" href="/wm">"#));
+    let target = server.url("/post");
+    // 429 with Retry-After: 1: a second between attempts, not a minute.
+    server.set("/wm", Reply::Status { status: 429, headers: vec![("Retry-After".into(), "1".into())], body: vec![] });
+    let (ok, out, took) =
+        run_bounded(cli(&server, SOURCE, &target, &["--attempts", "3"], &[]), Duration::from_secs(120)).await;
+    assert!(!ok && out.contains("(after 3 attempt(s), the most --attempts allows)"), "{out}");
+    assert_eq!(out.matches("429 Too Many Requests; retrying in 1 s").count(), 2, "{out}");
+    assert_eq!(server.hits("/wm"), 3);
+    assert!(took < Duration::from_secs(20), "three attempts a second apart took {took:?}");
+
+    // 5xx without Retry-After: a short backoff, a second doubling.
+    server.set("/wm", Reply::Status { status: 502, headers: vec![], body: vec![] });
+    let (ok, out, took) =
+        run_bounded(cli(&server, SOURCE, &target, &["--attempts", "3"], &[]), Duration::from_secs(120)).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("502 Bad Gateway; retrying in 1 s") && out.contains("502 Bad Gateway; retrying in 2 s"),
+        "{out}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+
+    // Then success once the receiver accepts.
+    server.set("/wm", accepted());
+    let (ok, out, _) = run_bounded(cli(&server, SOURCE, &target, &[], &[]), Duration::from_secs(120)).await;
+    assert!(ok && out.contains("status: 202 (accepted)"), "{out}");
+
+    // A target, then an endpoint, that never answer: given up at --timeout with the reason,
+    // well before the outbound client's own 20 s limit, let alone a minute's backoff.
+    let silent = || Reply::Delayed { wait: Duration::from_secs(600), then: Box::new(accepted()) };
+    server.set("/silent-post", silent());
+    server.set("/quiet", html(r#"<link rel="webmention" href="/silent-wm">"#));
+    server.set("/silent-wm", silent());
+    for path in ["/silent-post", "/quiet"] {
+        let (ok, out, took) =
+            run_bounded(cli(&server, SOURCE, &server.url(path), &["--timeout", "3"], &[]), Duration::from_secs(120))
+                .await;
+        assert!(!ok, "{path}: {out}");
+        assert!(
+            out.contains("no answer within the timeout of 3 s (gave up during attempt 1, at --timeout 3)"),
+            "{path}: {out}"
+        );
+        assert!(took < Duration::from_secs(15), "{path}: gave up after {took:?}");
+    }
+    assert_eq!(server.hits("/silent-wm"), 1, "the endpoint was reached once and never answered");
 }
 
 #[tokio::test]
