@@ -266,10 +266,9 @@ pub fn checked(req: &AwardRequest) -> StoreResult<(Email, AwardRequest)> {
         errors.add("evidence", format!("'{url}' is not a web address (http or https)"));
     }
     match email {
-        Some(email) if errors.is_empty() => Ok((
-            email,
-            AwardRequest { recipient_name: name, narrative, evidence_url: evidence, ..req.clone() },
-        )),
+        Some(email) if errors.is_empty() => {
+            Ok((email, AwardRequest { recipient_name: name, narrative, evidence_url: evidence, ..req.clone() }))
+        }
         _ => Err(StoreError::Invalid(errors)),
     }
 }
@@ -279,18 +278,35 @@ pub fn checked(req: &AwardRequest) -> StoreResult<(Email, AwardRequest)> {
 /// (`allow_foreign_evidence`):
 /// - a URL whose first own-site copy came from another learner's feed is theirs: refused;
 /// - a harvested post that is a duplicate of another learner's: refused;
-/// - a post the recipient's feed delivered from another site ("posted elsewhere", or not yet
-///   checked): refused without the confirmation;
+/// - a post the recipient's feed delivered from another site ("posted elsewhere"): refused
+///   without the confirmation (a post harvested before these rules is classified first);
 /// - evidence Cairn never harvested, or harvested for no one as their own: allowed.
 fn check_authorship(conn: &mut SqliteConnection, req: &AwardRequest, email: &Email) -> StoreResult<()> {
-    let link = req.link_id.map(|id| links::get_link(conn, id)).transpose()?;
-    let claims = match req.evidence_url.as_deref() {
-        Some(url) => links::claims(conn, url)?,
-        None => Vec::new(),
+    let read = |conn: &mut SqliteConnection| -> StoreResult<_> {
+        let link = req.link_id.map(|id| links::get_link(conn, id)).transpose()?;
+        let claims = match req.evidence_url.as_deref() {
+            Some(url) => links::claims(conn, url)?,
+            None => Vec::new(),
+        };
+        Ok((link, claims))
     };
+    let (mut link, mut claims) = read(conn)?;
+    // Posts harvested before the authorship rules are classified now, if housekeeping has not
+    // done it yet.
+    let unchecked: Vec<i64> = link
+        .iter()
+        .filter(|l| l.authorship == Authorship::Unchecked)
+        .map(|l| l.id)
+        .chain(claims.iter().filter(|c| c.authorship == Authorship::Unchecked).map(|c| c.link_id))
+        .collect();
+    if !unchecked.is_empty() {
+        links::classify_unchecked_of(conn, Some(&unchecked))?;
+        (link, claims) = read(conn)?;
+    }
     let is_recipient = |c: &links::Claim| {
         req.author_id == Some(c.author_id)
-            || (req.author_id.is_none() && c.author_email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email.as_str())))
+            || (req.author_id.is_none()
+                && c.author_email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email.as_str())))
     };
     let shown = req.evidence_url.as_deref().unwrap_or("this post");
     let owner = claims.iter().find(|c| c.authorship == Authorship::Own);
@@ -387,8 +403,22 @@ pub struct LinkAward {
     pub allow_foreign_evidence: bool,
 }
 
-/// Awards the badge of a Task for a harvested post, to the post's author.
-pub fn award_link(conn: &mut SqliteConnection, issuer: &Issuer, a: &LinkAward, now: i64) -> StoreResult<Award> {
+/// Awards the badge of `task_id` for a harvested post, to the post's author; a post posted
+/// elsewhere than on their site is refused (see [`award_post`] for the confirmation).
+pub fn award_link(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    link_id: i64,
+    task_id: i64,
+    narrative: Option<String>,
+    by: Option<i64>,
+    now: i64,
+) -> StoreResult<Award> {
+    award_post(conn, issuer, &LinkAward { link_id, task_id, narrative, by, allow_foreign_evidence: false }, now)
+}
+
+/// Awards the badge of a Task for a harvested post, to the post's author, as the Reader does.
+pub fn award_post(conn: &mut SqliteConnection, issuer: &Issuer, a: &LinkAward, now: i64) -> StoreResult<Award> {
     Awarding::new(conn, issuer, 1)?.award_link(
         conn,
         a.link_id,

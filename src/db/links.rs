@@ -172,7 +172,8 @@ fn classify(url: Option<&str>, sites: &Sites, owners: &HashMap<String, i64>) -> 
             None if sites.contains(u) => (Authorship::Own, None),
             None => (Authorship::Elsewhere, None),
         },
-        None => (Authorship::Elsewhere, None),
+        // Nothing points elsewhere: the post reached Cairn only through the learner's feed.
+        None => (Authorship::Own, None),
     }
 }
 
@@ -364,8 +365,16 @@ fn retie(
 /// harvest applies, feed by feed, and removes the hashtag ties of those that are not the
 /// learner's own (an instructor's manual ties stay). Returns how many were classified.
 pub fn classify_unchecked(conn: &mut SqliteConnection) -> StoreResult<usize> {
-    let feed_ids: Vec<i64> =
-        links::table.filter(links::authorship.eq(Authorship::Unchecked)).select(links::feed_id).distinct().load(conn)?;
+    classify_unchecked_of(conn, None)
+}
+
+/// [`classify_unchecked`] for the feeds of the given Links only (all feeds for `None`).
+pub fn classify_unchecked_of(conn: &mut SqliteConnection, link_ids: Option<&[i64]>) -> StoreResult<usize> {
+    let mut q = links::table.filter(links::authorship.eq(Authorship::Unchecked)).select(links::feed_id).into_boxed();
+    if let Some(ids) = link_ids {
+        q = q.filter(links::id.eq_any(ids.to_vec()));
+    }
+    let feed_ids: Vec<i64> = q.distinct().load(conn)?;
     let mut done = 0;
     for feed_id in feed_ids {
         let feed = crate::db::feeds::get_feed(conn, feed_id)?;

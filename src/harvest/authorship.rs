@@ -139,9 +139,7 @@ pub fn is_own_instance(url: &str, base_url: &str) -> bool {
 /// Why an address cannot be a learner's feed, when it is one of Cairn's own.
 pub fn own_instance_refusal(url: &str, base_url: &str) -> Option<String> {
     is_own_instance(url, base_url).then(|| {
-        format!(
-            "{url} is a page or feed of this Cairn site, not your own blog: give the address of the blog you write"
-        )
+        format!("{url} is a page or feed of this Cairn site, not your own blog: give the address of the blog you write")
     })
 }
 

@@ -120,12 +120,12 @@ async fn feed_edit(
     CsrfForm(form): CsrfForm<EditFeedForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    use_feeds::change_url(&state.pool, &state.harvester, &state.base_url, id, &form.url, now()).await.map_err(
-        |e| match e {
+    use_feeds::change_url(&state.pool, &state.harvester, &state.base_url, id, &form.url, now()).await.map_err(|e| {
+        match e {
             crate::db::StoreError::Invalid(e) => AppError::BadRequest(e.get("url").to_string()),
             e => e.into(),
-        },
-    )?;
+        }
+    })?;
     flash(&session, "Feed address changed.");
     Ok(redirect("/admin/feeds"))
 }

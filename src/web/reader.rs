@@ -200,7 +200,7 @@ async fn award_one(
         allow_foreign_evidence: form.allow_foreign_evidence.as_deref().is_some_and(|v| !v.is_empty() && v != "0"),
     };
     let (st, now) = (state.clone(), now());
-    let a = state.db(move |c| award::award_link(c, &st.issuer(), &request, now)).await?;
+    let a = state.db(move |c| award::award_post(c, &st.issuer(), &request, now)).await?;
     tracing::info!(award = %a.public_id, link, task, "badge awarded");
     state.awarded();
     let msg = format!("Badge awarded: {}", crate::badges::ob::assertion_url(&state.base_url, &a.public_id));

@@ -38,7 +38,8 @@ fn learner(app: &TestApp, name: &str, email: &str, url: &str, manage_hash: Optio
 }
 
 fn rss(site: &str, items: &[(&str, &str, Option<&str>, &str)]) -> String {
-    let mut xml = format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Posts</title><link>{site}</link>");
+    let mut xml =
+        format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Posts</title><link>{site}</link>");
     for (title, link, author, text) in items {
         let by = author.map(|a| format!("<author>{a}</author>")).unwrap_or_default();
         xml.push_str(&format!(
@@ -75,13 +76,8 @@ fn token(app: &TestApp) -> String {
 }
 
 async fn api_award(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Value) {
-    let res = reqwest::Client::new()
-        .post(app.url("/api/v1/awards"))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        reqwest::Client::new().post(app.url("/api/v1/awards")).bearer_auth(token).json(body).send().await.unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
 }
@@ -194,7 +190,10 @@ async fn an_aggregators_posts_are_marked_untied_and_awarded_only_when_confirmed_
     let eve_post = server.url("/eve/cloud");
     server.set(
         "/noor.xml",
-        Reply::xml(rss("https://noor.example.org/", &[("Open data in class", noor_post, None, "My post for #el30-data")])),
+        Reply::xml(rss(
+            "https://noor.example.org/",
+            &[("Open data in class", noor_post, None, "My post for #el30-data")],
+        )),
     );
     // Eve's "blog" is a planet: Noor's post, a stranger's, and one post of her own.
     server.set(
@@ -268,7 +267,8 @@ async fn an_aggregators_posts_are_marked_untied_and_awarded_only_when_confirmed_
 
     // The duplicate is Noor's: never awarded to Eve, flag or not, on any surface.
     for flag in [false, true] {
-        let body = json!({"task": "#el30-data", "recipient": EVE, "evidence": noor_post, "allow_foreign_evidence": flag});
+        let body =
+            json!({"task": "#el30-data", "recipient": EVE, "evidence": noor_post, "allow_foreign_evidence": flag});
         let (status, body) = api_award(&app, &t, &body).await;
         assert_eq!(status, 409, "{body}");
         assert!(body["detail"].as_str().unwrap().contains("harvested first from Noor Haddad's own site"), "{body}");
@@ -329,14 +329,14 @@ async fn posts_harvested_before_the_rules_are_classified_after_the_upgrade() {
     let eve = learner(&app, "Eve", EVE, &server.url("/planet.xml"), None);
     app.harvester.run_pass(Some(eve), &|_, _| {}).await.unwrap();
     // As an older release left them: unchecked, and tied by hashtag.
-    {
+    let graph = task_id(&app, "el30-graph");
+    let as_before_the_upgrade = || {
         use cairn::db::schema::{link_tasks, links};
         use diesel::prelude::*;
         let mut c = app.pool.get().unwrap();
         diesel::update(links::table).set(links::authorship.eq(Authorship::Unchecked)).execute(&mut c).unwrap();
         let foreign = link(&links_of_feed(&app, eve), zed_post).id;
-        let graph = task_id(&app, "el30-graph");
-        diesel::insert_into(link_tasks::table)
+        diesel::insert_or_ignore_into(link_tasks::table)
             .values((
                 link_tasks::link_id.eq(foreign),
                 link_tasks::task_id.eq(graph),
@@ -346,21 +346,28 @@ async fn posts_harvested_before_the_rules_are_classified_after_the_upgrade() {
             ))
             .execute(&mut c)
             .unwrap();
-    }
-    let foreign = link(&links_of_feed(&app, eve), zed_post).clone();
-    assert_eq!(tied(&app, foreign.id), ["#el30-graph"]);
-    // Until classified, an award asks for the confirmation.
-    let t = token(&app);
-    let (status, _) = api_award(&app, &t, &json!({"task": "#el30-graph", "recipient": EVE, "evidence": zed_post})).await;
-    assert_eq!(status, 409);
+        foreign
+    };
+    let foreign = as_before_the_upgrade();
+    assert_eq!(tied(&app, foreign), ["#el30-graph"]);
+    // The housekeeping pass classifies them by the harvest's rules.
     let n = cairn::db::links::classify_unchecked(&mut app.pool.get().unwrap()).unwrap();
     assert_eq!(n, 2);
     let eves = links_of_feed(&app, eve);
     assert_eq!(link(&eves, zed_post).authorship, Authorship::Elsewhere);
-    assert!(tied(&app, foreign.id).is_empty(), "its hashtag tie is gone");
-    let own = link(&eves, &server.url("/eve/1"));
-    assert_eq!(own.authorship, Authorship::Own);
+    assert!(tied(&app, foreign).is_empty(), "its hashtag tie is gone");
+    assert_eq!(link(&eves, &server.url("/eve/1")).authorship, Authorship::Own);
     assert_eq!(cairn::db::links::classify_unchecked(&mut app.pool.get().unwrap()).unwrap(), 0);
+
+    // An award before that pass classifies the post itself, and judges it by the rules.
+    let foreign = as_before_the_upgrade();
+    let t = token(&app);
+    let (status, body) =
+        api_award(&app, &t, &json!({"task": "#el30-graph", "recipient": EVE, "evidence": zed_post})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("was posted elsewhere"), "{body}");
+    assert_eq!(link(&links_of_feed(&app, eve), zed_post).authorship, Authorship::Elsewhere);
+    assert!(tied(&app, foreign).is_empty());
 }
 
 #[tokio::test]
@@ -370,7 +377,10 @@ async fn every_surface_refuses_the_same_bad_award_input_with_the_same_words() {
     let long_url = format!("{}/{}", server.url("/noor"), "a".repeat(2048));
     server.set(
         "/noor.xml",
-        Reply::xml(rss(&server.url("/"), &[("Mine", &server.url("/noor/1"), None, "#el30-data"), ("Long", &long_url, None, "#el30-data")])),
+        Reply::xml(rss(
+            &server.url("/"),
+            &[("Mine", &server.url("/noor/1"), None, "#el30-data"), ("Long", &long_url, None, "#el30-data")],
+        )),
     );
     let noor = learner(&app, "Noor Haddad", NOOR, &server.url("/noor.xml"), None);
     app.harvester.run_pass(Some(noor), &|_, _| {}).await.unwrap();
@@ -385,13 +395,49 @@ async fn every_surface_refuses_the_same_bad_award_input_with_the_same_words() {
     let long_name = "N".repeat(201);
     // (what, name, narrative, evidence, the words every surface says)
     let cases: Vec<(&str, &str, String, String, &str)> = vec![
-        ("long narrative", "", too_long.clone(), good.clone(), "the narrative must have at most 10000 characters (it has 10001)"),
-        ("bell in narrative", "", "ding\u{7}dong".into(), good.clone(), "the narrative must not contain control characters (line breaks are fine)"),
-        ("header in name", "Ann\r\nBcc: x@example.org", String::new(), good.clone(), "the name must not contain control characters or line breaks"),
-        ("long name", long_name.as_str(), String::new(), good.clone(), "the name must have at most 200 characters (it has 201)"),
+        (
+            "long narrative",
+            "",
+            too_long.clone(),
+            good.clone(),
+            "the narrative must have at most 10000 characters (it has 10001)",
+        ),
+        (
+            "bell in narrative",
+            "",
+            "ding\u{7}dong".into(),
+            good.clone(),
+            "the narrative must not contain control characters (line breaks are fine)",
+        ),
+        (
+            "header in name",
+            "Ann\r\nBcc: x@example.org",
+            String::new(),
+            good.clone(),
+            "the name must not contain control characters or line breaks",
+        ),
+        (
+            "long name",
+            long_name.as_str(),
+            String::new(),
+            good.clone(),
+            "the name must have at most 200 characters (it has 201)",
+        ),
         ("long evidence", "", String::new(), long_url.clone(), "the evidence must have at most 2048 characters"),
-        ("script evidence", "", String::new(), "javascript:alert(1)".into(), "'javascript:alert(1)' is not a web address (http or https)"),
-        ("newline in evidence", "", String::new(), format!("{good}\r\nx"), "the evidence must not contain control characters or line breaks"),
+        (
+            "script evidence",
+            "",
+            String::new(),
+            "javascript:alert(1)".into(),
+            "'javascript:alert(1)' is not a web address (http or https)",
+        ),
+        (
+            "newline in evidence",
+            "",
+            String::new(),
+            format!("{good}\r\nx"),
+            "the evidence must not contain control characters or line breaks",
+        ),
     ];
     for (what, name, narrative, evidence, words) in &cases {
         // The API, alone and in a batch.
@@ -406,7 +452,8 @@ async fn every_surface_refuses_the_same_bad_award_input_with_the_same_words() {
         assert_eq!(batch["results"][0]["status"], 422, "{what}: {batch}");
         assert!(batch["results"][0]["problem"]["detail"].as_str().unwrap().contains(words), "{what}: {batch}");
         // The command line, alone and from a CSV file.
-        let mut cli = args(&["--task", "#el30-data", "--recipient", NOOR, "--evidence", evidence, "--narrative", narrative]);
+        let mut cli =
+            args(&["--task", "#el30-data", "--recipient", NOOR, "--evidence", evidence, "--narrative", narrative]);
         if !name.is_empty() {
             cli.extend(args(&["--name", name]));
         }
@@ -416,7 +463,12 @@ async fn every_surface_refuses_the_same_bad_award_input_with_the_same_words() {
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         std::fs::write(
             &csv,
-            format!("task,recipient,evidence,name,narrative\n#el30-data,{NOOR},{},{},{}\n", quote(evidence), quote(name), quote(narrative)),
+            format!(
+                "task,recipient,evidence,name,narrative\n#el30-data,{NOOR},{},{},{}\n",
+                quote(evidence),
+                quote(name),
+                quote(narrative)
+            ),
         )
         .unwrap();
         let (ok, out) = cli_award(&app, vec!["--csv".into(), csv.to_string_lossy().into()]).await;
