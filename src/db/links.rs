@@ -37,7 +37,7 @@ super::stored::stored_enum! {
         /// hashtag, never awarded to this learner.
         Duplicate = "duplicate",
         /// Harvested before these rules; classified by the first housekeeping pass after the
-        /// upgrade, and treated as `elsewhere` until then.
+        /// upgrade, or by an award that needs it before then.
         Unchecked = "unchecked",
     }
 }
@@ -64,13 +64,6 @@ pub struct Link {
     pub authorship: Authorship,
     /// For a duplicate: the learner (author id) whose feed delivered the URL first.
     pub duplicate_of: Option<i64>,
-}
-
-impl Link {
-    /// True when the post is on the learner's own site.
-    pub fn is_own(&self) -> bool {
-        self.authorship == Authorship::Own
-    }
 }
 
 /// How a harvest changed the stored Links of one feed.
