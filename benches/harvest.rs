@@ -272,7 +272,9 @@ fn store_group(
     let added = cairn::db::write_tx(c, |c| -> cairn::db::StoreResult<i64> {
         let mut added = 0;
         for (feed, parsed) in group.drain(..) {
-            added += cairn::db::write_tx(c, |c| cairn::db::links::store_items(c, feed, &parsed.items, tags))?.added;
+            // As the harvester does: the site the document declares is the learner's own.
+            let feed = cairn::db::feeds::Feed { site_url: parsed.site_url.clone(), ..feed.clone() };
+            added += cairn::db::write_tx(c, |c| cairn::db::links::store_items(c, &feed, &parsed.items, tags))?.added;
         }
         Ok(added)
     })?;

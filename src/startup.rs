@@ -498,7 +498,7 @@ const MINER_TICK: Duration = Duration::from_secs(2);
 const JOBS_GRACE: Duration = Duration::from_secs(10);
 
 /// Drops what has expired. The first pass also re-sanitises stored summaries whose links an
-/// older release allowed.
+/// older release allowed, and classifies posts harvested before the authorship rules.
 async fn housekeeping(
     pool: DbPool,
     life: crate::config::SessionSettings,
@@ -509,6 +509,10 @@ async fn housekeeping(
         match db::run(&pool, db::links::resanitize_unsafe_summaries).await? {
             0 => {}
             n => tracing::warn!(summaries = n, "stored summaries with disallowed links were sanitised again"),
+        }
+        match db::run(&pool, db::links::classify_unchecked).await? {
+            0 => {}
+            n => tracing::info!(links = n, "posts harvested before the authorship rules were classified"),
         }
     }
     let (sessions, feeds) = db::run(&pool, move |c| {

@@ -13,8 +13,9 @@ use crate::badges::award::{self as badge, Claim, Issuer};
 use crate::badges::ob;
 use crate::db::awards::{self, Award, NewAward};
 use crate::db::courses::{self, Task};
+use crate::db::links::Authorship;
 use crate::db::{StoreError, StoreResult, links, write_tx};
-use crate::domain::{Email, Hashtag};
+use crate::domain::{Email, FieldErrors, Hashtag, Text};
 
 /// A request to award a Task's badge.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +28,18 @@ pub struct AwardRequest {
     pub link_id: Option<i64>,
     pub author_id: Option<i64>,
     pub awarded_by: Option<i64>,
+    /// The instructor confirmed the evidence although Cairn found it posted elsewhere than on
+    /// the recipient's own site (see [`check_authorship`]).
+    pub allow_foreign_evidence: bool,
 }
+
+/// Longest name, narrative, evidence URL, recipient address and hashtag an award takes (they
+/// are baked into its images and shown on its public page), the same on every surface.
+pub const NAME_MAX: usize = 200;
+pub const NARRATIVE_MAX: usize = 10_000;
+pub const EVIDENCE_MAX: usize = 2048;
+pub const RECIPIENT_MAX: usize = 254;
+pub const TASK_MAX: usize = 65;
 
 /// An award made ready outside any write transaction: its Assertion baked into both images,
 /// its chain record and its credential signed. Storing it ([`commit`]) then takes the write
@@ -76,19 +88,35 @@ impl<'i> Awarding<'i> {
     /// until [`commit`]. A Task already awarded to the address is refused here and again at
     /// commit.
     pub fn prepare(&mut self, conn: &mut SqliteConnection, req: &AwardRequest, now: i64) -> StoreResult<Prepared> {
-        let email = checked(req)?;
+        let (email, req) = checked(req)?;
         let task = courses::get_task(conn, req.task_id)?;
-        self.prepare_for(conn, task, email, req, now)
+        self.prepare_for(conn, task, email, &req, now)
     }
 
     /// Prepares the award of the badge of the Task with a hashtag, by the Reader's rules (see
-    /// [`Awarding::prepare`]).
+    /// [`Awarding::prepare`]); evidence posted elsewhere than on the recipient's site is refused.
     pub fn prepare_by_hashtag(
         &mut self,
         conn: &mut SqliteConnection,
         a: &HashtagAward,
         now: i64,
     ) -> Result<Prepared, HashtagAwardError> {
+        self.prepare_by_hashtag_with(conn, a, false, now)
+    }
+
+    /// [`Awarding::prepare_by_hashtag`], taking evidence posted elsewhere than on the
+    /// recipient's site when `allow_foreign_evidence` (`--allow-foreign-evidence`,
+    /// `"allow_foreign_evidence": true`); another learner's post is refused all the same.
+    pub fn prepare_by_hashtag_with(
+        &mut self,
+        conn: &mut SqliteConnection,
+        a: &HashtagAward,
+        allow_foreign_evidence: bool,
+        now: i64,
+    ) -> Result<Prepared, HashtagAwardError> {
+        if a.task.chars().count() > TASK_MAX {
+            return Err(HashtagAwardError::Hashtag(format!("the task is at most {TASK_MAX} characters")));
+        }
         let tag = Hashtag::parse(&a.task).map_err(HashtagAwardError::Hashtag)?;
         let task = match self.tasks.get(tag.slug()) {
             Some(t) => t.clone(),
@@ -105,9 +133,10 @@ impl<'i> Awarding<'i> {
             recipient_name: a.name.clone().filter(|n| !n.trim().is_empty()),
             evidence_url: Some(a.evidence.trim().to_string()).filter(|e| !e.is_empty()),
             narrative: a.narrative.clone().filter(|n| !n.trim().is_empty()),
+            allow_foreign_evidence,
             ..Default::default()
         };
-        let email = checked(&req)?;
+        let (email, req) = checked(&req)?;
         Ok(self.prepare_for(conn, task, email, &req, now)?)
     }
 
@@ -143,6 +172,7 @@ impl<'i> Awarding<'i> {
         if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
             return Err(already_awarded(&task, &prev));
         }
+        check_authorship(conn, req, &email)?;
         let issuer = self.issuer;
         let art = self.design(conn, &task)?;
         let expires = task.expires_days.map(|d| now + d * 86_400);
@@ -180,14 +210,16 @@ impl<'i> Awarding<'i> {
         self.issuer.base
     }
 
-    /// Awards the badge of the Task with a hashtag, by the Reader's rules.
+    /// Awards the badge of the Task with a hashtag, by the Reader's rules (see
+    /// [`Awarding::prepare_by_hashtag_with`] for `allow_foreign_evidence`).
     pub fn award_by_hashtag(
         &mut self,
         conn: &mut SqliteConnection,
         a: &HashtagAward,
+        allow_foreign_evidence: bool,
         now: i64,
     ) -> Result<Award, HashtagAwardError> {
-        let prepared = self.prepare_by_hashtag(conn, a, now)?;
+        let prepared = self.prepare_by_hashtag_with(conn, a, allow_foreign_evidence, now)?;
         Ok(write_tx(conn, |conn| commit(conn, &prepared, now))?)
     }
 
@@ -199,16 +231,124 @@ impl<'i> Awarding<'i> {
     }
 }
 
-/// The request's recipient, once its address and evidence URL are known to be well formed.
-fn checked(req: &AwardRequest) -> StoreResult<Email> {
-    let email = Email::parse(&req.recipient_email).map_err(|e| StoreError::field("recipient", e))?;
-    if let Some(url) = &req.evidence_url {
-        let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        if !ok {
-            return Err(StoreError::field("evidence", format!("'{url}' is not a web address")));
-        }
+/// The request checked by the rules every surface shares (the Reader, bulk awards, the
+/// command line and its CSV, the API and its batches): the recipient's address; the name (at
+/// most [`NAME_MAX`] characters, one line), the narrative (at most [`NARRATIVE_MAX`], line
+/// breaks allowed) and the evidence URL (at most [`EVIDENCE_MAX`], http or https), none with
+/// control characters. Returns the address and the request with its texts trimmed.
+pub fn checked(req: &AwardRequest) -> StoreResult<(Email, AwardRequest)> {
+    let mut errors = FieldErrors::new();
+    let email = if req.recipient_email.chars().count() > RECIPIENT_MAX {
+        errors.add("recipient", format!("the recipient is at most {RECIPIENT_MAX} characters"));
+        None
+    } else {
+        errors.check("recipient", Email::parse(&req.recipient_email))
+    };
+    let bound = |label: &'static str, max: usize| Text { label, min: 0, max };
+    let name = req
+        .recipient_name
+        .as_deref()
+        .and_then(|n| errors.check("name", bound("name", NAME_MAX).parse_clean(n, false)))
+        .filter(|n| !n.is_empty());
+    let narrative = req
+        .narrative
+        .as_deref()
+        .and_then(|n| errors.check("narrative", bound("narrative", NARRATIVE_MAX).parse_clean(n, true)))
+        .filter(|n| !n.is_empty());
+    let evidence = req
+        .evidence_url
+        .as_deref()
+        .and_then(|u| errors.check("evidence", bound("evidence", EVIDENCE_MAX).parse_clean(u, false)))
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &evidence
+        && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        errors.add("evidence", format!("'{url}' is not a web address (http or https)"));
     }
-    Ok(email)
+    match email {
+        Some(email) if errors.is_empty() => {
+            Ok((email, AwardRequest { recipient_name: name, narrative, evidence_url: evidence, ..req.clone() }))
+        }
+        _ => Err(StoreError::Invalid(errors)),
+    }
+}
+
+/// Refuses evidence that Cairn knows to be another learner's writing, and evidence posted
+/// elsewhere than on the recipient's own site unless the instructor confirmed it
+/// (`allow_foreign_evidence`):
+/// - a URL whose first own-site copy came from another learner's feed is theirs: refused;
+/// - a harvested post that is a duplicate of another learner's: refused;
+/// - a post the recipient's feed delivered from another site ("posted elsewhere"): refused
+///   without the confirmation (a post harvested before these rules is classified first);
+/// - evidence Cairn never harvested, or harvested for no one as their own: allowed.
+fn check_authorship(conn: &mut SqliteConnection, req: &AwardRequest, email: &Email) -> StoreResult<()> {
+    let read = |conn: &mut SqliteConnection| -> StoreResult<_> {
+        let link = req.link_id.map(|id| links::get_link(conn, id)).transpose()?;
+        let claims = match req.evidence_url.as_deref() {
+            Some(url) => links::claims(conn, url)?,
+            None => Vec::new(),
+        };
+        Ok((link, claims))
+    };
+    let (mut link, mut claims) = read(conn)?;
+    // Posts harvested before the authorship rules are classified now, if housekeeping has not
+    // done it yet.
+    let unchecked: Vec<i64> = link
+        .iter()
+        .filter(|l| l.authorship == Authorship::Unchecked)
+        .map(|l| l.id)
+        .chain(claims.iter().filter(|c| c.authorship == Authorship::Unchecked).map(|c| c.link_id))
+        .collect();
+    if !unchecked.is_empty() {
+        links::classify_unchecked_of(conn, Some(&unchecked))?;
+        (link, claims) = read(conn)?;
+    }
+    let is_recipient = |c: &links::Claim| {
+        req.author_id == Some(c.author_id)
+            || (req.author_id.is_none()
+                && c.author_email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email.as_str())))
+    };
+    let shown = req.evidence_url.as_deref().unwrap_or("this post");
+    let owner = claims.iter().find(|c| c.authorship == Authorship::Own);
+    // Whose the post is can be told when the owner has an address on file, or the award
+    // names its learner (the Reader's awards do).
+    let owner_known = owner.is_some_and(|o| o.author_email.is_some() || req.author_id.is_some());
+    if let Some(o) = owner.filter(|o| !is_recipient(o) && owner_known) {
+        return Err(StoreError::Conflict(format!(
+            "{shown} was harvested first from {}'s own site: it is their post, and cannot be evidence for another learner's badge.",
+            o.author_name
+        )));
+    }
+    let authorship = match &link {
+        Some(l) => Some((l.authorship, l.duplicate_of)),
+        None if claims.iter().any(|c| is_recipient(c) && c.authorship == Authorship::Own) => {
+            Some((Authorship::Own, None))
+        }
+        None => claims.iter().find(|c| is_recipient(c)).map(|c| (c.authorship, None)),
+    };
+    let foreign = match authorship {
+        Some((Authorship::Own, _)) => false,
+        Some((Authorship::Duplicate, first)) if link.is_some() => {
+            let first = match first {
+                Some(id) => crate::db::learners::public_name_of(conn, id).unwrap_or_else(|_| "another learner".into()),
+                None => "another learner".into(),
+            };
+            return Err(StoreError::Conflict(format!(
+                "{shown} is a duplicate of {first}'s post (their feed delivered it first): it cannot be awarded to this learner."
+            )));
+        }
+        Some(_) => true,
+        // Someone owns it whose address is not on file: it may or may not be the recipient.
+        None => owner.is_some() && !owner_known,
+    };
+    if foreign && !req.allow_foreign_evidence {
+        return Err(StoreError::Conflict(format!(
+            "{shown} was posted elsewhere: it is not on the recipient's own site, so Cairn cannot tell that they wrote it. \
+             Award it only if you are sure: confirm in the Reader, or give --allow-foreign-evidence \
+             (in the API, \"allow_foreign_evidence\": true)."
+        )));
+    }
+    Ok(())
 }
 
 /// Stores a prepared award with its chain record, credential and notifications, all or
@@ -252,7 +392,19 @@ pub fn award(conn: &mut SqliteConnection, issuer: &Issuer, req: &AwardRequest, n
     Awarding::new(conn, issuer, 1)?.award(conn, req, now)
 }
 
-/// Awards the badge of `task_id` for a harvested post, to the post's author.
+/// A harvested post to award, as the Reader gives it.
+#[derive(Debug, Clone, Default)]
+pub struct LinkAward {
+    pub link_id: i64,
+    pub task_id: i64,
+    pub narrative: Option<String>,
+    pub by: Option<i64>,
+    /// The instructor confirmed a post posted elsewhere than on the learner's site.
+    pub allow_foreign_evidence: bool,
+}
+
+/// Awards the badge of `task_id` for a harvested post, to the post's author; a post posted
+/// elsewhere than on their site is refused (see [`award_post`] for the confirmation).
 pub fn award_link(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
@@ -262,11 +414,27 @@ pub fn award_link(
     by: Option<i64>,
     now: i64,
 ) -> StoreResult<Award> {
-    Awarding::new(conn, issuer, 1)?.award_link(conn, link_id, task_id, narrative, by, now)
+    award_post(conn, issuer, &LinkAward { link_id, task_id, narrative, by, allow_foreign_evidence: false }, now)
+}
+
+/// Awards the badge of a Task for a harvested post, to the post's author, as the Reader does.
+pub fn award_post(conn: &mut SqliteConnection, issuer: &Issuer, a: &LinkAward, now: i64) -> StoreResult<Award> {
+    Awarding::new(conn, issuer, 1)?.award_link(
+        conn,
+        a.link_id,
+        a.task_id,
+        a.narrative.clone(),
+        a.by,
+        a.allow_foreign_evidence,
+        now,
+    )
 }
 
 impl Awarding<'_> {
-    /// Awards the badge of `task_id` for a harvested post, to the post's author.
+    /// Awards the badge of `task_id` for a harvested post, to the post's author; a post
+    /// posted elsewhere than on their site needs `allow_foreign_evidence` (the Reader's
+    /// confirmation), and a duplicate of another learner's post is refused.
+    #[allow(clippy::too_many_arguments)]
     pub fn award_link(
         &mut self,
         conn: &mut SqliteConnection,
@@ -274,6 +442,7 @@ impl Awarding<'_> {
         task_id: i64,
         narrative: Option<String>,
         by: Option<i64>,
+        allow_foreign_evidence: bool,
         now: i64,
     ) -> StoreResult<Award> {
         let (url, author_id, name, email) = links::poster(conn, link_id)?;
@@ -295,6 +464,7 @@ impl Awarding<'_> {
                 link_id: Some(link_id),
                 author_id: Some(author_id),
                 awarded_by: by,
+                allow_foreign_evidence,
             },
             now,
         )
@@ -341,7 +511,8 @@ pub fn award_bulk(
             out.refused.push(format!("post {link}: choose a task (it is tied to none or several)"));
             continue;
         };
-        match awarding.award_link(conn, link, task, Some(bulk.narrative.clone()), bulk.by, now) {
+        // A post posted elsewhere is confirmed one at a time, never in bulk.
+        match awarding.award_link(conn, link, task, Some(bulk.narrative.clone()), bulk.by, false, now) {
             Ok(_) => out.awarded += 1,
             Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_) | StoreError::NotFound(_))) => {
                 out.refused.push(format!("post {link}: {e}"))
@@ -412,7 +583,7 @@ pub fn award_by_hashtag(
     a: &HashtagAward,
     now: i64,
 ) -> Result<Award, HashtagAwardError> {
-    Awarding::new(conn, issuer, 1)?.award_by_hashtag(conn, a, now)
+    Awarding::new(conn, issuer, 1)?.award_by_hashtag(conn, a, false, now)
 }
 
 /// Revokes an award at `now` with a reason; a revocation record enters the chain's pool.

@@ -6,6 +6,7 @@ use diesel::SqliteConnection;
 use crate::db::feeds::{self, Feed, FeedStatus, NewFeed};
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors};
+use crate::harvest::authorship::own_instance_refusal;
 use crate::harvest::{self, FeedError, Harvester, Resolved};
 use crate::opml;
 
@@ -25,9 +26,44 @@ pub async fn resolve(harvester: &Harvester, typed: &str) -> Result<Resolved, Fee
     harvest::resolve(harvester.fetcher(), &super::subscribe::normalise_address(typed)).await
 }
 
+/// Finds a learner's feed at an address an instructor typed, refusing Cairn's own pages and
+/// feeds (under `base_url`) before and after the address is followed. The error is said in
+/// words, for the `url` field.
+pub async fn resolve_learner_feed(harvester: &Harvester, base_url: &str, typed: &str) -> Result<Resolved, String> {
+    let address = super::subscribe::normalise_address(typed);
+    if let Some(r) = own_instance_refusal(&address, base_url) {
+        return Err(r);
+    }
+    let resolved = resolve(harvester, &address).await.map_err(|e| e.to_string())?;
+    match own_instance_refusal(&resolved.feed_url, base_url) {
+        Some(r) => Err(r),
+        None => Ok(resolved),
+    }
+}
+
+/// Changes a feed's address, as an instructor typed it (Cairn's own pages and feeds refused).
+pub async fn change_url(
+    pool: &DbPool,
+    harvester: &Harvester,
+    base_url: &str,
+    feed_id: i64,
+    typed: &str,
+    now: i64,
+) -> StoreResult<()> {
+    let r = resolve_learner_feed(harvester, base_url, typed).await.map_err(|e| StoreError::field("url", e))?;
+    let joined = super::subscribe::normalise_address(typed);
+    crate::db::run(pool, move |c| {
+        crate::db::write_tx(c, |c| {
+            feeds::set_url(c, feed_id, &r.feed_url, now)?;
+            feeds::set_joined_url(c, feed_id, &joined)
+        })
+    })
+    .await
+}
+
 /// Adds a feed by hand: the author is found by email (or made), the feed is found and read
 /// once, then stored active. Broken rules come back as `StoreError::Invalid`, by field.
-pub async fn add(pool: &DbPool, harvester: &Harvester, input: &AddFeed, now: i64) -> StoreResult<Feed> {
+pub async fn add(pool: &DbPool, harvester: &Harvester, base_url: &str, input: &AddFeed, now: i64) -> StoreResult<Feed> {
     let mut errors = FieldErrors::new();
     let name = input.name.trim().to_string();
     if name.is_empty() {
@@ -37,11 +73,12 @@ pub async fn add(pool: &DbPool, harvester: &Harvester, input: &AddFeed, now: i64
     if !errors.is_empty() {
         return Err(StoreError::Invalid(errors));
     }
-    let r = resolve(harvester, &input.url).await.map_err(|e| StoreError::field("url", e.to_string()))?;
+    let r = resolve_learner_feed(harvester, base_url, &input.url).await.map_err(|e| StoreError::field("url", e))?;
     let email = email.map(|e| e.to_string());
+    let joined = super::subscribe::normalise_address(&input.url);
     crate::db::run(pool, move |c| {
         let author = feeds::find_or_create_author(c, &name, email.as_deref())?;
-        feeds::create_feed_at(
+        let feed = feeds::create_feed_at(
             c,
             NewFeed {
                 author_id: author.id,
@@ -53,7 +90,9 @@ pub async fn add(pool: &DbPool, harvester: &Harvester, input: &AddFeed, now: i64
                 manage_token_hash: None,
             },
             now,
-        )
+        )?;
+        feeds::set_joined_url(c, feed.id, &joined)?;
+        Ok(Feed { joined_url: Some(joined), ..feed })
     })
     .await
 }
@@ -64,13 +103,25 @@ pub struct Imported {
     pub added: usize,
     /// Feeds already subscribed, left as they were.
     pub skipped: usize,
+    /// Feeds not added, each with the reason (Cairn's own pages and feeds).
+    pub refused: Vec<String>,
 }
 
 /// Adds the feeds of an OPML file (read by [`opml::parse`]); each outline's text names the
-/// author. Feeds already present are skipped, so importing the same file twice adds nothing.
-pub fn import_opml(conn: &mut SqliteConnection, entries: &[opml::Entry], now: i64) -> StoreResult<Imported> {
+/// author. Feeds already present are skipped, so importing the same file twice adds nothing;
+/// Cairn's own pages and feeds (under `base_url`) are refused.
+pub fn import_opml(
+    conn: &mut SqliteConnection,
+    base_url: &str,
+    entries: &[opml::Entry],
+    now: i64,
+) -> StoreResult<Imported> {
     let mut out = Imported::default();
     for e in entries {
+        if let Some(r) = own_instance_refusal(&e.url, base_url) {
+            out.refused.push(r);
+            continue;
+        }
         if feeds::find_by_url(conn, &e.url)?.is_some() {
             out.skipped += 1;
             continue;
@@ -108,12 +159,18 @@ mod tests {
             &[
                 ("Ada", "Ada's blog", "https://ada.example.org/feed", None),
                 ("Grace", "Grace's blog", "https://grace.example.org/feed", Some("https://grace.example.org/")),
+                ("Eve", "The course", "https://cairn.example.edu/courses/el30/feed.rss", None),
             ],
         );
         let entries = opml::parse(doc.as_bytes()).unwrap();
         let then = 1_600_000_000;
-        assert_eq!(import_opml(&mut c, &entries, then).unwrap(), Imported { added: 2, skipped: 0 });
-        assert_eq!(import_opml(&mut c, &entries, then + 60).unwrap(), Imported { added: 0, skipped: 2 });
+        let base = "https://cairn.example.edu";
+        let first = import_opml(&mut c, base, &entries, then).unwrap();
+        assert_eq!((first.added, first.skipped), (2, 0));
+        assert_eq!(first.refused.len(), 1);
+        assert!(first.refused[0].contains("/courses/el30/feed.rss is a page or feed of this Cairn site"));
+        let again = import_opml(&mut c, base, &entries, then + 60).unwrap();
+        assert_eq!((again.added, again.skipped, again.refused.len()), (0, 2, 1));
         let listed = feeds::list_feeds(&mut c).unwrap();
         assert_eq!(listed.len(), 2);
         for (f, _) in &listed {

@@ -9,6 +9,7 @@ use crate::db::learners::NameShown;
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors};
 use crate::email::{self, Mailer};
+use crate::harvest::authorship::{is_own_instance, own_instance_refusal};
 use crate::harvest::discover::FeedLink;
 use crate::harvest::{FeedError, Harvester};
 
@@ -187,12 +188,27 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
         return Err(SubscribeError::MailLimit { limit, wait });
     }
     let target = if req.feed.trim().is_empty() { normalise_address(&req.url) } else { req.feed.trim().to_string() };
+    let joined = normalise_address(&req.url);
+    // Cairn's own pages and feeds hold other learners' posts: never anyone's blog.
+    for address in [&joined, &target] {
+        if let Some(r) = own_instance_refusal(address, ctx.base_url) {
+            return Err(SubscribeError::url(r));
+        }
+    }
     let resolved = match ctx.harvester.resolve_untrusted(&target).await {
         Ok(r) => r,
         Err(e @ FeedError::Busy(_)) => return Err(SubscribeError::Busy(e)),
         Err(e) => return Err(SubscribeError::url(e.to_string())),
     };
-    let choices: Vec<FeedLink> = resolved.alternatives.iter().filter(|f| !f.comments).cloned().collect();
+    if let Some(r) = own_instance_refusal(&resolved.feed_url, ctx.base_url) {
+        return Err(SubscribeError::url(r));
+    }
+    let choices: Vec<FeedLink> = resolved
+        .alternatives
+        .iter()
+        .filter(|f| !f.comments && !is_own_instance(&f.url, ctx.base_url))
+        .cloned()
+        .collect();
     if choices.len() > 1 && req.feed.trim().is_empty() {
         return Ok(Joined::Choose { feed_url: resolved.feed_url.clone(), choices });
     }
@@ -202,6 +218,7 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
         name: person.name.clone(),
         email: person.email.to_string(),
         feed_url: resolved.feed_url.clone(),
+        joined_url: joined,
         title: resolved.feed.title.clone(),
         site_url: resolved.feed.site_url.clone(),
         confirm_hash: token_hash(&confirm_token),
@@ -227,6 +244,8 @@ struct Pending {
     name: String,
     email: String,
     feed_url: String,
+    /// The address the learner typed (a blog page or the feed itself).
+    joined_url: String,
     title: String,
     site_url: Option<String>,
     confirm_hash: String,
@@ -282,6 +301,7 @@ fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> 
         if author.name != p.name {
             feeds::set_pending_name(c, feed.id, &p.name)?;
         }
+        feeds::set_joined_url(c, feed.id, &p.joined_url)?;
         Ok(feed)
     })
 }
@@ -334,10 +354,18 @@ pub async fn change(
     let name = check_name(name, &mut errors);
     let (shown, pseudonym) = check_name_choice(shown, pseudonym, &mut errors);
     let mut new_url = None;
-    if errors.is_empty() && normalise_address(url) != feed.url {
-        match ctx.harvester.resolve_untrusted(&normalise_address(url)).await {
-            Ok(r) => new_url = Some(r.feed_url),
-            Err(e) => errors.add("url", e.to_string()),
+    let typed = normalise_address(url);
+    if errors.is_empty() && typed != feed.url {
+        if let Some(r) = own_instance_refusal(&typed, ctx.base_url) {
+            errors.add("url", r);
+        } else {
+            match ctx.harvester.resolve_untrusted(&typed).await {
+                Ok(r) => match own_instance_refusal(&r.feed_url, ctx.base_url) {
+                    Some(refused) => errors.add("url", refused),
+                    None => new_url = Some((r.feed_url, typed)),
+                },
+                Err(e) => errors.add("url", e.to_string()),
+            }
         }
     }
     if !errors.is_empty() {
@@ -348,8 +376,9 @@ pub async fn change(
         feeds::set_author_name(c, aid, &name)?;
         // Only awards made from now on carry the new public name.
         crate::db::learners::set_name_choice(c, aid, shown, pseudonym.as_deref())?;
-        if let Some(u) = new_url {
+        if let Some((u, joined)) = new_url {
             feeds::set_url(c, fid, &u, now)?;
+            feeds::set_joined_url(c, fid, &joined)?;
         }
         Ok(())
     })

@@ -30,6 +30,11 @@ pub struct AwardArgs {
     /// A CSV file with a header row: task,recipient,evidence,name,narrative (name and narrative may be empty).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["task", "recipient", "evidence", "name", "narrative"])]
     pub csv: Option<PathBuf>,
+    /// Award even when the evidence was posted elsewhere than on the recipient's own site
+    /// (a post Cairn harvested from their feed but found on another site). Evidence that is
+    /// another learner's post is refused all the same.
+    #[arg(long)]
+    pub allow_foreign_evidence: bool,
 }
 
 /// One award from the command line, through the same code as the Reader.
@@ -39,8 +44,8 @@ fn award_row(
     task: &str,
     recipient: &str,
     evidence: &str,
-    name: Option<String>,
-    narrative: Option<String>,
+    (name, narrative): (Option<String>, Option<String>),
+    allow_foreign_evidence: bool,
 ) -> Result<String, String> {
     let req = crate::app::award::HashtagAward {
         task: task.to_string(),
@@ -50,7 +55,7 @@ fn award_row(
         narrative,
     };
     awarding
-        .award_by_hashtag(conn, &req, crate::db::now())
+        .award_by_hashtag(conn, &req, allow_foreign_evidence, crate::db::now())
         .map(|a| crate::badges::ob::assertion_url(awarding.base(), &a.public_id))
         .map_err(|e| e.to_string())
 }
@@ -97,8 +102,8 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
                 &get(Some(t)),
                 &get(Some(r)),
                 &get(Some(e)),
-                Some(get(n)),
-                Some(get(nr)),
+                (Some(get(n)), Some(get(nr))),
+                args.allow_foreign_evidence,
             ) {
                 Ok(url) => {
                     println!("row {line}: awarded {url}");
@@ -120,7 +125,8 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
         anyhow::bail!("--task, --recipient and --evidence are required (or --csv FILE)");
     };
     let mut awarding = crate::app::award::Awarding::new(&mut conn, &issuer, 1)?;
-    match award_row(&mut conn, &mut awarding, &task, &recipient, &evidence, args.name, args.narrative) {
+    let texts = (args.name, args.narrative);
+    match award_row(&mut conn, &mut awarding, &task, &recipient, &evidence, texts, args.allow_foreign_evidence) {
         Ok(url) => {
             println!("{url}");
             Ok(())

@@ -49,6 +49,8 @@ pub struct Feed {
     pub items_harvested: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The address the feed was added with (a blog page, or the feed itself), when known.
+    pub joined_url: Option<String>,
 }
 
 /// The author with `email` (updating the name), or a new one. Without an email, a new
@@ -300,6 +302,13 @@ pub fn set_status(conn: &mut SqliteConnection, id: i64, new_status: FeedStatus, 
 }
 
 /// Changes a feed's address (by hand, or after a permanent redirect).
+/// Records the address a feed was added (or its address changed) with: its site counts as
+/// the learner's own (see [`crate::harvest::authorship`]).
+pub fn set_joined_url(conn: &mut SqliteConnection, id: i64, joined: &str) -> StoreResult<()> {
+    diesel::update(feeds::table.find(id)).set(feeds::joined_url.eq(joined)).execute(conn)?;
+    Ok(())
+}
+
 pub fn set_url(conn: &mut SqliteConnection, id: i64, url: &str, now: i64) -> StoreResult<()> {
     diesel::update(feeds::table.find(id))
         .set((

@@ -9,6 +9,7 @@ use super::schema::{authors, feeds, link_tasks, links, tasks};
 use super::{OptionalExt, StoreResult, now};
 use crate::db::courses::Task;
 use crate::db::feeds::Feed;
+use crate::harvest::authorship::Sites;
 use crate::harvest::hashtags;
 use crate::harvest::parse::Item;
 
@@ -20,6 +21,24 @@ super::stored::stored_enum! {
         Hashtag = "hashtag",
         /// An instructor tied or untied it by hand.
         Manual = "manual",
+    }
+}
+
+super::stored::stored_enum! {
+    /// Whose writing a Link is, stored in `links.authorship` (see
+    /// [`crate::harvest::authorship`] for the site rules).
+    pub enum Authorship {
+        /// On the learner's own site: tied by hashtag and awarded as usual.
+        Own = "own",
+        /// On another site ("posted elsewhere"): never tied by hashtag; awarded only with an
+        /// explicit confirmation.
+        Elsewhere = "elsewhere",
+        /// Another learner's feed delivered the same URL first (`duplicate_of`): never tied by
+        /// hashtag, never awarded to this learner.
+        Duplicate = "duplicate",
+        /// Harvested before these rules; classified by the first housekeeping pass after the
+        /// upgrade, or by an award that needs it before then.
+        Unchecked = "unchecked",
     }
 }
 
@@ -42,6 +61,9 @@ pub struct Link {
     pub content_hash: String,
     pub dismissed: bool,
     pub starred: bool,
+    pub authorship: Authorship,
+    /// For a duplicate: the learner (author id) whose feed delivered the URL first.
+    pub duplicate_of: Option<i64>,
 }
 
 /// How a harvest changed the stored Links of one feed.
@@ -113,9 +135,52 @@ fn take_array<T, const N: usize>(rest: &mut Vec<T>) -> Option<[T; N]> {
     std::mem::replace(rest, tail).try_into().ok()
 }
 
+/// The first other learner whose own-site Link has each of `urls`: who owns the post. One
+/// query per 500 URLs, on the `links_url` index.
+pub fn first_owners(conn: &mut SqliteConnection, urls: &[&str], not_author: i64) -> StoreResult<HashMap<String, i64>> {
+    let mut owners = HashMap::new();
+    for chunk in urls.chunks(500) {
+        let rows: Vec<(Option<String>, i64)> = links::table
+            .filter(links::url.eq_any(chunk))
+            .filter(links::author_id.ne(not_author))
+            .filter(links::authorship.eq(Authorship::Own))
+            .order(links::id)
+            .select((links::url, links::author_id))
+            .load(conn)?;
+        for (url, author) in rows {
+            if let Some(url) = url {
+                owners.entry(url).or_insert(author);
+            }
+        }
+    }
+    Ok(owners)
+}
+
+/// Whose writing a post delivered by a feed is: a duplicate when another learner owns its URL,
+/// else own when the URL is on one of the feed's sites, else posted elsewhere.
+fn classify(url: Option<&str>, sites: &Sites, owners: &HashMap<String, i64>) -> (Authorship, Option<i64>) {
+    match url {
+        Some(u) => match owners.get(u) {
+            Some(first) => (Authorship::Duplicate, Some(*first)),
+            None if sites.contains(u) => (Authorship::Own, None),
+            None => (Authorship::Elsewhere, None),
+        },
+        // Nothing points elsewhere: the post reached Cairn only through the learner's feed.
+        None => (Authorship::Own, None),
+    }
+}
+
+/// The sites a feed speaks for: its address, the site it declares and the address it was
+/// added with.
+pub fn sites_of(feed: &Feed) -> Sites {
+    Sites::of([Some(feed.url.as_str()), feed.site_url.as_deref(), feed.joined_url.as_deref()])
+}
+
 /// Stores a feed's items in one transaction: new items become Links (inserted together),
-/// changed ones update theirs, and each is tied to the Tasks whose hashtags it carries. An
-/// instructor's manual tie or untie is never changed here.
+/// changed ones update theirs, and each is classified (own, posted elsewhere, or a duplicate
+/// of another learner's) and, when own, tied to the Tasks whose hashtags it carries. An
+/// instructor's manual tie or untie is never changed here. The feed's sites are worked out
+/// once, and who owns the posts' URLs is read in one query for the whole feed.
 pub fn store_items(
     conn: &mut SqliteConnection,
     feed: &Feed,
@@ -123,52 +188,87 @@ pub fn store_items(
     tags: &HashMap<String, i64>,
 ) -> StoreResult<StoreStats> {
     let t = now();
+    let sites = sites_of(feed);
     crate::db::write_tx(conn, |conn| {
         let mut stats = StoreStats::default();
         // One query for what the feed already has, instead of one per item.
-        let known: HashMap<String, (i64, String)> = links::table
+        let known: HashMap<String, (i64, String, Authorship)> = links::table
             .filter(links::feed_id.eq(feed.id))
-            .select((links::item_key, links::id, links::content_hash))
-            .load::<(String, i64, String)>(conn)?
+            .select((links::item_key, links::id, links::content_hash, links::authorship))
+            .load::<(String, i64, String, Authorship)>(conn)?
             .into_iter()
-            .map(|(k, id, h)| (k, (id, h)))
+            .map(|(k, id, h, a)| (k, (id, h, a)))
             .collect();
         let mut seen = std::collections::HashSet::new();
         let mut fresh: Vec<(&Item, String, String, String)> = Vec::new();
+        let mut changed: Vec<(&Item, i64, String, String)> = Vec::new();
+        let mut unchecked: Vec<(&Item, i64)> = Vec::new();
         for item in items {
             let key = item_key(item);
             if !seen.insert(key.clone()) {
                 continue; // the same item twice in one document
             }
             let hash = content_hash(item);
-            let categories = serde_json::to_string(&item.categories).unwrap_or_else(|_| "[]".into());
             match known.get(&key) {
-                Some((_, old)) if *old == hash => stats.unchanged += 1,
-                Some((id, _)) => {
-                    diesel::update(links::table.find(id))
-                        .set((
-                            links::url.eq(&item.url),
-                            links::title.eq(&item.title),
-                            links::author_name.eq(&item.author),
-                            links::summary_html.eq(&item.summary_html),
-                            links::categories.eq(&categories),
-                            links::published_at.eq(item.published),
-                            links::updated_at.eq(item.updated),
-                            links::changed_at.eq(t),
-                            links::content_hash.eq(&hash),
-                        ))
-                        .execute(conn)?;
-                    stats.updated += 1;
-                    retie(conn, *id, item, tags, t)?;
+                Some((id, old, Authorship::Unchecked)) if *old == hash => {
+                    unchecked.push((item, *id));
+                    stats.unchanged += 1;
                 }
-                None => fresh.push((item, key, hash, categories)),
+                Some((_, old, _)) if *old == hash => stats.unchanged += 1,
+                Some((id, _, _)) => {
+                    let categories = serde_json::to_string(&item.categories).unwrap_or_else(|_| "[]".into());
+                    changed.push((item, *id, hash, categories));
+                }
+                None => {
+                    let categories = serde_json::to_string(&item.categories).unwrap_or_else(|_| "[]".into());
+                    fresh.push((item, key, hash, categories));
+                }
             }
+        }
+        // Who owns the URLs of the posts to classify: one query for the feed.
+        let urls: Vec<&str> = fresh
+            .iter()
+            .map(|f| f.0)
+            .chain(changed.iter().map(|c| c.0))
+            .chain(unchecked.iter().map(|u| u.0))
+            .filter_map(|i| i.url.as_deref())
+            .collect();
+        let owners = if urls.is_empty() { HashMap::new() } else { first_owners(conn, &urls, feed.author_id)? };
+        for (item, id, hash, categories) in &changed {
+            let (authorship, first) = classify(item.url.as_deref(), &sites, &owners);
+            diesel::update(links::table.find(id))
+                .set((
+                    links::url.eq(&item.url),
+                    links::title.eq(&item.title),
+                    links::author_name.eq(&item.author),
+                    links::summary_html.eq(&item.summary_html),
+                    links::categories.eq(categories),
+                    links::published_at.eq(item.published),
+                    links::updated_at.eq(item.updated),
+                    links::changed_at.eq(t),
+                    links::content_hash.eq(hash),
+                    links::authorship.eq(authorship),
+                    links::duplicate_of.eq(first),
+                ))
+                .execute(conn)?;
+            stats.updated += 1;
+            retie(conn, *id, item, authorship == Authorship::Own, tags, t)?;
+        }
+        for (item, id) in &unchecked {
+            let (authorship, first) = classify(item.url.as_deref(), &sites, &owners);
+            diesel::update(links::table.find(id))
+                .set((links::authorship.eq(authorship), links::duplicate_of.eq(first)))
+                .execute(conn)?;
+            retie(conn, *id, item, authorship == Authorship::Own, tags, t)?;
         }
         // New items: inserted together, then their ties. The values are owned, as a statement
         // kept for reuse is keyed by its (static) type.
+        let classes: Vec<(Authorship, Option<i64>)> =
+            fresh.iter().map(|(item, ..)| classify(item.url.as_deref(), &sites, &owners)).collect();
         let rows: Vec<_> = fresh
             .iter_mut()
-            .map(|(item, key, hash, categories)| {
+            .zip(&classes)
+            .map(|((item, key, hash, categories), (authorship, first))| {
                 (
                     links::feed_id.eq(feed.id),
                     links::author_id.eq(feed.author_id),
@@ -183,6 +283,7 @@ pub fn store_items(
                     links::harvested_at.eq(t),
                     links::changed_at.eq(t),
                     links::content_hash.eq(std::mem::take(hash)),
+                    (links::authorship.eq(*authorship), links::duplicate_of.eq(*first)),
                 )
             })
             .collect();
@@ -195,8 +296,11 @@ pub fn store_items(
         ));
         let by_key: HashMap<&str, i64> = ids.iter().map(|(id, k)| (k.as_str(), *id)).collect();
         let mut ties = Vec::new();
-        for (item, key, _, _) in &fresh {
+        for ((item, key, _, _), (authorship, _)) in fresh.iter().zip(&classes) {
             let Some(link_id) = by_key.get(key.as_str()) else { continue };
+            if *authorship != Authorship::Own {
+                continue; // a post on another site is never tied by hashtag
+            }
             for task_id in matched_tasks(item, tags) {
                 ties.push((
                     link_tasks::link_id.eq(*link_id),
@@ -218,16 +322,17 @@ fn matched_tasks(item: &Item, tags: &HashMap<String, i64>) -> Vec<i64> {
     hashtags::of_post(&item.text, &item.categories).iter().filter_map(|tag| tags.get(tag).copied()).collect()
 }
 
-/// Re-ties a changed post: hashtag ties it no longer supports go, new ones are added;
-/// manual rows stay as they are.
+/// Re-ties a changed post: hashtag ties it no longer supports go (all of them when the post
+/// is not the learner's own), new ones are added; manual rows stay as they are.
 fn retie(
     conn: &mut SqliteConnection,
     link_id: i64,
     item: &Item,
+    own: bool,
     tags: &HashMap<String, i64>,
     t: i64,
 ) -> StoreResult<()> {
-    let found = matched_tasks(item, tags);
+    let found = if own { matched_tasks(item, tags) } else { Vec::new() };
     diesel::delete(
         link_tasks::table
             .filter(link_tasks::link_id.eq(link_id))
@@ -247,6 +352,82 @@ fn retie(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Classifies the Links harvested before the authorship rules (`unchecked`) by the rules a
+/// harvest applies, feed by feed, and removes the hashtag ties of those that are not the
+/// learner's own (an instructor's manual ties stay). Returns how many were classified.
+pub fn classify_unchecked(conn: &mut SqliteConnection) -> StoreResult<usize> {
+    classify_unchecked_of(conn, None)
+}
+
+/// [`classify_unchecked`] for the feeds of the given Links only (all feeds for `None`).
+pub fn classify_unchecked_of(conn: &mut SqliteConnection, link_ids: Option<&[i64]>) -> StoreResult<usize> {
+    let mut q = links::table.filter(links::authorship.eq(Authorship::Unchecked)).select(links::feed_id).into_boxed();
+    if let Some(ids) = link_ids {
+        q = q.filter(links::id.eq_any(ids.to_vec()));
+    }
+    let feed_ids: Vec<i64> = q.distinct().load(conn)?;
+    let mut done = 0;
+    for feed_id in feed_ids {
+        let feed = crate::db::feeds::get_feed(conn, feed_id)?;
+        let sites = sites_of(&feed);
+        done += crate::db::write_tx(conn, |conn| -> StoreResult<usize> {
+            let rows: Vec<(i64, Option<String>)> = links::table
+                .filter(links::feed_id.eq(feed_id).and(links::authorship.eq(Authorship::Unchecked)))
+                .order(links::id)
+                .select((links::id, links::url))
+                .load(conn)?;
+            let urls: Vec<&str> = rows.iter().filter_map(|(_, u)| u.as_deref()).collect();
+            let owners = first_owners(conn, &urls, feed.author_id)?;
+            for (id, url) in &rows {
+                let (authorship, first) = classify(url.as_deref(), &sites, &owners);
+                diesel::update(links::table.find(id))
+                    .set((links::authorship.eq(authorship), links::duplicate_of.eq(first)))
+                    .execute(conn)?;
+                if authorship != Authorship::Own {
+                    diesel::delete(
+                        link_tasks::table
+                            .filter(link_tasks::link_id.eq(id))
+                            .filter(link_tasks::source.eq(TieSource::Hashtag)),
+                    )
+                    .execute(conn)?;
+                }
+            }
+            Ok(rows.len())
+        })?;
+    }
+    Ok(done)
+}
+
+/// A harvested Link with a given URL, with its learner, for deciding whose evidence it is.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub link_id: i64,
+    pub author_id: i64,
+    pub author_name: String,
+    pub author_email: Option<String>,
+    pub authorship: Authorship,
+}
+
+/// Every Link with exactly this URL, oldest first.
+pub fn claims(conn: &mut SqliteConnection, url: &str) -> StoreResult<Vec<Claim>> {
+    let rows: Vec<(i64, i64, String, Option<String>, Authorship)> = links::table
+        .inner_join(authors::table)
+        .filter(links::url.eq(url))
+        .order(links::id)
+        .select((links::id, authors::id, authors::name, authors::email, links::authorship))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(link_id, author_id, author_name, author_email, authorship)| Claim {
+            link_id,
+            author_id,
+            author_name,
+            author_email,
+            authorship,
+        })
+        .collect())
 }
 
 /// Ties (or unties) a Link and a Task by hand; later harvests keep this choice.
@@ -370,10 +551,11 @@ pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<u
 
 #[cfg(test)]
 mod tests {
-    use super::TieSource;
+    use super::{Authorship, TieSource};
 
     #[test]
     fn tie_sources_round_trip() {
         crate::db::stored::assert_round_trip!(TieSource);
+        crate::db::stored::assert_round_trip!(Authorship);
     }
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::awards::Award;
 use super::courses::Task;
-use super::links::Link;
+use super::links::{Authorship, Link};
 use super::schema::{authors, awards, course_modules, feeds, link_tasks, links, module_tasks, tasks};
 use super::{StoreError, StoreResult};
 
@@ -56,9 +56,22 @@ pub struct Entry {
     pub feed_title: String,
     pub tasks: Vec<Task>,
     pub awards: Vec<Award>,
+    /// For a duplicate: the name of the learner whose feed delivered the post first.
+    pub duplicate_of: Option<String>,
 }
 
 impl Entry {
+    /// True when the post was found elsewhere than on the learner's site (or not yet checked):
+    /// an award asks for confirmation.
+    pub fn elsewhere(&self) -> bool {
+        matches!(self.link.authorship, Authorship::Elsewhere | Authorship::Unchecked)
+    }
+
+    /// True when another learner's feed delivered the post first: it is never awarded here.
+    pub fn duplicate(&self) -> bool {
+        self.link.authorship == Authorship::Duplicate
+    }
+
     /// The award of `task_id` for this Link, if made.
     pub fn award_for(&self, task_id: i64) -> Option<&Award> {
         self.awards.iter().find(|a| a.task_id == task_id)
@@ -161,11 +174,23 @@ pub fn page(conn: &mut SqliteConnection, f: &Filter, limit: i64) -> StoreResult<
         .select((link_tasks::link_id, Task::as_select()))
         .load(conn)?;
     let all_awards = super::awards::for_links(conn, &ids)?;
+    let firsts: Vec<i64> = rows.iter().filter_map(|r| r.0.duplicate_of).collect();
+    let first_names: Vec<(i64, String)> = if firsts.is_empty() {
+        Vec::new()
+    } else {
+        authors::table.filter(authors::id.eq_any(&firsts)).select((authors::id, authors::name)).load(conn)?
+    };
     let entries = rows
         .into_iter()
         .map(|(link, author, author_id, author_email, feed_title)| Entry {
             tasks: ties.iter().filter(|(l, _)| *l == link.id).map(|(_, t)| t.clone()).collect(),
             awards: all_awards.iter().filter(|a| a.link_id == Some(link.id)).cloned().collect(),
+            duplicate_of: link.duplicate_of.map(|first| {
+                first_names
+                    .iter()
+                    .find(|(id, _)| *id == first)
+                    .map_or_else(|| "a learner no longer here".to_string(), |(_, n)| n.clone())
+            }),
             link,
             author,
             author_id,

@@ -112,6 +112,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         pending_name -> Nullable<Text>,
+        joined_url -> Nullable<Text>,
     }
 }
 
@@ -133,6 +134,8 @@ diesel::table! {
         content_hash -> Text,
         dismissed -> Bool,
         starred -> Bool,
+        authorship -> Text,
+        duplicate_of -> Nullable<BigInt>,
     }
 }
 

@@ -70,6 +70,20 @@ impl Text {
             Ok(s.replace("\r\n", "\n"))
         }
     }
+
+    /// [`Text::parse`], refusing control characters: all of them in a one-line field, all but
+    /// line breaks (`\n`, or `\r\n`, kept as `\n`) when `line_breaks` is true.
+    pub fn parse_clean(&self, raw: &str, line_breaks: bool) -> Result<String, String> {
+        let s = self.parse(raw)?;
+        if s.chars().any(|c| c.is_control() && !(line_breaks && c == '\n')) {
+            return Err(if line_breaks {
+                format!("the {} must not contain control characters (line breaks are fine)", self.label)
+            } else {
+                format!("the {} must not contain control characters or line breaks", self.label)
+            });
+        }
+        Ok(s)
+    }
 }
 
 /// A URL-safe slug: lowercase ASCII letters and digits joined by single hyphens.
@@ -109,5 +123,15 @@ mod tests {
         assert_eq!(Text::TITLE.parse("  Hi "), Ok("Hi".into()));
         assert!(Text::TITLE.parse("   ").is_err());
         assert!(Text::TITLE.parse(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn clean_text_keeps_line_breaks_only_where_allowed() {
+        let t = Text { label: "narrative", min: 0, max: 50 };
+        assert_eq!(t.parse_clean(" a\r\nb ", true), Ok("a\nb".into()));
+        assert!(t.parse_clean("a\rb", true).unwrap_err().contains("must not contain control characters"));
+        assert!(t.parse_clean("a\u{7}b", true).is_err());
+        assert!(t.parse_clean("Ann\r\nBcc: x", false).unwrap_err().contains("or line breaks"));
+        assert!(t.parse_clean("a\u{85}b", false).is_err());
     }
 }

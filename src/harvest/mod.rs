@@ -6,6 +6,7 @@
 //! its own, committed with other feeds' writes), and records the outcome and the next poll
 //! time on the feed. All state lives in the database, so a restart resumes where it stopped.
 
+pub mod authorship;
 pub mod discover;
 pub mod hashtags;
 pub mod parse;
@@ -309,7 +310,11 @@ impl Harvester {
                         record.last_modified = Some(f.header(header::LAST_MODIFIED).map(str::to_string));
                         record.title = Some(parsed.title.clone());
                         record.site_url = parsed.site_url.clone();
-                        let feed_for_store = feed.clone();
+                        // The site the document declares now counts as the learner's own.
+                        let mut feed_for_store = feed.clone();
+                        if parsed.site_url.is_some() {
+                            feed_for_store.site_url = parsed.site_url.clone();
+                        }
                         match writer.write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await
                         {
                             Ok(stats) => {

@@ -93,7 +93,7 @@ async fn feed_add(
     CsrfForm(form): CsrfForm<AddFeedForm>,
 ) -> Result<HttpResponse, AppError> {
     let input = AddFeed { name: form.name.clone(), email: form.email.clone(), url: form.url.clone() };
-    let errors = match use_feeds::add(&state.pool, &state.harvester, &input, now()).await {
+    let errors = match use_feeds::add(&state.pool, &state.harvester, &state.base_url, &input, now()).await {
         Ok(feed) => {
             flash(&session, format!("Added {}; it will be polled shortly.", feed.url));
             return Ok(redirect("/admin/feeds"));
@@ -120,9 +120,12 @@ async fn feed_edit(
     CsrfForm(form): CsrfForm<EditFeedForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    let r = use_feeds::resolve(&state.harvester, &form.url).await.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let now = now();
-    state.db(move |c| feeds::set_url(c, id, &r.feed_url, now)).await?;
+    use_feeds::change_url(&state.pool, &state.harvester, &state.base_url, id, &form.url, now()).await.map_err(|e| {
+        match e {
+            crate::db::StoreError::Invalid(e) => AppError::BadRequest(e.get("url").to_string()),
+            e => e.into(),
+        }
+    })?;
     flash(&session, "Feed address changed.");
     Ok(redirect("/admin/feeds"))
 }
@@ -206,8 +209,13 @@ async fn opml_import(
     };
     let entries = opml::parse(&bytes).map_err(AppError::BadRequest)?;
     let now = now();
-    let done = state.db(move |c| use_feeds::import_opml(c, &entries, now)).await?;
-    flash(&session, format!("Imported {} feed(s); {} already present.", done.added, done.skipped));
+    let base = state.base_url.clone();
+    let done = state.db(move |c| use_feeds::import_opml(c, &base, &entries, now)).await?;
+    let mut message = format!("Imported {} feed(s); {} already present.", done.added, done.skipped);
+    if !done.refused.is_empty() {
+        message.push_str(&format!(" Not imported: {}", done.refused.join("; ")));
+    }
+    flash(&session, message);
     Ok(redirect("/admin/feeds"))
 }
 

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, safe_back};
-use crate::app::award::{self, BulkAward};
+use crate::app::award::{self, BulkAward, LinkAward};
 use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Course, Module, Task};
@@ -177,6 +177,9 @@ struct AwardForm {
     task_id: i64,
     #[serde(default)]
     narrative: String,
+    /// The confirmation that a post posted elsewhere than on the learner's site is theirs.
+    #[serde(default)]
+    allow_foreign_evidence: Option<String>,
     #[serde(default)]
     back: String,
 }
@@ -188,11 +191,16 @@ async fn award_one(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<AwardForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (link, task, narrative) = (form.link_id, form.task_id, form.narrative.clone());
+    let (link, task) = (form.link_id, form.task_id);
+    let request = LinkAward {
+        link_id: link,
+        task_id: task,
+        narrative: Some(form.narrative.clone()),
+        by: Some(who.instructor_id),
+        allow_foreign_evidence: form.allow_foreign_evidence.as_deref().is_some_and(|v| !v.is_empty() && v != "0"),
+    };
     let (st, now) = (state.clone(), now());
-    let a = state
-        .db(move |c| award::award_link(c, &st.issuer(), link, task, Some(narrative), Some(who.instructor_id), now))
-        .await?;
+    let a = state.db(move |c| award::award_post(c, &st.issuer(), &request, now)).await?;
     tracing::info!(award = %a.public_id, link, task, "badge awarded");
     state.awarded();
     let msg = format!("Badge awarded: {}", crate::badges::ob::assertion_url(&state.base_url, &a.public_id));

@@ -308,7 +308,8 @@ async fn the_same_badge_is_not_awarded_twice_and_the_recipient_can_be_checked() 
 async fn the_reader_filters_and_pages_by_keyset() {
     let server = FeedServer::start().await;
     // 60 posts, a third tagged #el30-graph.
-    let mut xml = String::from("<rss version=\"2.0\"><channel><title>Many</title>");
+    let mut xml =
+        String::from("<rss version=\"2.0\"><channel><title>Many</title><link>https://many.example.org/</link>");
     for i in 0..60 {
         let tag = if i % 3 == 0 { "#el30-graph" } else { "" };
         xml.push_str(&format!("<item><title>Post number {i:02}</title><link>https://many.example.org/{i}</link><description>Text {tag}</description></item>"));

@@ -111,7 +111,8 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
             recipient_email: format!("l{i}@example.edu"),
             // The last names no author: the learner counts by address.
             author_id: authors.get(i).filter(|_| i < 5).map(|a| a.0),
-            evidence_url: Some(format!("https://example.org/{i}")),
+            // Evidence Cairn did not harvest: a harvested post is evidence only for its author.
+            evidence_url: Some(format!("https://example.org/evidence/{i}")),
             ..Default::default()
         };
         cairn::app::award::award(&mut c, &issuer, &req, now).unwrap();

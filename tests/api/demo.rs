@@ -553,7 +553,7 @@ async fn demo_network_runs_three_peers_and_an_award_on_one_shows_its_block_on_al
         .env("CAIRN_BASE_URL", &urls[0])
         .env("CAIRN_CHAIN_NETWORK", "cairn-demo-network")
         .env("CAIRN_CHAIN_RECORDS_PER_BLOCK", "1")
-        .args(["award", "--task", "#el30-data", "--recipient", "someone@example.edu", "--evidence"])
+        .args(["award", "--task", "#el30-data", "--recipient", "noor@learners.cairn.example.org", "--evidence"])
         .arg(format!("{}/demo/blogs/noor/1-notes-on-open-data/", urls[0]))
         .output()
         .unwrap();

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod authorship;
 mod backup;
 mod badges;
 mod browser;

@@ -35,12 +35,17 @@ pub struct AwardInput {
     pub recipient: String,
     /// The evidence: the URL of the learner's post (http or https).
     pub evidence: String,
-    /// The recipient's name, shown on the verification page (at most 200 characters).
+    /// The recipient's name, shown on the verification page (at most 200 characters, one line, no control characters).
     #[serde(default)]
     pub name: Option<String>,
-    /// Why the badge is awarded (at most 10,000 characters).
+    /// Why the badge is awarded (at most 10,000 characters; line breaks but no other control characters).
     #[serde(default)]
     pub narrative: Option<String>,
+    /// Award even when the evidence is a post Cairn harvested from the recipient's feed but
+    /// found on another site ("posted elsewhere"); without it such an award is refused (409).
+    /// Evidence that is another learner's post is refused all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_foreign_evidence: bool,
 }
 
 /// An award's standing.
@@ -222,25 +227,6 @@ fn request_hash(op: &str, body: &impl Serialize) -> String {
     hex::encode(Sha256::digest(format!("{op}\n{value}").as_bytes()))
 }
 
-/// Longest name, narrative and evidence URL an award takes (they are baked into its images).
-const NAME_MAX: usize = 200;
-const NARRATIVE_MAX: usize = 10_000;
-const EVIDENCE_MAX: usize = 2048;
-
-/// Refuses fields longer than an award can carry.
-fn check_bounds(input: &AwardInput) -> Option<Problem> {
-    let over = |field: &str, value: Option<&str>, max: usize| {
-        value
-            .filter(|v| v.chars().count() > max)
-            .map(|_| Problem::invalid(field, format!("{field} is at most {max} characters")))
-    };
-    over("name", input.name.as_deref(), NAME_MAX)
-        .or_else(|| over("narrative", input.narrative.as_deref(), NARRATIVE_MAX))
-        .or_else(|| over("evidence", Some(&input.evidence), EVIDENCE_MAX))
-        .or_else(|| over("recipient", Some(&input.recipient), 254))
-        .or_else(|| over("task", Some(&input.task), 65))
-}
-
 /// An award's outcome before it is stored: prepared, refused with a problem the client should
 /// see (and see again on a retry), or our own failure.
 type Outcome<T> = Result<T, Result<Problem, StoreError>>;
@@ -283,9 +269,7 @@ fn prepare_some(
     inputs
         .iter()
         .map(|input| {
-            if let Some(p) = check_bounds(input) {
-                return Err(Ok(p));
-            }
+            // Every rule of an award, bounds included, is the award use case's.
             let req = HashtagAward {
                 task: input.task.clone(),
                 recipient: input.recipient.clone(),
@@ -293,7 +277,7 @@ fn prepare_some(
                 name: input.name.clone(),
                 narrative: input.narrative.clone(),
             };
-            awarding.prepare_by_hashtag(conn, &req, now).map_err(refusal)
+            awarding.prepare_by_hashtag_with(conn, &req, input.allow_foreign_evidence, now).map_err(refusal)
         })
         .collect()
 }
