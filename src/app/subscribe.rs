@@ -330,6 +330,11 @@ fn confirmation_email(
 }
 
 /// Confirms the subscription whose emailed token is `token`, unless used or expired at `now`.
+/// The subscription a confirmation link would confirm, if the link is still good; confirms nothing.
+pub fn pending(conn: &mut diesel::SqliteConnection, token: &str, now: i64) -> StoreResult<Option<Feed>> {
+    feeds::pending_by_confirm_hash(conn, &token_hash(token), now)
+}
+
 pub fn confirm(conn: &mut diesel::SqliteConnection, token: &str, now: i64) -> StoreResult<Option<Feed>> {
     feeds::confirm(conn, &token_hash(token), now)
 }

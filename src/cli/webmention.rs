@@ -76,10 +76,13 @@ pub fn run(settings: &Settings, cmd: WebmentionCommand) -> anyhow::Result<()> {
             println!("endpoint: none");
             anyhow::bail!("{}", crate::webmention::not_a_target(status))
         }
-        Outcome::Failed { endpoint, reason, .. } => {
+        Outcome::Failed { endpoint, reason, retry, .. } => {
             println!("endpoint: {}", endpoint.as_deref().unwrap_or("not found"));
             let n = done.attempts;
             let why = match done.stopped {
+                Some(Stopped::Attempts) if once && retry => {
+                    " (sent once, as asked; the answer is worth a retry later, which the outbox would make)".to_string()
+                }
                 Some(Stopped::Attempts) if once => " (sent once, as asked)".to_string(),
                 Some(Stopped::Attempts) => format!(" (after {n} attempt(s), the most --attempts allows)"),
                 Some(Stopped::MaxWait(wait)) => {

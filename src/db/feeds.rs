@@ -155,6 +155,17 @@ pub fn confirm(conn: &mut SqliteConnection, hash: &str, t: i64) -> StoreResult<O
     })
 }
 
+/// The feed a confirmation link would confirm at `t`, without confirming it.
+pub fn pending_by_confirm_hash(conn: &mut SqliteConnection, hash: &str, t: i64) -> StoreResult<Option<Feed>> {
+    Ok(feeds::table
+        .filter(feeds::confirm_token_hash.eq(hash))
+        .filter(feeds::status.eq(FeedStatus::Pending))
+        .filter(feeds::updated_at.gt(t - UNCONFIRMED_SECS))
+        .select(Feed::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// How long a join waits for its confirmation before it is dropped.
 pub const UNCONFIRMED_SECS: i64 = 48 * 3600;
 /// Unconfirmed subscriptions dropped in one go.

@@ -126,7 +126,8 @@ struct DashboardView {
     day_rows: Vec<DayRow>,
     first_day: String,
     last_day: String,
-    last_block: Option<String>,
+    /// When the last block was made: (RFC 3339, in words).
+    last_block: Option<(String, String)>,
 }
 
 impl DashboardView {
@@ -247,7 +248,7 @@ impl DashboardView {
             Layout::Grouped,
         );
         DashboardView {
-            last_block: c.last_block_at.map(super::rfc3339),
+            last_block: c.last_block_at.map(|t| (super::rfc3339(t), super::feeds::relative(t, now))),
             figures: f,
             posts_svg,
             learners_svg,

@@ -66,11 +66,18 @@ impl FeedsPage {
     }
 }
 
-/// "in 5 min", "3 h ago" — for the feeds table.
+/// "in 5 min", "3 h ago", "just now" — and, more than a week away, the date as pages write
+/// dates ("30 November 2026"), so that no page says "1071 d ago".
 pub fn relative(t: impl std::borrow::Borrow<i64>, now: impl std::borrow::Borrow<i64>) -> String {
-    let d = t.borrow() - now.borrow();
+    let (t, now) = (*t.borrow(), *now.borrow());
+    let d = t - now;
     let a = d.abs();
-    let amount = if a < 60 {
+    if a >= 7 * 86400 {
+        return super::day(t);
+    }
+    let amount = if a < 5 {
+        return "just now".into();
+    } else if a < 60 {
         format!("{a} s")
     } else if a < 3600 {
         format!("{} min", a / 60)
@@ -280,4 +287,20 @@ async fn link_tie(
     let task = form.task_id;
     state.db(move |c| links::set_tie(c, id, task, tied)).await?;
     Ok(redirect(&safe_back(&form.back, "/admin/links")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_near_read_as_durations_and_far_ones_as_dates() {
+        let now = 1_800_000_000;
+        assert_eq!(super::relative(now, now), "just now");
+        assert_eq!(super::relative(now + 2, now), "just now");
+        assert_eq!(super::relative(now - 30, now), "30 s ago");
+        assert_eq!(super::relative(now + 600, now), "in 10 min");
+        assert_eq!(super::relative(now - 3 * 86400, now), "3 d ago");
+        // A week or more away: the date, as every page writes it.
+        assert_eq!(super::relative(now - 1071 * 86400, now), super::super::day(now - 1071 * 86400));
+        assert_eq!(super::relative(now + 8 * 86400, now), super::super::day(now + 8 * 86400));
+    }
 }

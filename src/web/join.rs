@@ -63,6 +63,38 @@ struct JoinPage {
     form: JoinForm,
     errors: FieldErrors,
     choices: Vec<FeedLink>,
+    /// The course whose page led here, with its tasks' hashtags.
+    course: Option<CourseNamed>,
+}
+
+/// A course as the join page names it.
+struct CourseNamed {
+    title: String,
+    hashtags: Vec<String>,
+}
+
+/// The course `slug` names, if any: the join page says which course it joins.
+async fn course_named(state: &AppState, slug: &str) -> Result<Option<CourseNamed>, AppError> {
+    if slug.is_empty() {
+        return Ok(None);
+    }
+    let slug = slug.to_string();
+    state
+        .db(move |c| match crate::db::courses::get_course_by_slug(c, &slug) {
+            Ok(course) => {
+                let outline = crate::db::courses::outline(c, course.id)?;
+                let hashtags = outline.modules.iter().flat_map(|m| m.tasks.iter().map(|t| t.hashtag.clone())).collect();
+                Ok(Some(CourseNamed { title: course.title, hashtags }))
+            }
+            Err(crate::db::StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+}
+
+/// The page's title: the course it joins, when one led here.
+fn join_title(course: &Option<CourseNamed>) -> String {
+    course.as_ref().map_or_else(|| "Join the course".into(), |c| format!("Join {}", c.title))
 }
 
 #[derive(Template)]
@@ -80,14 +112,21 @@ struct JoinQuery {
     course: String,
 }
 
-async fn join_get(session: Session, q: web::Query<JoinQuery>) -> Result<HttpResponse, AppError> {
-    // The newsletter option starts checked.
-    let course = q.into_inner().course.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(200).collect();
+async fn join_get(
+    session: Session,
+    state: web::Data<AppState>,
+    q: web::Query<JoinQuery>,
+) -> Result<HttpResponse, AppError> {
+    let slug: String =
+        q.into_inner().course.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(200).collect();
+    let course = course_named(&state, &slug).await?;
+    // The newsletter is a choice of its own, with its own confirmation mail: not ticked for them.
     render(&JoinPage {
-        page: Page::with_form(&session, "Join the course"),
-        form: JoinForm { course, newsletter: Some("on".into()), ..JoinForm::default() },
+        page: Page::with_form(&session, join_title(&course)),
+        form: JoinForm { course: if course.is_some() { slug } else { String::new() }, ..JoinForm::default() },
         errors: FieldErrors::new(),
         choices: vec![],
+        course,
     })
 }
 
@@ -117,18 +156,30 @@ impl AppState {
 }
 
 /// The join form again, with what was typed and why it was refused.
-fn again(form: JoinForm, errors: FieldErrors, session: &Session) -> Result<HttpResponse, AppError> {
+async fn again(
+    state: &AppState,
+    form: JoinForm,
+    errors: FieldErrors,
+    session: &Session,
+) -> Result<HttpResponse, AppError> {
+    let course = course_named(state, &form.course).await?;
     render_status(
-        &JoinPage { page: Page::with_form(session, "Join the course"), form, errors, choices: vec![] },
+        &JoinPage { page: Page::with_form(session, join_title(&course)), form, errors, choices: vec![], course },
         StatusCode::UNPROCESSABLE_ENTITY,
     )
 }
 
 /// The discovery pool is full: 503 with Retry-After, the form kept and the reason by its field.
-fn busy(form: JoinForm, e: crate::harvest::FeedError, session: &Session) -> Result<HttpResponse, AppError> {
+async fn busy(
+    state: &AppState,
+    form: JoinForm,
+    e: crate::harvest::FeedError,
+    session: &Session,
+) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::new();
     errors.add("url", e.to_string());
-    let page = JoinPage { page: Page::with_form(session, "Join the course"), form, errors, choices: vec![] };
+    let course = course_named(state, &form.course).await?;
+    let page = JoinPage { page: Page::with_form(session, join_title(&course)), form, errors, choices: vec![], course };
     let mut res = render_status(&page, StatusCode::SERVICE_UNAVAILABLE)?;
     res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(30));
     Ok(res)
@@ -143,7 +194,7 @@ async fn join_post(
     let join = form.request();
     let person = match subscribe::check_person(&join) {
         Ok(p) => p,
-        Err(errors) => return again(form, errors, &session),
+        Err(errors) => return again(&state, form, errors, &session).await,
     };
     // Per client, before any outbound request; the per-address limit is the use case's.
     let now = now();
@@ -161,7 +212,8 @@ async fn join_post(
             // Let the learner choose; the first usable feed is preselected.
             let form = JoinForm { feed: feed_url, ..form };
             let errors = FieldErrors::new();
-            render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices })
+            let course = course_named(&state, &form.course).await?;
+            render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices, course })
         }
         Ok(Joined::Pending { feed_title, items }) => {
             let newsletter = if form.newsletter.is_some() && !form.course.is_empty() {
@@ -179,8 +231,8 @@ async fn join_post(
                 link: None,
             })
         }
-        Err(SubscribeError::Invalid(errors)) => again(form, errors, &session),
-        Err(SubscribeError::Busy(e)) => busy(form, e, &session),
+        Err(SubscribeError::Invalid(errors)) => again(&state, form, errors, &session).await,
+        Err(SubscribeError::Busy(e)) => busy(&state, form, e, &session).await,
         Err(e) => Err(refused(e)),
     }
 }
@@ -211,14 +263,23 @@ pub(super) struct ConfirmLinkPage {
     pub button: &'static str,
 }
 
-/// The confirmation link of the join mail: a page with one button. Whether the link is still
-/// good is told when the button is pressed.
-async fn confirm_page(session: Session, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// The confirmation link of the join mail: a page with one button, or 404 for a link that is
+/// unknown, used or expired. Looking confirms nothing.
+async fn confirm_page(
+    session: Session,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (token, now) = (token.into_inner(), now());
+    let t = token.clone();
+    let Some(feed) = state.db(move |c| subscribe::pending(c, &t, now)).await? else {
+        return Err(AppError::NotFound("confirmation link (it may have been used already, or expired)"));
+    };
     render(&ConfirmLinkPage {
         page: Page::new(&session, "Confirm your subscription"),
         heading: "Confirm your subscription",
-        message: "Press the button to confirm that Cairn may collect the posts of the blog you gave.".into(),
-        action: format!("/join/confirm/{}", token.into_inner()),
+        message: format!("Press the button to confirm that Cairn may collect the posts of {}.", feed.url),
+        action: format!("/join/confirm/{token}"),
         button: "Confirm my subscription",
     })
 }

@@ -400,7 +400,7 @@ async fn a_server_killed_while_sending_to_500_readers_sends_each_exactly_one_cop
 }
 
 #[tokio::test]
-async fn a_learner_joining_from_the_course_page_is_offered_the_newsletter_checked() {
+async fn a_learner_joining_from_the_course_page_is_offered_the_newsletter_of_that_course() {
     let sink = SmtpSink::start().await;
     let server = crate::feedserver::FeedServer::start().await;
     server.set("/f.xml", crate::feedserver::Reply::xml(crate::feedserver::fixture("rss2.xml")));
@@ -409,7 +409,16 @@ async fn a_learner_joining_from_the_course_page_is_offered_the_newsletter_checke
     assert!(course.contains(&format!("href=\"/join?course={SLUG}\"")), "{course}");
     let visitor = client();
     let page = visitor.get(app.url(&format!("/join?course={SLUG}"))).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains(r#"<input type="checkbox" name="newsletter" value="on" checked>"#), "{page}");
+    // The page names the course and its hashtags; the newsletter is offered, not ticked for them.
+    assert!(
+        page.contains("<h1>Join E-Learning 3.0</h1>") && page.contains("<code class=\"hashtag\">#el30-data</code>")
+    );
+    assert!(
+        page.contains(
+            r#"<input type="checkbox" name="newsletter" value="on"> Also subscribe to the newsletter of E-Learning 3.0"#
+        ),
+        "{page}"
+    );
     let csrf = csrf_in(&page);
     let res = visitor
         .post(app.url("/join"))
