@@ -172,7 +172,12 @@ pub fn create(pool: &DbPool, settings: &Settings, out: &Path, now: i64) -> anyho
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !k.current => missing_keys.push(file.clone()),
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {file}, the current credential key"));
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot read {file}, the current credential key; if it is lost, `cairn identity rotate` \
+                         makes a new one (what the lost one signed keeps verifying)"
+                    )
+                });
             }
         }
     }
@@ -352,8 +357,11 @@ pub fn restore(
     opts: RestoreOptions<'_>,
     now: i64,
 ) -> Result<Restored, RestoreError> {
-    let expected =
-        opts.expect_institution.map(parse_institution).transpose().map_err(RestoreError::OtherInstitution)?;
+    let expected = opts
+        .expect_institution
+        .map(parse_institution)
+        .transpose()
+        .map_err(|e| RestoreError::Other(anyhow::anyhow!("--expect-institution: {e}")))?;
     let dir = &settings.data_dir;
     let non_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
     if non_empty && !opts.force {
@@ -817,4 +825,21 @@ fn archives(dir: &Path) -> anyhow::Result<Vec<(i64, PathBuf)>> {
     }
     found.sort();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{did_key, parse_institution};
+
+    #[test]
+    fn an_institution_is_named_by_its_hex_key_or_its_did_key_and_never_by_a_host() {
+        let key = cairn_chain::SigningKey::from_bytes(&[5u8; 32]).verifying_key();
+        let raw = key.to_bytes();
+        assert_eq!(parse_institution(&cairn_chain::to_hex(&raw)), Ok(raw));
+        assert_eq!(parse_institution(&did_key(&key)), Ok(raw));
+        assert_eq!(parse_institution(&format!("{}#key-1", did_key(&key))), Ok(raw));
+        assert!(parse_institution("did:web:cairn.example.edu").unwrap_err().contains("names a host"));
+        assert!(parse_institution("abcd").is_err());
+        assert!(parse_institution("did:key:zNotAKey").is_err());
+    }
 }
