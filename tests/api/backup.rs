@@ -282,10 +282,9 @@ async fn a_rotated_institution_backed_up_during_100_awards_restores_to_a_working
         let scopes = cairn::app::tokens::parse_scopes("awards:write,read").unwrap();
         let t = cairn::app::tokens::create(&mut c, who.id, TOKEN_NAME, &scopes, None, cairn::db::now()).unwrap();
         let now = cairn::db::now();
-        let hook =
-            cairn::app::webhooks::register(&mut c, who.id, "https://hooks.example.org/services/T0/B0/hooksecret", now)
-                .unwrap();
-        cairn::app::webhooks::remove(&mut c, who.id, hook.id, now).unwrap();
+        let url = "https://hooks.example.org/services/T0/B0/hooksecret";
+        let hook = cairn::db::webhooks::insert(&mut c, who.id, url, "whsec_c2VjcmV0LW9mLXRoZS1ob29r", now).unwrap();
+        cairn::db::webhooks::remove(&mut c, who.id, hook.id, now).unwrap();
         (t.secret, hook)
     };
 
