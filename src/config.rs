@@ -118,6 +118,13 @@ pub struct ApiSettings {
     pub requests_per_minute: u32,
 }
 
+/// Webhook deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    /// Days a settled delivery keeps its body before housekeeping drops it.
+    pub keep_delivered_days: u32,
+}
+
 /// Reverse proxies whose `X-Forwarded-For` header is believed; empty means none is.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<ipnet::IpNet>);
@@ -231,6 +238,7 @@ pub struct Settings {
     pub newsletter: NewsletterSettings,
     pub api: ApiSettings,
     pub demo: DemoSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -872,6 +880,21 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "webhooks.keep_delivered_days",
+        in_file: true,
+        env: "CAIRN_WEBHOOKS_KEEP_DELIVERED_DAYS",
+        flag: None,
+        value_name: "DAYS",
+        default: Some("30"),
+        default_doc: "",
+        help: "Days a webhook delivery that was sent (or failed for good) keeps its body, which names the \
+               recipient; then housekeeping drops the body and keeps the outcome. 1 to 3650.",
+        apply: |d, v| {
+            d.s.webhooks.keep_delivered_days = v.number(1, 3650)?;
+            Ok(())
+        },
+    },
+    Key {
         name: "demo.post_every_secs",
         in_file: true,
         env: "CAIRN_DEMO_POST_EVERY_SECS",
@@ -1132,6 +1155,7 @@ impl Draft {
                 backup: BackupSettings { dir: None, interval_hours: 0, keep: 0 },
                 newsletter: NewsletterSettings { hour: 0, max_per_minute: 0, enabled: false },
                 demo: DemoSettings { post_every_secs: 0, enabled: false },
+                webhooks: WebhookSettings { keep_delivered_days: 0 },
             },
             smtp_port: None,
             from: None,

@@ -147,6 +147,7 @@ pub struct Application {
     notifier: crate::notify::Notifier,
     peers: crate::peers::Peers,
     session_life: crate::config::SessionSettings,
+    webhooks: crate::config::WebhookSettings,
     /// The settings scheduled backups are taken with, when `[backup] dir` is set.
     backups: Option<Settings>,
     newsletter: crate::app::newsletter::Newsletter,
@@ -231,6 +232,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(demo_data.clone())
                 .app_data(web::PayloadConfig::new(FORM_LIMIT))
+                .wrap(middleware::from_fn(crate::web::head_as_get))
                 .wrap(middleware::from_fn(crate::error::negotiate_errors))
                 .wrap(middleware::from_fn(crate::web::after_changes))
                 .wrap(sessions)
@@ -269,6 +271,7 @@ impl Application {
             notifier,
             peers,
             session_life: settings.sessions,
+            webhooks: settings.webhooks,
             backups: settings.backup.dir.is_some().then(|| settings.clone()),
             newsletter,
             demo,
@@ -367,11 +370,11 @@ impl Application {
             let miner = Job::new("miner", MINER_TICK).wake_on(l.wake.clone()).on_stop(move || cancel.cancel_mining());
             jobs.spawn(miner, move || l.clone().mine_pass());
         }
-        let (pool, life) = (self.pool.clone(), self.session_life);
+        let (pool, life, hooks) = (self.pool.clone(), self.session_life, self.webhooks);
         let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         jobs.spawn(Job::new("housekeeping", HOUSEKEEPING_EVERY), move || {
             let once = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-            housekeeping(pool.clone(), life, once)
+            housekeeping(pool.clone(), life, hooks, once)
         });
         if let Some(demo) = self.demo.clone() {
             let tick = Duration::from_secs(self.demo_post_every.clamp(1, 30));
@@ -422,7 +425,8 @@ async fn log_requests(
     Ok(res)
 }
 
-/// How often `cairn serve` drops expired sessions, unconfirmed subscriptions and old mail counts.
+/// How often `cairn serve` drops expired sessions, unconfirmed subscriptions, old mail counts
+/// and the bodies of old webhook deliveries.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 /// How often the harvester looks for due feeds.
 pub const HARVEST_TICK: Duration = Duration::from_secs(30);
@@ -441,7 +445,12 @@ const JOBS_GRACE: Duration = Duration::from_secs(10);
 
 /// Drops what has expired. The first pass also re-sanitises stored summaries whose links an
 /// older release allowed.
-async fn housekeeping(pool: DbPool, life: crate::config::SessionSettings, first: bool) -> anyhow::Result<Pass> {
+async fn housekeeping(
+    pool: DbPool,
+    life: crate::config::SessionSettings,
+    hooks: crate::config::WebhookSettings,
+    first: bool,
+) -> anyhow::Result<Pass> {
     if first {
         match db::run(&pool, db::links::resanitize_unsafe_summaries).await? {
             0 => {}
@@ -454,6 +463,7 @@ async fn housekeeping(pool: DbPool, life: crate::config::SessionSettings, first:
         let feeds = db::feeds::purge_unconfirmed(c, now)? + db::newsletter::purge_unconfirmed(c, now)?;
         db::feeds::forget_join_mails(c, now)?;
         crate::app::tokens::forget_old_answers(c, now)?;
+        crate::app::webhooks::purge_delivered(c, hooks.keep_delivered_days, now)?;
         Ok((sessions, feeds))
     })
     .await?;

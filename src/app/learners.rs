@@ -43,6 +43,9 @@ pub struct Forgotten {
     pub event: ForgetEvent,
     pub awards_withdrawn: usize,
     pub posts_deleted: usize,
+    /// Mail files (`<data dir>/mail/*.eml`, written when no SMTP server is set) deleted because
+    /// they named the learner.
+    pub mail_files_deleted: usize,
     /// False when a reader kept the write-ahead log busy: earlier versions of the erased rows
     /// stay in it until the next checkpoint.
     pub log_emptied: bool,
@@ -60,9 +63,13 @@ pub fn preview(conn: &mut SqliteConnection, who: Who) -> StoreResult<Holdings> {
 }
 
 /// Forgets a learner at `now`: deletes their name, address, feeds, posts, notifications,
-/// the Webmentions received about their badges or from their site and their join-mail
-/// counts; withdraws each of their awards (a revocation record enters the chain's pool for
-/// those not revoked yet, so peers hear of it); records the audit entry.
+/// the Webmentions received about their badges or from their site, their join-mail counts
+/// and their newsletter subscriptions; withdraws each of their awards (a revocation record
+/// enters the chain's pool for those not revoked yet, so peers hear of it); reduces the
+/// webhook deliveries about their awards and the API's remembered idempotent answers that
+/// name them to ids; takes their posts and name out of the stored newsletter issues; records
+/// the audit entry. All of that in one transaction. Then it deletes the mail files under the
+/// data dir that name them and empties the write-ahead log.
 pub fn forget(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
@@ -70,8 +77,13 @@ pub fn forget(
     by: Requester,
     now: i64,
 ) -> StoreResult<Forgotten> {
-    let (event, awards_withdrawn, posts_deleted) = write_tx(conn, |conn| {
+    let (event, awards_withdrawn, posts_deleted, personal) = write_tx(conn, |conn| {
         let h = preview(conn, who)?;
+        let pseudonym = match &h.author {
+            Some(a) => learners::name_choice(conn, a.id)?.1,
+            None => None,
+        };
+        let personal = personal_values(&h, pseudonym);
         let mut targets = Vec::with_capacity(h.awards.len());
         for a in &h.awards {
             let url = ob::assertion_url(issuer.base, &a.public_id);
@@ -95,6 +107,12 @@ pub fn forget(
         }
         let ids: Vec<i64> = h.awards.iter().map(|a| a.id).collect();
         learners::delete_notifications(conn, &ids)?;
+        learners::delete_notifications_to(conn, &h.post_urls)?;
+        let awards: Vec<(i64, String)> = h.awards.iter().map(|a| (a.id, a.public_id.clone())).collect();
+        crate::app::webhooks::redact_deliveries(conn, issuer.base, &awards)?;
+        let public_ids: Vec<String> = awards.into_iter().map(|(_, p)| p).collect();
+        crate::app::tokens::redact_answers(conn, &public_ids, &personal)?;
+        redact_newsletter_issues(conn, &h, &personal)?;
         let mut sources: Vec<String> = h.post_urls.clone();
         for (_, url, site) in &h.feeds {
             sources.push(url.clone());
@@ -112,6 +130,7 @@ pub fn forget(
         };
         if let Some(email) = &h.email {
             learners::delete_join_mails(conn, email)?;
+            learners::delete_newsletter_subscriptions(conn, email)?;
         }
         let (actor, instructor) = match by {
             Requester::Cli => (ForgetActor::Cli, None),
@@ -119,10 +138,115 @@ pub fn forget(
             Requester::Learner => (ForgetActor::Learner, None),
         };
         let event = learners::record_forget(conn, actor, instructor, ids.len() as i64, posts as i64, now)?;
-        Ok::<_, StoreError>((event, ids.len(), posts))
+        Ok::<_, StoreError>((event, ids.len(), posts, personal))
     })?;
+    let mail_files_deleted = match learners::data_dir(conn)? {
+        Some(dir) => delete_mail_files(&dir.join(MAIL_DIR), &personal)?,
+        None => 0,
+    };
     let log_emptied = learners::checkpoint(conn)?;
-    Ok(Forgotten { event, awards_withdrawn, posts_deleted, log_emptied })
+    Ok(Forgotten { event, awards_withdrawn, posts_deleted, mail_files_deleted, log_emptied })
+}
+
+/// Where the mailer writes `.eml` files under the data dir when no SMTP server is set.
+const MAIL_DIR: &str = "mail";
+/// Mail files looked at by one forget at most (the folder is the instance's own outbox copy).
+const MAIL_FILES_MAX: usize = 100_000;
+
+/// What names a learner, as text to look for: their address, names (as joined, pseudonym,
+/// and as each award was issued to) and evidence URLs. Names shorter than three characters
+/// are left out: they would match too much to mean anything.
+fn personal_values(h: &learners::Holdings, pseudonym: Option<String>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    v.extend(h.email.clone());
+    v.extend(pseudonym);
+    if let Some(a) = &h.author {
+        v.extend(a.email.clone());
+        v.push(a.name.clone());
+    }
+    for a in &h.awards {
+        v.push(a.recipient_email.clone());
+        v.extend(a.recipient_name.clone());
+        v.extend(a.evidence_url.clone());
+    }
+    v.extend(h.post_urls.iter().cloned());
+    let mut out: Vec<String> = Vec::new();
+    for s in v.into_iter().map(|s| s.trim().to_string()).filter(|s| s.chars().count() >= 3) {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&s)) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Takes a learner out of the stored (sent) newsletter issues: their posts leave the groups,
+/// their name leaves the badge counts, and any other text that holds their address, name or
+/// one of their URLs becomes empty. The archive pages then show the issue without them.
+fn redact_newsletter_issues(
+    conn: &mut SqliteConnection,
+    h: &learners::Holdings,
+    personal: &[String],
+) -> StoreResult<usize> {
+    let issues = learners::issues_mentioning(conn, personal)?;
+    let post_ids = &h.post_ids;
+    for (id, content) in &issues {
+        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(content) else {
+            learners::set_issue_content(conn, *id, "")?;
+            continue;
+        };
+        scrub(&mut doc, post_ids, personal);
+        learners::set_issue_content(conn, *id, &doc.to_string())?;
+    }
+    Ok(issues.len())
+}
+
+/// See [`redact_newsletter_issues`]: drops array items that are one of the posts or a name,
+/// and empties other strings that hold a personal value.
+fn scrub(v: &mut serde_json::Value, post_ids: &[i64], personal: &[String]) {
+    use serde_json::Value;
+    let holds = |s: &str| mentions_any(s, personal);
+    match v {
+        Value::Array(items) => {
+            items.retain(|item| match item {
+                Value::Object(o) => {
+                    !o.get("link_id").and_then(Value::as_i64).is_some_and(|id| post_ids.contains(&id))
+                        && !o.get("url").and_then(Value::as_str).is_some_and(holds)
+                }
+                Value::String(s) => !holds(s),
+                _ => true,
+            });
+            items.iter_mut().for_each(|i| scrub(i, post_ids, personal));
+        }
+        Value::Object(map) => map.values_mut().for_each(|c| scrub(c, post_ids, personal)),
+        Value::String(s) if holds(s) => s.clear(),
+        _ => {}
+    }
+}
+
+/// Deletes the `.eml` files in `dir` that hold one of `personal` (compared without case, with
+/// quoted-printable soft line breaks undone): copies of mail to or about the learner that
+/// the mailer wrote when no SMTP server was set. Returns how many.
+fn delete_mail_files(dir: &std::path::Path, personal: &[String]) -> StoreResult<usize> {
+    let io = |e: std::io::Error| StoreError::Internal(anyhow::Error::new(e).context("erasing mail files"));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(e)),
+    };
+    let mut n = 0;
+    for entry in entries.take(MAIL_FILES_MAX) {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_none_or(|e| e != "eml") || !path.is_file() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).map_err(io)?).into_owned();
+        let unfolded = text.replace("=\r\n", "").replace("=\n", "");
+        if mentions_any(&text, personal) || mentions_any(&unfolded, personal) {
+            std::fs::remove_file(&path).map_err(io)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// A learner's data as one JSON document: their subscription (name, email, feeds), their
@@ -263,6 +387,19 @@ fn is_own_site(site: &str) -> bool {
     url::Url::parse(site).is_ok_and(|u| u.host_str().is_some() && matches!(u.scheme(), "http" | "https"))
 }
 
+/// True when `text` holds one of `needles` (compared without case) as a whole: not inside a
+/// longer word, so that a name such as "Ann" does not match "Annual", nor a URL a longer one.
+pub fn mentions_any(text: &str, needles: &[String]) -> bool {
+    let hay = text.to_lowercase();
+    needles.iter().map(|n| n.trim().to_lowercase()).filter(|n| !n.is_empty()).any(|n| {
+        hay.match_indices(n.as_str()).any(|(i, m)| {
+            let before = hay[..i].chars().next_back();
+            let after = hay[i + m.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+    })
+}
+
 /// `text` with every word that looks like an email address replaced by `[address]`, for log
 /// lines that quote other systems' messages.
 pub fn mask_addresses(text: &str) -> String {
@@ -287,7 +424,42 @@ pub fn mask_addresses(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_addresses;
+    use super::{mask_addresses, mentions_any, scrub};
+
+    #[test]
+    fn a_newsletter_issue_loses_the_learners_posts_and_name_and_still_reads() {
+        let post = |id: i64, author: &str, url: &str| serde_json::json!({"link_id": id, "author": author, "title": "T", "excerpt": "E", "url": url});
+        let mut doc = serde_json::json!({
+            "course_title": "C", "course_slug": "c", "date": "2026-12-01",
+            "note": "Well done, Grace Hopper!",
+            "groups": [
+                {"task": {"title": "Data", "slug": "el30-data"},
+                 "posts": [post(7, "G. H.", "https://grace.example/a"), post(8, "Ada", "https://ada.example/b")]},
+                {"task": null, "posts": [post(9, "Grace Hopper", "https://grace.example/c")]}
+            ],
+            "module": null,
+            "badges": [{"title": "Data", "count": 2, "names": ["Grace Hopper", "Ada"]}]
+        });
+        let personal = ["Grace Hopper".to_string(), "grace@navy.example".into(), "https://grace.example/c".into()];
+        scrub(&mut doc, &[7], &personal);
+        let content: crate::app::newsletter::Content = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(content.note, "");
+        assert_eq!(content.groups[0].posts.iter().map(|p| p.link_id).collect::<Vec<_>>(), [8]);
+        assert!(content.groups[1].posts.is_empty());
+        assert_eq!(content.badges[0].names, ["Ada"]);
+        assert!(!doc.to_string().contains("Grace") && !doc.to_string().contains("grace.example"), "{doc}");
+    }
+
+    #[test]
+    fn a_mention_is_a_whole_name_address_or_url() {
+        let needles = ["Ann Lee".to_string(), "ann@example.edu".into(), "https://ann.example/p".into()];
+        assert!(mentions_any("Hello ann lee,", &needles));
+        assert!(mentions_any("To: <Ann@Example.edu>", &needles));
+        assert!(mentions_any("see https://ann.example/p.", &needles));
+        assert!(!mentions_any("Annual report by Ann Leeds", &needles));
+        assert!(!mentions_any("see https://ann.example/post", &needles));
+        assert!(!mentions_any("joann@example.edu", &needles));
+    }
 
     #[test]
     fn addresses_are_masked_in_log_text() {

@@ -14,4 +14,5 @@ pub mod newsletter;
 pub mod peers;
 pub mod subscribe;
 pub mod tokens;
+pub mod verification;
 pub mod webhooks;

@@ -221,6 +221,47 @@ pub fn replay(
     Ok(Some(Answer { status: u16::try_from(r.status).unwrap_or(500), body: r.response }))
 }
 
+/// Reduces every remembered answer that names a forgotten learner to ids (a forget's part; in
+/// the caller's transaction). `ids` are the public ids of their awards; `personal` their
+/// address, names and evidence URLs. In a JSON answer each object whose `id` is one of `ids`
+/// keeps only `id` and `url`, and every other string that holds a personal value becomes
+/// null; an answer that is not JSON becomes `{}`. A retry under the key still gets the
+/// status it got the first time, so it never awards twice. Returns how many answers changed.
+pub fn redact_answers(conn: &mut SqliteConnection, ids: &[String], personal: &[String]) -> StoreResult<usize> {
+    let needles: Vec<String> = ids.iter().chain(personal).filter(|n| !n.is_empty()).cloned().collect();
+    let rows = tokens::answers_mentioning(conn, &needles)?;
+    for (token_id, key, response) in &rows {
+        let reduced = match serde_json::from_str::<serde_json::Value>(response) {
+            Ok(mut doc) => {
+                reduce(&mut doc, ids, personal);
+                doc.to_string()
+            }
+            Err(_) => "{}".to_string(),
+        };
+        tokens::set_answer(conn, *token_id, key, &reduced)?;
+    }
+    Ok(rows.len())
+}
+
+/// See [`redact_answers`].
+fn reduce(v: &mut serde_json::Value, ids: &[String], personal: &[String]) {
+    use serde_json::Value;
+    let names = |s: &str| crate::app::learners::mentions_any(s, personal);
+    match v {
+        Value::Object(map) => {
+            if map.get("id").and_then(Value::as_str).is_some_and(|id| ids.iter().any(|i| i == id)) {
+                map.retain(|k, _| k == "id" || k == "url");
+            }
+            for child in map.values_mut() {
+                reduce(child, ids, personal);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|c| reduce(c, ids, personal)),
+        Value::String(s) if names(s) => *v = Value::Null,
+        _ => {}
+    }
+}
+
 /// Forgets idempotency answers older than [`IDEMPOTENCY_KEEP_SECS`].
 pub fn forget_old_answers(conn: &mut SqliteConnection, now: i64) -> StoreResult<usize> {
     tokens::forget_before(conn, now - IDEMPOTENCY_KEEP_SECS)
@@ -256,6 +297,24 @@ mod tests {
         revoke(&mut c, who.id, other.token.id, t0 + 10).unwrap();
         assert!(matches!(authenticate(&mut c, &other.secret, None, t0 + 11), Err(TokenError::Revoked)));
         assert!(matches!(revoke(&mut c, who.id + 1, other.token.id, t0), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn answers_naming_a_learner_keep_only_ids() {
+        let mut doc = serde_json::json!({
+            "results": [
+                {"id": "a1", "url": "https://x/assertions/a1", "recipient": "ada@example.edu", "name": "Ada L"},
+                {"id": "b2", "recipient": "bob@example.edu", "note": "for Ada L"}
+            ]
+        });
+        reduce(&mut doc, &["a1".into()], &["ada@example.edu".into(), "Ada L".into()]);
+        assert_eq!(
+            doc,
+            serde_json::json!({"results": [
+                {"id": "a1", "url": "https://x/assertions/a1"},
+                {"id": "b2", "recipient": "bob@example.edu", "note": null}
+            ]})
+        );
     }
 
     #[test]

@@ -21,21 +21,80 @@ const URL_MAX: usize = 2048;
 /// What a secret starts with (Standard Webhooks).
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// Registers a webhook for an instructor; returns it with its new secret.
-pub fn register(conn: &mut SqliteConnection, instructor_id: i64, url: &str, now: i64) -> StoreResult<Webhook> {
-    let url = url.trim();
-    let parsed = url::Url::parse(url).map_err(|_| StoreError::field("url", format!("'{url}' is not a web address")))?;
+/// How long the DNS check of a new webhook URL may take.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A webhook URL that passed [`check_url`]: the only kind [`register`] takes.
+#[derive(Debug, Clone)]
+pub struct CheckedUrl(url::Url);
+
+impl CheckedUrl {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+fn refused(why: impl Into<String>) -> StoreError {
+    StoreError::field("url", why.into())
+}
+
+/// Checks a webhook URL as the deliveries will be checked, before anything is stored:
+/// an http(s) address without a user name or password; not a private, loopback, link-local
+/// or otherwise internal address in any spelling (`0x7f.1`, `[::1]`, `169.254.169.254`, …),
+/// nor a host name that resolves to one (or to nothing); and https, since every event names
+/// a recipient. An origin listed in `allow_origins` is exempt from the address rules and may
+/// use http.
+pub async fn check_url(policy: &crate::net::OutboundPolicy, raw: &str) -> StoreResult<CheckedUrl> {
+    let raw = raw.trim();
+    let parsed = url::Url::parse(raw).map_err(|_| refused(format!("'{raw}' is not a web address")))?;
     if !matches!(parsed.scheme(), "http" | "https")
         || parsed.host().is_none()
         || !parsed.username().is_empty()
         || parsed.password().is_some()
-        || url.len() > URL_MAX
+        || raw.len() > URL_MAX
     {
-        return Err(StoreError::field(
-            "url",
-            "a webhook URL is an http or https address without a user name or password",
+        return Err(refused("a webhook URL is an https address without a user name or password"));
+    }
+    if policy.allows_origin(&parsed) {
+        return Ok(CheckedUrl(parsed));
+    }
+    policy.check_url(&parsed).map_err(|e| refused(e.to_string()))?;
+    if parsed.scheme() != "https" {
+        return Err(refused(
+            "a webhook URL must use https: its events carry recipients' email addresses (plain http is allowed \
+             only for an origin listed in allow_origins)",
         ));
     }
+    if let Some(url::Host::Domain(host)) = parsed.host() {
+        let host = host.trim_end_matches('.').to_string();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let found = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host.as_str(), port))).await;
+        let addrs: Vec<std::net::SocketAddr> = match found {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(_)) => Vec::new(),
+            Err(_) => {
+                return Err(refused(format!(
+                    "{host} could not be resolved within {} seconds",
+                    RESOLVE_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        if addrs.is_empty() {
+            return Err(refused(format!("{host} has no address")));
+        }
+        if let Some(a) = addrs.iter().find(|a| !crate::net::is_global(a.ip())) {
+            return Err(refused(format!(
+                "{host} resolves to {}, a private, loopback or otherwise internal address; Cairn does not send \
+                 there",
+                a.ip()
+            )));
+        }
+    }
+    Ok(CheckedUrl(parsed))
+}
+
+/// Registers a webhook for an instructor; returns it with its new secret.
+pub fn register(conn: &mut SqliteConnection, instructor_id: i64, url: &CheckedUrl, now: i64) -> StoreResult<Webhook> {
     crate::db::write_tx(conn, |conn| {
         if webhooks::count_for(conn, instructor_id)? >= MAX_PER_INSTRUCTOR {
             return Err(StoreError::Conflict(format!("an instructor may have at most {MAX_PER_INSTRUCTOR} webhooks")));
@@ -43,7 +102,7 @@ pub fn register(conn: &mut SqliteConnection, instructor_id: i64, url: &str, now:
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
         let secret = format!("{SECRET_PREFIX}{}", B64.encode(key));
-        webhooks::insert(conn, instructor_id, parsed.as_str(), &secret, now)
+        webhooks::insert(conn, instructor_id, url.as_str(), &secret, now)
     })
 }
 
@@ -72,6 +131,9 @@ fn rfc3339(t: i64) -> String {
 /// award as it then stands (and the block, for `award.recorded`).
 pub fn payload(conn: &mut SqliteConnection, base: &str, d: &Delivery, now: i64) -> StoreResult<String> {
     let (a, task) = webhooks::award_with_task(conn, d.award_id)?;
+    if a.is_withdrawn() {
+        return Ok(withdrawn_payload(base, d.event, d.created_at, &a.public_id));
+    }
     let state = if a.is_revoked() {
         "revoked"
     } else if a.is_expired(now) {
@@ -99,6 +161,37 @@ pub fn payload(conn: &mut SqliteConnection, base: &str, d: &Delivery, now: i64) 
     Ok(doc.to_string())
 }
 
+/// The body of an event about an award withdrawn at its learner's request: its type and the
+/// award's ids, nothing that names the learner.
+pub fn withdrawn_payload(base: &str, event: Event, created_at: i64, public_id: &str) -> String {
+    let data = serde_json::json!({
+        "id": public_id,
+        "url": crate::badges::ob::assertion_url(base, public_id),
+        "state": "withdrawn",
+    });
+    serde_json::json!({"type": event.as_str(), "timestamp": rfc3339(created_at), "data": data}).to_string()
+}
+
+/// Reduces the stored bodies of every delivery about these awards, sent or not, to their
+/// type and the award's ids (a forget's part; in the caller's transaction). A delivery not
+/// yet attempted has no body: it is built from the withdrawn award, with ids only, too.
+pub fn redact_deliveries(conn: &mut SqliteConnection, base: &str, awards: &[(i64, String)]) -> StoreResult<usize> {
+    let mut n = 0;
+    for (award_id, public_id) in awards {
+        for (id, event, created_at) in webhooks::with_payload_for_award(conn, *award_id)? {
+            webhooks::set_payload(conn, id, &withdrawn_payload(base, event, created_at, public_id))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Deletes the bodies of deliveries sent more than `keep_days` days before `now` (the
+/// delivery rows stay, with their outcome); returns how many.
+pub fn purge_delivered(conn: &mut SqliteConnection, keep_days: u32, now: i64) -> StoreResult<usize> {
+    webhooks::purge_sent_payloads(conn, now - i64::from(keep_days) * 86_400)
+}
+
 /// Removes one of the instructor's webhooks.
 pub fn remove(conn: &mut SqliteConnection, instructor_id: i64, id: i64, now: i64) -> StoreResult<()> {
     webhooks::remove(conn, instructor_id, id, now)
@@ -107,6 +200,68 @@ pub fn remove(conn: &mut SqliteConnection, instructor_id: i64, id: i64, now: i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::webhooks::DeliveryStatus;
+
+    #[test]
+    fn settled_bodies_age_out_and_a_withdrawn_award_is_told_by_its_ids_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let mut c = pool.get().unwrap();
+        crate::db::institution::ensure(&mut c, "Test University").unwrap();
+        crate::demo::seed(&mut c).unwrap();
+        let who = crate::db::instructors::create(&mut c, "ada@example.edu", "correct horse battery").unwrap();
+        let url = CheckedUrl(url::Url::parse("https://registrar.example.edu/hook").unwrap());
+        let hook = register(&mut c, who.id, &url, 0).unwrap();
+        let (raster, key) = (crate::badges::bake::RasterCache::default(), crate::ledger::load_key(dir.path()).unwrap());
+        let issuer = crate::badges::award::Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
+        let t = 1_700_000_000;
+        let req = |to: &str| crate::app::award::HashtagAward {
+            task: "#el30-data".into(),
+            recipient: to.into(),
+            evidence: "https://blog.example.org/data".into(),
+            ..Default::default()
+        };
+        crate::app::award::award_by_hashtag(&mut c, &issuer, &req("sent@example.edu"), t).unwrap();
+        crate::app::award::award_by_hashtag(&mut c, &issuer, &req("waiting@example.edu"), t).unwrap();
+        let ds = webhooks::recent(&mut c, hook.id, 10).unwrap();
+        assert_eq!(ds.len(), 2);
+        for d in &ds {
+            let body = payload(&mut c, issuer.base, d, t).unwrap();
+            webhooks::set_payload(&mut c, d.id, &body).unwrap();
+        }
+        let (sent, waiting) = (&ds[1], &ds[0]);
+        webhooks::settle(&mut c, sent.id, 1, DeliveryStatus::Sent, t, None, t).unwrap();
+        webhooks::settle(&mut c, waiting.id, 1, DeliveryStatus::Queued, t + 60, Some("503"), t).unwrap();
+
+        let day = 86_400;
+        assert_eq!(purge_delivered(&mut c, 30, t + 29 * day).unwrap(), 0, "kept 30 days");
+        assert_eq!(purge_delivered(&mut c, 30, t + 31 * day).unwrap(), 1);
+        let after = webhooks::recent(&mut c, hook.id, 10).unwrap();
+        let find = |id: i64| after.iter().find(|d| d.id == id).unwrap().clone();
+        assert_eq!((find(sent.id).payload, find(sent.id).status), (None, DeliveryStatus::Sent), "the outcome stays");
+        assert!(find(waiting.id).payload.unwrap().contains("waiting@example.edu"), "a queued body is never purged");
+
+        // Withdrawn: the stored body, and one built later, hold ids only.
+        let (a, _) = webhooks::award_with_task(&mut c, waiting.award_id).unwrap();
+        crate::db::learners::withdraw_award(&mut c, a.id, "withdrawn", t + 40 * day).unwrap();
+        assert_eq!(redact_deliveries(&mut c, issuer.base, &[(a.id, a.public_id.clone())]).unwrap(), 1);
+        let body = find(waiting.id).payload;
+        let stored = webhooks::recent(&mut c, hook.id, 10).unwrap();
+        assert_ne!(stored.iter().find(|d| d.id == waiting.id).unwrap().payload, body);
+        for d in stored.iter().filter(|d| d.award_id == a.id) {
+            let text = match &d.payload {
+                Some(p) => p.clone(),
+                None => payload(&mut c, issuer.base, d, t + 40 * day).unwrap(),
+            };
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                doc["data"],
+                serde_json::json!({"id": a.public_id, "state": "withdrawn",
+                "url": crate::badges::ob::assertion_url(issuer.base, &a.public_id)}),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn signatures_follow_the_standard_webhooks_example() {

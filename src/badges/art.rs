@@ -46,6 +46,9 @@ impl ArtKind {
 pub struct Artwork {
     pub bytes: Vec<u8>,
     pub kind: ArtKind,
+    /// What the artwork lost on the way, such as text that no font could draw: stored all the
+    /// same, and said to the person who uploaded it.
+    pub warning: Option<String>,
 }
 
 /// Checks uploaded bytes and returns the artwork, or a message saying what is wrong.
@@ -58,13 +61,16 @@ pub fn check(bytes: Vec<u8>) -> Result<Artwork, String> {
     }
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         check_png(&bytes)?;
-        return Ok(Artwork { bytes, kind: ArtKind::Png });
+        return Ok(Artwork { bytes, kind: ArtKind::Png, warning: None });
     }
     if let Some(other) = sniff_other(&bytes) {
         return Err(format!("this is a {other} file; badge images must be PNG or SVG"));
     }
     match std::str::from_utf8(&bytes) {
-        Ok(text) if looks_like_xml(text) => Ok(Artwork { bytes: rewrite_svg(text)?, kind: ArtKind::Svg }),
+        Ok(text) if looks_like_xml(text) => {
+            let (bytes, warning) = rewrite_svg(text)?;
+            Ok(Artwork { bytes, kind: ArtKind::Svg, warning })
+        }
         _ => Err("this file is neither a PNG nor an SVG image; badge images must be PNG or SVG".into()),
     }
 }
@@ -118,14 +124,53 @@ pub const MAX_EMBEDDED_BYTES: usize = 256 * 1024;
 /// reuses itself many times could otherwise grow without bound.
 const MAX_WRITTEN_BYTES: usize = 2 * 1024 * 1024;
 
-/// System fonts, so that text in uploaded artwork survives the rewrite.
+/// The family every generic name (`serif`, `sans-serif`, `cursive`, `fantasy`) and every
+/// family that no font has stands for: DejaVu Sans, bundled in the binary.
+pub const FALLBACK_FAMILY: &str = "DejaVu Sans";
+/// The family `monospace` stands for, bundled too.
+pub const MONOSPACE_FAMILY: &str = "DejaVu Sans Mono";
+
+/// The machine's fonts and the bundled DejaVu faces, so that text in artwork is drawn on any
+/// machine: a named family the machine has is used; generic families and unknown names fall
+/// back to the bundled faces (usvg tries the named families in order, then `serif`).
 pub(crate) fn fonts() -> Arc<usvg::fontdb::Database> {
     static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
         let mut db = usvg::fontdb::Database::new();
         db.load_system_fonts();
+        for face in
+            [dejavu::sans::regular(), dejavu::sans::bold(), dejavu::sans_mono::regular(), dejavu::sans_mono::bold()]
+        {
+            db.load_font_source(usvg::fontdb::Source::Binary(Arc::new(face)));
+        }
+        db.set_serif_family(FALLBACK_FAMILY);
+        db.set_sans_serif_family(FALLBACK_FAMILY);
+        db.set_cursive_family(FALLBACK_FAMILY);
+        db.set_fantasy_family(FALLBACK_FAMILY);
+        db.set_monospace_family(MONOSPACE_FAMILY);
         Arc::new(db)
     });
     FONTS.clone()
+}
+
+/// Text elements with something to draw, in the source document.
+fn text_in_source(doc: &roxmltree::Document) -> usize {
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "text" && n.tag_name().namespace() == Some(SVG_NS))
+        .filter(|n| n.descendants().any(|d| d.is_text() && !d.text().unwrap_or_default().trim().is_empty()))
+        .count()
+}
+
+/// Text nodes that usvg could lay out with a font, in the tree it built.
+fn text_drawn(group: &usvg::Group) -> usize {
+    group
+        .children()
+        .iter()
+        .map(|n| match n {
+            usvg::Node::Group(g) => text_drawn(g),
+            usvg::Node::Text(t) => usize::from(!t.flattened().children().is_empty()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Only embedded PNGs, bounded in bytes and pixels; nothing is ever loaded from a file or
@@ -152,7 +197,9 @@ pub(crate) fn embedded_images_only() -> usvg::ImageHrefResolver<'static> {
 /// (its rules are applied first), animation, foreign content, links and every outside
 /// reference are simply not written, so the stored artwork is inert by construction
 /// rather than by a list of things to refuse.
-fn rewrite_svg(text: &str) -> Result<Vec<u8>, String> {
+///
+/// Returns a warning with the bytes when some of the document's text could not be drawn.
+fn rewrite_svg(text: &str) -> Result<(Vec<u8>, Option<String>), String> {
     let text = crate::harvest::parse::without_dtd(text).map_err(|e| format!("the SVG cannot be used: {e}"))?;
     let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() };
     let doc = roxmltree::Document::parse_with_options(&text, opts)
@@ -171,7 +218,15 @@ fn rewrite_svg(text: &str) -> Result<Vec<u8>, String> {
     if written.len() > MAX_WRITTEN_BYTES {
         return Err("the SVG repeats its parts too many times to be stored; simplify the drawing".into());
     }
-    Ok(written.into_bytes())
+    let (texts, drawn) = (text_in_source(&doc), text_drawn(tree.root()));
+    let warning = (drawn < texts).then(|| {
+        format!(
+            "{} of the image's {texts} text element(s) could not be drawn (no font has their letters, or they are \
+             not shown); the badge shows them without that text — convert the text to paths in the drawing program",
+            texts - drawn
+        )
+    });
+    Ok((written.into_bytes(), warning))
 }
 
 /// Escapes text for XML content and attribute values.

@@ -16,8 +16,8 @@ pub enum AdminCommand {
         #[arg(long, value_name = "EMAIL")]
         email: String,
     },
-    /// Set a new password for an instructor and sign them out everywhere. The password is read
-    /// from CAIRN_PASSWORD, or asked for.
+    /// Set a new password for an instructor, sign them out everywhere, revoke their API tokens
+    /// and disable their webhooks. The password is read from CAIRN_PASSWORD, or asked for.
     ResetPassword {
         /// The instructor's email.
         #[arg(long, value_name = "EMAIL")]
@@ -50,8 +50,9 @@ pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             }
             let password = password()?;
             let (instructor, ended) =
-                crate::app::instructors::reset_password(&mut conn, &email, &password).map_err(words)?;
-            println!("Reset the password of {}; {ended} session(s) signed out.", instructor.email);
+                crate::app::instructors::reset_password(&mut conn, &email, &password, crate::db::now())
+                    .map_err(words)?;
+            println!("Reset the password of {}; {ended}.", instructor.email);
             Ok(())
         }
     }

@@ -66,8 +66,8 @@ fn forget(settings: &Settings, email: &str, yes: bool) -> anyhow::Result<()> {
     let done =
         learners::forget(&mut conn, &issuer, Who::Email(email), Requester::Cli, crate::db::now()).map_err(words)?;
     println!(
-        "Forgotten: {} award(s) withdrawn, {} post(s) deleted (audit entry {}).",
-        done.awards_withdrawn, done.posts_deleted, done.event.id
+        "Forgotten: {} award(s) withdrawn, {} post(s) deleted, {} mail file(s) deleted (audit entry {}).",
+        done.awards_withdrawn, done.posts_deleted, done.mail_files_deleted, done.event.id
     );
     if !done.log_emptied {
         println!(

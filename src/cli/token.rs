@@ -62,6 +62,26 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
             );
             println!("It is shown only now; keep it secret. Use it as: Authorization: Bearer <token>");
             println!("{}", made.secret);
+            drop(conn);
+            let (base, detail) = (
+                settings.public_base_url(settings.bind),
+                format!("\"{}\" with the scopes {}", made.token.name, made.token.scopes),
+            );
+            // The SMTP pool lives on the runtime: made and dropped inside it.
+            super::runtime()?.block_on(async {
+                let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
+                crate::app::instructors::send_credential_notice(
+                    &pool,
+                    &mailer,
+                    &base,
+                    who.id,
+                    crate::app::instructors::Credential::ApiToken,
+                    detail,
+                    "with cairn admin token create",
+                )
+                .await;
+                anyhow::Ok(())
+            })?;
             Ok(())
         }
         TokenCommand::List { email } => {

@@ -7,7 +7,10 @@ use diesel::sql_types::{BigInt, Bool};
 
 use super::awards::Award;
 use super::feeds::Author;
-use super::schema::{authors, awards, feeds, forget_events, forget_requests, join_mails, links, mentions, outbox};
+use super::schema::{
+    authors, awards, feeds, forget_events, forget_requests, join_mails, links, mentions, newsletter_issues,
+    newsletter_subscribers, outbox,
+};
 use super::{StoreError, StoreResult};
 
 super::stored::stored_enum! {
@@ -87,6 +90,8 @@ pub struct Holdings {
     pub feeds: Vec<(i64, String, Option<String>)>,
     /// Their harvested posts' URLs.
     pub post_urls: Vec<String>,
+    /// Their harvested posts' ids.
+    pub post_ids: Vec<i64>,
     pub posts: i64,
 }
 
@@ -103,7 +108,8 @@ pub fn holdings_of_email(conn: &mut SqliteConnection, email: &str) -> StoreResul
     let author = super::feeds::author_by_email(conn, email)?;
     let h = holdings(conn, author, Some(email.to_string()))?;
     let mails: i64 = join_mails::table.filter(join_mails::email.eq(email)).count().get_result(conn)?;
-    if h.author.is_none() && h.awards.is_empty() && mails == 0 {
+    let readers = newsletter_subscriptions(conn, email)?;
+    if h.author.is_none() && h.awards.is_empty() && mails == 0 && readers == 0 {
         return Err(StoreError::NotFound("learner"));
     }
     Ok(h)
@@ -125,14 +131,16 @@ fn holdings(conn: &mut SqliteConnection, author: Option<Author>, email: Option<S
                 .filter(feeds::author_id.eq(id))
                 .select((feeds::id, feeds::url, feeds::site_url))
                 .load(conn)?;
-            let urls: Vec<Option<String>> =
-                links::table.filter(links::author_id.eq(id)).select(links::url).load(conn)?;
-            let posts = urls.len() as i64;
-            (feeds, urls.into_iter().flatten().collect(), posts)
+            let rows: Vec<(i64, Option<String>)> =
+                links::table.filter(links::author_id.eq(id)).select((links::id, links::url)).load(conn)?;
+            let posts = rows.len() as i64;
+            let ids = rows.iter().map(|(id, _)| *id).collect();
+            (feeds, (rows.into_iter().filter_map(|(_, u)| u).collect(), ids), posts)
         }
-        None => (Vec::new(), Vec::new(), 0),
+        None => (Vec::new(), (Vec::new(), Vec::new()), 0),
     };
-    Ok(Holdings { author, email, awards, feeds, post_urls, posts })
+    let (post_urls, post_ids) = post_urls;
+    Ok(Holdings { author, email, awards, feeds, post_urls, post_ids, posts })
 }
 
 /// Turns an award into a withdrawn one: revoked with the reason "withdrawn", and without its
@@ -198,6 +206,75 @@ pub fn delete_author(conn: &mut SqliteConnection, author_id: i64) -> StoreResult
     diesel::delete(feeds::table.filter(feeds::author_id.eq(author_id))).execute(conn)?;
     diesel::delete(authors::table.find(author_id)).execute(conn)?;
     Ok(())
+}
+
+/// How many newsletter subscriptions (any course, any state) an address has, compared
+/// without case.
+pub fn newsletter_subscriptions(conn: &mut SqliteConnection, email: &str) -> StoreResult<i64> {
+    Ok(newsletter_subscribers::table
+        .filter(sql::<Bool>("lower(email) = lower(").bind::<diesel::sql_types::Text, _>(email).sql(")"))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Deletes every newsletter subscription of an address (compared without case), with their
+/// deliveries, complaints and queued confirmation mails (the schema cascades).
+pub fn delete_newsletter_subscriptions(conn: &mut SqliteConnection, email: &str) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        newsletter_subscribers::table
+            .filter(sql::<Bool>("lower(email) = lower(").bind::<diesel::sql_types::Text, _>(email).sql(")")),
+    )
+    .execute(conn)?)
+}
+
+/// Deletes queued or sent notifications whose target is one of `urls` (a newsletter's
+/// Webmentions to a learner's posts).
+pub fn delete_notifications_to(conn: &mut SqliteConnection, urls: &[String]) -> StoreResult<usize> {
+    if urls.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(outbox::table.filter(outbox::target.eq_any(urls))).execute(conn)?)
+}
+
+/// (id, content) of every sent newsletter issue whose content holds one of `needles`
+/// (compared without case).
+pub fn issues_mentioning(conn: &mut SqliteConnection, needles: &[String]) -> StoreResult<Vec<(i64, String)>> {
+    let mut found: Vec<(i64, String)> = Vec::new();
+    for n in needles.iter().filter(|n| !n.is_empty()) {
+        let cond = sql::<Bool>("instr(lower(content), lower(").bind::<diesel::sql_types::Text, _>(n).sql(")) > 0");
+        let rows: Vec<(i64, String)> = newsletter_issues::table
+            .filter(cond)
+            .select((newsletter_issues::id, newsletter_issues::content))
+            .load(conn)?;
+        for r in rows {
+            if !found.iter().any(|(id, _)| *id == r.0) {
+                found.push(r);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Replaces the stored content of a newsletter issue.
+pub fn set_issue_content(conn: &mut SqliteConnection, id: i64, content: &str) -> StoreResult<()> {
+    diesel::update(newsletter_issues::table.find(id)).set(newsletter_issues::content.eq(content)).execute(conn)?;
+    Ok(())
+}
+
+/// The data directory: the folder of the database file (`None` for an in-memory database).
+pub fn data_dir(conn: &mut SqliteConnection) -> StoreResult<Option<std::path::PathBuf>> {
+    #[derive(QueryableByName)]
+    struct Db {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        file: String,
+    }
+    let dbs: Vec<Db> = diesel::sql_query("PRAGMA database_list").load(conn)?;
+    Ok(dbs
+        .into_iter()
+        .find(|d| d.name == "main" && !d.file.is_empty())
+        .and_then(|d| std::path::Path::new(&d.file).parent().map(std::path::Path::to_path_buf)))
 }
 
 /// Deletes the record of confirmation mails sent to an address.

@@ -106,6 +106,15 @@ pub fn revoke(conn: &mut SqliteConnection, instructor_id: i64, id: i64, now: i64
     target.select(ApiToken::as_select()).first(conn).optional()?.ok_or(StoreError::NotFound("token"))
 }
 
+/// Revokes every live token of an instructor at `now` (their password changed); returns how many.
+pub fn revoke_all(conn: &mut SqliteConnection, instructor_id: i64, now: i64) -> StoreResult<usize> {
+    Ok(diesel::update(
+        api_tokens::table.filter(api_tokens::instructor_id.eq(instructor_id).and(api_tokens::revoked_at.is_null())),
+    )
+    .set(api_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
 /// Records a use of the token.
 pub fn touch(conn: &mut SqliteConnection, id: i64, now: i64, addr: Option<&str>) -> StoreResult<()> {
     diesel::update(api_tokens::table.find(id))
@@ -144,6 +153,37 @@ pub fn remember(conn: &mut SqliteConnection, token_id: i64, key: &str, r: &Remem
             api_idempotency::created_at.eq(now),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// (token id, key, answer) of every remembered answer that holds one of `needles`
+/// (compared without case).
+pub fn answers_mentioning(conn: &mut SqliteConnection, needles: &[String]) -> StoreResult<Vec<(i64, String, String)>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    let mut found: Vec<(i64, String, String)> = Vec::new();
+    for n in needles.iter().filter(|n| !n.is_empty()) {
+        let cond = sql::<Bool>("instr(lower(response), lower(").bind::<Text, _>(n).sql(")) > 0");
+        let rows: Vec<(i64, String, String)> = api_idempotency::table
+            .filter(cond)
+            .select((api_idempotency::token_id, api_idempotency::key, api_idempotency::response))
+            .load(conn)?;
+        for r in rows {
+            if !found.iter().any(|f| f.0 == r.0 && f.1 == r.1) {
+                found.push(r);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Replaces a remembered answer's body.
+pub fn set_answer(conn: &mut SqliteConnection, token_id: i64, key: &str, response: &str) -> StoreResult<()> {
+    diesel::update(
+        api_idempotency::table.filter(api_idempotency::token_id.eq(token_id).and(api_idempotency::key.eq(key))),
+    )
+    .set(api_idempotency::response.eq(response))
+    .execute(conn)?;
     Ok(())
 }
 

@@ -116,6 +116,22 @@ pub fn remove(conn: &mut SqliteConnection, instructor_id: i64, id: i64, now: i64
     })
 }
 
+/// Stops every webhook of an instructor at `now`, as [`remove`] stops one (their password
+/// changed: whoever registered one with a stolen session must not keep hearing of awards);
+/// returns how many.
+pub fn disable_all(conn: &mut SqliteConnection, instructor_id: i64, now: i64) -> StoreResult<usize> {
+    let live = webhooks::table.filter(webhooks::instructor_id.eq(instructor_id).and(webhooks::removed_at.is_null()));
+    let ids: Vec<i64> = live.select(webhooks::id).load(conn)?;
+    diesel::update(webhooks::table.filter(webhooks::id.eq_any(&ids)))
+        .set(webhooks::removed_at.eq(now))
+        .execute(conn)?;
+    diesel::delete(webhook_deliveries::table.filter(
+        webhook_deliveries::webhook_id.eq_any(&ids).and(webhook_deliveries::status.eq(DeliveryStatus::Queued)),
+    ))
+    .execute(conn)?;
+    Ok(ids.len())
+}
+
 /// Queued deliveries due at `now` with their webhooks, earliest first, at most `limit`.
 pub fn due(conn: &mut SqliteConnection, now: i64, limit: i64) -> StoreResult<Vec<(Delivery, Webhook)>> {
     webhook_deliveries::table
@@ -169,6 +185,41 @@ pub fn settle(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// (id, event, created_at) of every delivery about an award that has a stored body.
+pub fn with_payload_for_award(conn: &mut SqliteConnection, award_id: i64) -> StoreResult<Vec<(i64, Event, i64)>> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::award_id.eq(award_id).and(webhook_deliveries::payload.is_not_null()))
+        .select((webhook_deliveries::id, webhook_deliveries::event, webhook_deliveries::created_at))
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Drops the stored bodies of deliveries settled (sent, failed or given up) before `before`;
+/// the rows stay, with their outcome. Returns how many.
+pub fn purge_sent_payloads(conn: &mut SqliteConnection, before: i64) -> StoreResult<usize> {
+    Ok(diesel::update(
+        webhook_deliveries::table.filter(
+            webhook_deliveries::status
+                .ne(DeliveryStatus::Queued)
+                .and(webhook_deliveries::updated_at.lt(before))
+                .and(webhook_deliveries::payload.is_not_null()),
+        ),
+    )
+    .set(webhook_deliveries::payload.eq(None::<String>))
+    .execute(conn)?)
+}
+
+/// The latest attempted delivery of a webhook, if any was attempted.
+pub fn last_attempted(conn: &mut SqliteConnection, webhook_id: i64) -> StoreResult<Option<Delivery>> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::webhook_id.eq(webhook_id).and(webhook_deliveries::attempts.gt(0)))
+        .order((webhook_deliveries::updated_at.desc(), webhook_deliveries::id.desc()))
+        .select(Delivery::as_select())
+        .first(conn)
+        .optional()
+        .map_err(Into::into)
 }
 
 /// A webhook's latest deliveries, newest first.

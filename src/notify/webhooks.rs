@@ -80,10 +80,14 @@ impl Notifier {
             Some(p) => p,
             None => {
                 let (base, delivery, now) = (self.base.clone(), d.clone(), self.now());
+                // Built and stored in one transaction, so a forget committing in between
+                // cannot leave a body that names the learner.
                 self.db(move |c| {
-                    let p = crate::app::webhooks::payload(c, &base, &delivery, now)?;
-                    webhooks::set_payload(c, delivery.id, &p)?;
-                    Ok(p)
+                    crate::db::write_tx(c, |c| {
+                        let p = crate::app::webhooks::payload(c, &base, &delivery, now)?;
+                        webhooks::set_payload(c, delivery.id, &p)?;
+                        Ok(p)
+                    })
                 })
                 .await?
             }

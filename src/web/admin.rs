@@ -581,6 +581,14 @@ fn artwork_of(file: Option<Vec<u8>>, field: &'static str, errors: &mut FieldErro
     file.and_then(|bytes| errors.check(field, art::check(bytes)))
 }
 
+/// What the saved artwork lost, as a sentence to add to the confirmation ("" when nothing).
+fn artwork_warning(artwork: &Option<art::Artwork>) -> String {
+    match artwork.as_ref().and_then(|a| a.warning.as_deref()) {
+        Some(w) => format!(" Note about the badge image: {w}."),
+        None => String::new(),
+    }
+}
+
 /// Merges artwork errors with the store's field errors, so every problem shows at once.
 fn merge(mut errors: FieldErrors, other: Result<(), AppError>) -> Result<FieldErrors, AppError> {
     match other {
@@ -607,11 +615,15 @@ async fn task_create(
     let form = task_form_of(&upload);
     let mut errors = FieldErrors::new();
     let artwork = artwork_of(upload.file, "badge", &mut errors);
+    let warning = artwork_warning(&artwork);
     let result = if errors.is_empty() {
         let f = form.clone();
         match state.db(move |c| courses::create_task(c, mid, &f, artwork)).await {
             Ok(task) => {
-                flash(&session, format!("Created the task \u{201c}{}\u{201d} ({}).", task.title, task.hashtag));
+                flash(
+                    &session,
+                    format!("Created the task \u{201c}{}\u{201d} ({}).{warning}", task.title, task.hashtag),
+                );
                 return Ok(redirect(&format!("/admin/modules/{mid}")));
             }
             Err(e) => Err(e),
@@ -682,6 +694,7 @@ async fn task_update(
     let use_default = !upload.text("use_default_badge").is_empty();
     let mut errors = FieldErrors::new();
     let artwork = artwork_of(upload.file, "badge", &mut errors);
+    let warning = artwork_warning(&artwork);
     let result = if errors.is_empty() {
         let change = match artwork {
             Some(a) => ArtworkChange::Replace(a),
@@ -691,7 +704,7 @@ async fn task_update(
         let f = form.clone();
         match state.db(move |c| courses::update_task(c, tid, &f, change)).await {
             Ok(()) => {
-                flash(&session, "Task saved.");
+                flash(&session, format!("Task saved.{warning}"));
                 return Ok(redirect(&format!("/admin/tasks/{tid}")));
             }
             Err(e) => Err(e),
@@ -835,7 +848,8 @@ async fn institution_update(
 struct PasswordPage {
     page: Page,
     errors: FieldErrors,
-    done: bool,
+    /// What the change ended, once it is made.
+    done: Option<crate::app::instructors::Ended>,
 }
 
 #[derive(Deserialize)]
@@ -849,7 +863,7 @@ struct PasswordForm {
 }
 
 async fn password_edit(_: SignedIn, session: Session) -> Result<HttpResponse, AppError> {
-    render(&PasswordPage { page: Page::new(&session, "Change your password"), errors: FieldErrors::new(), done: false })
+    render(&PasswordPage { page: Page::new(&session, "Change your password"), errors: FieldErrors::new(), done: None })
 }
 
 /// Changes the signed-in instructor's password and signs them out everywhere, this browser
@@ -878,16 +892,24 @@ async fn password_update(
     }
     if !errors.is_empty() {
         return render_status(
-            &PasswordPage { page: Page::new(&session, "Change your password"), errors, done: false },
+            &PasswordPage { page: Page::new(&session, "Change your password"), errors, done: None },
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
     state.throttle.succeed(&me.email, state.client_ip(&req));
     let hash = state.hash_password(form.new).await?;
-    let ended = state.db(move |c| crate::app::instructors::replace_password(c, id, &hash)).await?;
-    tracing::info!(instructor = id, sessions = ended, "password changed; every session signed out");
+    let now = crate::db::now();
+    let ended = state.db(move |c| crate::app::instructors::replace_password(c, id, &hash, now)).await?;
+    tracing::info!(
+        instructor = id,
+        sessions = ended.sessions,
+        tokens = ended.tokens,
+        webhooks = ended.webhooks,
+        "password changed; every session signed out, tokens revoked, webhooks disabled"
+    );
     session.purge();
-    render(&PasswordPage { page: Page::new(&session, "Password changed"), errors: FieldErrors::new(), done: true })
+    let page = Page::new(&session, "Password changed");
+    render(&PasswordPage { page, errors: FieldErrors::new(), done: Some(ended) })
 }
 
 // ---- received Webmentions ----

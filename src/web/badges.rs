@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::cache::{self, Doc, DocKey, Policy};
 use super::{AppState, Page, day, render};
+use crate::app::verification;
 use crate::auth::{self, CsrfForm};
 use crate::badges::award::assertion_document;
 use crate::badges::ob;
@@ -126,7 +127,6 @@ struct VerificationPage {
     issued: String,
     expires: Option<String>,
     check: Option<bool>,
-    chain: crate::ledger::ChainStatus,
     mentions: Vec<String>,
     base: String,
     /// `issued` as a machine-readable date.
@@ -141,6 +141,18 @@ struct VerificationPage {
     portfolio: Option<String>,
     /// The page's address as a QR code (inline SVG), for the printed certificate.
     qr: Option<String>,
+    /// The courses the badge belongs to: (title, public page).
+    courses: Vec<(String, String)>,
+    /// The criteria, rendered from Markdown and sanitised.
+    criteria_html: String,
+    /// The instructor's comment, rendered from Markdown and sanitised.
+    comment_html: Option<String>,
+    /// Every check, in plain words.
+    checks: Vec<verification::Check>,
+    /// No check failed.
+    verified: bool,
+    /// The block holding the award's chain record, when recorded.
+    block: Option<String>,
 }
 
 /// A withdrawn award answers 410 Gone, saying why and nothing more.
@@ -149,20 +161,44 @@ fn gone_if_withdrawn(a: &Award) -> StoreResult<()> {
 }
 
 /// An award with what its page shows.
-type Loaded = (Award, Task, Institution, crate::ledger::ChainStatus, Vec<String>, Option<Portfolio>);
+struct Loaded {
+    award: Award,
+    task: Task,
+    institution: Institution,
+    chain: crate::ledger::ChainStatus,
+    mentions: Vec<String>,
+    portfolio: Option<Portfolio>,
+    courses: Vec<(String, String)>,
+    signature: Option<Result<String, String>>,
+}
 
 async fn load(state: &AppState, id: String) -> Result<Loaded, AppError> {
     let ledger = state.ledger.clone();
     let base = state.base_url.clone();
     state
         .db(move |c| {
-            let a = awards::by_public_id(c, &id)?;
-            gone_if_withdrawn(&a)?;
-            let t = courses::get_task(c, a.task_id)?;
-            let chain = ledger.status(c, a.id)?;
-            let mentions = crate::notify::verified_for(c, &ob::assertion_url(&base, &a.public_id))?;
-            let portfolio = portfolios::of_award(c, a.author_id, &a.recipient_email)?.filter(|p| !p.hidden);
-            Ok((a, t, institution::get(c)?, chain, mentions, portfolio))
+            let award = awards::by_public_id(c, &id)?;
+            gone_if_withdrawn(&award)?;
+            let task = courses::get_task(c, award.task_id)?;
+            let chain = ledger.status(c, award.id)?;
+            let mentions = crate::notify::verified_for(c, &ob::assertion_url(&base, &award.public_id))?;
+            let portfolio = portfolios::of_award(c, award.author_id, &award.recipient_email)?.filter(|p| !p.hidden);
+            let mut courses: Vec<(String, String)> = courses::places_of_task(c, task.id)?
+                .into_iter()
+                .map(|(course, _)| (course.title, format!("/courses/{}", course.slug)))
+                .collect();
+            courses.dedup();
+            let signature = verification::credential_signature(c, &base, ledger.key(), &award.public_id)?;
+            Ok(Loaded {
+                award,
+                task,
+                institution: institution::get(c)?,
+                chain,
+                mentions,
+                portfolio,
+                courses,
+                signature,
+            })
         })
         .await
 }
@@ -172,13 +208,8 @@ fn page_title(task: &Task) -> String {
     format!("{} — badge", task.title)
 }
 
-fn verification_page(
-    state: &AppState,
-    page: Page,
-    (award, task, institution, chain, mentions, portfolio): Loaded,
-    check: Option<bool>,
-    now: i64,
-) -> VerificationPage {
+fn verification_page(state: &AppState, page: Page, l: Loaded, check: Option<bool>, now: i64) -> VerificationPage {
+    let Loaded { award, task, institution, chain, mentions, portfolio, courses, signature } = l;
     let status = if award.is_revoked() {
         "revoked"
     } else if award.is_expired(now) {
@@ -189,6 +220,8 @@ fn verification_page(
     let base = state.base_url.clone();
     let share = super::portfolio::Share::new(&base, &award, &task, &institution);
     let summary: String = task.description.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
+    let checks =
+        verification::checks(&award, &institution.name, &signature, &chain, state.ledger.members().len(), now, day);
     VerificationPage {
         page,
         url: ob::assertion_url(&state.base_url, &award.public_id),
@@ -203,11 +236,16 @@ fn verification_page(
         issued: day(award.issued_on),
         expires: award.expires.map(day),
         status,
+        criteria_html: crate::markdown::render(&task.criteria),
+        comment_html: award.narrative.as_deref().filter(|n| !n.trim().is_empty()).map(crate::markdown::render),
+        verified: checks.iter().all(|c| c.outcome != verification::Outcome::Failed),
+        checks,
+        block: chain.block_hash().map(str::to_string),
+        courses,
         award,
         task,
         institution,
         check,
-        chain,
         mentions,
     }
 }
@@ -235,7 +273,7 @@ async fn assertion(
     let mut res = if signed_in || flash.is_some() {
         // What an instructor, or a visitor with a message, sees differs from the public page.
         let loaded = load(&state, id).await?;
-        let page = Page { title: page_title(&loaded.1), signed_in, csrf: auth::csrf_token(&session), flash };
+        let page = Page { title: page_title(&loaded.task), signed_in, csrf: auth::csrf_token(&session), flash };
         let mut res = render(&verification_page(&state, page, loaded, None, crate::db::now()))?;
         res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache::PAGE.cache_control));
         res.headers_mut().insert(header::VARY, header::HeaderValue::from_static(cache::PAGE.vary));
@@ -248,9 +286,9 @@ async fn assertion(
             None => {
                 let loaded = load(&state, id).await?;
                 // The page turns to "expired" at the expiry: kept until then only.
-                let until = loaded.0.expires.filter(|e| *e > now);
+                let until = loaded.award.expires.filter(|e| *e > now);
                 let page =
-                    Page { title: page_title(&loaded.1), signed_in: false, csrf: TOKEN_MARKER.into(), flash: None };
+                    Page { title: page_title(&loaded.task), signed_in: false, csrf: TOKEN_MARKER.into(), flash: None };
                 let html = verification_page(&state, page, loaded, None, now)
                     .render()
                     .map_err(|e| AppError::Internal(e.into()))?;
@@ -327,8 +365,8 @@ async fn check_recipient(
     CsrfForm(form): CsrfForm<CheckForm>,
 ) -> Result<HttpResponse, AppError> {
     let loaded = load(&state, id.into_inner()).await?;
-    let matches = ob::identity_hash(&form.email, &loaded.0.salt) == loaded.0.identity;
-    let page = Page::with_form(&session, page_title(&loaded.1));
+    let matches = ob::identity_hash(&form.email, &loaded.award.salt) == loaded.award.identity;
+    let page = Page::with_form(&session, page_title(&loaded.task));
     render(&verification_page(&state, page, loaded, Some(matches), crate::db::now()))
 }
 

@@ -133,17 +133,73 @@ async fn block_page(
     })
 }
 
-async fn proof(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// An award's chain proof explained to a person: what the record is, which block holds it,
+/// what "final" means and how to check it without trusting this site.
+#[derive(Template)]
+#[template(path = "chain_proof.html")]
+struct ProofPage {
+    page: Page,
+    /// The verification page of the award.
+    assertion: String,
+    /// The proof document's own address (JSON).
+    json_url: String,
+    record: RecordDoc,
+    recorded_on: String,
+    block: Option<crate::ledger::BlockDoc>,
+    block_time: String,
+    confirmations: u64,
+    is_final: bool,
+    finality_depth: u64,
+    merkle_steps: usize,
+    members: usize,
+}
+
+/// The proof of an award's chain record: JSON (docs/peers.md), or for a browser the same
+/// proof as a page.
+async fn proof(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let ledger = state.ledger.clone();
+    let public_id = id.clone();
     let doc = state
         .db(move |c| {
-            let a = awards::by_public_id(c, &id)?;
+            let a = awards::by_public_id(c, &public_id)?;
             ledger.proof(c, a.id)
         })
         .await?
         .ok_or(AppError::NotFound("chain record for this award"))?;
-    Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).json(doc))
+    if crate::error::negotiate(&req, crate::error::Format::Json) != crate::error::Format::Html {
+        return Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).json(doc));
+    }
+    let assertion = crate::badges::ob::assertion_url(&state.base_url, &id);
+    let (record, merkle_steps, block, confirmations, is_final, finality_depth) = match doc {
+        crate::ledger::Proof::Recorded {
+            record, merkle_path, block, confirmations, is_final, finality_depth, ..
+        } => (record, merkle_path.len(), Some(block), confirmations, is_final, finality_depth),
+        crate::ledger::Proof::Pending { record, .. } => {
+            (record, 0, None, 0, false, state.ledger.params().finality_depth)
+        }
+    };
+    let mut res = render(&ProofPage {
+        page: Page::new(&session, "Chain proof"),
+        json_url: format!("{assertion}/proof"),
+        assertion,
+        recorded_on: time(record.issued_at),
+        block_time: block.as_ref().map(|b| time(b.timestamp)).unwrap_or_default(),
+        record,
+        block,
+        confirmations,
+        is_final,
+        finality_depth,
+        merkle_steps,
+        members: state.ledger.members().len(),
+    })?;
+    res.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    Ok(res)
 }
 
 async fn identity(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

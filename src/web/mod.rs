@@ -299,6 +299,19 @@ async fn app_js() -> HttpResponse {
         .body(APP_JS)
 }
 
+/// Answers HEAD exactly as GET, less the body, on every route: uptime monitors and link
+/// checkers ask with HEAD. The request is routed as a GET; the HTTP layer knows it was HEAD and
+/// sends the headers (length included) without the body.
+pub async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
+}
+
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }

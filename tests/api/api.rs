@@ -353,7 +353,13 @@ async fn the_token_page_shows_a_token_once_and_revokes_it() {
     let res = app
         .post_form(
             "/admin/tokens",
-            &[("name", "LMS sync"), ("scope", "read"), ("scope", "awards:write"), ("expires", "30")],
+            &[
+                ("name", "LMS sync"),
+                ("scope", "read"),
+                ("scope", "awards:write"),
+                ("expires", "30"),
+                ("current", crate::helpers::PASSWORD),
+            ],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -368,7 +374,9 @@ async fn the_token_page_shows_a_token_once_and_revokes_it() {
     assert!(again.contains("LMS sync") && !again.contains(&secret), "the token is shown only once");
     assert!(again.contains("read,awards:write") && again.contains("127.0.0.1"), "scopes and last use are listed");
 
-    let bad = app.post_form("/admin/tokens", &[("name", "x"), ("scope", "everything")]).await;
+    let bad = app
+        .post_form("/admin/tokens", &[("name", "x"), ("scope", "everything"), ("current", crate::helpers::PASSWORD)])
+        .await;
     assert_eq!(bad.status(), 422);
     assert!(bad.text().await.unwrap().contains("unknown scope"));
 
@@ -542,15 +550,15 @@ async fn the_served_document_is_valid_openapi_and_schemathesis_finds_no_fault() 
 
 /// One request a webhook receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Received {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 /// A webhook receiver on 127.0.0.1 that records every request; `/flaky` answers 503, the
 /// rest 204.
-async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+pub(crate) async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
@@ -701,6 +709,16 @@ async fn webhooks_hear_of_awards_signed_as_standard_webhooks_says() {
     assert_eq!(first.last_error.as_deref(), Some("the receiver answered 503 Service Unavailable"));
     assert!(first.next_attempt_at >= first.updated_at + 60, "the next attempt waits at least a minute");
     drop(conn);
+    // The list tells each webhook's latest outcome: sent for one, a retry and its reason for the other.
+    let listed: Value = get(&app, &t, "/api/v1/webhooks").await.json().await.unwrap();
+    let by_id = |id: i64| listed["webhooks"].as_array().unwrap().iter().find(|w| w["id"] == id).unwrap().clone();
+    let good = by_id(w["id"].as_i64().unwrap());
+    assert_eq!(good["last_delivery"]["status"], "sent", "{listed}");
+    assert!(good["last_delivery"]["error"].is_null(), "{listed}");
+    let bad = by_id(flaky_id);
+    assert_eq!(bad["last_delivery"]["status"], "queued", "{listed}");
+    assert_eq!(bad["last_delivery"]["error"], "the receiver answered 503 Service Unavailable", "{listed}");
+    assert!(bad["last_delivery"]["attempts"].as_i64().unwrap() >= 1, "{listed}");
     let removed =
         call(&script(), reqwest::Method::DELETE, app.url(&format!("/api/v1/webhooks/{flaky_id}")), Some(&t), None)
             .await;
@@ -710,4 +728,159 @@ async fn webhooks_hear_of_awards_signed_as_standard_webhooks_says() {
         left.iter().all(|d| d.status != cairn::db::webhooks::DeliveryStatus::Queued),
         "its queued events are dropped"
     );
+}
+
+#[tokio::test]
+async fn webhook_urls_are_checked_before_they_are_stored() {
+    let (origin, _got) = receiver().await;
+    let app = spawn_with(|s| s.allow_origins = vec![origin.clone()]).await;
+    let t = token(&app, "webhooks:write,read");
+    for (url, why) in [
+        ("http://169.254.169.254/latest/meta-data/", "internal address"),
+        ("https://169.254.169.254/hook", "internal address"),
+        ("https://127.0.0.1/hook", "internal address"),
+        ("https://[::1]/hook", "internal address"),
+        ("https://0x7f.1/hook", "internal address"),
+        ("https://localhost/hook", "internal address"),
+        ("https://[::ffff:10.0.0.1]/hook", "internal address"),
+        ("http://registrar.example.edu/hook", "must use https"),
+        ("https://user:pw@registrar.example.edu/hook", "without a user name"),
+        ("ftp://registrar.example.edu/hook", "https address"),
+    ] {
+        let doc = problem(post(&app, &t, "/api/v1/webhooks", json!({ "url": url })).await, 422, "invalid").await;
+        let reason = doc["errors"]["url"].to_string();
+        assert!(reason.contains(why), "{url}: {doc}");
+    }
+    // A host name that resolves to nothing is refused too (".invalid" never resolves, RFC 6761).
+    let doc = problem(
+        post(&app, &t, "/api/v1/webhooks", json!({"url": "https://hooks.cairn.invalid/x"})).await,
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(doc["errors"]["url"].to_string().contains("no address"), "{doc}");
+    let listed: Value = get(&app, &t, "/api/v1/webhooks").await.json().await.unwrap();
+    assert_eq!(listed["webhooks"], json!([]), "nothing refused was stored");
+    // An origin in allow_origins may use http and an internal address.
+    let res = post(&app, &t, "/api/v1/webhooks", json!({"url": format!("{origin}/hook")})).await;
+    assert_eq!(res.status(), 201);
+    let w: Value = res.json().await.unwrap();
+    assert!(w["last_delivery"].is_null(), "{w}");
+    // The document says what a refusal looks like.
+    let doc: Value = script().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let create = &doc["paths"]["/api/v1/webhooks"]["post"]["responses"]["422"];
+    assert!(create["description"].as_str().unwrap().contains("allow_origins"), "{create}");
+    assert!(doc["components"]["schemas"]["LastDelivery"]["properties"]["error"].is_object());
+}
+
+/// The single mail among `mails` whose subject starts with `subject`.
+fn mail_with<'a>(mails: &'a [String], subject: &str) -> Vec<&'a String> {
+    mails.iter().filter(|m| m.contains(&format!("Subject: {subject}"))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_reset_stops_the_tokens_and_webhooks_a_session_made() {
+    let (origin, got) = receiver().await;
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let app = spawn_with(|s| {
+        s.allow_origins = vec![origin.clone()];
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = smtp.port;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+    })
+    .await;
+    cairn::demo::seed(&mut app.pool.get().unwrap()).unwrap();
+    app.login().await;
+
+    // A session alone does not make a token: the page asks for the password again.
+    let scopes = [("name", "stolen"), ("scope", "read"), ("scope", "awards:write"), ("scope", "webhooks:write")];
+    let mut fields = scopes.to_vec();
+    fields.push(("current", "not the password"));
+    let res = app.post_form("/admin/tokens", &fields).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("not your current password"));
+    assert!(cairn::db::tokens::list_for(&mut app.pool.get().unwrap(), 1).unwrap().is_empty());
+    fields.pop();
+    fields.push(("current", crate::helpers::PASSWORD));
+    let html = app.post_form("/admin/tokens", &fields).await.text().await.unwrap();
+    let marker = "<code class=\"hash\" id=\"token-value\">";
+    let start = html.find(marker).unwrap() + marker.len();
+    let before = html[start..start + html[start..].find('<').unwrap()].to_string();
+    let res = post(&app, &before, "/api/v1/webhooks", json!({"url": format!("{origin}/before")})).await;
+    assert_eq!(res.status(), 201);
+
+    // Each creation is mailed to the instructor, through the real SMTP listener, with no secret in it.
+    let mails = smtp.wait_for(2).await;
+    let token_mail = mail_with(&mails, "An API token was created");
+    let hook_mail = mail_with(&mails, "A webhook was created");
+    assert_eq!((token_mail.len(), hook_mail.len()), (1, 1), "{} mails", mails.len());
+    assert!(token_mail[0].contains(&format!("To: {}", crate::helpers::EMAIL)), "{}", token_mail[0]);
+    assert!(token_mail[0].contains("stolen") && !token_mail[0].contains(&before), "{}", token_mail[0]);
+    assert!(hook_mail[0].contains(&format!("{origin}/before")) && !hook_mail[0].contains("whsec_"), "{}", hook_mail[0]);
+
+    // Both work until the reset.
+    assert_eq!(post(&app, &before, "/api/v1/awards", award_body("one@example.edu")).await.status(), 201);
+    let started = Instant::now();
+    while !got.lock().unwrap().iter().any(|r| r.path == "/before") {
+        assert!(started.elapsed() < Duration::from_secs(30), "the webhook heard of the first award within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let out = cairn_cmd()
+        .args(["admin", "reset-password", "--email", EMAIL])
+        .env("CAIRN_DATA_DIR", &app.data_dir)
+        .env("CAIRN_PASSWORD", "a brand new password")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("1 API token(s) revoked, 1 webhook(s) disabled"), "{said}");
+
+    // The token is refused; the webhook hears of no award made after the reset, while one
+    // registered afterwards (with a token made on the command line) does.
+    problem(get(&app, &before, "/api/v1/tasks").await, 401, "unauthorized").await;
+    let out = cairn_cmd()
+        .args(["admin", "token", "create", "--email", EMAIL, "--scope", "awards:write,read,webhooks:write"])
+        .env("CAIRN_DATA_DIR", &app.data_dir)
+        .env("CAIRN_SMTP_HOST", "127.0.0.1")
+        .env("CAIRN_SMTP_PORT", smtp.port.to_string())
+        .env("CAIRN_SMTP_TLS", "none")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string();
+    let listed: Value = get(&app, &after, "/api/v1/webhooks").await.json().await.unwrap();
+    assert_eq!(listed["webhooks"], json!([]), "the disabled webhook is no longer listed");
+    assert_eq!(post(&app, &after, "/api/v1/webhooks", json!({"url": format!("{origin}/after")})).await.status(), 201);
+    let heard_before = got.lock().unwrap().iter().filter(|r| r.path == "/before").count();
+    assert_eq!(post(&app, &after, "/api/v1/awards", award_body("two@example.edu")).await.status(), 201);
+    let started = Instant::now();
+    while !got.lock().unwrap().iter().any(|r| r.path == "/after" && r.body.contains("two@example.edu")) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the new webhook heard of the award within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let late: Vec<String> =
+        got.lock().unwrap().iter().filter(|r| r.path == "/before").skip(heard_before).map(|r| r.body.clone()).collect();
+    assert!(late.iter().all(|b| !b.contains("two@example.edu")), "the disabled webhook heard: {late:?}");
+    // The command-line token was mailed too.
+    let started = Instant::now();
+    while mail_with(&smtp.messages(), "An API token was created").len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the command-line token's mail arrived within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Changing the password on its page does the same and says how many.
+    assert_eq!(app.login_as(EMAIL, "a brand new password").await.status(), 303);
+    let res = app
+        .post_form(
+            "/admin/password",
+            &[("current", "a brand new password"), ("new", "another new password"), ("again", "another new password")],
+        )
+        .await;
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("1 API token(s) revoked") && page.contains("1 webhook(s) disabled"),
+        "the page says how many: {page}"
+    );
+    problem(get(&app, &after, "/api/v1/tasks").await, 401, "unauthorized").await;
 }

@@ -529,3 +529,117 @@ async fn an_expiring_badge_says_so_and_learners_find_their_badges_on_their_priva
             && mine.contains(&format!("/assertions/{id}/badge.png?download=1"))
     );
 }
+
+/// The verification page leads with what the badge is and a "Verified" box that names each
+/// check in plain words; the comment is labelled and rendered from Markdown, sanitised; one
+/// section holds every download; and a failed check turns the box to "Not verified".
+#[tokio::test]
+async fn the_verification_page_summarises_the_badge_and_names_each_check() {
+    let app = crate::helpers::spawn_app().await;
+    let mut c = app.pool.get().unwrap();
+    cairn::demo::seed(&mut c).unwrap();
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    let req = cairn::app::award::HashtagAward {
+        task: "#el30-data".into(),
+        recipient: "lin@example.edu".into(),
+        name: Some("Lin Evans".into()),
+        evidence: "https://lin.example.org/data".into(),
+        narrative: Some("A **careful** post. <script>alert(1)</script>".into()),
+    };
+    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
+    drop(c);
+    let url = app.url(&format!("/assertions/{}", award.public_id));
+    let page = |client: reqwest::Client| {
+        let url = url.clone();
+        async move { client.get(&url).header("accept", "text/html").send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(crate::helpers::client()).await;
+    let summary = &html[html.find("<dl class=\"summary\">").expect("a summary")..];
+    let summary = &summary[..summary.find("</dl>").unwrap()];
+    for part in [
+        "Issued to",
+        "Lin Evans",
+        "<dt>Course</dt>",
+        "href=\"/courses/e-learning-3-0\"",
+        "E-Learning 3.0",
+        "Issued by",
+        "Test University",
+        "Issued on",
+        "Earned by",
+    ] {
+        assert!(summary.contains(part), "the summary names {part}: {summary}");
+    }
+    assert!(html.contains("<h2 id=\"verified-h\">Verified</h2>"), "{html}");
+    let checks: Vec<&str> = html.match_indices("<li class=\"check-").map(|(i, _)| &html[i..i + 40]).collect();
+    assert_eq!(checks.len(), 4, "{checks:?}");
+    for words in ["Signature valid", "Not revoked", "Not expired", "recognition chain"] {
+        assert!(html.contains(words), "the checks say {words}");
+    }
+    assert!(html.contains("<h2 id=\"comment-h\">The instructor's comment</h2>"));
+    assert!(html.contains("<strong>careful</strong>") && !html.contains("<script>alert"), "Markdown, sanitised");
+    let downloads = &html[html.find("<section class=\"downloads\"").expect("a download section")..];
+    for link in
+        ["/credential\"", "/credential.svg\"", "/credential.png\"", "/badge.svg?download=1", "/badge.png?download=1"]
+    {
+        assert!(downloads.contains(link), "the downloads hold {link}");
+    }
+    assert_eq!(html.matches("class=\"downloads\"").count(), 1, "one download section");
+    assert!(html.contains("/check#check-h\""), "the recipient check answers where it is asked");
+
+    // A credential that no longer verifies is reported as such (seen signed in: never cached).
+    let mut c = app.pool.get().unwrap();
+    diesel::sql_query(
+        "UPDATE credentials SET credential_json = replace(credential_json, 'lin.example.org', 'eve.example.org')",
+    )
+    .execute(&mut c)
+    .unwrap();
+    drop(c);
+    app.login().await;
+    let html = page(app.client.clone()).await;
+    assert!(html.contains("<h2 id=\"verified-h\">Not verified</h2>"), "{html}");
+    assert!(html.contains("<li class=\"check-failed\""), "{html}");
+    assert!(html.contains("Signature not valid"), "{html}");
+
+    // A revoked badge says when and why.
+    let mut c = app.pool.get().unwrap();
+    cairn::app::award::revoke(&mut c, &issuer, &award.public_id, "copied work", cairn::db::now()).unwrap();
+    drop(c);
+    let html = page(app.client.clone()).await;
+    assert!(html.contains("Revoked on ") && html.contains(": copied work."), "{html}");
+}
+
+/// The chain proof answers JSON to programs and a page that explains it to people.
+#[tokio::test]
+async fn the_chain_proof_is_a_page_for_people_and_json_for_programs() {
+    let app = crate::helpers::spawn_app().await;
+    let mut c = app.pool.get().unwrap();
+    cairn::demo::seed(&mut c).unwrap();
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    let req = cairn::app::award::HashtagAward {
+        task: "#el30-data".into(),
+        recipient: "lin@example.edu".into(),
+        evidence: "https://lin.example.org/data".into(),
+        ..Default::default()
+    };
+    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
+    drop(c);
+    let proof = app.url(&format!("/assertions/{}/proof", award.public_id));
+    let client = crate::helpers::client();
+    for accept in ["application/json", "*/*"] {
+        let res = client.get(&proof).header("accept", accept).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let doc: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(doc["record"]["assertion_url"], app.url(&format!("/assertions/{}", award.public_id)), "{accept}");
+    }
+    let res = client.get(&proof).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    for part in
+        ["Chain proof of this badge", "What this is", "Waiting to be recorded", "Check it yourself", "proof as JSON"]
+    {
+        assert!(html.contains(part), "the page says {part}: {html}");
+    }
+}

@@ -69,7 +69,7 @@ async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_che
         .text()
         .await
         .unwrap();
-    assert!(page.contains("pending: waiting for a block"));
+    assert!(page.contains("Waiting to be recorded on the recognition chain"), "{page}");
 
     let more = award_n(&app, 1, "b");
     wait_for_height(&app, 1).await;
@@ -115,7 +115,7 @@ async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_che
         .text()
         .await
         .unwrap();
-    assert!(page.contains("recorded in block #1") && page.contains("1 confirmation"), "{page}");
+    assert!(page.contains("Recorded on the recognition chain, in block 1; 1 confirmation so far."), "{page}");
 
     // The explorer and the head.
     let head: serde_json::Value = app.client.get(app.url("/chain/head")).send().await.unwrap().json().await.unwrap();

@@ -226,3 +226,84 @@ async fn data_survives_a_restart() {
     app.login().await;
     assert_eq!(app.get("/admin").await.status(), 200);
 }
+
+/// Text in uploaded artwork is drawn whatever family it names: generic families and families
+/// the machine lacks fall back to the bundled DejaVu faces, so the baked PNG keeps the words.
+#[tokio::test]
+async fn uploaded_svg_text_in_any_family_stays_in_the_baked_badge() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Type").await;
+    let module = app.create_module(course, "M").await;
+    let circle = "<circle cx=\"100\" cy=\"100\" r=\"90\" fill=\"#224488\"/>";
+    let svg = |text: &str| {
+        format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"200\" height=\"200\">{circle}{text}</svg>")
+            .into_bytes()
+    };
+    let text = |family: &str| {
+        format!(
+            "<text x=\"100\" y=\"110\" font-family=\"{family}\" font-size=\"40\" fill=\"#ffffff\" \
+             text-anchor=\"middle\">Data</text>"
+        )
+    };
+    let cases = [
+        ("bare", svg("")),
+        ("sans", svg(&text("sans-serif"))),
+        ("serif", svg(&text("serif"))),
+        ("missing", svg(&text("No Such Family, Another Missing One"))),
+    ];
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    let mut pixels = std::collections::HashMap::new();
+    for (name, bytes) in cases {
+        let hashtag = format!("#type-{name}");
+        let fields = [("title", name), ("hashtag", hashtag.as_str()), ("description", ""), ("criteria", "")];
+        let res = app
+            .post_multipart(&format!("/admin/modules/{module}/tasks"), &fields, "badge", Some((bytes, "b.svg")))
+            .await;
+        assert_eq!(res.status(), 303, "{name}");
+        let shown = app.get_html(&location(&res)).await;
+        assert!(!shown.contains("could not be drawn"), "{name}: no warning expected: {shown}");
+        let mut conn = app.pool.get().unwrap();
+        let req = cairn::app::award::HashtagAward {
+            task: hashtag.clone(),
+            recipient: "lin@example.edu".into(),
+            evidence: "https://lin.example.org/data".into(),
+            ..Default::default()
+        };
+        let award = cairn::app::award::award_by_hashtag(&mut conn, &issuer, &req, cairn::db::now()).unwrap();
+        drop(conn);
+        let res = app.get(&format!("/assertions/{}/badge.png", award.public_id)).await;
+        assert_eq!(res.status(), 200);
+        let png = res.bytes().await.unwrap();
+        let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap().to_rgba8();
+        pixels.insert(name, img);
+    }
+    let bare = &pixels["bare"];
+    for name in ["sans", "serif", "missing"] {
+        let img = &pixels[name];
+        assert_eq!(img.dimensions(), bare.dimensions());
+        // White letters on the blue disc: many pixels turn light where the bare disc has none.
+        let lettered = img.pixels().zip(bare.pixels()).filter(|(a, b)| a[0] > 200 && b[0] < 100).count();
+        assert!(lettered > 300, "{name}: only {lettered} pixels of text drawn");
+    }
+}
+
+/// Text that cannot be drawn is stored without it, and the instructor is told so.
+#[tokio::test]
+async fn uploaded_svg_text_that_cannot_be_drawn_is_reported() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Type").await;
+    let module = app.create_module(course, "M").await;
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"200\" height=\"200\">\
+        <circle cx=\"100\" cy=\"100\" r=\"90\" fill=\"#224488\"/>\
+        <text x=\"100\" y=\"110\" font-size=\"0\">Hidden</text></svg>"
+        .to_vec();
+    let fields = [("title", "Hidden"), ("hashtag", "#type-hidden"), ("description", ""), ("criteria", "")];
+    let res =
+        app.post_multipart(&format!("/admin/modules/{module}/tasks"), &fields, "badge", Some((svg, "b.svg"))).await;
+    assert_eq!(res.status(), 303);
+    let shown = app.get_html(&location(&res)).await;
+    assert!(shown.contains("1 text element(s) could not be drawn"), "{shown}");
+}

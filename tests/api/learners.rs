@@ -698,3 +698,186 @@ async fn a_learner_chooses_the_public_form_of_their_name_and_changes_it_for_futu
     let kept = page(first).await;
     assert!(kept.contains("G. H.") && !kept.contains("Amazing Grace"), "{kept}");
 }
+
+/// (table, column) pairs of every table in the database whose `column` holds `needle`
+/// anywhere in a row (compared without case; blobs byte for byte).
+fn tables_holding(conn: &mut SqliteConnection, needle: &str) -> Vec<(String, String)> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let tables: Vec<Name> =
+        diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'").load(conn).unwrap();
+    let mut found = Vec::new();
+    for t in tables {
+        let cols: Vec<Name> = diesel::sql_query("SELECT name FROM pragma_table_info(?)")
+            .bind::<diesel::sql_types::Text, _>(&t.name)
+            .load(conn)
+            .unwrap();
+        for c in cols {
+            let q = format!(
+                "SELECT count(*) AS n FROM \"{t}\" WHERE instr(lower(CAST(\"{c}\" AS TEXT)), lower(?1)) > 0 \
+                 OR instr(CAST(\"{c}\" AS BLOB), CAST(?1 AS BLOB)) > 0",
+                t = t.name,
+                c = c.name
+            );
+            let n: Count = diesel::sql_query(q).bind::<diesel::sql_types::Text, _>(needle).get_result(conn).unwrap();
+            if n.n > 0 {
+                found.push((t.name.clone(), c.name.clone()));
+            }
+        }
+    }
+    found
+}
+
+const HYPATIA: &str = "Hypatia Alexandrina";
+const HYPATIA_EMAIL: &str = "hypatia@library.example";
+const HYPATIA_EVIDENCE: &str = "https://hypatia.library.example/notes-on-data";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forget_reaches_webhook_payloads_idempotent_answers_the_newsletter_and_mail_files() {
+    let (origin, got) = crate::api::receiver().await;
+    let temp = tempfile::tempdir().unwrap();
+    // No SMTP server: every mail is written as an .eml file in the data dir.
+    let inst = Instance {
+        dir: temp.path().join("data"),
+        env: [
+            ("CAIRN_BIND", "127.0.0.1:0".to_string()),
+            ("CAIRN_HARVEST_ENABLED", "false".into()),
+            ("CAIRN_ALLOW_ORIGINS", origin.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        log: Captured::default(),
+    };
+    assert!(inst.run(&["demo"], &[]).await.status.success(), "{}", inst.log.text());
+    let made = inst.run(&["admin", "create-instructor", "--email", INSTRUCTOR], &[("CAIRN_PASSWORD", PASSWORD)]).await;
+    assert!(made.status.success(), "{}", inst.log.text());
+    let out = inst
+        .run(&["admin", "token", "create", "--email", INSTRUCTOR, "--scope", "awards:write,read,webhooks:write"], &[])
+        .await;
+    assert!(out.status.success(), "{}", inst.log.text());
+    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string();
+    let server = Server::start(&inst).await;
+    let api = client();
+    let call = |method: reqwest::Method, path: &str| api.request(method, server.url(path)).bearer_auth(&token);
+
+    // Two webhooks: one that takes every event, one that keeps answering 503 (its deliveries
+    // stay queued, their bodies fixed at the first attempt).
+    for path in ["/hook", "/flaky"] {
+        let res = call(reqwest::Method::POST, "/api/v1/webhooks")
+            .json(&serde_json::json!({"url": format!("{origin}{path}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+    // An award by API with an Idempotency-Key: its answer is remembered, naming her.
+    let body = serde_json::json!({"task": "#el30-data", "recipient": HYPATIA_EMAIL, "name": HYPATIA,
+                                  "evidence": HYPATIA_EVIDENCE, "narrative": "A careful reading."});
+    let send = || call(reqwest::Method::POST, "/api/v1/awards").header("Idempotency-Key", "hypatia-1").json(&body);
+    let res = send().send().await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let award: serde_json::Value = res.json().await.unwrap();
+    let id = award["id"].as_str().unwrap().to_string();
+    // She subscribes to the course's newsletter (the confirmation mail is written as a file).
+    let anon = client();
+    let slug = cairn::demo::DEMO_SLUG;
+    let page = anon.get(server.url(&format!("/courses/{slug}/newsletter"))).send().await.unwrap().text().await.unwrap();
+    let res = anon
+        .post(server.url(&format!("/courses/{slug}/newsletter")))
+        .form(&[("csrf_token", csrf_in(&page).as_str()), ("email", HYPATIA_EMAIL), ("name", HYPATIA)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // Wait until both webhooks were tried and the mails (award, newsletter confirmation) written.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let heard: Vec<String> = got.lock().unwrap().iter().map(|r| r.path.clone()).collect();
+        let mails: Vec<PathBuf> = files_under(&inst.dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .filter(|p| contains_ci(&std::fs::read(p).unwrap(), HYPATIA_EMAIL))
+            .collect();
+        if heard.iter().any(|p| p == "/hook") && heard.iter().any(|p| p == "/flaky") && mails.len() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "webhooks tried and mails written within 60 s: {heard:?} {mails:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let heard = got.lock().unwrap().iter().find(|r| r.path == "/hook").unwrap().body.clone();
+    assert!(heard.contains(HYPATIA_EMAIL) && heard.contains(HYPATIA_EVIDENCE), "the receiver heard of her: {heard}");
+    {
+        // Before the forget the scan finds her in each place this test is about.
+        let mut c = open_db(&inst.dir);
+        let holding = |n: &str, c: &mut SqliteConnection| tables_holding(c, n);
+        let tables: Vec<String> = holding(HYPATIA_EMAIL, &mut c).into_iter().map(|(t, _)| t).collect();
+        for t in ["webhook_deliveries", "api_idempotency", "newsletter_subscribers", "awards"] {
+            assert!(tables.iter().any(|x| x == t), "{t} holds her address before the forget: {tables:?}");
+        }
+    }
+
+    let forgot = inst.run(&["learner", "forget", HYPATIA_EMAIL, "--yes"], &[]).await;
+    assert!(forgot.status.success(), "{}", inst.log.text());
+    let said = String::from_utf8_lossy(&forgot.stdout).into_owned();
+    // Her award mail and her newsletter confirmation were written as files; both go.
+    assert!(said.contains("1 award(s) withdrawn, 0 post(s) deleted, 2 mail file(s) deleted"), "{said}");
+
+    // A retry under the key gets the first status, only ids, and awards nothing more.
+    let again = send().send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    let replayed: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(replayed["id"], id.as_str(), "{replayed}");
+    assert!(!replayed.to_string().contains(HYPATIA_EMAIL), "{replayed}");
+    // The revocation the forget queued reaches the webhook with ids only.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let revoked: Vec<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == "/hook" && r.body.contains("award.revoked"))
+            .map(|r| r.body.clone())
+            .collect();
+        if let Some(b) = revoked.first() {
+            let doc: serde_json::Value = serde_json::from_str(b).unwrap();
+            assert_eq!(doc["data"]["id"], id.as_str());
+            assert_eq!(doc["data"]["state"], "withdrawn");
+            assert!(doc["data"]["recipient"].is_null() && !b.contains("hypatia"), "{b}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the withdrawal reached the webhook within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+    {
+        let mut c = open_db(&inst.dir);
+        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut c).unwrap();
+    }
+
+    // Every column of every row of every table, and every file in the data dir: nothing of her.
+    let mut c = open_db(&inst.dir);
+    for needle in [HYPATIA_EMAIL, HYPATIA, HYPATIA_EVIDENCE] {
+        let left = tables_holding(&mut c, needle);
+        assert!(left.is_empty(), "{needle:?} is still in {left:?}");
+    }
+    drop(c);
+    let files = files_under(&inst.dir);
+    assert!(files.iter().any(|p| p.ends_with("cairn.db")), "{files:?}");
+    assert!(files.iter().any(|p| p.extension().is_some_and(|e| e == "eml")), "other mail files stay: {files:?}");
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        for needle in [HYPATIA_EMAIL, HYPATIA, HYPATIA_EVIDENCE] {
+            assert!(!contains_ci(&bytes, needle), "{} still holds {needle:?}", path.display());
+        }
+    }
+}

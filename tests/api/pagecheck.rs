@@ -33,7 +33,7 @@ fn links(html: &str) -> Vec<String> {
         .map(|h| h.replace("&amp;", "&").replace("&#38;", "&"))
         .filter(|h| h.starts_with('/') && !h.starts_with("//"))
         .filter(|h| {
-            ![".svg", ".png", ".xml", ".json", ".atom", ".rss", ".opml", "download", "/static/", "/proof", "/export"]
+            ![".svg", ".png", ".xml", ".json", ".atom", ".rss", ".opml", "download", "/static/", "/export"]
                 .iter()
                 .any(|skip| h.contains(skip))
         })
@@ -75,7 +75,7 @@ async fn site() -> (TestApp, Vec<(String, String)>, Vec<(String, String)>) {
     let start: Vec<String> = ["/", "/join", "/login", "/chain", "/institution"]
         .into_iter()
         .map(String::from)
-        .chain([assertion, format!("/subscription/{}", crate::portfolio::MANAGE_TOKEN)])
+        .chain([format!("{assertion}/proof"), assertion, format!("/subscription/{}", crate::portfolio::MANAGE_TOKEN)])
         .collect();
     let public = crawl(&app, &anonymous, &start).await;
     app.login().await;

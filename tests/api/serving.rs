@@ -239,3 +239,53 @@ async fn revocations_and_edits_are_served_by_the_next_request_whichever_process_
     let (_, _, body) = get(&client, &app.url("/issuer"), &[]).await;
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["name"], "Renamed Institute");
 }
+
+/// HEAD answers as GET does, less the body, on pages, documents, images, static files,
+/// redirects and errors: uptime monitors and link checkers ask with HEAD.
+#[tokio::test]
+async fn head_answers_as_get_without_the_body_everywhere() {
+    let (app, id) = app_with_award().await;
+    cairn::net::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut statuses = std::collections::BTreeSet::new();
+    let paths = [
+        "/".to_string(),
+        "/health".into(),
+        "/static/style.css".into(),
+        "/static/app.js".into(),
+        "/courses/e-learning-3-0".into(),
+        "/tasks/el30-data".into(),
+        "/issuer".into(),
+        format!("/assertions/{id}"),
+        format!("/assertions/{id}/badge.png"),
+        format!("/assertions/{id}/badge.svg"),
+        format!("/assertions/{id}/credential"),
+        "/credentials/status/1".into(),
+        "/.well-known/did.json".into(),
+        "/chain".into(),
+        "/admin".into(),
+        "/login".into(),
+        "/no/such/page".into(),
+    ];
+    for path in &paths {
+        let url = app.url(path);
+        let (status, h, body) = get(&client, &url, &[]).await;
+        statuses.insert(status);
+        let head = client.head(&url).send().await.unwrap();
+        let hh = head.headers().clone();
+        assert_eq!(head.status().as_u16(), status, "HEAD {path}");
+        assert_eq!(header(&hh, "content-type"), header(&h, "content-type"), "HEAD {path}");
+        assert_eq!(header(&hh, "location"), header(&h, "location"), "HEAD {path}");
+        if !header(&h, "content-length").is_empty() {
+            assert_eq!(header(&hh, "content-length"), body.len().to_string(), "HEAD {path}");
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} sent a body");
+    }
+    // Pages and documents, a redirect and an error are all among them.
+    assert!([200, 303, 404].iter().all(|s| statuses.contains(s)), "{statuses:?}");
+}

@@ -71,6 +71,7 @@ async fn tokens_page(who: SignedIn, session: Session, state: web::Data<AppState>
 
 async fn create(
     who: SignedIn,
+    req: actix_web::HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -81,6 +82,11 @@ async fn create(
     crate::auth::verify_csrf(&session, &get("csrf_token"))?;
     let scopes: Vec<String> = pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
     let (name, expires) = (get("name"), get("expires"));
+    // A session alone does not make a token: whoever stole one must also know the password.
+    if let Err(error) = confirm_password(&state, &req, who.instructor_id, get("current")).await? {
+        let form = FormState { created: None, name, expires, error };
+        return page(&state, &session, who, form, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
     let days = match expires.trim() {
         "" => Ok(None),
         d => d.parse::<i64>().map(Some).map_err(|_| format!("'{d}' is not a number of days")),
@@ -100,6 +106,23 @@ async fn create(
     match made {
         Ok(made) => {
             tracing::info!(token = made.token.id, instructor = who.instructor_id, "API token created");
+            let detail = format!("\"{}\" with the scopes {}", made.token.name, made.token.scopes);
+            // Sent beside the answer: a slow mail server does not hold the page.
+            let (pool, mailer, base, id) =
+                (state.pool.clone(), state.mailer.clone(), state.base_url.clone(), who.instructor_id);
+            actix_web::rt::spawn(async move {
+                let what = crate::app::instructors::Credential::ApiToken;
+                crate::app::instructors::send_credential_notice(
+                    &pool,
+                    &mailer,
+                    &base,
+                    id,
+                    what,
+                    detail,
+                    "on the API tokens page",
+                )
+                .await;
+            });
             let form = FormState { created: Some(made.secret), ..FormState::default() };
             page(&state, &session, who, form, StatusCode::OK).await
         }
@@ -108,6 +131,29 @@ async fn create(
             page(&state, &session, who, form, StatusCode::UNPROCESSABLE_ENTITY).await
         }
     }
+}
+
+/// Checks the signed-in instructor's current password, under the sign-in throttle (a stolen
+/// session must not become a way to guess it): `Ok(Err(words))` when it is wrong.
+pub async fn confirm_password(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    instructor_id: i64,
+    password: String,
+) -> Result<Result<(), String>, AppError> {
+    let me = state
+        .db(move |c| crate::db::instructors::find(c, instructor_id))
+        .await?
+        .ok_or(AppError::NotFound("instructor"))?;
+    let ip = state.client_ip(req);
+    if let Err(wait) = state.throttle.attempt(&me.email, ip, std::time::Instant::now()) {
+        return Err(AppError::TooManyRequests { retry_after: wait });
+    }
+    if password.is_empty() || !state.verify_password(password, Some(me.password_hash.clone())).await? {
+        return Ok(Err("that is not your current password; it is asked again before a token is made".into()));
+    }
+    state.throttle.succeed(&me.email, ip);
+    Ok(Ok(()))
 }
 
 #[derive(Deserialize)]
