@@ -1,8 +1,10 @@
 //! Learners' rights and backups, on an instance with 100,000 harvested posts (10,000 learners
 //! with 10 each) and 10,000 awards made by the real award code (baked PNG and SVG, chain
 //! records):
-//! 1. `cairn backup`'s work (`app::backup::create`): time and archive size, beside the
-//!    database's size; then restoring it (with the chain and key checks) into a fresh dir;
+//! 1. `cairn backup`'s work (`app::backup::create`, signed manifest with every member's
+//!    SHA-256): time and archive size, beside the database's size; then restoring it into a
+//!    fresh dir with every check (signature and hashes, schema against a freshly migrated
+//!    database, counts, chain, institution and credential keys);
 //! 2. forgetting a learner with 1,000 posts and 5 awards (`app::learners::forget`, the code
 //!    behind `cairn learner forget` and both buttons), checkpoint included.
 //!
@@ -107,7 +109,9 @@ fn main() -> anyhow::Result<()> {
     for (t, link) in tasks.iter().zip(&big_posts) {
         cairn::app::award::award_link(&mut conn, &issuer, *link, *t, None, None, 1_700_000_000)?;
     }
-    let (awards, _) = cairn::db::backup::counts(&mut conn)?;
+    // A rotated credential key, so that the archive holds one and the restore checks it.
+    cairn::app::credentials::rotate(&mut conn, &settings.data_dir, &key, cairn::db::now())?;
+    let awards = cairn::db::backup::counts(&mut conn)?.awards;
     let posts: i64 = links::table.count().get_result(&mut conn)?;
     drop(conn);
     println!("seeded {posts} posts and {awards} awards in {:.1} s", started.elapsed().as_secs_f64());
@@ -130,9 +134,10 @@ fn main() -> anyhow::Result<()> {
     let mut fresh = settings.clone();
     fresh.data_dir = dir.path().join("restored");
     let t = Instant::now();
-    let restored = cairn::app::backup::restore(&archive, &fresh, false, cairn::db::now())?;
+    let restored = cairn::app::backup::restore(&archive, &fresh, Default::default(), cairn::db::now())?;
     println!(
-        "restore (files, migrations, chain of {} blocks and {} own records checked): {:.2} s",
+        "restore (files, signature and hashes, schema, counts, migrations, chain of {} blocks and {} own records, \
+         keys checked): {:.2} s",
         restored.blocks,
         restored.own_records,
         t.elapsed().as_secs_f64()

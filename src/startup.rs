@@ -109,14 +109,7 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
     Ok(pool)
 }
 
-/// Creates a directory (and its parents) readable only by its owner.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-}
+pub use crate::db::datadir::create_private_dir;
 
 /// The data dir holds learners' emails and the keys: it must be 0700 and its files 0600. Any
 /// looser mode is reported and tightened.
@@ -141,6 +134,13 @@ pub fn secure_data_dir(dir: &Path) {
         fix(dir, 0o700);
         for name in ["cairn.db", "cairn.db-wal", "cairn.db-shm", "session.key", "institution.key"] {
             fix(&dir.join(name), 0o600);
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_str().is_some_and(crate::db::datadir::is_credential_key_name) {
+                    fix(&e.path(), 0o600);
+                }
+            }
         }
         let mail = dir.join("mail");
         fix(&mail, 0o700);

@@ -94,6 +94,7 @@ pub fn identity(settings: &Settings) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
     let ledger = crate::ledger::Ledger::open(pool, &settings.chain, &settings.data_dir)?;
     println!("institution id (Ed25519 public key): {}", ledger.institution_id());
+    println!("institution DID (the same key): {}", crate::app::backup::did_key(&ledger.key().verifying_key()));
     println!(
         "network: {} ({} records a block, {} bits of work)",
         settings.chain.network, settings.chain.records_per_block, settings.chain.difficulty_bits

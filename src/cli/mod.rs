@@ -100,20 +100,27 @@ pub enum Command {
     /// Open Badges 3.0 credentials: verify one.
     #[command(subcommand)]
     Credential(CredentialCommand),
-    /// Write one archive of this instance (a consistent copy of the database, institution.key,
-    /// session.key, the effective settings without secrets), safely while the server runs.
+    /// Write one signed archive of this instance (a consistent copy of the database,
+    /// institution.key, session.key, every credential key, the effective settings without
+    /// secrets), safely while the server runs.
     Backup {
         /// The archive to write (a .tar.gz); it appears only when complete.
         file: std::path::PathBuf,
     },
-    /// Restore an archive made by `cairn backup` into the data dir (--data-dir), then check the
-    /// chain and that the key signed this institution's records. Refuses a non-empty dir.
+    /// Restore an archive made by `cairn backup` into the data dir (--data-dir). Everything is
+    /// checked in a temporary directory beside it first (the manifest's signature and hashes,
+    /// the database's schema and counts, the chain, the keys); the data dir is changed only
+    /// when all of it holds. Refuses a non-empty dir.
     Restore {
         /// The archive.
         file: std::path::PathBuf,
         /// Replace the database and keys of a non-empty data dir.
         #[arg(long)]
         force: bool,
+        /// Refuse an archive of any other institution: its public key (hex, as `cairn
+        /// identity` prints it) or its did:key.
+        #[arg(long, value_name = "KEY_OR_DID")]
+        expect_institution: Option<String>,
     },
     /// A learner's rights over their data: forget a learner.
     #[command(subcommand)]
@@ -184,7 +191,9 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Credential(cmd) => credential::run(&settings, cmd),
         Command::Learner(cmd) => learner::run(&settings, cmd),
         Command::Backup { file } => backup::backup(&settings, &file),
-        Command::Restore { file, force } => backup::restore(&settings, &file, force),
+        Command::Restore { file, force, expect_institution } => {
+            backup::restore(&settings, &file, force, expect_institution.as_deref())
+        }
         Command::Newsletter(cmd) => newsletter::run(&settings, cmd),
     }
 }

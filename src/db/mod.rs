@@ -114,6 +114,7 @@ pub mod chain;
 pub mod courses;
 pub mod credentials;
 pub mod dashboard;
+pub mod datadir;
 pub mod demo;
 pub mod documents;
 pub mod feeds;

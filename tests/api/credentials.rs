@@ -26,14 +26,14 @@ fn verifier() -> PathBuf {
 
 /// What the independent verifier says of a credential.
 #[derive(Debug)]
-struct Verdict {
-    verified: bool,
-    signature: bool,
-    revoked: Option<bool>,
-    errors: Vec<String>,
+pub(crate) struct Verdict {
+    pub(crate) verified: bool,
+    pub(crate) signature: bool,
+    pub(crate) revoked: Option<bool>,
+    pub(crate) errors: Vec<String>,
 }
 
-async fn verify_js(credential: &Value) -> Verdict {
+pub(crate) async fn verify_js(credential: &Value) -> Verdict {
     let script = verifier();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), credential.to_string()).unwrap();
