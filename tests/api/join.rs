@@ -19,9 +19,12 @@ fn serve_blog(server: &FeedServer) {
 
 /// Follows a confirmation link (join or newsletter) as a person does: the GET shows a page
 /// with one labelled button whose form POSTs back to the link; the POST confirms. Returns the
-/// POST's answer.
+/// POST's answer, or the page's 404 when the link is unknown, used or expired.
 pub async fn confirm_through_page(client: &reqwest::Client, link: &str) -> reqwest::Response {
     let page = client.get(link).send().await.unwrap();
+    if page.status() == 404 {
+        return page;
+    }
     assert_eq!(page.status(), 200, "{link}");
     let html = page.text().await.unwrap();
     let action = html
