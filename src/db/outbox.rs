@@ -148,16 +148,7 @@ pub fn enqueue(
                 .execute(conn)?;
         }
         if email {
-            diesel::insert_into(outbox::table)
-                .values((
-                    outbox::kind.eq(Kind::Email),
-                    outbox::award_id.eq(award_id),
-                    outbox::status.eq(Status::Queued),
-                    outbox::next_attempt_at.eq(now),
-                    outbox::created_at.eq(now),
-                    outbox::updated_at.eq(now),
-                ))
-                .execute(conn)?;
+            queue_for_award(conn, Kind::Email, award_id, now)?;
         }
         Ok(())
     })
@@ -165,9 +156,14 @@ pub fn enqueue(
 
 /// Queues the mail that tells the learner an award was revoked, in the caller's transaction.
 pub fn enqueue_revocation(conn: &mut SqliteConnection, award_id: i64, now: i64) -> StoreResult<()> {
+    queue_for_award(conn, Kind::RevocationEmail, award_id, now)
+}
+
+/// Queues one notification of `kind` about an award, due at once.
+fn queue_for_award(conn: &mut SqliteConnection, kind: Kind, award_id: i64, now: i64) -> StoreResult<()> {
     diesel::insert_into(outbox::table)
         .values((
-            outbox::kind.eq(Kind::RevocationEmail),
+            outbox::kind.eq(kind),
             outbox::award_id.eq(award_id),
             outbox::status.eq(Status::Queued),
             outbox::next_attempt_at.eq(now),

@@ -613,26 +613,14 @@ async fn the_verification_page_summarises_the_badge_and_names_each_check() {
 /// The chain proof answers JSON to programs and a page that explains it to people.
 #[tokio::test]
 async fn the_chain_proof_is_a_page_for_people_and_json_for_programs() {
-    let app = crate::helpers::spawn_app().await;
-    let mut c = app.pool.get().unwrap();
-    cairn::demo::seed(&mut c).unwrap();
-    let raster = cairn::badges::bake::RasterCache::default();
-    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
-    let req = cairn::app::award::HashtagAward {
-        task: "#el30-data".into(),
-        recipient: "lin@example.edu".into(),
-        evidence: "https://lin.example.org/data".into(),
-        ..Default::default()
-    };
-    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
-    drop(c);
-    let proof = app.url(&format!("/assertions/{}/proof", award.public_id));
+    let (app, public_id) = crate::serving::app_with_award().await;
+    let proof = app.url(&format!("/assertions/{public_id}/proof"));
     let client = crate::helpers::client();
     for accept in ["application/json", "*/*"] {
         let res = client.get(&proof).header("accept", accept).send().await.unwrap();
         assert_eq!(res.status(), 200);
         let doc: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(doc["record"]["assertion_url"], app.url(&format!("/assertions/{}", award.public_id)), "{accept}");
+        assert_eq!(doc["record"]["assertion_url"], app.url(&format!("/assertions/{public_id}")), "{accept}");
     }
     let res = client.get(&proof).header("accept", "text/html").send().await.unwrap();
     assert_eq!(res.status(), 200);

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{TestApp, spawn_app};
 
 /// A server with the demo course and one award of `#el30-data`; returns the assertion's id.
-async fn app_with_award() -> (TestApp, String) {
+pub async fn app_with_award() -> (TestApp, String) {
     let app = spawn_app().await;
     let mut c = app.pool.get().unwrap();
     cairn::demo::seed(&mut c).unwrap();
