@@ -79,10 +79,13 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
         let (author, feed) = authors[(i % 4) as usize];
         // Some items carry no publication date: the harvest time counts then.
         let published = if i % 7 == 0 { "NULL".to_string() } else { (now - (i % 10) * DAY).to_string() };
+        // Posts on the learner's own blog, classified as a harvest classifies them (an unchecked
+        // post would be classified by housekeeping while the test reads the figures).
         let id = diesel::sql_query(format!(
             "INSERT INTO links (feed_id, author_id, item_key, url, title, published_at, harvested_at, changed_at, \
-             content_hash) VALUES ({feed}, {author}, 'id:{i}', 'https://example.org/{i}', 'Post {i}', {published}, \
-             {}, {now}, 'h') RETURNING id AS n",
+             content_hash, authorship) VALUES ({feed}, {author}, 'id:{i}', 'https://blog{}.example.org/{i}', \
+             'Post {i}', {published}, {}, {now}, 'h', 'own') RETURNING id AS n",
+            i % 4,
             now - (i % 5) * DAY
         ))
         .get_result::<N>(&mut c)
@@ -121,6 +124,26 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
     // Five records make a block (the default chain.records_per_block): one stays pending.
     app.ledger.clone().mine_pass().await.unwrap();
     assert_eq!(app.ledger.with_chain(|c| c.height()), 1, "one block mined");
+    // Every notification has its first attempt before the figures are read, so that the page
+    // and the database describe the same moment (the background sender may be delivering
+    // them meanwhile; a retry waits a minute).
+    let first_attempts = async {
+        loop {
+            app.notifier.deliver_due().await.unwrap();
+            let waiting =
+                diesel::sql_query("SELECT count(*) AS n FROM outbox WHERE status = 'queued' AND attempts = 0")
+                    .get_result::<N>(&mut app.pool.get().unwrap())
+                    .unwrap()
+                    .n;
+            if waiting == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), first_attempts)
+        .await
+        .expect("every notification was tried once within a minute");
     app.login().await;
     (app, course.id, tasks)
 }
