@@ -23,7 +23,7 @@ pinned_venv() {
     py="$(command -v python3.11 || command -v python3)" ||
       venv_fail "no python3 found: $name needs Python 3 with its venv module (Debian: python3 python3-venv)"
     echo "$name: installing into $venv with $("$py" --version 2>&1)" >&2
-    rm -rf "$venv/bin" "$venv/lib" "$venv/include" "$venv/pyvenv.cfg"
+    rm -rf "${venv:?}/bin" "${venv:?}/lib" "${venv:?}/include" "${venv:?}/pyvenv.cfg"
     "$py" -m venv "$venv" >&2 || venv_fail "$py -m venv $venv failed (Debian: install python3-venv)"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$req" >&2 ||
       venv_fail "pip could not install $req into $venv (it needs PyPI once)"
