@@ -11,6 +11,7 @@ pub mod app;
 pub mod auth;
 pub mod badges;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -102,9 +102,10 @@ where
         .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("database task failed")))?
 }
 
-/// Seconds since the Unix epoch, the unit of every `*_at` column.
+/// Seconds since the Unix epoch, the unit of every `*_at` column. Kept while callers move to
+/// `crate::clock`; nothing under `db/` may call it.
 pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    crate::clock::system_now()
 }
 
 pub mod api;
