@@ -222,20 +222,6 @@ async fn wait_idle(every: Duration, wakes: &[Arc<Notify>], stop: &mut watch::Rec
     }
 }
 
-/// How often the scheduled-backup job looks whether a backup is due.
-pub const BACKUP_TICK: Duration = Duration::from_secs(600);
-
-/// One pass of scheduled backups (`[backup]`): a new archive when one is due, old ones pruned.
-/// Runs on a blocking thread: it copies the whole database.
-pub async fn backup_pass(pool: crate::db::DbPool, settings: crate::config::Settings) -> anyhow::Result<Pass> {
-    let done = tokio::task::spawn_blocking(move || crate::app::backup::scheduled(&pool, &settings, crate::db::now()))
-        .await??;
-    if let Some((path, bytes)) = &done.written {
-        tracing::info!(path = %path.display(), bytes, pruned = done.pruned, "scheduled backup written");
-    }
-    Ok(Pass::Idle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,23 +75,7 @@ pub fn demo_exposure_warning(settings: &Settings) -> Option<String> {
 /// Opens the data dir and database, creating and migrating them on first use, and
 /// makes sure the institution profile exists.
 pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
-    create_private_dir(&settings.data_dir)
-        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
-    let db_path = settings.database_path();
-    if !db_path.exists() {
-        // Created private before SQLite opens it; SQLite gives -wal and -shm the same mode.
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        match opts.open(&db_path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", db_path.display())),
-        }
-    }
-    let pool = db::open(&db_path)?;
-    secure_data_dir(&settings.data_dir);
+    let pool = db::datadir::open_database(&settings.data_dir, &settings.database_path())?;
     let mut conn = pool.get()?;
     db::institution::ensure(&mut conn, &settings.institution_name)?;
     // Peers listed in the configuration join the trust list (the peers page and
@@ -107,51 +91,6 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
             .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
     }
     Ok(pool)
-}
-
-pub use crate::db::datadir::create_private_dir;
-
-/// The data dir holds learners' emails and the keys: it must be 0700 and its files 0600. Any
-/// looser mode is reported and tightened.
-pub fn secure_data_dir(dir: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let fix = |path: &Path, want: u32| {
-            let Ok(meta) = std::fs::symlink_metadata(path) else { return };
-            if meta.file_type().is_symlink() {
-                return;
-            }
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & !want != 0 {
-                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), want = format!("{want:o}"),
-                    "the data dir was readable by others; tightening its permissions");
-                if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)) {
-                    tracing::error!(path = %path.display(), error = %e, "cannot tighten permissions");
-                }
-            }
-        };
-        fix(dir, 0o700);
-        for name in ["cairn.db", "cairn.db-wal", "cairn.db-shm", "session.key", "institution.key"] {
-            fix(&dir.join(name), 0o600);
-        }
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_name().to_str().is_some_and(crate::db::datadir::is_credential_key_name) {
-                    fix(&e.path(), 0o600);
-                }
-            }
-        }
-        let mail = dir.join("mail");
-        fix(&mail, 0o700);
-        if let Ok(entries) = std::fs::read_dir(&mail) {
-            for e in entries.flatten() {
-                if e.path().extension().is_some_and(|x| x == "eml") {
-                    fix(&e.path(), 0o600);
-                }
-            }
-        }
-    }
 }
 
 /// Loads the session signing key from the data dir, creating it on first start, so that
@@ -311,7 +250,7 @@ impl Application {
         .tcp_nodelay(true)
         .listen(listener)?
         .run();
-        secure_data_dir(&settings.data_dir);
+        db::datadir::secure(&settings.data_dir);
         Ok(Application {
             server,
             addr,
@@ -444,8 +383,8 @@ impl Application {
         }
         if let Some(settings) = self.backups.clone() {
             let pool = self.pool.clone();
-            jobs.spawn(Job::new("backup", crate::jobs::BACKUP_TICK), move || {
-                crate::jobs::backup_pass(pool.clone(), settings.clone())
+            jobs.spawn(Job::new("backup", crate::app::backup::TICK), move || {
+                crate::app::backup::pass(pool.clone(), settings.clone())
             });
         }
         jobs

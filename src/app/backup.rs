@@ -827,6 +827,20 @@ fn archives(dir: &Path) -> anyhow::Result<Vec<(i64, PathBuf)>> {
     Ok(found)
 }
 
+/// How often the scheduled-backup job looks whether a backup is due.
+pub const TICK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// One pass of scheduled backups (`[backup]`): a new archive when one is due, old ones pruned.
+/// Runs on a blocking thread: it copies the whole database.
+pub async fn pass(pool: crate::db::DbPool, settings: crate::config::Settings) -> anyhow::Result<crate::jobs::Pass> {
+    let done = tokio::task::spawn_blocking(move || scheduled(&pool, &settings, crate::db::now()))
+        .await??;
+    if let Some((path, bytes)) = &done.written {
+        tracing::info!(path = %path.display(), bytes, pruned = done.pruned, "scheduled backup written");
+    }
+    Ok(crate::jobs::Pass::Idle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{did_key, parse_institution};

@@ -31,6 +31,65 @@ pub fn is_credential_key_name(name: &str) -> bool {
             .is_some_and(|mid| !mid.is_empty() && mid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
+/// Opens the database at `db_path` in the data dir `data_dir`, creating the dir (private) and
+/// the file (0600, before SQLite opens it; SQLite gives -wal and -shm the same mode) on first
+/// use, and migrating it; then checks the data dir's modes.
+pub fn open_database(data_dir: &Path, db_path: &Path) -> anyhow::Result<super::DbPool> {
+    use anyhow::Context as _;
+    create_private_dir(data_dir).with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    match create_private_file(db_path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", db_path.display())),
+    }
+    let pool = super::open(db_path)?;
+    secure(data_dir);
+    Ok(pool)
+}
+
+/// The data dir holds learners' emails and the keys: it must be 0700 and its files 0600. Any
+/// looser mode is reported and tightened.
+pub fn secure(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let fix = |path: &Path, want: u32| {
+            let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+            if meta.file_type().is_symlink() {
+                return;
+            }
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & !want != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), want = format!("{want:o}"),
+                    "the data dir was readable by others; tightening its permissions");
+                if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)) {
+                    tracing::error!(path = %path.display(), error = %e, "cannot tighten permissions");
+                }
+            }
+        };
+        fix(dir, 0o700);
+        for name in ["cairn.db", "cairn.db-wal", "cairn.db-shm", "session.key", "institution.key"] {
+            fix(&dir.join(name), 0o600);
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_str().is_some_and(is_credential_key_name) {
+                    fix(&e.path(), 0o600);
+                }
+            }
+        }
+        let mail = dir.join("mail");
+        fix(&mail, 0o700);
+        if let Ok(entries) = std::fs::read_dir(&mail) {
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "eml") {
+                    fix(&e.path(), 0o600);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_credential_key_name;
