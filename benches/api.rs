@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     rt.spawn(app.run_until_stopped());
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
-    let who = cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
+    let who = cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     let scopes = cairn::app::tokens::parse_scopes("awards:write")?;
     let token = cairn::app::tokens::create(&mut conn, who.id, "bench", &scopes, None, cairn::db::now())?.secret;
     drop(conn);

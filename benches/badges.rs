@@ -115,7 +115,7 @@ fn main() -> anyhow::Result<()> {
     rt.spawn(app.run_until_stopped());
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
-    cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
+    cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     let data = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let posts = seed_links(&mut conn, 1000, data, true)?;
     println!("badge benchmarks, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));

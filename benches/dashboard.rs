@@ -104,7 +104,7 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .flat_map(|m| m.tasks.iter().map(|t| format!("#{}", t.hashtag.trim_start_matches('#'))))
         .collect();
-    let who = cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
+    let who = cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     let scopes = cairn::app::tokens::parse_scopes("awards:write")?;
     let token = cairn::app::tokens::create(&mut conn, who.id, "bench", &scopes, None, cairn::db::now())?.secret;
     let t = Instant::now();

@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
     rt.spawn(app.run_until_stopped());
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
-    cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
+    cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     let course = cairn::db::courses::get_course_by_slug(&mut conn, cairn::demo::DEMO_SLUG)?.id;
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let t = cairn::db::now();

@@ -71,7 +71,7 @@ fn main() -> anyhow::Result<()> {
     rt.spawn(app.run_until_stopped());
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
-    cairn::db::instructors::create(&mut conn, common::EMAIL, common::PASSWORD)?;
+    cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let t = cairn::db::now();
     let posts: Vec<i64> = cairn::db::write_tx(&mut conn, |c| -> anyhow::Result<Vec<i64>> {

@@ -12,7 +12,8 @@ pub use live::{DemoBlogs, MAX_PENDING, MAX_PER_POST, MAX_URL_LEN, blog_url};
 use diesel::SqliteConnection;
 use rand::Rng;
 
-use crate::db::courses::{self, TaskForm, TitledForm};
+use crate::app::courses::{self as authoring, TaskForm, TitledForm};
+use crate::db::courses;
 use crate::db::{StoreResult, demo, instructors};
 
 /// The demo instructor's sign-in email.
@@ -102,20 +103,25 @@ const MODULES: [(&str, &str, &str, &str, &str); 9] = [
 /// Creates the demo course once (left alone if present) and the demo instructor, whose
 /// password is set afresh and returned.
 pub fn seed(conn: &mut SqliteConnection) -> StoreResult<DemoOutcome> {
+    seed_at(conn, crate::clock::system_now())
+}
+
+/// [`seed`] at `now`.
+pub fn seed_at(conn: &mut SqliteConnection, now: i64) -> StoreResult<DemoOutcome> {
     let created_course = match courses::get_course_by_slug(conn, DEMO_SLUG) {
         Ok(_) => false,
         Err(crate::db::StoreError::NotFound(_)) => {
-            seed_course(conn)?;
+            seed_course(conn, now)?;
             true
         }
         Err(e) => return Err(e),
     };
-    let learners_added = seed_learners(conn, crate::db::now())?;
+    let learners_added = seed_learners(conn, now)?;
     let password = generate_password();
     match instructors::find_by_email(conn, DEMO_EMAIL)? {
-        Some(i) => instructors::set_password(conn, i.id, &password)?,
+        Some(i) => crate::app::instructors::set_password(conn, i.id, &password)?,
         None => {
-            instructors::create(conn, DEMO_EMAIL, &password)?;
+            crate::app::instructors::create(conn, DEMO_EMAIL, &password, now)?;
         }
     }
     Ok(DemoOutcome { created_course, email: DEMO_EMAIL.to_string(), password, learners_added })
@@ -154,9 +160,9 @@ pub fn remove(conn: &mut SqliteConnection) -> StoreResult<Removed> {
     demo::remove(conn, DEMO_EMAIL)
 }
 
-fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
+fn seed_course(conn: &mut SqliteConnection, now: i64) -> StoreResult<()> {
     crate::db::write_tx(conn, |conn| {
-        let course = courses::create_course(
+        let course = authoring::create_course(
             conn,
             &TitledForm {
                 title: "E-Learning 3.0".into(),
@@ -165,15 +171,17 @@ fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
                     with the task's hashtag, and earn a badge for each task."
                     .into(),
             },
+            now,
         )?;
         demo::set_state(conn, demo::STATE_COURSE, &course.id.to_string())?;
         for (title, description, tag, task_title, task) in MODULES {
-            let module = courses::create_module(
+            let module = authoring::create_module(
                 conn,
                 course.id,
                 &TitledForm { title: title.into(), description: description.into() },
+                now,
             )?;
-            courses::create_task(
+            authoring::create_task(
                 conn,
                 module.id,
                 &TaskForm {
@@ -189,6 +197,7 @@ fn seed_course(conn: &mut SqliteConnection) -> StoreResult<()> {
                     expires_days: String::new(),
                 },
                 None,
+                now,
             )?;
         }
         Ok(())

@@ -77,7 +77,7 @@ pub fn demo_exposure_warning(settings: &Settings) -> Option<String> {
 pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
     let pool = db::datadir::open_database(&settings.data_dir, &settings.database_path())?;
     let mut conn = pool.get()?;
-    db::institution::ensure(&mut conn, &settings.institution_name)?;
+    crate::app::institution::ensure(&mut conn, &settings.institution_name, crate::clock::system_now())?;
     // Peers listed in the configuration join the trust list (the peers page and
     // `cairn peer` manage the rest).
     for p in &settings.peers {

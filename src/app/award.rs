@@ -631,20 +631,24 @@ pub fn revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::courses::{TaskForm, TitledForm};
+    use crate::app::courses::{self as authoring, TaskForm, TitledForm};
 
     /// A fresh store with one Task, `#el30-data`, whose badge expires after 30 days.
     fn store() -> (tempfile::TempDir, crate::db::DbPool, i64) {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
-        crate::db::institution::ensure(&mut c, "Test University").unwrap();
+        crate::db::institution::ensure(&mut c, "Test University", 0).unwrap();
         let course =
-            courses::create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }).unwrap();
-        let module =
-            courses::create_module(&mut c, course.id, &TitledForm { title: "M".into(), description: String::new() })
-                .unwrap();
-        let task = courses::create_task(
+            authoring::create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }, 0).unwrap();
+        let module = authoring::create_module(
+            &mut c,
+            course.id,
+            &TitledForm { title: "M".into(), description: String::new() },
+            0,
+        )
+        .unwrap();
+        let task = authoring::create_task(
             &mut c,
             module.id,
             &TaskForm {
@@ -655,6 +659,7 @@ mod tests {
                 expires_days: "30".into(),
             },
             None,
+            0,
         )
         .unwrap();
         (dir, pool, task.id)

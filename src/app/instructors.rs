@@ -3,15 +3,43 @@
 //! (whoever held a session could have made those, and must now know the new password).
 //! And the notice an instructor gets whenever a token or webhook is made in their name.
 
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use askama::Template;
 use diesel::SqliteConnection;
 
 use crate::db::instructors::{self, Instructor};
 use crate::db::{StoreError, StoreResult, write_tx};
+use crate::domain::{Email, check_password};
 
-/// Creates an instructor; refuses an existing email or a short password.
-pub fn create(conn: &mut SqliteConnection, email: &str, password: &str) -> StoreResult<Instructor> {
-    instructors::create(conn, email, password)
+/// Hashes a password with argon2id and a fresh random salt (PHC string). Slow by design: the
+/// web layer runs it on a bounded pool of blocking threads.
+pub fn hash_password(password: &str) -> StoreResult<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h: PasswordHash| h.to_string())
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!("cannot hash a password: {e}")))
+}
+
+/// Checks `password` against a PHC hash string.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), phc).is_ok()
+}
+
+/// Creates an instructor at `now`; refuses a malformed or existing email or a short password.
+pub fn create(conn: &mut SqliteConnection, email: &str, password: &str, now: i64) -> StoreResult<Instructor> {
+    let email = Email::parse(email).map_err(|e| StoreError::field("email", e))?;
+    check_password(password).map_err(|e| StoreError::field("password", e))?;
+    if instructors::find_by_email(conn, email.as_str())?.is_some() {
+        return Err(StoreError::field("email", format!("an instructor with email {email} already exists")));
+    }
+    instructors::create(conn, email.as_str(), &hash_password(password)?, now)
+}
+
+/// Sets the password of an existing instructor without ending anything (the demo's
+/// instructor, whose password is printed anew at each start).
+pub fn set_password(conn: &mut SqliteConnection, id: i64, password: &str) -> StoreResult<()> {
+    check_password(password).map_err(|e| StoreError::field("password", e))?;
+    instructors::set_password_hash(conn, id, &hash_password(password)?)
 }
 
 /// What a password change ended.
@@ -55,8 +83,8 @@ pub fn reset_password(
     now: i64,
 ) -> StoreResult<(Instructor, Ended)> {
     let instructor = instructors::find_by_email(conn, email)?.ok_or(StoreError::NotFound("instructor"))?;
-    crate::domain::check_password(password).map_err(|e| StoreError::field("password", e))?;
-    let ended = replace_password(conn, instructor.id, &instructors::hash_password(password), now)?;
+    check_password(password).map_err(|e| StoreError::field("password", e))?;
+    let ended = replace_password(conn, instructor.id, &hash_password(password)?, now)?;
     Ok((instructor, ended))
 }
 

@@ -5,8 +5,10 @@
 
 pub mod award;
 pub mod backup;
+pub mod courses;
 pub mod credentials;
 pub mod feeds;
+pub mod institution;
 pub mod instructors;
 pub mod learners;
 pub mod mentions;

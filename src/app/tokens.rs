@@ -284,7 +284,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
-        let who = instructors::create(&mut c, "ada@example.edu", "correct horse battery").unwrap();
+        let who = crate::app::instructors::create(&mut c, "ada@example.edu", "correct horse battery", 0).unwrap();
         let t0 = 1_700_000_000;
         let made = create(&mut c, who.id, "sync", &[Scope::Read], Some(1), t0).unwrap();
         assert!(made.secret.starts_with(TOKEN_PREFIX) && made.secret.len() == TOKEN_PREFIX.len() + 64);
@@ -322,7 +322,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
-        let who = instructors::create(&mut c, "ada@example.edu", "correct horse battery").unwrap();
+        let who = crate::app::instructors::create(&mut c, "ada@example.edu", "correct horse battery", 0).unwrap();
         let t = create(&mut c, who.id, "", &[Scope::AwardsWrite], None, 0).unwrap().token;
         let mut runs = 0;
         let mut write = |_: &mut SqliteConnection| {

@@ -207,9 +207,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
-        crate::db::institution::ensure(&mut c, "Test University").unwrap();
+        crate::db::institution::ensure(&mut c, "Test University", 0).unwrap();
         crate::demo::seed(&mut c).unwrap();
-        let who = crate::db::instructors::create(&mut c, "ada@example.edu", "correct horse battery").unwrap();
+        let who = crate::app::instructors::create(&mut c, "ada@example.edu", "correct horse battery", 0).unwrap();
         let url = CheckedUrl(url::Url::parse("https://registrar.example.edu/hook").unwrap());
         let hook = register(&mut c, who.id, &url, 0).unwrap();
         let (raster, key) = (crate::badges::bake::RasterCache::default(), crate::ledger::load_key(dir.path()).unwrap());

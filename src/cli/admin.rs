@@ -38,7 +38,9 @@ pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::CreateInstructor { email } => {
             let password = password()?;
             let pool = open_store(settings)?;
-            let instructor = crate::app::instructors::create(&mut *pool.get()?, &email, &password).map_err(words)?;
+            let instructor =
+                crate::app::instructors::create(&mut *pool.get()?, &email, &password, crate::clock::system_now())
+                    .map_err(words)?;
             println!("Created instructor {} (id {}).", instructor.email, instructor.id);
             Ok(())
         }

@@ -7,9 +7,8 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::schema::{course_modules, courses, module_tasks, modules, tasks};
-use super::{OptionalExt, StoreError, StoreResult, now};
-use crate::badges::art::Artwork;
-use crate::domain::{FieldErrors, Hashtag, Text, slugify};
+use super::{OptionalExt, StoreError, StoreResult};
+use crate::domain::slugify;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = courses)]
@@ -57,36 +56,28 @@ impl Task {
     }
 }
 
-/// Title and description, as typed into a Course or Module form.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct TitledForm {
-    #[serde(default)]
+/// A Task's checked fields, as the store writes them (`app::courses` checks a form into one).
+#[derive(Debug, Clone)]
+pub struct NewTask {
     pub title: String,
-    #[serde(default)]
     pub description: String,
-}
-
-/// A Task as typed into its form.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct TaskForm {
-    #[serde(default)]
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
     pub criteria: String,
-    #[serde(default)]
     pub hashtag: String,
-    /// Days an award stays valid; empty for no expiry.
-    #[serde(default)]
-    pub expires_days: String,
+    pub expires_days: Option<i64>,
 }
 
-/// What to do with a Task's badge artwork on save.
+/// A badge image as stored: its bytes and MIME type.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    pub bytes: Vec<u8>,
+    pub mime: String,
+}
+
+/// What to do with a Task's stored badge image on save.
 #[derive(Debug)]
-pub enum ArtworkChange {
+pub enum ImageChange {
     Keep,
-    Replace(Artwork),
+    Replace(StoredImage),
     UseDefault,
 }
 
@@ -111,16 +102,6 @@ pub struct ModuleOutline {
     pub tasks: Vec<Task>,
 }
 
-fn parse_titled(form: &TitledForm) -> StoreResult<(String, String)> {
-    let mut errors = FieldErrors::new();
-    let title = errors.check("title", Text::TITLE.parse(&form.title));
-    let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
-    match (title, description) {
-        (Some(t), Some(d)) => Ok((t, d)),
-        _ => Err(StoreError::Invalid(errors)),
-    }
-}
-
 // ---- courses ----
 
 pub fn list_courses(conn: &mut SqliteConnection) -> StoreResult<Vec<Course>> {
@@ -135,10 +116,10 @@ pub fn get_course_by_slug(conn: &mut SqliteConnection, slug: &str) -> StoreResul
     courses::table.filter(courses::slug.eq(slug)).select(Course::as_select()).first(conn).found("course")
 }
 
-pub fn create_course(conn: &mut SqliteConnection, form: &TitledForm) -> StoreResult<Course> {
-    let (title, description) = parse_titled(form)?;
+/// Creates a course at the end of the list, its slug made from its title.
+pub fn create_course(conn: &mut SqliteConnection, title: &str, description: &str, now: i64) -> StoreResult<Course> {
     crate::db::write_tx(conn, |conn| {
-        let base = slugify(&title);
+        let base = slugify(title);
         let mut slug = base.clone();
         let mut n = 1;
         while courses::table.filter(courses::slug.eq(&slug)).count().get_result::<i64>(conn)? > 0 {
@@ -146,12 +127,12 @@ pub fn create_course(conn: &mut SqliteConnection, form: &TitledForm) -> StoreRes
             slug = format!("{base}-{n}");
         }
         let position: Option<i64> = courses::table.select(diesel::dsl::max(courses::position)).first(conn)?;
-        let t = now();
+        let t = now;
         diesel::insert_into(courses::table)
             .values((
                 courses::slug.eq(&slug),
-                courses::title.eq(&title),
-                courses::description.eq(&description),
+                courses::title.eq(title),
+                courses::description.eq(description),
                 courses::position.eq(position.map_or(0, |p| p + 1)),
                 courses::created_at.eq(t),
                 courses::updated_at.eq(t),
@@ -162,10 +143,15 @@ pub fn create_course(conn: &mut SqliteConnection, form: &TitledForm) -> StoreRes
     })
 }
 
-pub fn update_course(conn: &mut SqliteConnection, id: i64, form: &TitledForm) -> StoreResult<()> {
-    let (title, description) = parse_titled(form)?;
+pub fn update_course(
+    conn: &mut SqliteConnection,
+    id: i64,
+    title: &str,
+    description: &str,
+    now: i64,
+) -> StoreResult<()> {
     let n = diesel::update(courses::table.find(id))
-        .set((courses::title.eq(title), courses::description.eq(description), courses::updated_at.eq(now())))
+        .set((courses::title.eq(title), courses::description.eq(description), courses::updated_at.eq(now)))
         .execute(conn)?;
     if n == 0 { Err(StoreError::NotFound("course")) } else { Ok(()) }
 }
@@ -253,15 +239,20 @@ pub fn courses_of_module(conn: &mut SqliteConnection, module_id: i64) -> StoreRe
 }
 
 /// Creates a module at the end of `course_id`.
-pub fn create_module(conn: &mut SqliteConnection, course_id: i64, form: &TitledForm) -> StoreResult<Module> {
-    let (title, description) = parse_titled(form)?;
+pub fn create_module(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    title: &str,
+    description: &str,
+    now: i64,
+) -> StoreResult<Module> {
     crate::db::write_tx(conn, |conn| {
         get_course(conn, course_id)?;
-        let t = now();
+        let t = now;
         let module: Module = diesel::insert_into(modules::table)
             .values((
-                modules::title.eq(&title),
-                modules::description.eq(&description),
+                modules::title.eq(title),
+                modules::description.eq(description),
                 modules::created_at.eq(t),
                 modules::updated_at.eq(t),
             ))
@@ -300,10 +291,15 @@ pub fn detach_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64
     if n == 0 { Err(StoreError::NotFound("module in this course")) } else { Ok(()) }
 }
 
-pub fn update_module(conn: &mut SqliteConnection, id: i64, form: &TitledForm) -> StoreResult<()> {
-    let (title, description) = parse_titled(form)?;
+pub fn update_module(
+    conn: &mut SqliteConnection,
+    id: i64,
+    title: &str,
+    description: &str,
+    now: i64,
+) -> StoreResult<()> {
     let n = diesel::update(modules::table.find(id))
-        .set((modules::title.eq(title), modules::description.eq(description), modules::updated_at.eq(now())))
+        .set((modules::title.eq(title), modules::description.eq(description), modules::updated_at.eq(now)))
         .execute(conn)?;
     if n == 0 { Err(StoreError::NotFound("module")) } else { Ok(()) }
 }
@@ -376,51 +372,9 @@ pub fn task_artwork(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<
     Ok(bytes.zip(kind))
 }
 
-/// A task form, checked.
-struct ParsedTask {
-    title: String,
-    description: String,
-    criteria: String,
-    hashtag: Hashtag,
-    expires_days: Option<i64>,
-}
-
-fn parse_expiry(raw: &str) -> Result<Option<i64>, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    match raw.parse::<i64>() {
-        Ok(d) if (1..=36_500).contains(&d) => Ok(Some(d)),
-        _ => Err(format!("'{raw}' is not a number of days between 1 and 36500 (leave empty for no expiry)")),
-    }
-}
-
-fn parse_task(conn: &mut SqliteConnection, form: &TaskForm, except: Option<i64>) -> StoreResult<ParsedTask> {
-    let mut errors = FieldErrors::new();
-    let expires_days = errors.check("expires_days", parse_expiry(&form.expires_days));
-    let title = errors.check("title", Text::TITLE.parse(&form.title));
-    let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
-    let criteria = errors.check("criteria", Text::CRITERIA.parse(&form.criteria));
-    let hashtag = errors.check("hashtag", Hashtag::parse(&form.hashtag));
-    if let Some(tag) = &hashtag {
-        let taken: Option<Task> =
-            tasks::table.filter(tasks::hashtag.eq(tag.as_str())).select(Task::as_select()).first(conn).optional()?;
-        if let Some(other) = taken.filter(|t| Some(t.id) != except) {
-            errors.add("hashtag", format!("{tag} is already used by the task \u{201c}{}\u{201d}", other.title));
-        }
-    }
-    match (title, description, criteria, hashtag) {
-        (Some(title), Some(description), Some(criteria), Some(hashtag)) if errors.is_empty() => {
-            Ok(ParsedTask { title, description, criteria, hashtag, expires_days: expires_days.flatten() })
-        }
-        _ => Err(StoreError::Invalid(errors)),
-    }
-}
-
-/// Checks a task form without saving it (used to report every problem at once).
-pub fn validate_task(conn: &mut SqliteConnection, form: &TaskForm, except: Option<i64>) -> StoreResult<()> {
-    parse_task(conn, form, except).map(|_| ())
+/// The task that uses `hashtag` (with its `#`), if any.
+pub fn task_by_hashtag(conn: &mut SqliteConnection, hashtag: &str) -> StoreResult<Option<Task>> {
+    tasks::table.filter(tasks::hashtag.eq(hashtag)).select(Task::as_select()).first(conn).optional().map_err(Into::into)
 }
 
 /// The tasks of a module, in order.
@@ -447,23 +401,24 @@ fn hashtag_taken(e: DieselError) -> StoreError {
 pub fn create_task(
     conn: &mut SqliteConnection,
     module_id: i64,
-    form: &TaskForm,
-    art: Option<Artwork>,
+    task: &NewTask,
+    image: Option<StoredImage>,
+    now: i64,
 ) -> StoreResult<Task> {
+    let NewTask { title, description, criteria, hashtag, expires_days } = task;
     crate::db::write_tx(conn, |conn| {
         get_module(conn, module_id)?;
-        let ParsedTask { title, description, criteria, hashtag, expires_days } = parse_task(conn, form, None)?;
-        let t = now();
-        let (bytes, kind) = match art {
-            Some(a) => (Some(a.bytes), Some(a.kind.mime())),
+        let t = now;
+        let (bytes, kind) = match image {
+            Some(a) => (Some(a.bytes), Some(a.mime)),
             None => (None, None),
         };
         let task: Task = diesel::insert_into(tasks::table)
             .values((
-                tasks::title.eq(&title),
-                tasks::description.eq(&description),
-                tasks::criteria.eq(&criteria),
-                tasks::hashtag.eq(hashtag.as_str()),
+                tasks::title.eq(title),
+                tasks::description.eq(description),
+                tasks::criteria.eq(criteria),
+                tasks::hashtag.eq(hashtag),
                 tasks::expires_days.eq(expires_days),
                 tasks::badge_image.eq(bytes),
                 tasks::badge_image_type.eq(kind),
@@ -478,25 +433,31 @@ pub fn create_task(
     })
 }
 
-pub fn update_task(conn: &mut SqliteConnection, id: i64, form: &TaskForm, art: ArtworkChange) -> StoreResult<()> {
+pub fn update_task(
+    conn: &mut SqliteConnection,
+    id: i64,
+    task: &NewTask,
+    image: ImageChange,
+    now: i64,
+) -> StoreResult<()> {
+    let NewTask { title, description, criteria, hashtag, expires_days } = task;
     crate::db::write_tx(conn, |conn| {
         get_task(conn, id)?;
-        let ParsedTask { title, description, criteria, hashtag, expires_days } = parse_task(conn, form, Some(id))?;
         diesel::update(tasks::table.find(id))
             .set((
-                tasks::title.eq(&title),
-                tasks::description.eq(&description),
-                tasks::criteria.eq(&criteria),
-                tasks::hashtag.eq(hashtag.as_str()),
+                tasks::title.eq(title),
+                tasks::description.eq(description),
+                tasks::criteria.eq(criteria),
+                tasks::hashtag.eq(hashtag),
                 tasks::expires_days.eq(expires_days),
-                tasks::updated_at.eq(now()),
+                tasks::updated_at.eq(now),
             ))
             .execute(conn)
             .map_err(hashtag_taken)?;
-        let (bytes, kind) = match art {
-            ArtworkChange::Keep => return Ok(()),
-            ArtworkChange::Replace(a) => (Some(a.bytes), Some(a.kind.mime())),
-            ArtworkChange::UseDefault => (None, None),
+        let (bytes, kind) = match image {
+            ImageChange::Keep => return Ok(()),
+            ImageChange::Replace(a) => (Some(a.bytes), Some(a.mime)),
+            ImageChange::UseDefault => (None, None),
         };
         diesel::update(tasks::table.find(id))
             .set((tasks::badge_image.eq(bytes), tasks::badge_image_type.eq(kind)))

@@ -4,8 +4,6 @@ use diesel::prelude::*;
 
 use super::schema::institution;
 use super::{StoreError, StoreResult};
-use crate::badges::art::Artwork;
-use crate::domain::{Email, FieldErrors, Text, parse_optional_url};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = institution)]
@@ -20,23 +18,20 @@ pub struct Institution {
     pub updated_at: i64,
 }
 
-/// The editable fields, as typed into the form.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct InstitutionForm {
-    #[serde(default)]
+/// The profile's checked fields, as the store writes them (`app::institution` checks a form
+/// into one).
+#[derive(Debug, Clone)]
+pub struct Profile {
     pub name: String,
-    #[serde(default)]
     pub url: String,
-    #[serde(default)]
     pub email: String,
-    #[serde(default)]
     pub description: String,
 }
 
 /// Creates the profile with `name` when there is none yet.
-pub fn ensure(conn: &mut SqliteConnection, name: &str) -> StoreResult<()> {
+pub fn ensure(conn: &mut SqliteConnection, name: &str, now: i64) -> StoreResult<()> {
     diesel::insert_or_ignore_into(institution::table)
-        .values((institution::id.eq(1), institution::name.eq(name), institution::updated_at.eq(super::now())))
+        .values((institution::id.eq(1), institution::name.eq(name), institution::updated_at.eq(now)))
         .execute(conn)?;
     Ok(())
 }
@@ -50,25 +45,14 @@ pub fn get(conn: &mut SqliteConnection) -> StoreResult<Institution> {
         .ok_or(StoreError::NotFound("institution"))
 }
 
-/// Checks the form; returns (name, url, email, description) cleaned up.
-pub fn validate(form: &InstitutionForm) -> StoreResult<(String, String, String, String)> {
-    let mut errors = FieldErrors::new();
-    let name = errors.check("name", Text::TITLE.parse(&form.name).map_err(|e| e.replace("title", "name")));
-    let url = errors.check("url", parse_optional_url(&form.url));
-    let email = errors.check(
-        "email",
-        if form.email.trim().is_empty() { Ok(String::new()) } else { Email::parse(&form.email).map(|e| e.to_string()) },
-    );
-    let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
-    let (Some(name), Some(url), Some(email), Some(description)) = (name, url, email, description) else {
-        return Err(StoreError::Invalid(errors));
-    };
-    Ok((name, url, email, description))
-}
-
-/// Validates and saves the profile; `image` replaces the current image when given.
-pub fn update(conn: &mut SqliteConnection, form: &InstitutionForm, image: Option<Artwork>) -> StoreResult<()> {
-    let (name, url, email, description) = validate(form)?;
+/// Saves the profile; `image` (bytes, MIME type) replaces the current image when given.
+pub fn update(
+    conn: &mut SqliteConnection,
+    profile: &Profile,
+    image: Option<(Vec<u8>, String)>,
+    now: i64,
+) -> StoreResult<()> {
+    let Profile { name, url, email, description } = profile;
     crate::db::write_tx(conn, |conn| {
         diesel::update(institution::table.find(1))
             .set((
@@ -76,12 +60,12 @@ pub fn update(conn: &mut SqliteConnection, form: &InstitutionForm, image: Option
                 institution::url.eq(url),
                 institution::email.eq(email),
                 institution::description.eq(description),
-                institution::updated_at.eq(super::now()),
+                institution::updated_at.eq(now),
             ))
             .execute(conn)?;
-        if let Some(art) = image {
+        if let Some((bytes, mime)) = image {
             diesel::update(institution::table.find(1))
-                .set((institution::image.eq(art.bytes), institution::image_type.eq(art.kind.mime())))
+                .set((institution::image.eq(bytes), institution::image_type.eq(mime)))
                 .execute(conn)?;
         }
         Ok(())

@@ -378,7 +378,7 @@ pub(crate) mod tests {
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         drop(pool);
         let mut conn = SqliteConnection::establish(dir.path().join("cairn.db").to_str().unwrap()).unwrap();
-        crate::db::institution::ensure(&mut conn, "Open U").unwrap();
+        crate::db::institution::ensure(&mut conn, "Open U", 0).unwrap();
         let task: i64 = diesel::insert_into(tasks::table)
             .values((
                 tasks::title.eq("Data"),

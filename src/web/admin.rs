@@ -11,11 +11,13 @@ use serde::Deserialize;
 use super::charts::{self, Labels, Layout, Row};
 use super::multipart::{self, UploadForm};
 use super::{AppState, Page, redirect, render, render_status, safe_back};
+use crate::app::courses::{self as authoring, ArtworkChange, Direction, TaskForm, TitledForm};
+use crate::app::institution::{self as authoring_institution, InstitutionForm};
 use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::badges::art;
-use crate::db::courses::{self, ArtworkChange, Course, Direction, Module, Outline, Task, TaskForm, TitledForm};
+use crate::db::courses::{self, Course, Module, Outline, Task};
 use crate::db::dashboard;
-use crate::db::institution::{self, InstitutionForm};
+use crate::db::institution;
 use crate::domain::FieldErrors;
 use crate::error::AppError;
 
@@ -270,7 +272,7 @@ async fn course_create(
     CsrfForm(form): CsrfForm<TitledForm>,
 ) -> Result<HttpResponse, AppError> {
     let f = form.clone();
-    match form_errors(state.db(move |c| courses::create_course(c, &f)).await)? {
+    match form_errors(state.db(move |c| authoring::create_course(c, &f, crate::clock::system_now())).await)? {
         Ok(course) => {
             flash(&session, format!("Created the course \u{201c}{}\u{201d}.", course.title));
             Ok(redirect(&format!("/admin/courses/{}", course.id)))
@@ -334,7 +336,7 @@ async fn course_update(
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let f = form.clone();
-    match form_errors(state.db(move |c| courses::update_course(c, id, &f)).await)? {
+    match form_errors(state.db(move |c| authoring::update_course(c, id, &f, crate::clock::system_now())).await)? {
         Ok(()) => {
             flash(&session, "Course saved.");
             Ok(redirect(&format!("/admin/courses/{id}")))
@@ -356,7 +358,7 @@ async fn course_delete(
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    state.db(move |c| courses::delete_course(c, id)).await?;
+    state.db(move |c| authoring::delete_course(c, id)).await?;
     flash(&session, "Course deleted.");
     Ok(redirect("/admin"))
 }
@@ -375,7 +377,7 @@ async fn course_move(
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    state.db(move |c| courses::move_course(c, id, form.dir)).await?;
+    state.db(move |c| authoring::move_course(c, id, form.dir)).await?;
     Ok(redirect("/admin"))
 }
 
@@ -390,7 +392,7 @@ async fn module_create(
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let f = form.clone();
-    match form_errors(state.db(move |c| courses::create_module(c, id, &f)).await)? {
+    match form_errors(state.db(move |c| authoring::create_module(c, id, &f, crate::clock::system_now())).await)? {
         Ok(module) => {
             flash(&session, format!("Added the module \u{201c}{}\u{201d}.", module.title));
             Ok(redirect(&format!("/admin/courses/{id}#modules")))
@@ -416,7 +418,7 @@ async fn module_attach(
     CsrfForm(form): CsrfForm<AttachModuleForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    state.db(move |c| courses::attach_module(c, id, form.module_id)).await?;
+    state.db(move |c| authoring::attach_module(c, id, form.module_id)).await?;
     Ok(redirect(&format!("/admin/courses/{id}#modules")))
 }
 
@@ -427,7 +429,7 @@ async fn module_move(
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, mid) = path.into_inner();
-    state.db(move |c| courses::move_module(c, id, mid, form.dir)).await?;
+    state.db(move |c| authoring::move_module(c, id, mid, form.dir)).await?;
     Ok(redirect(&format!("/admin/courses/{id}#modules")))
 }
 
@@ -439,7 +441,7 @@ async fn module_detach(
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let (id, mid) = path.into_inner();
-    state.db(move |c| courses::detach_module(c, id, mid)).await?;
+    state.db(move |c| authoring::detach_module(c, id, mid)).await?;
     flash(
         &session,
         "Module taken out of the course. It still exists and can be included again or deleted from its own page.",
@@ -503,7 +505,7 @@ async fn module_update(
 ) -> Result<HttpResponse, AppError> {
     let mid = *mid;
     let f = form.clone();
-    match form_errors(state.db(move |c| courses::update_module(c, mid, &f)).await)? {
+    match form_errors(state.db(move |c| authoring::update_module(c, mid, &f, crate::clock::system_now())).await)? {
         Ok(()) => {
             flash(&session, "Module saved.");
             Ok(redirect(&format!("/admin/modules/{mid}")))
@@ -525,7 +527,7 @@ async fn module_delete(
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let mid = *mid;
-    state.db(move |c| courses::delete_module(c, mid)).await?;
+    state.db(move |c| authoring::delete_module(c, mid)).await?;
     flash(&session, "Module deleted.");
     Ok(redirect("/admin"))
 }
@@ -619,7 +621,7 @@ async fn task_create(
     let warning = artwork_warning(&artwork);
     let result = if errors.is_empty() {
         let f = form.clone();
-        match state.db(move |c| courses::create_task(c, mid, &f, artwork)).await {
+        match state.db(move |c| authoring::create_task(c, mid, &f, artwork, crate::clock::system_now())).await {
             Ok(task) => {
                 flash(
                     &session,
@@ -632,7 +634,7 @@ async fn task_create(
     } else {
         // Check the other fields too, so that every problem is reported at once.
         let f = form.clone();
-        state.db(move |c| courses::validate_task(c, &f, None)).await
+        state.db(move |c| authoring::validate_task(c, &f, None)).await
     };
     let errors = merge(errors, result)?;
     let module = state.db(move |c| courses::get_module(c, mid)).await?;
@@ -703,7 +705,7 @@ async fn task_update(
             None => ArtworkChange::Keep,
         };
         let f = form.clone();
-        match state.db(move |c| courses::update_task(c, tid, &f, change)).await {
+        match state.db(move |c| authoring::update_task(c, tid, &f, change, crate::clock::system_now())).await {
             Ok(()) => {
                 flash(&session, format!("Task saved.{warning}"));
                 return Ok(redirect(&format!("/admin/tasks/{tid}")));
@@ -712,7 +714,7 @@ async fn task_update(
         }
     } else {
         let f = form.clone();
-        state.db(move |c| courses::validate_task(c, &f, Some(tid))).await
+        state.db(move |c| authoring::validate_task(c, &f, Some(tid))).await
     };
     let errors = merge(errors, result)?;
     let mut page = task_edit_page(&state, &session, tid).await?;
@@ -729,7 +731,7 @@ async fn task_delete(
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let tid = *tid;
-    state.db(move |c| courses::delete_task(c, tid)).await?;
+    state.db(move |c| authoring::delete_task(c, tid)).await?;
     flash(&session, "Task deleted.");
     Ok(redirect("/admin"))
 }
@@ -746,7 +748,7 @@ async fn task_attach(
     CsrfForm(form): CsrfForm<AttachTaskForm>,
 ) -> Result<HttpResponse, AppError> {
     let mid = *mid;
-    state.db(move |c| courses::attach_task(c, mid, form.task_id)).await?;
+    state.db(move |c| authoring::attach_task(c, mid, form.task_id)).await?;
     Ok(redirect(&format!("/admin/modules/{mid}")))
 }
 
@@ -757,7 +759,7 @@ async fn task_move(
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let (mid, tid) = path.into_inner();
-    state.db(move |c| courses::move_task(c, mid, tid, form.dir)).await?;
+    state.db(move |c| authoring::move_task(c, mid, tid, form.dir)).await?;
     Ok(redirect(&safe_back(&form.back, &format!("/admin/modules/{mid}"))))
 }
 
@@ -775,7 +777,7 @@ async fn task_detach(
     CsrfForm(form): CsrfForm<BackForm>,
 ) -> Result<HttpResponse, AppError> {
     let (mid, tid) = path.into_inner();
-    state.db(move |c| courses::detach_task(c, mid, tid)).await?;
+    state.db(move |c| authoring::detach_task(c, mid, tid)).await?;
     flash(
         &session,
         "Task taken out of the module. It still exists and can be included again or deleted from its own page.",
@@ -827,9 +829,9 @@ async fn institution_update(
     let image = artwork_of(upload.file, "image", &mut errors);
     let f = form.clone();
     let result = if errors.is_empty() {
-        state.db(move |c| institution::update(c, &f, image)).await
+        state.db(move |c| authoring_institution::update(c, &f, image, crate::clock::system_now())).await
     } else {
-        state.db(move |_| institution::validate(&f).map(|_| ())).await
+        state.db(move |_| authoring_institution::validate(&f).map(|_| ())).await
     };
     let errors = merge(errors, result)?;
     if errors.is_empty() {

@@ -75,8 +75,9 @@ const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A valid hash to verify against when the account does not exist, so that unknown and
 /// known emails take the same time.
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| crate::db::instructors::hash_password("not a real password, only for timing"));
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::app::instructors::hash_password("not a real password, only for timing").unwrap_or_default()
+});
 
 impl AppState {
     /// The client's address, for per-client limits.
@@ -106,14 +107,14 @@ impl AppState {
     /// Checks a password against a stored hash (or a dummy one when there is no account).
     pub async fn verify_password(&self, password: String, hash: Option<String>) -> Result<bool, AppError> {
         self.hash_work(move || {
-            crate::db::instructors::verify_password(&password, hash.as_deref().unwrap_or(DUMMY_HASH.as_str()))
+            crate::app::instructors::verify_password(&password, hash.as_deref().unwrap_or(DUMMY_HASH.as_str()))
         })
         .await
     }
 
     /// Hashes a new password.
     pub async fn hash_password(&self, password: String) -> Result<String, AppError> {
-        self.hash_work(move || crate::db::instructors::hash_password(&password)).await
+        Ok(self.hash_work(move || crate::app::instructors::hash_password(&password)).await??)
     }
 }
 

@@ -143,7 +143,7 @@ async fn repeated_failed_logins_are_throttled_per_account() {
     assert!((1..=30).contains(&retry), "{retry}");
     // Another account from the same address is not locked yet.
     let mut conn = app.pool.get().unwrap();
-    cairn::db::instructors::create(&mut conn, "grace@example.edu", PASSWORD).unwrap();
+    cairn::app::instructors::create(&mut conn, "grace@example.edu", PASSWORD, cairn::clock::system_now()).unwrap();
     drop(conn);
     assert_eq!(app.login_as("grace@example.edu", PASSWORD).await.status(), 303);
 }

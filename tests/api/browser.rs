@@ -98,15 +98,17 @@ async fn an_instructor_signs_in_and_creates_a_task_in_a_real_browser() {
     let app = spawn_app().await;
     {
         let mut conn = app.pool.get().unwrap();
-        let course = cairn::db::courses::create_course(
+        let course = cairn::app::courses::create_course(
             &mut conn,
-            &cairn::db::courses::TitledForm { title: "Browser Course".into(), description: String::new() },
+            &cairn::app::courses::TitledForm { title: "Browser Course".into(), description: String::new() },
+            cairn::clock::system_now(),
         )
         .unwrap();
-        cairn::db::courses::create_module(
+        cairn::app::courses::create_module(
             &mut conn,
             course.id,
-            &cairn::db::courses::TitledForm { title: "Week One".into(), description: String::new() },
+            &cairn::app::courses::TitledForm { title: "Week One".into(), description: String::new() },
+            cairn::clock::system_now(),
         )
         .unwrap();
     }

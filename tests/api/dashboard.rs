@@ -36,14 +36,14 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
     let course = cairn::db::courses::get_course_by_slug(&mut c, cairn::demo::DEMO_SLUG).unwrap();
     // A second task in the first module: a learner posting to both counts once for it.
     let first = cairn::db::courses::outline(&mut c, course.id).unwrap().modules[0].module.id;
-    let form = cairn::db::courses::TaskForm {
+    let form = cairn::app::courses::TaskForm {
         title: "Another look at data".into(),
         description: "A second post on the module's theme.".into(),
         criteria: "A post tagged #el30-data-again.".into(),
         hashtag: "#el30-data-again".into(),
         expires_days: String::new(),
     };
-    cairn::db::courses::create_task(&mut c, first, &form, None).unwrap();
+    cairn::app::courses::create_task(&mut c, first, &form, None, cairn::clock::system_now()).unwrap();
     let outline = cairn::db::courses::outline(&mut c, course.id).unwrap();
     assert_eq!(outline.modules[0].tasks.len(), 2);
     let tasks: Vec<i64> = outline.modules.iter().flat_map(|m| m.tasks.iter().map(|t| t.id)).collect();

@@ -338,8 +338,13 @@ async fn demo_remove_leaves_no_demo_rows_and_real_data_untouched() {
     let app = &demo.app;
     harvested(app).await;
     // Real data beside the demo: an instructor, a course with a task, a learner's feed, post and award.
-    cairn::db::instructors::create(&mut app.pool.get().unwrap(), crate::helpers::EMAIL, crate::helpers::PASSWORD)
-        .unwrap();
+    cairn::app::instructors::create(
+        &mut app.pool.get().unwrap(),
+        crate::helpers::EMAIL,
+        crate::helpers::PASSWORD,
+        cairn::clock::system_now(),
+    )
+    .unwrap();
     app.login().await;
     let course = app.create_course("Real Course").await;
     let module = app.create_module(course, "Real Week").await;

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use cairn::config::Settings;
-use cairn::db::{DbPool, instructors};
+use cairn::db::DbPool;
 use cairn::startup::Application;
 use reqwest::multipart;
 use tempfile::TempDir;
@@ -48,7 +48,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     adjust(&mut s);
     let mut app = start_with(&s).await;
     let mut conn = app.pool.get().unwrap();
-    instructors::create(&mut conn, EMAIL, PASSWORD).expect("create instructor");
+    cairn::app::instructors::create(&mut conn, EMAIL, PASSWORD, cairn::clock::system_now()).expect("create instructor");
     drop(conn);
     app._temp = Some(temp);
     app

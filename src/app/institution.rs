@@ -1,0 +1,55 @@
+//! The institution profile, the Open Badges Issuer every badge names: its fields checked as
+//! typed, and its image checked as a badge image is.
+
+use diesel::SqliteConnection;
+
+use crate::badges::art::Artwork;
+use crate::db::institution::{self, Profile};
+use crate::db::{StoreError, StoreResult};
+use crate::domain::{Email, FieldErrors, Text, parse_optional_url};
+
+/// The editable fields, as typed into the form.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct InstitutionForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Checks the form; the profile cleaned up, or every problem at once.
+pub fn validate(form: &InstitutionForm) -> StoreResult<Profile> {
+    let mut errors = FieldErrors::new();
+    let name = errors.check("name", Text::TITLE.parse(&form.name).map_err(|e| e.replace("title", "name")));
+    let url = errors.check("url", parse_optional_url(&form.url));
+    let email = errors.check(
+        "email",
+        if form.email.trim().is_empty() { Ok(String::new()) } else { Email::parse(&form.email).map(|e| e.to_string()) },
+    );
+    let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
+    let (Some(name), Some(url), Some(email), Some(description)) = (name, url, email, description) else {
+        return Err(StoreError::Invalid(errors));
+    };
+    Ok(Profile { name, url, email, description })
+}
+
+/// Checks and saves the profile; `image` replaces the current image when given.
+pub fn update(
+    conn: &mut SqliteConnection,
+    form: &InstitutionForm,
+    image: Option<Artwork>,
+    now: i64,
+) -> StoreResult<()> {
+    let profile = validate(form)?;
+    institution::update(conn, &profile, image.map(|a| (a.bytes, a.kind.mime().to_string())), now)
+}
+
+/// Creates the profile named `name` on first start (the name from the settings); an existing
+/// profile is kept as it is.
+pub fn ensure(conn: &mut SqliteConnection, name: &str, now: i64) -> StoreResult<()> {
+    institution::ensure(conn, name, now)
+}
