@@ -445,7 +445,15 @@ impl Awarding<'_> {
         allow_foreign_evidence: bool,
         now: i64,
     ) -> StoreResult<Award> {
-        let (url, author_id, name, email) = links::poster(conn, link_id)?;
+        let a = LinkAward { link_id, task_id, narrative, by, allow_foreign_evidence };
+        let prepared = self.prepare_link(conn, &a, now)?;
+        write_tx(conn, |conn| commit(conn, &prepared, now))
+    }
+
+    /// Prepares the award of a harvested post to the post's author (see
+    /// [`Awarding::award_link`]); nothing is awarded until [`commit`].
+    pub fn prepare_link(&mut self, conn: &mut SqliteConnection, a: &LinkAward, now: i64) -> StoreResult<Prepared> {
+        let (url, author_id, name, email) = links::poster(conn, a.link_id)?;
         let email = email.ok_or_else(|| {
             StoreError::Conflict(format!(
                 "{name} has no email address on file, so no badge can be issued to them; add one on the Feeds page."
@@ -453,74 +461,192 @@ impl Awarding<'_> {
         })?;
         // Public documents and pages carry the name the learner chose to show.
         let shown = crate::db::learners::public_name_of(conn, author_id)?;
-        self.award(
+        self.prepare(
             conn,
             &AwardRequest {
-                task_id,
+                task_id: a.task_id,
                 recipient_email: email,
                 recipient_name: Some(shown),
                 evidence_url: url,
-                narrative: narrative.filter(|n| !n.trim().is_empty()),
-                link_id: Some(link_id),
+                narrative: a.narrative.clone().filter(|n| !n.trim().is_empty()),
+                link_id: Some(a.link_id),
                 author_id: Some(author_id),
-                awarded_by: by,
-                allow_foreign_evidence,
+                awarded_by: a.by,
+                allow_foreign_evidence: a.allow_foreign_evidence,
             },
             now,
         )
     }
 }
 
-/// Several harvested posts to award at once.
+// ---- batches: the Reader's bulk award, `cairn award --csv`, the API's batch ----
+
+/// One award of a batch, as a surface gives it.
+#[derive(Debug, Clone)]
+pub enum BatchEntry {
+    /// A harvested post, to its author: the badge of `task_id`, or of the one Task the post is
+    /// tied to. A post posted elsewhere than on the learner's site is confirmed one at a
+    /// time, never in a batch.
+    Post { link_id: i64, task_id: Option<i64> },
+    /// An award given as words (a CSV row, an item of the API's batch), taking evidence
+    /// posted elsewhere when `allow_foreign_evidence`.
+    Words { award: HashtagAward, allow_foreign_evidence: bool },
+}
+
+/// What the awards of a batch share.
 #[derive(Debug, Clone, Default)]
-pub struct BulkAward {
-    pub link_ids: Vec<i64>,
-    /// The Task to award; without one, each post's only tied Task.
-    pub task_id: Option<i64>,
-    pub narrative: String,
+pub struct BatchOptions {
+    /// The narrative of each post's award (an award given as words carries its own).
+    pub narrative: Option<String>,
+    /// The instructor awarding, when one is signed in.
     pub by: Option<i64>,
 }
 
-/// What a bulk award did.
-#[derive(Debug, Default)]
-pub struct BulkOutcome {
-    pub awarded: usize,
-    /// One line per post not awarded, saying why.
-    pub refused: Vec<String>,
+/// What became of one entry of a batch: the award and its Task, or why it was not made.
+pub type BatchOutcome = Result<(Award, Task), HashtagAwardError>;
+
+/// True when an award was not made because of our own failure (the database, the pool, a
+/// bug), not a rule: such a failure ends the batch rather than being one entry's outcome.
+pub fn is_failure(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(_) | StoreError::Pool(_) | StoreError::Internal(_) | StoreError::Busy(_))
 }
 
-/// Awards each post in turn. A post the rules refuse (no single Task, no email, already
-/// awarded) is listed and the rest go on; a failure of the store stops the whole batch.
-pub fn award_bulk(
+impl Awarding<'_> {
+    /// Prepares one entry of a batch.
+    fn prepare_entry(
+        &mut self,
+        conn: &mut SqliteConnection,
+        entry: &BatchEntry,
+        opts: &BatchOptions,
+        now: i64,
+    ) -> Result<Prepared, HashtagAwardError> {
+        match entry {
+            BatchEntry::Post { link_id, task_id } => {
+                let task_id = match task_id {
+                    Some(t) => *t,
+                    None => match links::tasks_of_link(conn, *link_id).map_err(HashtagAwardError::Store)?.as_slice() {
+                        [only] => only.id,
+                        _ => {
+                            return Err(HashtagAwardError::Hashtag(
+                                "choose a task (it is tied to none or several)".into(),
+                            ));
+                        }
+                    },
+                };
+                let a = LinkAward {
+                    link_id: *link_id,
+                    task_id,
+                    narrative: opts.narrative.clone(),
+                    by: opts.by,
+                    allow_foreign_evidence: false,
+                };
+                Ok(self.prepare_link(conn, &a, now)?)
+            }
+            BatchEntry::Words { award, allow_foreign_evidence } => {
+                self.prepare_by_hashtag_with(conn, award, *allow_foreign_evidence, now)
+            }
+        }
+    }
+}
+
+/// Prepares entries in order on one connection, sharing what they can read once.
+fn prepare_run(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
-    bulk: &BulkAward,
+    entries: &[BatchEntry],
+    opts: &BatchOptions,
     now: i64,
-) -> StoreResult<BulkOutcome> {
-    let mut out = BulkOutcome::default();
-    let mut awarding = Awarding::new(conn, issuer, bulk.link_ids.len())?;
-    for &link in &bulk.link_ids {
-        let task = match bulk.task_id {
-            Some(t) => Some(t),
-            None => {
-                let tied = links::tasks_of_link(conn, link)?;
-                if tied.len() == 1 { Some(tied[0].id) } else { None }
+) -> Vec<Result<Prepared, HashtagAwardError>> {
+    match Awarding::new(conn, issuer, entries.len()) {
+        Ok(mut awarding) => entries.iter().map(|e| awarding.prepare_entry(conn, e, opts, now)).collect(),
+        Err(e) => {
+            // The first entry says what went wrong; the batch stops there.
+            let said = e.to_string();
+            let mut first = Some(HashtagAwardError::Store(e));
+            entries
+                .iter()
+                .map(|_| {
+                    Err(first
+                        .take()
+                        .unwrap_or_else(|| HashtagAwardError::Store(StoreError::Internal(anyhow::anyhow!("{said}")))))
+                })
+                .collect()
+        }
+    }
+}
+
+/// Checks a batch's entries and makes their documents, outside any write transaction: the
+/// signing and image work is spread over up to four threads, each with its own connection
+/// from `pool` (the first uses `conn`), while nothing holds the write lock. One outcome per
+/// entry, in order.
+pub fn prepare_batch(
+    pool: &crate::db::DbPool,
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    entries: &[BatchEntry],
+    opts: &BatchOptions,
+    now: i64,
+) -> Vec<Result<Prepared, HashtagAwardError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let chunk = entries.len().div_ceil(threads).max(1);
+    let mut chunks = entries.chunks(chunk);
+    let first = chunks.next().unwrap_or_default();
+    std::thread::scope(|s| {
+        let others: Vec<_> = chunks
+            .map(|part| {
+                s.spawn(move || match pool.get() {
+                    Ok(mut c) => prepare_run(&mut c, issuer, part, opts, now),
+                    Err(e) => part
+                        .iter()
+                        .map(|_| Err(HashtagAwardError::Store(StoreError::Internal(anyhow::anyhow!("{e}")))))
+                        .collect(),
+                })
+            })
+            .collect();
+        let mut out = prepare_run(conn, issuer, first, opts, now);
+        for h in others {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(_) => out.push(Err(HashtagAwardError::Store(StoreError::Internal(anyhow::anyhow!(
+                    "preparing awards failed"
+                ))))),
             }
-        };
-        let Some(task) = task else {
-            out.refused.push(format!("post {link}: choose a task (it is tied to none or several)"));
-            continue;
-        };
-        // A post posted elsewhere is confirmed one at a time, never in bulk.
-        match awarding.award_link(conn, link, task, Some(bulk.narrative.clone()), bulk.by, false, now) {
-            Ok(_) => out.awarded += 1,
-            Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_) | StoreError::NotFound(_))) => {
-                out.refused.push(format!("post {link}: {e}"))
-            }
-            Err(e) => return Err(e),
+        }
+        out
+    })
+}
+
+/// Stores a batch's prepared awards in order, inside the caller's write transaction. An
+/// entry refused by a rule — when prepared, or only now, such as an award made meanwhile —
+/// keeps its refusal and the others go on; a failure of our own ends the whole batch.
+pub fn commit_batch(
+    conn: &mut SqliteConnection,
+    prepared: Vec<Result<Prepared, HashtagAwardError>>,
+    now: i64,
+) -> StoreResult<Vec<BatchOutcome>> {
+    let mut out = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        let made = p.and_then(|p| Ok((commit(conn, &p, now)?, p.task)));
+        match made {
+            Err(HashtagAwardError::Store(e)) if is_failure(&e) => return Err(e),
+            other => out.push(other),
         }
     }
     Ok(out)
+}
+
+/// Awards a batch: [`prepare_batch`], then [`commit_batch`] in one write transaction. The
+/// Reader's bulk award, `cairn award --csv` and the API's batch all award through it.
+pub fn award_batch(
+    pool: &crate::db::DbPool,
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    entries: &[BatchEntry],
+    opts: &BatchOptions,
+    now: i64,
+) -> StoreResult<Vec<BatchOutcome>> {
+    let prepared = prepare_batch(pool, conn, issuer, entries, opts, now);
+    write_tx(conn, |c| commit_batch(c, prepared, now))
 }
 
 /// An award given as words, as on the command line or a CSV row.
@@ -547,6 +673,14 @@ pub enum HashtagAwardError {
     Invalid(crate::domain::FieldErrors),
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// A refusal in words, as the Reader and the command line print it.
+pub fn refusal_text(e: &HashtagAwardError) -> String {
+    match e {
+        HashtagAwardError::Invalid(errors) => StoreError::Invalid(errors.clone()).to_string(),
+        e => e.to_string(),
+    }
 }
 
 impl Prepared {
@@ -710,6 +844,39 @@ mod tests {
         assert_eq!((r.revoked_at, r.revocation_reason.as_deref()), (Some(then + 3600), Some("copied")));
         let twice = revoke(&mut c, &issuer, &a.public_id, "copied", then + 7200).unwrap_err();
         assert!(matches!(twice, StoreError::Conflict(_)), "{twice}");
+    }
+
+    #[test]
+    fn a_batch_keeps_each_refusal_in_its_place_and_awards_the_rest_once() {
+        let (dir, pool, task_id) = store();
+        let mut c = pool.get().unwrap();
+        let (raster, key) = issuing(&dir);
+        let issuer = Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
+        let words = |task: &str, recipient: &str| BatchEntry::Words {
+            award: HashtagAward { task: task.into(), recipient: recipient.into(), ..Default::default() },
+            allow_foreign_evidence: false,
+        };
+        let entries: Vec<BatchEntry> = (0..9)
+            .map(|n| words("#el30-data", &format!("learner{n}@example.edu")))
+            .chain([
+                words("#no-such-task", "ada@example.edu"),
+                // The same learner twice in one batch: both are prepared, the second is refused
+                // when stored.
+                words("#el30-data", "learner0@example.edu"),
+                words("#el30-data", "not an address"),
+            ])
+            .collect();
+        let out = award_batch(&pool, &mut c, &issuer, &entries, &BatchOptions::default(), 1_700_000_000).unwrap();
+        assert_eq!(out.len(), entries.len());
+        for (n, o) in out.iter().take(9).enumerate() {
+            let (a, task) = o.as_ref().unwrap();
+            assert_eq!((a.recipient_email.as_str(), task.id), (format!("learner{n}@example.edu").as_str(), task_id));
+        }
+        assert!(matches!(&out[9], Err(HashtagAwardError::NoTask(_))), "{:?}", out[9].as_ref().err());
+        let dup = refusal_text(out[10].as_ref().unwrap_err());
+        assert!(dup.contains("already has the badge"), "{dup}");
+        assert!(matches!(&out[11], Err(HashtagAwardError::Invalid(_))));
+        assert_eq!(awards::count(&mut c).unwrap(), 9);
     }
 
     #[test]

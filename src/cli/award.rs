@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::app::award::{self, BatchEntry, BatchOptions, HashtagAward};
+use crate::clock;
 use crate::config::Settings;
 use crate::db::StoreError;
 use crate::startup::open_store;
@@ -37,27 +39,26 @@ pub struct AwardArgs {
     pub allow_foreign_evidence: bool,
 }
 
-/// One award from the command line, through the same code as the Reader.
-fn award_row(
-    conn: &mut diesel::SqliteConnection,
-    awarding: &mut crate::app::award::Awarding,
+/// Awards a CSV file's rows this many at a time: each run is prepared on several threads and
+/// stored in one transaction, and memory stays bounded however long the file.
+const CSV_RUN: usize = 500;
+
+/// One award given as words, through the batch engine the Reader and the API use.
+fn entry(
     task: &str,
     recipient: &str,
     evidence: &str,
     (name, narrative): (Option<String>, Option<String>),
     allow_foreign_evidence: bool,
-) -> Result<String, String> {
-    let req = crate::app::award::HashtagAward {
+) -> BatchEntry {
+    let award = HashtagAward {
         task: task.to_string(),
         recipient: recipient.to_string(),
         evidence: evidence.to_string(),
         name,
         narrative,
     };
-    awarding
-        .award_by_hashtag(conn, &req, allow_foreign_evidence, crate::db::now())
-        .map(|a| crate::badges::ob::assertion_url(awarding.base(), &a.public_id))
-        .map_err(|e| e.to_string())
+    BatchEntry::Words { award, allow_foreign_evidence }
 }
 
 pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
@@ -83,35 +84,40 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
         };
         let (n, nr) = (col("name"), col("narrative"));
         let (mut ok, mut failed) = (0, 0);
-        let rows: Vec<_> = reader.records().collect();
-        let mut awarding = crate::app::award::Awarding::new(&mut conn, &issuer, rows.len())?;
-        for (i, row) in rows.into_iter().enumerate() {
-            let line = i + 2;
-            let row = match row {
-                Ok(r) => r,
-                Err(err) => {
-                    println!("row {line}: unreadable: {err}");
-                    failed += 1;
-                    continue;
-                }
-            };
-            let get = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").to_string();
-            match award_row(
-                &mut conn,
-                &mut awarding,
-                &get(Some(t)),
-                &get(Some(r)),
-                &get(Some(e)),
-                (Some(get(n)), Some(get(nr))),
-                args.allow_foreign_evidence,
-            ) {
-                Ok(url) => {
-                    println!("row {line}: awarded {url}");
-                    ok += 1;
-                }
-                Err(msg) => {
-                    println!("row {line}: not awarded: {msg}");
-                    failed += 1;
+        let mut records = reader.records().enumerate().peekable();
+        while records.peek().is_some() {
+            // Each row's line, and its entry or why it could not be read.
+            let run: Vec<(usize, Result<BatchEntry, csv::Error>)> = records
+                .by_ref()
+                .take(CSV_RUN)
+                .map(|(i, row)| {
+                    let row = row.map(|row| {
+                        let get = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").to_string();
+                        let texts = (Some(get(n)), Some(get(nr)));
+                        entry(&get(Some(t)), &get(Some(r)), &get(Some(e)), texts, args.allow_foreign_evidence)
+                    });
+                    (i + 2, row)
+                })
+                .collect();
+            let entries: Vec<BatchEntry> = run.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
+            let mut outcomes =
+                award::award_batch(&pool, &mut conn, &issuer, &entries, &BatchOptions::default(), clock::system_now())?
+                    .into_iter();
+            for (line, row) in run {
+                match row.map(|_| outcomes.next()) {
+                    Err(err) => {
+                        println!("row {line}: unreadable: {err}");
+                        failed += 1;
+                    }
+                    Ok(Some(Ok((a, _)))) => {
+                        println!("row {line}: awarded {}", crate::badges::ob::assertion_url(&base, &a.public_id));
+                        ok += 1;
+                    }
+                    Ok(Some(Err(msg))) => {
+                        println!("row {line}: not awarded: {msg}");
+                        failed += 1;
+                    }
+                    Ok(None) => anyhow::bail!("row {line}: no outcome was reported"),
                 }
             }
         }
@@ -124,14 +130,16 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
     let (Some(task), Some(recipient), Some(evidence)) = (args.task, args.recipient, args.evidence) else {
         anyhow::bail!("--task, --recipient and --evidence are required (or --csv FILE)");
     };
-    let mut awarding = crate::app::award::Awarding::new(&mut conn, &issuer, 1)?;
-    let texts = (args.name, args.narrative);
-    match award_row(&mut conn, &mut awarding, &task, &recipient, &evidence, texts, args.allow_foreign_evidence) {
-        Ok(url) => {
-            println!("{url}");
+    let one = [entry(&task, &recipient, &evidence, (args.name, args.narrative), args.allow_foreign_evidence)];
+    let outcome =
+        award::award_batch(&pool, &mut conn, &issuer, &one, &BatchOptions::default(), clock::system_now())?.pop();
+    match outcome {
+        Some(Ok((a, _))) => {
+            println!("{}", crate::badges::ob::assertion_url(&base, &a.public_id));
             Ok(())
         }
-        Err(msg) => anyhow::bail!("not awarded: {msg}"),
+        Some(Err(msg)) => anyhow::bail!("not awarded: {msg}"),
+        None => anyhow::bail!("not awarded: no outcome was reported"),
     }
 }
 
@@ -142,12 +150,11 @@ pub fn revoke(settings: &Settings, assertion: &str, reason: &str) -> anyhow::Res
     let raster = crate::badges::bake::RasterCache::default();
     let key = crate::ledger::load_key(&settings.data_dir)?;
     let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
-    let a =
-        crate::app::award::revoke(&mut *pool.get()?, &issuer, &id, reason, crate::db::now()).map_err(|e| match e {
-            StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
-            StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
-            e => e.into(),
-        })?;
+    let a = award::revoke(&mut *pool.get()?, &issuer, &id, reason, clock::system_now()).map_err(|e| match e {
+        StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
+        StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+        e => e.into(),
+    })?;
     println!("Revoked {}", crate::badges::ob::assertion_url(&settings.public_base_url(settings.bind), &a.public_id));
     Ok(())
 }

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, safe_back};
-use crate::app::award::{self, BulkAward, LinkAward};
+use crate::app::award::{self, BatchEntry, BatchOptions, LinkAward};
 use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Course, Module, Task};
@@ -222,18 +222,21 @@ async fn award_bulk(
     if link_ids.is_empty() {
         return Err(AppError::BadRequest("select at least one post".into()));
     }
-    let bulk = BulkAward {
-        link_ids,
-        task_id: get("task_id").parse().ok(),
-        narrative: get("narrative"),
-        by: Some(who.instructor_id),
-    };
+    let task_id = get("task_id").parse().ok();
+    let entries: Vec<BatchEntry> = link_ids.iter().map(|&link_id| BatchEntry::Post { link_id, task_id }).collect();
+    let opts = BatchOptions { narrative: Some(get("narrative")), by: Some(who.instructor_id) };
     let (st, now) = (state.clone(), now());
-    let outcome = state.db(move |c| award::award_bulk(c, &st.issuer(), &bulk, now)).await?;
+    let outcome = state.db(move |c| award::award_batch(&st.pool, c, &st.issuer(), &entries, &opts, now)).await?;
     state.awarded();
-    let mut msg = format!("Awarded {} badge(s).", outcome.awarded);
-    if !outcome.refused.is_empty() {
-        msg.push_str(&format!(" Not awarded: {}", outcome.refused.join("; ")));
+    let awarded = outcome.iter().filter(|o| o.is_ok()).count();
+    let refused: Vec<String> = link_ids
+        .iter()
+        .zip(&outcome)
+        .filter_map(|(link, o)| o.as_ref().err().map(|e| format!("post {link}: {}", award::refusal_text(e))))
+        .collect();
+    let mut msg = format!("Awarded {awarded} badge(s).");
+    if !refused.is_empty() {
+        msg.push_str(&format!(" Not awarded: {}", refused.join("; ")));
     }
     let back = get("back");
     if wants_json(&req) {

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::problem::{Problem, ProblemDoc, stored_response};
 use super::{Caller, db, rfc3339, store};
-use crate::app::award::{self, HashtagAward, HashtagAwardError, Prepared};
+use crate::app::award::{self, BatchEntry, BatchOptions, HashtagAward, HashtagAwardError, Prepared};
 use crate::app::tokens::{self, Answer};
 use crate::db::api::{AwardFilter, AwardState};
 use crate::db::awards::Award;
@@ -227,103 +227,28 @@ fn request_hash(op: &str, body: &impl Serialize) -> String {
     hex::encode(Sha256::digest(format!("{op}\n{value}").as_bytes()))
 }
 
-/// An award's outcome before it is stored: prepared, refused with a problem the client should
-/// see (and see again on a retry), or our own failure.
-type Outcome<T> = Result<T, Result<Problem, StoreError>>;
-
-fn refusal(e: HashtagAwardError) -> Result<Problem, StoreError> {
-    match e {
-        HashtagAwardError::Store(
-            e @ (StoreError::Db(_) | StoreError::Pool(_) | StoreError::Internal(_) | StoreError::Busy(_)),
-        ) => Err(e),
-        e => Ok(Problem::from(e)),
-    }
-}
-
-/// Checks awards and makes their documents, outside any write transaction: one for each input,
-/// in order, sharing what they can read once.
-fn prepare_some(
-    conn: &mut SqliteConnection,
-    state: &AppState,
-    inputs: &[AwardInput],
-    now: i64,
-) -> Vec<Outcome<Prepared>> {
-    let issuer = state.issuer();
-    let mut awarding = match award::Awarding::new(conn, &issuer, inputs.len()) {
-        Ok(a) => a,
-        Err(e) => {
-            // The first item says what went wrong; the batch stops there.
-            let said = e.to_string();
-            let mut first = Some(e);
-            return inputs
-                .iter()
-                .map(|_| {
-                    Err(match first.take() {
-                        Some(e) => refusal(e.into()),
-                        None => Err(StoreError::Internal(anyhow::anyhow!("{said}"))),
-                    })
-                })
-                .collect();
-        }
+/// An item of the API as an entry of the award use case's batch: every rule of an award,
+/// bounds included, is the use case's.
+fn entry(input: &AwardInput) -> BatchEntry {
+    let award = HashtagAward {
+        task: input.task.clone(),
+        recipient: input.recipient.clone(),
+        evidence: input.evidence.clone(),
+        name: input.name.clone(),
+        narrative: input.narrative.clone(),
     };
-    inputs
-        .iter()
-        .map(|input| {
-            // Every rule of an award, bounds included, is the award use case's.
-            let req = HashtagAward {
-                task: input.task.clone(),
-                recipient: input.recipient.clone(),
-                evidence: input.evidence.clone(),
-                name: input.name.clone(),
-                narrative: input.narrative.clone(),
-            };
-            awarding.prepare_by_hashtag_with(conn, &req, input.allow_foreign_evidence, now).map_err(refusal)
-        })
-        .collect()
+    BatchEntry::Words { award, allow_foreign_evidence: input.allow_foreign_evidence }
 }
 
-/// Stores a prepared award (inside the request's write transaction).
-fn commit_one(
-    conn: &mut SqliteConnection,
-    state: &AppState,
-    prepared: Outcome<Prepared>,
-    now: i64,
-) -> Outcome<AwardView> {
-    let prepared = prepared?;
-    let a = award::commit(conn, &prepared, now).map_err(|e| refusal(e.into()))?;
-    Ok(AwardView::new(&state.base_url, &a, prepared.task(), now))
-}
-
-/// Prepares a batch's awards on as many threads as there are cores, each with its own
-/// connection: the signing and image work is spread while nothing holds the write lock.
-fn prepare_many(
+/// Prepares the items outside any write transaction (see [`award::prepare_batch`]).
+fn prepare(
     conn: &mut SqliteConnection,
     state: &AppState,
     items: &[AwardInput],
     now: i64,
-) -> Vec<Outcome<Prepared>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-    let chunk = items.len().div_ceil(threads).max(1);
-    let mut chunks = items.chunks(chunk);
-    let first = chunks.next().unwrap_or_default();
-    std::thread::scope(|s| {
-        let others: Vec<_> = chunks
-            .map(|part| {
-                s.spawn(move || match state.pool.get() {
-                    Ok(mut c) => prepare_some(&mut c, state, part, now),
-                    Err(e) => part.iter().map(|_| Err(Err(StoreError::Internal(anyhow::anyhow!("{e}"))))).collect(),
-                })
-            })
-            .collect();
-        let mut out = prepare_some(conn, state, first, now);
-        for h in others {
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(_) => out.push(Err(Err(StoreError::Internal(anyhow::anyhow!("preparing awards failed"))))),
-            }
-        }
-        out
-    })
+) -> Vec<Result<Prepared, HashtagAwardError>> {
+    let entries: Vec<BatchEntry> = items.iter().map(entry).collect();
+    award::prepare_batch(&state.pool, conn, &state.issuer(), &entries, &BatchOptions::default(), now)
 }
 
 fn json_answer(status: u16, body: &impl Serialize) -> StoreResult<Answer> {
@@ -396,15 +321,14 @@ pub async fn create(
         &caller,
         key,
         hash,
-        move |c, now| {
-            prepare_some(c, &st, std::slice::from_ref(&input), now)
-                .pop()
-                .unwrap_or_else(|| Err(Err(StoreError::Internal(anyhow::anyhow!("no award was prepared")))))
-        },
-        move |c, now, prepared| match commit_one(c, &st2, prepared, now) {
-            Ok(view) => json_answer(201, &view),
-            Err(Ok(p)) => Ok(Answer { status: p.kind.status().as_u16(), body: p.body() }),
-            Err(Err(e)) => Err(e),
+        move |c, now| prepare(c, &st, std::slice::from_ref(&input), now),
+        move |c, now, prepared| match award::commit_batch(c, prepared, now)?.pop() {
+            Some(Ok((a, task))) => json_answer(201, &AwardView::new(&st2.base_url, &a, &task, now)),
+            Some(Err(refused)) => {
+                let p = Problem::from(refused);
+                Ok(Answer { status: p.kind.status().as_u16(), body: p.body() })
+            }
+            None => Err(StoreError::Internal(anyhow::anyhow!("no award was prepared"))),
         },
     )
     .await?;
@@ -445,21 +369,23 @@ pub async fn batch(
         &caller,
         key,
         hash,
-        move |c, now| prepare_many(c, &st, &input.awards, now),
+        move |c, now| prepare(c, &st, &input.awards, now),
         move |c, now, prepared| {
-            let mut out = BatchResult { awarded: 0, refused: 0, results: Vec::with_capacity(prepared.len()) };
-            for (index, item) in prepared.into_iter().enumerate() {
-                match commit_one(c, &st2, item, now) {
-                    Ok(view) => {
+            let made = award::commit_batch(c, prepared, now)?;
+            let mut out = BatchResult { awarded: 0, refused: 0, results: Vec::with_capacity(made.len()) };
+            for (index, item) in made.into_iter().enumerate() {
+                match item {
+                    Ok((a, task)) => {
                         out.awarded += 1;
+                        let view = AwardView::new(&st2.base_url, &a, &task, now);
                         out.results.push(BatchItem { index, status: 201, award: Some(view), problem: None });
                     }
-                    Err(Ok(p)) => {
+                    Err(refused) => {
                         out.refused += 1;
+                        let p = Problem::from(refused);
                         let status = p.kind.status().as_u16();
                         out.results.push(BatchItem { index, status, award: None, problem: Some(p.doc()) });
                     }
-                    Err(Err(e)) => return Err(e),
                 }
             }
             json_answer(200, &out)
