@@ -31,6 +31,18 @@ pub struct Award {
 }
 
 impl Award {
+    /// Where the award stands at `now`: revoked, expired or valid.
+    pub fn state_at(&self, now: i64) -> super::api::AwardState {
+        use super::api::AwardState;
+        if self.is_revoked() {
+            AwardState::Revoked
+        } else if self.is_expired(now) {
+            AwardState::Expired
+        } else {
+            AwardState::Valid
+        }
+    }
+
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
     }

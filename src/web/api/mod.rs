@@ -11,6 +11,7 @@
 mod awards;
 mod catalog;
 mod doc;
+mod idempotency;
 mod problem;
 mod reader;
 pub mod tokens;

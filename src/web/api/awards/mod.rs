@@ -1,21 +1,20 @@
 //! Awards: award one, a batch, revoke, get one with its chain proof and notifications, list.
 
-use actix_web::http::header;
+mod views;
+
+pub use views::*;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::SqliteConnection;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use utoipa::{IntoParams, ToSchema};
 
-use super::problem::{Problem, ProblemDoc, stored_response};
+use super::idempotency::{answer_response, idempotency_key, json_answer, request_hash, write_once};
+use super::problem::Problem;
 use super::{Caller, db, rfc3339, store};
 use crate::app::award::{self, BatchEntry, BatchOptions, HashtagAward, HashtagAwardError, Prepared};
-use crate::app::tokens::{self, Answer};
-use crate::db::api::{AwardFilter, AwardState};
-use crate::db::awards::Award;
-use crate::db::courses::Task;
+use crate::app::tokens::Answer;
+use crate::db::StoreError;
+use crate::db::api::AwardFilter;
 use crate::db::tokens::Scope;
-use crate::db::{StoreError, StoreResult};
 use crate::web::AppState;
 
 /// Most awards in one batch.
@@ -23,209 +22,6 @@ pub const BATCH_MAX: usize = 500;
 /// Awards a list page holds by default and at most.
 const PAGE_DEFAULT: i64 = 50;
 const PAGE_MAX: i64 = 200;
-
-/// An award to make.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"task": "#el30-data", "recipient": "learner@example.edu",
-    "evidence": "https://blog.example.org/my-data-post", "narrative": "A clear map of the course's data."}))]
-pub struct AwardInput {
-    /// The Task's hashtag, such as `#el30-data`.
-    pub task: String,
-    /// The recipient's email address (published only as a salted hash).
-    pub recipient: String,
-    /// The evidence: the URL of the learner's post (http or https).
-    pub evidence: String,
-    /// The recipient's name, shown on the verification page (at most 200 characters, one line, no control characters).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Why the badge is awarded (at most 10,000 characters; line breaks but no other control characters).
-    #[serde(default)]
-    pub narrative: Option<String>,
-    /// Award even when the evidence is a post Cairn harvested from the recipient's feed but
-    /// found on another site ("posted elsewhere"); without it such an award is refused (409).
-    /// Evidence that is another learner's post is refused all the same.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub allow_foreign_evidence: bool,
-}
-
-/// An award's standing.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Valid,
-    Revoked,
-    Expired,
-}
-
-impl From<State> for AwardState {
-    fn from(s: State) -> AwardState {
-        match s {
-            State::Valid => AwardState::Valid,
-            State::Revoked => AwardState::Revoked,
-            State::Expired => AwardState::Expired,
-        }
-    }
-}
-
-/// An award (an Open Badges Assertion).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AwardView {
-    /// The award's id, the last segment of its URL.
-    pub id: String,
-    /// The assertion URL (its verification page for browsers).
-    #[schema(format = "uri")]
-    pub url: String,
-    /// The Task's hashtag.
-    pub task: String,
-    pub task_id: i64,
-    pub recipient: String,
-    pub name: Option<String>,
-    pub evidence: Option<String>,
-    pub narrative: Option<String>,
-    #[schema(format = "date-time")]
-    pub issued_on: String,
-    #[schema(format = "date-time")]
-    pub expires: Option<String>,
-    pub state: State,
-    #[schema(format = "date-time")]
-    pub revoked_at: Option<String>,
-    pub revocation_reason: Option<String>,
-}
-
-impl AwardView {
-    pub fn new(base: &str, a: &Award, task: &Task, now: i64) -> AwardView {
-        let state = if a.is_revoked() {
-            State::Revoked
-        } else if a.is_expired(now) {
-            State::Expired
-        } else {
-            State::Valid
-        };
-        AwardView {
-            id: a.public_id.clone(),
-            url: crate::badges::ob::assertion_url(base, &a.public_id),
-            task: task.hashtag.clone(),
-            task_id: task.id,
-            recipient: a.recipient_email.clone(),
-            name: a.recipient_name.clone(),
-            evidence: a.evidence_url.clone(),
-            narrative: a.narrative.clone(),
-            issued_on: rfc3339(a.issued_on),
-            expires: a.expires.map(rfc3339),
-            state,
-            revoked_at: a.revoked_at.map(rfc3339),
-            revocation_reason: a.revocation_reason.clone(),
-        }
-    }
-}
-
-/// A notification of an award (a Webmention to the evidence, the badge email).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct NotificationView {
-    /// `webmention` or `email`.
-    pub kind: String,
-    /// `queued`, `sent`, `no_endpoint`, `failed` or `gave_up`.
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    #[schema(format = "date-time")]
-    pub updated_at: String,
-}
-
-/// An award with where it stands on the recognition chain and how its notifications went.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AwardDetail {
-    pub award: AwardView,
-    /// Where the award stands on the chain: `{"status": "none" | "pending"}` or
-    /// `{"status": "recorded", "height", "hash", "depth", "final"}`.
-    #[schema(value_type = Object)]
-    pub chain: serde_json::Value,
-    /// The chain proof (record, Merkle path, block header), as at `/assertions/{id}/proof`;
-    /// null for awards made before the chain.
-    #[schema(value_type = Option<Object>)]
-    pub proof: Option<serde_json::Value>,
-    pub notifications: Vec<NotificationView>,
-}
-
-/// Up to 500 awards to make together.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct BatchInput {
-    #[schema(max_items = 500)]
-    pub awards: Vec<AwardInput>,
-}
-
-/// What became of one award of a batch.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BatchItem {
-    /// Its position in the request, from 0.
-    pub index: usize,
-    /// 201 when awarded, else the status a single award would have had.
-    pub status: u16,
-    pub award: Option<AwardView>,
-    pub problem: Option<ProblemDoc>,
-}
-
-/// A batch's outcome, item by item.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BatchResult {
-    pub awarded: usize,
-    pub refused: usize,
-    pub results: Vec<BatchItem>,
-}
-
-/// Why an award is revoked.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"reason": "The post was copied."}))]
-pub struct RevokeInput {
-    /// Shown on the verification page and in the revocation list.
-    pub reason: String,
-}
-
-/// A page of awards, newest first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AwardList {
-    pub awards: Vec<AwardView>,
-    /// Pass as `cursor` for the next page; null on the last.
-    pub next_cursor: Option<String>,
-}
-
-/// Filters of the award list.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only this Task's awards (its hashtag, such as `#el30-data`).
-    pub task: Option<String>,
-    /// Only awards to this email address.
-    pub recipient: Option<String>,
-    /// Only awards issued at or after this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub issued_after: Option<String>,
-    /// Only awards issued before this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub issued_before: Option<String>,
-    /// Only awards in this state.
-    pub state: Option<State>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Awards per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-}
-
-/// The `Idempotency-Key` header, checked.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
-    let Some(v) = req.headers().get("idempotency-key") else { return Ok(None) };
-    let key = v.to_str().map_err(|_| Problem::invalid("Idempotency-Key", "the key must be visible ASCII"))?;
-    store(tokens::check_key(key))?;
-    Ok(Some(key.to_string()))
-}
-
-/// The request's fingerprint for idempotency: the operation and its body, re-serialised so
-/// that spacing and key order do not matter.
-fn request_hash(op: &str, body: &impl Serialize) -> String {
-    let value = serde_json::to_value(body).unwrap_or_default();
-    hex::encode(Sha256::digest(format!("{op}\n{value}").as_bytes()))
-}
 
 /// An item of the API as an entry of the award use case's batch: every rule of an award,
 /// bounds included, is the use case's.
@@ -249,52 +45,6 @@ fn prepare(
 ) -> Vec<Result<Prepared, HashtagAwardError>> {
     let entries: Vec<BatchEntry> = items.iter().map(entry).collect();
     award::prepare_batch(&state.pool, conn, &state.issuer(), &entries, &BatchOptions::default(), now)
-}
-
-fn json_answer(status: u16, body: &impl Serialize) -> StoreResult<Answer> {
-    let body = serde_json::to_string(body).map_err(|e| StoreError::Internal(e.into()))?;
-    Ok(Answer { status, body })
-}
-
-/// Runs `write` under the request's idempotency key, if it has one, with what `prepare` made
-/// outside the write transaction. A retry whose answer is already stored skips both.
-async fn write_once<P: Send + 'static>(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    key: Option<String>,
-    hash: String,
-    prepare: impl FnOnce(&mut SqliteConnection, i64) -> P + Send + 'static,
-    write: impl FnOnce(&mut SqliteConnection, i64, P) -> StoreResult<Answer> + Send + 'static,
-) -> Result<(Answer, bool), Problem> {
-    let (token_id, now) = (caller.token.id, crate::db::now());
-    db(state, move |c| {
-        if let Some(k) = &key
-            && let Some(answer) = tokens::replay(c, token_id, k, &hash).map_err(Problem::from)?
-        {
-            return Ok((answer, true));
-        }
-        let prepared = prepare(c, now);
-        match key {
-            Some(k) => {
-                tokens::idempotent(c, token_id, &k, &hash, now, |c| write(c, now, prepared)).map_err(Problem::from)
-            }
-            None => crate::db::write_tx(c, |c| write(c, now, prepared)).map(|a| (a, false)).map_err(Problem::from),
-        }
-    })
-    .await
-}
-
-/// The response of a write's answer, marked when it is a replay.
-fn answer_response(answer: Answer, replayed: bool, location: Option<String>) -> HttpResponse {
-    let mut res = stored_response(answer.status, answer.body);
-    if let Some(l) = location.and_then(|l| header::HeaderValue::from_str(&l).ok()) {
-        res.headers_mut().insert(header::LOCATION, l);
-    }
-    if replayed {
-        res.headers_mut()
-            .insert(header::HeaderName::from_static("idempotent-replayed"), header::HeaderValue::from_static("true"));
-    }
-    res
 }
 
 #[utoipa::path(post, path = "/api/v1/awards", tag = "awards", operation_id = "createAward",
