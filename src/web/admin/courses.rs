@@ -1,0 +1,123 @@
+//! Authoring courses: create, edit, delete, reorder.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::{DashboardPage, MoveForm, form_errors};
+use crate::app::courses::{self as authoring, TitledForm};
+use crate::auth::{CsrfForm, SignedIn, flash};
+use crate::db::courses::{self, Module, Outline};
+use crate::domain::FieldErrors;
+use crate::error::AppError;
+use crate::web::{AppState, Page, redirect, render, render_status};
+
+pub(super) async fn course_create(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<TitledForm>,
+) -> Result<HttpResponse, AppError> {
+    let f = form.clone();
+    match form_errors(state.db(move |c| authoring::create_course(c, &f, crate::clock::system_now())).await)? {
+        Ok(course) => {
+            flash(&session, format!("Created the course \u{201c}{}\u{201d}.", course.title));
+            Ok(redirect(&format!("/admin/courses/{}", course.id)))
+        }
+        Err(errors) => {
+            let courses = state.db(courses::list_courses).await?;
+            render_status(
+                &DashboardPage { page: Page::new(&session, "Dashboard"), courses, form, errors, view: None },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/course.html")]
+pub(super) struct CourseEditPage {
+    pub(super) page: Page,
+    pub(super) outline: Outline,
+    pub(super) other_modules: Vec<Module>,
+    pub(super) back: String,
+    pub(super) form: TitledForm,
+    pub(super) errors: FieldErrors,
+    pub(super) module_form: TitledForm,
+    pub(super) module_errors: FieldErrors,
+}
+
+impl CourseEditPage {
+    pub(super) async fn load(state: &AppState, session: &Session, id: i64) -> Result<CourseEditPage, AppError> {
+        let (outline, all) = state.db(move |c| Ok((courses::outline(c, id)?, courses::list_modules(c)?))).await?;
+        let other_modules = all.into_iter().filter(|m| !outline.modules.iter().any(|o| o.module.id == m.id)).collect();
+        let form = TitledForm { title: outline.course.title.clone(), description: outline.course.description.clone() };
+        Ok(CourseEditPage {
+            page: Page::new(session, format!("Edit {}", outline.course.title)),
+            back: format!("/admin/courses/{id}"),
+            outline,
+            other_modules,
+            form,
+            errors: FieldErrors::new(),
+            module_form: TitledForm::default(),
+            module_errors: FieldErrors::new(),
+        })
+    }
+}
+
+pub(super) async fn course_edit(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    render(&CourseEditPage::load(&state, &session, *id).await?)
+}
+
+pub(super) async fn course_update(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<TitledForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let f = form.clone();
+    match form_errors(state.db(move |c| authoring::update_course(c, id, &f, crate::clock::system_now())).await)? {
+        Ok(()) => {
+            flash(&session, "Course saved.");
+            Ok(redirect(&format!("/admin/courses/{id}")))
+        }
+        Err(errors) => {
+            let mut page = CourseEditPage::load(&state, &session, id).await?;
+            page.form = form;
+            page.errors = errors;
+            render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+pub(super) async fn course_delete(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    state.db(move |c| authoring::delete_course(c, id)).await?;
+    flash(&session, "Course deleted.");
+    Ok(redirect("/admin"))
+}
+
+pub(super) async fn course_move(
+    _: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<MoveForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    state.db(move |c| authoring::move_course(c, id, form.dir)).await?;
+    Ok(redirect("/admin"))
+}
