@@ -13,7 +13,7 @@ impl Ledger {
     /// One mining pass, on a blocking thread: [`Pass::More`] when a block was mined (more
     /// records may wait), idle otherwise. [`Ledger::cancel_mining`] ends a search at once.
     pub async fn mine_pass(self: Arc<Self>) -> anyhow::Result<Pass> {
-        let now = crate::db::now();
+        let now = self.clock.now();
         let mined = tokio::task::spawn_blocking(move || self.mine_once(now)).await??;
         Ok(if mined.is_some() { Pass::More } else { Pass::Idle })
     }

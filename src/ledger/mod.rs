@@ -114,6 +114,8 @@ pub struct Ledger {
     /// (0: no watcher is running).
     watched_at: std::sync::atomic::AtomicU64,
     opened: std::time::Instant,
+    /// The time blocks are mined at and peers' blocks are checked against.
+    clock: crate::clock::Clock,
 }
 
 fn params_of(s: &ChainSettings) -> Params {
@@ -128,6 +130,16 @@ fn params_of(s: &ChainSettings) -> Params {
 impl Ledger {
     /// Opens the ledger: key, network parameters (fixed once stored), blocks.
     pub fn open(pool: DbPool, settings: &ChainSettings, data_dir: &Path) -> anyhow::Result<Arc<Ledger>> {
+        Ledger::open_with_clock(pool, settings, data_dir, crate::clock::Clock::system())
+    }
+
+    /// [`Ledger::open`], reading the time from `clock`.
+    pub fn open_with_clock(
+        pool: DbPool,
+        settings: &ChainSettings,
+        data_dir: &Path,
+        clock: crate::clock::Clock,
+    ) -> anyhow::Result<Arc<Ledger>> {
         let key = load_key(data_dir)?;
         let params = params_of(settings);
         store::check_network(&mut *pool.get()?, &params)?;
@@ -143,10 +155,16 @@ impl Ledger {
             members: Default::default(),
             watched_at: Default::default(),
             opened: std::time::Instant::now(),
+            clock,
         };
         ledger.refresh_trust()?;
         ledger.reload()?;
         Ok(Arc::new(ledger))
+    }
+
+    /// The clock the ledger and the peer exchange read.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     /// Reloads the members: this institution plus every peer in the trust list, each bound to

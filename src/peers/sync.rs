@@ -27,7 +27,7 @@ impl Peers {
         if let Err(e) = self.ledger.refresh_trust() {
             tracing::error!(error = format!("{e:#}"), "cannot read the trust list");
         }
-        let now = db::now();
+        let now = self.ledger.clock().now();
         let peers: Vec<Peer> =
             self.db(|c| Ok(db::peers::list(c)?)).await?.into_iter().filter(|p| p.next_try_at <= now).collect();
         if peers.is_empty() {
