@@ -540,7 +540,7 @@ pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<u
     let mut changed = 0;
     for (id, url, html) in suspects {
         let base = url.and_then(|u| url::Url::parse(&u).ok()).unwrap_or_else(|| fallback.clone());
-        let clean = crate::harvest::parse::sanitize_html(&html, &base);
+        let clean = crate::html::sanitize::sanitize_html(&html, &base);
         if clean != html {
             diesel::update(links::table.find(id)).set(links::summary_html.eq(clean)).execute(conn)?;
             changed += 1;

@@ -118,7 +118,7 @@ impl DemoBlogs {
                 let (body, at) = (f.body, f.final_url);
                 // Reading a hostile page is CPU work: off the runtime.
                 let scan = move || {
-                    let html = crate::harvest::parse::decode(&body, None);
+                    let html = crate::html::decode::decode(&body, None);
                     (crate::webmention::links_to(&html, &at, &target), badge_title(&html))
                 };
                 match tokio::task::spawn_blocking(scan).await {
@@ -144,7 +144,7 @@ pub fn blog_url(base: &str, slug: &str) -> String {
 
 /// The badge a Cairn verification page is about: the title its oEmbed link carries.
 fn badge_title(html: &str) -> Option<String> {
-    crate::harvest::discover::start_tags(html)
+    crate::html::tokenize::start_tags(html)
         .filter(|t| t.name == "link")
         .find(|t| {
             t.attr("rel").is_some_and(|r| r.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("alternate")))

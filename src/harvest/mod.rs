@@ -108,7 +108,7 @@ fn read_document(body: &[u8], charset: Option<&str>, final_url: &url::Url) -> Re
     match parse::parse(body, charset, final_url) {
         Ok(feed) => Ok(Document::Feed(feed)),
         Err(parse::ParseError::Html) => {
-            Ok(Document::Page(discover::feed_links(&parse::decode(body, charset), final_url)))
+            Ok(Document::Page(discover::feed_links(&crate::html::decode::decode(body, charset), final_url)))
         }
         Err(e) => Err(e),
     }
