@@ -506,7 +506,7 @@ async fn housekeeping(
     first: bool,
 ) -> anyhow::Result<Pass> {
     if first {
-        match db::run(&pool, db::links::resanitize_unsafe_summaries).await? {
+        match db::run(&pool, crate::harvest::resanitize_unsafe_summaries).await? {
             0 => {}
             n => tracing::warn!(summaries = n, "stored summaries with disallowed links were sanitised again"),
         }

@@ -90,7 +90,7 @@ fn feed_check(settings: &Settings, url: &str, json: bool) -> anyhow::Result<()> 
                 .items
                 .iter()
                 .map(|i| {
-                    let found = crate::harvest::hashtags::of_post(&i.text, &i.categories);
+                    let found = crate::domain::hashtags::of_post(&i.text, &i.categories);
                     let matched: Vec<&String> = found.iter().filter(|t| tags.contains_key(*t)).collect();
                     serde_json::json!({
                         "id": i.id,

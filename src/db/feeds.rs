@@ -314,7 +314,7 @@ pub fn set_status(conn: &mut SqliteConnection, id: i64, new_status: FeedStatus, 
 
 /// Changes a feed's address (by hand, or after a permanent redirect).
 /// Records the address a feed was added (or its address changed) with: its site counts as
-/// the learner's own (see [`crate::harvest::authorship`]).
+/// the learner's own (see [`crate::domain::sites`]).
 pub fn set_joined_url(conn: &mut SqliteConnection, id: i64, joined: &str) -> StoreResult<()> {
     diesel::update(feeds::table.find(id)).set(feeds::joined_url.eq(joined)).execute(conn)?;
     Ok(())

@@ -9,9 +9,9 @@ use super::schema::{authors, feeds, link_tasks, links, tasks};
 use super::{OptionalExt, StoreResult, now};
 use crate::db::courses::Task;
 use crate::db::feeds::Feed;
-use crate::harvest::authorship::Sites;
-use crate::harvest::hashtags;
-use crate::harvest::parse::Item;
+use crate::domain::hashtags;
+use crate::domain::item::Item;
+use crate::domain::sites::Sites;
 
 super::stored::stored_enum! {
     /// Who tied a Link to a Task, stored in `link_tasks.source`. A harvest changes only its
@@ -25,8 +25,8 @@ super::stored::stored_enum! {
 }
 
 super::stored::stored_enum! {
-    /// Whose writing a Link is, stored in `links.authorship` (see
-    /// [`crate::harvest::authorship`] for the site rules).
+    /// Whose writing a Link is, stored in `links.authorship` (see [`crate::domain::sites`]
+    /// for the site rules).
     pub enum Authorship {
         /// On the learner's own site: tied by hashtag and awarded as usual.
         Own = "own",
@@ -523,11 +523,11 @@ pub fn count_for_feed(conn: &mut SqliteConnection, feed_id: i64) -> StoreResult<
     links::table.filter(links::feed_id.eq(feed_id)).count().get_result(conn).map_err(Into::into)
 }
 
-/// Sanitises again, with the current policy, every stored summary that holds a link scheme
-/// the policy no longer allows (summaries stored by earlier versions could keep a
-/// `javascript:` link made from a feed's base). Returns how many were rewritten.
-pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<usize> {
-    let suspects: Vec<(i64, Option<String>, String)> = links::table
+/// The stored summaries that may hold a link scheme the sanitiser does not allow (summaries
+/// stored by earlier versions could keep a `javascript:` link made from a feed's base): each
+/// Link's id, its post's URL and its summary.
+pub fn suspect_summaries(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64, Option<String>, String)>> {
+    Ok(links::table
         .filter(
             links::summary_html
                 .like("%script:%")
@@ -535,18 +535,13 @@ pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<u
                 .or(links::summary_html.like("%SCRIPT:%")),
         )
         .select((links::id, links::url, links::summary_html))
-        .load(conn)?;
-    let fallback = url::Url::parse("https://invalid.example/").map_err(|e| super::StoreError::Internal(e.into()))?;
-    let mut changed = 0;
-    for (id, url, html) in suspects {
-        let base = url.and_then(|u| url::Url::parse(&u).ok()).unwrap_or_else(|| fallback.clone());
-        let clean = crate::html::sanitize::sanitize_html(&html, &base);
-        if clean != html {
-            diesel::update(links::table.find(id)).set(links::summary_html.eq(clean)).execute(conn)?;
-            changed += 1;
-        }
-    }
-    Ok(changed)
+        .load(conn)?)
+}
+
+/// Replaces a Link's summary.
+pub fn set_summary(conn: &mut SqliteConnection, id: i64, summary_html: &str) -> StoreResult<()> {
+    diesel::update(links::table.find(id)).set(links::summary_html.eq(summary_html)).execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

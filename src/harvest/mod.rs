@@ -8,7 +8,6 @@
 
 pub mod authorship;
 pub mod discover;
-pub mod hashtags;
 pub mod parse;
 pub mod pool;
 
@@ -183,6 +182,24 @@ async fn fetch_feed_in(
         .await?
         .map_err(|error| FeedError::Parse { url: final_url.to_string(), error })?;
     Ok((final_url.to_string(), feed))
+}
+
+/// Sanitises again, with the current policy, every stored summary that holds a link scheme
+/// the policy no longer allows (summaries stored by earlier versions could keep a
+/// `javascript:` link made from a feed's base). Returns how many were rewritten.
+pub fn resanitize_unsafe_summaries(conn: &mut diesel::SqliteConnection) -> StoreResult<usize> {
+    let suspects = links::suspect_summaries(conn)?;
+    let fallback = url::Url::parse("https://invalid.example/").map_err(|e| StoreError::Internal(e.into()))?;
+    let mut changed = 0;
+    for (id, url, html) in suspects {
+        let base = url.and_then(|u| url::Url::parse(&u).ok()).unwrap_or_else(|| fallback.clone());
+        let clean = crate::html::sanitize::sanitize_html(&html, &base);
+        if clean != html {
+            links::set_summary(conn, id, &clean)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }
 
 /// What one poll did.

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use url::Url;
 
+use crate::domain::item::Item;
 use crate::html::decode::{decode, decode_entities};
 use crate::html::sanitize::{sanitize_with_text, truncate_html};
 use crate::html::text::{collapse_ws, escape_html, html_to_text, truncate_chars};
@@ -13,27 +14,6 @@ use crate::html::xml::{DtdError, without_dtd};
 
 /// Most characters of sanitised HTML kept per item.
 const MAX_SUMMARY_CHARS: usize = 20_000;
-
-/// One harvested item, normalised.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Item {
-    /// The feed's own id for the item (guid, Atom id, JSON Feed id), if it has one.
-    pub id: Option<String>,
-    /// Absolute URL of the post.
-    pub url: Option<String>,
-    /// Plain text.
-    pub title: String,
-    pub author: Option<String>,
-    /// Unix seconds.
-    pub published: Option<i64>,
-    pub updated: Option<i64>,
-    pub categories: Vec<String>,
-    /// Sanitised HTML summary (or content when there is no summary).
-    pub summary_html: String,
-    /// Plain text of title, summary and content, for hashtag matching.
-    #[serde(skip)]
-    pub text: String,
-}
 
 /// A parsed feed.
 #[derive(Debug, Clone)]
@@ -638,7 +618,7 @@ mod tests {
         let item = &parse(feed.as_bytes(), None, &base()).unwrap().items[0];
         assert!(item.title.ends_with("#el30…"), "{}", item.title);
         assert!(!item.text.contains('…'), "{}", item.text);
-        assert_eq!(crate::harvest::hashtags::extract(&item.text).into_iter().collect::<Vec<_>>(), ["#el30-experience"]);
+        assert_eq!(crate::domain::hashtags::extract(&item.text).into_iter().collect::<Vec<_>>(), ["#el30-experience"]);
     }
 
     #[test]
