@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::schema::{authors, feeds, link_tasks, links, tasks};
-use super::{OptionalExt, StoreResult, now};
+use super::{OptionalExt, StoreResult};
 use crate::db::courses::Task;
 use crate::db::feeds::Feed;
 use crate::domain::hashtags;
@@ -180,14 +180,16 @@ pub fn sites_of(feed: &Feed) -> Sites {
 /// changed ones update theirs, and each is classified (own, posted elsewhere, or a duplicate
 /// of another learner's) and, when own, tied to the Tasks whose hashtags it carries. An
 /// instructor's manual tie or untie is never changed here. The feed's sites are worked out
-/// once, and who owns the posts' URLs is read in one query for the whole feed.
+/// once, and who owns the posts' URLs is read in one query for the whole feed. New Links,
+/// changed ones and new ties are stamped with `now`.
 pub fn store_items(
     conn: &mut SqliteConnection,
     feed: &Feed,
     items: &[Item],
     tags: &HashMap<String, i64>,
+    now: i64,
 ) -> StoreResult<StoreStats> {
-    let t = now();
+    let t = now;
     let sites = sites_of(feed);
     crate::db::write_tx(conn, |conn| {
         let mut stats = StoreStats::default();
@@ -430,13 +432,13 @@ pub fn claims(conn: &mut SqliteConnection, url: &str) -> StoreResult<Vec<Claim>>
         .collect())
 }
 
-/// Ties (or unties) a Link and a Task by hand; later harvests keep this choice.
-pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bool) -> StoreResult<()> {
+/// Ties (or unties) a Link and a Task by hand at `now`; later harvests keep this choice.
+pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bool, now: i64) -> StoreResult<()> {
     get_link(conn, link_id)?;
     crate::db::courses::get_task(conn, task_id)?;
     // An upsert, not REPLACE: REPLACE's implicit delete fires no trigger, and the dashboard's
     // totals are kept by triggers on this table.
-    let t = now();
+    let t = now;
     diesel::insert_into(link_tasks::table)
         .values((
             link_tasks::link_id.eq(link_id),

@@ -160,7 +160,7 @@ pub fn subscribe_all(conn: &mut SqliteConnection, base: &str, now: i64) -> Store
     db::write_tx(conn, |conn| {
         let mut out = Vec::new();
         for l in store::learners(conn)? {
-            let author = feeds::find_or_create_author(conn, &blogs::shown_name(&l.name), Some(&l.email))?;
+            let author = feeds::find_or_create_author(conn, &blogs::shown_name(&l.name), Some(&l.email), now)?;
             let url = format!("{}{}", blog_url(base, &l.slug), l.format.file());
             let feed = match crate::db::learners::feeds_of(conn, author.id)?.into_iter().next() {
                 Some(f) => {
@@ -172,7 +172,7 @@ pub fn subscribe_all(conn: &mut SqliteConnection, base: &str, now: i64) -> Store
                     }
                     feeds::get_feed(conn, f.id)?
                 }
-                None => feeds::create_feed_at(
+                None => feeds::create_feed(
                     conn,
                     NewFeed {
                         author_id: author.id,

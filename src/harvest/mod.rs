@@ -332,7 +332,9 @@ impl Harvester {
                         if parsed.site_url.is_some() {
                             feed_for_store.site_url = parsed.site_url.clone();
                         }
-                        match writer.write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await
+                        match writer
+                            .write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags, now))
+                            .await
                         {
                             Ok(stats) => {
                                 record.ok = true;

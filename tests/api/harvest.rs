@@ -26,7 +26,7 @@ pub async fn app_for(server: &FeedServer, adjust: impl FnOnce(&mut cairn::config
 
 pub fn add_feed(app: &TestApp, url: &str, name: &str) -> Feed {
     let mut c = app.pool.get().unwrap();
-    let author = feeds::find_or_create_author(&mut c, name, None).unwrap();
+    let author = feeds::find_or_create_author(&mut c, name, None, cairn::clock::system_now()).unwrap();
     feeds::create_feed(
         &mut c,
         NewFeed {
@@ -38,6 +38,7 @@ pub fn add_feed(app: &TestApp, url: &str, name: &str) -> Feed {
             confirm_token_hash: None,
             manage_token_hash: None,
         },
+        cairn::clock::system_now(),
     )
     .unwrap()
 }
