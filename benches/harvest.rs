@@ -113,7 +113,8 @@ fn main() -> anyhow::Result<()> {
     }
     let settings = HarvestSettings { per_host: 32, concurrency: 32, ..HarvestSettings::default() };
     let fetcher = cairn::harvest::fetcher(&settings, std::slice::from_ref(&origin), "http://127.0.0.1")?;
-    let harvester = cairn::harvest::Harvester::new(pool.clone(), fetcher, settings.clone());
+    let harvester =
+        cairn::harvest::Harvester::new(pool.clone(), fetcher, settings.clone(), cairn::clock::Clock::system());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
 
     let t = Instant::now();

@@ -32,7 +32,8 @@ pub fn harvest(settings: &Settings, once: bool, feed: Option<i64>) -> anyhow::Re
     let pool = open_store(settings)?;
     let base = settings.public_base_url(settings.bind);
     let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base)?;
-    let harvester = crate::harvest::Harvester::new(pool, fetcher, settings.harvest.clone());
+    let clock = crate::clock::Clock::system();
+    let harvester = crate::harvest::Harvester::new(pool, fetcher, settings.harvest.clone(), clock);
     runtime()?.block_on(async move {
         if !once {
             let mut jobs = crate::jobs::Runner::default();
