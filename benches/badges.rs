@@ -24,7 +24,8 @@ use diesel::prelude::*;
 fn seed_links(conn: &mut SqliteConnection, n: usize, task_id: i64, with_email: bool) -> anyhow::Result<Vec<i64>> {
     let t = cairn::db::now();
     cairn::db::write_tx(conn, |conn| -> anyhow::Result<Vec<i64>> {
-        let author = cairn::db::feeds::find_or_create_author(conn, "Bench feed owner", None)?;
+        let author =
+            cairn::db::feeds::find_or_create_author(conn, "Bench feed owner", None, cairn::clock::system_now())?;
         let feed_id: i64 = diesel::insert_into(feeds::table)
             .values((
                 feeds::author_id.eq(author.id),

@@ -92,7 +92,7 @@ fn main() -> anyhow::Result<()> {
         let mut c = pool.get()?;
         cairn::db::write_tx(&mut c, |c| -> anyhow::Result<()> {
             for n in 0..FEEDS {
-                let a = feeds::find_or_create_author(c, &format!("Learner {n}"), None)?;
+                let a = feeds::find_or_create_author(c, &format!("Learner {n}"), None, cairn::clock::system_now())?;
                 let url = format!("{origin}/feed/{n}.xml");
                 feeds::create_feed(
                     c,
@@ -105,6 +105,7 @@ fn main() -> anyhow::Result<()> {
                         confirm_token_hash: None,
                         manage_token_hash: None,
                     },
+                    cairn::clock::system_now(),
                 )?;
             }
             Ok(())
@@ -112,7 +113,8 @@ fn main() -> anyhow::Result<()> {
     }
     let settings = HarvestSettings { per_host: 32, concurrency: 32, ..HarvestSettings::default() };
     let fetcher = cairn::harvest::fetcher(&settings, std::slice::from_ref(&origin), "http://127.0.0.1")?;
-    let harvester = cairn::harvest::Harvester::new(pool.clone(), fetcher, settings.clone());
+    let harvester =
+        cairn::harvest::Harvester::new(pool.clone(), fetcher, settings.clone(), cairn::clock::Clock::system());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
 
     let t = Instant::now();
@@ -269,12 +271,14 @@ fn store_group(
     group: &mut Vec<(&cairn::db::feeds::Feed, cairn::harvest::parse::ParsedFeed)>,
     tags: &std::collections::HashMap<String, i64>,
 ) -> anyhow::Result<i64> {
+    let now = cairn::clock::system_now();
     let added = cairn::db::write_tx(c, |c| -> cairn::db::StoreResult<i64> {
         let mut added = 0;
         for (feed, parsed) in group.drain(..) {
             // As the harvester does: the site the document declares is the learner's own.
             let feed = cairn::db::feeds::Feed { site_url: parsed.site_url.clone(), ..feed.clone() };
-            added += cairn::db::write_tx(c, |c| cairn::db::links::store_items(c, &feed, &parsed.items, tags))?.added;
+            added +=
+                cairn::db::write_tx(c, |c| cairn::db::links::store_items(c, &feed, &parsed.items, tags, now))?.added;
         }
         Ok(added)
     })?;
@@ -289,7 +293,7 @@ fn fresh_store() -> anyhow::Result<(tempfile::TempDir, cairn::db::DbPool, Vec<ca
     cairn::demo::seed(&mut c)?;
     let mut rows = Vec::new();
     for n in 0..FEEDS {
-        let a = feeds::find_or_create_author(&mut c, &format!("Learner {n}"), None)?;
+        let a = feeds::find_or_create_author(&mut c, &format!("Learner {n}"), None, cairn::clock::system_now())?;
         let url = format!("file:///{n}.xml");
         rows.push(feeds::create_feed(
             &mut c,
@@ -302,6 +306,7 @@ fn fresh_store() -> anyhow::Result<(tempfile::TempDir, cairn::db::DbPool, Vec<ca
                 confirm_token_hash: None,
                 manage_token_hash: None,
             },
+            cairn::clock::system_now(),
         )?);
     }
     drop(c);

@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let t = cairn::db::now();
     let posts: Vec<i64> = cairn::db::write_tx(&mut conn, |c| -> anyhow::Result<Vec<i64>> {
-        let owner = cairn::db::feeds::find_or_create_author(c, "Owner", None)?;
+        let owner = cairn::db::feeds::find_or_create_author(c, "Owner", None, cairn::clock::system_now())?;
         let feed: i64 = diesel::insert_into(feeds::table)
             .values((
                 feeds::author_id.eq(owner.id),

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod harvest;
+pub mod html;
 pub mod jobs;
 pub mod ledger;
 pub mod markdown;

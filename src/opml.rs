@@ -34,8 +34,8 @@ pub fn export(title: &str, feeds: &[(&str, &str, &str, Option<&str>)]) -> String
 /// Reads the feeds of an OPML document (nested outlines included). Outlines without an
 /// http(s) `xmlUrl` are skipped.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, String> {
-    let text = crate::harvest::parse::decode(bytes, None);
-    let text = crate::harvest::parse::without_dtd(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
+    let text = crate::html::decode::decode(bytes, None);
+    let text = crate::html::xml::without_dtd(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
     // roxmltree's default refuses any DTD: none reaches it after `without_dtd` anyway.
     let doc = roxmltree::Document::parse(&text).map_err(|e| format!("this is not a readable OPML file ({e})"))?;
     if doc.root_element().tag_name().name() != "opml" {

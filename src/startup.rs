@@ -168,7 +168,8 @@ impl Application {
             allow_origins.push(own.origin().ascii_serialization());
         }
         let fetcher = crate::harvest::fetcher(&settings.harvest, &allow_origins, &base_url)?;
-        let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone());
+        let clock = crate::clock::Clock::system();
+        let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone(), clock);
         let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
         let ledger = crate::ledger::Ledger::open(pool.clone(), &settings.chain, &settings.data_dir)?;
         let peers = crate::peers::Peers::new(pool.clone(), ledger.clone())?;
@@ -445,7 +446,7 @@ async fn housekeeping(
     first: bool,
 ) -> anyhow::Result<Pass> {
     if first {
-        match db::run(&pool, db::links::resanitize_unsafe_summaries).await? {
+        match db::run(&pool, crate::harvest::resanitize_unsafe_summaries).await? {
             0 => {}
             n => tracing::warn!(summaries = n, "stored summaries with disallowed links were sanitised again"),
         }

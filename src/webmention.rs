@@ -13,7 +13,7 @@
 use reqwest::{StatusCode, header};
 use url::Url;
 
-use crate::harvest::discover::start_tags;
+use crate::html::tokenize::start_tags;
 use crate::net::{FetchError, Fetcher};
 
 /// What sending did.
@@ -106,7 +106,7 @@ pub fn endpoint_in(final_url: &Url, headers: &header::HeaderMap, body: &[u8]) ->
     if !is_html {
         return None;
     }
-    let text = crate::harvest::parse::decode(body, None);
+    let text = crate::html::decode::decode(body, None);
     let tag =
         start_tags(&text).filter(|t| t.name == "link" || t.name == "a").filter(|t| t.attr("href").is_some()).find(
             |t| t.attr("rel").is_some_and(|r| r.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("webmention"))),

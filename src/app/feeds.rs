@@ -77,8 +77,8 @@ pub async fn add(pool: &DbPool, harvester: &Harvester, base_url: &str, input: &A
     let email = email.map(|e| e.to_string());
     let joined = super::subscribe::normalise_address(&input.url);
     crate::db::run(pool, move |c| {
-        let author = feeds::find_or_create_author(c, &name, email.as_deref())?;
-        let feed = feeds::create_feed_at(
+        let author = feeds::find_or_create_author(c, &name, email.as_deref(), now)?;
+        let feed = feeds::create_feed(
             c,
             NewFeed {
                 author_id: author.id,
@@ -126,8 +126,8 @@ pub fn import_opml(
             out.skipped += 1;
             continue;
         }
-        let author = feeds::find_or_create_author(conn, &e.author, None)?;
-        feeds::create_feed_at(
+        let author = feeds::find_or_create_author(conn, &e.author, None, now)?;
+        feeds::create_feed(
             conn,
             NewFeed {
                 author_id: author.id,

@@ -276,7 +276,7 @@ fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> 
         let author = match author {
             Some(a) => a,
             None => {
-                let a = feeds::find_or_create_author(c, &p.name, Some(&p.email))?;
+                let a = feeds::find_or_create_author(c, &p.name, Some(&p.email), now)?;
                 crate::db::learners::set_name_choice(c, a.id, p.shown, p.pseudonym.as_deref())?;
                 a
             }
@@ -284,7 +284,7 @@ fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> 
         let feed = match existing {
             // A subscription its owner removed may be taken up again (its Links are kept).
             Some(removed) => feeds::resubscribe(c, removed.id, author.id, &p.confirm_hash, &p.manage_hash, now)?,
-            None => feeds::create_feed_at(
+            None => feeds::create_feed(
                 c,
                 NewFeed {
                     author_id: author.id,

@@ -200,7 +200,7 @@ pub(crate) fn embedded_images_only() -> usvg::ImageHrefResolver<'static> {
 ///
 /// Returns a warning with the bytes when some of the document's text could not be drawn.
 fn rewrite_svg(text: &str) -> Result<(Vec<u8>, Option<String>), String> {
-    let text = crate::harvest::parse::without_dtd(text).map_err(|e| format!("the SVG cannot be used: {e}"))?;
+    let text = crate::html::xml::without_dtd(text).map_err(|e| format!("the SVG cannot be used: {e}"))?;
     let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() };
     let doc = roxmltree::Document::parse_with_options(&text, opts)
         .map_err(|e| format!("the SVG is not well-formed XML ({e})"))?;

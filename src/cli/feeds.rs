@@ -32,7 +32,8 @@ pub fn harvest(settings: &Settings, once: bool, feed: Option<i64>) -> anyhow::Re
     let pool = open_store(settings)?;
     let base = settings.public_base_url(settings.bind);
     let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base)?;
-    let harvester = crate::harvest::Harvester::new(pool, fetcher, settings.harvest.clone());
+    let clock = crate::clock::Clock::system();
+    let harvester = crate::harvest::Harvester::new(pool, fetcher, settings.harvest.clone(), clock);
     runtime()?.block_on(async move {
         if !once {
             let mut jobs = crate::jobs::Runner::default();
@@ -90,7 +91,7 @@ fn feed_check(settings: &Settings, url: &str, json: bool) -> anyhow::Result<()> 
                 .items
                 .iter()
                 .map(|i| {
-                    let found = crate::harvest::hashtags::of_post(&i.text, &i.categories);
+                    let found = crate::domain::hashtags::of_post(&i.text, &i.categories);
                     let matched: Vec<&String> = found.iter().filter(|t| tags.contains_key(*t)).collect();
                     serde_json::json!({
                         "id": i.id,

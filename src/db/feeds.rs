@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::schema::{authors, awards, feeds, join_mails, links};
-use super::{OptionalExt, StoreError, StoreResult, now};
+use super::{OptionalExt, StoreError, StoreResult};
 
 super::stored::stored_enum! {
     /// A feed's lifecycle, stored in `feeds.status`.
@@ -53,9 +53,14 @@ pub struct Feed {
     pub joined_url: Option<String>,
 }
 
-/// The author with `email` (updating the name), or a new one. Without an email, a new
-/// author is made each time.
-pub fn find_or_create_author(conn: &mut SqliteConnection, name: &str, email: Option<&str>) -> StoreResult<Author> {
+/// The author with `email` (updating the name), or a new one made at `now`. Without an email,
+/// a new author is made each time.
+pub fn find_or_create_author(
+    conn: &mut SqliteConnection,
+    name: &str,
+    email: Option<&str>,
+    now: i64,
+) -> StoreResult<Author> {
     if let Some(email) = email
         && let Some(a) =
             authors::table.filter(authors::email.eq(email)).select(Author::as_select()).first(conn).optional()?
@@ -66,7 +71,7 @@ pub fn find_or_create_author(conn: &mut SqliteConnection, name: &str, email: Opt
         return Ok(Author { name: name.to_string(), ..a });
     }
     diesel::insert_into(authors::table)
-        .values((authors::name.eq(name), authors::email.eq(email), authors::created_at.eq(now())))
+        .values((authors::name.eq(name), authors::email.eq(email), authors::created_at.eq(now)))
         .returning(Author::as_returning())
         .get_result(conn)
         .map_err(Into::into)
@@ -87,13 +92,8 @@ pub struct NewFeed<'a> {
     pub manage_token_hash: Option<&'a str>,
 }
 
-/// Stores a new feed, due for polling now.
-pub fn create_feed(conn: &mut SqliteConnection, f: NewFeed) -> StoreResult<Feed> {
-    create_feed_at(conn, f, now())
-}
-
 /// Stores a new feed made at `t`, due for polling then.
-pub fn create_feed_at(conn: &mut SqliteConnection, f: NewFeed, t: i64) -> StoreResult<Feed> {
+pub fn create_feed(conn: &mut SqliteConnection, f: NewFeed, t: i64) -> StoreResult<Feed> {
     diesel::insert_into(feeds::table)
         .values((
             feeds::author_id.eq(f.author_id),
@@ -314,7 +314,7 @@ pub fn set_status(conn: &mut SqliteConnection, id: i64, new_status: FeedStatus, 
 
 /// Changes a feed's address (by hand, or after a permanent redirect).
 /// Records the address a feed was added (or its address changed) with: its site counts as
-/// the learner's own (see [`crate::harvest::authorship`]).
+/// the learner's own (see [`crate::domain::sites`]).
 pub fn set_joined_url(conn: &mut SqliteConnection, id: i64, joined: &str) -> StoreResult<()> {
     diesel::update(feeds::table.find(id)).set(feeds::joined_url.eq(joined)).execute(conn)?;
     Ok(())

@@ -6,12 +6,12 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::schema::{authors, feeds, link_tasks, links, tasks};
-use super::{OptionalExt, StoreResult, now};
+use super::{OptionalExt, StoreResult};
 use crate::db::courses::Task;
 use crate::db::feeds::Feed;
-use crate::harvest::authorship::Sites;
-use crate::harvest::hashtags;
-use crate::harvest::parse::Item;
+use crate::domain::hashtags;
+use crate::domain::item::Item;
+use crate::domain::sites::Sites;
 
 super::stored::stored_enum! {
     /// Who tied a Link to a Task, stored in `link_tasks.source`. A harvest changes only its
@@ -25,8 +25,8 @@ super::stored::stored_enum! {
 }
 
 super::stored::stored_enum! {
-    /// Whose writing a Link is, stored in `links.authorship` (see
-    /// [`crate::harvest::authorship`] for the site rules).
+    /// Whose writing a Link is, stored in `links.authorship` (see [`crate::domain::sites`]
+    /// for the site rules).
     pub enum Authorship {
         /// On the learner's own site: tied by hashtag and awarded as usual.
         Own = "own",
@@ -180,14 +180,16 @@ pub fn sites_of(feed: &Feed) -> Sites {
 /// changed ones update theirs, and each is classified (own, posted elsewhere, or a duplicate
 /// of another learner's) and, when own, tied to the Tasks whose hashtags it carries. An
 /// instructor's manual tie or untie is never changed here. The feed's sites are worked out
-/// once, and who owns the posts' URLs is read in one query for the whole feed.
+/// once, and who owns the posts' URLs is read in one query for the whole feed. New Links,
+/// changed ones and new ties are stamped with `now`.
 pub fn store_items(
     conn: &mut SqliteConnection,
     feed: &Feed,
     items: &[Item],
     tags: &HashMap<String, i64>,
+    now: i64,
 ) -> StoreResult<StoreStats> {
-    let t = now();
+    let t = now;
     let sites = sites_of(feed);
     crate::db::write_tx(conn, |conn| {
         let mut stats = StoreStats::default();
@@ -430,13 +432,13 @@ pub fn claims(conn: &mut SqliteConnection, url: &str) -> StoreResult<Vec<Claim>>
         .collect())
 }
 
-/// Ties (or unties) a Link and a Task by hand; later harvests keep this choice.
-pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bool) -> StoreResult<()> {
+/// Ties (or unties) a Link and a Task by hand at `now`; later harvests keep this choice.
+pub fn set_tie(conn: &mut SqliteConnection, link_id: i64, task_id: i64, tied: bool, now: i64) -> StoreResult<()> {
     get_link(conn, link_id)?;
     crate::db::courses::get_task(conn, task_id)?;
     // An upsert, not REPLACE: REPLACE's implicit delete fires no trigger, and the dashboard's
     // totals are kept by triggers on this table.
-    let t = now();
+    let t = now;
     diesel::insert_into(link_tasks::table)
         .values((
             link_tasks::link_id.eq(link_id),
@@ -523,11 +525,11 @@ pub fn count_for_feed(conn: &mut SqliteConnection, feed_id: i64) -> StoreResult<
     links::table.filter(links::feed_id.eq(feed_id)).count().get_result(conn).map_err(Into::into)
 }
 
-/// Sanitises again, with the current policy, every stored summary that holds a link scheme
-/// the policy no longer allows (summaries stored by earlier versions could keep a
-/// `javascript:` link made from a feed's base). Returns how many were rewritten.
-pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<usize> {
-    let suspects: Vec<(i64, Option<String>, String)> = links::table
+/// The stored summaries that may hold a link scheme the sanitiser does not allow (summaries
+/// stored by earlier versions could keep a `javascript:` link made from a feed's base): each
+/// Link's id, its post's URL and its summary.
+pub fn suspect_summaries(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64, Option<String>, String)>> {
+    Ok(links::table
         .filter(
             links::summary_html
                 .like("%script:%")
@@ -535,18 +537,13 @@ pub fn resanitize_unsafe_summaries(conn: &mut SqliteConnection) -> StoreResult<u
                 .or(links::summary_html.like("%SCRIPT:%")),
         )
         .select((links::id, links::url, links::summary_html))
-        .load(conn)?;
-    let fallback = url::Url::parse("https://invalid.example/").map_err(|e| super::StoreError::Internal(e.into()))?;
-    let mut changed = 0;
-    for (id, url, html) in suspects {
-        let base = url.and_then(|u| url::Url::parse(&u).ok()).unwrap_or_else(|| fallback.clone());
-        let clean = crate::harvest::parse::sanitize_html(&html, &base);
-        if clean != html {
-            diesel::update(links::table.find(id)).set(links::summary_html.eq(clean)).execute(conn)?;
-            changed += 1;
-        }
-    }
-    Ok(changed)
+        .load(conn)?)
+}
+
+/// Replaces a Link's summary.
+pub fn set_summary(conn: &mut SqliteConnection, id: i64, summary_html: &str) -> StoreResult<()> {
+    diesel::update(links::table.find(id)).set(links::summary_html.eq(summary_html)).execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

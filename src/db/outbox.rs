@@ -449,8 +449,13 @@ pub(crate) mod tests {
         assert_eq!((m.given_name, m.portfolio, m.joined, m.courses.len()), (None, None, false, 0));
         assert_eq!(m.evidence_url.as_deref(), Some("https://ada.example/post"));
         // The learner on file by the award's address: her name as given, never its public form.
-        let author =
-            crate::db::feeds::find_or_create_author(&mut c, " Ada Lovelace ", Some("ada@example.edu")).unwrap();
+        let author = crate::db::feeds::find_or_create_author(
+            &mut c,
+            " Ada Lovelace ",
+            Some("ada@example.edu"),
+            crate::clock::system_now(),
+        )
+        .unwrap();
         crate::db::learners::set_name_choice(&mut c, author.id, crate::db::learners::NameShown::Initials, None)
             .unwrap();
         let m = award_mail(&mut c, award).unwrap();

@@ -118,7 +118,7 @@ impl DemoBlogs {
                 let (body, at) = (f.body, f.final_url);
                 // Reading a hostile page is CPU work: off the runtime.
                 let scan = move || {
-                    let html = crate::harvest::parse::decode(&body, None);
+                    let html = crate::html::decode::decode(&body, None);
                     (crate::webmention::links_to(&html, &at, &target), badge_title(&html))
                 };
                 match tokio::task::spawn_blocking(scan).await {
@@ -144,7 +144,7 @@ pub fn blog_url(base: &str, slug: &str) -> String {
 
 /// The badge a Cairn verification page is about: the title its oEmbed link carries.
 fn badge_title(html: &str) -> Option<String> {
-    crate::harvest::discover::start_tags(html)
+    crate::html::tokenize::start_tags(html)
         .filter(|t| t.name == "link")
         .find(|t| {
             t.attr("rel").is_some_and(|r| r.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("alternate")))
@@ -160,7 +160,7 @@ pub fn subscribe_all(conn: &mut SqliteConnection, base: &str, now: i64) -> Store
     db::write_tx(conn, |conn| {
         let mut out = Vec::new();
         for l in store::learners(conn)? {
-            let author = feeds::find_or_create_author(conn, &blogs::shown_name(&l.name), Some(&l.email))?;
+            let author = feeds::find_or_create_author(conn, &blogs::shown_name(&l.name), Some(&l.email), now)?;
             let url = format!("{}{}", blog_url(base, &l.slug), l.format.file());
             let feed = match crate::db::learners::feeds_of(conn, author.id)?.into_iter().next() {
                 Some(f) => {
@@ -172,7 +172,7 @@ pub fn subscribe_all(conn: &mut SqliteConnection, base: &str, now: i64) -> Store
                     }
                     feeds::get_feed(conn, f.id)?
                 }
-                None => feeds::create_feed_at(
+                None => feeds::create_feed(
                     conn,
                     NewFeed {
                         author_id: author.id,

@@ -1,6 +1,9 @@
 //! Domain types parsed at the edge: once a value is a `Hashtag` or an `Email`, the rest
 //! of Cairn can rely on it. No web or database types here.
 
+pub mod hashtags;
+pub mod item;
+pub mod sites;
 mod text;
 
 pub use text::{FieldErrors, Text, slugify};

@@ -5,10 +5,11 @@
 //! bounded total concurrency and a per-host limit, parses and stores each (in a savepoint of
 //! its own, committed with other feeds' writes), and records the outcome and the next poll
 //! time on the feed. All state lives in the database, so a restart resumes where it stopped.
+//! A pass reads the time once from the harvester's [`Clock`] and stamps everything it writes
+//! with it: the Links, their ties, and each feed's poll record and next poll time.
 
 pub mod authorship;
 pub mod discover;
-pub mod hashtags;
 pub mod parse;
 pub mod pool;
 
@@ -21,6 +22,7 @@ use reqwest::StatusCode;
 use reqwest::header;
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 use crate::config::HarvestSettings;
 use crate::db::feeds::{self, Feed, PollRecord};
 use crate::db::group::GroupWriter;
@@ -108,7 +110,7 @@ fn read_document(body: &[u8], charset: Option<&str>, final_url: &url::Url) -> Re
     match parse::parse(body, charset, final_url) {
         Ok(feed) => Ok(Document::Feed(feed)),
         Err(parse::ParseError::Html) => {
-            Ok(Document::Page(discover::feed_links(&parse::decode(body, charset), final_url)))
+            Ok(Document::Page(discover::feed_links(&crate::html::decode::decode(body, charset), final_url)))
         }
         Err(e) => Err(e),
     }
@@ -185,6 +187,24 @@ async fn fetch_feed_in(
     Ok((final_url.to_string(), feed))
 }
 
+/// Sanitises again, with the current policy, every stored summary that holds a link scheme
+/// the policy no longer allows (summaries stored by earlier versions could keep a
+/// `javascript:` link made from a feed's base). Returns how many were rewritten.
+pub fn resanitize_unsafe_summaries(conn: &mut diesel::SqliteConnection) -> StoreResult<usize> {
+    let suspects = links::suspect_summaries(conn)?;
+    let fallback = url::Url::parse("https://invalid.example/").map_err(|e| StoreError::Internal(e.into()))?;
+    let mut changed = 0;
+    for (id, url, html) in suspects {
+        let base = url.and_then(|u| url::Url::parse(&u).ok()).unwrap_or_else(|| fallback.clone());
+        let clean = crate::html::sanitize::sanitize_html(&html, &base);
+        if clean != html {
+            links::set_summary(conn, id, &clean)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 /// What one poll did.
 #[derive(Debug, Clone)]
 pub enum PollOutcome {
@@ -211,14 +231,22 @@ pub struct Harvester {
     pool: DbPool,
     fetcher: Fetcher,
     settings: HarvestSettings,
+    /// Where a pass reads its `now`.
+    clock: Clock,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     /// Reads documents fetched for anonymous visitors (see [`pool`]).
     untrusted: BoundedPool,
 }
 
 impl Harvester {
-    pub fn new(pool: DbPool, fetcher: Fetcher, settings: HarvestSettings) -> Harvester {
-        Harvester { pool, fetcher, settings, hosts: Arc::default(), untrusted: BoundedPool::for_untrusted() }
+    pub fn new(pool: DbPool, fetcher: Fetcher, settings: HarvestSettings, clock: Clock) -> Harvester {
+        Harvester { pool, fetcher, settings, clock, hosts: Arc::default(), untrusted: BoundedPool::for_untrusted() }
+    }
+
+    /// The same harvester (sharing its limits), reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Harvester {
+        self.clock = clock;
+        self
     }
 
     /// [`resolve`] for an address an anonymous visitor typed: the documents are read in the
@@ -256,12 +284,11 @@ impl Harvester {
         now + wait as i64
     }
 
-    /// Polls one feed: conditional GET, parse, store, and record the outcome. The writes go
-    /// through `writer`, which commits them with other feeds' writes.
-    async fn poll(&self, feed: Feed, tags: Arc<HashMap<String, i64>>, writer: &GroupWriter) -> PollOutcome {
+    /// Polls one feed at the pass's `now`: conditional GET, parse, store, and record the
+    /// outcome. The writes go through `writer`, which commits them with other feeds' writes.
+    async fn poll(&self, feed: Feed, tags: Arc<HashMap<String, i64>>, writer: &GroupWriter, now: i64) -> PollOutcome {
         let limit = self.host_limit(&feed.url);
         let _permit = limit.acquire_owned().await;
-        let now = crate::db::now();
         let validators = Validators { etag: feed.etag.clone(), last_modified: feed.last_modified.clone() };
         let mut record = PollRecord { at: now, ..Default::default() };
         let outcome = match self.fetcher.get(&feed.url, &validators, ACCEPT_FEEDS).await {
@@ -315,7 +342,9 @@ impl Harvester {
                         if parsed.site_url.is_some() {
                             feed_for_store.site_url = parsed.site_url.clone();
                         }
-                        match writer.write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags)).await
+                        match writer
+                            .write(move |c| links::store_items(c, &feed_for_store, &parsed.items, &tags, now))
+                            .await
                         {
                             Ok(stats) => {
                                 record.ok = true;
@@ -344,10 +373,21 @@ impl Harvester {
         outcome
     }
 
-    /// Polls the given feeds with bounded concurrency; `progress` is called after each.
+    /// Polls the given feeds with bounded concurrency, at the time the clock reads now;
+    /// `progress` is called after each.
     pub async fn poll_all(
         &self,
         feeds: Vec<Feed>,
+        progress: &(dyn Fn(&Feed, &PollOutcome) + Sync),
+    ) -> StoreResult<PassSummary> {
+        self.poll_all_at(feeds, self.clock.now(), progress).await
+    }
+
+    /// [`Harvester::poll_all`] at `now`: every poll of the pass is stamped with it.
+    async fn poll_all_at(
+        &self,
+        feeds: Vec<Feed>,
+        now: i64,
         progress: &(dyn Fn(&Feed, &PollOutcome) + Sync),
     ) -> StoreResult<PassSummary> {
         let tags = Arc::new(self.db(links::task_tags).await?);
@@ -362,7 +402,7 @@ impl Harvester {
             let (tags, writer) = (tags.clone(), writer.clone());
             set.spawn(async move {
                 let f = feed.clone();
-                let outcome = me.poll(feed, tags, &writer).await;
+                let outcome = me.poll(feed, tags, &writer, now).await;
                 drop(permit);
                 (f, outcome)
             });
@@ -381,20 +421,19 @@ impl Harvester {
         Ok(summary)
     }
 
-    /// One pass over the feeds due now (or only `feed_id`, due or not).
+    /// One pass over the feeds due now (or only `feed_id`, due or not). The clock is read
+    /// once: the feeds due then are polled, and everything written is stamped, at that time.
     pub async fn run_pass(
         &self,
         feed_id: Option<i64>,
         progress: &(dyn Fn(&Feed, &PollOutcome) + Sync),
     ) -> StoreResult<PassSummary> {
+        let now = self.clock.now();
         let due = match feed_id {
             Some(id) => vec![self.db(move |c| feeds::get_feed(c, id)).await?],
-            None => {
-                let now = crate::db::now();
-                self.db(move |c| feeds::due_feeds(c, now, 100_000)).await?
-            }
+            None => self.db(move |c| feeds::due_feeds(c, now, 100_000)).await?,
         };
-        self.poll_all(due, progress).await
+        self.poll_all_at(due, now, progress).await
     }
 
     /// One background pass over the feeds due now, logged when it polled any.

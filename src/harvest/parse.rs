@@ -4,38 +4,16 @@
 
 use std::borrow::Cow;
 
-use ammonia::UrlRelative;
-use encoding_rs::Encoding;
 use url::Url;
+
+use crate::domain::item::Item;
+use crate::html::decode::{decode, decode_entities};
+use crate::html::sanitize::{sanitize_with_text, truncate_html};
+use crate::html::text::{collapse_ws, escape_html, html_to_text, truncate_chars};
+use crate::html::xml::{DtdError, without_dtd};
 
 /// Most characters of sanitised HTML kept per item.
 const MAX_SUMMARY_CHARS: usize = 20_000;
-/// Most bytes of an item's HTML given to the sanitiser: far more than a summary keeps, and a
-/// bound on what one hostile item can cost.
-const MAX_SANITISE_BYTES: usize = 256 * 1024;
-/// The only URL schemes a summary may link to, checked after relative links are resolved.
-const SUMMARY_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
-
-/// One harvested item, normalised.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Item {
-    /// The feed's own id for the item (guid, Atom id, JSON Feed id), if it has one.
-    pub id: Option<String>,
-    /// Absolute URL of the post.
-    pub url: Option<String>,
-    /// Plain text.
-    pub title: String,
-    pub author: Option<String>,
-    /// Unix seconds.
-    pub published: Option<i64>,
-    pub updated: Option<i64>,
-    pub categories: Vec<String>,
-    /// Sanitised HTML summary (or content when there is no summary).
-    pub summary_html: String,
-    /// Plain text of title, summary and content, for hashtag matching.
-    #[serde(skip)]
-    pub text: String,
-}
 
 /// A parsed feed.
 #[derive(Debug, Clone)]
@@ -58,82 +36,6 @@ pub enum ParseError {
     Malformed(String),
     #[error("{0}")]
     Dtd(#[from] DtdError),
-}
-
-/// An XML document that declares its own DTD.
-#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
-#[error("the document declares a DTD with its own entities, which Cairn does not accept")]
-pub struct DtdError;
-
-/// Refuses an XML document whose `<!DOCTYPE>` has an internal subset (`[…]`, where entities
-/// are declared, and so where entity bombs live), and removes an external-only one (as old
-/// RSS 0.91 feeds carry), which nothing here would fetch. Either way no XML parser in Cairn
-/// ever sees a DTD. A DOCTYPE can only come before the root element, so only the prolog is
-/// scanned, once, front to back.
-pub fn without_dtd(text: &str) -> Result<Cow<'_, str>, DtdError> {
-    let mut i = 0;
-    loop {
-        let rest = &text[i..];
-        let trimmed = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-        i += rest.len() - trimmed.len();
-        let skip = |open: &str, close: &str| {
-            trimmed.starts_with(open).then(|| trimmed.find(close).map_or(text.len(), |e| i + e + close.len()))
-        };
-        if let Some(next) = skip("<?", "?>").or_else(|| skip("<!--", "-->")) {
-            i = next;
-            continue;
-        }
-        if !trimmed.get(..9).is_some_and(|d| d.eq_ignore_ascii_case("<!doctype")) {
-            return Ok(Cow::Borrowed(text));
-        }
-        let mut quote = None;
-        for (j, c) in trimmed.char_indices().skip(9) {
-            match (quote, c) {
-                (None, '"' | '\'') => quote = Some(c),
-                (Some(q), c) if c == q => quote = None,
-                (None, '[') => return Err(DtdError),
-                (None, '>') => return Ok(Cow::Owned(format!("{}{}", &text[..i], &trimmed[j + 1..]))),
-                _ => {}
-            }
-        }
-        // An unterminated DOCTYPE: let the parsers report the broken document.
-        return Err(DtdError);
-    }
-}
-
-/// Decodes `body` to UTF-8: a byte-order mark first, then the XML declaration, then the
-/// HTTP `charset`, then UTF-8 when the bytes are valid UTF-8, else windows-1252.
-pub fn decode(body: &[u8], http_charset: Option<&str>) -> String {
-    if let Some((enc, bom)) = Encoding::for_bom(body) {
-        return enc.decode_without_bom_handling(&body[bom..]).0.into_owned();
-    }
-    let declared = xml_declared_encoding(body).and_then(|l| Encoding::for_label(l.as_bytes()));
-    // UTF-16 declared without a BOM cannot be right for an ASCII-readable declaration.
-    let declared = declared.filter(|e| *e != encoding_rs::UTF_16LE && *e != encoding_rs::UTF_16BE);
-    let enc = declared.or_else(|| http_charset.and_then(|c| Encoding::for_label(c.trim().as_bytes())));
-    match enc {
-        Some(enc) => enc.decode_without_bom_handling(body).0.into_owned(),
-        None => match std::str::from_utf8(body) {
-            Ok(s) => s.to_string(),
-            Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(body).0.into_owned(),
-        },
-    }
-}
-
-/// The `encoding` of an `<?xml …?>` declaration at the start of the document.
-fn xml_declared_encoding(body: &[u8]) -> Option<String> {
-    let head = &body[..body.len().min(512)];
-    let text = String::from_utf8_lossy(head);
-    let t = text.trim_start();
-    if !t.starts_with("<?xml") {
-        return None;
-    }
-    let decl = &t[..t.find("?>")?];
-    let at = decl.find("encoding")?;
-    let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
-    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let value = &rest[1..];
-    Some(value[..value.find(quote)?].to_string())
 }
 
 /// Replaces the XML declaration (whose encoding no longer applies once decoded) by a UTF-8 one.
@@ -461,7 +363,7 @@ fn build_item(p: ItemParts) -> Item {
         published: p.published,
         updated: p.updated,
         categories: p.categories,
-        summary_html: truncate_html(summary_html),
+        summary_html: truncate_html(summary_html, MAX_SUMMARY_CHARS),
         text,
     }
 }
@@ -487,284 +389,6 @@ fn permalink(id: &str, base: &Url) -> Option<String> {
     } else {
         None
     }
-}
-
-/// Sanitises untrusted HTML: no scripts, styles, event handlers; relative links made
-/// absolute against `base`, and then every link that is not http, https or mailto dropped.
-pub fn sanitize_html(html: &str, base: &Url) -> String {
-    sanitize_with_text(html, base).0
-}
-
-/// [`sanitize_html`], and the plain text of `html` as [`html_to_text`] gives it when `html`
-/// is short enough to be sanitised whole; one tokenizer pass serves both.
-fn sanitize_with_text(html: &str, base: &Url) -> (String, Option<String>) {
-    // Building the sanitiser's tables is costly: keep one per thread and only change the base.
-    thread_local! {
-        static CLEANER: std::cell::RefCell<ammonia::Builder<'static>> = std::cell::RefCell::new({
-            let mut b = ammonia::Builder::default();
-            b.link_rel(Some("noopener noreferrer nofollow ugc"));
-            b.url_schemes(SUMMARY_SCHEMES.into_iter().collect());
-            b
-        });
-    }
-    if !html.contains('<') && !html.contains('&') {
-        return (html.to_string(), Some(html.to_string()));
-    }
-    let whole = html.len() <= MAX_SANITISE_BYTES;
-    let (html, text) = retokenize(cut_at_char(html, MAX_SANITISE_BYTES));
-    let base = base.clone();
-    let clean = CLEANER.with(|c| {
-        let mut b = c.borrow_mut();
-        // ammonia checks the scheme of absolute URLs only; a relative one is resolved here
-        // and its result checked too, so no base can turn it into `javascript:`.
-        b.url_relative(UrlRelative::Custom(Box::new(ResolveAllowed(base))));
-        b.clean(&html).to_string()
-    });
-    (clean, whole.then_some(text))
-}
-
-/// Most attributes kept on one tag before sanitising.
-const MAX_ATTRIBUTES: usize = 32;
-/// Deepest nesting kept before sanitising.
-const MAX_DEPTH: usize = 100;
-const VOID_ELEMENTS: [&[u8]; 13] =
-    [b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta", b"source", b"track", b"wbr"];
-
-/// Re-writes untrusted HTML through the linear tokenizer with at most [`MAX_ATTRIBUTES`]
-/// attributes a tag and [`MAX_DEPTH`] levels of nesting. The sanitiser's tree builder
-/// checks duplicate attributes and open elements by linear searches, so thousands of
-/// either in one item would cost it quadratic time; comments and doctypes go here too.
-/// Returns the HTML, and the text [`html_to_text`] would give.
-fn retokenize(html: &str) -> (String, String) {
-    use html5gum::emitters::callback::CallbackEvent;
-    let mut out = String::with_capacity(html.len() + html.len() / 8);
-    let mut text = String::with_capacity(html.len());
-    let mut hidden = false;
-    let name_ok =
-        |n: &[u8]| !n.is_empty() && n.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'_'));
-    let mut depth = 0usize;
-    // The start tag being written: None while skipping one.
-    let mut open: Option<(String, usize)> = None;
-    let mut value_wanted = false;
-    // Everything is written into `out` and `text`; the tokenizer's items are only driven.
-    super::discover::tokenize(html, |event| match event {
-        CallbackEvent::String { value } => {
-            let value = String::from_utf8_lossy(value);
-            push_escaped(&mut out, &value);
-            if !hidden {
-                text.push_str(&value);
-            }
-            None::<()>
-        }
-        CallbackEvent::OpenStartTag { name } => {
-            hidden = matches!(name, b"script" | b"style");
-            text.push(' ');
-            open = name_ok(name).then(|| (format!("<{}", String::from_utf8_lossy(name)), 0));
-            value_wanted = false;
-            None
-        }
-        CallbackEvent::AttributeName { name } => {
-            value_wanted = false;
-            if let Some((tag, count)) = open.as_mut()
-                && *count < MAX_ATTRIBUTES
-                && name_ok(name)
-            {
-                tag.push(' ');
-                tag.push_str(&String::from_utf8_lossy(name));
-                tag.push_str("=\"\"");
-                *count += 1;
-                value_wanted = true;
-            }
-            None
-        }
-        CallbackEvent::AttributeValue { value } => {
-            if std::mem::take(&mut value_wanted)
-                && let Some((tag, _)) = open.as_mut()
-            {
-                tag.pop();
-                push_escaped(tag, &String::from_utf8_lossy(value).replace('"', "&quot;"));
-                tag.push('"');
-            }
-            None
-        }
-        CallbackEvent::CloseStartTag { self_closing } => {
-            let (mut tag, _) = open.take()?;
-            let name = tag[1..].split(' ').next().unwrap_or("").as_bytes();
-            if !(self_closing || VOID_ELEMENTS.contains(&name)) {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                depth += 1;
-            }
-            tag.push('>');
-            out.push_str(&tag);
-            None
-        }
-        CallbackEvent::EndTag { name } => {
-            hidden = false;
-            text.push(' ');
-            if name_ok(name) {
-                depth = depth.saturating_sub(1);
-                out.push_str("</");
-                out.push_str(&String::from_utf8_lossy(name));
-                out.push('>');
-            }
-            None
-        }
-        _ => None,
-    })
-    .for_each(drop);
-    (out, text)
-}
-
-/// Resolves a relative URL against the base and keeps it only when the result is allowed.
-struct ResolveAllowed(Url);
-
-impl<'a> ammonia::UrlRelativeEvaluate<'a> for ResolveAllowed {
-    fn evaluate<'url>(&self, rel: &'url str) -> Option<Cow<'url, str>> {
-        let url = self.0.join(rel).ok().filter(|u| SUMMARY_SCHEMES.contains(&u.scheme()))?;
-        Some(Cow::Owned(url.to_string()))
-    }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn cut_at_char(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-fn truncate_html(html: String) -> String {
-    if html.chars().count() <= MAX_SUMMARY_CHARS {
-        return html;
-    }
-    // Cut on a character boundary, then let the sanitiser close any open tags. Every URL
-    // left is already absolute and allowed.
-    let cut: String = html.chars().take(MAX_SUMMARY_CHARS).collect();
-    let cut = match cut.rfind('<') {
-        Some(i) if !cut[i..].contains('>') => cut[..i].to_string(),
-        _ => cut,
-    };
-    ammonia::Builder::default()
-        .url_schemes(SUMMARY_SCHEMES.into_iter().collect())
-        .url_relative(UrlRelative::Deny)
-        .link_rel(Some("noopener noreferrer nofollow ugc"))
-        .clean(&format!("{cut}…"))
-        .to_string()
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    push_escaped(&mut out, s);
-    out
-}
-
-fn push_escaped(out: &mut String, s: &str) {
-    let mut rest = s;
-    while let Some(i) = rest.find(['&', '<', '>']) {
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            _ => "&gt;",
-        });
-        rest = &rest[i + 1..];
-    }
-    out.push_str(rest);
-}
-
-fn collapse_ws(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn truncate_chars(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
-}
-
-/// Plain text of an HTML fragment: tags dropped (script/style with their content), character
-/// references decoded, by the same linear HTML5 tokenizer as discovery.
-pub fn html_to_text(html: &str) -> String {
-    use html5gum::emitters::callback::CallbackEvent;
-    if !html.contains('<') && !html.contains('&') {
-        return html.to_string();
-    }
-    let mut hidden = false;
-    let mut text = String::with_capacity(html.len());
-    super::discover::tokenize(html, |event| {
-        match event {
-            CallbackEvent::String { value } if !hidden => text.push_str(&String::from_utf8_lossy(value)),
-            CallbackEvent::OpenStartTag { name } => {
-                hidden = matches!(name, b"script" | b"style");
-                text.push(' ');
-            }
-            CallbackEvent::EndTag { .. } => {
-                hidden = false;
-                text.push(' ');
-            }
-            _ => {}
-        }
-        None::<()>
-    })
-    .for_each(drop);
-    text
-}
-
-/// Decodes numeric character references and the common named entities.
-pub fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let after = &rest[amp + 1..];
-        // Look no further than the longest name: a run of `&` without `;` stays linear.
-        let end = after.bytes().take(11).position(|b| b == b';');
-        let decoded = end.and_then(|i| {
-            let name = &after[..i];
-            let c = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-                u32::from_str_radix(num, 16).ok().and_then(char::from_u32)
-            } else if let Some(num) = name.strip_prefix('#') {
-                num.parse::<u32>().ok().and_then(char::from_u32)
-            } else {
-                match name {
-                    "amp" => Some('&'),
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "quot" => Some('"'),
-                    "apos" => Some('\''),
-                    "nbsp" => Some(' '),
-                    "hellip" => Some('…'),
-                    "mdash" => Some('—'),
-                    "ndash" => Some('–'),
-                    "rsquo" => Some('’'),
-                    "lsquo" => Some('‘'),
-                    "ldquo" => Some('“'),
-                    "rdquo" => Some('”'),
-                    _ => None,
-                }
-            };
-            c.map(|c| (c, i))
-        });
-        match decoded {
-            Some((c, i)) => {
-                out.push(c);
-                rest = &after[i + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A tolerant reader for well-formed XML feeds that feed-rs refuses (an `<rss>` without
@@ -895,23 +519,6 @@ mod tests {
     }
 
     #[test]
-    fn encodings_are_detected_in_order() {
-        // windows-1252 declared in the XML.
-        let body = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><rss version=\"2.0\"><channel><title>Caf\xe9</title></channel></rss>";
-        assert!(decode(body, None).contains("Café"));
-        // Only in the HTTP header.
-        assert!(decode(b"<rss><title>Caf\xe9</title></rss>", Some("iso-8859-1")).contains("Café"));
-        // UTF-16 with a BOM.
-        let mut utf16 = vec![0xff, 0xfe];
-        for u in "<rss>Café</rss>".encode_utf16() {
-            utf16.extend_from_slice(&u.to_le_bytes());
-        }
-        assert_eq!(decode(&utf16, Some("utf-8")), "<rss>Café</rss>");
-        // Undeclared, invalid UTF-8: windows-1252.
-        assert_eq!(decode(b"<rss>\x93hi\x94</rss>", None), "<rss>\u{201c}hi\u{201d}</rss>");
-    }
-
-    #[test]
     fn rss_items_get_absolute_urls_plain_titles_and_clean_html() {
         let feed = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title><link>https://blog.example.org/</link>
             <item><title>Hello &amp; &lt;b&gt;welcome&lt;/b&gt;</title><link>/2019/hello</link><guid isPermaLink="false">p-1</guid>
@@ -980,22 +587,6 @@ mod tests {
     }
 
     #[test]
-    fn hostile_markup_is_read_in_linear_time() {
-        let started = std::time::Instant::now();
-        let lt = "<".repeat(1 << 20);
-        html_to_text(&lt);
-        decode_entities(&"&".repeat(1 << 20));
-        sanitize_html(&format!("<p>{lt}"), &base());
-        let attrs: String = (0..20_000).map(|i| format!(" a{i}=x")).collect();
-        let clean = sanitize_html(&format!("<p{attrs}>hi</p>"), &base());
-        assert_eq!(clean, "<p>hi</p>");
-        let deep = sanitize_html(&format!("{}#el30-data", "<div>".repeat(40_000)), &base());
-        assert!(deep.contains("#el30-data") && deep.matches("<div>").count() == MAX_DEPTH, "{}", deep.len());
-        // Quadratic work on these inputs takes hours; linear work well under a second.
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
-    }
-
-    #[test]
     fn author_names_come_without_their_email() {
         for (raw, want) in [
             ("anna@example.org (Anna Example)", Some("Anna Example")),
@@ -1027,7 +618,7 @@ mod tests {
         let item = &parse(feed.as_bytes(), None, &base()).unwrap().items[0];
         assert!(item.title.ends_with("#el30…"), "{}", item.title);
         assert!(!item.text.contains('…'), "{}", item.text);
-        assert_eq!(crate::harvest::hashtags::extract(&item.text).into_iter().collect::<Vec<_>>(), ["#el30-experience"]);
+        assert_eq!(crate::domain::hashtags::extract(&item.text).into_iter().collect::<Vec<_>>(), ["#el30-experience"]);
     }
 
     #[test]
@@ -1053,10 +644,5 @@ mod tests {
         assert_eq!(timestamp("Mon, 15 Oct 2018 10:00:00 GMT").map(|d| d.timestamp()), Some(1539597600));
         assert!(lenient_timestamp("Thurs, 13 Jul 2011 07:38:00 GMT").is_some());
         assert_eq!(lenient_timestamp("yesterday"), None);
-    }
-
-    #[test]
-    fn entities_and_tags_become_text() {
-        assert_eq!(html_to_text("<p>A &amp; B&#35;x &#x41;</p><script>bad()</script>").trim(), "A & B#x A");
     }
 }

@@ -46,8 +46,7 @@ impl Notifier {
             Ok(f) if f.status.is_success() => {
                 // Scanning a hostile page is CPU work: off the runtime.
                 let (body, at) = (f.body, f.final_url);
-                let scan =
-                    move || crate::webmention::links_to(&crate::harvest::parse::decode(&body, None), &at, &target);
+                let scan = move || crate::webmention::links_to(&crate::html::decode::decode(&body, None), &at, &target);
                 if tokio::task::spawn_blocking(scan).await.unwrap_or(false) {
                     (Status::Verified, None)
                 } else {

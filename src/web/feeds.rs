@@ -284,8 +284,8 @@ async fn link_tie(
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let tied = form.tied == "1";
-    let task = form.task_id;
-    state.db(move |c| links::set_tie(c, id, task, tied)).await?;
+    let (task, now) = (form.task_id, crate::clock::system_now());
+    state.db(move |c| links::set_tie(c, id, task, tied, now)).await?;
     Ok(redirect(&safe_back(&form.back, "/admin/links")))
 }
 

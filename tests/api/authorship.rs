@@ -20,7 +20,7 @@ const EVE: &str = "eve@example.edu";
 /// A learner with a feed at `url`, added as an instructor would (active at once).
 fn learner(app: &TestApp, name: &str, email: &str, url: &str, manage_hash: Option<&str>) -> i64 {
     let mut c = app.pool.get().unwrap();
-    let author = feeds::find_or_create_author(&mut c, name, Some(email)).unwrap();
+    let author = feeds::find_or_create_author(&mut c, name, Some(email), cairn::clock::system_now()).unwrap();
     feeds::create_feed(
         &mut c,
         NewFeed {
@@ -32,6 +32,7 @@ fn learner(app: &TestApp, name: &str, email: &str, url: &str, manage_hash: Optio
             confirm_token_hash: None,
             manage_token_hash: manage_hash,
         },
+        cairn::clock::system_now(),
     )
     .unwrap()
     .id

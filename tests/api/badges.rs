@@ -64,7 +64,9 @@ pub async fn app_with_post() -> (TestApp, FeedServer, i64) {
     let app = app_for(&server, |_| {}).await;
     {
         let mut c = app.pool.get().unwrap();
-        let author = cairn::db::feeds::find_or_create_author(&mut c, "Ada Lovelace", Some(LEARNER)).unwrap();
+        let author =
+            cairn::db::feeds::find_or_create_author(&mut c, "Ada Lovelace", Some(LEARNER), cairn::clock::system_now())
+                .unwrap();
         cairn::db::feeds::create_feed(
             &mut c,
             cairn::db::feeds::NewFeed {
@@ -76,6 +78,7 @@ pub async fn app_with_post() -> (TestApp, FeedServer, i64) {
                 confirm_token_hash: None,
                 manage_token_hash: None,
             },
+            cairn::clock::system_now(),
         )
         .unwrap();
     }

@@ -56,6 +56,7 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
             &mut c,
             &format!("Learner {i}"),
             Some(&format!("l{i}@example.edu")),
+            cairn::clock::system_now(),
         )
         .unwrap();
         let feed = cairn::db::feeds::create_feed(
@@ -69,6 +70,7 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
                 confirm_token_hash: None,
                 manage_token_hash: None,
             },
+            cairn::clock::system_now(),
         )
         .unwrap();
         exec(&mut c, &format!("UPDATE feeds SET status = '{status}', error_count = {errors} WHERE id = {}", feed.id));
@@ -101,9 +103,9 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
         );
         links.push((id, task));
     }
-    cairn::db::links::set_tie(&mut c, links[0].0, links[0].1, false).unwrap();
-    cairn::db::links::set_tie(&mut c, links[4].0, links[4].1, true).unwrap();
-    cairn::db::links::set_tie(&mut c, links[1].0, tasks[0], true).unwrap();
+    cairn::db::links::set_tie(&mut c, links[0].0, links[0].1, false, cairn::clock::system_now()).unwrap();
+    cairn::db::links::set_tie(&mut c, links[4].0, links[4].1, true, cairn::clock::system_now()).unwrap();
+    cairn::db::links::set_tie(&mut c, links[1].0, tasks[0], true, cairn::clock::system_now()).unwrap();
     exec(&mut c, &format!("UPDATE links SET published_at = {} WHERE id = {}", now - 2 * DAY, links[3].0));
     exec(&mut c, &format!("DELETE FROM links WHERE id = {}", links[2].0));
     let raster = cairn::badges::bake::RasterCache::default();

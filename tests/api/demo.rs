@@ -352,7 +352,13 @@ async fn demo_remove_leaves_no_demo_rows_and_real_data_untouched() {
     let real_server = crate::feedserver::FeedServer::start().await;
     {
         let mut c = app.pool.get().unwrap();
-        let author = cairn::db::feeds::find_or_create_author(&mut c, "Real Learner", Some("real@example.edu")).unwrap();
+        let author = cairn::db::feeds::find_or_create_author(
+            &mut c,
+            "Real Learner",
+            Some("real@example.edu"),
+            cairn::clock::system_now(),
+        )
+        .unwrap();
         cairn::db::feeds::create_feed(
             &mut c,
             cairn::db::feeds::NewFeed {
@@ -364,6 +370,7 @@ async fn demo_remove_leaves_no_demo_rows_and_real_data_untouched() {
                 confirm_token_hash: None,
                 manage_token_hash: None,
             },
+            cairn::clock::system_now(),
         )
         .unwrap();
     }

@@ -1,8 +1,11 @@
 //! The harvester against real HTTP servers: every format, the hard cases, misbehaving
 //! servers and politeness.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use cairn::clock::Clock;
 use cairn::db::feeds::{self, Feed, FeedStatus, NewFeed};
 use cairn::db::links::{self, Authorship, LinkView};
 use diesel::prelude::*;
@@ -26,7 +29,7 @@ pub async fn app_for(server: &FeedServer, adjust: impl FnOnce(&mut cairn::config
 
 pub fn add_feed(app: &TestApp, url: &str, name: &str) -> Feed {
     let mut c = app.pool.get().unwrap();
-    let author = feeds::find_or_create_author(&mut c, name, None).unwrap();
+    let author = feeds::find_or_create_author(&mut c, name, None, cairn::clock::system_now()).unwrap();
     feeds::create_feed(
         &mut c,
         NewFeed {
@@ -38,6 +41,7 @@ pub fn add_feed(app: &TestApp, url: &str, name: &str) -> Feed {
             confirm_token_hash: None,
             manage_token_hash: None,
         },
+        cairn::clock::system_now(),
     )
     .unwrap()
 }
@@ -59,6 +63,11 @@ pub fn links_of(app: &TestApp, feed_id: i64) -> Vec<LinkView> {
 
 pub async fn pass(app: &TestApp) -> cairn::harvest::PassSummary {
     app.harvester.run_pass(None, &|_, _| {}).await.unwrap()
+}
+
+/// A pass of `harvester` (the app's, on a clock of the test's) over the feeds due.
+async fn pass_of(harvester: &cairn::harvest::Harvester) -> cairn::harvest::PassSummary {
+    harvester.run_pass(None, &|_, _| {}).await.unwrap()
 }
 
 fn tags(v: &LinkView) -> Vec<String> {
@@ -200,12 +209,18 @@ async fn an_unchanged_feed_costs_a_304_and_a_changed_item_updates_its_link() {
     );
     let app = app_for(&server, |_| {}).await;
     let f = add_feed(&app, &server.url("/f.xml"), "Ada");
-    pass(&app).await;
+    // Time moves only when the test moves it.
+    let (clock, hand) = Clock::manual(f.next_poll_at);
+    let harvester = app.harvester.clone().with_clock(clock);
+    pass_of(&harvester).await;
     assert_eq!(links_of(&app, f.id).len(), 3);
-    assert!(feed(&app, f.id).next_poll_at > cairn::db::now() + 3000, "next poll about an hour later");
+    let next = feed(&app, f.id).next_poll_at;
+    assert!(next > f.next_poll_at + 3000, "next poll about an hour later");
 
-    make_due(&app);
-    let s = pass(&app).await;
+    hand.set(next - 1);
+    assert_eq!(pass_of(&harvester).await.feeds, 0, "not polled before its time");
+    hand.set(next);
+    let s = pass_of(&harvester).await;
     assert_eq!(s.not_modified, 1);
     assert_eq!(server.last_header("/f.xml", "if-none-match").as_deref(), Some("\"v1\""));
     assert_eq!(server.hits("/f.xml"), 2);
@@ -222,8 +237,8 @@ async fn an_unchanged_feed_costs_a_304_and_a_changed_item_updates_its_link() {
             etag: Some("\"v2\"".into()),
         },
     );
-    make_due(&app);
-    let s = pass(&app).await;
+    hand.set(feed(&app, f.id).next_poll_at);
+    let s = pass_of(&harvester).await;
     assert_eq!((s.added, s.updated), (1, 1), "{s:?}");
     let l = links_of(&app, f.id);
     assert_eq!(l.len(), 4, "no duplicates");
@@ -267,8 +282,10 @@ async fn gone_feeds_stop_and_busy_servers_are_backed_off() {
     let busy = add_feed(&app, &server.url("/busy.xml"), "B");
     let down = add_feed(&app, &server.url("/down.xml"), "C");
     let missing = add_feed(&app, &server.url("/missing.xml"), "D");
-    let before = cairn::db::now();
-    pass(&app).await;
+    let before = missing.next_poll_at;
+    let (clock, hand) = Clock::manual(before);
+    let harvester = app.harvester.clone().with_clock(clock);
+    pass_of(&harvester).await;
     assert_eq!(feed(&app, gone.id).status.as_str(), "gone");
     let b = feed(&app, busy.id);
     assert!(b.next_poll_at >= before + 7200, "Retry-After honoured");
@@ -278,13 +295,73 @@ async fn gone_feeds_stop_and_busy_servers_are_backed_off() {
     assert!(feed(&app, missing.id).last_error.unwrap().contains("404"));
 
     // A second failure doubles the wait; the gone feed is not asked again.
-    make_due(&app);
-    let before = cairn::db::now();
-    pass(&app).await;
+    let before = d.next_poll_at;
+    hand.set(before);
+    pass_of(&harvester).await;
     let d2 = feed(&app, down.id);
     assert_eq!(d2.error_count, 2);
     assert!(d2.next_poll_at >= before + 120, "backoff doubled");
     assert_eq!(server.hits("/gone.xml"), 1);
+}
+
+#[tokio::test]
+async fn a_pass_stamps_its_links_and_its_next_polls_from_one_reading_of_the_clock() {
+    let server = FeedServer::start().await;
+    let body = String::from_utf8(fixture("rss2.xml")).unwrap();
+    server.set("/a.xml", Reply::xml(body.clone().into_bytes()));
+    server.set("/b.xml", Reply::xml(fixture("atom10.xml")));
+    let app = app_for(&server, |s| s.harvest.interval_secs = 3600).await;
+    let a = add_feed(&app, &server.url("/a.xml"), "Ada");
+    let b = add_feed(&app, &server.url("/b.xml"), "Grace");
+    // A clock that moves one second each time it is read: everything a pass writes carries
+    // the one value it read.
+    let t0 = b.next_poll_at + 1000;
+    let ticks = Arc::new(AtomicI64::new(t0));
+    let read = ticks.clone();
+    let harvester = app.harvester.clone().with_clock(Clock::from_fn(move || read.fetch_add(1, Ordering::SeqCst)));
+    let s = pass_of(&harvester).await;
+    assert_eq!((s.feeds, s.failed), (2, 0), "{s:?}");
+    assert_eq!(ticks.load(Ordering::SeqCst), t0 + 1, "the pass read the clock once");
+    let tie_times = |feed_id: i64| -> Vec<i64> {
+        use cairn::db::schema::{link_tasks, links};
+        link_tasks::table
+            .inner_join(links::table)
+            .filter(links::feed_id.eq(feed_id))
+            .select(link_tasks::created_at)
+            .load(&mut app.pool.get().unwrap())
+            .unwrap()
+    };
+    for f in [&a, &b] {
+        let polled = feed(&app, f.id);
+        assert_eq!((polled.last_polled_at, polled.last_success_at), (Some(t0), Some(t0)), "feed {}", f.id);
+        assert_eq!(polled.updated_at, t0);
+        // The interval, give or take its tenth of jitter, from the same `now`.
+        assert!((t0 + 3240..=t0 + 3960).contains(&polled.next_poll_at), "{} after {t0}", polled.next_poll_at);
+        let links = links_of(&app, f.id);
+        assert!(!links.is_empty());
+        for l in &links {
+            assert_eq!((l.link.harvested_at, l.link.changed_at), (t0, t0), "{}", l.link.title);
+        }
+        let ties = tie_times(f.id);
+        assert!(!ties.is_empty() && ties.iter().all(|t| *t == t0), "{ties:?}");
+    }
+
+    // At the next poll, an edited post is stamped with that pass's time; the others keep theirs.
+    server.set("/a.xml", Reply::xml(body.replace("Data &amp; me", "Data and me, revised").into_bytes()));
+    let t1 = feed(&app, a.id).next_poll_at.max(feed(&app, b.id).next_poll_at);
+    ticks.store(t1, Ordering::SeqCst);
+    let s = pass_of(&harvester).await;
+    assert_eq!((s.feeds, s.updated), (2, 1), "{s:?}");
+    assert_eq!(ticks.load(Ordering::SeqCst), t1 + 1, "the pass read the clock once");
+    for l in links_of(&app, a.id) {
+        let want = if l.link.title == "Data and me, revised" { (t0, t1) } else { (t0, t0) };
+        assert_eq!((l.link.harvested_at, l.link.changed_at), want, "{}", l.link.title);
+    }
+    for f in [&a, &b] {
+        let polled = feed(&app, f.id);
+        assert_eq!(polled.last_polled_at, Some(t1));
+        assert!((t1 + 3240..=t1 + 3960).contains(&polled.next_poll_at), "{} after {t1}", polled.next_poll_at);
+    }
 }
 
 #[tokio::test]

@@ -303,12 +303,12 @@ async fn summaries_stored_with_a_script_link_by_earlier_versions_are_sanitised_a
         use cairn::db::schema::links::dsl;
         diesel::update(dsl::links.find(id)).set(dsl::summary_html.eq(legacy)).execute(&mut conn).unwrap();
     }
-    assert_eq!(cairn::db::links::resanitize_unsafe_summaries(&mut conn).unwrap(), 1);
+    assert_eq!(cairn::harvest::resanitize_unsafe_summaries(&mut conn).unwrap(), 1);
     let summary = links_of(&app, f.id)[0].link.summary_html.clone();
     assert!(summary.contains("kept") && summary.contains("Click me"), "{summary}");
     assert!(!summary.to_ascii_lowercase().contains("javascript"), "{summary}");
     // Clean summaries are left alone.
-    assert_eq!(cairn::db::links::resanitize_unsafe_summaries(&mut conn).unwrap(), 0);
+    assert_eq!(cairn::harvest::resanitize_unsafe_summaries(&mut conn).unwrap(), 0);
 }
 
 #[tokio::test]

@@ -103,8 +103,13 @@ async fn site() -> (TestApp, String, i64) {
     let mut c = app.pool.get().unwrap();
     let course = cairn::db::courses::get_course_by_slug(&mut c, cairn::demo::DEMO_SLUG).unwrap().id;
     // A feed that fails with a long message, as the Feeds table meets them.
-    let author =
-        cairn::db::feeds::find_or_create_author(&mut c, "Sam Longname-Example", Some("sam@example.edu")).unwrap();
+    let author = cairn::db::feeds::find_or_create_author(
+        &mut c,
+        "Sam Longname-Example",
+        Some("sam@example.edu"),
+        cairn::clock::system_now(),
+    )
+    .unwrap();
     let feed = cairn::db::feeds::create_feed(
         &mut c,
         cairn::db::feeds::NewFeed {
@@ -116,6 +121,7 @@ async fn site() -> (TestApp, String, i64) {
             confirm_token_hash: None,
             manage_token_hash: None,
         },
+        cairn::clock::system_now(),
     )
     .unwrap();
     diesel::RunQueryDsl::execute(

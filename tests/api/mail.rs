@@ -112,7 +112,9 @@ async fn setup() -> (TestApp, FeedServer, crate::smtp::SmtpSink, i64, String) {
     .await;
     let portfolio = {
         let mut c = app.pool.get().unwrap();
-        let author = cairn::db::feeds::find_or_create_author(&mut c, "Ada Lovelace", Some(LEARNER)).unwrap();
+        let author =
+            cairn::db::feeds::find_or_create_author(&mut c, "Ada Lovelace", Some(LEARNER), cairn::clock::system_now())
+                .unwrap();
         cairn::db::learners::set_name_choice(&mut c, author.id, cairn::db::learners::NameShown::Initials, None)
             .unwrap();
         cairn::db::feeds::create_feed(
@@ -126,6 +128,7 @@ async fn setup() -> (TestApp, FeedServer, crate::smtp::SmtpSink, i64, String) {
                 confirm_token_hash: None,
                 manage_token_hash: Some("0".repeat(64).as_str()),
             },
+            cairn::clock::system_now(),
         )
         .unwrap();
         cairn::db::portfolios::of_author(&mut c, author.id).unwrap().unwrap().public_id

@@ -23,8 +23,13 @@ pub async fn app_with_learner() -> (TestApp, String) {
     let app = spawn_app().await;
     let mut c = app.pool.get().unwrap();
     cairn::demo::seed(&mut c).unwrap();
-    let author =
-        cairn::db::feeds::find_or_create_author(&mut c, "Lin Example-Realname", Some("lin@example.edu")).unwrap();
+    let author = cairn::db::feeds::find_or_create_author(
+        &mut c,
+        "Lin Example-Realname",
+        Some("lin@example.edu"),
+        cairn::clock::system_now(),
+    )
+    .unwrap();
     // She chose to be shown by a pseudonym.
     cairn::db::learners::set_name_choice(&mut c, author.id, cairn::db::learners::NameShown::Pseudonym, Some("Lin E."))
         .unwrap();
@@ -40,6 +45,7 @@ pub async fn app_with_learner() -> (TestApp, String) {
             confirm_token_hash: None,
             manage_token_hash: Some(&hash),
         },
+        cairn::clock::system_now(),
     )
     .unwrap();
     let raster = cairn::badges::bake::RasterCache::default();

@@ -211,7 +211,9 @@ async fn outbox_attempt(
     let app = crate::harvest::app_for(server, adjust).await;
     {
         let mut c = app.pool.get().unwrap();
-        let author = cairn::db::feeds::find_or_create_author(&mut c, "Ada", Some("ada@example.edu")).unwrap();
+        let author =
+            cairn::db::feeds::find_or_create_author(&mut c, "Ada", Some("ada@example.edu"), cairn::clock::system_now())
+                .unwrap();
         let feed = cairn::db::feeds::NewFeed {
             author_id: author.id,
             url: &server.url("/f.xml"),
@@ -221,7 +223,7 @@ async fn outbox_attempt(
             confirm_token_hash: None,
             manage_token_hash: None,
         };
-        cairn::db::feeds::create_feed(&mut c, feed).unwrap();
+        cairn::db::feeds::create_feed(&mut c, feed, cairn::clock::system_now()).unwrap();
     }
     crate::harvest::pass(&app).await;
     app.login().await;
@@ -619,7 +621,9 @@ async fn awarded_on(learner: &FeedServer, foreign: &FeedServer) -> (TestApp, Str
     let app = crate::harvest::app_for(learner, |s| s.allow_origins.push(other)).await;
     {
         let mut c = app.pool.get().unwrap();
-        let author = cairn::db::feeds::find_or_create_author(&mut c, "Ada", Some("ada@example.edu")).unwrap();
+        let author =
+            cairn::db::feeds::find_or_create_author(&mut c, "Ada", Some("ada@example.edu"), cairn::clock::system_now())
+                .unwrap();
         let feed = cairn::db::feeds::NewFeed {
             author_id: author.id,
             url: &learner.url("/f.xml"),
@@ -629,7 +633,7 @@ async fn awarded_on(learner: &FeedServer, foreign: &FeedServer) -> (TestApp, Str
             confirm_token_hash: None,
             manage_token_hash: None,
         };
-        cairn::db::feeds::create_feed(&mut c, feed).unwrap();
+        cairn::db::feeds::create_feed(&mut c, feed, cairn::clock::system_now()).unwrap();
     }
     crate::harvest::pass(&app).await;
     app.login().await;

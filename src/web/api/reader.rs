@@ -213,8 +213,8 @@ pub async fn tie(
     body: web::Json<TieInput>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::ReaderWrite)?;
-    let (link, input) = (link_id.into_inner(), body.into_inner());
-    db(&state, move |c| store(crate::db::links::set_tie(c, link, input.task_id, input.tied))).await?;
+    let (link, input, now) = (link_id.into_inner(), body.into_inner(), crate::clock::system_now());
+    db(&state, move |c| store(crate::db::links::set_tie(c, link, input.task_id, input.tied, now))).await?;
     entry_response(&state, link).await
 }
 
