@@ -8,15 +8,7 @@ use super::awards::Award;
 use super::courses::Task;
 use super::schema::{awards, tasks};
 
-super::stored::stored_enum! {
-    /// An award's standing, as the API's `state` filter names it.
-    pub enum AwardState {
-        /// Neither revoked nor expired.
-        Valid = "valid",
-        Revoked = "revoked",
-        Expired = "expired",
-    }
-}
+pub use super::awards::AwardState;
 
 /// Filters of the award list (all optional).
 #[derive(Debug, Clone, Default)]

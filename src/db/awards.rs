@@ -5,7 +5,18 @@ use diesel::prelude::*;
 use super::schema::{award_art, awards, tasks};
 use super::{OptionalExt, StoreResult};
 
+super::stored::stored_enum! {
+    /// An award's standing, as the API's `state` filter names it.
+    pub enum AwardState {
+        /// Neither revoked nor expired.
+        Valid = "valid",
+        Revoked = "revoked",
+        Expired = "expired",
+    }
+}
+
 /// An award without its baked images.
+
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = awards)]
 pub struct Award {
@@ -32,8 +43,7 @@ pub struct Award {
 
 impl Award {
     /// Where the award stands at `now`: revoked, expired or valid.
-    pub fn state_at(&self, now: i64) -> super::api::AwardState {
-        use super::api::AwardState;
+    pub fn state_at(&self, now: i64) -> AwardState {
         if self.is_revoked() {
             AwardState::Revoked
         } else if self.is_expired(now) {
