@@ -359,8 +359,8 @@ pub async fn request_forget(
     author_id: i64,
     now: i64,
 ) -> Result<(), RequestError> {
-    let token = crate::auth::random_token();
-    let (hash, limit) = (crate::auth::token_hash(&token), ctx.mails_per_day);
+    let token = crate::tokens::random_token();
+    let (hash, limit) = (crate::tokens::token_hash(&token), ctx.mails_per_day);
     let email = crate::db::run(ctx.pool, move |c| {
         write_tx(c, |c| {
             let author = crate::db::feeds::get_author(c, author_id)?;
@@ -386,7 +386,7 @@ pub async fn request_forget(
 
 /// The learner whose emailed forget link carries `token`, if it is current at `now`.
 pub fn requested(conn: &mut SqliteConnection, token: &str, now: i64) -> StoreResult<Holdings> {
-    let author = learners::forget_request(conn, &crate::auth::token_hash(token), now)?
+    let author = learners::forget_request(conn, &crate::tokens::token_hash(token), now)?
         .ok_or(StoreError::NotFound("forget link (it may have expired or been used)"))?;
     learners::holdings_of_author(conn, author)
 }

@@ -67,8 +67,8 @@ pub fn create(
         return Err(StoreError::field("expires", format!("a token expires after 1 to {MAX_EXPIRY_DAYS} days")));
     }
     instructors::find(conn, instructor_id)?.ok_or(StoreError::NotFound("instructor"))?;
-    let secret = format!("{TOKEN_PREFIX}{}", crate::auth::random_token());
-    let hash = crate::auth::token_hash(&secret);
+    let secret = format!("{TOKEN_PREFIX}{}", crate::tokens::random_token());
+    let hash = crate::tokens::token_hash(&secret);
     let token = tokens::insert(
         conn,
         &NewToken {
@@ -120,7 +120,7 @@ pub fn authenticate(
     if !secret.starts_with(TOKEN_PREFIX) {
         return Err(TokenError::Unknown);
     }
-    let mut token = tokens::by_hash(conn, &crate::auth::token_hash(secret))?.ok_or(TokenError::Unknown)?;
+    let mut token = tokens::by_hash(conn, &crate::tokens::token_hash(secret))?.ok_or(TokenError::Unknown)?;
     if token.revoked_at.is_some() {
         return Err(TokenError::Revoked);
     }

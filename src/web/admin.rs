@@ -11,13 +11,13 @@ use serde::Deserialize;
 use super::charts::{self, Labels, Layout, Row};
 use super::multipart::{self, UploadForm};
 use super::{AppState, Page, redirect, render, render_status, safe_back};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::badges::art;
 use crate::db::courses::{self, ArtworkChange, Course, Direction, Module, Outline, Task, TaskForm, TitledForm};
 use crate::db::dashboard;
 use crate::db::institution::{self, InstitutionForm};
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(dashboard))

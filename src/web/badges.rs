@@ -13,7 +13,6 @@ use serde::Deserialize;
 use super::cache::{self, Doc, DocKey, Policy};
 use super::{AppState, Page, day, render};
 use crate::app::verification;
-use crate::auth::{self, CsrfForm};
 use crate::badges::award::assertion_document;
 use crate::badges::ob;
 use crate::db::StoreResult;
@@ -21,7 +20,8 @@ use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Task};
 use crate::db::institution::{self, Institution};
 use crate::db::portfolios::{self, Portfolio};
-use crate::error::AppError;
+use crate::web::auth::{self, CsrfForm};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/issuer", web::get().to(issuer))
@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Machines get JSON-LD; browsers (Accept: text/html) get a page.
 fn wants_html(req: &HttpRequest) -> bool {
-    crate::error::negotiate(req, crate::error::Format::Json) == crate::error::Format::Html
+    crate::web::error::negotiate(req, crate::web::error::Format::Json) == crate::web::error::Format::Html
 }
 
 /// Serves `key` from memory, or makes it with `make` and keeps it. The generation is read

@@ -10,12 +10,12 @@ use serde::Deserialize;
 
 use super::{AppState, Page, render, render_status};
 use crate::app::subscribe::{self, Joined, Joining, SubscribeError};
-use crate::auth::CsrfForm;
 use crate::db::feeds::Feed;
 use crate::db::now;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
 use crate::harvest::discover::FeedLink;
+use crate::web::auth::CsrfForm;
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/join", web::get().to(join_get))
@@ -381,7 +381,7 @@ async fn manage_post(
     let choice = (form.shown.as_str(), form.pseudonym.as_str());
     let errors = match subscribe::change(&state.joining(), &feed, &author, &form.name, choice, &form.url, now()).await {
         Ok(()) => {
-            crate::auth::flash(&session, "Your subscription was updated.");
+            crate::web::auth::flash(&session, "Your subscription was updated.");
             return Ok(super::redirect(&format!("/subscription/{token}")));
         }
         Err(SubscribeError::Invalid(errors)) => errors,

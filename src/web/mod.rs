@@ -3,11 +3,13 @@
 
 mod admin;
 pub mod api;
+pub mod auth;
 mod badges;
 mod cache;
 mod chain;
 mod charts;
 mod demo;
+pub mod error;
 mod feeds;
 mod join;
 mod learners;
@@ -27,10 +29,10 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use diesel::SqliteConnection;
 
-use crate::auth::{self, LoginThrottle};
 use crate::db::{DbPool, StoreResult};
-use crate::error::AppError;
+use auth::LoginThrottle;
 pub use cache::{DocCache, FRESH_FOR, after_changes};
+use error::AppError;
 
 /// State shared by all handlers.
 pub struct AppState {
@@ -264,7 +266,7 @@ pub fn render<T: Template>(t: &T) -> Result<HttpResponse, AppError> {
 pub fn render_status<T: Template>(t: &T, status: StatusCode) -> Result<HttpResponse, AppError> {
     let body = t.render().map_err(|e| AppError::Internal(e.into()))?;
     let mut res = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body);
-    crate::error::mark_final(&mut res);
+    crate::web::error::mark_final(&mut res);
     Ok(res)
 }
 

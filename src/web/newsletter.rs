@@ -10,13 +10,13 @@ use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, render_status};
 use crate::app::newsletter::{self as nl, Built, Content, Links, NewsletterError, Subscribing};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::badges::art::xml_escape;
 use crate::db::courses::{self, Course};
 use crate::db::newsletter::{self as store, ComplaintSource, CourseSettings, Issue, Subscriber};
 use crate::db::now;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 
 /// Readers per page of the instructor's list.
 const READERS_PER_PAGE: i64 = 50;

@@ -10,8 +10,8 @@ use super::{AppState, Page, render};
 use crate::badges::art;
 use crate::db::courses::{self, Course, Module, Outline, Task};
 use crate::db::institution::{self, Institution};
-use crate::error::AppError;
 use crate::markdown;
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))

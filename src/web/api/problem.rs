@@ -248,7 +248,7 @@ impl ResponseError for Problem {
         if self.kind == Kind::Unauthorized {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
-        crate::error::mark_final(&mut res);
+        crate::web::error::mark_final(&mut res);
         res
     }
 }
@@ -258,7 +258,7 @@ pub fn stored_response(status: u16, body: String) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let kind = if status.is_success() { "application/json" } else { PROBLEM_JSON };
     let mut res = HttpResponse::build(status).content_type(kind).body(body);
-    crate::error::mark_final(&mut res);
+    crate::web::error::mark_final(&mut res);
     res
 }
 

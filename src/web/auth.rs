@@ -19,23 +19,16 @@ use std::time::{Duration, Instant};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use rand::RngCore;
 use serde::de::DeserializeOwned;
 
 use crate::config::SessionSettings;
 use crate::db::{DbPool, sessions};
-use crate::error::AppError;
+use crate::tokens::{random_token, token_hash};
+use crate::web::error::AppError;
 
 const SESSION_INSTRUCTOR: &str = "instructor_id";
 const SESSION_CSRF: &str = "csrf";
 const SESSION_FLASH: &str = "flash";
-
-/// 32 random bytes as hex.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
 
 /// The session's CSRF token, created on first use.
 pub fn csrf_token(session: &Session) -> String {
@@ -401,12 +394,6 @@ impl LoginThrottle {
             f.count = f.count.saturating_sub(1);
         }
     }
-}
-
-/// SHA-256 (hex) of a token sent by email; only the hash is stored.
-pub fn token_hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]
