@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, Page, render, render_status};
+use super::{AppState, ConfirmLinkPage, Page, render, render_status};
 use crate::app::subscribe::{self, Joined, Joining, SubscribeError};
 use crate::db::feeds::Feed;
 use crate::db::now;
@@ -248,19 +248,6 @@ fn refused(e: SubscribeError) -> AppError {
         SubscribeError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
         SubscribeError::Store(e) => e.into(),
     }
-}
-
-/// A page that confirms by a POST from its button, as the mail's link leads to: a GET only
-/// shows the page, so a mail scanner following links confirms nothing.
-#[derive(Template)]
-#[template(path = "confirm_link.html")]
-pub(super) struct ConfirmLinkPage {
-    pub page: Page,
-    pub heading: &'static str,
-    pub message: String,
-    /// Where the button POSTs: the link itself.
-    pub action: String,
-    pub button: &'static str,
 }
 
 /// The confirmation link of the join mail: a page with one button, or 404 for a link that is

@@ -119,7 +119,7 @@ async fn issue_page(
         l: &links,
         url: url.clone(),
     })?;
-    let (k, v) = super::badges::webmention_link(&state.base_url);
+    let (k, v) = super::webmention_link(&state.base_url);
     res.headers_mut().insert(k, v);
     Ok(res)
 }
@@ -253,7 +253,7 @@ fn refused(e: NewsletterError) -> AppError {
 /// The confirmation link of a reader's mail: a page with one button, so that a mail scanner
 /// following links confirms nothing.
 async fn confirm_page(session: Session, token: web::Path<String>) -> Result<HttpResponse, AppError> {
-    render(&super::join::ConfirmLinkPage {
+    render(&super::ConfirmLinkPage {
         page: Page::new(&session, "Confirm the newsletter"),
         heading: "Confirm the newsletter",
         message: "Press the button to start receiving the course newsletter at this address.".into(),
