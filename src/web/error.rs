@@ -1,9 +1,12 @@
 //! The web layer's error type and the one place where errors become HTTP responses.
 //!
-//! Handlers return [`AppError`]; its `ResponseError` impl picks the status and a JSON body.
-//! The [`negotiate_errors`] middleware then renders every error response (ours or actix's
-//! own, such as a malformed form) as an HTML page unless the client asked for JSON, so
-//! browsers get a page and scripts get `{"error": {"status", "message"}}`.
+//! Every error a handler can meet is mapped here, once: each domain error becomes an
+//! [`AppError`], and an `AppError` says its [`Kind`] (status, problem type, title), the detail a
+//! client may read, the field errors, and how long to wait before trying again. Both answers
+//! are made from that one mapping: the [`negotiate_errors`] middleware renders it as an HTML
+//! page, or `{"error": {"status", "message"}}` when the client asked for JSON, and the API's
+//! `Problem` (web/api/problem.rs) renders the same mapping as `application/problem+json`.
+//! Adding an error variant is one arm in one `From` impl below.
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,7 +15,141 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use crate::app::award::HashtagAwardError;
+use crate::app::learners::RequestError;
+use crate::app::newsletter::NewsletterError;
+use crate::app::subscribe::SubscribeError;
+use crate::app::tokens::{IdempotencyError, TokenError};
 use crate::db::StoreError;
+use crate::domain::FieldErrors;
+
+/// The kinds of error a client can be answered with, each with its status and, for the API,
+/// a stable problem `type` and title. The one table both error formats read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The request could not be read (malformed JSON, a bad query parameter or path).
+    BadRequest,
+    /// No bearer token, or one that is unknown, revoked or expired.
+    Unauthorized,
+    /// The token lacks the scope the operation needs.
+    InsufficientScope,
+    /// A state-changing form without the session's CSRF token (pages only).
+    Csrf,
+    NotFound,
+    MethodNotAllowed,
+    /// The change conflicts with what is stored (an award already made or already revoked).
+    Conflict,
+    /// It existed, and is gone for good (pages only).
+    Gone,
+    /// The input breaks a rule (by field in `errors`).
+    Invalid,
+    /// An `Idempotency-Key` was reused with a different request.
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    RateLimited,
+    /// A queue or limit is full for now, or the database is busy: try again later.
+    Busy,
+    /// Not signed in: the page redirects to the login page (pages only).
+    SignInRequired,
+    Internal,
+}
+
+impl Kind {
+    /// The kinds the API answers with, each described on the API reference page.
+    pub const ALL: &'static [Kind] = &[
+        Kind::BadRequest,
+        Kind::Unauthorized,
+        Kind::InsufficientScope,
+        Kind::NotFound,
+        Kind::MethodNotAllowed,
+        Kind::Conflict,
+        Kind::Invalid,
+        Kind::IdempotencyKeyReused,
+        Kind::PayloadTooLarge,
+        Kind::RateLimited,
+        Kind::Busy,
+        Kind::Internal,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "bad-request",
+            Kind::Unauthorized => "unauthorized",
+            Kind::InsufficientScope => "insufficient-scope",
+            Kind::Csrf => "csrf",
+            Kind::NotFound => "not-found",
+            Kind::MethodNotAllowed => "method-not-allowed",
+            Kind::Conflict => "conflict",
+            Kind::Gone => "gone",
+            Kind::Invalid => "invalid",
+            Kind::IdempotencyKeyReused => "idempotency-key-reused",
+            Kind::PayloadTooLarge => "payload-too-large",
+            Kind::RateLimited => "rate-limited",
+            Kind::Busy => "busy",
+            Kind::SignInRequired => "sign-in-required",
+            Kind::Internal => "internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "The request could not be read",
+            Kind::Unauthorized => "A valid API token is needed",
+            Kind::InsufficientScope => "The token lacks the scope this needs",
+            Kind::Csrf => "The form did not come from Cairn",
+            Kind::NotFound => "Not found",
+            Kind::MethodNotAllowed => "Method not allowed",
+            Kind::Conflict => "The change conflicts with what is stored",
+            Kind::Gone => "Gone for good",
+            Kind::Invalid => "The input breaks a rule",
+            Kind::IdempotencyKeyReused => "The Idempotency-Key was used for another request",
+            Kind::PayloadTooLarge => "The request body is too large",
+            Kind::RateLimited => "Too many requests with this token",
+            Kind::Busy => "Busy; try again later",
+            Kind::SignInRequired => "Please sign in",
+            Kind::Internal => "Something went wrong on our side",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::InsufficientScope | Kind::Csrf => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Gone => StatusCode::GONE,
+            Kind::Invalid | Kind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::SignInRequired => StatusCode::SEE_OTHER,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Whether the client is told only that something failed, and the cause goes to the log.
+    pub fn hides_cause(self) -> bool {
+        self == Kind::Internal
+    }
+
+    /// The problem's `type`: its entry on the reference page, the same on every instance.
+    pub fn type_uri(self) -> String {
+        format!("/api/v1/reference#problem-{}", self.slug())
+    }
+
+    /// Headers every answer of this kind carries, whatever its format: `Retry-After` when there
+    /// is a wait, the bearer challenge with a 401.
+    pub fn add_headers(self, headers: &mut header::HeaderMap, retry_after: Option<u64>) {
+        if let Some(s) = retry_after {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        if self == Kind::Unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -22,7 +159,7 @@ pub enum AppError {
     BadRequest(String),
     /// Form input that breaks a rule, by field.
     #[error("{0}")]
-    Invalid(crate::domain::FieldErrors),
+    Invalid(FieldErrors),
     /// A state-changing request without a valid CSRF token.
     #[error(
         "this form has expired or did not come from Cairn (missing or wrong CSRF token); reload the page and try again"
@@ -44,8 +181,83 @@ pub enum AppError {
     /// Not signed in: redirect to the login page, then back to `next`.
     #[error("please sign in")]
     LoginRequired { next: String },
+    /// An API token that is missing, unknown, revoked or expired (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// An `Idempotency-Key` sent again with a different request (422).
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+    /// Our own failure; a pool that gave no connection in time or a database that stayed
+    /// locked is a 503 (see [`crate::db::is_unavailable`]), anything else a 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// Seconds a client is asked to wait after a [`AppError::Busy`].
+const BUSY_RETRY_AFTER: u64 = 60;
+
+/// Seconds a client is asked to wait when the database was busy.
+const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+/// What a client reads about a failure of ours.
+const INTERNAL_MESSAGE: &str = "something went wrong on our side; the problem has been logged";
+
+impl AppError {
+    /// The kind of answer: status, problem type and title.
+    pub fn kind(&self) -> Kind {
+        match self {
+            AppError::NotFound(_) => Kind::NotFound,
+            AppError::BadRequest(_) => Kind::BadRequest,
+            AppError::Invalid(_) => Kind::Invalid,
+            AppError::Csrf => Kind::Csrf,
+            AppError::Conflict(_) => Kind::Conflict,
+            AppError::Gone(_) => Kind::Gone,
+            AppError::Busy(_) => Kind::Busy,
+            AppError::TooManyRequests { .. } | AppError::Limited { .. } => Kind::RateLimited,
+            AppError::LoginRequired { .. } => Kind::SignInRequired,
+            AppError::Unauthorized(_) => Kind::Unauthorized,
+            AppError::IdempotencyKeyReused(_) => Kind::IdempotencyKeyReused,
+            AppError::Internal(e) if e.chain().any(crate::db::is_unavailable) => Kind::Busy,
+            AppError::Internal(_) => Kind::Internal,
+        }
+    }
+
+    /// This occurrence in words a client may read; a failure of ours shows none of its
+    /// internals.
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Internal(_) if self.kind() == Kind::Busy => {
+                "the database is busy; try again in a few seconds".to_string()
+            }
+            AppError::Internal(_) => INTERNAL_MESSAGE.to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Seconds to wait before trying again (`Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests { retry_after } | AppError::Limited { retry_after, .. } => Some(*retry_after),
+            AppError::Busy(_) => Some(BUSY_RETRY_AFTER),
+            AppError::Internal(_) if self.kind() == Kind::Busy => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    /// The rule violations by field, when the input broke rules.
+    pub fn field_errors(&self) -> Option<&FieldErrors> {
+        match self {
+            AppError::Invalid(errors) => Some(errors),
+            _ => None,
+        }
+    }
+
+    /// One field's rule violation.
+    pub fn field(field: &'static str, message: impl Into<String>) -> AppError {
+        let mut e = FieldErrors::new();
+        e.add(field, message);
+        AppError::Invalid(e)
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -57,7 +269,76 @@ impl From<StoreError> for AppError {
             StoreError::Busy(msg) => AppError::Busy(msg),
             StoreError::Gone(msg) => AppError::Gone(msg.to_string()),
             StoreError::Internal(e) => AppError::Internal(e),
-            other => AppError::Internal(other.into()),
+            other @ (StoreError::Db(_) | StoreError::Pool(_)) => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<SubscribeError> for AppError {
+    fn from(e: SubscribeError) -> Self {
+        match e {
+            SubscribeError::MailLimit { wait, .. } => {
+                AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
+            }
+            SubscribeError::Invalid(errors) => AppError::Invalid(errors),
+            SubscribeError::Busy(e) => AppError::Busy(e.to_string()),
+            SubscribeError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
+            SubscribeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<NewsletterError> for AppError {
+    fn from(e: NewsletterError) -> Self {
+        match e {
+            NewsletterError::MailLimit { wait, .. } => {
+                AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
+            }
+            NewsletterError::Invalid(errors) => AppError::Invalid(errors),
+            NewsletterError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RequestError> for AppError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::MailLimit { .. } => AppError::Limited { message: e.to_string(), retry_after: 3600 },
+            RequestError::NoAddress => AppError::Conflict(e.to_string()),
+            RequestError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
+            RequestError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<HashtagAwardError> for AppError {
+    fn from(e: HashtagAwardError) -> Self {
+        match e {
+            HashtagAwardError::Hashtag(msg) => AppError::field("task", msg),
+            e @ HashtagAwardError::NoTask(_) => AppError::field("task", e.to_string()),
+            HashtagAwardError::Invalid(errors) => AppError::Invalid(errors),
+            HashtagAwardError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<TokenError> for AppError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Store(e) => e.into(),
+            // One answer for every refused token: which tokens exist is nobody's business.
+            TokenError::Unknown | TokenError::Revoked | TokenError::Expired => {
+                AppError::Unauthorized("the bearer token is unknown, revoked or expired".into())
+            }
+        }
+    }
+}
+
+impl From<IdempotencyError> for AppError {
+    fn from(e: IdempotencyError) -> Self {
+        match e {
+            e @ IdempotencyError::Mismatch => AppError::IdempotencyKeyReused(e.to_string()),
+            IdempotencyError::Store(e) => e.into(),
         }
     }
 }
@@ -74,56 +355,32 @@ struct Final;
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Csrf => StatusCode::FORBIDDEN,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Gone(_) => StatusCode::GONE,
-            AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::TooManyRequests { .. } | AppError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().status()
     }
 
+    /// The JSON form; [`negotiate_errors`] makes it a page when the client wants one.
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        match self {
-            AppError::LoginRequired { next } => {
-                let target = format!(
-                    "/login?next={}",
-                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-                );
-                HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish()
-            }
-            AppError::TooManyRequests { retry_after } | AppError::Limited { retry_after, .. } => {
-                let mut res = json_error(self.status_code(), &self.to_string());
-                res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
-                res
-            }
-            AppError::Busy(message) => {
-                let mut res = json_error(self.status_code(), message);
-                res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(BUSY_RETRY_AFTER));
-                res
-            }
-            _ => json_error(self.status_code(), &public_message(self.status_code(), &self.to_string())),
+        let kind = self.kind();
+        if let AppError::LoginRequired { next } = self {
+            let target =
+                format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+            return HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish();
         }
+        let mut res = json_error(kind.status(), &self.detail());
+        kind.add_headers(res.headers_mut(), self.retry_after());
+        res
     }
 }
 
-/// The message a client may see: server errors never show their internals (a 503 says
-/// which queue is full, in words written for clients).
+/// The message a client may see of an error that is not ours to map (actix's own): server
+/// errors never show their internals (a 503 says why in words written for clients).
 fn public_message(status: StatusCode, message: &str) -> String {
     if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-        "something went wrong on our side; the problem has been logged".to_string()
+        INTERNAL_MESSAGE.to_string()
     } else {
         message.to_string()
     }
 }
-
-/// Seconds a client is asked to wait after a [`AppError::Busy`].
-const BUSY_RETRY_AFTER: u64 = 60;
 
 /// The one JSON error body: `{"error": {"status": 409, "message": "..."}}`.
 pub fn json_error_body(status: StatusCode, message: &str) -> String {
@@ -223,7 +480,10 @@ pub async fn negotiate_errors(
         let error = res.response().error().map_or_else(|| raw.clone(), cause_chain);
         tracing::error!(status = status.as_u16(), %path, %error, "request failed");
     }
-    let message = public_message(status, &raw);
+    let message = match res.response().error().and_then(|e| e.as_error::<AppError>()) {
+        Some(e) => e.detail(),
+        None => public_message(status, &raw),
+    };
     let json = prefers_json(res.request());
     let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
     let mut res = res.map_body(|head, _old| {

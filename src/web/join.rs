@@ -233,20 +233,7 @@ async fn join_post(
         }
         Err(SubscribeError::Invalid(errors)) => again(&state, form, errors, &session).await,
         Err(SubscribeError::Busy(e)) => busy(&state, form, e, &session).await,
-        Err(e) => Err(refused(e)),
-    }
-}
-
-/// A refusal that is not about the form's fields.
-fn refused(e: SubscribeError) -> AppError {
-    match e {
-        SubscribeError::MailLimit { wait, .. } => {
-            AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
-        }
-        SubscribeError::Invalid(errors) => AppError::Invalid(errors),
-        SubscribeError::Busy(e) => AppError::Busy(e.to_string()),
-        SubscribeError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
-        SubscribeError::Store(e) => e.into(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -372,7 +359,7 @@ async fn manage_post(
             return Ok(super::redirect(&format!("/subscription/{token}")));
         }
         Err(SubscribeError::Invalid(errors)) => errors,
-        Err(e) => return Err(refused(e)),
+        Err(e) => return Err(e.into()),
     };
     let badges = badges_of(&state, &author).await?;
     let portfolio = portfolio_of(&state, &author).await?;
@@ -437,17 +424,8 @@ async fn forget_request(
     token: web::Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    use crate::app::learners::RequestError;
     let (_, author) = load_managed(&state, &token).await?;
-    match crate::app::learners::request_forget(&state.joining(), author.id, now()).await {
-        Ok(()) => {}
-        Err(e @ RequestError::MailLimit { .. }) => {
-            return Err(AppError::Limited { message: e.to_string(), retry_after: 3600 });
-        }
-        Err(e @ RequestError::NoAddress) => return Err(AppError::Conflict(e.to_string())),
-        Err(RequestError::Store(e)) => return Err(e.into()),
-        Err(e @ RequestError::Mail(_)) => return Err(AppError::Internal(anyhow::Error::new(e))),
-    }
+    crate::app::learners::request_forget(&state.joining(), author.id, now()).await?;
     render(&JoinDonePage {
         page: Page::new(&session, "Check your email"),
         heading: "Check your email".into(),

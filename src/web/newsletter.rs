@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, render_status};
-use crate::app::newsletter::{self as nl, Built, Content, Links, NewsletterError, Subscribing};
+use crate::app::newsletter::{self as nl, Built, Content, Links, Subscribing};
 use crate::badges::art::xml_escape;
 use crate::db::courses::{self, Course};
 use crate::db::newsletter::{self as store, ComplaintSource, CourseSettings, Issue, Subscriber};
@@ -213,7 +213,7 @@ async fn subscribe(
                 ),
             )
         }
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -237,16 +237,6 @@ pub(super) async fn also_subscribe(
             tracing::warn!(error = %e, "the newsletter option of a join was not applied");
             format!(" The newsletter subscription was not made ({e}); you can subscribe from the course page.")
         }
-    }
-}
-
-fn refused(e: NewsletterError) -> AppError {
-    match e {
-        NewsletterError::MailLimit { wait, .. } => {
-            AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
-        }
-        NewsletterError::Invalid(errors) => AppError::Invalid(errors),
-        NewsletterError::Store(e) => e.into(),
     }
 }
 
