@@ -246,7 +246,7 @@ pub fn redact_answers(conn: &mut SqliteConnection, ids: &[String], personal: &[S
 /// See [`redact_answers`].
 fn reduce(v: &mut serde_json::Value, ids: &[String], personal: &[String]) {
     use serde_json::Value;
-    let names = |s: &str| crate::app::learners::mentions_any(s, personal);
+    let names = |s: &str| crate::domain::mentions_any(s, personal);
     match v {
         Value::Object(map) => {
             if map.get("id").and_then(Value::as_str).is_some_and(|id| ids.iter().any(|i| i == id)) {

@@ -3,7 +3,7 @@
 
 mod text;
 
-pub use text::{FieldErrors, Text, slugify};
+pub use text::{FieldErrors, Text, mentions_any, slugify};
 
 use std::fmt;
 
