@@ -43,11 +43,7 @@ pub fn csrf_token(session: &Session) -> String {
 /// Constant-time comparison of the submitted token with the session's.
 pub fn verify_csrf(session: &Session, submitted: &str) -> Result<(), AppError> {
     let expected = session.get::<String>(SESSION_CSRF).ok().flatten().unwrap_or_default();
-    if expected.is_empty() || expected.len() != submitted.len() {
-        return Err(AppError::Csrf);
-    }
-    let diff = expected.bytes().zip(submitted.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    if diff == 0 { Ok(()) } else { Err(AppError::Csrf) }
+    if crate::tokens::same(&expected, submitted) { Ok(()) } else { Err(AppError::Csrf) }
 }
 
 /// Marks the session as signed in; a fresh session id and CSRF token guard against fixation.
