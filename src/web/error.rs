@@ -518,7 +518,80 @@ pub fn mark_final(res: &mut HttpResponse) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Format, negotiate_accept};
+    use super::{AppError, Format, Kind, negotiate_accept};
+    use crate::db::StoreError;
+    use crate::web::api::Problem;
+    use actix_web::ResponseError;
+
+    /// SQLite's answer when another writer holds the lock past the busy timeout.
+    fn locked() -> diesel::result::Error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("database is locked".to_string()),
+        )
+    }
+
+    /// The database could not be had: a pool that gave no connection in time, or SQLite locked.
+    fn unavailable() -> Vec<StoreError> {
+        use diesel::r2d2::{ConnectionManager, Pool};
+        let pool = Pool::builder()
+            .max_size(1)
+            .connection_timeout(std::time::Duration::from_millis(10))
+            .build(ConnectionManager::<diesel::SqliteConnection>::new(":memory:"))
+            .unwrap();
+        let _held = pool.get().unwrap();
+        let timeout = pool.get().map(|_| ()).unwrap_err();
+        vec![StoreError::Pool(timeout), StoreError::Db(locked())]
+    }
+
+    #[test]
+    fn a_busy_database_is_503_with_retry_after_in_both_formats() {
+        for e in unavailable() {
+            let page = AppError::from(e);
+            assert_eq!((page.kind(), page.status_code().as_u16()), (Kind::Busy, 503), "{page:?}");
+            assert_eq!(page.retry_after(), Some(5));
+            assert!(!page.detail().contains("pool") && !page.detail().contains("locked"), "{}", page.detail());
+            let problem = Problem::from(page);
+            assert_eq!((problem.kind, problem.retry_after), (Kind::Busy, Some(5)));
+        }
+        let chained = AppError::Internal(anyhow::Error::new(StoreError::Db(locked())).context("a job"));
+        assert_eq!(chained.kind(), Kind::Busy, "found anywhere in the cause chain");
+        let other = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("disk I/O error".to_string()),
+        );
+        assert_eq!(AppError::from(StoreError::Db(other)).kind(), Kind::Internal);
+    }
+
+    #[test]
+    fn a_page_and_a_problem_share_status_detail_and_wait() {
+        let mut invalid = crate::domain::FieldErrors::new();
+        invalid.add("title", "too long");
+        let errors = vec![
+            AppError::NotFound("course"),
+            AppError::BadRequest("unreadable".into()),
+            AppError::Invalid(invalid),
+            AppError::Conflict("already".into()),
+            AppError::Busy("the queue is full".into()),
+            AppError::Limited { message: "slow down".into(), retry_after: 7 },
+            AppError::Unauthorized("no token".into()),
+            AppError::IdempotencyKeyReused("reused".into()),
+            AppError::Internal(anyhow::anyhow!("secret detail")),
+        ];
+        for e in errors {
+            let (status, detail, wait) = (e.status_code(), e.detail(), e.retry_after());
+            let page = e.error_response();
+            assert_eq!(page.status(), status);
+            assert_eq!(page.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap()), wait);
+            let problem = Problem::from(e);
+            assert_eq!(problem.kind.status(), status);
+            assert_eq!(problem.retry_after, wait);
+            if !problem.kind.hides_cause() {
+                assert_eq!(problem.detail, detail);
+            }
+            assert!(!problem.body().contains("secret detail") && !detail.contains("secret detail"));
+        }
+    }
 
     #[test]
     fn accept_negotiation_weighs_quality_then_order() {
