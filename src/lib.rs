@@ -8,7 +8,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod app;
-pub mod auth;
 pub mod badges;
 pub mod cli;
 pub mod clock;
@@ -17,7 +16,6 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod email;
-pub mod error;
 pub mod harvest;
 pub mod html;
 pub mod jobs;
@@ -28,5 +26,6 @@ pub mod notify;
 pub mod opml;
 pub mod peers;
 pub mod startup;
+pub mod tokens;
 pub mod web;
 pub mod webmention;

@@ -15,11 +15,11 @@ use actix_web::middleware::{self, DefaultHeaders, Next};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 
-use crate::auth::{LoginThrottle, SessionBackend};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::jobs::{Job, Pass, Runner};
 use crate::web::AppState;
+use crate::web::auth::{LoginThrottle, SessionBackend};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "cairn_session";
@@ -227,7 +227,7 @@ impl Application {
                 .app_data(demo_data.clone())
                 .app_data(web::PayloadConfig::new(FORM_LIMIT))
                 .wrap(middleware::from_fn(crate::web::head_as_get))
-                .wrap(middleware::from_fn(crate::error::negotiate_errors))
+                .wrap(middleware::from_fn(crate::web::error::negotiate_errors))
                 .wrap(middleware::from_fn(crate::web::after_changes))
                 .wrap(sessions)
                 .wrap(

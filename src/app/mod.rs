@@ -1,7 +1,7 @@
 //! Use cases: the operations of Cairn (award, revoke, subscribe, import, trust a peer, …),
 //! shared by the web handlers and the command line. Each takes what it needs (a connection or
 //! pool, validated input, the time `now`) and returns a domain error, never an HTTP status;
-//! `src/error.rs` turns errors into responses in one place.
+//! `src/web/error.rs` turns errors into responses in one place.
 
 pub mod award;
 pub mod backup;

@@ -14,12 +14,12 @@ use chrono::{Datelike as _, TimeZone as _, Timelike as _};
 use diesel::SqliteConnection;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{random_token, token_hash};
 use crate::config::NewsletterSettings;
 use crate::db::newsletter::{self as store, Asked, DeliveryStatus, Imported, IssueStatus, NewIssue, Outcome};
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors};
 use crate::email::{ListHeaders, MailError, Mailer};
+use crate::tokens::{random_token, token_hash};
 
 /// How long a confirmation link works.
 pub const CONFIRM_SECS: i64 = 48 * 3600;

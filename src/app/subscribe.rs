@@ -3,7 +3,6 @@
 //! private link lets the learner change or remove it later. Each rule of who may take which
 //! feed lives here, once.
 
-use crate::auth::{random_token, token_hash};
 use crate::db::feeds::{self, Author, Feed, FeedStatus, NewFeed};
 use crate::db::learners::NameShown;
 use crate::db::{DbPool, StoreError, StoreResult};
@@ -12,6 +11,7 @@ use crate::email::{self, Mailer};
 use crate::harvest::authorship::{is_own_instance, own_instance_refusal};
 use crate::harvest::discover::FeedLink;
 use crate::harvest::{FeedError, Harvester};
+use crate::tokens::{random_token, token_hash};
 
 /// What joining needs besides the request.
 pub struct Joining<'a> {

@@ -67,8 +67,8 @@ pub fn create(
         return Err(StoreError::field("expires", format!("a token expires after 1 to {MAX_EXPIRY_DAYS} days")));
     }
     instructors::find(conn, instructor_id)?.ok_or(StoreError::NotFound("instructor"))?;
-    let secret = format!("{TOKEN_PREFIX}{}", crate::auth::random_token());
-    let hash = crate::auth::token_hash(&secret);
+    let secret = format!("{TOKEN_PREFIX}{}", crate::tokens::random_token());
+    let hash = crate::tokens::token_hash(&secret);
     let token = tokens::insert(
         conn,
         &NewToken {
@@ -120,7 +120,7 @@ pub fn authenticate(
     if !secret.starts_with(TOKEN_PREFIX) {
         return Err(TokenError::Unknown);
     }
-    let mut token = tokens::by_hash(conn, &crate::auth::token_hash(secret))?.ok_or(TokenError::Unknown)?;
+    let mut token = tokens::by_hash(conn, &crate::tokens::token_hash(secret))?.ok_or(TokenError::Unknown)?;
     if token.revoked_at.is_some() {
         return Err(TokenError::Revoked);
     }
@@ -246,7 +246,7 @@ pub fn redact_answers(conn: &mut SqliteConnection, ids: &[String], personal: &[S
 /// See [`redact_answers`].
 fn reduce(v: &mut serde_json::Value, ids: &[String], personal: &[String]) {
     use serde_json::Value;
-    let names = |s: &str| crate::app::learners::mentions_any(s, personal);
+    let names = |s: &str| crate::domain::mentions_any(s, personal);
     match v {
         Value::Object(map) => {
             if map.get("id").and_then(Value::as_str).is_some_and(|id| ids.iter().any(|i| i == id)) {

@@ -175,6 +175,26 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// True when `e` says the database could not be had in time: the pool gave no connection
+/// within its timeout, or SQLite stayed locked past the busy timeout. Trying again later may
+/// succeed. Looks at `e` itself; walk a cause chain with it.
+pub fn is_unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<diesel::r2d2::PoolError>() {
+        return true;
+    }
+    if let Some(diesel::result::Error::DatabaseError(_, info)) = e.downcast_ref::<diesel::result::Error>() {
+        // SQLITE_BUSY and SQLITE_LOCKED, as SQLite words them.
+        let message = info.message();
+        return message.starts_with("database is locked") || message.starts_with("database table is locked");
+    }
+    match e.downcast_ref::<StoreError>() {
+        Some(StoreError::Db(e)) => is_unavailable(e),
+        Some(StoreError::Pool(_)) => true,
+        Some(StoreError::Internal(e)) => e.chain().any(is_unavailable),
+        _ => false,
+    }
+}
+
 /// Turns "no row" into `StoreError::NotFound(what)`.
 pub trait OptionalExt<T> {
     fn found(self, what: &'static str) -> StoreResult<T>;

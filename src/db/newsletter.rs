@@ -485,7 +485,7 @@ pub fn secret(conn: &mut SqliteConnection) -> StoreResult<String> {
     if let Some(s) = newsletter_secret::table.select(newsletter_secret::secret).first(conn).optional()? {
         return Ok(s);
     }
-    let fresh = crate::auth::random_token();
+    let fresh = crate::tokens::random_token();
     diesel::insert_into(newsletter_secret::table)
         .values((newsletter_secret::id.eq(1), newsletter_secret::secret.eq(&fresh)))
         .on_conflict_do_nothing()

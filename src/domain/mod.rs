@@ -6,7 +6,7 @@ pub mod item;
 pub mod sites;
 mod text;
 
-pub use text::{FieldErrors, Text, slugify};
+pub use text::{FieldErrors, Text, mentions_any, slugify};
 
 use std::fmt;
 

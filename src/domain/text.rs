@@ -107,9 +107,33 @@ pub fn slugify(title: &str) -> String {
     if out.is_empty() { "course".to_string() } else { out }
 }
 
+/// True when `text` holds one of `needles` (compared without case) as a whole: not inside a
+/// longer word, so that a name such as "Ann" does not match "Annual", nor a URL a longer one.
+pub fn mentions_any(text: &str, needles: &[String]) -> bool {
+    let hay = text.to_lowercase();
+    needles.iter().map(|n| n.trim().to_lowercase()).filter(|n| !n.is_empty()).any(|n| {
+        hay.match_indices(n.as_str()).any(|(i, m)| {
+            let before = hay[..i].chars().next_back();
+            let after = hay[i + m.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mention_is_a_whole_name_address_or_url() {
+        let needles = ["Ann Lee".to_string(), "ann@example.edu".into(), "https://ann.example/p".into()];
+        assert!(mentions_any("Hello ann lee,", &needles));
+        assert!(mentions_any("To: <Ann@Example.edu>", &needles));
+        assert!(mentions_any("see https://ann.example/p.", &needles));
+        assert!(!mentions_any("Annual report by Ann Leeds", &needles));
+        assert!(!mentions_any("see https://ann.example/post", &needles));
+        assert!(!mentions_any("joann@example.edu", &needles));
+    }
 
     #[test]
     fn slugs_are_url_safe() {

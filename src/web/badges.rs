@@ -11,9 +11,8 @@ use diesel::SqliteConnection;
 use serde::Deserialize;
 
 use super::cache::{self, Doc, DocKey, Policy};
-use super::{AppState, Page, day, render};
+use super::{AppState, Page, day, render, webmention_link};
 use crate::app::verification;
-use crate::auth::{self, CsrfForm};
 use crate::badges::award::assertion_document;
 use crate::badges::ob;
 use crate::db::StoreResult;
@@ -21,7 +20,8 @@ use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Task};
 use crate::db::institution::{self, Institution};
 use crate::db::portfolios::{self, Portfolio};
-use crate::error::AppError;
+use crate::web::auth::{self, CsrfForm};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/issuer", web::get().to(issuer))
@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Machines get JSON-LD; browsers (Accept: text/html) get a page.
 fn wants_html(req: &HttpRequest) -> bool {
-    crate::error::negotiate(req, crate::error::Format::Json) == crate::error::Format::Html
+    crate::web::error::negotiate(req, crate::web::error::Format::Json) == crate::web::error::Format::Html
 }
 
 /// Serves `key` from memory, or makes it with `make` and keeps it. The generation is read
@@ -345,13 +345,6 @@ async fn receive_webmention(
     }
 }
 
-/// The `Link` header that advertises the Webmention endpoint.
-pub fn webmention_link(base: &str) -> (header::HeaderName, header::HeaderValue) {
-    let v = header::HeaderValue::from_str(&format!("<{base}/webmention>; rel=\"webmention\""))
-        .unwrap_or(header::HeaderValue::from_static("</webmention>; rel=\"webmention\""));
-    (header::LINK, v)
-}
-
 #[derive(Deserialize)]
 struct CheckForm {
     #[serde(default)]
@@ -389,7 +382,7 @@ async fn baked(state: &AppState, id: String, svg: bool, download: bool) -> Resul
     } else {
         (crate::badges::award::baked_png_of(&stored)?, "image/png", "png")
     };
-    let mut res = super::public::image_response(bytes, mime);
+    let mut res = super::image_response(bytes, mime);
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
     if download {
         let v = format!("attachment; filename=\"badge-{id}.{ext}\"");
@@ -462,7 +455,7 @@ async fn baked_credential(state: web::Data<AppState>, id: String, svg: bool) -> 
         })
         .await?;
     let (mime, ext) = if svg { ("image/svg+xml", "svg") } else { ("image/png", "png") };
-    let mut res = super::public::image_response(bytes, mime);
+    let mut res = super::image_response(bytes, mime);
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
     if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"credential-{id}.{ext}\"")) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);

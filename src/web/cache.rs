@@ -198,7 +198,7 @@ impl Doc {
         if policy.cors {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         }
-        crate::error::mark_final(&mut res);
+        crate::web::error::mark_final(&mut res);
         res
     }
 }

@@ -8,10 +8,10 @@ use askama::Template;
 
 use super::{AppState, Page, render};
 use crate::db::awards;
-use crate::error::AppError;
 use crate::ledger::{PendingRecord, RecordDoc};
 use crate::peers::wire::{Announced, BlocksPage, Head, Identity, PAGE, Payload, Relayed};
 use crate::peers::{self, Refusal};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/chain", web::get().to(explorer))
@@ -172,7 +172,7 @@ async fn proof(
         })
         .await?
         .ok_or(AppError::NotFound("chain record for this award"))?;
-    if crate::error::negotiate(&req, crate::error::Format::Json) != crate::error::Format::Html {
+    if crate::web::error::negotiate(&req, crate::web::error::Format::Json) != crate::web::error::Format::Html {
         return Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).json(doc));
     }
     let assertion = crate::badges::ob::assertion_url(&state.base_url, &id);
@@ -258,11 +258,11 @@ fn refused(refusal: Refusal, what: &str) -> Result<HttpResponse, AppError> {
         other => other.to_string(),
     };
     tracing::warn!(status = status.as_u16(), reason = %reason, "refused a {what} from a peer");
-    let mut res = crate::error::json_error(status, &reason);
+    let mut res = crate::web::error::json_error(status, &reason);
     if status == StatusCode::TOO_MANY_REQUESTS {
         res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(PEER_RETRY_AFTER));
     }
-    crate::error::mark_final(&mut res);
+    crate::web::error::mark_final(&mut res);
     Ok(res)
 }
 

@@ -10,7 +10,7 @@ use super::{AppState, render};
 use crate::badges::art::xml_escape;
 use crate::db::demo::{self as store, FeedFormat, Learner, Post};
 use crate::demo::DemoBlogs;
-use crate::error::AppError;
+use crate::web::error::AppError;
 
 /// Posts a blog's home and feed list.
 const POSTS_LISTED: i64 = 30;

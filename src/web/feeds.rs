@@ -11,14 +11,14 @@ use serde::Deserialize;
 use super::multipart;
 use super::{AppState, Page, redirect, render, render_status, safe_back};
 use crate::app::feeds::{self as use_feeds, AddFeed};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::courses::{self, Task};
 use crate::db::feeds::{self, Author, Feed, FeedStatus};
 use crate::db::links::{self, LinkView};
 use crate::db::now;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
 use crate::opml;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/feeds", web::get().to(feeds_page))

@@ -8,14 +8,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, Page, render, render_status};
+use super::{AppState, ConfirmLinkPage, Page, render, render_status};
 use crate::app::subscribe::{self, Joined, Joining, SubscribeError};
-use crate::auth::CsrfForm;
 use crate::db::feeds::Feed;
 use crate::db::now;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
 use crate::harvest::discover::FeedLink;
+use crate::web::auth::CsrfForm;
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/join", web::get().to(join_get))
@@ -233,34 +233,8 @@ async fn join_post(
         }
         Err(SubscribeError::Invalid(errors)) => again(&state, form, errors, &session).await,
         Err(SubscribeError::Busy(e)) => busy(&state, form, e, &session).await,
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
-}
-
-/// A refusal that is not about the form's fields.
-fn refused(e: SubscribeError) -> AppError {
-    match e {
-        SubscribeError::MailLimit { wait, .. } => {
-            AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
-        }
-        SubscribeError::Invalid(errors) => AppError::Invalid(errors),
-        SubscribeError::Busy(e) => AppError::Busy(e.to_string()),
-        SubscribeError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
-        SubscribeError::Store(e) => e.into(),
-    }
-}
-
-/// A page that confirms by a POST from its button, as the mail's link leads to: a GET only
-/// shows the page, so a mail scanner following links confirms nothing.
-#[derive(Template)]
-#[template(path = "confirm_link.html")]
-pub(super) struct ConfirmLinkPage {
-    pub page: Page,
-    pub heading: &'static str,
-    pub message: String,
-    /// Where the button POSTs: the link itself.
-    pub action: String,
-    pub button: &'static str,
 }
 
 /// The confirmation link of the join mail: a page with one button, or 404 for a link that is
@@ -381,11 +355,11 @@ async fn manage_post(
     let choice = (form.shown.as_str(), form.pseudonym.as_str());
     let errors = match subscribe::change(&state.joining(), &feed, &author, &form.name, choice, &form.url, now()).await {
         Ok(()) => {
-            crate::auth::flash(&session, "Your subscription was updated.");
+            crate::web::auth::flash(&session, "Your subscription was updated.");
             return Ok(super::redirect(&format!("/subscription/{token}")));
         }
         Err(SubscribeError::Invalid(errors)) => errors,
-        Err(e) => return Err(refused(e)),
+        Err(e) => return Err(e.into()),
     };
     let badges = badges_of(&state, &author).await?;
     let portfolio = portfolio_of(&state, &author).await?;
@@ -450,17 +424,8 @@ async fn forget_request(
     token: web::Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    use crate::app::learners::RequestError;
     let (_, author) = load_managed(&state, &token).await?;
-    match crate::app::learners::request_forget(&state.joining(), author.id, now()).await {
-        Ok(()) => {}
-        Err(e @ RequestError::MailLimit { .. }) => {
-            return Err(AppError::Limited { message: e.to_string(), retry_after: 3600 });
-        }
-        Err(e @ RequestError::NoAddress) => return Err(AppError::Conflict(e.to_string())),
-        Err(RequestError::Store(e)) => return Err(e.into()),
-        Err(e @ RequestError::Mail(_)) => return Err(AppError::Internal(anyhow::Error::new(e))),
-    }
+    crate::app::learners::request_forget(&state.joining(), author.id, now()).await?;
     render(&JoinDonePage {
         page: Page::new(&session, "Check your email"),
         heading: "Check your email".into(),

@@ -7,9 +7,9 @@ use askama::Template;
 
 use super::{AppState, Page, redirect, render};
 use crate::app::learners::{self, Requester, Who};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::now;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/learners/{id}/forget", web::get().to(forget_confirm))

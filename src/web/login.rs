@@ -8,9 +8,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, local_next, redirect, render, render_status};
-use crate::auth::{self, CsrfForm};
 use crate::db::instructors;
-use crate::error::AppError;
+use crate::web::auth::{self, CsrfForm};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_get))

@@ -3,11 +3,13 @@
 
 mod admin;
 pub mod api;
+pub mod auth;
 mod badges;
 mod cache;
 mod chain;
 mod charts;
 mod demo;
+pub mod error;
 mod feeds;
 mod join;
 mod learners;
@@ -27,10 +29,10 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use diesel::SqliteConnection;
 
-use crate::auth::{self, LoginThrottle};
 use crate::db::{DbPool, StoreResult};
-use crate::error::AppError;
+use auth::LoginThrottle;
 pub use cache::{DocCache, FRESH_FOR, after_changes};
+use error::AppError;
 
 /// State shared by all handlers.
 pub struct AppState {
@@ -265,13 +267,43 @@ pub fn render<T: Template>(t: &T) -> Result<HttpResponse, AppError> {
 pub fn render_status<T: Template>(t: &T, status: StatusCode) -> Result<HttpResponse, AppError> {
     let body = t.render().map_err(|e| AppError::Internal(e.into()))?;
     let mut res = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body);
-    crate::error::mark_final(&mut res);
+    crate::web::error::mark_final(&mut res);
     Ok(res)
 }
 
 /// 303 See Other to `to`.
 pub fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to.to_string())).finish()
+}
+
+/// Serves artwork with headers that keep an SVG inert even if opened directly.
+pub fn image_response(bytes: Vec<u8>, mime: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(mime.to_string())
+        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; sandbox"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(bytes)
+}
+
+/// The `Link` header that advertises the Webmention endpoint.
+pub fn webmention_link(base: &str) -> (header::HeaderName, header::HeaderValue) {
+    let v = header::HeaderValue::from_str(&format!("<{base}/webmention>; rel=\"webmention\""))
+        .unwrap_or(header::HeaderValue::from_static("</webmention>; rel=\"webmention\""));
+    (header::LINK, v)
+}
+
+/// A page that confirms by a POST from its button, as the mail's link leads to: a GET only
+/// shows the page, so a mail scanner following links confirms nothing.
+#[derive(Template)]
+#[template(path = "confirm_link.html")]
+pub(crate) struct ConfirmLinkPage {
+    pub page: Page,
+    pub heading: &'static str,
+    pub message: String,
+    /// Where the button POSTs: the link itself.
+    pub action: String,
+    pub button: &'static str,
 }
 
 /// A return path from a form: only local instructor pages are accepted.

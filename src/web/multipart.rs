@@ -7,9 +7,9 @@ use actix_multipart::Multipart;
 use actix_session::Session;
 use futures_util::StreamExt;
 
-use crate::auth::verify_csrf;
 use crate::badges::art::MAX_BYTES;
-use crate::error::AppError;
+use crate::web::auth::verify_csrf;
+use crate::web::error::AppError;
 
 /// Largest text field accepted, in bytes.
 const MAX_FIELD: usize = 64 * 1024;

@@ -9,14 +9,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, render_status};
-use crate::app::newsletter::{self as nl, Built, Content, Links, NewsletterError, Subscribing};
-use crate::auth::{CsrfForm, SignedIn, flash};
+use crate::app::newsletter::{self as nl, Built, Content, Links, Subscribing};
 use crate::badges::art::xml_escape;
 use crate::db::courses::{self, Course};
 use crate::db::newsletter::{self as store, ComplaintSource, CourseSettings, Issue, Subscriber};
 use crate::db::now;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 
 /// Readers per page of the instructor's list.
 const READERS_PER_PAGE: i64 = 50;
@@ -119,7 +119,7 @@ async fn issue_page(
         l: &links,
         url: url.clone(),
     })?;
-    let (k, v) = super::badges::webmention_link(&state.base_url);
+    let (k, v) = super::webmention_link(&state.base_url);
     res.headers_mut().insert(k, v);
     Ok(res)
 }
@@ -213,7 +213,7 @@ async fn subscribe(
                 ),
             )
         }
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -240,20 +240,10 @@ pub(super) async fn also_subscribe(
     }
 }
 
-fn refused(e: NewsletterError) -> AppError {
-    match e {
-        NewsletterError::MailLimit { wait, .. } => {
-            AppError::Limited { message: e.to_string(), retry_after: wait as u64 }
-        }
-        NewsletterError::Invalid(errors) => AppError::Invalid(errors),
-        NewsletterError::Store(e) => e.into(),
-    }
-}
-
 /// The confirmation link of a reader's mail: a page with one button, so that a mail scanner
 /// following links confirms nothing.
 async fn confirm_page(session: Session, token: web::Path<String>) -> Result<HttpResponse, AppError> {
-    render(&super::join::ConfirmLinkPage {
+    render(&super::ConfirmLinkPage {
         page: Page::new(&session, "Confirm the newsletter"),
         heading: "Confirm the newsletter",
         message: "Press the button to start receiving the course newsletter at this address.".into(),

@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, render_status};
 use crate::app::peers::{self as trust, Candidate};
-use crate::auth::{CsrfForm, SignedIn, flash};
-use crate::error::AppError;
 use crate::peers::{self, Peer};
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/peers", web::get().to(peers_page))

@@ -8,11 +8,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Page, render};
-use crate::auth::CsrfForm;
 use crate::badges::art::xml_escape;
 use crate::badges::ob;
 use crate::db::portfolios::{self, Portfolio, PortfolioBadge};
-use crate::error::AppError;
+use crate::web::auth::CsrfForm;
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/learners/{public_id}", web::get().to(page))
@@ -188,7 +188,7 @@ async fn set_visibility(
             portfolios::set_hidden(c, author.id, hidden)
         })
         .await?;
-    crate::auth::flash(
+    crate::web::auth::flash(
         &session,
         if hidden {
             "Your badges page is hidden: its address now answers “not found”."

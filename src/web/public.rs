@@ -2,16 +2,15 @@
 //! badge images and the institution profile.
 
 use actix_session::Session;
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::{AppState, Page, render};
+use super::{AppState, Page, image_response, render};
 use crate::badges::art;
 use crate::db::courses::{self, Course, Module, Outline, Task};
 use crate::db::institution::{self, Institution};
-use crate::error::AppError;
 use crate::markdown;
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -56,7 +55,7 @@ async fn course_page(
         .await?;
     // The page holds the newsletter's subscribe form.
     let mut res = render(&CoursePage { page: Page::with_form(&session, outline.course.title.clone()), outline })?;
-    let (k, v) = super::badges::webmention_link(&state.base_url);
+    let (k, v) = super::webmention_link(&state.base_url);
     res.headers_mut().insert(k, v);
     Ok(res)
 }
@@ -85,16 +84,6 @@ async fn task_page(
         .await?;
     let criteria_html = markdown::render(&task.criteria);
     render(&TaskPage { page: Page::new(&session, task.title.clone()), task, places, criteria_html })
-}
-
-/// Serves artwork with headers that keep an SVG inert even if opened directly.
-pub fn image_response(bytes: Vec<u8>, mime: &str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(mime.to_string())
-        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; sandbox"))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(bytes)
 }
 
 /// The badge image of a task: its uploaded artwork or the generated default.

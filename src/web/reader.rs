@@ -9,13 +9,13 @@ use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, safe_back};
 use crate::app::award::{self, BatchEntry, BatchOptions, LinkAward};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::db::feeds::{self, Author, Feed};
 use crate::db::reader::{self, Entry, Filter, LinkFlag};
 use crate::db::{StoreError, now};
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/reader", web::get().to(reader_page))
@@ -137,7 +137,7 @@ async fn reader_page(
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
-    crate::error::negotiate(req, crate::error::Format::Html) == crate::error::Format::Json
+    crate::web::error::negotiate(req, crate::web::error::Format::Html) == crate::web::error::Format::Json
 }
 
 /// After an action: JSON with the re-rendered card for scripts, else a redirect back.
@@ -158,7 +158,7 @@ async fn done(
                 Ok((entry, courses::list_tasks(c)?, ledger.statuses(c, &ids)?, crate::notify::for_awards(c, &ids)?))
             })
             .await?;
-        let csrf = crate::auth::csrf_token(session);
+        let csrf = crate::web::auth::csrf_token(session);
         let card = match &entry {
             Some(e) => Card { e, csrf: &csrf, back, all_tasks: &tasks, chain: &chain, notes: &notes, now: now() }
                 .render()
@@ -217,7 +217,7 @@ async fn award_bulk(
     // Checkboxes repeat the `link_id` key, which a struct cannot hold: read the pairs.
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let get = |k: &str| pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    crate::auth::verify_csrf(&session, &get("csrf_token"))?;
+    crate::web::auth::verify_csrf(&session, &get("csrf_token"))?;
     let link_ids: Vec<i64> = pairs.iter().filter(|(k, _)| k == "link_id").filter_map(|(_, v)| v.parse().ok()).collect();
     if link_ids.is_empty() {
         return Err(AppError::BadRequest("select at least one post".into()));

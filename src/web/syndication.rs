@@ -7,7 +7,7 @@ use super::AppState;
 use crate::badges::art::xml_escape;
 use crate::db::courses;
 use crate::db::links::{self, LinkView};
-use crate::error::AppError;
+use crate::web::error::AppError;
 
 /// Most items in a feed.
 const FEED_ITEMS: i64 = 50;

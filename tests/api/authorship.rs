@@ -157,7 +157,7 @@ async fn cairns_own_feeds_are_no_ones_blog_at_join_address_change_and_add_feed()
     // A learner's own change of address, from the private link.
     server.set("/eve.xml", Reply::xml(rss(&server.url("/"), &[("Mine", &server.url("/eve/1"), None, "#el30-data")])));
     let manage = "manage-token-of-eve";
-    let feed = learner(&app, "Eve", EVE, &server.url("/eve.xml"), Some(&cairn::auth::token_hash(manage)));
+    let feed = learner(&app, "Eve", EVE, &server.url("/eve.xml"), Some(&cairn::tokens::token_hash(manage)));
     let page = app.get_html(&format!("/subscription/{manage}")).await;
     let csrf = csrf_in(&page);
     let res = app

@@ -518,11 +518,11 @@ async fn an_expiring_badge_says_so_and_learners_find_their_badges_on_their_priva
         .unwrap();
     // The address serves no feed, so use the existing subscription's management token instead.
     assert_eq!(res.status(), 422);
-    let token = cairn::auth::random_token();
+    let token = cairn::tokens::random_token();
     {
         use cairn::db::schema::feeds::dsl;
         diesel::update(dsl::feeds)
-            .set(dsl::manage_token_hash.eq(cairn::auth::token_hash(&token)))
+            .set(dsl::manage_token_hash.eq(cairn::tokens::token_hash(&token)))
             .execute(&mut app.pool.get().unwrap())
             .unwrap();
     }

@@ -33,7 +33,7 @@ pub async fn app_with_learner() -> (TestApp, String) {
     // She chose to be shown by a pseudonym.
     cairn::db::learners::set_name_choice(&mut c, author.id, cairn::db::learners::NameShown::Pseudonym, Some("Lin E."))
         .unwrap();
-    let hash = cairn::auth::token_hash(MANAGE_TOKEN);
+    let hash = cairn::tokens::token_hash(MANAGE_TOKEN);
     cairn::db::feeds::create_feed(
         &mut c,
         cairn::db::feeds::NewFeed {

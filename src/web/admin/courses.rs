@@ -7,10 +7,10 @@ use askama::Template;
 
 use super::{DashboardPage, MoveForm, form_errors};
 use crate::app::courses::{self as authoring, TitledForm};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::courses::{self, Module, Outline};
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render, render_status};
 
 pub(super) async fn course_create(

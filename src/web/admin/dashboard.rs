@@ -7,12 +7,12 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::app::courses::TitledForm;
-use crate::auth::SignedIn;
 use crate::db::courses::{self, Course};
 use crate::db::dashboard;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::SignedIn;
 use crate::web::charts::{self, Labels, Layout, Row};
+use crate::web::error::AppError;
 use crate::web::{AppState, Page, render};
 
 #[derive(Template)]

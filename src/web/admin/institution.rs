@@ -8,10 +8,10 @@ use askama::Template;
 
 use super::{artwork_of, merge};
 use crate::app::institution::{self as authoring_institution, InstitutionForm};
-use crate::auth::{SignedIn, flash};
 use crate::db::institution;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{SignedIn, flash};
+use crate::web::error::AppError;
 use crate::web::multipart::{self};
 use crate::web::{AppState, Page, redirect, render, render_status};
 

@@ -4,8 +4,8 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::auth::{CsrfForm, SignedIn, flash};
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render};
 
 #[derive(Template)]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::app::courses::Direction;
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::error::AppError;
 use dashboard::DashboardPage;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

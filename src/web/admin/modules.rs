@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use super::{MoveForm, form_errors};
 use crate::app::courses::{self as authoring, TitledForm};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render, render_status};
 
 pub(super) async fn module_create(

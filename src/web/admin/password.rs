@@ -6,9 +6,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{CsrfForm, SignedIn};
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn};
+use crate::web::error::AppError;
 use crate::web::{AppState, Page, render, render_status};
 
 #[derive(Template)]

@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use super::{BackForm, MoveForm, artwork_of, merge};
 use crate::app::courses::{self as authoring, ArtworkChange, TaskForm};
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::badges::art;
 use crate::db::courses::{self, Module};
 use crate::domain::FieldErrors;
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 use crate::web::multipart::{self, UploadForm};
 use crate::web::{AppState, Page, redirect, render, render_status, safe_back};
 

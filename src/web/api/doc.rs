@@ -108,7 +108,7 @@ pub async fn openapi() -> HttpResponse {
         .content_type("application/json")
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .body(DOCUMENT.as_str());
-    crate::error::mark_final(&mut res);
+    crate::web::error::mark_final(&mut res);
     res
 }
 
@@ -169,7 +169,7 @@ fn text(v: &serde_json::Value) -> String {
 }
 
 /// `GET /api/v1/reference`: the API described for people, from the same document.
-pub async fn reference(session: Session) -> Result<HttpResponse, crate::error::AppError> {
+pub async fn reference(session: Session) -> Result<HttpResponse, crate::web::error::AppError> {
     let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap_or_default();
     let mut operations = Vec::new();
     if let Some(paths) = doc["paths"].as_object() {

@@ -7,9 +7,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{CsrfForm, SignedIn, flash};
 use crate::db::tokens::{ApiToken, Scope};
-use crate::error::AppError;
+use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render_status};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -79,7 +79,7 @@ async fn create(
     // Checkboxes repeat the `scope` key, which a struct cannot hold: read the pairs.
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let get = |k: &str| pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    crate::auth::verify_csrf(&session, &get("csrf_token"))?;
+    crate::web::auth::verify_csrf(&session, &get("csrf_token"))?;
     let scopes: Vec<String> = pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
     let (name, expires) = (get("name"), get("expires"));
     // A session alone does not make a token: whoever stole one must also know the password.

@@ -19,23 +19,16 @@ use std::time::{Duration, Instant};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use rand::RngCore;
 use serde::de::DeserializeOwned;
 
 use crate::config::SessionSettings;
 use crate::db::{DbPool, sessions};
-use crate::error::AppError;
+use crate::tokens::{random_token, token_hash};
+use crate::web::error::AppError;
 
 const SESSION_INSTRUCTOR: &str = "instructor_id";
 const SESSION_CSRF: &str = "csrf";
 const SESSION_FLASH: &str = "flash";
-
-/// 32 random bytes as hex.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
 
 /// The session's CSRF token, created on first use.
 pub fn csrf_token(session: &Session) -> String {
@@ -50,11 +43,7 @@ pub fn csrf_token(session: &Session) -> String {
 /// Constant-time comparison of the submitted token with the session's.
 pub fn verify_csrf(session: &Session, submitted: &str) -> Result<(), AppError> {
     let expected = session.get::<String>(SESSION_CSRF).ok().flatten().unwrap_or_default();
-    if expected.is_empty() || expected.len() != submitted.len() {
-        return Err(AppError::Csrf);
-    }
-    let diff = expected.bytes().zip(submitted.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    if diff == 0 { Ok(()) } else { Err(AppError::Csrf) }
+    if crate::tokens::same(&expected, submitted) { Ok(()) } else { Err(AppError::Csrf) }
 }
 
 /// Marks the session as signed in; a fresh session id and CSRF token guard against fixation.
@@ -401,12 +390,6 @@ impl LoginThrottle {
             f.count = f.count.saturating_sub(1);
         }
     }
-}
-
-/// SHA-256 (hex) of a token sent by email; only the hash is stored.
-pub fn token_hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]
