@@ -227,9 +227,11 @@ impl Application {
                 .app_data(demo_data.clone())
                 .app_data(web::PayloadConfig::new(FORM_LIMIT))
                 .wrap(middleware::from_fn(crate::web::head_as_get))
-                .wrap(middleware::from_fn(crate::web::error::negotiate_errors))
                 .wrap(middleware::from_fn(crate::web::after_changes))
                 .wrap(sessions)
+                // Outside the sessions, so that a session store's failure is answered as any
+                // other error is.
+                .wrap(middleware::from_fn(crate::web::error::negotiate_errors))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))

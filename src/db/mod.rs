@@ -175,10 +175,19 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Marks a failure as the database being busy where the error itself cannot travel, such as
+/// through the session middleware: [`is_unavailable`] recognises it.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the session store's database is busy")]
+pub struct Unavailable;
+
 /// True when `e` says the database could not be had in time: the pool gave no connection
 /// within its timeout, or SQLite stayed locked past the busy timeout. Trying again later may
 /// succeed. Looks at `e` itself; walk a cause chain with it.
 pub fn is_unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<Unavailable>() {
+        return true;
+    }
     if e.is::<diesel::r2d2::PoolError>() {
         return true;
     }

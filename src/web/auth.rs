@@ -155,12 +155,21 @@ impl SessionBackend {
         match Self::instructor_in(&state) {
             Some(id) => {
                 let (hash, json) = (token_hash(&token), serde_json::to_string(&state)?);
-                crate::db::run(&self.pool, move |c| sessions::create(c, &hash, id, &json, crate::db::now())).await?;
+                crate::db::run(&self.pool, move |c| sessions::create(c, &hash, id, &json, crate::db::now()))
+                    .await
+                    .map_err(store_failure)?;
             }
             None => self.anon().put(token.clone(), state, crate::db::now()),
         }
         SessionKey::try_from(token).map_err(|e| anyhow::anyhow!("{e}"))
     }
+}
+
+/// A session store failure as the session middleware carries it (it answers a bare 500 and
+/// keeps the error only for the log): a busy database is marked [`crate::db::Unavailable`] so
+/// that the error middleware answers 503 with `Retry-After` instead.
+fn store_failure(e: crate::db::StoreError) -> anyhow::Error {
+    if crate::db::is_unavailable(&e) { anyhow::Error::new(e).context(crate::db::Unavailable) } else { e.into() }
 }
 
 impl SessionStore for SessionBackend {
@@ -173,7 +182,7 @@ impl SessionStore for SessionBackend {
         let (hash, life) = (token_hash(token), self.life);
         let json = crate::db::run(&self.pool, move |c| sessions::touch(c, &hash, life, now))
             .await
-            .map_err(|e| LoadError::Other(e.into()))?;
+            .map_err(|e| LoadError::Other(store_failure(e)))?;
         match json {
             Some(j) => serde_json::from_str(&j).map(Some).map_err(|e| LoadError::Deserialization(e.into())),
             None => Ok(None),
@@ -208,7 +217,7 @@ impl SessionStore for SessionBackend {
         let json = serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let live = crate::db::run(&self.pool, move |c| sessions::set_state(c, &hash, &json))
             .await
-            .map_err(|e| UpdateError::Other(e.into()))?;
+            .map_err(|e| UpdateError::Other(store_failure(e)))?;
         if live {
             return Ok(key);
         }

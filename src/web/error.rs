@@ -466,10 +466,60 @@ pub async fn negotiate_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let res = next.call(req).await?;
+    let json = prefers_json(req.request());
+    // The session middleware fails the request when its store fails, keeping the error only
+    // in its Debug form: a busy database there is a 503 like anywhere else.
+    let res = match next.call(req).await {
+        Ok(res) => res,
+        Err(e) if format!("{e:?}").contains(&crate::db::Unavailable.to_string()) => {
+            return Err(SessionsBusy { json }.into());
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(render_error(res))
+}
+
+/// The answer when the session store's database is busy, in the format the client prefers.
+#[derive(Debug, thiserror::Error)]
+#[error("the database is busy; try again in a few seconds")]
+struct SessionsBusy {
+    json: bool,
+}
+
+impl ResponseError for SessionsBusy {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let busy = AppError::Internal(anyhow::Error::new(crate::db::Unavailable));
+        let (status, message) = (busy.kind().status(), busy.detail());
+        let (content_type, body) = error_body(status, &message, self.json);
+        let mut res = HttpResponse::build(status).body(body);
+        res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+        busy.kind().add_headers(res.headers_mut(), busy.retry_after());
+        res.extensions_mut().insert(Final);
+        res
+    }
+}
+
+/// An error's body in the client's format, with its content type.
+fn error_body(status: StatusCode, message: &str, json: bool) -> (&'static str, String) {
+    if json {
+        ("application/json", json_error_body(status, message))
+    } else {
+        let page = ErrorPage { status: status.as_u16(), reason: status.canonical_reason().unwrap_or("Error"), message }
+            .render()
+            .unwrap_or_else(|_| format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status));
+        ("text/html; charset=utf-8", page)
+    }
+}
+
+/// [`negotiate_errors`] on a response.
+fn render_error<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) || res.response().extensions().get::<Final>().is_some() {
-        return Ok(res.map_into_left_body());
+        return res.map_into_left_body();
     }
     let raw = match res.response().error() {
         Some(e) => e.to_string(),
@@ -491,24 +541,12 @@ pub async fn negotiate_errors(
         if let Some(v) = retry_after {
             head.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        let body = if json {
-            head.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-            json_error_body(status, &message)
-        } else {
-            head.headers_mut()
-                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
-            ErrorPage {
-                status: status.as_u16(),
-                reason: status.canonical_reason().unwrap_or("Error"),
-                message: &message,
-            }
-            .render()
-            .unwrap_or_else(|_| format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status))
-        };
+        let (content_type, body) = error_body(status, &message, json);
+        head.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
         EitherBody::right(BoxBody::new(body))
     });
     res.response_mut().extensions_mut().insert(Final);
-    Ok(res)
+    res
 }
 
 /// Marks a response as final: the error middleware leaves its body alone.

@@ -92,8 +92,31 @@ async fn a_pool_with_no_free_connection_answers_503_with_retry_after_in_every_fo
     let (_temp, _, pool, base, handle) =
         serve_with_pool(|b| b.max_size(1).connection_timeout(std::time::Duration::from_millis(250))).await;
     let client = crate::helpers::client();
+    // An instructor signs in first: their session lives in the database.
+    let signed_in = crate::helpers::client();
+    let login = signed_in.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+    let csrf = crate::helpers::csrf_in(&login);
+    let res = signed_in
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", crate::helpers::EMAIL),
+            ("password", crate::helpers::PASSWORD),
+            ("next", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed in");
     // The test holds the only connection (waiting, boundedly, for a starting worker to give it back).
     let held = pool.get_timeout(std::time::Duration::from_secs(10)).unwrap();
+
+    // The session itself cannot be read: the session layer's failure is a 503 too.
+    let res = signed_in.get(format!("{base}/admin")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!((1..=60).contains(&retry_after(&res)));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("the database is busy"), "{page}");
 
     let res = client.get(format!("{base}/")).header("accept", "text/html").send().await.unwrap();
     assert_eq!(res.status(), 503);
@@ -119,9 +142,11 @@ async fn a_pool_with_no_free_connection_answers_503_with_retry_after_in_every_fo
     assert_eq!(doc["status"], 503);
     assert!(doc["detail"].as_str().unwrap().contains("the database is busy"), "{doc}");
 
-    // With the connection back, the same page answers.
+    // With the connection back, the same pages answer, and the session was kept.
     drop(held);
     let res = client.get(format!("{base}/")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = signed_in.get(format!("{base}/admin")).header("accept", "text/html").send().await.unwrap();
     assert_eq!(res.status(), 200);
     handle.stop(false).await;
 }
