@@ -8,7 +8,7 @@
 //! Run: `bash scripts/bench.sh api` or `cargo bench --bench api`. Mining and harvesting are off
 //! (they have their own benchmarks), so the figures are the API path's.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod common;
 use common::percentile;

@@ -8,7 +8,7 @@
 //! Run: `bash scripts/bench.sh badges` (installs wrk if needed) or `cargo bench --bench badges`.
 //! Mining is off during this benchmark (it has its own), so the figures are the web path's.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod common;
 use common::percentile;

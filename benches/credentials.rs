@@ -13,7 +13,7 @@
 //!
 //! Run: `cargo bench --bench credentials`. Mining is off (it has its own benchmark).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod common;
 use common::percentile;

@@ -7,7 +7,7 @@
 //! Run: `bash scripts/bench.sh dashboard` or `cargo bench --bench dashboard`. Mining and
 //! harvesting are off, so nothing else runs while the page is measured.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod common;
 use common::percentile;

@@ -5,7 +5,7 @@
 //! Run: `cargo bench --bench demo` (the figure includes start-up, migrations, seeding, the
 //! demo instructor's sign-in and the start-up harvest of every demo blog).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

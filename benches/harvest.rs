@@ -10,7 +10,7 @@
 //! The per-host limit is raised to 32 here, because every feed lives on one host
 //! (127.0.0.1); with the default of 2 the run measures the politeness limit, not Cairn.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod common;
 

@@ -12,7 +12,7 @@
 //!
 //! Run: `bash scripts/bench.sh hostile`, or `cargo bench --bench hostile`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod common;
 

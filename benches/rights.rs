@@ -10,7 +10,7 @@
 //!
 //! Run: `bash scripts/bench.sh rights` or `cargo bench --bench rights`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 use std::time::Instant;
 

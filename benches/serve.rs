@@ -7,7 +7,7 @@
 //! Run: `cargo bench --bench serve`. The load generator shares the machine's cores with the
 //! server, as `wrk` would on the same host.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod common;
 use common::percentile;

@@ -67,7 +67,11 @@ if ! bash scripts/api/setup.sh >/dev/null; then
   exit 1
 fi
 
-# Format and lints first: a style slip fails in seconds, not after the whole suite.
+# The direction of the module dependencies first: an import cycle or a module that depends on
+# a layer above its own fails here, naming the modules (see docs/architecture.md).
+python3 scripts/deps/check.py
+
+# Format and lints next: a style slip fails in seconds, not after the whole suite.
 if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,7 +1,7 @@
 //! Integration tests: the real server on a random 127.0.0.1 port, a real SQLite file in a
 //! temporary data dir, driven over HTTP (and, for `browser`, through headless Chromium).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benchmarks fail loudly by design
 
 mod api;
 mod auth;
