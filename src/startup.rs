@@ -146,6 +146,16 @@ impl Application {
     }
 
     pub fn build_with_pool(settings: &Settings, pool: DbPool) -> anyhow::Result<Application> {
+        Self::build_with_clock(settings, pool, crate::clock::Clock::system())
+    }
+
+    /// The application with every background worker — harvest, notifications, the
+    /// newsletter, the ledger and peers — reading the time from `clock`.
+    pub fn build_with_clock(
+        settings: &Settings,
+        pool: DbPool,
+        clock: crate::clock::Clock,
+    ) -> anyhow::Result<Application> {
         check_bind(settings)?;
         let key = session_key(&settings.data_dir)?;
         let listener =
@@ -168,10 +178,10 @@ impl Application {
             allow_origins.push(own.origin().ascii_serialization());
         }
         let fetcher = crate::harvest::fetcher(&settings.harvest, &allow_origins, &base_url)?;
-        let clock = crate::clock::Clock::system();
-        let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone(), clock);
+        let harvester = crate::harvest::Harvester::new(pool.clone(), fetcher, settings.harvest.clone(), clock.clone());
         let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
-        let ledger = crate::ledger::Ledger::open(pool.clone(), &settings.chain, &settings.data_dir)?;
+        let ledger =
+            crate::ledger::Ledger::open_with_clock(pool.clone(), &settings.chain, &settings.data_dir, clock.clone())?;
         let peers = crate::peers::Peers::new(pool.clone(), ledger.clone())?;
         let notifier =
             crate::notify::Notifier::new(pool.clone(), harvester.fetcher().clone(), mailer.clone(), base_url.clone());

@@ -64,3 +64,40 @@ impl Ledger {
         Ok(Some(hash))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+
+    /// The miner stamps a block with the ledger's clock, not the machine's: a test (or a replay)
+    /// sets the time rather than waiting for it.
+    #[tokio::test]
+    async fn a_mined_block_carries_the_time_of_the_ledgers_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = crate::config::Settings::defaults().chain;
+        chain.difficulty_bits = 4;
+        let (clock, hand) = crate::clock::Clock::manual(1_700_000_000);
+        let pool = db::open(&dir.path().join("cairn.db")).unwrap();
+        let ledger = Ledger::open_with_clock(pool.clone(), &chain, dir.path(), clock).unwrap();
+        let mut conn = pool.get().unwrap();
+        hand.advance(3_600);
+        for i in 0..chain.records_per_block {
+            let url = format!("https://here.example/assertions/{i}");
+            let fields = super::super::fields_for(
+                cairn_chain::RecordKind::Award,
+                "https://here.example",
+                &url,
+                "https://here.example/badges/el30-data",
+                "sha256$00",
+                Hash::default(),
+                1_700_003_600,
+            );
+            super::super::pool_record(&mut conn, ledger.key(), fields, None).unwrap();
+        }
+        assert!(matches!(ledger.clone().mine_pass().await.unwrap(), Pass::More));
+        let (_, tip, _) = ledger.lock().chain.tip();
+        let block = ledger.lock().chain.block(&tip).unwrap();
+        assert_eq!(block.header.timestamp, 1_700_003_600);
+    }
+}
