@@ -479,6 +479,68 @@ pub fn tasks_of_link(conn: &mut SqliteConnection, link_id: i64) -> StoreResult<V
         .map_err(Into::into)
 }
 
+/// One of a learner's own posts, as their private page lists it: the Tasks it counts for and,
+/// for each, the award it earned, if any.
+#[derive(Debug, Clone)]
+pub struct OwnPost {
+    pub id: i64,
+    pub url: Option<String>,
+    pub title: String,
+    pub published_at: Option<i64>,
+    pub harvested_at: i64,
+    /// Each Task the post is tied to, with the public id of its award and whether that was
+    /// revoked.
+    pub tasks: Vec<(Task, Option<(String, bool)>)>,
+}
+
+/// A learner's posts, newest first (at most `limit`), with their ties and awards: three
+/// queries whatever the number of posts.
+pub fn own_posts(conn: &mut SqliteConnection, author_id: i64, limit: i64) -> StoreResult<Vec<OwnPost>> {
+    use super::schema::awards;
+    let rows: Vec<(i64, Option<String>, String, Option<i64>, i64)> = links::table
+        .filter(links::author_id.eq(author_id))
+        .order((links::published_at.desc(), links::id.desc()))
+        .limit(limit)
+        .select((links::id, links::url, links::title, links::published_at, links::harvested_at))
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let ties: Vec<(i64, Task)> = link_tasks::table
+        .inner_join(tasks::table)
+        .filter(link_tasks::link_id.eq_any(&ids).and(link_tasks::tied.eq(true)))
+        .order(tasks::hashtag)
+        .select((link_tasks::link_id, Task::as_select()))
+        .load(conn)?;
+    let made: Vec<(Option<i64>, i64, String, Option<i64>)> = awards::table
+        .filter(awards::link_id.eq_any(&ids).and(awards::withdrawn_at.is_null()))
+        .order(awards::id)
+        .select((awards::link_id, awards::task_id, awards::public_id, awards::revoked_at))
+        .load(conn)?;
+    let mut posts: Vec<OwnPost> = rows
+        .into_iter()
+        .map(|(id, url, title, published_at, harvested_at)| OwnPost {
+            id,
+            url,
+            title,
+            published_at,
+            harvested_at,
+            tasks: Vec::new(),
+        })
+        .collect();
+    let at: HashMap<i64, usize> = posts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    for (link, task) in ties {
+        if let Some(&i) = at.get(&link) {
+            // The latest award of the Task for this post (a re-issue comes after a revocation).
+            let award = made
+                .iter()
+                .rev()
+                .find(|(l, t, _, _)| *l == Some(link) && *t == task.id)
+                .map(|(_, _, public_id, revoked)| (public_id.clone(), revoked.is_some()));
+            posts[i].tasks.push((task, award));
+        }
+    }
+    Ok(posts)
+}
+
 /// A Link with what a listing shows beside it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LinkView {

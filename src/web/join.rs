@@ -291,6 +291,21 @@ struct ManagePage {
     badges: Vec<(crate::db::awards::Award, crate::db::courses::Task)>,
     /// The learner's public badges page, and whether it is hidden.
     portfolio: Option<(String, bool)>,
+    /// Their latest posts, with the Tasks each counts for and its badges.
+    posts: Vec<crate::db::links::OwnPost>,
+    now: i64,
+}
+
+/// Posts a learner's private page lists (the newest).
+const OWN_POSTS_LISTED: i64 = 100;
+
+/// The learner's latest posts with their ties and awards, for their private page.
+async fn posts_of(
+    state: &AppState,
+    author: &crate::db::feeds::Author,
+) -> Result<Vec<crate::db::links::OwnPost>, AppError> {
+    let id = author.id;
+    state.db(move |c| crate::db::links::own_posts(c, id, OWN_POSTS_LISTED)).await
 }
 
 /// The learner's badges, for their private page.
@@ -322,6 +337,7 @@ async fn manage_get(
     let (feed, author) = load_managed(&state, &token).await?;
     let badges = badges_of(&state, &author).await?;
     let portfolio = portfolio_of(&state, &author).await?;
+    let posts = posts_of(&state, &author).await?;
     let id = author.id;
     let (shown, pseudonym) = state.db(move |c| crate::db::learners::name_choice(c, id)).await?;
     let form = JoinForm {
@@ -341,6 +357,8 @@ async fn manage_get(
         errors: FieldErrors::new(),
         badges,
         portfolio,
+        posts,
+        now: now(),
     })
 }
 
@@ -363,6 +381,7 @@ async fn manage_post(
     };
     let badges = badges_of(&state, &author).await?;
     let portfolio = portfolio_of(&state, &author).await?;
+    let posts = posts_of(&state, &author).await?;
     render_status(
         &ManagePage {
             page: Page::with_form(&session, "Your subscription"),
@@ -372,6 +391,8 @@ async fn manage_post(
             errors,
             badges,
             portfolio,
+            posts,
+            now: now(),
         },
         StatusCode::UNPROCESSABLE_ENTITY,
     )

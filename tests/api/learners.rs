@@ -541,6 +541,20 @@ async fn a_learner_downloads_their_data_and_is_forgotten_only_through_the_emaile
     let public_id = url.rsplit('/').next().unwrap().to_string();
     assert!(smtp.wait_for(2).await.len() >= 2, "the badge mail");
 
+    // Her private page lists her posts, the task each counts for, and the badge it earned.
+    let page = app.client.get(&manage).send().await.unwrap().text().await.unwrap();
+    let posts_part =
+        &page[page.find("<h2>Your posts</h2>").expect("a posts section")..page.find("<h2>Your badges</h2>").unwrap()];
+    let compilers = &posts_part[posts_part.find("Compilers").expect("the tagged post")..];
+    let compilers = &compilers[..compilers.find("</li>\n</ul>").unwrap_or(compilers.len())];
+    assert!(
+        compilers.contains("#el30-data") && compilers.contains(&format!("href=\"/assertions/{public_id}\"")),
+        "{compilers}"
+    );
+    assert!(compilers.contains("badge awarded"), "{compilers}");
+    let clouds = &posts_part[posts_part.find("Clouds").expect("the untagged post")..];
+    assert!(clouds.contains("Not counted for a task"), "{clouds}");
+
     // "Download my data": the subscription, both posts and the award, as a JSON attachment.
     let res = app.client.get(format!("{manage}/export")).send().await.unwrap();
     assert_eq!(res.status(), 200);
