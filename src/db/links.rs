@@ -497,7 +497,8 @@ pub struct OwnPost {
 /// queries whatever the number of posts.
 pub fn own_posts(conn: &mut SqliteConnection, author_id: i64, limit: i64) -> StoreResult<Vec<OwnPost>> {
     use super::schema::awards;
-    let rows: Vec<(i64, Option<String>, String, Option<i64>, i64)> = links::table
+    type Row = (i64, Option<String>, String, Option<i64>, i64);
+    let rows: Vec<Row> = links::table
         .filter(links::author_id.eq(author_id))
         .order((links::published_at.desc(), links::id.desc()))
         .limit(limit)
