@@ -142,7 +142,7 @@ impl Mailer {
             }),
             Backend::File(dir) => {
                 // Mail holds learners' addresses and private links: owner-only, like the data dir.
-                crate::startup::create_private_dir(dir)
+                crate::db::datadir::create_private_dir(dir)
                     .map_err(|e| MailError::Send(format!("cannot create {}: {e}", dir.display())))?;
                 let id = AsyncFileTransport::<Tokio1Executor>::new(dir)
                     .send(message)

@@ -25,9 +25,6 @@ use crate::db::{DbPool, StoreResult};
 use crate::email::Mailer;
 use crate::net::Fetcher;
 
-pub use crate::app::mentions::{
-    MAX_PENDING_MENTIONS, MAX_PENDING_PER_CLIENT, MAX_PENDING_PER_SOURCE, MAX_PENDING_PER_TARGET,
-};
 pub use crate::db::mentions::{HeldMention, held_for_moderation, verified_for};
 pub use crate::db::outbox::{Notification, for_awards};
 pub use outbox::{CONCURRENCY, GIVE_UP_AFTER_SECS};

@@ -4,9 +4,14 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use diesel::SqliteConnection;
+use hmac::{KeyInit, Mac};
+
 use super::Notifier;
 use super::outbox::{CONCURRENCY, LEASE_SECS, retry_schedule};
-use crate::db::webhooks::{self, Delivery, DeliveryStatus, Webhook};
+use crate::db::webhooks::{self, Delivery, DeliveryStatus, Event, Webhook};
 use crate::db::{StoreError, StoreResult};
 use crate::net::FetchError;
 
@@ -18,6 +23,75 @@ enum Attempt {
     Sent,
     Retry { error: String, after: Option<u64> },
     Fail(String),
+}
+
+/// What a secret starts with (Standard Webhooks).
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// The `webhook-signature` value of a message: `v1,` and the base64 HMAC-SHA256, keyed with
+/// the secret's decoded bytes, of `id.timestamp.body`.
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> StoreResult<String> {
+    let key = B64
+        .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!("a stored webhook secret is not base64: {e}")))?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!("webhook key: {e}")))?;
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    Ok(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+}
+
+/// The message id of a delivery, the same on every attempt.
+pub fn message_id(d: &Delivery) -> String {
+    format!("msg_{}", d.id)
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The body of a delivery, built at its first attempt: `{"type", "timestamp", "data"}` with the
+/// award as it then stands (and the block, for `award.recorded`).
+pub fn payload(conn: &mut SqliteConnection, base: &str, d: &Delivery, now: i64) -> StoreResult<String> {
+    let (a, task) = webhooks::award_with_task(conn, d.award_id)?;
+    if a.is_withdrawn() {
+        return Ok(withdrawn_payload(base, d.event, d.created_at, &a.public_id));
+    }
+    let state = if a.is_revoked() {
+        "revoked"
+    } else if a.is_expired(now) {
+        "expired"
+    } else {
+        "valid"
+    };
+    let mut data = serde_json::json!({
+        "id": a.public_id,
+        "url": crate::badges::ob::assertion_url(base, &a.public_id),
+        "task": task.hashtag,
+        "recipient": a.recipient_email,
+        "evidence": a.evidence_url,
+        "issued_on": rfc3339(a.issued_on),
+        "state": state,
+        "revoked_at": a.revoked_at.map(rfc3339),
+        "revocation_reason": a.revocation_reason,
+    });
+    if d.event == Event::Recorded
+        && let Some((_, Some(hash))) = crate::db::chain::award_blocks(conn, &[a.id])?.into_iter().next()
+    {
+        data["block"] = serde_json::json!({ "hash": hash });
+    }
+    let doc = serde_json::json!({"type": d.event.as_str(), "timestamp": rfc3339(d.created_at), "data": data});
+    Ok(doc.to_string())
+}
+
+/// The body of an event about an award withdrawn at its learner's request: its type and the
+/// award's ids, nothing that names the learner.
+pub fn withdrawn_payload(base: &str, event: Event, created_at: i64, public_id: &str) -> String {
+    let data = serde_json::json!({
+        "id": public_id,
+        "url": crate::badges::ob::assertion_url(base, public_id),
+        "state": "withdrawn",
+    });
+    serde_json::json!({"type": event.as_str(), "timestamp": rfc3339(created_at), "data": data}).to_string()
 }
 
 impl Notifier {
@@ -84,7 +158,7 @@ impl Notifier {
                 // cannot leave a body that names the learner.
                 self.db(move |c| {
                     crate::db::write_tx(c, |c| {
-                        let p = crate::app::webhooks::payload(c, &base, &delivery, now)?;
+                        let p = payload(c, &base, &delivery, now)?;
                         webhooks::set_payload(c, delivery.id, &p)?;
                         Ok(p)
                     })
@@ -115,8 +189,8 @@ impl Notifier {
         let Ok(url) = url::Url::parse(&hook.url) else {
             return Attempt::Fail(format!("'{}' is not a web address", hook.url));
         };
-        let (msg_id, timestamp) = (crate::app::webhooks::message_id(d), self.now());
-        let signature = match crate::app::webhooks::sign(&hook.secret, &msg_id, timestamp, body) {
+        let (msg_id, timestamp) = (message_id(d), self.now());
+        let signature = match sign(&hook.secret, &msg_id, timestamp, body) {
             Ok(s) => s,
             Err(e) => return Attempt::Fail(e.to_string()),
         };
@@ -138,5 +212,19 @@ impl Notifier {
     /// One webhook delivery pass for the job runner: more when any delivery was settled.
     pub async fn webhooks_pass(&self) -> anyhow::Result<crate::jobs::Pass> {
         Ok(super::busy_if(self.deliver_webhooks().await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_follow_the_standard_webhooks_example() {
+        // The example of the Standard Webhooks specification (spec/standard-webhooks.md).
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = r#"{"test": 2432232314}"#;
+        let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }
