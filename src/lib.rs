@@ -27,5 +27,6 @@ pub mod notify;
 pub mod opml;
 pub mod peers;
 pub mod startup;
+pub mod tokens;
 pub mod web;
 pub mod webmention;

@@ -133,6 +133,7 @@ pub fn remove(conn: &mut SqliteConnection, instructor_id: i64, id: i64, now: i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::queue::{Outcome, State};
     use crate::db::webhooks::DeliveryStatus;
     use crate::notify::webhooks::payload;
 
@@ -164,8 +165,9 @@ mod tests {
             webhooks::set_payload(&mut c, d.id, &body).unwrap();
         }
         let (sent, waiting) = (&ds[1], &ds[0]);
-        webhooks::settle(&mut c, sent.id, 1, DeliveryStatus::Sent, t, None, t).unwrap();
-        webhooks::settle(&mut c, waiting.id, 1, DeliveryStatus::Queued, t + 60, Some("503"), t).unwrap();
+        webhooks::settle(&mut c, sent.id, 1, Outcome::Done(State::Sent), t).unwrap();
+        let retry = Outcome::Retry { state: State::Queued, error: "503".into(), next_attempt_at: t + 60 };
+        webhooks::settle(&mut c, waiting.id, 1, retry, t).unwrap();
 
         let day = 86_400;
         assert_eq!(purge_delivered(&mut c, 30, t + 29 * day).unwrap(), 0, "kept 30 days");

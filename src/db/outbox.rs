@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 
+use super::queue::{self, State};
 use super::schema::{awards, outbox, tasks};
 use super::{StoreResult, write_tx};
 
@@ -195,16 +196,10 @@ pub fn due(conn: &mut SqliteConnection, now: i64, limit: i64) -> StoreResult<Vec
         .map_err(Into::into)
 }
 
-/// Claims a due notification for `lease_secs`: true when this caller got it. Two workers never
-/// hold the same row; if the holder dies, the lease runs out and the row is due again.
+/// Claims a due notification for `lease_secs`: true when this caller got it
+/// ([`super::queue::claim`]).
 pub fn claim(conn: &mut SqliteConnection, id: i64, now: i64, lease_secs: i64) -> StoreResult<bool> {
-    let n = diesel::update(
-        outbox::table
-            .filter(outbox::id.eq(id).and(outbox::status.eq(Status::Queued)).and(outbox::next_attempt_at.le(now))),
-    )
-    .set(outbox::next_attempt_at.eq(now + lease_secs))
-    .execute(conn)?;
-    Ok(n == 1)
+    queue::claim_one::<queue::Outbox>(conn, id, now, lease_secs)
 }
 
 /// How one delivery attempt ended, as stored.
@@ -218,40 +213,72 @@ pub enum Settled {
     Retry { status: Status, error: String, next_attempt_at: i64 },
 }
 
+impl From<Status> for State {
+    fn from(s: Status) -> State {
+        match s {
+            Status::Queued => State::Queued,
+            Status::Sent => State::Sent,
+            Status::NoEndpoint => State::NoEndpoint,
+            Status::Failed => State::Failed,
+            Status::GaveUp => State::GaveUp,
+        }
+    }
+}
+
+impl Settled {
+    /// The outcome as any queue stores it, and what only the outbox keeps: the Webmention
+    /// endpoint and the receiver's `Location`.
+    fn split(self) -> (queue::Outcome, Option<String>, Option<String>) {
+        match self {
+            Settled::Done { status, endpoint, location } => (queue::Outcome::Done(status.into()), endpoint, location),
+            Settled::Failed { error, endpoint } => (queue::Outcome::Failed(error), endpoint, None),
+            Settled::Retry { status, error, next_attempt_at } => {
+                (queue::Outcome::Retry { state: status.into(), error, next_attempt_at }, None, None)
+            }
+        }
+    }
+}
+
 /// Records the outcome of a claimed notification's attempt number `attempts`.
 pub fn settle(conn: &mut SqliteConnection, id: i64, attempts: i64, outcome: Settled, now: i64) -> StoreResult<()> {
-    let row = outbox::table.find(id);
-    match outcome {
-        Settled::Done { status, endpoint, location } => diesel::update(row)
-            .set((
-                outbox::status.eq(status),
-                outbox::attempts.eq(attempts),
-                outbox::endpoint.eq(endpoint),
-                outbox::location.eq(location),
-                outbox::last_error.eq(None::<String>),
-                outbox::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-        Settled::Failed { error, endpoint } => diesel::update(row)
-            .set((
-                outbox::status.eq(Status::Failed),
-                outbox::attempts.eq(attempts),
-                outbox::endpoint.eq(endpoint),
-                outbox::last_error.eq(error),
-                outbox::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-        Settled::Retry { status, error, next_attempt_at } => diesel::update(row)
-            .set((
-                outbox::status.eq(status),
-                outbox::attempts.eq(attempts),
-                outbox::next_attempt_at.eq(next_attempt_at),
-                outbox::last_error.eq(error),
-                outbox::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-    };
-    Ok(())
+    settle_many(conn, vec![(id, attempts, outcome)], now)
+}
+
+/// Records the outcomes of claimed notifications' attempts, `(id, attempt number, outcome)`,
+/// in one write transaction.
+pub fn settle_many(conn: &mut SqliteConnection, outcomes: Vec<(i64, i64, Settled)>, now: i64) -> StoreResult<()> {
+    let attempts = outcomes
+        .into_iter()
+        .map(|(id, number, settled)| {
+            let (outcome, endpoint, location) = settled.split();
+            (queue::Attempt { id, number, outcome }, Reached { endpoint, location })
+        })
+        .collect();
+    record(conn, attempts, now)
+}
+
+/// What only the outbox keeps of an attempt: the Webmention endpoint it reached, and the
+/// `Location` the receiver gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub endpoint: Option<String>,
+    pub location: Option<String>,
+}
+
+/// Records attempts with what each reached, in one write transaction ([`super::queue::settle`]).
+pub fn record(conn: &mut SqliteConnection, attempts: Vec<(queue::Attempt, Reached)>, now: i64) -> StoreResult<()> {
+    let (attempts, reached): (Vec<queue::Attempt>, Vec<Reached>) = attempts.into_iter().unzip();
+    write_tx(conn, |c| {
+        queue::settle::<queue::Outbox>(c, &attempts, now)?;
+        for (a, r) in attempts.iter().zip(reached) {
+            if r != Reached::default() {
+                diesel::update(outbox::table.find(a.id))
+                    .set((outbox::endpoint.eq(r.endpoint), outbox::location.eq(r.location)))
+                    .execute(c)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What the badge email (and the revocation email) of an award says and carries.
@@ -425,7 +452,8 @@ pub(crate) mod tests {
         assert_eq!(due(&mut c, t + 299, 10).unwrap().len(), 1, "only the email is due while the lease holds");
         assert!(claim(&mut c, id, t + 300, 300).unwrap(), "an expired lease makes the row due again");
 
-        let (status, next) = crate::notify::outbox::retry_schedule(1, Some(120), t, t + 300);
+        let (state, next) = queue::retry_schedule(1, Some(120), t, t + 300);
+        let status = if state == State::GaveUp { Status::GaveUp } else { Status::Queued };
         settle(&mut c, id, 1, Settled::Retry { status, error: "503".into(), next_attempt_at: next }, t + 300).unwrap();
         let row = &for_awards(&mut c, &[award]).unwrap()[0];
         assert_eq!(

@@ -209,7 +209,7 @@ impl Notifier {
             return Delivery::Fail { error: "a confirmation with no reader".into(), endpoint: None };
         };
         let (base, now) = (self.base.clone(), self.now());
-        let email = match self.db(move |c| crate::app::newsletter::confirmation_mail(c, id, &base, now)).await {
+        let email = match self.db(move |c| super::newsletter::confirmation_mail(c, id, &base, now)).await {
             Ok(Some(e)) => e,
             Ok(None) => {
                 return Delivery::Fail {

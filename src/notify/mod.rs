@@ -13,7 +13,9 @@
 
 pub mod email;
 pub mod mentions;
+pub mod newsletter;
 pub mod outbox;
+pub(crate) mod queue;
 mod rate;
 pub mod webhooks;
 
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 use diesel::SqliteConnection;
 
+use crate::clock::Clock;
 use crate::db::{DbPool, StoreResult};
 use crate::email::Mailer;
 use crate::net::Fetcher;
@@ -29,9 +32,6 @@ pub use crate::db::mentions::{HeldMention, held_for_moderation, verified_for};
 pub use crate::db::outbox::{Notification, for_awards};
 pub use outbox::{CONCURRENCY, GIVE_UP_AFTER_SECS};
 pub use rate::{MENTIONS_PER_MINUTE, RateLimit, limit_key};
-
-/// The time in Unix seconds, as [`crate::db::now`] gives it.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Delivers notifications and verifies received Webmentions.
 #[derive(Clone)]
@@ -51,7 +51,7 @@ impl Notifier {
     pub fn new(pool: DbPool, fetcher: Fetcher, mailer: Mailer, base: String) -> Notifier {
         Notifier {
             pool,
-            clock: Arc::new(crate::db::now),
+            clock: Clock::system(),
             fetcher,
             mailer,
             base,
@@ -62,12 +62,12 @@ impl Notifier {
 
     /// The same notifier, reading the time from `clock`.
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Notifier {
-        self.clock = Arc::new(clock);
+        self.clock = Clock::from_fn(clock);
         self
     }
 
     fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now()
     }
 
     async fn db<T: Send + 'static>(
