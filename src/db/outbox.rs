@@ -17,6 +17,8 @@ super::stored::stored_enum! {
         NewsletterConfirmation = "newsletter_confirmation",
         /// The mail that tells the learner their badge was revoked, and why.
         RevocationEmail = "revocation_email",
+        /// The mail that tells an instructor a token or webhook was made in their name.
+        CredentialNotice = "credential_notice",
     }
 }
 
@@ -56,6 +58,46 @@ pub struct Notification {
     pub newsletter_issue_id: Option<i64>,
     /// The reader asked to confirm, for a newsletter's confirmation mail.
     pub newsletter_subscriber_id: Option<i64>,
+    /// The instructor told, for a credential notice.
+    #[serde(skip)]
+    pub instructor_id: Option<i64>,
+    /// What a credential notice tells (JSON, never a secret).
+    #[serde(skip)]
+    pub payload: Option<String>,
+}
+
+/// Queues the mail that tells an instructor something was made in their name, `payload` saying
+/// what (never a secret), in the caller's transaction; returns its id.
+pub fn enqueue_credential_notice(
+    conn: &mut SqliteConnection,
+    instructor_id: i64,
+    payload: &str,
+    now: i64,
+) -> StoreResult<i64> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::CredentialNotice),
+            outbox::instructor_id.eq(instructor_id),
+            outbox::payload.eq(payload),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+        .map_err(Into::into)
+}
+
+/// The notifications with these ids that are queued and due at `now`.
+pub fn due_among(conn: &mut SqliteConnection, ids: &[i64], now: i64) -> StoreResult<Vec<Notification>> {
+    outbox::table
+        .filter(outbox::id.eq_any(ids))
+        .filter(outbox::status.eq(Status::Queued).and(outbox::next_attempt_at.le(now)))
+        .order(outbox::id)
+        .select(Notification::as_select())
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// Queues the mail that asks a newsletter reader to confirm, in the caller's transaction.

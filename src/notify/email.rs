@@ -229,6 +229,99 @@ impl Notifier {
     }
 }
 
+/// What was made in an instructor's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    ApiToken,
+    Webhook,
+}
+
+#[derive(Template)]
+#[template(path = "mail/credential_created.txt")]
+struct CredentialText<'a> {
+    base: &'a str,
+    what: &'a str,
+    detail: &'a str,
+    how: &'a str,
+    manage: &'a str,
+    when: &'a str,
+}
+
+/// The mail that tells an instructor a token or webhook was made in their name: what (the
+/// token's name and scopes, or the webhook's URL), when, through which surface, and how to
+/// undo it. It never holds the token or the webhook's secret.
+pub fn credential_notice(
+    to: &str,
+    base: &str,
+    what: Credential,
+    detail: &str,
+    how: &str,
+    now: i64,
+) -> Result<crate::email::Email, askama::Error> {
+    let (noun, manage) = match what {
+        Credential::ApiToken => ("An API token", format!("{base}/admin/tokens")),
+        Credential::Webhook => ("A webhook", format!("{base}/api/v1/webhooks")),
+    };
+    let when =
+        chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let text = CredentialText { base, what: noun, detail, how, manage: &manage, when: &when }.render()?;
+    Ok(crate::email::Email {
+        to: to.to_string(),
+        subject: format!("{noun} was created for your Cairn account"),
+        text,
+        html: None,
+        attachments: vec![],
+        inline: vec![],
+    })
+}
+
+/// What a credential notice says beside its time, as the outbox keeps it until it is sent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CredentialNote {
+    pub what: Credential,
+    /// The token's name and scopes, or the webhook's URL: never a secret.
+    pub detail: String,
+    /// Through which surface it was made.
+    pub how: String,
+}
+
+impl Notifier {
+    /// Writes and sends a queued credential notice to its instructor; it says the time it was
+    /// queued, which is when the thing was made.
+    pub(super) async fn send_credential_notice(&self, note: &Notification) -> Delivery {
+        let (Some(id), Some(payload)) = (note.instructor_id, note.payload.clone()) else {
+            return Delivery::Fail { error: "a credential notice with no instructor".into(), endpoint: None };
+        };
+        let found = match self.db(move |c| crate::db::instructors::find(c, id)).await {
+            Ok(found) => found,
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let Some(instructor) = found else {
+            return Delivery::Fail { error: "the instructor is gone".into(), endpoint: None };
+        };
+        let told: CredentialNote = match serde_json::from_str(&payload) {
+            Ok(t) => t,
+            Err(e) => return Delivery::Fail { error: format!("an unreadable credential notice: {e}"), endpoint: None },
+        };
+        let email =
+            match credential_notice(&instructor.email, &self.base, told.what, &told.detail, &told.how, note.created_at)
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None };
+                }
+            };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,4 +122,42 @@ mod tests {
         let mails = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
         assert_eq!(mails, 1, "the badge email was written");
     }
+
+    #[tokio::test]
+    async fn a_credential_notice_waits_in_the_outbox_and_is_written_when_delivered() {
+        let (dir, mut conn, _) = crate::db::outbox::tests::db_with_award();
+        let who = crate::db::instructors::create(&mut conn, "ada@example.edu", "correct horse battery").unwrap();
+        let t = 1_000_000;
+        let what = crate::app::instructors::Credential::Webhook;
+        let detail = "https://hooks.example/in (id 1)".to_string();
+        let id =
+            crate::app::instructors::queue_credential_notice(&mut conn, who.id, what, detail, "through the API", t)
+                .unwrap();
+        let mut settings = crate::config::Settings::defaults();
+        settings.data_dir = dir.path().to_path_buf();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
+        let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into()).with_clock(move || t + 5);
+
+        assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 1);
+        assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 0, "sent once");
+        let row: (String, i64) = {
+            use crate::db::schema::outbox;
+            use diesel::prelude::*;
+            outbox::table.find(id).select((outbox::status, outbox::attempts)).first(&mut conn).unwrap()
+        };
+        assert_eq!(row, ("sent".to_string(), 1));
+        let mails: Vec<String> = std::fs::read_dir(dir.path().join("mail"))
+            .unwrap()
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .collect();
+        assert_eq!(mails.len(), 1);
+        assert!(
+            mails[0].contains("A webhook was created") && mails[0].contains("https://hooks.example/in"),
+            "{}",
+            mails[0]
+        );
+        assert!(mails[0].contains("at 1970-01-"), "it tells when it was made, not when it was sent: {}", mails[0]);
+    }
 }

@@ -157,7 +157,7 @@ impl Notification {
     /// In words, for the Reader.
     pub fn describe(&self) -> String {
         let what = match self.kind {
-            Kind::Email | Kind::RevocationEmail | Kind::NewsletterConfirmation => "email",
+            Kind::Email | Kind::RevocationEmail | Kind::NewsletterConfirmation | Kind::CredentialNotice => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -190,6 +190,7 @@ impl Deliver for Outbox {
             Kind::Webmention => self.0.send_webmention(&note).await,
             Kind::Email | Kind::RevocationEmail => self.0.send_email(&note).await,
             Kind::NewsletterConfirmation => self.0.send_newsletter_confirmation(&note).await,
+            Kind::CredentialNotice => self.0.send_credential_notice(&note).await,
         };
         Ok(match delivery {
             Delivery::Done { status, endpoint, location } => Sent::Done(status.into(), Reached { endpoint, location }),
@@ -215,6 +216,15 @@ impl Notifier {
             claim_chunk: 1,
             pace: None,
         }
+    }
+
+    /// Delivers the notifications `ids` now if they are due (a mail just queued, from the
+    /// command line, where no delivery job runs); returns how many were handled. One that
+    /// fails stays queued for the delivery job, as any other.
+    pub async fn deliver_now(&self, ids: Vec<i64>) -> StoreResult<usize> {
+        let now = self.now();
+        let due = self.db(move |c| outbox::due_among(c, &ids, now)).await?;
+        self.engine().each(&Outbox(self.clone()), due).await
     }
 
     /// Delivers every notification that is due (up to [`CONCURRENCY`] at once); returns how
