@@ -1,7 +1,7 @@
 //! Delivering webhook events: claiming what is due, fixing its body at the first attempt,
 //! signing and POSTing it under the outbound policy, and recording the outcome with the
 //! outbox's backoff (a minute doubling, `Retry-After` honoured, given up after two days), by
-//! the engine every queue shares ([`super::queue`]).
+//! the engine every queue shares (`notify::queue`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -9,8 +9,6 @@ use diesel::SqliteConnection;
 use hmac::{KeyInit, Mac};
 
 use super::Notifier;
-#[cfg(doc)]
-use super::outbox::CONCURRENCY;
 use super::queue::{Deliver, Key, Sent};
 use crate::db::queue::{self, Attempt, State};
 use crate::db::webhooks::{self, Delivery, Event, Webhook};
@@ -133,7 +131,7 @@ impl Deliver for Deliveries {
 impl Notifier {
     /// Delivers every webhook event that is due; returns how many were handled. Each
     /// webhook's events go one after another, oldest first, so a receiver hears of an award
-    /// before it hears the award was recorded or revoked; up to [`CONCURRENCY`] webhooks are
+    /// before it hears the award was recorded or revoked; up to [`CONCURRENCY`](super::outbox::CONCURRENCY) webhooks are
     /// served at once.
     pub async fn deliver_webhooks(&self) -> StoreResult<usize> {
         let now = self.now();

@@ -16,8 +16,8 @@ pub mod time;
 
 pub use crate::notify::newsletter::{
     BadgeCount, CONCURRENCY, CONFIRM_SECS, Content, Group, IssueHtml, IssueText, LEASE_SECS, Links, ModuleTasks,
-    PostItem, Rendered, SEND_TIMEOUT, TaskRef, archive_url, confirmation_mail, excerpt, list_headers, parse_content,
-    render_mail, token_reader, unsubscribe_token, unsubscribe_url,
+    PostItem, Rendered, SEND_TIMEOUT, TaskRef, archive_url, excerpt, list_headers, parse_content, render_mail,
+    token_reader, unsubscribe_token, unsubscribe_url,
 };
 pub use issues::*;
 pub use readers::*;

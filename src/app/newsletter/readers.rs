@@ -32,7 +32,8 @@ pub fn check_reader(email: &str, name: &str) -> Result<(Email, String), FieldErr
 
 /// Asks a course's newsletter for `email`: a pending reader and, in the same transaction, a
 /// confirmation mail queued in the outbox, within the per-address mail limit `/join` also
-/// counts against. The notifier writes and sends the mail ([`confirmation_mail`]), retrying
+/// counts against. The notifier writes and sends the mail
+/// ([`crate::notify::newsletter::confirmation_mail`]), retrying
 /// while the mail server is away, so neither an outage nor a restart loses it; wake it after.
 /// An address already reading gets no mail, and the caller cannot tell (the answer is the same).
 pub async fn subscribe(

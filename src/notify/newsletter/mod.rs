@@ -1,5 +1,5 @@
 //! Sending the newsletter: the copies of an issue queued to its readers go out through the
-//! engine every queue shares ([`super::queue`]), at the configured pace, each issue rendered
+//! engine every queue shares (`notify::queue`), at the configured pace, each issue rendered
 //! once per pass ([`mail::Rendered`]).
 
 use std::collections::HashMap;
