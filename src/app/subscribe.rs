@@ -23,6 +23,8 @@ pub struct Joining<'a> {
     pub base_url: &'a str,
     /// Confirmation mails one address may get in a day.
     pub mails_per_day: u32,
+    /// Wakes the notifier, which sends what is queued in the outbox.
+    pub outbox: &'a tokio::sync::Notify,
 }
 
 /// The learner, as checked.

@@ -19,6 +19,9 @@ super::stored::stored_enum! {
         RevocationEmail = "revocation_email",
         /// The mail that tells an instructor a token or webhook was made in their name.
         CredentialNotice = "credential_notice",
+        /// The mail that asks a learner to confirm they want to be forgotten (written, with
+        /// its link, when it is sent).
+        ForgetConfirmation = "forget_confirmation",
     }
 }
 
@@ -64,6 +67,26 @@ pub struct Notification {
     /// What a credential notice tells (JSON, never a secret).
     #[serde(skip)]
     pub payload: Option<String>,
+    /// The learner asked to confirm, for a forget confirmation.
+    #[serde(skip)]
+    pub author_id: Option<i64>,
+}
+
+/// Queues the mail that asks a learner to confirm they want to be forgotten, in the caller's
+/// transaction.
+pub fn enqueue_forget_confirmation(conn: &mut SqliteConnection, author_id: i64, now: i64) -> StoreResult<i64> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::ForgetConfirmation),
+            outbox::author_id.eq(author_id),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+        .map_err(Into::into)
 }
 
 /// Queues the mail that tells an instructor something was made in their name, `payload` saying

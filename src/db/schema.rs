@@ -253,6 +253,7 @@ diesel::table! {
         newsletter_subscriber_id -> Nullable<BigInt>,
         instructor_id -> Nullable<BigInt>,
         payload -> Nullable<Text>,
+        author_id -> Nullable<BigInt>,
     }
 }
 

@@ -322,6 +322,50 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Writes a learner's forget confirmation, with a new link whose token exists only in the
+    /// mail (the store keeps its hash, replacing the link of any mail before), and sends it to
+    /// the address on file; a learner with no address gets nothing.
+    pub(super) async fn send_forget_confirmation(&self, note: &Notification) -> Delivery {
+        let Some(author) = note.author_id else {
+            return Delivery::Fail { error: "a forget confirmation with no learner".into(), endpoint: None };
+        };
+        let now = self.now();
+        let token = crate::tokens::random_token();
+        let hash = crate::tokens::token_hash(&token);
+        let stored = self
+            .db(move |c| {
+                crate::db::write_tx(c, |c| {
+                    let Some(email) = crate::db::feeds::get_author(c, author)?.email else { return Ok(None) };
+                    crate::db::learners::store_forget_request(c, author, &hash, now)?;
+                    Ok(Some(email))
+                })
+            })
+            .await;
+        let email = match stored {
+            Ok(Some(email)) => email,
+            Ok(None) => return Delivery::Fail { error: "no email address on file".into(), endpoint: None },
+            Err(crate::db::StoreError::NotFound(_)) => {
+                return Delivery::Fail { error: "the learner is gone".into(), endpoint: None };
+            }
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let confirm_url = format!("{}/forget/{token}", self.base);
+        let body = ForgetConfirmText { base: &self.base, confirm_url: &confirm_url };
+        let email = match forget_confirmation(&email, &body) {
+            Ok(e) => e,
+            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -160,4 +160,33 @@ mod tests {
         );
         assert!(mails[0].contains("at 1970-01-"), "it tells when it was made, not when it was sent: {}", mails[0]);
     }
+
+    #[tokio::test]
+    async fn a_forget_confirmation_is_written_with_a_fresh_link_when_it_is_sent() {
+        let (dir, mut conn, _) = crate::db::outbox::tests::db_with_award();
+        let ada = crate::db::feeds::find_or_create_author(&mut conn, "Ada", Some("ada@example.edu")).unwrap();
+        let t = 1_000_000;
+        let id = crate::db::outbox::enqueue_forget_confirmation(&mut conn, ada.id, t).unwrap();
+        let mut settings = crate::config::Settings::defaults();
+        settings.data_dir = dir.path().to_path_buf();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
+        let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into()).with_clock(move || t + 5);
+
+        assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 1);
+        let mail = std::fs::read_dir(dir.path().join("mail"))
+            .unwrap()
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .next()
+            .unwrap()
+            .replace("=\r\n", "")
+            .replace("=\n", "");
+        assert!(mail.contains("To: ada@example.edu"), "{mail}");
+        let at = mail.find("https://cairn.example/forget/").unwrap() + "https://cairn.example/forget/".len();
+        let token: String = mail[at..].chars().take_while(char::is_ascii_hexdigit).collect();
+        assert_eq!(token.len(), 64, "{mail}");
+        let hash = crate::tokens::token_hash(&token);
+        assert_eq!(crate::db::learners::forget_request(&mut conn, &hash, t + 10).unwrap(), Some(ada.id));
+    }
 }

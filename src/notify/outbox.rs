@@ -157,7 +157,11 @@ impl Notification {
     /// In words, for the Reader.
     pub fn describe(&self) -> String {
         let what = match self.kind {
-            Kind::Email | Kind::RevocationEmail | Kind::NewsletterConfirmation | Kind::CredentialNotice => "email",
+            Kind::Email
+            | Kind::RevocationEmail
+            | Kind::NewsletterConfirmation
+            | Kind::CredentialNotice
+            | Kind::ForgetConfirmation => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -191,6 +195,7 @@ impl Deliver for Outbox {
             Kind::Email | Kind::RevocationEmail => self.0.send_email(&note).await,
             Kind::NewsletterConfirmation => self.0.send_newsletter_confirmation(&note).await,
             Kind::CredentialNotice => self.0.send_credential_notice(&note).await,
+            Kind::ForgetConfirmation => self.0.send_forget_confirmation(&note).await,
         };
         Ok(match delivery {
             Delivery::Done { status, endpoint, location } => Sent::Done(status.into(), Reached { endpoint, location }),
