@@ -1,7 +1,8 @@
--- The mail that tells an instructor a token or webhook was made in their name, and the one
--- that asks a learner to confirm they want to be forgotten, wait in the outbox too, so that
--- confirmations and notices go through the one queue: instructor_id names the instructor and
--- payload what was made, where and how (JSON, never a secret); author_id names the learner.
+-- The mail that tells an instructor a token or webhook was made in their name, and those that
+-- ask a learner to confirm a subscription or that they want to be forgotten, wait in the
+-- outbox too, so that confirmations and notices go through the one queue: instructor_id names
+-- the instructor and payload what was made, where and how (JSON, never a secret); feed_id the
+-- subscription waiting for its confirmation; author_id the learner.
 -- Each mail is written when it is sent. The CHECK changes, which SQLite does only by rebuilding the table;
 -- the dashboard's triggers on it (and the one on awards that reads it) are made again as they were.
 DROP TRIGGER dashboard_award_delivery_move;
@@ -24,8 +25,9 @@ CREATE TABLE outbox_rebuilt (
     instructor_id INTEGER REFERENCES instructors(id) ON DELETE CASCADE,
     payload TEXT,
     author_id INTEGER REFERENCES authors(id) ON DELETE CASCADE,
+    feed_id INTEGER REFERENCES feeds(id) ON DELETE CASCADE,
     CHECK (award_id IS NOT NULL OR newsletter_issue_id IS NOT NULL OR newsletter_subscriber_id IS NOT NULL OR instructor_id IS NOT NULL
-           OR author_id IS NOT NULL)
+           OR author_id IS NOT NULL OR feed_id IS NOT NULL)
 );
 INSERT INTO outbox_rebuilt (id, kind, award_id, source, target, status, attempts, next_attempt_at, last_error, endpoint, location,
     created_at, updated_at, newsletter_issue_id, newsletter_subscriber_id)
@@ -39,6 +41,7 @@ CREATE UNIQUE INDEX outbox_newsletter ON outbox(newsletter_issue_id, target) WHE
 CREATE INDEX outbox_newsletter_reader ON outbox(newsletter_subscriber_id) WHERE newsletter_subscriber_id IS NOT NULL;
 CREATE INDEX outbox_instructor ON outbox(instructor_id) WHERE instructor_id IS NOT NULL;
 CREATE INDEX outbox_author ON outbox(author_id) WHERE author_id IS NOT NULL;
+CREATE INDEX outbox_feed ON outbox(feed_id) WHERE feed_id IS NOT NULL;
 
 CREATE TRIGGER dashboard_outbox_insert AFTER INSERT ON outbox WHEN NEW.award_id IS NOT NULL
 BEGIN

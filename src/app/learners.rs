@@ -353,27 +353,27 @@ pub enum RequestError {
 
 /// A learner asks, from their private link, to be forgotten: a confirmation link is mailed to
 /// the address on file (counted against the daily mail limit of `/join`), and nothing is
-/// erased until it is followed. The mail is queued in the outbox in the same transaction, and
-/// written (with its link) and sent by the notifier, retried while the mail server is away.
+/// erased until it is followed. The mail is queued in the outbox in the same transaction, then
+/// written (with its link) and delivered at once; if the mail server is away it stays queued
+/// and is retried.
 pub async fn request_forget(
     ctx: &crate::app::subscribe::Joining<'_>,
     author_id: i64,
     now: i64,
 ) -> Result<(), RequestError> {
     let limit = ctx.mails_per_day;
-    crate::db::run(ctx.pool, move |c| {
+    let mail = crate::db::run(ctx.pool, move |c| {
         write_tx(c, |c| {
             let author = crate::db::feeds::get_author(c, author_id)?;
             let Some(email) = author.email else { return Ok(Err(RequestError::NoAddress)) };
             if crate::db::feeds::reserve_join_mail(c, &email, limit, now)?.is_err() {
                 return Ok(Err(RequestError::MailLimit { limit }));
             }
-            crate::db::outbox::enqueue_forget_confirmation(c, author_id, now)?;
-            Ok(Ok(()))
+            Ok(Ok(crate::db::outbox::enqueue_forget_confirmation(c, author_id, now)?))
         })
     })
     .await??;
-    ctx.outbox.notify_one();
+    ctx.deliver(mail).await;
     Ok(())
 }
 

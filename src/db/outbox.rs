@@ -22,6 +22,9 @@ super::stored::stored_enum! {
         /// The mail that asks a learner to confirm they want to be forgotten (written, with
         /// its link, when it is sent).
         ForgetConfirmation = "forget_confirmation",
+        /// The mail that asks a learner to confirm a subscription (written, with its links,
+        /// when it is sent).
+        JoinConfirmation = "join_confirmation",
     }
 }
 
@@ -70,6 +73,25 @@ pub struct Notification {
     /// The learner asked to confirm, for a forget confirmation.
     #[serde(skip)]
     pub author_id: Option<i64>,
+    /// The subscription waiting for its confirmation, for a join confirmation.
+    #[serde(skip)]
+    pub feed_id: Option<i64>,
+}
+
+/// Queues the mail that asks a learner to confirm a subscription, in the caller's transaction.
+pub fn enqueue_join_confirmation(conn: &mut SqliteConnection, feed_id: i64, now: i64) -> StoreResult<i64> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::JoinConfirmation),
+            outbox::feed_id.eq(feed_id),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+        .map_err(Into::into)
 }
 
 /// Queues the mail that asks a learner to confirm they want to be forgotten, in the caller's

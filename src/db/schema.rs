@@ -254,6 +254,7 @@ diesel::table! {
         instructor_id -> Nullable<BigInt>,
         payload -> Nullable<Text>,
         author_id -> Nullable<BigInt>,
+        feed_id -> Nullable<BigInt>,
     }
 }
 

@@ -366,6 +366,51 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Writes a subscription's confirmation mail, with new links (a confirmation link and the
+    /// private link to manage it, whose tokens exist only in the mail), and sends it; a
+    /// subscription that no longer waits gets nothing.
+    pub(super) async fn send_join_confirmation(&self, note: &Notification) -> Delivery {
+        let Some(feed) = note.feed_id else {
+            return Delivery::Fail { error: "a join confirmation with no subscription".into(), endpoint: None };
+        };
+        let (confirm, manage) = (crate::tokens::random_token(), crate::tokens::random_token());
+        let hashes = (crate::tokens::token_hash(&confirm), crate::tokens::token_hash(&manage));
+        let now = self.now();
+        let renewed = self.db(move |c| crate::db::feeds::renew_join_tokens(c, feed, &hashes.0, &hashes.1, now)).await;
+        let (to, name) = match renewed {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Delivery::Fail {
+                    error: "the subscription no longer waits for a confirmation".into(),
+                    endpoint: None,
+                };
+            }
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let confirm_url = format!("{}/join/confirm/{confirm}", self.base);
+        let manage_url = format!("{}/subscription/{manage}", self.base);
+        let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
+        let body = JoinConfirmText {
+            greeting: &greeting,
+            base: &self.base,
+            confirm_url: &confirm_url,
+            manage_url: &manage_url,
+        };
+        let email = match join_confirmation(&to, &body) {
+            Ok(e) => e,
+            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

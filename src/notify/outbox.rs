@@ -161,7 +161,8 @@ impl Notification {
             | Kind::RevocationEmail
             | Kind::NewsletterConfirmation
             | Kind::CredentialNotice
-            | Kind::ForgetConfirmation => "email",
+            | Kind::ForgetConfirmation
+            | Kind::JoinConfirmation => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -196,6 +197,7 @@ impl Deliver for Outbox {
             Kind::NewsletterConfirmation => self.0.send_newsletter_confirmation(&note).await,
             Kind::CredentialNotice => self.0.send_credential_notice(&note).await,
             Kind::ForgetConfirmation => self.0.send_forget_confirmation(&note).await,
+            Kind::JoinConfirmation => self.0.send_join_confirmation(&note).await,
         };
         Ok(match delivery {
             Delivery::Done { status, endpoint, location } => Sent::Done(status.into(), Reached { endpoint, location }),
