@@ -128,11 +128,13 @@ mod tests {
         let (dir, mut conn, _) = crate::db::outbox::tests::db_with_award();
         let who = crate::db::instructors::create(&mut conn, "ada@example.edu", "correct horse battery").unwrap();
         let t = 1_000_000;
-        let what = crate::app::instructors::Credential::Webhook;
-        let detail = "https://hooks.example/in (id 1)".to_string();
-        let id =
-            crate::app::instructors::queue_credential_notice(&mut conn, who.id, what, detail, "through the API", t)
-                .unwrap();
+        let note = email::CredentialNote {
+            what: email::Credential::Webhook,
+            detail: "https://hooks.example/in (id 1)".into(),
+            how: "through the API".into(),
+        };
+        let payload = serde_json::to_string(&note).unwrap();
+        let id = crate::db::outbox::enqueue_credential_notice(&mut conn, who.id, &payload, t).unwrap();
         let mut settings = crate::config::Settings::defaults();
         settings.data_dir = dir.path().to_path_buf();
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
