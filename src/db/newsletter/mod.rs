@@ -110,7 +110,7 @@ pub struct Issue {
     /// Posts harvested after `since` and up to `until` (Unix seconds) are in it.
     pub since: i64,
     pub until: i64,
-    /// The issue as JSON (`crate::app::newsletter::Content`).
+    /// The issue as JSON (`crate::notify::newsletter::Content`).
     pub content: String,
     pub posts: i64,
     pub created_at: i64,
