@@ -4,7 +4,6 @@
 //! And the notice an instructor gets whenever a token or webhook is made in their name.
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
-use askama::Template;
 use diesel::SqliteConnection;
 
 use crate::db::instructors::{self, Instructor};
@@ -88,82 +87,21 @@ pub fn reset_password(
     Ok((instructor, ended))
 }
 
-/// What was made in an instructor's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    ApiToken,
-    Webhook,
-}
+pub use crate::notify::email::{Credential, CredentialNote, credential_notice};
 
-#[derive(Template)]
-#[template(path = "mail/credential_created.txt")]
-struct CredentialText<'a> {
-    base: &'a str,
-    what: &'a str,
-    detail: &'a str,
-    how: &'a str,
-    manage: &'a str,
-    when: &'a str,
-}
-
-/// The mail that tells an instructor a token or webhook was made in their name: what (the
-/// token's name and scopes, or the webhook's URL), when, through which surface, and how to
-/// undo it. It never holds the token or the webhook's secret.
-pub fn credential_notice(
-    to: &str,
-    base: &str,
-    what: Credential,
-    detail: &str,
-    how: &str,
-    now: i64,
-) -> Result<crate::email::Email, askama::Error> {
-    let (noun, manage) = match what {
-        Credential::ApiToken => ("An API token", format!("{base}/admin/tokens")),
-        Credential::Webhook => ("A webhook", format!("{base}/api/v1/webhooks")),
-    };
-    let when =
-        chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let text = CredentialText { base, what: noun, detail, how, manage: &manage, when: &when }.render()?;
-    Ok(crate::email::Email {
-        to: to.to_string(),
-        subject: format!("{noun} was created for your Cairn account"),
-        text,
-        html: None,
-        attachments: vec![],
-        inline: vec![],
-    })
-}
-
-/// Sends [`credential_notice`] to the instructor `instructor_id`. The thing is made already:
-/// a mail that cannot be sent is logged (without the address) and does not undo it.
-pub async fn send_credential_notice(
-    pool: &crate::db::DbPool,
-    mailer: &crate::email::Mailer,
-    base: &str,
+/// Queues [`credential_notice`] to the instructor `instructor_id` in the outbox (in the
+/// caller's transaction, when there is one); the notifier writes and sends it, retrying while
+/// the mail server is away. Returns the notification's id: wake the notifier after, or deliver
+/// it at once ([`crate::notify::Notifier::deliver_now`]).
+pub fn queue_credential_notice(
+    conn: &mut SqliteConnection,
     instructor_id: i64,
     what: Credential,
     detail: String,
     how: &str,
-) {
-    let now = crate::db::now();
-    let found = crate::db::run(pool, move |c| instructors::find(c, instructor_id)).await;
-    let email = match found {
-        Ok(Some(i)) => i.email,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(error = %e, "looking up the instructor for a credential notice failed");
-            return;
-        }
-    };
-    let mail = match credential_notice(&email, base, what, &detail, how, now) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "rendering a credential notice failed");
-            return;
-        }
-    };
-    if let Err(e) = mailer.send(mail).await {
-        let error = crate::app::learners::mask_addresses(&e.to_string());
-        tracing::error!(%error, instructor = instructor_id, "the credential notice could not be sent");
-    }
+    now: i64,
+) -> StoreResult<i64> {
+    let note = CredentialNote { what, detail, how: how.to_string() };
+    let payload = serde_json::to_string(&note).map_err(|e| StoreError::Internal(e.into()))?;
+    crate::db::outbox::enqueue_credential_notice(conn, instructor_id, &payload, now)
 }

@@ -353,34 +353,27 @@ pub enum RequestError {
 
 /// A learner asks, from their private link, to be forgotten: a confirmation link is mailed to
 /// the address on file (counted against the daily mail limit of `/join`), and nothing is
-/// erased until it is followed.
+/// erased until it is followed. The mail is queued in the outbox in the same transaction, then
+/// written (with its link) and delivered at once; if the mail server is away it stays queued
+/// and is retried.
 pub async fn request_forget(
     ctx: &crate::app::subscribe::Joining<'_>,
     author_id: i64,
     now: i64,
 ) -> Result<(), RequestError> {
-    let token = crate::tokens::random_token();
-    let (hash, limit) = (crate::tokens::token_hash(&token), ctx.mails_per_day);
-    let email = crate::db::run(ctx.pool, move |c| {
+    let limit = ctx.mails_per_day;
+    let mail = crate::db::run(ctx.pool, move |c| {
         write_tx(c, |c| {
             let author = crate::db::feeds::get_author(c, author_id)?;
             let Some(email) = author.email else { return Ok(Err(RequestError::NoAddress)) };
             if crate::db::feeds::reserve_join_mail(c, &email, limit, now)?.is_err() {
                 return Ok(Err(RequestError::MailLimit { limit }));
             }
-            learners::store_forget_request(c, author_id, &hash, now)?;
-            Ok(Ok(email))
+            Ok(Ok(crate::db::outbox::enqueue_forget_confirmation(c, author_id, now)?))
         })
     })
     .await??;
-    let confirm_url = format!("{}/forget/{token}", ctx.base_url);
-    let body = crate::notify::email::ForgetConfirmText { base: ctx.base_url, confirm_url: &confirm_url };
-    let mail = crate::notify::email::forget_confirmation(&email, &body)
-        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("rendering the forget email")))?;
-    if let Err(e) = ctx.mailer.send(mail).await {
-        tracing::error!(error = %mask_addresses(&e.to_string()), "forget confirmation email failed");
-        return Err(RequestError::Mail(e));
-    }
+    ctx.deliver(mail).await;
     Ok(())
 }
 

@@ -23,6 +23,19 @@ pub struct Joining<'a> {
     pub base_url: &'a str,
     /// Confirmation mails one address may get in a day.
     pub mails_per_day: u32,
+    /// Delivers the confirmation mails this queues in the outbox.
+    pub notifier: &'a crate::notify::Notifier,
+}
+
+impl Joining<'_> {
+    /// Delivers a confirmation mail just queued in the outbox now, as the request's answer
+    /// says it was sent; if the mail server is away it stays queued, and the delivery job
+    /// retries it.
+    pub async fn deliver(&self, mail: i64) {
+        if let Err(e) = self.notifier.deliver_now(vec![mail]).await {
+            tracing::error!(error = %e, "delivering a confirmation mail failed; it stays queued");
+        }
+    }
 }
 
 /// The learner, as checked.
@@ -212,8 +225,8 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
     if choices.len() > 1 && req.feed.trim().is_empty() {
         return Ok(Joined::Choose { feed_url: resolved.feed_url.clone(), choices });
     }
-    let confirm_token = random_token();
-    let manage_token = random_token();
+    // Placeholders until the confirmation mail is written: it is given the tokens then, and
+    // the store their hashes.
     let pending = Pending {
         name: person.name.clone(),
         email: person.email.to_string(),
@@ -221,20 +234,14 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
         joined_url: joined,
         title: resolved.feed.title.clone(),
         site_url: resolved.feed.site_url.clone(),
-        confirm_hash: token_hash(&confirm_token),
-        manage_hash: token_hash(&manage_token),
+        confirm_hash: token_hash(&random_token()),
+        manage_hash: token_hash(&random_token()),
         mails_per_day: limit,
         shown: person.shown,
         pseudonym: person.pseudonym.clone(),
     };
-    let feed = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
-    let mail = confirmation_email(ctx.base_url, &req.name, &person.email, &confirm_token, &manage_token)
-        .map_err(SubscribeError::Store)?;
-    if let Err(e) = ctx.mailer.send(mail).await {
-        // A mail error may quote the address (ours or the SMTP server's words): never logged.
-        tracing::error!(error = %crate::app::learners::mask_addresses(&e.to_string()), feed = feed.id, "confirmation email failed");
-        return Err(SubscribeError::Mail(e));
-    }
+    let (feed, mail) = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
+    ctx.deliver(mail).await;
     tracing::info!(feed = feed.id, "subscription awaiting confirmation");
     Ok(Joined::Pending { feed_title: resolved.feed.title, items: resolved.feed.items.len() })
 }
@@ -257,7 +264,7 @@ struct Pending {
 
 /// Stores a join pending confirmation, in one transaction with the mail count, so parallel
 /// joins can neither take one feed twice nor pass the mail limit together.
-fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> Result<Feed, SubscribeError> {
+fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> Result<(Feed, i64), SubscribeError> {
     feeds::purge_unconfirmed(conn, now)?;
     crate::db::write_tx(conn, |c| {
         let existing = feeds::find_by_url(c, &p.feed_url)?;
@@ -302,31 +309,10 @@ fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> 
             feeds::set_pending_name(c, feed.id, &p.name)?;
         }
         feeds::set_joined_url(c, feed.id, &p.joined_url)?;
-        Ok(feed)
+        // The confirmation mail waits in the outbox, written (with its links) when it is sent.
+        let mail = crate::db::outbox::enqueue_join_confirmation(c, feed.id, now)?;
+        Ok((feed, mail))
     })
-}
-
-/// The confirmation email (`templates/mail/join_confirm.txt`). Everything in it is Cairn's own
-/// words but the (bounded) name: the form must not let anyone send their text to an address of
-/// their choosing.
-fn confirmation_email(
-    base: &str,
-    name: &str,
-    to: &Email,
-    confirm_token: &str,
-    manage_token: &str,
-) -> Result<email::Email, StoreError> {
-    let confirm_url = format!("{base}/join/confirm/{confirm_token}");
-    let manage_url = format!("{base}/subscription/{manage_token}");
-    let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
-    let body = crate::notify::email::JoinConfirmText {
-        greeting: &greeting,
-        base,
-        confirm_url: &confirm_url,
-        manage_url: &manage_url,
-    };
-    crate::notify::email::join_confirmation(to.as_str(), &body)
-        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("rendering the confirmation email")))
 }
 
 /// Confirms the subscription whose emailed token is `token`, unless used or expired at `now`.

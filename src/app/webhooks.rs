@@ -8,18 +8,17 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use diesel::SqliteConnection;
-use hmac::{KeyInit, Mac};
 use rand::RngCore;
 
-use crate::db::webhooks::{self, Delivery, Event, Webhook};
+use crate::db::webhooks::{self, Webhook};
 use crate::db::{StoreError, StoreResult};
+use crate::notify::webhooks::withdrawn_payload;
 
 /// Webhooks one instructor may have at once.
 pub const MAX_PER_INSTRUCTOR: i64 = 10;
 /// Longest webhook URL.
 const URL_MAX: usize = 2048;
-/// What a secret starts with (Standard Webhooks).
-pub const SECRET_PREFIX: &str = "whsec_";
+pub use crate::notify::webhooks::SECRET_PREFIX;
 
 /// How long the DNS check of a new webhook URL may take.
 const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -106,72 +105,6 @@ pub fn register(conn: &mut SqliteConnection, instructor_id: i64, url: &CheckedUr
     })
 }
 
-/// The `webhook-signature` value of a message: `v1,` and the base64 HMAC-SHA256, keyed with
-/// the secret's decoded bytes, of `id.timestamp.body`.
-pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> StoreResult<String> {
-    let key = B64
-        .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
-        .map_err(|e| StoreError::Internal(anyhow::anyhow!("a stored webhook secret is not base64: {e}")))?;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
-        .map_err(|e| StoreError::Internal(anyhow::anyhow!("webhook key: {e}")))?;
-    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
-    Ok(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
-}
-
-/// The message id of a delivery, the same on every attempt.
-pub fn message_id(d: &Delivery) -> String {
-    format!("msg_{}", d.id)
-}
-
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// The body of a delivery, built at its first attempt: `{"type", "timestamp", "data"}` with the
-/// award as it then stands (and the block, for `award.recorded`).
-pub fn payload(conn: &mut SqliteConnection, base: &str, d: &Delivery, now: i64) -> StoreResult<String> {
-    let (a, task) = webhooks::award_with_task(conn, d.award_id)?;
-    if a.is_withdrawn() {
-        return Ok(withdrawn_payload(base, d.event, d.created_at, &a.public_id));
-    }
-    let state = if a.is_revoked() {
-        "revoked"
-    } else if a.is_expired(now) {
-        "expired"
-    } else {
-        "valid"
-    };
-    let mut data = serde_json::json!({
-        "id": a.public_id,
-        "url": crate::badges::ob::assertion_url(base, &a.public_id),
-        "task": task.hashtag,
-        "recipient": a.recipient_email,
-        "evidence": a.evidence_url,
-        "issued_on": rfc3339(a.issued_on),
-        "state": state,
-        "revoked_at": a.revoked_at.map(rfc3339),
-        "revocation_reason": a.revocation_reason,
-    });
-    if d.event == Event::Recorded
-        && let Some((_, Some(hash))) = crate::db::chain::award_blocks(conn, &[a.id])?.into_iter().next()
-    {
-        data["block"] = serde_json::json!({ "hash": hash });
-    }
-    let doc = serde_json::json!({"type": d.event.as_str(), "timestamp": rfc3339(d.created_at), "data": data});
-    Ok(doc.to_string())
-}
-
-/// The body of an event about an award withdrawn at its learner's request: its type and the
-/// award's ids, nothing that names the learner.
-pub fn withdrawn_payload(base: &str, event: Event, created_at: i64, public_id: &str) -> String {
-    let data = serde_json::json!({
-        "id": public_id,
-        "url": crate::badges::ob::assertion_url(base, public_id),
-        "state": "withdrawn",
-    });
-    serde_json::json!({"type": event.as_str(), "timestamp": rfc3339(created_at), "data": data}).to_string()
-}
-
 /// Reduces the stored bodies of every delivery about these awards, sent or not, to their
 /// type and the award's ids (a forget's part; in the caller's transaction). A delivery not
 /// yet attempted has no body: it is built from the withdrawn award, with ids only, too.
@@ -200,7 +133,9 @@ pub fn remove(conn: &mut SqliteConnection, instructor_id: i64, id: i64, now: i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::queue::{Outcome, State};
     use crate::db::webhooks::DeliveryStatus;
+    use crate::notify::webhooks::payload;
 
     #[test]
     fn settled_bodies_age_out_and_a_withdrawn_award_is_told_by_its_ids_only() {
@@ -230,8 +165,9 @@ mod tests {
             webhooks::set_payload(&mut c, d.id, &body).unwrap();
         }
         let (sent, waiting) = (&ds[1], &ds[0]);
-        webhooks::settle(&mut c, sent.id, 1, DeliveryStatus::Sent, t, None, t).unwrap();
-        webhooks::settle(&mut c, waiting.id, 1, DeliveryStatus::Queued, t + 60, Some("503"), t).unwrap();
+        webhooks::settle(&mut c, sent.id, 1, Outcome::Done(State::Sent), t).unwrap();
+        let retry = Outcome::Retry { state: State::Queued, error: "503".into(), next_attempt_at: t + 60 };
+        webhooks::settle(&mut c, waiting.id, 1, retry, t).unwrap();
 
         let day = 86_400;
         assert_eq!(purge_delivered(&mut c, 30, t + 29 * day).unwrap(), 0, "kept 30 days");
@@ -261,14 +197,5 @@ mod tests {
                 "{text}"
             );
         }
-    }
-
-    #[test]
-    fn signatures_follow_the_standard_webhooks_example() {
-        // The example of the Standard Webhooks specification (spec/standard-webhooks.md).
-        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let body = r#"{"test": 2432232314}"#;
-        let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }

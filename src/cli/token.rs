@@ -62,24 +62,30 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
             );
             println!("It is shown only now; keep it secret. Use it as: Authorization: Bearer <token>");
             println!("{}", made.secret);
+            let detail = format!("\"{}\" with the scopes {}", made.token.name, made.token.scopes);
+            let what = crate::app::instructors::Credential::ApiToken;
+            let how = "with cairn admin token create";
+            // The token is made already: a notice that cannot be queued is logged, not an error.
+            let queued = crate::app::instructors::queue_credential_notice(&mut conn, who.id, what, detail, how, now);
             drop(conn);
-            let (base, detail) = (
-                settings.public_base_url(settings.bind),
-                format!("\"{}\" with the scopes {}", made.token.name, made.token.scopes),
-            );
-            // The SMTP pool lives on the runtime: made and dropped inside it.
+            let queued = match queued {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(error = %e, instructor = who.id, "queueing the credential notice failed");
+                    return Ok(());
+                }
+            };
+            // No delivery job runs here: the notice is delivered now, and stays queued for the
+            // server's if the mail server is away. The SMTP pool lives on the runtime: made and
+            // dropped inside it.
+            let base = settings.public_base_url(settings.bind);
             super::runtime()?.block_on(async {
                 let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
-                crate::app::instructors::send_credential_notice(
-                    &pool,
-                    &mailer,
-                    &base,
-                    who.id,
-                    crate::app::instructors::Credential::ApiToken,
-                    detail,
-                    "with cairn admin token create",
-                )
-                .await;
+                let fetcher = crate::harvest::fetcher(&settings.harvest, &[], &base)?;
+                let notifier = crate::notify::Notifier::new(pool.clone(), fetcher, mailer, base.clone());
+                if let Err(e) = notifier.deliver_now(vec![queued]).await {
+                    tracing::error!(error = %e, "delivering the credential notice failed; it stays queued");
+                }
                 anyhow::Ok(())
             })?;
             Ok(())

@@ -166,6 +166,36 @@ pub fn pending_by_confirm_hash(conn: &mut SqliteConnection, hash: &str, t: i64) 
         .optional()?)
 }
 
+/// Gives a subscription still waiting for its confirmation at `t` new token hashes: the
+/// confirmation mail about to be sent carries the tokens, and replaces the links of any mail
+/// before. Returns the address and the name to greet (as given on the form), or `None` when it
+/// no longer waits. Its expiry still runs from the join.
+pub fn renew_join_tokens(
+    conn: &mut SqliteConnection,
+    feed_id: i64,
+    confirm_hash: &str,
+    manage_hash: &str,
+    t: i64,
+) -> StoreResult<Option<(String, String)>> {
+    super::write_tx(conn, |c| {
+        let waiting: Option<(i64, Option<String>)> = feeds::table
+            .find(feed_id)
+            .filter(feeds::status.eq(FeedStatus::Pending))
+            .filter(feeds::updated_at.gt(t - UNCONFIRMED_SECS))
+            .select((feeds::author_id, feeds::pending_name))
+            .first(c)
+            .optional()?;
+        let Some((author, pending_name)) = waiting else { return Ok(None) };
+        let (name, email): (String, Option<String>) =
+            authors::table.find(author).select((authors::name, authors::email)).first(c)?;
+        let Some(email) = email else { return Ok(None) };
+        diesel::update(feeds::table.find(feed_id))
+            .set((feeds::confirm_token_hash.eq(confirm_hash), feeds::manage_token_hash.eq(manage_hash)))
+            .execute(c)?;
+        Ok(Some((email, pending_name.filter(|n| !n.is_empty()).unwrap_or(name))))
+    })
+}
+
 /// How long a join waits for its confirmation before it is dropped.
 pub const UNCONFIRMED_SECS: i64 = 48 * 3600;
 /// Unconfirmed subscriptions dropped in one go.

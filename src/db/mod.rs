@@ -129,6 +129,7 @@ pub mod newsletter;
 pub mod outbox;
 pub mod peers;
 pub mod portfolios;
+pub mod queue;
 pub mod reader;
 pub mod sessions;
 pub mod stored;

@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 
+use super::queue::{self, State};
 use super::schema::{awards, outbox, tasks};
 use super::{StoreResult, write_tx};
 
@@ -16,6 +17,14 @@ super::stored::stored_enum! {
         NewsletterConfirmation = "newsletter_confirmation",
         /// The mail that tells the learner their badge was revoked, and why.
         RevocationEmail = "revocation_email",
+        /// The mail that tells an instructor a token or webhook was made in their name.
+        CredentialNotice = "credential_notice",
+        /// The mail that asks a learner to confirm they want to be forgotten (written, with
+        /// its link, when it is sent).
+        ForgetConfirmation = "forget_confirmation",
+        /// The mail that asks a learner to confirm a subscription (written, with its links,
+        /// when it is sent).
+        JoinConfirmation = "join_confirmation",
     }
 }
 
@@ -55,6 +64,85 @@ pub struct Notification {
     pub newsletter_issue_id: Option<i64>,
     /// The reader asked to confirm, for a newsletter's confirmation mail.
     pub newsletter_subscriber_id: Option<i64>,
+    /// The instructor told, for a credential notice.
+    #[serde(skip)]
+    pub instructor_id: Option<i64>,
+    /// What a credential notice tells (JSON, never a secret).
+    #[serde(skip)]
+    pub payload: Option<String>,
+    /// The learner asked to confirm, for a forget confirmation.
+    #[serde(skip)]
+    pub author_id: Option<i64>,
+    /// The subscription waiting for its confirmation, for a join confirmation.
+    #[serde(skip)]
+    pub feed_id: Option<i64>,
+}
+
+/// Queues the mail that asks a learner to confirm a subscription, in the caller's transaction.
+pub fn enqueue_join_confirmation(conn: &mut SqliteConnection, feed_id: i64, now: i64) -> StoreResult<i64> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::JoinConfirmation),
+            outbox::feed_id.eq(feed_id),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+        .map_err(Into::into)
+}
+
+/// Queues the mail that asks a learner to confirm they want to be forgotten, in the caller's
+/// transaction.
+pub fn enqueue_forget_confirmation(conn: &mut SqliteConnection, author_id: i64, now: i64) -> StoreResult<i64> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::ForgetConfirmation),
+            outbox::author_id.eq(author_id),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+        .map_err(Into::into)
+}
+
+/// Queues the mail that tells an instructor something was made in their name, `payload` saying
+/// what (never a secret), in the caller's transaction; returns its id.
+pub fn enqueue_credential_notice(
+    conn: &mut SqliteConnection,
+    instructor_id: i64,
+    payload: &str,
+    now: i64,
+) -> StoreResult<i64> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::CredentialNotice),
+            outbox::instructor_id.eq(instructor_id),
+            outbox::payload.eq(payload),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+        .map_err(Into::into)
+}
+
+/// The notifications with these ids that are queued and due at `now`.
+pub fn due_among(conn: &mut SqliteConnection, ids: &[i64], now: i64) -> StoreResult<Vec<Notification>> {
+    outbox::table
+        .filter(outbox::id.eq_any(ids))
+        .filter(outbox::status.eq(Status::Queued).and(outbox::next_attempt_at.le(now)))
+        .order(outbox::id)
+        .select(Notification::as_select())
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// Queues the mail that asks a newsletter reader to confirm, in the caller's transaction.
@@ -195,16 +283,10 @@ pub fn due(conn: &mut SqliteConnection, now: i64, limit: i64) -> StoreResult<Vec
         .map_err(Into::into)
 }
 
-/// Claims a due notification for `lease_secs`: true when this caller got it. Two workers never
-/// hold the same row; if the holder dies, the lease runs out and the row is due again.
+/// Claims a due notification for `lease_secs`: true when this caller got it
+/// ([`super::queue::claim`]).
 pub fn claim(conn: &mut SqliteConnection, id: i64, now: i64, lease_secs: i64) -> StoreResult<bool> {
-    let n = diesel::update(
-        outbox::table
-            .filter(outbox::id.eq(id).and(outbox::status.eq(Status::Queued)).and(outbox::next_attempt_at.le(now))),
-    )
-    .set(outbox::next_attempt_at.eq(now + lease_secs))
-    .execute(conn)?;
-    Ok(n == 1)
+    queue::claim_one::<queue::Outbox>(conn, id, now, lease_secs)
 }
 
 /// How one delivery attempt ended, as stored.
@@ -218,40 +300,72 @@ pub enum Settled {
     Retry { status: Status, error: String, next_attempt_at: i64 },
 }
 
+impl From<Status> for State {
+    fn from(s: Status) -> State {
+        match s {
+            Status::Queued => State::Queued,
+            Status::Sent => State::Sent,
+            Status::NoEndpoint => State::NoEndpoint,
+            Status::Failed => State::Failed,
+            Status::GaveUp => State::GaveUp,
+        }
+    }
+}
+
+impl Settled {
+    /// The outcome as any queue stores it, and what only the outbox keeps: the Webmention
+    /// endpoint and the receiver's `Location`.
+    fn split(self) -> (queue::Outcome, Option<String>, Option<String>) {
+        match self {
+            Settled::Done { status, endpoint, location } => (queue::Outcome::Done(status.into()), endpoint, location),
+            Settled::Failed { error, endpoint } => (queue::Outcome::Failed(error), endpoint, None),
+            Settled::Retry { status, error, next_attempt_at } => {
+                (queue::Outcome::Retry { state: status.into(), error, next_attempt_at }, None, None)
+            }
+        }
+    }
+}
+
 /// Records the outcome of a claimed notification's attempt number `attempts`.
 pub fn settle(conn: &mut SqliteConnection, id: i64, attempts: i64, outcome: Settled, now: i64) -> StoreResult<()> {
-    let row = outbox::table.find(id);
-    match outcome {
-        Settled::Done { status, endpoint, location } => diesel::update(row)
-            .set((
-                outbox::status.eq(status),
-                outbox::attempts.eq(attempts),
-                outbox::endpoint.eq(endpoint),
-                outbox::location.eq(location),
-                outbox::last_error.eq(None::<String>),
-                outbox::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-        Settled::Failed { error, endpoint } => diesel::update(row)
-            .set((
-                outbox::status.eq(Status::Failed),
-                outbox::attempts.eq(attempts),
-                outbox::endpoint.eq(endpoint),
-                outbox::last_error.eq(error),
-                outbox::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-        Settled::Retry { status, error, next_attempt_at } => diesel::update(row)
-            .set((
-                outbox::status.eq(status),
-                outbox::attempts.eq(attempts),
-                outbox::next_attempt_at.eq(next_attempt_at),
-                outbox::last_error.eq(error),
-                outbox::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-    };
-    Ok(())
+    settle_many(conn, vec![(id, attempts, outcome)], now)
+}
+
+/// Records the outcomes of claimed notifications' attempts, `(id, attempt number, outcome)`,
+/// in one write transaction.
+pub fn settle_many(conn: &mut SqliteConnection, outcomes: Vec<(i64, i64, Settled)>, now: i64) -> StoreResult<()> {
+    let attempts = outcomes
+        .into_iter()
+        .map(|(id, number, settled)| {
+            let (outcome, endpoint, location) = settled.split();
+            (queue::Attempt { id, number, outcome }, Reached { endpoint, location })
+        })
+        .collect();
+    record(conn, attempts, now)
+}
+
+/// What only the outbox keeps of an attempt: the Webmention endpoint it reached, and the
+/// `Location` the receiver gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub endpoint: Option<String>,
+    pub location: Option<String>,
+}
+
+/// Records attempts with what each reached, in one write transaction ([`super::queue::settle`]).
+pub fn record(conn: &mut SqliteConnection, attempts: Vec<(queue::Attempt, Reached)>, now: i64) -> StoreResult<()> {
+    let (attempts, reached): (Vec<queue::Attempt>, Vec<Reached>) = attempts.into_iter().unzip();
+    write_tx(conn, |c| {
+        queue::settle::<queue::Outbox>(c, &attempts, now)?;
+        for (a, r) in attempts.iter().zip(reached) {
+            if r != Reached::default() {
+                diesel::update(outbox::table.find(a.id))
+                    .set((outbox::endpoint.eq(r.endpoint), outbox::location.eq(r.location)))
+                    .execute(c)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What the badge email (and the revocation email) of an award says and carries.
@@ -425,7 +539,8 @@ pub(crate) mod tests {
         assert_eq!(due(&mut c, t + 299, 10).unwrap().len(), 1, "only the email is due while the lease holds");
         assert!(claim(&mut c, id, t + 300, 300).unwrap(), "an expired lease makes the row due again");
 
-        let (status, next) = crate::notify::outbox::retry_schedule(1, Some(120), t, t + 300);
+        let (state, next) = queue::retry_schedule(1, Some(120), t, t + 300);
+        let status = if state == State::GaveUp { Status::GaveUp } else { Status::Queued };
         settle(&mut c, id, 1, Settled::Retry { status, error: "503".into(), next_attempt_at: next }, t + 300).unwrap();
         let row = &for_awards(&mut c, &[award]).unwrap()[0];
         assert_eq!(

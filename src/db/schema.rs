@@ -251,6 +251,10 @@ diesel::table! {
         updated_at -> BigInt,
         newsletter_issue_id -> Nullable<BigInt>,
         newsletter_subscriber_id -> Nullable<BigInt>,
+        instructor_id -> Nullable<BigInt>,
+        payload -> Nullable<Text>,
+        author_id -> Nullable<BigInt>,
+        feed_id -> Nullable<BigInt>,
     }
 }
 

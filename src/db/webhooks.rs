@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::awards::Award;
 use super::courses::Task;
 use super::schema::{awards, tasks, webhook_deliveries, webhooks};
-use super::{OptionalExt, StoreError, StoreResult};
+use super::{OptionalExt, StoreError, StoreResult, queue};
 
 super::stored::stored_enum! {
     /// What happened, as a webhook's `type` names it.
@@ -144,19 +144,10 @@ pub fn due(conn: &mut SqliteConnection, now: i64, limit: i64) -> StoreResult<Vec
         .map_err(Into::into)
 }
 
-/// Claims a due delivery for `lease_secs`: true when this caller got it.
+/// Claims a due delivery for `lease_secs`: true when this caller got it
+/// ([`super::queue::claim`]).
 pub fn claim(conn: &mut SqliteConnection, id: i64, now: i64, lease_secs: i64) -> StoreResult<bool> {
-    let n = diesel::update(
-        webhook_deliveries::table.filter(
-            webhook_deliveries::id
-                .eq(id)
-                .and(webhook_deliveries::status.eq(DeliveryStatus::Queued))
-                .and(webhook_deliveries::next_attempt_at.le(now)),
-        ),
-    )
-    .set(webhook_deliveries::next_attempt_at.eq(now + lease_secs))
-    .execute(conn)?;
-    Ok(n == 1)
+    queue::claim_one::<queue::WebhookDeliveries>(conn, id, now, lease_secs)
 }
 
 /// Fixes the body a delivery sends on every attempt.
@@ -170,21 +161,16 @@ pub fn settle(
     conn: &mut SqliteConnection,
     id: i64,
     attempts: i64,
-    status: DeliveryStatus,
-    next_attempt_at: i64,
-    error: Option<&str>,
+    outcome: queue::Outcome,
     now: i64,
 ) -> StoreResult<()> {
-    diesel::update(webhook_deliveries::table.find(id))
-        .set((
-            webhook_deliveries::status.eq(status),
-            webhook_deliveries::attempts.eq(attempts),
-            webhook_deliveries::next_attempt_at.eq(next_attempt_at),
-            webhook_deliveries::last_error.eq(error),
-            webhook_deliveries::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    settle_many(conn, &[queue::Attempt { id, number: attempts, outcome }], now)
+}
+
+/// Records the outcomes of claimed deliveries' attempts in one write transaction
+/// ([`super::queue::settle`]).
+pub fn settle_many(conn: &mut SqliteConnection, attempts: &[queue::Attempt], now: i64) -> StoreResult<()> {
+    queue::settle::<queue::WebhookDeliveries>(conn, attempts, now)
 }
 
 /// (id, event, created_at) of every delivery about an award that has a stored body.

@@ -209,7 +209,7 @@ impl Notifier {
             return Delivery::Fail { error: "a confirmation with no reader".into(), endpoint: None };
         };
         let (base, now) = (self.base.clone(), self.now());
-        let email = match self.db(move |c| crate::app::newsletter::confirmation_mail(c, id, &base, now)).await {
+        let email = match self.db(move |c| super::newsletter::confirmation_mail(c, id, &base, now)).await {
             Ok(Some(e)) => e,
             Ok(None) => {
                 return Delivery::Fail {
@@ -218,6 +218,188 @@ impl Notifier {
                 };
             }
             Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}
+
+/// What was made in an instructor's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    ApiToken,
+    Webhook,
+}
+
+#[derive(Template)]
+#[template(path = "mail/credential_created.txt")]
+struct CredentialText<'a> {
+    base: &'a str,
+    what: &'a str,
+    detail: &'a str,
+    how: &'a str,
+    manage: &'a str,
+    when: &'a str,
+}
+
+/// The mail that tells an instructor a token or webhook was made in their name: what (the
+/// token's name and scopes, or the webhook's URL), when, through which surface, and how to
+/// undo it. It never holds the token or the webhook's secret.
+pub fn credential_notice(
+    to: &str,
+    base: &str,
+    what: Credential,
+    detail: &str,
+    how: &str,
+    now: i64,
+) -> Result<crate::email::Email, askama::Error> {
+    let (noun, manage) = match what {
+        Credential::ApiToken => ("An API token", format!("{base}/admin/tokens")),
+        Credential::Webhook => ("A webhook", format!("{base}/api/v1/webhooks")),
+    };
+    let when =
+        chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let text = CredentialText { base, what: noun, detail, how, manage: &manage, when: &when }.render()?;
+    Ok(crate::email::Email {
+        to: to.to_string(),
+        subject: format!("{noun} was created for your Cairn account"),
+        text,
+        html: None,
+        attachments: vec![],
+        inline: vec![],
+    })
+}
+
+/// What a credential notice says beside its time, as the outbox keeps it until it is sent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CredentialNote {
+    pub what: Credential,
+    /// The token's name and scopes, or the webhook's URL: never a secret.
+    pub detail: String,
+    /// Through which surface it was made.
+    pub how: String,
+}
+
+impl Notifier {
+    /// Writes and sends a queued credential notice to its instructor; it says the time it was
+    /// queued, which is when the thing was made.
+    pub(super) async fn send_credential_notice(&self, note: &Notification) -> Delivery {
+        let (Some(id), Some(payload)) = (note.instructor_id, note.payload.clone()) else {
+            return Delivery::Fail { error: "a credential notice with no instructor".into(), endpoint: None };
+        };
+        let found = match self.db(move |c| crate::db::instructors::find(c, id)).await {
+            Ok(found) => found,
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let Some(instructor) = found else {
+            return Delivery::Fail { error: "the instructor is gone".into(), endpoint: None };
+        };
+        let told: CredentialNote = match serde_json::from_str(&payload) {
+            Ok(t) => t,
+            Err(e) => return Delivery::Fail { error: format!("an unreadable credential notice: {e}"), endpoint: None },
+        };
+        let email =
+            match credential_notice(&instructor.email, &self.base, told.what, &told.detail, &told.how, note.created_at)
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None };
+                }
+            };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}
+
+impl Notifier {
+    /// Writes a learner's forget confirmation, with a new link whose token exists only in the
+    /// mail (the store keeps its hash, replacing the link of any mail before), and sends it to
+    /// the address on file; a learner with no address gets nothing.
+    pub(super) async fn send_forget_confirmation(&self, note: &Notification) -> Delivery {
+        let Some(author) = note.author_id else {
+            return Delivery::Fail { error: "a forget confirmation with no learner".into(), endpoint: None };
+        };
+        let now = self.now();
+        let token = crate::tokens::random_token();
+        let hash = crate::tokens::token_hash(&token);
+        let stored = self
+            .db(move |c| {
+                crate::db::write_tx(c, |c| {
+                    let Some(email) = crate::db::feeds::get_author(c, author)?.email else { return Ok(None) };
+                    crate::db::learners::store_forget_request(c, author, &hash, now)?;
+                    Ok(Some(email))
+                })
+            })
+            .await;
+        let email = match stored {
+            Ok(Some(email)) => email,
+            Ok(None) => return Delivery::Fail { error: "no email address on file".into(), endpoint: None },
+            Err(crate::db::StoreError::NotFound(_)) => {
+                return Delivery::Fail { error: "the learner is gone".into(), endpoint: None };
+            }
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let confirm_url = format!("{}/forget/{token}", self.base);
+        let body = ForgetConfirmText { base: &self.base, confirm_url: &confirm_url };
+        let email = match forget_confirmation(&email, &body) {
+            Ok(e) => e,
+            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}
+
+impl Notifier {
+    /// Writes a subscription's confirmation mail, with new links (a confirmation link and the
+    /// private link to manage it, whose tokens exist only in the mail), and sends it; a
+    /// subscription that no longer waits gets nothing.
+    pub(super) async fn send_join_confirmation(&self, note: &Notification) -> Delivery {
+        let Some(feed) = note.feed_id else {
+            return Delivery::Fail { error: "a join confirmation with no subscription".into(), endpoint: None };
+        };
+        let (confirm, manage) = (crate::tokens::random_token(), crate::tokens::random_token());
+        let hashes = (crate::tokens::token_hash(&confirm), crate::tokens::token_hash(&manage));
+        let now = self.now();
+        let renewed = self.db(move |c| crate::db::feeds::renew_join_tokens(c, feed, &hashes.0, &hashes.1, now)).await;
+        let (to, name) = match renewed {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Delivery::Fail {
+                    error: "the subscription no longer waits for a confirmation".into(),
+                    endpoint: None,
+                };
+            }
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let confirm_url = format!("{}/join/confirm/{confirm}", self.base);
+        let manage_url = format!("{}/subscription/{manage}", self.base);
+        let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
+        let body = JoinConfirmText {
+            greeting: &greeting,
+            base: &self.base,
+            confirm_url: &confirm_url,
+            manage_url: &manage_url,
+        };
+        let email = match join_confirmation(&to, &body) {
+            Ok(e) => e,
+            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
         };
         match self.mailer.send(email).await {
             Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },

@@ -13,7 +13,9 @@
 
 pub mod email;
 pub mod mentions;
+pub mod newsletter;
 pub mod outbox;
+pub(crate) mod queue;
 mod rate;
 pub mod webhooks;
 
@@ -21,20 +23,15 @@ use std::sync::Arc;
 
 use diesel::SqliteConnection;
 
+use crate::clock::Clock;
 use crate::db::{DbPool, StoreResult};
 use crate::email::Mailer;
 use crate::net::Fetcher;
 
-pub use crate::app::mentions::{
-    MAX_PENDING_MENTIONS, MAX_PENDING_PER_CLIENT, MAX_PENDING_PER_SOURCE, MAX_PENDING_PER_TARGET,
-};
 pub use crate::db::mentions::{HeldMention, held_for_moderation, verified_for};
 pub use crate::db::outbox::{Notification, for_awards};
 pub use outbox::{CONCURRENCY, GIVE_UP_AFTER_SECS};
 pub use rate::{MENTIONS_PER_MINUTE, RateLimit, limit_key};
-
-/// The time in Unix seconds, as [`crate::db::now`] gives it.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Delivers notifications and verifies received Webmentions.
 #[derive(Clone)]
@@ -54,7 +51,7 @@ impl Notifier {
     pub fn new(pool: DbPool, fetcher: Fetcher, mailer: Mailer, base: String) -> Notifier {
         Notifier {
             pool,
-            clock: Arc::new(crate::db::now),
+            clock: Clock::system(),
             fetcher,
             mailer,
             base,
@@ -65,12 +62,12 @@ impl Notifier {
 
     /// The same notifier, reading the time from `clock`.
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Notifier {
-        self.clock = Arc::new(clock);
+        self.clock = Clock::from_fn(clock);
         self
     }
 
     fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now()
     }
 
     async fn db<T: Send + 'static>(
@@ -124,5 +121,74 @@ mod tests {
         assert_eq!((row.status, row.attempts, row.updated_at), (crate::db::outbox::Status::Sent, 1, t + 10));
         let mails = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
         assert_eq!(mails, 1, "the badge email was written");
+    }
+
+    #[tokio::test]
+    async fn a_credential_notice_waits_in_the_outbox_and_is_written_when_delivered() {
+        let (dir, mut conn, _) = crate::db::outbox::tests::db_with_award();
+        let who = crate::db::instructors::create(&mut conn, "ada@example.edu", "$argon2id$not-a-real-hash", 0).unwrap();
+        let t = 1_000_000;
+        let note = email::CredentialNote {
+            what: email::Credential::Webhook,
+            detail: "https://hooks.example/in (id 1)".into(),
+            how: "through the API".into(),
+        };
+        let payload = serde_json::to_string(&note).unwrap();
+        let id = crate::db::outbox::enqueue_credential_notice(&mut conn, who.id, &payload, t).unwrap();
+        let mut settings = crate::config::Settings::defaults();
+        settings.data_dir = dir.path().to_path_buf();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
+        let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into()).with_clock(move || t + 5);
+
+        assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 1);
+        assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 0, "sent once");
+        let row: (String, i64) = {
+            use crate::db::schema::outbox;
+            use diesel::prelude::*;
+            outbox::table.find(id).select((outbox::status, outbox::attempts)).first(&mut conn).unwrap()
+        };
+        assert_eq!(row, ("sent".to_string(), 1));
+        let mails: Vec<String> = std::fs::read_dir(dir.path().join("mail"))
+            .unwrap()
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .collect();
+        assert_eq!(mails.len(), 1);
+        assert!(
+            mails[0].contains("A webhook was created") && mails[0].contains("https://hooks.example/in"),
+            "{}",
+            mails[0]
+        );
+        assert!(mails[0].contains("at 1970-01-"), "it tells when it was made, not when it was sent: {}", mails[0]);
+    }
+
+    #[tokio::test]
+    async fn a_forget_confirmation_is_written_with_a_fresh_link_when_it_is_sent() {
+        let (dir, mut conn, _) = crate::db::outbox::tests::db_with_award();
+        let ada = crate::db::feeds::find_or_create_author(&mut conn, "Ada", Some("ada@example.edu"), 0).unwrap();
+        let t = 1_000_000;
+        let id = crate::db::outbox::enqueue_forget_confirmation(&mut conn, ada.id, t).unwrap();
+        let mut settings = crate::config::Settings::defaults();
+        settings.data_dir = dir.path().to_path_buf();
+        let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
+        let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
+        let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into()).with_clock(move || t + 5);
+
+        assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 1);
+        let mail = std::fs::read_dir(dir.path().join("mail"))
+            .unwrap()
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .next()
+            .unwrap()
+            .replace("=\r\n", "")
+            .replace("=\n", "");
+        assert!(mail.contains("To: ada@example.edu"), "{mail}");
+        let at = mail.find("https://cairn.example/forget/").unwrap() + "https://cairn.example/forget/".len();
+        let token: String = mail[at..].chars().take_while(char::is_ascii_hexdigit).collect();
+        assert_eq!(token.len(), 64, "{mail}");
+        let hash = crate::tokens::token_hash(&token);
+        assert_eq!(crate::db::learners::forget_request(&mut conn, &hash, t + 10).unwrap(), Some(ada.id));
     }
 }

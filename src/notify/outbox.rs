@@ -6,46 +6,29 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use diesel::SqliteConnection;
+
 use super::Notifier;
-use crate::db::outbox::{self, Kind, Notification, Settled, Status};
-use crate::db::{StoreError, StoreResult};
+use super::queue::{Deliver, Engine, Key, Sent};
+use crate::db::StoreResult;
+use crate::db::outbox::{self, Kind, Notification, Reached, Status};
+use crate::db::queue::{self, Attempt};
 use crate::webmention::{self, Outcome, Sender};
 
-/// How long delivery is retried before giving up.
-pub const GIVE_UP_AFTER_SECS: i64 = 48 * 3600;
+pub use crate::db::queue::{GIVE_UP_AFTER_SECS, MAX_RETRY_AFTER_SECS, backoff_secs, retry_schedule};
+
 /// Notifications delivered at once.
 pub const CONCURRENCY: usize = 8;
 /// How long a worker holds a notification it is delivering.
 pub const LEASE_SECS: i64 = 300;
 /// Due notifications one pass looks at.
 const BATCH: i64 = 200;
-/// Longest wait between attempts, whatever the backoff says.
-const MAX_BACKOFF_SECS: i64 = 6 * 3600;
-/// Longest `Retry-After` honoured.
-const MAX_RETRY_AFTER_SECS: u64 = 24 * 3600;
 
 /// How sending went, before it is stored.
 pub(super) enum Delivery {
     Done { status: Status, endpoint: Option<String>, location: Option<String> },
     Retry { error: String, after: Option<u64> },
     Fail { error: String, endpoint: Option<String> },
-}
-
-/// How long to wait after attempt number `attempts` (1 for the first) failed: doubling from a
-/// minute, at most six hours, and at least what the receiver asked for with `Retry-After`
-/// (honoured up to a day).
-pub fn backoff_secs(attempts: i64, retry_after: Option<u64>) -> u64 {
-    let backoff = (60i64 << (attempts - 1).clamp(0, 12)).min(MAX_BACKOFF_SECS) as u64;
-    backoff.max(retry_after.unwrap_or(0).min(MAX_RETRY_AFTER_SECS))
-}
-
-/// When attempt number `attempts` (1 for the first) failed at `now` and may be retried: the
-/// next attempt time ([`backoff_secs`]), or [`Status::GaveUp`] once that would pass
-/// [`GIVE_UP_AFTER_SECS`] from `created_at`.
-pub fn retry_schedule(attempts: i64, retry_after: Option<u64>, created_at: i64, now: i64) -> (Status, i64) {
-    let wait = backoff_secs(attempts, retry_after) as i64;
-    let status = if now + wait - created_at > GIVE_UP_AFTER_SECS { Status::GaveUp } else { Status::Queued };
-    (status, now + wait)
 }
 
 /// Most attempts a Webmention sent in the foreground makes by default.
@@ -174,7 +157,12 @@ impl Notification {
     /// In words, for the Reader.
     pub fn describe(&self) -> String {
         let what = match self.kind {
-            Kind::Email | Kind::RevocationEmail | Kind::NewsletterConfirmation => "email",
+            Kind::Email
+            | Kind::RevocationEmail
+            | Kind::NewsletterConfirmation
+            | Kind::CredentialNotice
+            | Kind::ForgetConfirmation
+            | Kind::JoinConfirmation => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -189,60 +177,69 @@ impl Notification {
     }
 }
 
+/// The outbox, as the engine sends it.
+#[derive(Clone)]
+struct Outbox(Notifier);
+
+impl Deliver for Outbox {
+    type Queue = queue::Outbox;
+    type Row = Notification;
+    type Extra = Reached;
+
+    fn key(note: &Notification) -> Key {
+        Key { id: note.id, attempts: note.attempts, created_at: note.created_at }
+    }
+
+    async fn send(&self, note: Notification) -> StoreResult<Sent<Reached>> {
+        let delivery = match note.kind {
+            Kind::Webmention => self.0.send_webmention(&note).await,
+            Kind::Email | Kind::RevocationEmail => self.0.send_email(&note).await,
+            Kind::NewsletterConfirmation => self.0.send_newsletter_confirmation(&note).await,
+            Kind::CredentialNotice => self.0.send_credential_notice(&note).await,
+            Kind::ForgetConfirmation => self.0.send_forget_confirmation(&note).await,
+            Kind::JoinConfirmation => self.0.send_join_confirmation(&note).await,
+        };
+        Ok(match delivery {
+            Delivery::Done { status, endpoint, location } => Sent::Done(status.into(), Reached { endpoint, location }),
+            Delivery::Fail { error, endpoint } => Sent::Failed(error, Reached { endpoint, location: None }),
+            Delivery::Retry { error, after } => Sent::Retry { error, after },
+        })
+    }
+
+    fn record(conn: &mut SqliteConnection, attempts: Vec<(Attempt, Reached)>, now: i64) -> StoreResult<()> {
+        outbox::record(conn, attempts, now)
+    }
+}
+
 impl Notifier {
+    /// The engine of a delivery pass: [`CONCURRENCY`] sends at once, each claimed for
+    /// [`LEASE_SECS`] when its turn comes.
+    pub(super) fn engine(&self) -> Engine {
+        Engine {
+            pool: self.pool.clone(),
+            clock: self.clock.clone(),
+            lease_secs: LEASE_SECS,
+            slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENCY)),
+            claim_chunk: 1,
+            pace: None,
+        }
+    }
+
+    /// Delivers the notifications `ids` now if they are due (a mail just queued, from the
+    /// command line, where no delivery job runs); returns how many were handled. One that
+    /// fails stays queued for the delivery job, as any other.
+    pub async fn deliver_now(&self, ids: Vec<i64>) -> StoreResult<usize> {
+        let now = self.now();
+        let due = self.db(move |c| outbox::due_among(c, &ids, now)).await?;
+        self.engine().each(&Outbox(self.clone()), due).await
+    }
+
     /// Delivers every notification that is due (up to [`CONCURRENCY`] at once); returns how
     /// many were handled.
     pub async fn deliver_due(&self) -> StoreResult<usize> {
         let now = self.now();
         let due = self.db(move |c| outbox::due(c, now, BATCH)).await?;
-        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let mut set = tokio::task::JoinSet::new();
-        let mut n = 0;
-        for note in due {
-            // The lease runs from the claim: the pass may have waited for a free slot.
-            let (id, at) = (note.id, self.now());
-            if !self.db(move |c| outbox::claim(c, id, at, LEASE_SECS)).await? {
-                continue;
-            }
-            n += 1;
-            let permit = limit.clone().acquire_owned().await.map_err(|e| StoreError::Internal(e.into()))?;
-            let me = self.clone();
-            set.spawn(async move {
-                let result = me.deliver_one(note).await;
-                drop(permit);
-                result
-            });
-        }
-        while let Some(done) = set.join_next().await {
-            match done {
-                Ok(Err(e)) => {
-                    tracing::error!(error = format!("{:#}", anyhow::Error::new(e)), "recording a delivery failed")
-                }
-                Err(e) => tracing::error!(error = %e, "a delivery task failed"),
-                Ok(Ok(())) => {}
-            }
-        }
-        Ok(n)
-    }
-
-    /// Delivers one claimed notification and records the outcome.
-    async fn deliver_one(&self, note: Notification) -> StoreResult<()> {
-        let delivery = match note.kind {
-            Kind::Webmention => self.send_webmention(&note).await,
-            Kind::Email | Kind::RevocationEmail => self.send_email(&note).await,
-            Kind::NewsletterConfirmation => self.send_newsletter_confirmation(&note).await,
-        };
-        let now = self.now();
-        let (id, attempts) = (note.id, note.attempts + 1);
-        let settled = match delivery {
-            Delivery::Done { status, endpoint, location } => Settled::Done { status, endpoint, location },
-            Delivery::Fail { error, endpoint } => Settled::Failed { error, endpoint },
-            Delivery::Retry { error, after } => {
-                let (status, next_attempt_at) = retry_schedule(attempts, after, note.created_at, now);
-                Settled::Retry { status, error, next_attempt_at }
-            }
-        };
-        self.db(move |c| outbox::settle(c, id, attempts, settled, now)).await
+        self.engine().each(&Outbox(self.clone()), due).await
     }
 
     async fn send_webmention(&self, note: &Notification) -> Delivery {
@@ -269,18 +266,6 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retries_back_off_from_a_minute_honour_retry_after_and_give_up_after_two_days() {
-        let created = 1_000_000;
-        assert_eq!(retry_schedule(1, None, created, created), (Status::Queued, created + 60));
-        assert_eq!(retry_schedule(3, None, created, created + 10), (Status::Queued, created + 10 + 240));
-        assert_eq!(retry_schedule(30, None, created, created), (Status::Queued, created + MAX_BACKOFF_SECS));
-        assert_eq!(retry_schedule(1, Some(120), created, created), (Status::Queued, created + 120));
-        assert_eq!(retry_schedule(1, Some(u64::MAX), created, created).1, created + 24 * 3600, "Retry-After capped");
-        let late = created + GIVE_UP_AFTER_SECS - 30;
-        assert_eq!(retry_schedule(1, None, created, late), (Status::GaveUp, late + 60));
-    }
 
     #[test]
     fn the_foreground_waits_what_retry_after_asks_or_a_second_doubling() {

@@ -151,6 +151,7 @@ impl AppState {
             mailer: &self.mailer,
             base_url: &self.base_url,
             mails_per_day: self.join.mails_per_address_per_day,
+            notifier: &self.notifier,
         }
     }
 }

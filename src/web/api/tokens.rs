@@ -107,22 +107,15 @@ async fn create(
         Ok(made) => {
             tracing::info!(token = made.token.id, instructor = who.instructor_id, "API token created");
             let detail = format!("\"{}\" with the scopes {}", made.token.name, made.token.scopes);
-            // Sent beside the answer: a slow mail server does not hold the page.
-            let (pool, mailer, base, id) =
-                (state.pool.clone(), state.mailer.clone(), state.base_url.clone(), who.instructor_id);
-            actix_web::rt::spawn(async move {
-                let what = crate::app::instructors::Credential::ApiToken;
-                crate::app::instructors::send_credential_notice(
-                    &pool,
-                    &mailer,
-                    &base,
-                    id,
-                    what,
-                    detail,
-                    "on the API tokens page",
-                )
-                .await;
-            });
+            // Queued in the outbox: a slow or absent mail server does not hold the page.
+            let (id, what, now) = (who.instructor_id, crate::app::instructors::Credential::ApiToken, crate::db::now());
+            let how = "on the API tokens page";
+            let queued =
+                state.db(move |c| crate::app::instructors::queue_credential_notice(c, id, what, detail, how, now));
+            match queued.await {
+                Ok(_) => state.notifier.wake.notify_one(),
+                Err(e) => tracing::error!(error = %e, instructor = id, "queueing the credential notice failed"),
+            }
             let form = FormState { created: Some(made.secret), ..FormState::default() };
             page(&state, &session, who, form, StatusCode::OK).await
         }

@@ -104,14 +104,15 @@ pub async fn create(
     let url = store(crate::app::webhooks::check_url(&policy, &body.into_inner().url).await)?;
     let hook = db(&state, move |c| store(crate::app::webhooks::register(c, who, &url, now))).await?;
     tracing::info!(webhook = hook.id, instructor = who, token = caller.token.id, "webhook registered");
-    // Sent beside the answer: a slow mail server does not hold the request.
+    // Queued in the outbox: a slow or absent mail server does not hold the request.
     let detail = format!("{} (id {}), registered with the API token \"{}\"", hook.url, hook.id, caller.token.name);
-    let (pool, mailer, base) = (state.pool.clone(), state.mailer.clone(), state.base_url.clone());
-    actix_web::rt::spawn(async move {
-        let what = crate::app::instructors::Credential::Webhook;
-        crate::app::instructors::send_credential_notice(&pool, &mailer, &base, who, what, detail, "through the API")
-            .await;
-    });
+    let what = crate::app::instructors::Credential::Webhook;
+    let queued = state
+        .db(move |c| crate::app::instructors::queue_credential_notice(c, who, what, detail, "through the API", now));
+    match queued.await {
+        Ok(_) => state.notifier.wake.notify_one(),
+        Err(e) => tracing::error!(error = %e, instructor = who, "queueing the credential notice failed"),
+    }
     Ok(HttpResponse::Created().json(WebhookView::new(&hook, true, None)))
 }
 
