@@ -22,7 +22,7 @@ use diesel::prelude::*;
 
 /// Inserts `n` posts by `n` authors with emails, each tied to `task_id`.
 fn seed_links(conn: &mut SqliteConnection, n: usize, task_id: i64, with_email: bool) -> anyhow::Result<Vec<i64>> {
-    let t = cairn::db::now();
+    let t = cairn::clock::system_now();
     cairn::db::write_tx(conn, |conn| -> anyhow::Result<Vec<i64>> {
         let author =
             cairn::db::feeds::find_or_create_author(conn, "Bench feed owner", None, cairn::clock::system_now())?;
@@ -153,7 +153,8 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let mut last = String::new();
     for id in more {
-        last = cairn::app::award::award_link(&mut conn, &issuer, id, data, None, None, cairn::db::now())?.public_id;
+        last = cairn::app::award::award_link(&mut conn, &issuer, id, data, None, None, cairn::clock::system_now())?
+            .public_id;
     }
     println!(
         "stored 9,000 more awards directly in {:.1} s ({} in all)",

@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
             ..Default::default()
         };
         let t = Instant::now();
-        last = cairn::app::award::award(&mut conn, &issuer, &req, cairn::db::now())?.public_id;
+        last = cairn::app::award::award(&mut conn, &issuer, &req, cairn::clock::system_now())?.public_id;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     lat.sort_by(f64::total_cmp);
@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     for _ in 0..n {
         cairn::badges::vc::verify_proof(&credential, &mut |m| cairn::badges::vc::method_in(&did_doc, m), &bounds)?;
-        cairn::badges::vc::validity(&credential, cairn::db::now())?;
+        cairn::badges::vc::validity(&credential, cairn::clock::system_now())?;
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -132,7 +132,7 @@ fn main() -> anyhow::Result<()> {
             let report = cairn::badges::verify::verify(
                 &credential,
                 &fetcher,
-                cairn::db::now(),
+                cairn::clock::system_now(),
                 cairn::badges::ld::DEFAULT_BUDGET,
             )
             .await?;
@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
         let mut outcome = String::new();
         for _ in 0..rounds {
             let t = Instant::now();
-            let result = rt.block_on(cairn::badges::verify::verify(&doc, &fetcher, cairn::db::now(), budget));
+            let result = rt.block_on(cairn::badges::verify::verify(&doc, &fetcher, cairn::clock::system_now(), budget));
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             outcome = match result {
                 Ok(r) => format!("checked ({})", r.method),

@@ -162,7 +162,7 @@ fn in_process(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
                 evidence_url: Some(format!("https://blog{i}.example.org/{round}")),
                 ..Default::default()
             };
-            cairn::app::award::award(&mut conn, &issuer, &req, cairn::db::now())?;
+            cairn::app::award::award(&mut conn, &issuer, &req, cairn::clock::system_now())?;
         }
         drop(conn);
         let awarded = Instant::now();

@@ -119,7 +119,7 @@ fn main() -> anyhow::Result<()> {
     cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     let course = cairn::db::courses::get_course_by_slug(&mut conn, cairn::demo::DEMO_SLUG)?.id;
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
-    let t = cairn::db::now();
+    let t = cairn::clock::system_now();
     // Learners' posts tied to a task: 30 land in the issue, all serve as awards' evidence.
     let posts: Vec<i64> = cairn::db::write_tx(&mut conn, |c| -> anyhow::Result<Vec<i64>> {
         let owner = cairn::db::feeds::find_or_create_author(c, "Owner", None, cairn::clock::system_now())?;
@@ -233,7 +233,7 @@ fn main() -> anyhow::Result<()> {
             let nl = newsletter.clone();
             let sending = tokio::spawn(async move {
                 if round == 0 {
-                    let built = nl.send_now(course, "2026-12-01", cairn::db::now()).await?;
+                    let built = nl.send_now(course, "2026-12-01", cairn::clock::system_now()).await?;
                     anyhow::ensure!(matches!(built, cairn::app::newsletter::Built::Queued { .. }), "{built:?}");
                 } else {
                     while nl.deliver_due().await? > 0 {}

@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
     cairn::demo::seed(&mut conn)?;
     cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
-    let t = cairn::db::now();
+    let t = cairn::clock::system_now();
     let posts: Vec<i64> = cairn::db::write_tx(&mut conn, |c| -> anyhow::Result<Vec<i64>> {
         let owner = cairn::db::feeds::find_or_create_author(c, "Owner", None, cairn::clock::system_now())?;
         let feed: i64 = diesel::insert_into(feeds::table)

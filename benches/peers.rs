@@ -44,7 +44,8 @@ fn trust(a: &Node, b: &Node) -> anyhow::Result<()> {
         name: "peer".into(),
         base_url: String::new(),
     };
-    cairn::app::peers::trust(&mut *a.pool.get()?, None, &peer, cairn::db::now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    cairn::app::peers::trust(&mut *a.pool.get()?, None, &peer, cairn::clock::system_now())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     a.ledger.refresh_trust()
 }
 
@@ -82,7 +83,7 @@ fn main() -> anyhow::Result<()> {
                 .with_chain(|c| c.candidate(&records, 1_700_000_000 + i as i64, key.verifying_key().to_bytes()));
             let header =
                 cairn_chain::mine(&template, 16, 2, &std::sync::atomic::AtomicBool::new(false)).expect("mined");
-            a.ledger.accept(&mut conn, Block::seal(header, records, &key), cairn::db::now())?;
+            a.ledger.accept(&mut conn, Block::seal(header, records, &key), cairn::clock::system_now())?;
         }
     }
     println!("built a {BLOCKS}-block \"0000\" chain at the peer in {:.1} s", t.elapsed().as_secs_f64());
@@ -135,7 +136,7 @@ fn main() -> anyhow::Result<()> {
                     evidence_url: Some(format!("https://blog.example.org/{round}/{j}")),
                     ..Default::default()
                 };
-                cairn::app::award::award(&mut c, &issuer, &req, cairn::db::now())?;
+                cairn::app::award::award(&mut c, &issuer, &req, cairn::clock::system_now())?;
             }
         }
         origin.ledger.wake.notify_one();

@@ -24,7 +24,7 @@ const BIG_POSTS: usize = 1_000;
 
 /// A feed owned by `author` with `n` posts; returns the post ids.
 fn seed_posts(conn: &mut SqliteConnection, author: i64, n: usize, tag: &str) -> anyhow::Result<Vec<i64>> {
-    let t = cairn::db::now();
+    let t = cairn::clock::system_now();
     let feed: i64 = diesel::insert_into(feeds::table)
         .values((
             feeds::author_id.eq(author),
@@ -63,7 +63,7 @@ fn author(conn: &mut SqliteConnection, i: usize) -> anyhow::Result<i64> {
         .values((
             authors::name.eq(format!("Learner {i}")),
             authors::email.eq(format!("learner{i}@example.edu")),
-            authors::created_at.eq(cairn::db::now()),
+            authors::created_at.eq(cairn::clock::system_now()),
         ))
         .returning(authors::id)
         .get_result(conn)?)
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         cairn::app::award::award_link(&mut conn, &issuer, *link, *t, None, None, 1_700_000_000)?;
     }
     // A rotated credential key, so that the archive holds one and the restore checks it.
-    cairn::app::credentials::rotate(&mut conn, &settings.data_dir, &key, cairn::db::now())?;
+    cairn::app::credentials::rotate(&mut conn, &settings.data_dir, &key, cairn::clock::system_now())?;
     let awards = cairn::db::backup::counts(&mut conn)?.awards;
     let posts: i64 = links::table.count().get_result(&mut conn)?;
     drop(conn);
@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
     // 1. Backup and restore.
     let archive = dir.path().join("backup.tar.gz");
     let t = Instant::now();
-    let written = cairn::app::backup::create(&pool, &settings, &archive, cairn::db::now())?;
+    let written = cairn::app::backup::create(&pool, &settings, &archive, cairn::clock::system_now())?;
     let backup_secs = t.elapsed().as_secs_f64();
     println!(
         "backup: {backup_secs:.2} s; archive {:.1} MiB for a database of {:.1} MiB (database + WAL)",
@@ -134,7 +134,7 @@ fn main() -> anyhow::Result<()> {
     let mut fresh = settings.clone();
     fresh.data_dir = dir.path().join("restored");
     let t = Instant::now();
-    let restored = cairn::app::backup::restore(&archive, &fresh, Default::default(), cairn::db::now())?;
+    let restored = cairn::app::backup::restore(&archive, &fresh, Default::default(), cairn::clock::system_now())?;
     println!(
         "restore (files, signature and hashes, schema, counts, migrations, chain of {} blocks and {} own records, \
          keys checked): {:.2} s",
@@ -151,7 +151,7 @@ fn main() -> anyhow::Result<()> {
         &issuer,
         cairn::app::learners::Who::Author(big),
         cairn::app::learners::Requester::Cli,
-        cairn::db::now(),
+        cairn::clock::system_now(),
     )?;
     println!(
         "forget: {:.3} s for {} posts and {} awards (write-ahead log emptied: {})",

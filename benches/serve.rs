@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
         evidence: "https://bench.example.org/data".into(),
         ..Default::default()
     };
-    let award = cairn::app::award::award_by_hashtag(&mut *pool.get()?, &issuer, &req, cairn::db::now())?;
+    let award = cairn::app::award::award_by_hashtag(&mut *pool.get()?, &issuer, &req, cairn::clock::system_now())?;
     let assertion = format!("/assertions/{}", award.public_id);
 
     // What learning whether the store changed costs: paid at most once per `FRESH_FOR` and after

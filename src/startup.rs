@@ -87,7 +87,7 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
             name: p.name.clone(),
             base_url: p.base_url.clone().unwrap_or_default(),
         };
-        crate::app::peers::trust(&mut conn, None, &peer, db::now())
+        crate::app::peers::trust(&mut conn, None, &peer, crate::clock::system_now())
             .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
     }
     Ok(pool)
@@ -184,12 +184,14 @@ impl Application {
             crate::ledger::Ledger::open_with_clock(pool.clone(), &settings.chain, &settings.data_dir, clock.clone())?;
         let peers = crate::peers::Peers::new(pool.clone(), ledger.clone())?;
         let notifier =
-            crate::notify::Notifier::new(pool.clone(), harvester.fetcher().clone(), mailer.clone(), base_url.clone());
-        let newsletter = crate::app::newsletter::Newsletter::new(
+            crate::notify::Notifier::new(pool.clone(), harvester.fetcher().clone(), mailer.clone(), base_url.clone())
+                .with_clock(clock.clone());
+        let newsletter = crate::app::newsletter::Newsletter::with_clock(
             pool.clone(),
             mailer.clone(),
             base_url.clone(),
             settings.newsletter,
+            clock.clone(),
         );
         let demo = settings.demo.enabled.then(|| {
             crate::demo::DemoBlogs::new(pool.clone(), harvester.clone(), &base_url, settings.demo.post_every_secs)
@@ -468,7 +470,7 @@ async fn housekeeping(
         }
     }
     let (sessions, feeds) = db::run(&pool, move |c| {
-        let now = db::now();
+        let now = crate::clock::system_now();
         let sessions = db::sessions::purge_expired(c, life, now)?;
         let feeds = db::feeds::purge_unconfirmed(c, now)? + db::newsletter::purge_unconfirmed(c, now)?;
         db::feeds::forget_join_mails(c, now)?;

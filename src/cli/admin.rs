@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             }
             let password = password()?;
             let (instructor, ended) =
-                crate::app::instructors::reset_password(&mut conn, &email, &password, crate::db::now())
+                crate::app::instructors::reset_password(&mut conn, &email, &password, crate::clock::system_now())
                     .map_err(words)?;
             println!("Reset the password of {}; {ended}.", instructor.email);
             Ok(())

@@ -9,7 +9,7 @@ use crate::startup::open_store;
 pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
     let started = std::time::Instant::now();
-    let w = backup::create(&pool, settings, file, crate::db::now())?;
+    let w = backup::create(&pool, settings, file, crate::clock::system_now())?;
     let keys = w.manifest.members.iter().filter(|m| m.name.ends_with(".key")).count();
     println!(
         "Backed up {} award(s), {} learner(s) and {} block(s) of institution {} with {keys} key file(s) to {} ({} \
@@ -33,7 +33,7 @@ pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
 
 pub fn restore(settings: &Settings, file: &Path, force: bool, expect: Option<&str>) -> anyhow::Result<()> {
     let opts = backup::RestoreOptions { force, expect_institution: expect };
-    let r = backup::restore(file, settings, opts, crate::db::now())?;
+    let r = backup::restore(file, settings, opts, crate::clock::system_now())?;
     let m = &r.manifest;
     println!(
         "Restored {} award(s), {} learner(s) and {} record(s) into {}: {}.",

@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
                 ledger.params(),
                 &members,
                 &blocks,
-                crate::db::now(),
+                crate::clock::system_now(),
                 true,
                 threads,
                 &|n| progress.set_position(n),
@@ -80,7 +80,7 @@ pub fn run(settings: &Settings, cmd: ChainCommand) -> anyhow::Result<()> {
         ChainCommand::Upgrade => Ok(()),
         ChainCommand::Import { file } => {
             let progress = bar(0);
-            let (count, added) = ledger.import(&file, crate::db::now(), &|n| progress.set_position(n))?;
+            let (count, added) = ledger.import(&file, crate::clock::system_now(), &|n| progress.set_position(n))?;
             progress.finish_and_clear();
             let (height, tip, _) = ledger.with_chain(|c| c.tip());
             println!("Imported {count} block(s) ({added} new); the chain is at height {height} (tip {tip}).");

@@ -44,7 +44,7 @@ pub fn rotate(settings: &Settings) -> anyhow::Result<()> {
     let pool = crate::startup::open_store(settings)?;
     let chain_key = crate::ledger::load_key(&settings.data_dir)?;
     let mut conn = pool.get()?;
-    let key = crate::app::credentials::rotate(&mut conn, &settings.data_dir, &chain_key, crate::db::now())?;
+    let key = crate::app::credentials::rotate(&mut conn, &settings.data_dir, &chain_key, crate::clock::system_now())?;
     let base = settings.public_base_url(settings.bind);
     let did = crate::badges::award::issuer_did(&base)?;
     println!("new credential key: {did}#{key}");
@@ -62,7 +62,7 @@ pub fn run(settings: &Settings, cmd: CredentialCommand) -> anyhow::Result<()> {
     let base = settings.public_base_url(settings.bind);
     let fetcher = crate::harvest::fetcher(&settings.harvest, &settings.allow_origins, &base)?;
     let report = runtime()?
-        .block_on(verify::verify(&doc, &fetcher, crate::db::now(), std::time::Duration::from_secs(budget)))
+        .block_on(verify::verify(&doc, &fetcher, crate::clock::system_now(), std::time::Duration::from_secs(budget)))
         .map_err(|e| anyhow::anyhow!("the credential does not verify: {e}"))?;
     println!("credential: {}", report.name.as_deref().unwrap_or("(unnamed)"));
     println!("issuer: {}", report.issuer);

@@ -63,8 +63,8 @@ fn forget(settings: &Settings, email: &str, yes: bool) -> anyhow::Result<()> {
     let raster = crate::badges::bake::RasterCache::default();
     let key = crate::ledger::load_key(&settings.data_dir)?;
     let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
-    let done =
-        learners::forget(&mut conn, &issuer, Who::Email(email), Requester::Cli, crate::db::now()).map_err(words)?;
+    let done = learners::forget(&mut conn, &issuer, Who::Email(email), Requester::Cli, crate::clock::system_now())
+        .map_err(words)?;
     println!(
         "Forgotten: {} award(s) withdrawn, {} post(s) deleted, {} mail file(s) deleted (audit entry {}).",
         done.awards_withdrawn, done.posts_deleted, done.mail_files_deleted, done.event.id

@@ -53,7 +53,7 @@ pub fn run(settings: &Settings, cmd: NewsletterCommand) -> anyhow::Result<()> {
     match cmd {
         NewsletterCommand::Send { course, date } => {
             let course = course_of(&mut conn, &course)?;
-            let now = crate::db::now();
+            let now = crate::clock::system_now();
             let date = match date {
                 Some(d) => nl::parse_date(&d).map_err(anyhow::Error::msg)?,
                 None => nl::local_day(&store::settings(&mut conn, course.id)?.time_zone, now).0,
@@ -95,7 +95,7 @@ pub fn run(settings: &Settings, cmd: NewsletterCommand) -> anyhow::Result<()> {
         NewsletterCommand::Import { course, file } => {
             let course = course_of(&mut conn, &course)?;
             let f = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let rows = nl::import_csv(&mut conn, course.id, f, crate::db::now())?;
+            let rows = nl::import_csv(&mut conn, course.id, f, crate::clock::system_now())?;
             let mut failed = 0;
             for r in &rows {
                 let what = match &r.outcome {
@@ -116,7 +116,13 @@ pub fn run(settings: &Settings, cmd: NewsletterCommand) -> anyhow::Result<()> {
         NewsletterCommand::Complaint { course, email } => {
             let course = course_of(&mut conn, &course)?;
             let email = crate::domain::Email::parse(&email).map_err(anyhow::Error::msg)?;
-            match nl::complain_by_email(&mut conn, course.id, &email, store::ComplaintSource::Cli, crate::db::now()) {
+            match nl::complain_by_email(
+                &mut conn,
+                course.id,
+                &email,
+                store::ComplaintSource::Cli,
+                crate::clock::system_now(),
+            ) {
                 Ok(true) => {
                     println!("{email}: complaint recorded; unsubscribed from the newsletter of {}", course.title)
                 }

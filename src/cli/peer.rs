@@ -48,7 +48,7 @@ pub fn run(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
                     anyhow::bail!("not added");
                 }
             }
-            let peer = crate::app::peers::trust(&mut conn, None, &candidate, crate::db::now())
+            let peer = crate::app::peers::trust(&mut conn, None, &candidate, crate::clock::system_now())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("Added {} to the trust list.", peer.url);
             Ok(())

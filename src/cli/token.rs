@@ -45,7 +45,7 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
     };
     let pool = open_store(settings)?;
     let mut conn = pool.get()?;
-    let now = crate::db::now();
+    let now = crate::clock::system_now();
     let instructor = |conn: &mut diesel::SqliteConnection, email: &str| {
         crate::db::instructors::find_by_email(conn, email)?
             .ok_or_else(|| anyhow::anyhow!("no instructor has the email {email}"))

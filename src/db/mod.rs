@@ -102,11 +102,9 @@ where
         .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("database task failed")))?
 }
 
-/// Seconds since the Unix epoch, the unit of every `*_at` column. Kept while callers move to
-/// `crate::clock`; nothing under `db/` may call it.
-pub fn now() -> i64 {
-    crate::clock::system_now()
-}
+/// The clock, for the Reader's handlers until they take it from `crate::clock`; nothing under
+/// `db/` calls it.
+pub use crate::clock::system_now as now;
 
 pub mod api;
 pub mod awards;

@@ -135,7 +135,7 @@ mod tests {
         assert!(here.watch_is_fresh());
         assert!(!woken(), "an empty pool wakes nothing");
 
-        let now = db::now();
+        let now = crate::clock::system_now();
         let mut conn = there.pool.get().unwrap();
         let pool_one = |conn: &mut SqliteConnection, i: usize| {
             let url = format!("https://other.example/assertions/{i}");
@@ -182,7 +182,7 @@ mod tests {
         chain.difficulty_bits = 4;
         let here = Ledger::open(db::open(&path).unwrap(), &chain, dir.path()).unwrap();
         let there = Ledger::open(db::open(&path).unwrap(), &chain, dir.path()).unwrap();
-        let now = db::now();
+        let now = crate::clock::system_now();
         let mut conn = there.pool.get().unwrap();
         for block in 0..3 {
             for i in 0..5 {

@@ -61,8 +61,8 @@ impl Notifier {
     }
 
     /// The same notifier, reading the time from `clock`.
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Notifier {
-        self.clock = Clock::from_fn(clock);
+    pub fn with_clock(mut self, clock: Clock) -> Notifier {
+        self.clock = clock;
         self
     }
 
@@ -112,7 +112,7 @@ mod tests {
         let clock = Arc::new(AtomicI64::new(t - 1));
         let time = clock.clone();
         let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into())
-            .with_clock(move || time.load(Ordering::SeqCst));
+            .with_clock(Clock::from_fn(move || time.load(Ordering::SeqCst)));
 
         assert_eq!(notifier.deliver_due().await.unwrap(), 0, "not due before it was queued");
         clock.store(t + 10, Ordering::SeqCst);
@@ -140,7 +140,8 @@ mod tests {
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
         let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
-        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into()).with_clock(move || t + 5);
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into())
+            .with_clock(Clock::from_fn(move || t + 5));
 
         assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 1);
         assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 0, "sent once");
@@ -174,7 +175,8 @@ mod tests {
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let fetcher = crate::harvest::fetcher(&settings.harvest, &[], "https://cairn.example").unwrap();
         let mailer = Mailer::new(&settings.mail, dir.path()).unwrap();
-        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into()).with_clock(move || t + 5);
+        let notifier = Notifier::new(pool, fetcher, mailer, "https://cairn.example".into())
+            .with_clock(Clock::from_fn(move || t + 5));
 
         assert_eq!(notifier.deliver_now(vec![id]).await.unwrap(), 1);
         let mail = std::fs::read_dir(dir.path().join("mail"))

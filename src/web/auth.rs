@@ -155,11 +155,11 @@ impl SessionBackend {
         match Self::instructor_in(&state) {
             Some(id) => {
                 let (hash, json) = (token_hash(&token), serde_json::to_string(&state)?);
-                crate::db::run(&self.pool, move |c| sessions::create(c, &hash, id, &json, crate::db::now()))
+                crate::db::run(&self.pool, move |c| sessions::create(c, &hash, id, &json, crate::clock::system_now()))
                     .await
                     .map_err(store_failure)?;
             }
-            None => self.anon().put(token.clone(), state, crate::db::now()),
+            None => self.anon().put(token.clone(), state, crate::clock::system_now()),
         }
         SessionKey::try_from(token).map_err(|e| anyhow::anyhow!("{e}"))
     }
@@ -175,7 +175,7 @@ fn store_failure(e: crate::db::StoreError) -> anyhow::Error {
 impl SessionStore for SessionBackend {
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
         let token = key.as_ref();
-        let now = crate::db::now();
+        let now = crate::clock::system_now();
         if let Some(state) = self.anon().get(token, now) {
             return Ok(Some(state));
         }
@@ -204,7 +204,7 @@ impl SessionStore for SessionBackend {
         _ttl: &actix_web::cookie::time::Duration,
     ) -> Result<SessionKey, UpdateError> {
         let token = key.as_ref().to_string();
-        let now = crate::db::now();
+        let now = crate::clock::system_now();
         if Self::instructor_in(&state).is_none() {
             self.anon().put(token, state, now);
             return Ok(key);

@@ -58,7 +58,7 @@ where
     F: FnOnce(&mut SqliteConnection) -> StoreResult<serde_json::Value> + Send + 'static,
 {
     let generation = state.docs.generation();
-    if let Some(doc) = state.docs.get(&key, generation, crate::db::now()) {
+    if let Some(doc) = state.docs.get(&key, generation, crate::clock::system_now()) {
         return Ok(doc.respond(req, policy, None));
     }
     let doc = state.db(make).await?;
@@ -274,12 +274,12 @@ async fn assertion(
         // What an instructor, or a visitor with a message, sees differs from the public page.
         let loaded = load(&state, id).await?;
         let page = Page { title: page_title(&loaded.task), signed_in, csrf: auth::csrf_token(&session), flash };
-        let mut res = render(&verification_page(&state, page, loaded, None, crate::db::now()))?;
+        let mut res = render(&verification_page(&state, page, loaded, None, crate::clock::system_now()))?;
         res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache::PAGE.cache_control));
         res.headers_mut().insert(header::VARY, header::HeaderValue::from_static(cache::PAGE.vary));
         res
     } else {
-        let (generation, now) = (state.docs.generation(), crate::db::now());
+        let (generation, now) = (state.docs.generation(), crate::clock::system_now());
         let key = DocKey::Page(id.clone());
         let doc = match state.docs.get(&key, generation, now) {
             Some(doc) => doc,
@@ -320,7 +320,7 @@ async fn receive_webmention(
     state: web::Data<AppState>,
     form: web::Form<MentionForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (client, now) = (state.client_ip(&req), crate::db::now());
+    let (client, now) = (state.client_ip(&req), crate::clock::system_now());
     if let Err(wait) = state.mention_rate.check(client, now) {
         return Err(AppError::Limited {
             message: "too many Webmentions from your address; try again in a minute".into(),
@@ -360,7 +360,7 @@ async fn check_recipient(
     let loaded = load(&state, id.into_inner()).await?;
     let matches = ob::identity_hash(&form.email, &loaded.award.salt) == loaded.award.identity;
     let page = Page::with_form(&session, page_title(&loaded.task));
-    render(&verification_page(&state, page, loaded, Some(matches), crate::db::now()))
+    render(&verification_page(&state, page, loaded, Some(matches), crate::clock::system_now()))
 }
 
 #[derive(Deserialize)]
@@ -421,7 +421,7 @@ where
     F: FnOnce(&mut SqliteConnection) -> StoreResult<String> + Send + 'static,
 {
     let generation = state.docs.generation();
-    if let Some(doc) = state.docs.get(&key, generation, crate::db::now()) {
+    if let Some(doc) = state.docs.get(&key, generation, crate::clock::system_now()) {
         return Ok(doc.respond(req, policy, None));
     }
     let text = state.db(make).await?;
@@ -480,7 +480,7 @@ async fn status_list(
     let list = list.into_inner();
     let (base, key) = (state.base_url.clone(), state.ledger.key().clone());
     cached_text(&state, &req, DocKey::StatusList(list), &cache::STATUS_LIST, move |c| {
-        crate::badges::award::status_list_credential(c, &base, &key, list, crate::db::now())
+        crate::badges::award::status_list_credential(c, &base, &key, list, crate::clock::system_now())
     })
     .await
 }

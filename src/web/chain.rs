@@ -285,7 +285,7 @@ fn payload(req: &HttpRequest, state: &AppState, body: &web::Bytes, now: i64) -> 
 
 /// A peer announces a block.
 async fn announce(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
-    let now = crate::db::now();
+    let now = crate::clock::system_now();
     let p = match payload(&req, &state, &body, now) {
         Ok(p) => p,
         Err(refusal) => return refused(refusal, "block"),
@@ -306,7 +306,7 @@ async fn announce(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
 
 /// A peer relays a pending record.
 async fn relay(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
-    let now = crate::db::now();
+    let now = crate::clock::system_now();
     let p = match payload(&req, &state, &body, now) {
         Ok(p) => p,
         Err(refusal) => return refused(refusal, "record"),

@@ -326,7 +326,7 @@ async fn receive(
     form: web::Form<MentionForm>,
 ) -> Result<HttpResponse, AppError> {
     let demo = demo(&d)?.clone();
-    let (client, now) = (state.client_ip(&req), crate::db::now());
+    let (client, now) = (state.client_ip(&req), crate::clock::system_now());
     if let Err(wait) = state.mention_rate.check(client, now) {
         return Err(AppError::Limited {
             message: "too many Webmentions from your address; try again in a minute".into(),

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::{AppState, ConfirmLinkPage, Page, render, render_status};
 use crate::app::subscribe::{self, Joined, Joining, SubscribeError};
+use crate::clock::system_now as now;
 use crate::db::feeds::Feed;
-use crate::db::now;
 use crate::domain::FieldErrors;
 use crate::harvest::discover::FeedLink;
 use crate::web::auth::CsrfForm;

@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::{AppState, Page, redirect, render};
 use crate::app::learners::{self, Requester, Who};
-use crate::db::now;
+use crate::clock::system_now as now;
 use crate::web::auth::{CsrfForm, SignedIn, flash};
 use crate::web::error::AppError;
 

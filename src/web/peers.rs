@@ -40,7 +40,7 @@ async fn load(state: &AppState, session: &Session, form_url: String, error: Stri
         peers: state.db(|c| Ok(crate::db::peers::list(c)?)).await?,
         my_fingerprint: peers::fingerprint(&me),
         me,
-        now: crate::db::now(),
+        now: crate::clock::system_now(),
         form_url,
         error,
         confirm: None,
@@ -88,7 +88,7 @@ async fn peer_confirm(
     CsrfForm(candidate): CsrfForm<Candidate>,
 ) -> Result<HttpResponse, AppError> {
     let fingerprint = candidate.fingerprint();
-    let (live, now) = (state.peers.clone(), crate::db::now());
+    let (live, now) = (state.peers.clone(), crate::clock::system_now());
     let peer = state.db(move |c| trust::trust(c, Some(&live), &candidate, now)).await?;
     flash(&session, format!("Now trusting {} ({}), fingerprint {fingerprint}.", peer.url, peer.name));
     Ok(redirect("/admin/peers"))

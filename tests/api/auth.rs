@@ -280,7 +280,7 @@ async fn sessions_end_after_the_idle_and_the_absolute_expiry() {
         use diesel::RunQueryDsl;
         diesel::sql_query(sql).execute(&mut app.pool.get().unwrap()).unwrap();
     };
-    let now = cairn::db::now();
+    let now = cairn::clock::system_now();
     let (_, res) = login_with(&app, EMAIL, PASSWORD, None).await;
     let cookie = session_cookie(&res);
     // Used four minutes ago: still alive (idle expiry is five).

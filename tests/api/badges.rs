@@ -551,7 +551,7 @@ async fn the_verification_page_summarises_the_badge_and_names_each_check() {
         evidence: "https://lin.example.org/data".into(),
         narrative: Some("A **careful** post. <script>alert(1)</script>".into()),
     };
-    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
+    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::clock::system_now()).unwrap();
     drop(c);
     let url = app.url(&format!("/assertions/{}", award.public_id));
     let page = |client: reqwest::Client| {
@@ -607,7 +607,7 @@ async fn the_verification_page_summarises_the_badge_and_names_each_check() {
 
     // A revoked badge says when and why.
     let mut c = app.pool.get().unwrap();
-    cairn::app::award::revoke(&mut c, &issuer, &award.public_id, "copied work", cairn::db::now()).unwrap();
+    cairn::app::award::revoke(&mut c, &issuer, &award.public_id, "copied work", cairn::clock::system_now()).unwrap();
     drop(c);
     let html = page(app.client.clone()).await;
     assert!(html.contains("Revoked on ") && html.contains(": copied work."), "{html}");

@@ -25,7 +25,7 @@ fn award_n(app: &TestApp, n: usize, tag: &str) -> Vec<String> {
                 evidence_url: Some(format!("https://blog{i}.example.org/post")),
                 ..Default::default()
             };
-            cairn::app::award::award(&mut c, &issuer, &req, cairn::db::now()).unwrap().public_id
+            cairn::app::award::award(&mut c, &issuer, &req, cairn::clock::system_now()).unwrap().public_id
         })
         .collect();
     app.ledger.wake.notify_one();

@@ -271,7 +271,7 @@ async fn uploaded_svg_text_in_any_family_stays_in_the_baked_badge() {
             evidence: "https://lin.example.org/data".into(),
             ..Default::default()
         };
-        let award = cairn::app::award::award_by_hashtag(&mut conn, &issuer, &req, cairn::db::now()).unwrap();
+        let award = cairn::app::award::award_by_hashtag(&mut conn, &issuer, &req, cairn::clock::system_now()).unwrap();
         drop(conn);
         let res = app.get(&format!("/assertions/{}/badge.png", award.public_id)).await;
         assert_eq!(res.status(), 200);

@@ -78,7 +78,7 @@ async fn app_with_award(evidence: &str) -> (TestApp, String) {
         narrative: Some("A clear post on data.".into()),
         ..Default::default()
     };
-    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
+    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::clock::system_now()).unwrap();
     drop(c);
     (app, award.public_id)
 }
@@ -449,7 +449,8 @@ async fn a_rotated_key_signs_new_credentials_while_old_ones_keep_verifying() {
         evidence: "https://lin.example.org/cloud".into(),
         ..Default::default()
     };
-    let new_id = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap().public_id;
+    let new_id =
+        cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::clock::system_now()).unwrap().public_id;
     drop(c);
     let (_, new) = get_credential(&app, &new_id).await;
     assert_eq!(new["proof"]["verificationMethod"], new_method.as_str());

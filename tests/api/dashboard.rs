@@ -48,7 +48,7 @@ async fn course_with_activity() -> (TestApp, i64, Vec<i64>) {
     assert_eq!(outline.modules[0].tasks.len(), 2);
     let tasks: Vec<i64> = outline.modules.iter().flat_map(|m| m.tasks.iter().map(|t| t.id)).collect();
     assert!(tasks.len() >= 3, "the demo course has tasks");
-    let now = cairn::db::now();
+    let now = cairn::clock::system_now();
     let states = [("active", 0), ("active", 3), ("gone", 1), ("active", 0), ("paused", 0)];
     let mut authors = Vec::new();
     for (i, (status, errors)) in states.iter().enumerate() {
@@ -392,7 +392,7 @@ async fn the_running_totals_follow_notifications_revocations_the_chain_withdrawa
     use cairn::db::outbox::{Settled, Status, settle};
     let (app, course, tasks) = course_with_activity().await;
     assert_totals_hold(&app, course, &tasks, "after awarding and mining").await;
-    let now = cairn::db::now();
+    let now = cairn::clock::system_now();
     let raster = cairn::badges::bake::RasterCache::default();
     let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
 

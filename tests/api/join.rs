@@ -455,7 +455,7 @@ async fn unconfirmed_subscriptions_expire_and_are_purged() {
     let app = app_for(&server, |_| {}).await;
     join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
     let confirm = link_in(&last_eml(&app), &app.address, "/join/confirm/");
-    let old = cairn::db::now() - 49 * 3600;
+    let old = cairn::clock::system_now() - 49 * 3600;
     diesel::sql_query(format!("UPDATE feeds SET updated_at = {old}, created_at = {old}"))
         .execute(&mut app.pool.get().unwrap())
         .unwrap();

@@ -244,7 +244,7 @@ async fn an_issue_groups_posts_by_task_is_archived_as_an_h_entry_and_mentions_ea
     let issue = {
         let mut c = app.pool.get().unwrap();
         store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
-        match nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now()).unwrap() {
+        match nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::clock::system_now()).unwrap() {
             nl::Built::Queued { issue, readers: 1 } => issue,
             other => panic!("{other:?}"),
         }
@@ -285,10 +285,12 @@ async fn an_issue_groups_posts_by_task_is_archived_as_an_h_entry_and_mentions_ea
     assert_eq!(app.get(&format!("/courses/{SLUG}/newsletter/2026-12-02")).await.status(), 404);
     // Nothing new since: the next day would be empty.
     let next =
-        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-02", &app.address, cairn::db::now()).unwrap();
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-02", &app.address, cairn::clock::system_now())
+            .unwrap();
     assert!(matches!(next, nl::Built::Empty), "{next:?}");
     let again =
-        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::clock::system_now())
+            .unwrap();
     assert!(matches!(again, nl::Built::Exists(_)), "{again:?}");
     let notes = cairn::db::outbox::for_newsletter_issue(&mut app.pool.get().unwrap(), issue.id).unwrap();
     let mut targets: Vec<_> = notes.iter().map(|n| n.target.clone().unwrap()).collect();
@@ -350,7 +352,8 @@ async fn a_server_killed_while_sending_to_500_readers_sends_each_exactly_one_cop
         })
         .unwrap();
         store::save_settings(&mut c, course, "UTC", "Today's note", true, 0).unwrap();
-        let built = nl::build_issue(&mut c, course, "2026-12-01", "http://127.0.0.1:1", cairn::db::now()).unwrap();
+        let built =
+            nl::build_issue(&mut c, course, "2026-12-01", "http://127.0.0.1:1", cairn::clock::system_now()).unwrap();
         assert!(matches!(built, nl::Built::Queued { readers: 500, .. }), "{built:?}");
     }
 
@@ -490,7 +493,7 @@ async fn the_archive_pages_are_valid_html_and_accessible_in_a_real_browser() {
     {
         let mut c = app.pool.get().unwrap();
         store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
-        nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+        nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::clock::system_now()).unwrap();
     }
     let pages = [
         format!("/courses/{SLUG}"),
@@ -558,7 +561,7 @@ async fn sending_keeps_to_the_configured_pace_and_still_sends_each_reader_one_co
     let mailer = cairn::email::Mailer::new(&settings.mail, &data_dir).unwrap();
     let sender = nl::Newsletter::new(pool.clone(), mailer, "http://127.0.0.1:1".into(), settings.newsletter);
     let start = Instant::now();
-    let built = sender.send_now(course, "2026-12-01", cairn::db::now()).await.unwrap();
+    let built = sender.send_now(course, "2026-12-01", cairn::clock::system_now()).await.unwrap();
     let took = start.elapsed();
     assert!(matches!(built, nl::Built::Queued { readers: 11, .. }), "{built:?}");
     assert!(took >= Duration::from_millis(1000), "{READERS} copies at 600 a minute took only {took:?}");
@@ -597,7 +600,8 @@ async fn badges_are_counted_and_name_learners_only_as_each_chose_to_be_shown() {
         cairn::db::learners::set_name_choice(&mut c, ada, cairn::db::learners::NameShown::Pseudonym, Some("Countess"))
             .unwrap();
         store::import(&mut c, course, "reader@example.edu", "", 0).unwrap();
-        let built = nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::db::now() + 1).unwrap();
+        let built =
+            nl::build_issue(&mut c, course, "2026-12-01", &app.address, cairn::clock::system_now() + 1).unwrap();
         assert!(matches!(built, nl::Built::Queued { .. }), "{built:?}");
         nl::archived(&mut c, SLUG, "2026-12-01").unwrap().1
     };
@@ -665,7 +669,7 @@ async fn a_confirmation_asked_while_the_mail_server_is_down_is_sent_once_it_is_b
     smtp_to(&sink)(&mut settings);
     let app = crate::helpers::start_with(&settings).await;
     let at = failed.next_attempt_at;
-    let notifier = app.notifier.clone().with_clock(move || at);
+    let notifier = app.notifier.clone().with_clock(cairn::clock::Clock::from_fn(move || at));
     assert_eq!(notifier.deliver_due().await.unwrap(), 1);
     let mails = wait_until(&sink, 10, |m| !m.is_empty()).await;
     let confirm = mails_to(&mails, "ada@example.edu", "Confirm your subscription to E-Learning 3.0");
@@ -730,7 +734,8 @@ async fn a_complaint_from_the_command_line_or_the_instructor_unsubscribes_and_is
     // The next issue goes to the one reader left.
     store::save_settings(&mut app.pool.get().unwrap(), course, "UTC", "A note", true, 0).unwrap();
     let built =
-        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::db::now()).unwrap();
+        nl::build_issue(&mut app.pool.get().unwrap(), course, "2026-12-01", &app.address, cairn::clock::system_now())
+            .unwrap();
     assert!(matches!(built, nl::Built::Queued { readers: 1, .. }), "{built:?}");
 }
 
@@ -743,7 +748,7 @@ async fn housekeeping_deletes_sign_ups_whose_confirmation_link_expired_with_thei
     let (expired, waiting) = {
         let pool = cairn::db::open(&data_dir.join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
-        let now = cairn::db::now();
+        let now = cairn::clock::system_now();
         let ask = |c: &mut diesel::SqliteConnection, email: &str, expires: i64| match store::ask(
             c, course, email, "", expires, now,
         )

@@ -92,7 +92,7 @@ async fn a_busy_receiver_is_retried_with_backoff_and_a_post_without_endpoint_is_
         Reply::Status { status: 503, headers: vec![("Retry-After".into(), "120".into())], body: vec![] },
     );
     award_post(&app, post, "el30-data").await;
-    let before = cairn::db::now();
+    let before = cairn::clock::system_now();
     let n = wait_outbox(&app, |n| n.iter().any(|x| x.kind == "webmention" && x.attempts >= 1)).await;
     let wm = n.iter().find(|x| x.kind == "webmention").unwrap();
     assert_eq!(wm.status, "queued");

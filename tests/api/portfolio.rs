@@ -57,7 +57,7 @@ pub async fn app_with_learner() -> (TestApp, String) {
         name: Some("Lin E.".into()),
         narrative: Some("A careful post about data.".into()),
     };
-    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
+    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::clock::system_now()).unwrap();
     drop(c);
     let url = app.url(&format!("/assertions/{}", award.public_id));
     (app, url)

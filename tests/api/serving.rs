@@ -22,7 +22,7 @@ pub async fn app_with_award() -> (TestApp, String) {
         evidence: "https://lin.example.org/data".into(),
         ..Default::default()
     };
-    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap();
+    let award = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::clock::system_now()).unwrap();
     drop(c);
     (app, award.public_id)
 }
@@ -206,7 +206,8 @@ async fn revocations_and_edits_are_served_by_the_next_request_whichever_process_
         evidence: "https://ada.example.org/cloud".into(),
         ..Default::default()
     };
-    let second = cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::db::now()).unwrap().public_id;
+    let second =
+        cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, cairn::clock::system_now()).unwrap().public_id;
     let task = cairn::db::courses::get_task_by_slug(&mut c, "el30-data").unwrap();
     drop(c);
     let second_url = app.url(&format!("/assertions/{second}"));

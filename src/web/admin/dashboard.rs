@@ -37,7 +37,7 @@ pub(super) async fn dashboard(
     state: web::Data<AppState>,
     q: web::Query<DashboardQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let now = crate::db::now();
+    let now = crate::clock::system_now();
     let wanted = q.course;
     let (courses, figures) = state
         .db(move |c| {

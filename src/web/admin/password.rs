@@ -66,7 +66,7 @@ pub(super) async fn password_update(
     }
     state.throttle.succeed(&me.email, state.client_ip(&req));
     let hash = state.hash_password(form.new).await?;
-    let now = crate::db::now();
+    let now = crate::clock::system_now();
     let ended = state.db(move |c| crate::app::instructors::replace_password(c, id, &hash, now)).await?;
     tracing::info!(
         instructor = id,

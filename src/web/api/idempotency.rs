@@ -43,7 +43,7 @@ pub async fn write_once<P: Send + 'static>(
     prepare: impl FnOnce(&mut SqliteConnection, i64) -> P + Send + 'static,
     write: impl FnOnce(&mut SqliteConnection, i64, P) -> StoreResult<Answer> + Send + 'static,
 ) -> Result<(Answer, bool), Problem> {
-    let (token_id, now) = (caller.token.id, crate::db::now());
+    let (token_id, now) = (caller.token.id, crate::clock::system_now());
     db(state, move |c| {
         if let Some(k) = &key
             && let Some(answer) = tokens::replay(c, token_id, k, &hash).map_err(Problem::from)?

@@ -119,7 +119,7 @@ impl FromRequest for Caller {
                 .cloned()
                 .ok_or_else(|| Problem::internal(anyhow::anyhow!("the application state is missing")))?;
             let addr = state.client_ip(&req).map(|ip| ip.to_string());
-            let now = crate::db::now();
+            let now = crate::clock::system_now();
             let pool = state.pool.clone();
             let token = web::block(move || {
                 let mut conn = pool.get().map_err(|e| Problem::from(crate::db::StoreError::from(e)))?;

@@ -58,7 +58,7 @@ async fn page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let tokens = state.db(move |c| crate::db::tokens::list_for(c, who.instructor_id)).await?;
-    let now = crate::db::now();
+    let now = crate::clock::system_now();
     let mut res = render_status(&TokensPage { page: Page::new(session, "API tokens"), tokens, now, form }, status)?;
     // The page may hold a token shown once: no cache may keep it.
     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
@@ -95,7 +95,7 @@ async fn create(
         (Err(e), _) => Err(e.to_string()),
         (_, Err(e)) => Err(e),
         (Ok(scopes), Ok(days)) => {
-            let (n, now) = (name.clone(), crate::db::now());
+            let (n, now) = (name.clone(), crate::clock::system_now());
             match state.db(move |c| crate::app::tokens::create(c, who.instructor_id, &n, &scopes, days, now)).await {
                 Ok(made) => Ok(made),
                 Err(AppError::Invalid(e)) => Err(e.to_string()),
@@ -108,7 +108,8 @@ async fn create(
             tracing::info!(token = made.token.id, instructor = who.instructor_id, "API token created");
             let detail = format!("\"{}\" with the scopes {}", made.token.name, made.token.scopes);
             // Queued in the outbox: a slow or absent mail server does not hold the page.
-            let (id, what, now) = (who.instructor_id, crate::app::instructors::Credential::ApiToken, crate::db::now());
+            let (id, what, now) =
+                (who.instructor_id, crate::app::instructors::Credential::ApiToken, crate::clock::system_now());
             let how = "on the API tokens page";
             let queued =
                 state.db(move |c| crate::app::instructors::queue_credential_notice(c, id, what, detail, how, now));
@@ -159,7 +160,7 @@ async fn revoke(
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, now) = (id.into_inner(), crate::db::now());
+    let (id, now) = (id.into_inner(), crate::clock::system_now());
     let t = state.db(move |c| crate::app::tokens::revoke(c, who.instructor_id, id, now)).await?;
     tracing::info!(token = t.id, "API token revoked");
     flash(&session, format!("Token \"{}\" revoked; it no longer works.", t.name));

@@ -99,7 +99,7 @@ pub async fn create(
     body: web::Json<WebhookInput>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::WebhooksWrite)?;
-    let (who, now) = (caller.token.instructor_id, crate::db::now());
+    let (who, now) = (caller.token.instructor_id, crate::clock::system_now());
     let policy = state.harvester.fetcher().config().policy.clone();
     let url = store(crate::app::webhooks::check_url(&policy, &body.into_inner().url).await)?;
     let hook = db(&state, move |c| store(crate::app::webhooks::register(c, who, &url, now))).await?;
@@ -142,7 +142,7 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
 /// Remove a webhook.
 pub async fn delete(caller: Caller, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     caller.require(Scope::WebhooksWrite)?;
-    let (who, id, now) = (caller.token.instructor_id, id.into_inner(), crate::db::now());
+    let (who, id, now) = (caller.token.instructor_id, id.into_inner(), crate::clock::system_now());
     db(&state, move |c| store(crate::app::webhooks::remove(c, who, id, now))).await?;
     Ok(HttpResponse::NoContent().finish())
 }

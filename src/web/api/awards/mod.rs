@@ -163,7 +163,7 @@ pub async fn revoke(
     caller.require(Scope::AwardsWrite)?;
     let (id, reason, st) = (id.into_inner(), body.into_inner().reason, state.clone());
     let view = db(&state, move |c| {
-        let now = crate::db::now();
+        let now = crate::clock::system_now();
         let a = store(award::revoke(c, &st.issuer(), &id, &reason, now))?;
         let task = store(crate::db::courses::get_task(c, a.task_id))?;
         Ok(AwardView::new(&st.base_url, &a, &task, now))
@@ -182,7 +182,7 @@ pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<Strin
     caller.require(Scope::Read)?;
     let (id, st) = (id.into_inner(), state.clone());
     let detail = db(&state, move |c| {
-        let now = crate::db::now();
+        let now = crate::clock::system_now();
         let (a, task) = store(crate::db::awards::with_task(c, &id))?;
         let chain = store(st.ledger.status(c, a.id))?;
         let proof = store(st.ledger.proof(c, a.id))?;
@@ -255,7 +255,7 @@ pub async fn list(
     };
     let (task, st) = (q.task.clone(), state.clone());
     let page = db(&state, move |c| {
-        let now = crate::db::now();
+        let now = crate::clock::system_now();
         if let Some(tag) = task {
             let tag = crate::domain::Hashtag::parse(&tag).map_err(|e| Problem::invalid("task", e))?;
             match crate::db::courses::get_task_by_slug(c, tag.slug()) {
