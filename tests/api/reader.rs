@@ -289,3 +289,69 @@ async fn a_revoked_badge_names_badge_and_learner_mails_the_reason_and_can_be_iss
         post_json(&app, "/admin/reader/award", &[("link_id", &post.to_string()), ("task_id", &data)]).await;
     assert_eq!(status, 409, "{answer}");
 }
+
+/// Waits (at most ten seconds) for a JavaScript dialog; returns its text.
+async fn dialog_text(browser: &fantoccini::Client) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = browser.get_alert_text().await {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no dialog appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (at most ten seconds) until the Reader's status line holds `words`; returns it.
+async fn status_saying(browser: &fantoccini::Client, words: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = browser.find(fantoccini::Locator::Id("reader-status")).await.unwrap().text().await.unwrap();
+        if text.contains(words) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "the status line never said {words:?}: {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn tie_and_the_a_key_work_in_place_in_a_real_browser() {
+    use fantoccini::Locator;
+    let (app, _server, post, _) = course_with_post(|_| {}).await;
+    let other = task_id(&app, "aa-other");
+    let (_driver, _profile, browser) = crate::browser::start_browser().await;
+    let result = async {
+        crate::browser::sign_in(&browser, &app.url("/login")).await?;
+        browser.goto(&app.url("/admin/reader")).await?;
+        let card = format!("#link-{post}");
+        // Tie with JavaScript on: the page says the tie was made (not "could not be reached").
+        let select = browser.find(Locator::Css(&format!("#tie-{post}"))).await?;
+        select.select_by_value(&other.to_string()).await?;
+        browser.find(Locator::Css(&format!("{card} .actions form[action$='/tie'] button"))).await?.click().await?;
+        let status = status_saying(&browser, "Tied to #aa-other.").await;
+        assert!(!status.contains("could not be reached"), "{status}");
+        let tags = browser.find(Locator::Css(&format!("{card} ul.awards"))).await?.text().await?;
+        assert!(tags.contains("#aa-other"), "the card was drawn again: {tags}");
+
+        // The a key asks first, naming badge and learner; dismissing awards nothing.
+        browser.execute(&format!("document.querySelector('{card}').focus()"), vec![]).await?;
+        browser.active_element().await?.send_keys("a").await?;
+        let asked = dialog_text(&browser).await;
+        assert!(asked.contains("#aa-other") && asked.contains("Ada Lovelace"), "{asked}");
+        browser.dismiss_alert().await?;
+        assert!(awards_of(&app, post).is_empty(), "a dismissed confirmation awards nothing");
+        browser.execute(&format!("document.querySelector('{card}').focus()"), vec![]).await?;
+        browser.active_element().await?.send_keys("a").await?;
+        dialog_text(&browser).await;
+        browser.accept_alert().await?;
+        status_saying(&browser, "Badge #aa-other awarded to Ada Lovelace").await;
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    result.expect("browser flow");
+    let tied = cairn::db::links::tasks_of_link(&mut app.pool.get().unwrap(), post).unwrap();
+    assert!(tied.iter().any(|t| t.id == other));
+    assert_eq!(awards_of(&app, post).len(), 1);
+}
