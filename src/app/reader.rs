@@ -201,3 +201,76 @@ pub fn award_doubt(conn: &mut SqliteConnection, link_id: i64, task_id: i64) -> S
         why,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn course(id: i64, title: &str) -> Course {
+        Course {
+            id,
+            slug: title.to_lowercase(),
+            title: title.into(),
+            description: String::new(),
+            position: id,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn task(id: i64, hashtag: &str) -> Task {
+        Task {
+            id,
+            title: hashtag.trim_start_matches('#').into(),
+            description: String::new(),
+            criteria: String::new(),
+            hashtag: hashtag.into(),
+            badge_image_type: None,
+            created_at: 0,
+            updated_at: 0,
+            expires_days: None,
+        }
+    }
+
+    /// Course 1 holds #a-one and #a-two, course 2 holds #b-one; #loose is in no course.
+    /// Learner 7 has posts tied in course 2.
+    fn choices() -> TaskChoices {
+        TaskChoices {
+            groups: vec![
+                (Some(course(1, "Alpha")), vec![task(1, "#a-one"), task(2, "#a-two")]),
+                (Some(course(2, "Beta")), vec![task(3, "#b-one")]),
+                (None, vec![task(4, "#loose")]),
+            ],
+            courses_of: HashMap::from([(1, vec![1]), (2, vec![1]), (3, vec![2])]),
+            learner_courses: HashMap::from([(7, vec![2])]),
+        }
+    }
+
+    fn selected(groups: &[TieGroup]) -> Option<&str> {
+        groups.iter().flat_map(|g| &g.options).find(|o| o.selected).map(|o| o.hashtag.as_str())
+    }
+
+    #[test]
+    fn the_tie_select_starts_on_the_posts_own_course_and_its_first_untied_task() {
+        let c = choices();
+        let groups = c.tie_groups(&[task(3, "#b-one")], 1);
+        assert_eq!(groups[0].label, "Beta (this post's course)");
+        assert_eq!(groups.iter().map(|g| g.label.as_str()).collect::<Vec<_>>()[1..], ["Alpha", "In no course"]);
+        // Tied to every task of its course: nothing new to offer, so nothing preselected.
+        assert_eq!(selected(&groups), None);
+        let groups = c.tie_groups(&[task(1, "#a-one")], 1);
+        assert_eq!(selected(&groups), Some("#a-two"));
+    }
+
+    #[test]
+    fn a_post_tied_to_nothing_starts_on_its_learners_course_or_asks() {
+        let c = choices();
+        let groups = c.tie_groups(&[], 7);
+        assert_eq!(groups[0].label, "Beta (this post's course)");
+        assert_eq!(selected(&groups), Some("#b-one"));
+        let groups = c.tie_groups(&[], 8);
+        assert_eq!(selected(&groups), None, "no course known: the select asks for a choice");
+        assert!(!TaskChoices::has_default(&groups));
+        assert_eq!(groups[0].label, "Alpha");
+    }
+}

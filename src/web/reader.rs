@@ -79,9 +79,15 @@ struct ReaderPage {
     next_url: Option<String>,
     first_url: Option<String>,
     back: String,
+    choices: TaskChoices,
 }
 
 impl ReaderPage {
+    /// The bulk award's task choices, grouped by course, none preselected.
+    fn bulk_groups(&self) -> Vec<TieGroup> {
+        self.choices.tie_groups(&[], 0)
+    }
+
     fn sel(&self, current: &Option<i64>, id: &i64) -> bool {
         *current == Some(*id)
     }
@@ -147,7 +153,7 @@ async fn reader_page(
         .map(|n| format!("/admin/reader?{}", filter_query(&Filter { before: Some(n), ..filter.clone() })));
     let first_url =
         filter.before.map(|_| format!("/admin/reader?{}", filter_query(&Filter { before: None, ..filter.clone() })));
-    render(&ReaderPage { page, cards, filter, courses, modules, tasks, feeds, next_url, first_url, back })
+    render(&ReaderPage { page, cards, filter, courses, modules, tasks, feeds, next_url, first_url, back, choices })
 }
 
 pub(crate) fn wants_json(req: &HttpRequest) -> bool {
