@@ -378,7 +378,12 @@ async fn award_bulk(
             .db(move |c| {
                 let mut out = Vec::new();
                 for link in ids {
-                    out.extend(crate::app::reader::award_doubt(c, link, task)?);
+                    match crate::app::reader::award_doubt(c, link, task) {
+                        Ok(doubt) => out.extend(doubt),
+                        // A post gone meanwhile: the batch lists it as not awarded.
+                        Err(StoreError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 Ok(out)
             })
@@ -396,9 +401,12 @@ async fn award_bulk(
             let outcome = award::award_batch(&st.pool, c, &st.issuer(), &entries, &opts, now)?;
             let mut posters = Vec::with_capacity(ids.len());
             for &link in &ids {
-                let l = crate::db::links::get_link(c, link)?;
-                let (_, author_id, name, _) = crate::db::links::poster(c, link)?;
-                posters.push((l.title, author_id, name));
+                // A post gone meanwhile is still listed, as such.
+                posters.push(match (crate::db::links::get_link(c, link), crate::db::links::poster(c, link)) {
+                    (Ok(l), Ok((_, author_id, name, _))) => Some((l.title, author_id, name)),
+                    (Err(StoreError::NotFound(_)), _) | (_, Err(StoreError::NotFound(_))) => None,
+                    (Err(e), _) | (_, Err(e)) => return Err(e),
+                });
             }
             let chosen = task_id.map(|t| courses::get_task(c, t)).transpose()?;
             Ok((outcome, posters, chosen))
@@ -409,7 +417,13 @@ async fn award_bulk(
         .iter()
         .zip(&outcome)
         .zip(posters)
-        .map(|((&link_id, o), (post, author_id, learner))| {
+        .map(|((&link_id, o), poster)| {
+            let (post, learner, learner_url) = match poster {
+                Some((post, author_id, learner)) => {
+                    (post_title(&post).to_string(), learner, format!("/admin/learners/{author_id}"))
+                }
+                None => ("a post no longer harvested".to_string(), "no learner".to_string(), String::new()),
+            };
             let (badge, assertion_url, error) = match o {
                 Ok((a, t)) => (
                     Some(t.hashtag.clone()),
@@ -418,15 +432,7 @@ async fn award_bulk(
                 ),
                 Err(e) => (chosen.as_ref().map(|t| t.hashtag.clone()), None, Some(award::refusal_text(e))),
             };
-            BulkResult {
-                link_id,
-                post: post_title(&post).to_string(),
-                learner,
-                learner_url: format!("/admin/learners/{author_id}"),
-                badge,
-                assertion_url,
-                error,
-            }
+            BulkResult { link_id, post, learner, learner_url, badge, assertion_url, error }
         })
         .collect();
     let awarded = results.iter().filter(|r| r.error.is_none()).count();

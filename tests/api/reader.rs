@@ -219,11 +219,17 @@ async fn a_bulk_award_across_courses_asks_first_and_its_results_name_learners_an
     );
     assert!(!page.contains(&format!("post {post}")), "{page}");
 
-    // Refusals name the learner and the badge too (JSON alike).
-    let (status, answer) =
-        post_json(&app, "/admin/reader/bulk", &[("link_id", &p), ("task_id", &other), ("confirm", "1")]).await;
+    // Refusals name the learner and the badge too (JSON alike); a post that is gone is listed
+    // as such, without failing the others.
+    let (status, answer) = post_json(
+        &app,
+        "/admin/reader/bulk",
+        &[("link_id", &p), ("link_id", "999999"), ("task_id", &other), ("confirm", "1")],
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["message"], "Awarded 0 badge(s). Not awarded: 1.");
+    assert_eq!(answer["message"], "Awarded 0 badge(s). Not awarded: 2.");
+    assert!(answer["results"][1]["error"].is_string(), "{answer}");
     let r = &answer["results"][0];
     assert_eq!((r["learner"].as_str(), r["badge"].as_str()), (Some("Ada Lovelace"), Some("#aa-other")), "{answer}");
     assert_eq!(r["learner_url"], format!("/admin/learners/{author}"));
