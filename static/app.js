@@ -16,36 +16,60 @@
     status.textContent = text;
     status.classList.toggle("error", !!isError);
   };
+  // A form is posted with the page's fields, and `extra` (such as confirm=1) added.
+  const post = (form, extra) => {
+    const body = new URLSearchParams(new FormData(form));
+    for (const [k, v] of Object.entries(extra || {})) body.set(k, v);
+    return fetch(form.action, {
+      method: "POST",
+      headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+      body,
+      credentials: "same-origin",
+    });
+  };
   document.addEventListener("submit", async (event) => {
     const form = event.target;
     if (event.defaultPrevented || !(form instanceof HTMLFormElement) || !form.classList.contains("js-inplace")) return;
     event.preventDefault();
     const card = form.closest(".reader-card");
+    let response;
     try {
-      const response = await fetch(form.action, {
-        method: "POST",
-        headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams(new FormData(form)),
-        credentials: "same-origin",
-      });
-      const data = await response.json();
-      if (!response.ok) {
-        say((data.error && data.error.message) || "That did not work.", true);
-        return;
-      }
-      if (card && data.card) {
-        const id = card.id;
-        card.outerHTML = data.card;
-        const fresh = document.getElementById(id);
-        if (fresh) fresh.focus();
-      }
-      say(data.message || "Done.", false);
+      response = await post(form);
     } catch (e) {
       say("The server could not be reached; nothing was changed.", true);
+      return;
     }
+    let data;
+    try {
+      data = await response.json();
+      // The award is unusual (another course, an untagged post): ask, then post again.
+      if (response.ok && data.needs_confirmation) {
+        if (!window.confirm(data.message + "\n\nAward anyway?")) {
+          say("Nothing was awarded.", false);
+          return;
+        }
+        response = await post(form, { confirm: "1" });
+        data = await response.json();
+      }
+    } catch (e) {
+      // An answer that is not JSON: something happened, but the page cannot tell what.
+      say("The server's answer could not be read; reload the page to see what changed.", true);
+      return;
+    }
+    if (!response.ok) {
+      say((data.error && data.error.message) || "That did not work.", true);
+      return;
+    }
+    if (card && data.card) {
+      const id = card.id;
+      card.outerHTML = data.card;
+      const fresh = document.getElementById(id);
+      if (fresh) fresh.focus();
+    }
+    say(data.message || "Done.", false);
   });
 
-  // Keyboard: j/k move between posts, a awards the focused post's first badge.
+  // Keyboard: j/k move between posts, a awards the focused post's first badge once confirmed.
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const tag = (event.target.tagName || "").toLowerCase();
@@ -62,8 +86,8 @@
     } else if (event.key === "a" && current) {
       const form = current.querySelector("form.award-form");
       if (form) {
-        form.requestSubmit();
         event.preventDefault();
+        if (window.confirm(form.dataset.confirm || "Award this badge?")) form.requestSubmit();
       }
     }
   });

@@ -178,10 +178,12 @@ pub fn images(conn: &mut SqliteConnection, public_id: &str) -> StoreResult<Store
     Ok(StoredImages { baked_svg, baked_png, art: svg.zip(png), assertion_json })
 }
 
-/// The existing award of `task_id` to `email`, if any.
+/// The standing award of `task_id` to `email`, if any. A revoked award does not count: the
+/// badge may be issued again after a revocation.
 pub fn existing(conn: &mut SqliteConnection, task_id: i64, email: &str) -> StoreResult<Option<Award>> {
     awards::table
         .filter(awards::task_id.eq(task_id).and(awards::recipient_email.eq(email)))
+        .filter(awards::revoked_at.is_null())
         .select(Award::as_select())
         .first(conn)
         .optional()

@@ -365,6 +365,17 @@ pub fn places_of_task(conn: &mut SqliteConnection, task_id: i64) -> StoreResult<
         .map_err(Into::into)
 }
 
+/// Every (task id, course) pair where a task sits in one of the course's modules, in course
+/// order: what the Reader groups its task choices by.
+pub fn task_courses(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64, Course)>> {
+    module_tasks::table
+        .inner_join(modules::table.inner_join(course_modules::table.inner_join(courses::table)))
+        .order((courses::position, courses::id, course_modules::position, module_tasks::position))
+        .select((module_tasks::task_id, Course::as_select()))
+        .load(conn)
+        .map_err(Into::into)
+}
+
 /// The uploaded artwork of a task: (bytes, MIME type), or `None` for the default badge.
 pub fn task_artwork(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<(Vec<u8>, String)>> {
     let (bytes, kind): (Option<Vec<u8>>, Option<String>) =

@@ -72,9 +72,11 @@ impl Entry {
         self.link.authorship == Authorship::Duplicate
     }
 
-    /// The award of `task_id` for this Link, if made.
+    /// The award of `task_id` for this Link, if made: the standing one before a revoked one
+    /// (a revoked award may have been issued again).
     pub fn award_for(&self, task_id: i64) -> Option<&Award> {
-        self.awards.iter().find(|a| a.task_id == task_id)
+        let mut of_task = self.awards.iter().filter(|a| a.task_id == task_id);
+        of_task.clone().find(|a| a.revoked_at.is_none()).or_else(|| of_task.next())
     }
 }
 
@@ -199,6 +201,17 @@ pub fn page(conn: &mut SqliteConnection, f: &Filter, limit: i64) -> StoreResult<
         })
         .collect();
     Ok(Page { entries, next })
+}
+
+/// The Tasks any post of each of `author_ids` is tied to: (author id, task id), each once.
+pub fn tied_tasks_of_authors(conn: &mut SqliteConnection, author_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+    link_tasks::table
+        .inner_join(links::table)
+        .filter(links::author_id.eq_any(author_ids).and(link_tasks::tied.eq(true)))
+        .select((links::author_id, link_tasks::task_id))
+        .distinct()
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// One entry by Link id (for in-place updates).

@@ -4,7 +4,7 @@
 use actix_multipart::Multipart;
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -276,8 +276,12 @@ struct TieForm {
     back: String,
 }
 
+/// Ties or unties a post and a Task; a script asking for JSON gets what happened and the
+/// Reader's card of the post drawn again.
 async fn link_tie(
     _: SignedIn,
+    req: HttpRequest,
+    session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<TieForm>,
@@ -285,7 +289,17 @@ async fn link_tie(
     let id = *id;
     let tied = form.tied == "1";
     let (task, now) = (form.task_id, crate::clock::system_now());
-    state.db(move |c| links::set_tie(c, id, task, tied, now)).await?;
+    let t = state
+        .db(move |c| {
+            links::set_tie(c, id, task, tied, now)?;
+            courses::get_task(c, task)
+        })
+        .await?;
+    let msg = if tied { format!("Tied to {}.", t.hashtag) } else { format!("Untied from {}.", t.hashtag) };
+    if super::reader::wants_json(&req) {
+        return super::reader::done(&req, &session, &state, id, msg.into(), &form.back).await;
+    }
+    flash(&session, msg);
     Ok(redirect(&safe_back(&form.back, "/admin/links")))
 }
 

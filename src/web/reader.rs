@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{AppState, Page, redirect, render, safe_back};
 use crate::app::award::{self, BatchEntry, BatchOptions, LinkAward};
+use crate::app::reader::{AwardDoubt, TaskChoices, TieGroup};
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::db::feeds::{self, Author, Feed};
@@ -33,7 +34,8 @@ pub struct Card<'a> {
     pub e: &'a Entry,
     pub csrf: &'a str,
     pub back: &'a str,
-    pub all_tasks: &'a [Task],
+    /// The Tasks by course, for the Tie select.
+    pub choices: &'a TaskChoices,
     pub chain: &'a std::collections::HashMap<i64, crate::ledger::ChainStatus>,
     pub notes: &'a [crate::notify::Notification],
     /// The time the card is drawn at, for "3 h ago".
@@ -54,6 +56,14 @@ impl Card<'_> {
     fn award_for(&self, task_id: &i64) -> Option<&Award> {
         self.e.award_for(*task_id)
     }
+
+    fn tie_groups(&self) -> Vec<TieGroup> {
+        self.choices.tie_groups(&self.e.tasks, self.e.author_id)
+    }
+
+    fn has_default(&self, groups: &[TieGroup]) -> bool {
+        TaskChoices::has_default(groups)
+    }
 }
 
 #[derive(Template)]
@@ -69,9 +79,15 @@ struct ReaderPage {
     next_url: Option<String>,
     first_url: Option<String>,
     back: String,
+    choices: TaskChoices,
 }
 
 impl ReaderPage {
+    /// The bulk award's task choices, grouped by course, none preselected.
+    fn bulk_groups(&self) -> Vec<TieGroup> {
+        self.choices.tie_groups(&[], 0)
+    }
+
     fn sel(&self, current: &Option<i64>, id: &i64) -> bool {
         *current == Some(*id)
     }
@@ -101,14 +117,18 @@ async fn reader_page(
     let filter: Filter = serde_urlencoded::from_str(&serde_urlencoded::to_string(&pairs).unwrap_or_default())
         .map_err(|e| AppError::BadRequest(format!("bad filter: {e}")))?;
     let f = filter.clone();
-    let (page_data, courses, modules, tasks, feeds) = state
+    let (page_data, courses, modules, tasks, feeds, choices) = state
         .db(move |c| {
+            let page = reader::page(c, &f, reader::PAGE)?;
+            let learners: Vec<i64> = page.entries.iter().map(|e| e.author_id).collect();
+            let choices = TaskChoices::load(c, &learners)?;
             Ok((
-                reader::page(c, &f, reader::PAGE)?,
+                page,
                 courses::list_courses(c)?,
                 courses::list_modules(c)?,
                 courses::list_tasks(c)?,
                 feeds::list_feeds(c)?,
+                choices,
             ))
         })
         .await?;
@@ -123,7 +143,7 @@ async fn reader_page(
         .entries
         .iter()
         .map(|e| {
-            Card { e, csrf: &page.csrf, back: &back, all_tasks: &tasks, chain: &chain, notes: &notes, now }
+            Card { e, csrf: &page.csrf, back: &back, choices: &choices, chain: &chain, notes: &notes, now }
                 .render()
                 .map_err(|e| AppError::Internal(e.into()))
         })
@@ -133,41 +153,64 @@ async fn reader_page(
         .map(|n| format!("/admin/reader?{}", filter_query(&Filter { before: Some(n), ..filter.clone() })));
     let first_url =
         filter.before.map(|_| format!("/admin/reader?{}", filter_query(&Filter { before: None, ..filter.clone() })));
-    render(&ReaderPage { page, cards, filter, courses, modules, tasks, feeds, next_url, first_url, back })
+    render(&ReaderPage { page, cards, filter, courses, modules, tasks, feeds, next_url, first_url, back, choices })
 }
 
-fn wants_json(req: &HttpRequest) -> bool {
+pub(crate) fn wants_json(req: &HttpRequest) -> bool {
     crate::web::error::negotiate(req, crate::web::error::Format::Html) == crate::web::error::Format::Json
 }
 
-/// After an action: JSON with the re-rendered card for scripts, else a redirect back.
-async fn done(
+/// What an action says it did: `message` in the JSON answer, `flash` (when given) in the
+/// redirect's flash instead. A flash is kept in the session store until shown, so it names no
+/// learner: forgetting a learner must not leave their name in a session row.
+pub(crate) struct Said {
+    pub message: String,
+    pub flash: Option<String>,
+}
+
+impl From<String> for Said {
+    fn from(message: String) -> Said {
+        Said { message, flash: None }
+    }
+}
+
+/// After an action on a post: JSON with what happened and the re-rendered card for scripts,
+/// else the message flashed and a redirect back.
+pub(crate) async fn done(
     req: &HttpRequest,
     session: &Session,
     state: &AppState,
     link_id: i64,
-    message: String,
+    said: Said,
     back: &str,
 ) -> Result<HttpResponse, AppError> {
+    let Said { message, flash: flashed } = said;
     if wants_json(req) {
         let ledger = state.ledger.clone();
-        let (entry, tasks, chain, notes) = state
+        let (entry, choices, chain, notes) = state
             .db(move |c| {
                 let entry = reader::entry(c, link_id)?;
                 let ids: Vec<i64> = entry.iter().flat_map(|e| e.awards.iter().map(|a| a.id)).collect();
-                Ok((entry, courses::list_tasks(c)?, ledger.statuses(c, &ids)?, crate::notify::for_awards(c, &ids)?))
+                let learners: Vec<i64> = entry.iter().map(|e| e.author_id).collect();
+                Ok((
+                    entry,
+                    TaskChoices::load(c, &learners)?,
+                    ledger.statuses(c, &ids)?,
+                    crate::notify::for_awards(c, &ids)?,
+                ))
             })
             .await?;
         let csrf = crate::web::auth::csrf_token(session);
         let card = match &entry {
-            Some(e) => Card { e, csrf: &csrf, back, all_tasks: &tasks, chain: &chain, notes: &notes, now: now() }
+            Some(e) => Card { e, csrf: &csrf, back, choices: &choices, chain: &chain, notes: &notes, now: now() }
                 .render()
                 .map_err(|e| AppError::Internal(e.into()))?,
             None => String::new(),
         };
-        return Ok(HttpResponse::Ok().json(serde_json::json!({"message": message, "card": card, "link_id": link_id})));
+        return Ok(HttpResponse::Ok()
+            .json(serde_json::json!({"ok": true, "message": message, "card": card, "link_id": link_id})));
     }
-    flash(session, message);
+    flash(session, flashed.unwrap_or(message));
     Ok(redirect(&safe_back(back, "/admin/reader")))
 }
 
@@ -180,8 +223,65 @@ struct AwardForm {
     /// The confirmation that a post posted elsewhere than on the learner's site is theirs.
     #[serde(default)]
     allow_foreign_evidence: Option<String>,
+    /// "1": the instructor confirmed an award of a Task the post is not tied to.
+    #[serde(default)]
+    confirm: Option<String>,
     #[serde(default)]
     back: String,
+}
+
+fn is_yes(v: Option<&str>) -> bool {
+    v.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The page that asks to confirm unusual awards before making them; it posts the same form
+/// again with `confirm=1`.
+#[derive(Template)]
+#[template(path = "admin/reader_confirm.html")]
+struct ConfirmPage {
+    page: Page,
+    doubts: Vec<AwardDoubt>,
+    action: &'static str,
+    fields: Vec<(String, String)>,
+    back: String,
+}
+
+/// Asks to confirm the awards of `doubts`: JSON naming each post, learner, badge and why for
+/// scripts (which ask and post again with `confirm=1`), else a page with the form to confirm.
+fn ask_to_confirm(
+    req: &HttpRequest,
+    session: &Session,
+    doubts: Vec<AwardDoubt>,
+    action: &'static str,
+    pairs: &[(String, String)],
+    back: &str,
+) -> Result<HttpResponse, AppError> {
+    let lines: Vec<String> = doubts
+        .iter()
+        .map(|d| format!("{} to {} for \u{201c}{}\u{201d}: {}", d.badge, d.learner, post_title(&d.post), d.why))
+        .collect();
+    let message = format!("Confirm before awarding — {}", lines.join(" "));
+    if wants_json(req) {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({
+            "ok": false,
+            "needs_confirmation": true,
+            "message": message,
+            "awards": doubts,
+        })));
+    }
+    let fields = pairs.iter().filter(|(k, _)| k != "csrf_token" && k != "confirm").cloned().collect();
+    let back = safe_back(back, "/admin/reader");
+    render(&ConfirmPage { page: Page::new(session, "Confirm the award"), doubts, action, fields, back })
+}
+
+impl ConfirmPage {
+    fn title<'s>(&self, t: &'s str) -> &'s str {
+        post_title(t)
+    }
+}
+
+fn post_title(t: &str) -> &str {
+    if t.trim().is_empty() { "an untitled post" } else { t }
 }
 
 async fn award_one(
@@ -189,22 +289,67 @@ async fn award_one(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<AwardForm>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let token = pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or_default();
+    crate::web::auth::verify_csrf(&session, token)?;
+    let form: AwardForm = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| AppError::BadRequest(format!("the form could not be read: {e}")))?;
     let (link, task) = (form.link_id, form.task_id);
+    if !is_yes(form.confirm.as_deref())
+        && let Some(doubt) = state.db(move |c| crate::app::reader::award_doubt(c, link, task)).await?
+    {
+        return ask_to_confirm(&req, &session, vec![doubt], "/admin/reader/award", &pairs, &form.back);
+    }
     let request = LinkAward {
         link_id: link,
         task_id: task,
         narrative: Some(form.narrative.clone()),
         by: Some(who.instructor_id),
-        allow_foreign_evidence: form.allow_foreign_evidence.as_deref().is_some_and(|v| !v.is_empty() && v != "0"),
+        allow_foreign_evidence: is_yes(form.allow_foreign_evidence.as_deref()),
     };
     let (st, now) = (state.clone(), now());
-    let a = state.db(move |c| award::award_post(c, &st.issuer(), &request, now)).await?;
+    let (a, t, learner) = state
+        .db(move |c| {
+            let a = award::award_post(c, &st.issuer(), &request, now)?;
+            let t = courses::get_task(c, a.task_id)?;
+            let learner = crate::db::links::poster(c, link)?.2;
+            Ok((a, t, learner))
+        })
+        .await?;
     tracing::info!(award = %a.public_id, link, task, "badge awarded");
     state.awarded();
-    let msg = format!("Badge awarded: {}", crate::badges::ob::assertion_url(&state.base_url, &a.public_id));
-    done(&req, &session, &state, form.link_id, msg, &form.back).await
+    let url = crate::badges::ob::assertion_url(&state.base_url, &a.public_id);
+    let said = Said {
+        message: format!("Badge {} awarded to {learner}: {url}", t.hashtag),
+        flash: Some(format!("Badge {} awarded: {url}", t.hashtag)),
+    };
+    done(&req, &session, &state, form.link_id, said, &form.back).await
+}
+
+/// One line of a bulk award's results.
+#[derive(Debug, serde::Serialize)]
+struct BulkResult {
+    link_id: i64,
+    post: String,
+    learner: String,
+    /// The learner's page in the Reader's admin.
+    learner_url: String,
+    badge: Option<String>,
+    /// The assertion's URL, when awarded.
+    assertion_url: Option<String>,
+    /// Why it was not awarded.
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/reader_bulk.html")]
+struct BulkPage {
+    page: Page,
+    summary: String,
+    results: Vec<BulkResult>,
+    back: String,
 }
 
 async fn award_bulk(
@@ -222,28 +367,85 @@ async fn award_bulk(
     if link_ids.is_empty() {
         return Err(AppError::BadRequest("select at least one post".into()));
     }
-    let task_id = get("task_id").parse().ok();
+    let task_id: Option<i64> = get("task_id").parse().ok();
+    let back = get("back");
+    // A Task chosen for all: posts not tied to it are confirmed first.
+    if let Some(task) = task_id
+        && !is_yes(Some(&get("confirm")))
+    {
+        let ids = link_ids.clone();
+        let doubts = state
+            .db(move |c| {
+                let mut out = Vec::new();
+                for link in ids {
+                    match crate::app::reader::award_doubt(c, link, task) {
+                        Ok(doubt) => out.extend(doubt),
+                        // A post gone meanwhile: the batch lists it as not awarded.
+                        Err(StoreError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        if !doubts.is_empty() {
+            return ask_to_confirm(&req, &session, doubts, "/admin/reader/bulk", &pairs, &back);
+        }
+    }
     let entries: Vec<BatchEntry> = link_ids.iter().map(|&link_id| BatchEntry::Post { link_id, task_id }).collect();
     let opts = BatchOptions { narrative: Some(get("narrative")), by: Some(who.instructor_id) };
     let (st, now) = (state.clone(), now());
-    let outcome = state.db(move |c| award::award_batch(&st.pool, c, &st.issuer(), &entries, &opts, now)).await?;
+    let ids = link_ids.clone();
+    let (outcome, posters, chosen) = state
+        .db(move |c| {
+            let outcome = award::award_batch(&st.pool, c, &st.issuer(), &entries, &opts, now)?;
+            let mut posters = Vec::with_capacity(ids.len());
+            for &link in &ids {
+                // A post gone meanwhile is still listed, as such.
+                posters.push(match (crate::db::links::get_link(c, link), crate::db::links::poster(c, link)) {
+                    (Ok(l), Ok((_, author_id, name, _))) => Some((l.title, author_id, name)),
+                    (Err(StoreError::NotFound(_)), _) | (_, Err(StoreError::NotFound(_))) => None,
+                    (Err(e), _) | (_, Err(e)) => return Err(e),
+                });
+            }
+            let chosen = task_id.map(|t| courses::get_task(c, t)).transpose()?;
+            Ok((outcome, posters, chosen))
+        })
+        .await?;
     state.awarded();
-    let awarded = outcome.iter().filter(|o| o.is_ok()).count();
-    let refused: Vec<String> = link_ids
+    let results: Vec<BulkResult> = link_ids
         .iter()
         .zip(&outcome)
-        .filter_map(|(link, o)| o.as_ref().err().map(|e| format!("post {link}: {}", award::refusal_text(e))))
+        .zip(posters)
+        .map(|((&link_id, o), poster)| {
+            let (post, learner, learner_url) = match poster {
+                Some((post, author_id, learner)) => {
+                    (post_title(&post).to_string(), learner, format!("/admin/learners/{author_id}"))
+                }
+                None => ("a post no longer harvested".to_string(), "no learner".to_string(), String::new()),
+            };
+            let (badge, assertion_url, error) = match o {
+                Ok((a, t)) => (
+                    Some(t.hashtag.clone()),
+                    Some(crate::badges::ob::assertion_url(&state.base_url, &a.public_id)),
+                    None,
+                ),
+                Err(e) => (chosen.as_ref().map(|t| t.hashtag.clone()), None, Some(award::refusal_text(e))),
+            };
+            BulkResult { link_id, post, learner, learner_url, badge, assertion_url, error }
+        })
         .collect();
-    let mut msg = format!("Awarded {awarded} badge(s).");
-    if !refused.is_empty() {
-        msg.push_str(&format!(" Not awarded: {}", refused.join("; ")));
+    let awarded = results.iter().filter(|r| r.error.is_none()).count();
+    let refused = results.len() - awarded;
+    let mut summary = format!("Awarded {awarded} badge(s).");
+    if refused > 0 {
+        summary.push_str(&format!(" Not awarded: {refused}."));
     }
-    let back = get("back");
     if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(serde_json::json!({"message": msg})));
+        return Ok(HttpResponse::Ok().json(serde_json::json!({"ok": true, "message": summary, "results": results})));
     }
-    flash(&session, msg);
-    Ok(redirect(&safe_back(&back, "/admin/reader")))
+    let back = safe_back(&back, "/admin/reader");
+    render(&BulkPage { page: Page::new(&session, "Bulk award"), summary, results, back })
 }
 
 #[derive(Deserialize)]
@@ -272,7 +474,7 @@ async fn set_flag(
         (LinkFlag::Starred, true) => "Post starred.",
         (LinkFlag::Starred, false) => "Star removed.",
     };
-    done(&req, &session, &state, form.link_id, msg.into(), &form.back).await
+    done(&req, &session, &state, form.link_id, msg.to_string().into(), &form.back).await
 }
 
 #[derive(Deserialize)]
@@ -294,14 +496,30 @@ async fn revoke(
     let id = id.into_inner();
     let reason = form.reason.clone();
     let (st, now) = (state.clone(), now());
-    let a = state.db(move |c| award::revoke(c, &st.issuer(), &id, &reason, now)).await?;
+    let (a, task) = state
+        .db(move |c| {
+            let a = award::revoke(c, &st.issuer(), &id, &reason, now)?;
+            let t = courses::get_task(c, a.task_id)?;
+            Ok((a, t))
+        })
+        .await?;
     state.awarded();
     tracing::info!(award = %a.public_id, "badge revoked");
-    let msg = "Badge revoked; its verification page now says so.".to_string();
+    let learner = a.recipient_name.clone().unwrap_or_else(|| "the learner".into());
+    let said = Said {
+        message: format!(
+            "Badge {} revoked from {learner}; its verification page now says so, and {learner} is told why.",
+            task.hashtag
+        ),
+        flash: Some(format!(
+            "Badge {} revoked; its verification page now says so, and the learner is told why.",
+            task.hashtag
+        )),
+    };
     match a.link_id {
-        Some(link) => done(&req, &session, &state, link, msg, &form.back).await,
+        Some(link) => done(&req, &session, &state, link, said, &form.back).await,
         None => {
-            flash(&session, msg);
+            flash(&session, said.flash.unwrap_or(said.message));
             Ok(redirect(&safe_back(&form.back, "/admin/reader")))
         }
     }

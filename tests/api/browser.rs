@@ -159,7 +159,7 @@ async fn an_instructor_awards_a_badge_from_the_reader_and_opens_its_verification
             .for_element(Locator::Css(&format!("{card} a[href^='/assertions/']")))
             .await?;
         let status = browser.find(Locator::Id("reader-status")).await?.text().await?;
-        assert!(status.contains("Badge awarded"), "{status}");
+        assert!(status.contains("awarded to Ada Lovelace"), "{status}");
         link.click().await?;
         browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("article.h-entry")).await?;
         let status = browser.find(Locator::Css(".status")).await?.text().await?;
