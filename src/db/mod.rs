@@ -102,10 +102,6 @@ where
         .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("database task failed")))?
 }
 
-/// The clock, for the Reader's handlers until they take it from `crate::clock`; nothing under
-/// `db/` calls it.
-pub use crate::clock::system_now as now;
-
 pub mod api;
 pub mod awards;
 pub mod backup;

@@ -10,11 +10,12 @@ use serde::Deserialize;
 use super::{AppState, Page, redirect, render, safe_back};
 use crate::app::award::{self, BatchEntry, BatchOptions, LinkAward};
 use crate::app::reader::{AwardDoubt, TaskChoices, TieGroup};
+use crate::clock::system_now as now;
+use crate::db::StoreError;
 use crate::db::awards::{self, Award};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::db::feeds::{self, Author, Feed};
 use crate::db::reader::{self, Entry, Filter, LinkFlag};
-use crate::db::{StoreError, now};
 use crate::web::auth::{CsrfForm, SignedIn, flash};
 use crate::web::error::AppError;
 
