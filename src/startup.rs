@@ -397,9 +397,9 @@ impl Application {
             });
         }
         if let Some(settings) = self.backups.clone() {
-            let pool = self.pool.clone();
+            let (pool, clock) = (self.pool.clone(), self.ledger.clock().clone());
             jobs.spawn(Job::new("backup", crate::app::backup::TICK), move || {
-                crate::app::backup::pass(pool.clone(), settings.clone())
+                crate::app::backup::pass(pool.clone(), settings.clone(), clock.clone())
             });
         }
         jobs

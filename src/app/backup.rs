@@ -832,8 +832,13 @@ pub const TICK: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// One pass of scheduled backups (`[backup]`): a new archive when one is due, old ones pruned.
 /// Runs on a blocking thread: it copies the whole database.
-pub async fn pass(pool: crate::db::DbPool, settings: crate::config::Settings) -> anyhow::Result<crate::jobs::Pass> {
-    let done = tokio::task::spawn_blocking(move || scheduled(&pool, &settings, crate::clock::system_now())).await??;
+pub async fn pass(
+    pool: crate::db::DbPool,
+    settings: crate::config::Settings,
+    clock: crate::clock::Clock,
+) -> anyhow::Result<crate::jobs::Pass> {
+    let now = clock.now();
+    let done = tokio::task::spawn_blocking(move || scheduled(&pool, &settings, now)).await??;
     if let Some((path, bytes)) = &done.written {
         tracing::info!(path = %path.display(), bytes, pruned = done.pruned, "scheduled backup written");
     }

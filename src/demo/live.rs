@@ -74,8 +74,8 @@ impl DemoBlogs {
     /// Subscribes every demo learner (confirmed) at this server's address and harvests their
     /// feeds once; returns the posts harvested.
     pub async fn subscribe_and_harvest(&self) -> anyhow::Result<i64> {
-        let base = self.base_url.clone();
-        let feeds = db::run(&self.pool, move |c| subscribe_all(c, &base, crate::clock::system_now())).await?;
+        let (base, now) = (self.base_url.clone(), self.harvester.clock().now());
+        let feeds = db::run(&self.pool, move |c| subscribe_all(c, &base, now)).await?;
         let summary = self.harvester.poll_all(feeds, &|_, _| {}).await?;
         Ok(summary.added)
     }
@@ -89,7 +89,7 @@ impl DemoBlogs {
             tracing::info!(posts = added, "demo learners subscribed and harvested");
             return Ok(Pass::Idle);
         }
-        let (every, now, base) = (self.post_every_secs, crate::clock::system_now(), self.base_url.clone());
+        let (every, now, base) = (self.post_every_secs, self.harvester.clock().now(), self.base_url.clone());
         let due = db::run(&self.pool, move |c| publish_due(c, &base, every, now)).await?;
         if let Some(feed) = due {
             let s = self.harvester.poll_all(vec![feed], &|_, _| {}).await?;
@@ -132,7 +132,7 @@ impl DemoBlogs {
             Ok(f) => (MentionStatus::Rejected, None, Some(format!("the source answered {}", f.status.as_u16()))),
             Err(e) => (MentionStatus::Rejected, None, Some(e.to_string())),
         };
-        let (id, now) = (m.id, crate::clock::system_now());
+        let (id, now) = (m.id, self.harvester.clock().now());
         db::run(&self.pool, move |c| store::settle_mention(c, id, status, title.as_deref(), reason.as_deref(), now))
             .await
     }

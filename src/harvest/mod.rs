@@ -249,6 +249,11 @@ impl Harvester {
         self
     }
 
+    /// The clock the harvester's passes read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// [`resolve`] for an address an anonymous visitor typed: the documents are read in the
     /// bounded pool, and `FeedError::Busy` comes back when it is full.
     pub async fn resolve_untrusted(&self, url: &str) -> Result<Resolved, FeedError> {

@@ -12,6 +12,7 @@ use super::{AppState, Page, redirect, render, render_status};
 use crate::app::newsletter::{self as nl, Built, Content, Links, Subscribing};
 use crate::badges::art::xml_escape;
 use crate::clock::system_now as now;
+use crate::db::StoreError;
 use crate::db::courses::{self, Course};
 use crate::db::newsletter::{self as store, ComplaintSource, CourseSettings, Issue, Subscriber};
 use crate::domain::FieldErrors;
@@ -420,25 +421,24 @@ async fn admin_save(
     CsrfForm(form): CsrfForm<SettingsForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let mut errors = FieldErrors::new();
-    let zone = errors.check("time_zone", nl::parse_zone(&form.time_zone)).map(|z| z.name().to_string());
-    if form.note.chars().count() > nl::MAX_NOTE_CHARS {
-        errors.add("note", format!("at most {} characters", nl::MAX_NOTE_CHARS));
-    }
     let webmentions = form.webmentions.is_some();
-    let (Some(zone), true) = (zone, errors.is_empty()) else {
-        let typed = CourseSettings {
-            course_id: id,
-            time_zone: form.time_zone,
-            note: form.note,
-            skip_date: None,
-            webmentions,
-            updated_at: 0,
-        };
-        return admin_render(&session, &state, id, 1, Some(typed), errors).await;
-    };
-    let (note, now) = (form.note.trim().to_string(), now());
-    state.db(move |c| store::save_settings(c, id, &zone, &note, webmentions, now)).await?;
+    let input = nl::SettingsInput { time_zone: form.time_zone.clone(), note: form.note.clone(), webmentions };
+    let now = now();
+    match state.db(move |c| Ok(nl::save_settings(c, id, &input, now))).await? {
+        Ok(()) => {}
+        Err(StoreError::Invalid(errors)) => {
+            let typed = CourseSettings {
+                course_id: id,
+                time_zone: form.time_zone,
+                note: form.note,
+                skip_date: None,
+                webmentions,
+                updated_at: 0,
+            };
+            return admin_render(&session, &state, id, 1, Some(typed), errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     flash(&session, "Newsletter settings saved.");
     Ok(redirect(&format!("/admin/courses/{id}/newsletter")))
 }

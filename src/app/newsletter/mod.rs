@@ -36,6 +36,33 @@ pub const EXCERPT_CHARS: usize = 280;
 /// Longest instructor's note.
 pub const MAX_NOTE_CHARS: usize = 5000;
 
+/// A course's newsletter settings as the instructor typed them.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsInput {
+    pub time_zone: String,
+    pub note: String,
+    pub webmentions: bool,
+}
+
+/// Checks and saves a course's newsletter settings at `now`: a time zone the tz database
+/// knows and a note of at most [`MAX_NOTE_CHARS`] characters; every problem at once.
+pub fn save_settings(
+    conn: &mut diesel::SqliteConnection,
+    course_id: i64,
+    input: &SettingsInput,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut errors = FieldErrors::new();
+    let zone = errors.check("time_zone", parse_zone(&input.time_zone)).map(|z| z.name().to_string());
+    if input.note.chars().count() > MAX_NOTE_CHARS {
+        errors.add("note", format!("at most {MAX_NOTE_CHARS} characters"));
+    }
+    let (Some(zone), true) = (zone, errors.is_empty()) else {
+        return Err(StoreError::Invalid(errors));
+    };
+    crate::db::newsletter::save_settings(conn, course_id, &zone, input.note.trim(), input.webmentions, now)
+}
+
 /// Why a newsletter operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum NewsletterError {
