@@ -14,6 +14,7 @@ pub mod learners;
 pub mod mentions;
 pub mod newsletter;
 pub mod peers;
+pub mod roster;
 pub mod subscribe;
 pub mod tokens;
 pub mod verification;

@@ -130,6 +130,7 @@ pub mod outbox;
 pub mod peers;
 pub mod portfolios;
 pub mod reader;
+pub mod roster;
 pub mod sessions;
 pub mod stored;
 pub mod tokens;

@@ -31,6 +31,7 @@ mod notify;
 mod pagecheck;
 mod peers;
 mod portfolio;
+mod roster;
 mod serving;
 mod smtp;
 mod webmention;
