@@ -208,9 +208,13 @@ fn rows(conn: &mut SqliteConnection, q: &Query, limit: i64, offset: i64) -> Stor
          t AS (SELECT l.author_id, COUNT(DISTINCT lt.link_id) AS tied FROM link_tasks lt
                JOIN links l ON l.id = lt.link_id
                WHERE lt.tied AND (?1 IS NULL OR lt.task_id IN ct) GROUP BY l.author_id),
-         w AS (SELECT author_id, COUNT(*) AS awards FROM awards
-               WHERE author_id IS NOT NULL AND revoked_at IS NULL AND withdrawn_at IS NULL
-                 AND (?1 IS NULL OR task_id IN ct) GROUP BY author_id)
+         w AS (SELECT author_id, COUNT(*) AS awards FROM (
+                   SELECT author_id, task_id FROM awards
+                   WHERE author_id IS NOT NULL AND revoked_at IS NULL AND withdrawn_at IS NULL
+                   UNION ALL
+                   SELECT a2.id, aw.task_id FROM awards aw JOIN authors a2 ON a2.email = aw.recipient_email
+                   WHERE aw.author_id IS NULL AND aw.revoked_at IS NULL AND aw.withdrawn_at IS NULL)
+               WHERE (?1 IS NULL OR task_id IN ct) GROUP BY author_id)
          SELECT a.id, a.name, a.email, a.name_shown, a.pseudonym, COALESCE(p.posts, 0) AS posts,
                 COALESCE(t.tied, 0) AS tied, COALESCE(w.awards, 0) AS awards, p.last_post,
                 COUNT(*) OVER () AS total
@@ -305,9 +309,16 @@ impl Cell {
     }
 }
 
-/// The cells of a progress grid: (learner, task) → state; absent means [`Cell::Nothing`].
-pub fn cells(conn: &mut SqliteConnection, authors: &[i64], task_ids: &[i64]) -> StoreResult<HashMap<(i64, i64), Cell>> {
+/// The cells of a progress grid for these learners ((id, email)): (learner, task) → state;
+/// absent means [`Cell::Nothing`].
+pub fn cells(
+    conn: &mut SqliteConnection,
+    emails: &[(i64, Option<String>)],
+    task_ids: &[i64],
+) -> StoreResult<HashMap<(i64, i64), Cell>> {
     let mut out: HashMap<(i64, i64), Cell> = HashMap::new();
+    let authors: Vec<i64> = emails.iter().map(|(id, _)| *id).collect();
+    let authors = authors.as_slice();
     if authors.is_empty() || task_ids.is_empty() {
         return Ok(out);
     }
@@ -321,15 +332,23 @@ pub fn cells(conn: &mut SqliteConnection, authors: &[i64], task_ids: &[i64]) -> 
         let c = out.entry((a, t)).or_default();
         *c = (*c).max(if tied { Cell::Tied } else { Cell::Posted });
     }
-    let held: Vec<(Option<i64>, i64)> = awards::table
-        .filter(awards::author_id.eq_any(authors))
+    // Awards made by address (the command line, the API) may name no author: matched by email.
+    let by_email: HashMap<String, i64> =
+        emails.iter().filter_map(|(id, e)| e.as_ref().map(|e| (e.to_lowercase(), *id))).collect();
+    let addresses: Vec<&String> = by_email.keys().collect();
+    let held: Vec<(Option<i64>, String, i64)> = awards::table
+        .filter(
+            awards::author_id
+                .eq_any(authors)
+                .or(awards::author_id.is_null().and(awards::recipient_email.eq_any(addresses))),
+        )
         .filter(awards::task_id.eq_any(task_ids))
         .filter(awards::revoked_at.is_null())
         .filter(awards::withdrawn_at.is_null())
-        .select((awards::author_id, awards::task_id))
+        .select((awards::author_id, awards::recipient_email, awards::task_id))
         .load(conn)?;
-    for (a, t) in held {
-        if let Some(a) = a {
+    for (a, email, t) in held {
+        if let Some(a) = a.or_else(|| by_email.get(&email.to_lowercase()).copied()) {
             out.insert((a, t), Cell::Awarded);
         }
     }

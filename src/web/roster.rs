@@ -295,7 +295,7 @@ async fn progress(
             let module = module.filter(|m| outline.modules.iter().any(|o| o.module.id == *m));
             let q = roster::Query { not_posted_module: module, ..q };
             let list = roster::page(c, &q)?;
-            let authors: Vec<i64> = list.rows.iter().map(|r| r.id).collect();
+            let authors: Vec<(i64, Option<String>)> = list.rows.iter().map(|r| (r.id, r.email.clone())).collect();
             let task_ids: Vec<i64> = outline.modules.iter().flat_map(|m| m.tasks.iter().map(|t| t.id)).collect();
             let cells = roster::cells(c, &authors, &task_ids)?;
             Ok((outline, module, list, cells))
