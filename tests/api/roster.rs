@@ -271,6 +271,28 @@ async fn the_progress_grid_shows_each_task_in_words_and_who_has_not_posted_for_a
     // Not posted for week 1: only Cy.
     let w1 = app.get_html(&format!("{grid_path}?module={}", s.week1)).await;
     assert_eq!(names(&w1), vec!["Cy Newcomer".to_string()]);
+    // An award made by address through the API (no author named) counts as Cy's.
+    let token = {
+        let mut c = app.pool.get().unwrap();
+        let who = cairn::db::instructors::find_by_email(&mut c, crate::helpers::EMAIL).unwrap().unwrap();
+        let scopes = cairn::app::tokens::parse_scopes("awards:write").unwrap();
+        cairn::app::tokens::create(&mut c, who.id, "roster", &scopes, None, cairn::db::now()).unwrap().secret
+    };
+    let res = app
+        .client
+        .post(app.url("/api/v1/awards"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"task": "#ro-hello", "recipient": "CY@example.edu", "evidence": "https://cy.example.org/1"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let cy_id = author_id(app, "Cy Newcomer");
+    let grid = app.get_html(&grid_path).await;
+    assert!(row(&grid, cy_id).contains(&format!("data-task=\"{hello}\" class=\"cell-awarded\"")));
+    let roster = app.get_html(&format!("/admin/courses/{}/learners?q=cy%40", s.course)).await;
+    assert!(row(&roster, cy_id).contains("<td>1</td>\n  <td>1</td>\n  <td>1</td>"), "{}", row(&roster, cy_id));
+
     // A module of another course filters nothing.
     let other = app.create_course("Other").await;
     let foreign = app.create_module(other, "Elsewhere").await;
