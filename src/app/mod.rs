@@ -15,6 +15,7 @@ pub mod mentions;
 pub mod newsletter;
 pub mod peers;
 pub mod reader;
+pub mod roster;
 pub mod subscribe;
 pub mod tokens;
 pub mod verification;

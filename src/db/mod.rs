@@ -125,6 +125,7 @@ pub mod peers;
 pub mod portfolios;
 pub mod queue;
 pub mod reader;
+pub mod roster;
 pub mod sessions;
 pub mod stored;
 pub mod tokens;

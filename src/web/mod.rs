@@ -21,6 +21,7 @@ mod portfolio;
 mod public;
 mod qr;
 mod reader;
+mod roster;
 mod syndication;
 
 use actix_session::Session;
@@ -364,6 +365,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     portfolio::configure(cfg);
     join::configure(cfg);
     admin::configure(cfg);
+    roster::configure(cfg);
     feeds::configure(cfg);
     chain::configure(cfg);
     badges::configure(cfg);

@@ -12,7 +12,7 @@ use crate::app::award::{self, BatchEntry, BatchOptions, LinkAward};
 use crate::app::reader::{AwardDoubt, TaskChoices, TieGroup};
 use crate::clock::system_now as now;
 use crate::db::StoreError;
-use crate::db::awards::{self, Award};
+use crate::db::awards::Award;
 use crate::db::courses::{self, Course, Module, Task};
 use crate::db::feeds::{self, Author, Feed};
 use crate::db::reader::{self, Entry, Filter, LinkFlag};
@@ -24,8 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/reader/award", web::post().to(award_one))
         .route("/admin/reader/bulk", web::post().to(award_bulk))
         .route("/admin/reader/flag", web::post().to(set_flag))
-        .route("/admin/awards/{id}/revoke", web::post().to(revoke))
-        .route("/admin/learners/{id}", web::get().to(learner_page));
+        .route("/admin/awards/{id}/revoke", web::post().to(revoke));
 }
 
 /// One Reader entry, rendered alone (also sent back to the page after an action).
@@ -524,35 +523,4 @@ async fn revoke(
             Ok(redirect(&safe_back(&form.back, "/admin/reader")))
         }
     }
-}
-
-#[derive(Template)]
-#[template(path = "admin/learner.html")]
-struct LearnerPage {
-    page: Page,
-    author: Author,
-    awards: Vec<(Award, Task)>,
-}
-
-impl LearnerPage {
-    fn day(&self, t: &i64) -> String {
-        chrono::DateTime::from_timestamp(*t, 0).unwrap_or_default().format("%Y-%m-%d").to_string()
-    }
-}
-
-async fn learner_page(
-    _: SignedIn,
-    session: Session,
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let id = *id;
-    let (author, awards) = state
-        .db(move |c| {
-            let a = feeds::get_author(c, id)?;
-            let list = awards::for_learner(c, a.id, a.email.as_deref())?;
-            Ok((a, list))
-        })
-        .await?;
-    render(&LearnerPage { page: Page::new(&session, format!("{} — awards", author.name)), author, awards })
 }

@@ -32,6 +32,7 @@ mod pagecheck;
 mod peers;
 mod portfolio;
 mod reader;
+mod roster;
 mod serving;
 mod smtp;
 mod webmention;

@@ -85,6 +85,7 @@ async fn site() -> (TestApp, Vec<(String, String)>, Vec<(String, String)>) {
         "/admin",
         "/admin/reader",
         "/admin/feeds",
+        "/admin/learners",
         "/admin/links",
         "/admin/mentions",
         "/admin/peers",
