@@ -222,6 +222,14 @@ async fn opml_import(
     if !done.refused.is_empty() {
         message.push_str(&format!(" Not imported: {}", done.refused.join("; ")));
     }
+    if done.without_email > 0 {
+        message.push_str(&format!(
+            " {} of the learners have no email address (OPML carries none), so no badge can be issued to them \
+             until you add one: the Learners page marks them \u{201c}no email\u{201d}, and each learner's page has \
+             the form.",
+            done.without_email
+        ));
+    }
     flash(&session, message);
     Ok(redirect("/admin/feeds"))
 }

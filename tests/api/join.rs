@@ -246,6 +246,9 @@ async fn instructors_add_pause_and_export_feeds_and_see_their_state() {
     let res = other.post_multipart("/admin/feeds/opml", &[], "opml", Some((opml.into_bytes(), "feeds.opml"))).await;
     assert_eq!(res.status(), 303);
     assert_eq!(cairn::db::feeds::list_feeds(&mut other.pool.get().unwrap()).unwrap().len(), 2);
+    // OPML carries no email: the instructor is told who cannot be awarded yet, and where to fix it.
+    let page = other.get_html("/admin/feeds").await;
+    assert!(page.contains("2 of the learners have no email address"), "{page}");
     let res = other.post_multipart("/admin/feeds/opml", &[], "opml", Some((b"<html/>".to_vec(), "x.opml"))).await;
     assert_eq!(res.status(), 400);
 }
