@@ -53,6 +53,29 @@ pub struct Feed {
     pub joined_url: Option<String>,
 }
 
+/// A feed's state in a word for instructors: an active feed that has never been read says
+/// "never fetched", and one that never succeeded or whose last polls failed says "failing",
+/// never "active".
+pub fn state_word(
+    status: FeedStatus,
+    last_polled_at: Option<i64>,
+    last_success_at: Option<i64>,
+    error_count: i64,
+) -> &'static str {
+    match status {
+        FeedStatus::Active if last_polled_at.is_none() => "never fetched",
+        FeedStatus::Active if last_success_at.is_none() || error_count > 0 => "failing",
+        s => s.as_str(),
+    }
+}
+
+impl Feed {
+    /// See [`state_word`].
+    pub fn state_word(&self) -> &'static str {
+        state_word(self.status, self.last_polled_at, self.last_success_at, self.error_count)
+    }
+}
+
 /// The author with `email` (updating the name), or a new one made at `now`. Without an email,
 /// a new author is made each time.
 pub fn find_or_create_author(

@@ -140,11 +140,7 @@ impl FeedLine {
     /// The state in a word: an active feed that has never been read, or whose last polls
     /// failed, is not called "active".
     pub fn state(&self) -> &'static str {
-        match self.status {
-            FeedStatus::Active if self.last_polled_at.is_none() => "never fetched",
-            FeedStatus::Active if self.last_success_at.is_none() || self.error_count > 0 => "failing",
-            s => s.as_str(),
-        }
+        super::feeds::state_word(self.status, self.last_polled_at, self.last_success_at, self.error_count)
     }
 
     /// Whether the state calls for the instructor's attention.

@@ -229,6 +229,7 @@ async fn instructors_add_pause_and_export_feeds_and_see_their_state() {
     let page = app.get_html("/admin/feeds").await;
     assert!(page.contains("Ada&#39;s learning log") || page.contains("Ada's learning log"), "title shown");
     assert!(page.contains("500 Internal Server Error"), "last error in words");
+    assert!(page.contains("<td>failing</td>"), "a feed that never succeeded is not called active: {page}");
 
     let feeds = cairn::db::feeds::list_feeds(&mut app.pool.get().unwrap()).unwrap();
     let ada = feeds.iter().find(|(_, a)| a.name == "Ada").unwrap().0.clone();
