@@ -345,8 +345,6 @@ pub enum RequestError {
          again later"
     )]
     MailLimit { limit: u32 },
-    #[error("the confirmation email could not be sent: {0}")]
-    Mail(crate::email::MailError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -7,7 +7,7 @@ use crate::db::feeds::{self, Author, Feed, FeedStatus, NewFeed};
 use crate::db::learners::NameShown;
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors};
-use crate::email::{self, Mailer};
+use crate::email::Mailer;
 use crate::harvest::authorship::{is_own_instance, own_instance_refusal};
 use crate::harvest::discover::FeedLink;
 use crate::harvest::{FeedError, Harvester};
@@ -79,9 +79,6 @@ pub enum SubscribeError {
         hours(.wait)
     )]
     MailLimit { limit: u32, wait: i64 },
-    /// The confirmation email could not be sent.
-    #[error("the confirmation email could not be sent: {0}")]
-    Mail(email::MailError),
     #[error(transparent)]
     Store(StoreError),
 }

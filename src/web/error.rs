@@ -282,7 +282,6 @@ impl From<SubscribeError> for AppError {
             }
             SubscribeError::Invalid(errors) => AppError::Invalid(errors),
             SubscribeError::Busy(e) => AppError::Busy(e.to_string()),
-            SubscribeError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
             SubscribeError::Store(e) => e.into(),
         }
     }
@@ -305,7 +304,6 @@ impl From<RequestError> for AppError {
         match e {
             RequestError::MailLimit { .. } => AppError::Limited { message: e.to_string(), retry_after: 3600 },
             RequestError::NoAddress => AppError::Conflict(e.to_string()),
-            RequestError::Mail(_) => AppError::Internal(anyhow::Error::new(e)),
             RequestError::Store(e) => e.into(),
         }
     }
