@@ -15,6 +15,7 @@ mod courses;
 mod credentials;
 mod dashboard;
 mod demo;
+mod designs;
 mod errors;
 mod feeds;
 mod feedserver;
