@@ -131,6 +131,7 @@ pub fn seed_at(conn: &mut SqliteConnection, now: i64) -> StoreResult<DemoOutcome
 /// Fills the institution profile's empty web address and contact email with the demo's
 /// placeholders, so that the demo can award at once; filled fields are kept.
 fn complete_profile(conn: &mut SqliteConnection, now: i64) -> StoreResult<()> {
+    crate::app::institution::ensure(conn, "Cairn demo institution", now)?;
     let inst = crate::db::institution::get(conn)?;
     if crate::app::institution::missing_for_issuing(&inst).is_empty() {
         return Ok(());
@@ -139,14 +140,16 @@ fn complete_profile(conn: &mut SqliteConnection, now: i64) -> StoreResult<()> {
     let form = crate::app::institution::InstitutionForm {
         name: or(&inst.name, "Cairn demo institution"),
         url: or(&inst.url, DEMO_INSTITUTION_URL),
-        email: or(&inst.email, DEMO_EMAIL),
+        email: or(&inst.email, DEMO_INSTITUTION_EMAIL),
         description: inst.description,
     };
     crate::app::institution::update(conn, &form, None, now)
 }
 
-/// The demo institution's web address, a placeholder the instructor replaces.
+/// The demo institution's web address and contact email, placeholders the instructor
+/// replaces (not the demo instructor's address: issued credentials keep the issuer's).
 pub const DEMO_INSTITUTION_URL: &str = "https://cairn.example.org/";
+pub const DEMO_INSTITUTION_EMAIL: &str = "badges@cairn.example.org";
 
 /// Adds the demo learners that are missing, each with their first posts (published over the
 /// hours before `now`); returns how many were added.
