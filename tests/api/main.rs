@@ -11,6 +11,7 @@ mod badges;
 mod browser;
 mod chain;
 mod cli;
+mod course200;
 mod courses;
 mod credentials;
 mod dashboard;
