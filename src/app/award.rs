@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use diesel::SqliteConnection;
 
+use crate::app::access::{Actor, Role};
 use crate::badges::award::{self as badge, Claim, Issuer};
 use crate::badges::ob;
 use crate::db::awards::{self, Award, NewAward};
@@ -54,6 +55,8 @@ pub struct Prepared {
     baked: badge::Baked,
     record: cairn_chain::Record,
     credential: badge::SignedCredential,
+    /// Who awards, for the audit trail, and the course whose role allowed it.
+    actor: Option<(Actor, Option<i64>)>,
 }
 
 fn already_awarded(task: &Task, prev: &Award) -> StoreError {
@@ -75,6 +78,9 @@ pub struct Awarding<'i> {
     indexes: Range<i64>,
     /// How many awards are still expected: the size of the next run of indexes.
     expected: usize,
+    /// Who awards: each Task's badge needs a reviewer (or above) of a course that includes
+    /// it. `None`: the institution itself (Cairn's own jobs and tests).
+    actor: Option<Actor>,
 }
 
 impl<'i> Awarding<'i> {
@@ -82,7 +88,22 @@ impl<'i> Awarding<'i> {
     pub fn new(conn: &mut SqliteConnection, issuer: &'i Issuer<'i>, expected: usize) -> StoreResult<Self> {
         crate::app::institution::ready_to_issue(conn)?;
         let key = badge::CredentialKey::read(conn, issuer)?;
-        Ok(Awarding { issuer, key, tasks: HashMap::new(), designs: HashMap::new(), indexes: 0..0, expected })
+        Ok(Awarding {
+            issuer,
+            key,
+            tasks: HashMap::new(),
+            designs: HashMap::new(),
+            indexes: 0..0,
+            expected,
+            actor: None,
+        })
+    }
+
+    /// Awards as `actor`, whose roles are checked for each Task and who is recorded in the
+    /// audit trail.
+    pub fn acting(mut self, actor: Option<Actor>) -> Self {
+        self.actor = actor;
+        self
     }
 
     /// Checks an award request and makes its documents, issued at `now`; nothing is awarded
@@ -170,6 +191,10 @@ impl<'i> Awarding<'i> {
         req: &AwardRequest,
         now: i64,
     ) -> StoreResult<Prepared> {
+        let actor = match &self.actor {
+            Some(a) => Some((a.clone(), a.require_task(conn, task.id, Role::Reviewer, "award this badge")?)),
+            None => None,
+        };
         if let Some(prev) = awards::existing(conn, task.id, email.as_str())? {
             return Err(already_awarded(&task, &prev));
         }
@@ -203,7 +228,7 @@ impl<'i> Awarding<'i> {
         };
         let index = self.next_index(conn, now)?;
         let credential = badge::sign_credential(issuer, &self.key, &task, &subject, &record.id(), index, now)?;
-        Ok(Prepared { task, email, req: req.clone(), expires, issued_on: now, baked, record, credential })
+        Ok(Prepared { task, email, req: req.clone(), expires, issued_on: now, baked, record, credential, actor })
     }
 
     /// The public base URL awards are issued under.
@@ -385,6 +410,9 @@ pub fn commit(conn: &mut SqliteConnection, p: &Prepared, now: i64) -> StoreResul
     badge::store_credential(conn, &award.public_id, &p.credential, now)?;
     // The learner hears of it without the award waiting: queued with it.
     crate::db::outbox::enqueue(conn, award.id, &baked.url, req.evidence_url.as_deref(), true, now)?;
+    if let Some((actor, course)) = &p.actor {
+        crate::app::audit::record(conn, actor, "award.create", *course, &award.public_id, &p.task.hashtag, now)?;
+    }
     Ok(award)
 }
 
@@ -402,6 +430,8 @@ pub struct LinkAward {
     pub by: Option<i64>,
     /// The instructor confirmed a post posted elsewhere than on the learner's site.
     pub allow_foreign_evidence: bool,
+    /// Who awards (see [`Awarding::acting`]).
+    pub actor: Option<Actor>,
 }
 
 /// Awards the badge of `task_id` for a harvested post, to the post's author; a post posted
@@ -415,12 +445,17 @@ pub fn award_link(
     by: Option<i64>,
     now: i64,
 ) -> StoreResult<Award> {
-    award_post(conn, issuer, &LinkAward { link_id, task_id, narrative, by, allow_foreign_evidence: false }, now)
+    award_post(
+        conn,
+        issuer,
+        &LinkAward { link_id, task_id, narrative, by, allow_foreign_evidence: false, actor: None },
+        now,
+    )
 }
 
 /// Awards the badge of a Task for a harvested post, to the post's author, as the Reader does.
 pub fn award_post(conn: &mut SqliteConnection, issuer: &Issuer, a: &LinkAward, now: i64) -> StoreResult<Award> {
-    Awarding::new(conn, issuer, 1)?.award_link(
+    Awarding::new(conn, issuer, 1)?.acting(a.actor.clone()).award_link(
         conn,
         a.link_id,
         a.task_id,
@@ -446,7 +481,7 @@ impl Awarding<'_> {
         allow_foreign_evidence: bool,
         now: i64,
     ) -> StoreResult<Award> {
-        let a = LinkAward { link_id, task_id, narrative, by, allow_foreign_evidence };
+        let a = LinkAward { link_id, task_id, narrative, by, allow_foreign_evidence, actor: None };
         let prepared = self.prepare_link(conn, &a, now)?;
         write_tx(conn, |conn| commit(conn, &prepared, now))
     }
@@ -501,6 +536,8 @@ pub struct BatchOptions {
     pub narrative: Option<String>,
     /// The instructor awarding, when one is signed in.
     pub by: Option<i64>,
+    /// Who awards (see [`Awarding::acting`]).
+    pub actor: Option<Actor>,
 }
 
 /// What became of one entry of a batch: the award and its Task, or why it was not made.
@@ -540,6 +577,7 @@ impl Awarding<'_> {
                     narrative: opts.narrative.clone(),
                     by: opts.by,
                     allow_foreign_evidence: false,
+                    actor: None,
                 };
                 Ok(self.prepare_link(conn, &a, now)?)
             }
@@ -558,7 +596,7 @@ fn prepare_run(
     opts: &BatchOptions,
     now: i64,
 ) -> Vec<Result<Prepared, HashtagAwardError>> {
-    match Awarding::new(conn, issuer, entries.len()) {
+    match Awarding::new(conn, issuer, entries.len()).map(|a| a.acting(opts.actor.clone())) {
         Ok(mut awarding) => entries.iter().map(|e| awarding.prepare_entry(conn, e, opts, now)).collect(),
         Err(e) => {
             // The first entry says what went wrong; the batch stops there.
@@ -729,12 +767,30 @@ pub fn revoke(
     reason: &str,
     now: i64,
 ) -> StoreResult<Award> {
+    revoke_as(conn, issuer, None, public_id, reason, now)
+}
+
+/// [`revoke`] as `actor`, who needs an editor's role (or above) in a course that includes the
+/// award's Task; the revocation is recorded in the audit trail (its reason is not: it may
+/// name the learner).
+pub fn revoke_as(
+    conn: &mut SqliteConnection,
+    issuer: &Issuer,
+    actor: Option<&Actor>,
+    public_id: &str,
+    reason: &str,
+    now: i64,
+) -> StoreResult<Award> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(StoreError::field("reason", "give a reason for the revocation"));
     }
     write_tx(conn, |conn| {
         let a = awards::by_public_id(conn, public_id)?;
+        let course = match actor {
+            Some(actor) => Some(actor.require_task(conn, a.task_id, Role::Editor, "revoke this award")?),
+            None => None,
+        };
         if a.is_revoked() {
             return Err(StoreError::Conflict("This award was already revoked.".into()));
         }
@@ -758,6 +814,9 @@ pub fn revoke(
         // award keeps none).
         if !a.is_withdrawn() && Email::parse(&a.recipient_email).is_ok() {
             crate::db::outbox::enqueue_revocation(conn, a.id, now)?;
+        }
+        if let (Some(actor), Some(course)) = (actor, course) {
+            crate::app::audit::record(conn, actor, "award.revoke", course, &a.public_id, &task.hashtag, now)?;
         }
         awards::by_public_id(conn, public_id)
     })

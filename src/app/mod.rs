@@ -3,6 +3,8 @@
 //! pool, validated input, the time `now`) and returns a domain error, never an HTTP status;
 //! `src/web/error.rs` turns errors into responses in one place.
 
+pub mod access;
+pub mod audit;
 pub mod award;
 pub mod backup;
 pub mod courses;
@@ -16,6 +18,7 @@ pub mod newsletter;
 pub mod peers;
 pub mod reader;
 pub mod roster;
+pub mod staff;
 pub mod subscribe;
 pub mod tokens;
 pub mod verification;

@@ -267,6 +267,23 @@ pub fn forget_old_answers(conn: &mut SqliteConnection, now: i64) -> StoreResult<
     tokens::forget_before(conn, now - IDEMPOTENCY_KEEP_SECS)
 }
 
+/// The token's instructor as an actor on the API: their roles, narrowed to the token's courses
+/// when it names some.
+pub fn actor(
+    conn: &mut SqliteConnection,
+    token: &crate::db::tokens::ApiToken,
+    client: Option<String>,
+) -> StoreResult<crate::app::access::Actor> {
+    let actor =
+        crate::app::access::Actor::load_id(conn, token.instructor_id, crate::app::access::Surface::Api, client)?;
+    Ok(actor.narrowed(crate::db::staff::token_courses(conn, token.id)?))
+}
+
+/// Narrows a token to `courses`: it then acts only there, with its instructor's roles.
+pub fn narrow(conn: &mut SqliteConnection, token: i64, courses: &[i64]) -> StoreResult<()> {
+    write_tx(conn, |c| crate::db::staff::set_token_courses(c, token, courses))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,9 +61,11 @@ fn entry(
     BatchEntry::Words { award, allow_foreign_evidence }
 }
 
-pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
+pub fn award(settings: &Settings, args: AwardArgs, acting: Option<&str>) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
     let mut conn = pool.get()?;
+    let actor = super::actor(&mut conn, acting)?;
+    let opts = BatchOptions { by: actor.instructor_id, actor: Some(actor), ..Default::default() };
     let base = settings.public_base_url(settings.bind);
     let raster = crate::badges::bake::RasterCache::default();
     let key = crate::ledger::load_key(&settings.data_dir)?;
@@ -101,8 +103,7 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
                 .collect();
             let entries: Vec<BatchEntry> = run.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
             let mut outcomes =
-                award::award_batch(&pool, &mut conn, &issuer, &entries, &BatchOptions::default(), clock::system_now())?
-                    .into_iter();
+                award::award_batch(&pool, &mut conn, &issuer, &entries, &opts, clock::system_now())?.into_iter();
             for (line, row) in run {
                 match row.map(|_| outcomes.next()) {
                     Err(err) => {
@@ -131,8 +132,7 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
         anyhow::bail!("--task, --recipient and --evidence are required (or --csv FILE)");
     };
     let one = [entry(&task, &recipient, &evidence, (args.name, args.narrative), args.allow_foreign_evidence)];
-    let outcome =
-        award::award_batch(&pool, &mut conn, &issuer, &one, &BatchOptions::default(), clock::system_now())?.pop();
+    let outcome = award::award_batch(&pool, &mut conn, &issuer, &one, &opts, clock::system_now())?.pop();
     match outcome {
         Some(Ok((a, _))) => {
             println!("{}", crate::badges::ob::assertion_url(&base, &a.public_id));
@@ -143,18 +143,22 @@ pub fn award(settings: &Settings, args: AwardArgs) -> anyhow::Result<()> {
     }
 }
 
-pub fn revoke(settings: &Settings, assertion: &str, reason: &str) -> anyhow::Result<()> {
+pub fn revoke(settings: &Settings, assertion: &str, reason: &str, acting: Option<&str>) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
+    let actor = super::actor(&mut *pool.get()?, acting)?;
     let id = crate::badges::award::public_id_of(assertion);
     let base = settings.public_base_url(settings.bind);
     let raster = crate::badges::bake::RasterCache::default();
     let key = crate::ledger::load_key(&settings.data_dir)?;
     let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
-    let a = award::revoke(&mut *pool.get()?, &issuer, &id, reason, clock::system_now()).map_err(|e| match e {
-        StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
-        StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
-        e => e.into(),
-    })?;
+    let a =
+        award::revoke_as(&mut *pool.get()?, &issuer, Some(&actor), &id, reason, clock::system_now()).map_err(|e| {
+            match e {
+                StoreError::NotFound(_) => anyhow::anyhow!("no award {assertion}"),
+                StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+                e => e.into(),
+            }
+        })?;
     println!("Revoked {}", crate::badges::ob::assertion_url(&settings.public_base_url(settings.bind), &a.public_id));
     Ok(())
 }

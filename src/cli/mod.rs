@@ -46,6 +46,11 @@ pub use webmention::WebmentionCommand;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Act as this instructor, with their roles (checked as on the web and the API, and
+    /// recorded in the audit trail). Without it the command acts as the institution, with
+    /// every right: whoever runs it holds the database.
+    #[arg(long = "as", global = true, env = "CAIRN_AS", value_name = "EMAIL")]
+    pub acting_as: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,15 +179,16 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
     let settings = Settings::load(flags)?;
+    let acting = cli.acting_as.as_deref();
     match cli.command {
         Command::Serve { demo } => serve::serve(&settings, demo),
         Command::Demo { remove: false } => serve::demo(&settings),
         Command::Demo { remove: true } => serve::remove_demo(&settings),
-        Command::Admin(cmd) => admin::run(&settings, cmd),
+        Command::Admin(cmd) => admin::run(&settings, cmd, acting),
         Command::Harvest { once, feed } => feeds::harvest(&settings, once || feed.is_some(), feed),
         Command::Feed(cmd) => feeds::run(&settings, cmd),
-        Command::Award(args) => award::award(&settings, args),
-        Command::Revoke { assertion, reason } => award::revoke(&settings, &assertion, &reason),
+        Command::Award(args) => award::award(&settings, args, acting),
+        Command::Revoke { assertion, reason } => award::revoke(&settings, &assertion, &reason, acting),
         Command::Chain(cmd) => chain::run(&settings, cmd),
         Command::Identity { action: None } => chain::identity(&settings),
         Command::Identity { action: Some(IdentityCommand::Rotate) } => credential::rotate(&settings),
@@ -195,6 +201,23 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
             backup::restore(&settings, &file, force, expect_institution.as_deref())
         }
         Command::Newsletter(cmd) => newsletter::run(&settings, cmd),
+    }
+}
+
+/// Who a command acts as: the instructor named by `--as` with their roles, or the
+/// institution itself.
+pub(crate) fn actor(
+    conn: &mut diesel::SqliteConnection,
+    acting: Option<&str>,
+) -> anyhow::Result<crate::app::access::Actor> {
+    use crate::app::access::{Actor, Surface};
+    match acting {
+        None => Ok(Actor::institution(Surface::Cli)),
+        Some(email) => {
+            let who = crate::db::instructors::find_by_email(conn, email)?
+                .ok_or_else(|| anyhow::anyhow!("--as {email}: no instructor has this email"))?;
+            Ok(Actor::load(conn, &who, Surface::Cli, None)?)
+        }
     }
 }
 

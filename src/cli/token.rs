@@ -23,6 +23,10 @@ pub enum TokenCommand {
         /// A name to tell the token by.
         #[arg(long, value_name = "NAME", default_value = "API token")]
         name: String,
+        /// Narrow the token to this course (by slug; repeat for several). The token acts with
+        /// its instructor's roles, and only in these courses.
+        #[arg(long = "course", value_name = "SLUG")]
+        courses: Vec<String>,
     },
     /// List an instructor's tokens (never the tokens themselves).
     List {
@@ -51,10 +55,21 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no instructor has the email {email}"))
     };
     match cmd {
-        TokenCommand::Create { email, scope, expires, name } => {
+        TokenCommand::Create { email, scope, expires, name, courses } => {
             let scopes = crate::app::tokens::parse_scopes(&scope).map_err(words)?;
             let who = instructor(&mut conn, &email)?;
+            let courses = courses
+                .iter()
+                .map(|slug| crate::app::staff::course_by_slug(&mut conn, slug))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(words)?;
             let made = crate::app::tokens::create(&mut conn, who.id, &name, &scopes, expires, now).map_err(words)?;
+            let ids: Vec<i64> = courses.iter().map(|c| c.id).collect();
+            crate::app::tokens::narrow(&mut conn, made.token.id, &ids)?;
+            if !courses.is_empty() {
+                let slugs: Vec<&str> = courses.iter().map(|c| c.slug.as_str()).collect();
+                println!("The token acts only in: {}.", slugs.join(", "));
+            }
             let until = super::rfc3339(made.token.expires_at).unwrap_or_else(|| "until revoked".into());
             println!(
                 "Created token {} \"{}\" for {} ({}), valid {until}.",

@@ -103,6 +103,7 @@ where
 }
 
 pub mod api;
+pub mod audit;
 pub mod awards;
 pub mod backup;
 pub mod chain;
@@ -127,6 +128,7 @@ pub mod queue;
 pub mod reader;
 pub mod roster;
 pub mod sessions;
+pub mod staff;
 pub mod stored;
 pub mod tokens;
 pub mod webhooks;
@@ -144,6 +146,10 @@ pub enum StoreError {
     /// already revoked). Only for real conflicts: a client can resolve them.
     #[error("{0}")]
     Conflict(String),
+    /// The acting instructor's role does not allow the change; the message says which role
+    /// it needs, and where.
+    #[error("{0}")]
+    Forbidden(String),
     /// A queue or limit is full for now; trying later may succeed. The message says which.
     #[error("{0}")]
     Busy(String),

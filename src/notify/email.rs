@@ -538,3 +538,64 @@ mod tests {
         );
     }
 }
+
+/// The mail that invites someone to the teaching team: Cairn's own words around the offer and
+/// the link.
+#[derive(Template)]
+#[template(path = "mail/invitation.txt")]
+struct InvitationText<'a> {
+    base: &'a str,
+    offer: &'a str,
+    inviter: Option<&'a str>,
+    until: &'a str,
+    accept_url: &'a str,
+}
+
+impl Notifier {
+    /// Writes an invitation mail with a new single-use link (the store keeps only its hash,
+    /// replacing the link of any mail before) and sends it; an invitation used or expired
+    /// meanwhile gets nothing.
+    pub(super) async fn send_invitation(&self, note: &Notification) -> Delivery {
+        let Some(id) = note.payload.as_deref().and_then(|p| p.parse::<i64>().ok()) else {
+            return Delivery::Fail { error: "an invitation mail with no invitation".into(), endpoint: None };
+        };
+        let token = crate::tokens::random_token();
+        let hash = crate::tokens::token_hash(&token);
+        let now = self.now();
+        let mail = match self.db(move |c| crate::db::staff::renew_invitation_token(c, id, &hash, now)).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Delivery::Fail { error: "the invitation was used or expired".into(), endpoint: None };
+            }
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let accept_url = format!("{}/invitations/{token}", self.base);
+        let until = chrono::DateTime::from_timestamp(mail.expires_at, 0)
+            .map(|d| d.format("%-d %B %Y, %H:%M UTC").to_string())
+            .unwrap_or_default();
+        let body = InvitationText {
+            base: &self.base,
+            offer: &mail.offer,
+            inviter: mail.inviter.as_deref(),
+            until: &until,
+            accept_url: &accept_url,
+        };
+        let text = match body.render() {
+            Ok(t) => t,
+            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
+        };
+        let email = Email {
+            to: mail.to,
+            subject: format!("You are invited to the teaching team as {}", mail.offer),
+            text,
+            ..Default::default()
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
+}

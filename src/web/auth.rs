@@ -267,6 +267,38 @@ impl FromRequest for SignedIn {
     }
 }
 
+/// Extractor for handlers whose use case checks roles: the signed-in instructor as an
+/// [`Actor`](crate::app::access::Actor), with their roles loaded and the client's address
+/// noted for the audit trail. Redirects to the login page when not signed in.
+pub struct Acting(pub crate::app::access::Actor);
+
+impl Acting {
+    pub fn instructor_id(&self) -> i64 {
+        self.0.instructor_id.unwrap_or_default()
+    }
+}
+
+impl FromRequest for Acting {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let signed = SignedIn::from_request(req, payload).into_inner();
+        let state = req.app_data::<web::Data<crate::web::AppState>>().cloned();
+        let client = state.as_ref().and_then(|s| s.client_ip(req)).map(|ip| ip.to_string());
+        Box::pin(async move {
+            let who = signed?;
+            let state = state.ok_or_else(|| AppError::Internal(anyhow::anyhow!("no application state")))?;
+            let actor = state
+                .db(move |c| {
+                    crate::app::access::Actor::load_id(c, who.instructor_id, crate::app::access::Surface::Web, client)
+                })
+                .await?;
+            Ok(Acting(actor))
+        })
+    }
+}
+
 /// The CSRF token of a submitted form (other fields are ignored here).
 #[derive(serde::Deserialize)]
 struct CsrfField {

@@ -33,6 +33,8 @@ pub enum Kind {
     Unauthorized,
     /// The token lacks the scope the operation needs.
     InsufficientScope,
+    /// The instructor's role (or the token's courses) does not allow this.
+    Forbidden,
     /// A state-changing form without the session's CSRF token (pages only).
     Csrf,
     NotFound,
@@ -60,6 +62,7 @@ impl Kind {
         Kind::BadRequest,
         Kind::Unauthorized,
         Kind::InsufficientScope,
+        Kind::Forbidden,
         Kind::NotFound,
         Kind::MethodNotAllowed,
         Kind::Conflict,
@@ -76,6 +79,7 @@ impl Kind {
             Kind::BadRequest => "bad-request",
             Kind::Unauthorized => "unauthorized",
             Kind::InsufficientScope => "insufficient-scope",
+            Kind::Forbidden => "forbidden",
             Kind::Csrf => "csrf",
             Kind::NotFound => "not-found",
             Kind::MethodNotAllowed => "method-not-allowed",
@@ -96,6 +100,7 @@ impl Kind {
             Kind::BadRequest => "The request could not be read",
             Kind::Unauthorized => "A valid API token is needed",
             Kind::InsufficientScope => "The token lacks the scope this needs",
+            Kind::Forbidden => "Your role does not allow this",
             Kind::Csrf => "The form did not come from Cairn",
             Kind::NotFound => "Not found",
             Kind::MethodNotAllowed => "Method not allowed",
@@ -115,7 +120,7 @@ impl Kind {
         match self {
             Kind::BadRequest => StatusCode::BAD_REQUEST,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
-            Kind::InsufficientScope | Kind::Csrf => StatusCode::FORBIDDEN,
+            Kind::InsufficientScope | Kind::Forbidden | Kind::Csrf => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::Conflict => StatusCode::CONFLICT,
@@ -167,6 +172,9 @@ pub enum AppError {
     Csrf,
     #[error("{0}")]
     Conflict(String),
+    /// The signed-in instructor's role does not allow this (403); the message says why.
+    #[error("{0}")]
+    Forbidden(String),
     /// Existed, and is gone for good (410).
     #[error("{0}")]
     Gone(String),
@@ -211,6 +219,7 @@ impl AppError {
             AppError::Invalid(_) => Kind::Invalid,
             AppError::Csrf => Kind::Csrf,
             AppError::Conflict(_) => Kind::Conflict,
+            AppError::Forbidden(_) => Kind::Forbidden,
             AppError::Gone(_) => Kind::Gone,
             AppError::Busy(_) => Kind::Busy,
             AppError::TooManyRequests { .. } | AppError::Limited { .. } => Kind::RateLimited,
@@ -266,6 +275,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound(what) => AppError::NotFound(what),
             StoreError::Invalid(errors) => AppError::Invalid(errors),
             StoreError::Conflict(msg) => AppError::Conflict(msg),
+            StoreError::Forbidden(msg) => AppError::Forbidden(msg),
             StoreError::Busy(msg) => AppError::Busy(msg),
             StoreError::Gone(msg) => AppError::Gone(msg.to_string()),
             StoreError::Internal(e) => AppError::Internal(e),

@@ -16,7 +16,7 @@ use crate::db::awards::Award;
 use crate::db::courses::{self, Course, Module, Task};
 use crate::db::feeds::{self, Author, Feed};
 use crate::db::reader::{self, Entry, Filter, LinkFlag};
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, SignedIn, flash};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -285,7 +285,7 @@ fn post_title(t: &str) -> &str {
 }
 
 async fn award_one(
-    who: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
@@ -306,8 +306,9 @@ async fn award_one(
         link_id: link,
         task_id: task,
         narrative: Some(form.narrative.clone()),
-        by: Some(who.instructor_id),
+        by: Some(who.instructor_id()),
         allow_foreign_evidence: is_yes(form.allow_foreign_evidence.as_deref()),
+        actor: Some(who.0.clone()),
     };
     let (st, now) = (state.clone(), now());
     let (a, t, learner) = state
@@ -353,7 +354,7 @@ struct BulkPage {
 }
 
 async fn award_bulk(
-    who: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
@@ -393,7 +394,7 @@ async fn award_bulk(
         }
     }
     let entries: Vec<BatchEntry> = link_ids.iter().map(|&link_id| BatchEntry::Post { link_id, task_id }).collect();
-    let opts = BatchOptions { narrative: Some(get("narrative")), by: Some(who.instructor_id) };
+    let opts = BatchOptions { narrative: Some(get("narrative")), by: Some(who.instructor_id()), actor: Some(who.0) };
     let (st, now) = (state.clone(), now());
     let ids = link_ids.clone();
     let (outcome, posters, chosen) = state
@@ -486,7 +487,7 @@ struct RevokeForm {
 }
 
 async fn revoke(
-    _: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
@@ -498,7 +499,7 @@ async fn revoke(
     let (st, now) = (state.clone(), now());
     let (a, task) = state
         .db(move |c| {
-            let a = award::revoke(c, &st.issuer(), &id, &reason, now)?;
+            let a = award::revoke_as(c, &st.issuer(), Some(&who.0), &id, &reason, now)?;
             let t = courses::get_task(c, a.task_id)?;
             Ok((a, t))
         })

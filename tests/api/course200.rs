@@ -133,7 +133,12 @@ async fn the_roster_and_the_progress_grid_of_200_learners_in_a_real_browser() {
     assert_eq!(rows, 50, "one page of the roster");
     assert!(body.contains("200"), "the roster says how many learners: {body}");
     assert_eq!(found, 1, "the search finds one learner");
-    assert!(grid.contains("Introduce yourself") && grid.contains("Map your network") && grid.contains("Learner 001 tied not posted"), "{grid}");
+    assert!(
+        grid.contains("Introduce yourself")
+            && grid.contains("Map your network")
+            && grid.contains("Learner 001 tied not posted"),
+        "{grid}"
+    );
     // Learners 3, 6, 9 … posted for week 2; 1, 2, 4 … did not.
     assert!(silent.contains("Learner 001") && silent.contains("Learner 002"), "{silent}");
     assert!(!silent.contains("Learner 003"), "learner 3 posted for week 2: {silent}");

@@ -7,6 +7,7 @@ mod institution;
 mod mentions;
 mod modules;
 mod password;
+mod staff;
 mod tasks;
 
 use actix_web::web;
@@ -19,6 +20,12 @@ use dashboard::DashboardPage;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(dashboard::dashboard))
+        .route("/admin/staff", web::get().to(staff::staff_get))
+        .route("/admin/staff/invite", web::post().to(staff::staff_invite))
+        .route("/admin/staff/role", web::post().to(staff::staff_role))
+        .route("/admin/audit", web::get().to(staff::audit_get))
+        .route("/invitations/{token}", web::get().to(staff::invitation_get))
+        .route("/invitations/{token}", web::post().to(staff::invitation_post))
         .route("/admin/courses", web::post().to(courses::course_create))
         .route("/admin/courses/{id}", web::get().to(courses::course_edit))
         .route("/admin/courses/{id}", web::post().to(courses::course_update))

@@ -55,7 +55,10 @@ struct Common;
 const COMMON_ERRORS: &[(Kind, &str)] = &[
     (Kind::BadRequest, "The request could not be read."),
     (Kind::Unauthorized, "No token, or an unknown, revoked or expired one."),
-    (Kind::InsufficientScope, "The token lacks the scope this needs."),
+    (
+        Kind::InsufficientScope,
+        "The token lacks the scope this needs, or its instructor's role (or the token's courses) does not allow this; the problem's type says which.",
+    ),
     (Kind::NotFound, "No such resource."),
     (Kind::Conflict, "The change conflicts with what is stored (such as an award already made)."),
     (Kind::PayloadTooLarge, "The body is too large."),

@@ -84,6 +84,9 @@ impl ApiState {
 /// The token a request was made with, checked, counted and within its budget.
 pub struct Caller {
     pub token: ApiToken,
+    /// The token's instructor with their roles, narrowed to the token's courses if it names
+    /// some.
+    pub actor: crate::app::access::Actor,
 }
 
 impl Caller {
@@ -121,9 +124,12 @@ impl FromRequest for Caller {
             let addr = state.client_ip(&req).map(|ip| ip.to_string());
             let now = crate::clock::system_now();
             let pool = state.pool.clone();
-            let token = web::block(move || {
+            let (token, actor) = web::block(move || {
                 let mut conn = pool.get().map_err(|e| Problem::from(crate::db::StoreError::from(e)))?;
-                crate::app::tokens::authenticate(&mut conn, &secret, addr.as_deref(), now).map_err(Problem::from)
+                let token = crate::app::tokens::authenticate(&mut conn, &secret, addr.as_deref(), now)
+                    .map_err(Problem::from)?;
+                let actor = crate::app::tokens::actor(&mut conn, &token, addr).map_err(Problem::from)?;
+                Ok::<_, Problem>((token, actor))
             })
             .await??;
             let (quota, over) = state.api.count(token.id, now);
@@ -137,7 +143,7 @@ impl FromRequest for Caller {
                     )
                 });
             }
-            Ok(Caller { token })
+            Ok(Caller { token, actor })
         })
     }
 }

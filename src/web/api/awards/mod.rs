@@ -40,11 +40,13 @@ fn entry(input: &AwardInput) -> BatchEntry {
 fn prepare(
     conn: &mut SqliteConnection,
     state: &AppState,
+    actor: &crate::app::access::Actor,
     items: &[AwardInput],
     now: i64,
 ) -> Vec<Result<Prepared, HashtagAwardError>> {
     let entries: Vec<BatchEntry> = items.iter().map(entry).collect();
-    award::prepare_batch(&state.pool, conn, &state.issuer(), &entries, &BatchOptions::default(), now)
+    let opts = BatchOptions { by: actor.instructor_id, actor: Some(actor.clone()), ..Default::default() };
+    award::prepare_batch(&state.pool, conn, &state.issuer(), &entries, &opts, now)
 }
 
 #[utoipa::path(post, path = "/api/v1/awards", tag = "awards", operation_id = "createAward",
@@ -64,6 +66,7 @@ pub async fn create(
     let key = idempotency_key(&req)?;
     let input = body.into_inner();
     let hash = request_hash("award", &input);
+    let actor = caller.actor.clone();
     let st = state.clone();
     let st2 = state.clone();
     let (answer, replayed) = write_once(
@@ -71,7 +74,7 @@ pub async fn create(
         &caller,
         key,
         hash,
-        move |c, now| prepare(c, &st, std::slice::from_ref(&input), now),
+        move |c, now| prepare(c, &st, &actor, std::slice::from_ref(&input), now),
         move |c, now, prepared| match award::commit_batch(c, prepared, now)?.pop() {
             Some(Ok((a, task))) => json_answer(201, &AwardView::new(&st2.base_url, &a, &task, now)),
             Some(Err(refused)) => {
@@ -112,6 +115,7 @@ pub async fn batch(
         return Err(Problem::invalid("awards", format!("a batch holds 1 to {BATCH_MAX} awards")));
     }
     let hash = request_hash("batch", &input);
+    let actor = caller.actor.clone();
     let st = state.clone();
     let st2 = state.clone();
     let (answer, replayed) = write_once(
@@ -119,7 +123,7 @@ pub async fn batch(
         &caller,
         key,
         hash,
-        move |c, now| prepare(c, &st, &input.awards, now),
+        move |c, now| prepare(c, &st, &actor, &input.awards, now),
         move |c, now, prepared| {
             let made = award::commit_batch(c, prepared, now)?;
             let mut out = BatchResult { awarded: 0, refused: 0, results: Vec::with_capacity(made.len()) };
@@ -162,9 +166,10 @@ pub async fn revoke(
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::AwardsWrite)?;
     let (id, reason, st) = (id.into_inner(), body.into_inner().reason, state.clone());
+    let actor = caller.actor.clone();
     let view = db(&state, move |c| {
         let now = crate::clock::system_now();
-        let a = store(award::revoke(c, &st.issuer(), &id, &reason, now))?;
+        let a = store(award::revoke_as(c, &st.issuer(), Some(&actor), &id, &reason, now))?;
         let task = store(crate::db::courses::get_task(c, a.task_id))?;
         Ok(AwardView::new(&st.base_url, &a, &task, now))
     })
