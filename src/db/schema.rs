@@ -31,6 +31,7 @@ diesel::table! {
         position -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        current_module_id -> Nullable<BigInt>,
     }
 }
 
@@ -41,6 +42,7 @@ diesel::table! {
         description -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        starts_on -> Nullable<Text>,
     }
 }
 
