@@ -314,13 +314,13 @@ fn utc_day(days: i64) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
-/// The one module the course page marks as current, by its title.
+/// The modules the course page marks as current, by their titles.
 fn marked_current(page: &str) -> Vec<String> {
-    page.split("<li class=\"module current\"")
+    page.split("<h2>")
         .skip(1)
-        .map(|rest| {
-            let h2 = &rest[rest.find("<h2>").unwrap() + 4..];
-            h2[..h2.find(" <span").unwrap_or_else(|| h2.find("</h2>").unwrap())].to_string()
+        .filter_map(|rest| {
+            let h2 = &rest[..rest.find("</h2>").unwrap()];
+            h2.strip_suffix(" <span class=\"badge-current\">current module</span>").map(str::to_string)
         })
         .collect()
 }
