@@ -2,7 +2,9 @@
 //! rule a write carries is here — the bounds of each field, a Task's hashtag being its own,
 //! an expiry within range, the badge image checked — and the store (`db::courses`) writes
 //! the checked values. Deleting a Course or Module that still holds others, and a Task that
-//! awards point to, is refused by the store, which alone sees those rows.
+//! awards point to, is refused by the store, which alone sees those rows. Here too the course's
+//! timing: modules' start dates and the rule that picks the current module
+//! ([`current_module`]), which the course page and the newsletter share.
 
 use diesel::SqliteConnection;
 
