@@ -171,16 +171,40 @@ pub fn create_module(conn: &mut SqliteConnection, course_id: i64, form: &TitledF
     courses::create_module(conn, course_id, &title, &description, now)
 }
 
-/// Checks and saves a module's edit form; every problem at once.
-pub fn update_module(conn: &mut SqliteConnection, id: i64, form: &ModuleForm, now: i64) -> StoreResult<()> {
+/// A module form's checked fields: title, description, start date.
+type CheckedModule = (String, String, Option<String>);
+
+fn parse_module(form: &ModuleForm) -> StoreResult<CheckedModule> {
     let mut errors = FieldErrors::new();
     let title = errors.check("title", Text::TITLE.parse(&form.title));
     let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
     let starts_on = errors.check("starts_on", parse_start_date(&form.starts_on));
     match (title, description, starts_on) {
-        (Some(t), Some(d), Some(s)) => courses::update_module(conn, id, &t, &d, s.as_deref(), now),
+        (Some(t), Some(d), Some(s)) => Ok((t, d, s)),
         _ => Err(StoreError::Invalid(errors)),
     }
+}
+
+/// Creates a module, with its optional start date, at the end of `course_id`; every problem
+/// of the form at once.
+pub fn create_dated_module(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    form: &ModuleForm,
+    now: i64,
+) -> StoreResult<Module> {
+    let (title, description, starts_on) = parse_module(form)?;
+    write_tx(conn, |c| {
+        let module = courses::create_module(c, course_id, &title, &description, now)?;
+        courses::update_module(c, module.id, &title, &description, starts_on.as_deref(), now)?;
+        Ok(Module { starts_on, ..module })
+    })
+}
+
+/// Checks and saves a module's edit form; every problem at once.
+pub fn update_module(conn: &mut SqliteConnection, id: i64, form: &ModuleForm, now: i64) -> StoreResult<()> {
+    let (title, description, starts_on) = parse_module(form)?;
+    courses::update_module(conn, id, &title, &description, starts_on.as_deref(), now)
 }
 
 /// Deletes a module that holds no tasks, taking it out of every course.

@@ -459,7 +459,18 @@ async fn admin_save(
         }
         Err(e) => return Err(e.into()),
     }
-    flash(&session, "Newsletter settings saved.");
+    // A note is for the next issue: say which, so that one written after today's went out
+    // is not mistaken for today's.
+    let schedule = state.newsletter.settings();
+    let (_, day) = state.db(move |c| nl::today(c, id, schedule, now)).await?;
+    flash(
+        &session,
+        if form.note.trim().is_empty() || day.can_send() {
+            "Newsletter settings saved."
+        } else {
+            "Newsletter settings saved. Today's issue has gone out: the note will be in tomorrow's."
+        },
+    );
     Ok(redirect(&format!("/admin/courses/{id}/newsletter")))
 }
 

@@ -401,4 +401,17 @@ async fn start_dates_and_the_named_current_module_mark_the_course_page_and_a_bad
         .post_form(&format!("/admin/courses/{course}/current-module"), &[("current_module", &week3.to_string())])
         .await;
     assert_eq!(res.status(), 404);
+
+    // A module added with a start date: refused next to the field when the date is wrong; of two
+    // modules starting the same day, the later in the course's order is current.
+    let create = format!("/admin/courses/{course}/modules");
+    let res = app.post_form(&create, &[("title", "Week 4"), ("description", ""), ("starts_on", "1 Dec 2026")]).await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(r#"<p class="error" id="me-starts_on" role="alert">"#), "{page}");
+    assert!(page.contains(r#"value="1 Dec 2026""#), "what was typed stays: {page}");
+    let yesterday = utc_day(-1);
+    let res = app.post_form(&create, &[("title", "Week 4"), ("description", ""), ("starts_on", &yesterday)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(marked_current(&app.get_html("/courses/timed-course").await), ["Week 4"]);
 }

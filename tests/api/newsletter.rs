@@ -919,6 +919,8 @@ async fn the_first_issue_waits_for_the_day_after_the_first_reader_unless_the_ins
 
     // A note for tomorrow, then 07:05 on 2026-12-02: the day's issue goes out on schedule.
     assert_eq!(app.post_form(&settings_page, &fields("Day two")).await.status(), 303);
+    let admin = app.get_html(&settings_page).await;
+    assert!(admin.contains("Today&#39;s issue has gone out: the note will be in tomorrow&#39;s."), "{admin}");
     hand.set(DEC_1 + 86_400 + 7 * 3600 + 300);
     scheduler.schedule(clock.now()).await.unwrap();
     let issue = store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-02").unwrap();

@@ -44,7 +44,7 @@ pub(super) struct CourseEditPage {
     pub(super) back: String,
     pub(super) form: TitledForm,
     pub(super) errors: FieldErrors,
-    pub(super) module_form: TitledForm,
+    pub(super) module_form: authoring::ModuleForm,
     pub(super) module_errors: FieldErrors,
     /// The course's local date and time zone, and its current module with how it was chosen.
     pub(super) today: String,
@@ -86,7 +86,7 @@ impl CourseEditPage {
             other_modules,
             form,
             errors: FieldErrors::new(),
-            module_form: TitledForm::default(),
+            module_form: authoring::ModuleForm::default(),
             module_errors: FieldErrors::new(),
             today,
             time_zone,

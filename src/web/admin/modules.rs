@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{MoveForm, form_errors};
-use crate::app::courses::{self as authoring, ModuleForm, TitledForm};
+use crate::app::courses::{self as authoring, ModuleForm};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::domain::FieldErrors;
 use crate::web::auth::{CsrfForm, SignedIn, flash};
@@ -19,11 +19,11 @@ pub(super) async fn module_create(
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    CsrfForm(form): CsrfForm<TitledForm>,
+    CsrfForm(form): CsrfForm<ModuleForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let f = form.clone();
-    match form_errors(state.db(move |c| authoring::create_module(c, id, &f, crate::clock::system_now())).await)? {
+    match form_errors(state.db(move |c| authoring::create_dated_module(c, id, &f, crate::clock::system_now())).await)? {
         Ok(module) => {
             flash(&session, format!("Added the module \u{201c}{}\u{201d}.", module.title));
             Ok(redirect(&format!("/admin/courses/{id}#modules")))
