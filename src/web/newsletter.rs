@@ -315,6 +315,8 @@ struct AdminPage {
     built_at: String,
     /// When the day's issue is due (`HH:MM`, course time).
     due_at: String,
+    /// The course's time zone as saved (the form may show another, mistyped).
+    zone: String,
     preview_html: String,
     preview_text: String,
     empty: bool,
@@ -382,6 +384,7 @@ async fn admin_render(
         .await?;
     let (content, preview_text, preview_html) = preview;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let zone = settings.time_zone.clone();
     let built_at = match &day {
         nl::Today::WentOut { issue, .. } => nl::local_time(&settings.time_zone, issue.created_at),
         nl::Today::Empty { at } => nl::local_time(&settings.time_zone, *at),
@@ -397,6 +400,7 @@ async fn admin_render(
             day,
             built_at,
             due_at: format!("{:02}:00", schedule.hour),
+            zone,
             empty: content.is_empty(),
             preview_html,
             preview_text,
