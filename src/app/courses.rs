@@ -2,12 +2,14 @@
 //! rule a write carries is here — the bounds of each field, a Task's hashtag being its own,
 //! an expiry within range, the badge image checked — and the store (`db::courses`) writes
 //! the checked values. Deleting a Course or Module that still holds others, and a Task that
-//! awards point to, is refused by the store, which alone sees those rows.
+//! awards point to, is refused by the store, which alone sees those rows. Here too the course's
+//! timing: modules' start dates and the rule that picks the current module
+//! ([`current_module`]), which the course page and the newsletter share.
 
 use diesel::SqliteConnection;
 
 use crate::badges::art::Artwork;
-use crate::db::courses::{self, Course, ImageChange, Module, NewTask, StoredImage, Task};
+use crate::db::courses::{self, Course, ImageChange, Module, NewTask, Outline, StoredImage, Task};
 use crate::db::{StoreError, StoreResult, write_tx};
 use crate::domain::{FieldErrors, Hashtag, Text};
 
@@ -20,6 +22,29 @@ pub struct TitledForm {
     pub title: String,
     #[serde(default)]
     pub description: String,
+}
+
+/// A Module as typed into its edit form.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ModuleForm {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// The day it starts, `YYYY-MM-DD`; empty for none.
+    #[serde(default)]
+    pub starts_on: String,
+}
+
+impl ModuleForm {
+    /// The form filled with a module's stored fields.
+    pub fn of(module: &Module) -> ModuleForm {
+        ModuleForm {
+            title: module.title.clone(),
+            description: module.description.clone(),
+            starts_on: module.starts_on.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// A Task as typed into its form.
@@ -58,6 +83,26 @@ fn parse_titled(form: &TitledForm) -> StoreResult<(String, String)> {
         (Some(t), Some(d)) => Ok((t, d)),
         _ => Err(StoreError::Invalid(errors)),
     }
+}
+
+/// A module's start date as typed: empty for none, else a real calendar date `YYYY-MM-DD`
+/// (what a date input sends) between 1990 and 2199.
+pub fn parse_start_date(raw: &str) -> Result<Option<String>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let shown: String = raw.chars().take(40).collect();
+    let bad = || format!("'{shown}' is not a date like 2026-09-07 (year-month-day); leave it empty for no start date");
+    if raw.len() != 10 {
+        return Err(bad());
+    }
+    let date = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| bad())?;
+    use chrono::Datelike as _;
+    if !(1990..=2199).contains(&date.year()) {
+        return Err(format!("{raw} is not between 1990 and 2199; check the year"));
+    }
+    Ok(Some(date.format("%Y-%m-%d").to_string()))
 }
 
 fn parse_expiry(raw: &str) -> Result<Option<i64>, String> {
@@ -126,9 +171,40 @@ pub fn create_module(conn: &mut SqliteConnection, course_id: i64, form: &TitledF
     courses::create_module(conn, course_id, &title, &description, now)
 }
 
-pub fn update_module(conn: &mut SqliteConnection, id: i64, form: &TitledForm, now: i64) -> StoreResult<()> {
-    let (title, description) = parse_titled(form)?;
-    courses::update_module(conn, id, &title, &description, now)
+/// A module form's checked fields: title, description, start date.
+type CheckedModule = (String, String, Option<String>);
+
+fn parse_module(form: &ModuleForm) -> StoreResult<CheckedModule> {
+    let mut errors = FieldErrors::new();
+    let title = errors.check("title", Text::TITLE.parse(&form.title));
+    let description = errors.check("description", Text::DESCRIPTION.parse(&form.description));
+    let starts_on = errors.check("starts_on", parse_start_date(&form.starts_on));
+    match (title, description, starts_on) {
+        (Some(t), Some(d), Some(s)) => Ok((t, d, s)),
+        _ => Err(StoreError::Invalid(errors)),
+    }
+}
+
+/// Creates a module, with its optional start date, at the end of `course_id`; every problem
+/// of the form at once.
+pub fn create_dated_module(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    form: &ModuleForm,
+    now: i64,
+) -> StoreResult<Module> {
+    let (title, description, starts_on) = parse_module(form)?;
+    write_tx(conn, |c| {
+        let module = courses::create_module(c, course_id, &title, &description, now)?;
+        courses::update_module(c, module.id, &title, &description, starts_on.as_deref(), now)?;
+        Ok(Module { starts_on, ..module })
+    })
+}
+
+/// Checks and saves a module's edit form; every problem at once.
+pub fn update_module(conn: &mut SqliteConnection, id: i64, form: &ModuleForm, now: i64) -> StoreResult<()> {
+    let (title, description, starts_on) = parse_module(form)?;
+    courses::update_module(conn, id, &title, &description, starts_on.as_deref(), now)
 }
 
 /// Deletes a module that holds no tasks, taking it out of every course.
@@ -148,6 +224,102 @@ pub fn detach_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64
 
 pub fn move_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64, dir: Direction) -> StoreResult<()> {
     courses::move_module(conn, course_id, module_id, dir)
+}
+
+// ---- course timing ----
+
+/// How a course's current module was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentBy {
+    /// The instructor named it on the course's page.
+    Named,
+    /// The latest module whose start date has come.
+    StartDate,
+    /// No module has started (or none has a date): the first one.
+    First,
+}
+
+impl CurrentBy {
+    /// Words for the instructor's page.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            CurrentBy::Named => "chosen by you",
+            CurrentBy::StartDate => "by start dates",
+            CurrentBy::First => "the first module: none has started yet",
+        }
+    }
+}
+
+/// The current module of a course on its local date `today` (`YYYY-MM-DD`): the module the
+/// instructor named, else the latest module whose start date is on or before `today` (of two
+/// starting the same day, the later in course order), else the first module. Its index in
+/// `outline.modules`; `None` for a course without modules.
+pub fn current_module(outline: &Outline, today: &str) -> Option<(usize, CurrentBy)> {
+    let modules = &outline.modules;
+    if let Some(named) = outline.current_module_id
+        && let Some(i) = modules.iter().position(|m| m.module.id == named)
+    {
+        return Some((i, CurrentBy::Named));
+    }
+    let started = modules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.module.starts_on.as_deref().filter(|d| *d <= today).map(|d| (d, i)))
+        .max();
+    match started {
+        Some((_, i)) => Some((i, CurrentBy::StartDate)),
+        None if modules.is_empty() => None,
+        None => Some((0, CurrentBy::First)),
+    }
+}
+
+/// The course's local date at `now` (`YYYY-MM-DD`), in the time zone set on its newsletter
+/// page (UTC until one is set), with that zone's name.
+pub fn course_today(conn: &mut SqliteConnection, course_id: i64, now: i64) -> StoreResult<(String, String)> {
+    let zone = crate::db::newsletter::settings(conn, course_id)?.time_zone;
+    Ok((crate::app::newsletter::local_day(&zone, now).0, zone))
+}
+
+/// A course's outline as of a local date, with its current module.
+#[derive(Debug, Clone)]
+pub struct TimedOutline {
+    pub outline: Outline,
+    /// The course's local date, `YYYY-MM-DD`.
+    pub today: String,
+    /// The course's time zone (IANA name).
+    pub time_zone: String,
+    /// The current module's id and how it was chosen.
+    pub current: Option<(i64, CurrentBy)>,
+}
+
+impl TimedOutline {
+    /// Whether `module_id` is the current module.
+    pub fn is_current(&self, module_id: &i64) -> bool {
+        self.current.is_some_and(|(id, _)| id == *module_id)
+    }
+}
+
+/// The course's outline with its current module at `now` (see [`current_module`]).
+pub fn timed_outline(conn: &mut SqliteConnection, course_id: i64, now: i64) -> StoreResult<TimedOutline> {
+    let outline = courses::outline(conn, course_id)?;
+    let (today, time_zone) = course_today(conn, course_id, now)?;
+    let current =
+        current_module(&outline, &today).and_then(|(i, by)| outline.modules.get(i).map(|m| (m.module.id, by)));
+    Ok(TimedOutline { outline, today, time_zone, current })
+}
+
+/// Names the course's current module from the course page's choice: `auto` (or empty) goes
+/// back to start dates, else a module id of the course.
+pub fn choose_current_module(conn: &mut SqliteConnection, course_id: i64, choice: &str, now: i64) -> StoreResult<()> {
+    let choice = choice.trim();
+    let module = match choice {
+        "" | "auto" => None,
+        id => match id.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => return Err(StoreError::field("current_module", "choose a module of this course, or automatic")),
+        },
+    };
+    courses::set_current_module(conn, course_id, module, now)
 }
 
 // ---- tasks ----
@@ -226,6 +398,98 @@ mod tests {
             hashtag: tag.into(),
             expires_days: expiry.into(),
         }
+    }
+
+    fn module(id: i64, starts_on: Option<&str>) -> courses::ModuleOutline {
+        courses::ModuleOutline {
+            module: Module {
+                id,
+                title: format!("M{id}"),
+                description: String::new(),
+                created_at: 100 - id,
+                updated_at: 0,
+                starts_on: starts_on.map(str::to_string),
+            },
+            tasks: Vec::new(),
+        }
+    }
+
+    fn outline(named: Option<i64>, modules: Vec<courses::ModuleOutline>) -> Outline {
+        let course = Course {
+            id: 1,
+            slug: "c".into(),
+            title: "C".into(),
+            description: String::new(),
+            position: 0,
+            created_at: 0,
+            updated_at: 0,
+        };
+        Outline { course, current_module_id: named, modules }
+    }
+
+    #[test]
+    fn the_current_module_is_the_named_one_else_the_latest_started_else_the_first() {
+        let dated = || vec![module(1, Some("2026-09-07")), module(2, None), module(3, Some("2026-09-14"))];
+        // Nothing has started: the first module, not the one added last.
+        assert_eq!(current_module(&outline(None, dated()), "2026-09-01"), Some((0, CurrentBy::First)));
+        assert_eq!(current_module(&outline(None, dated()), "2026-09-07"), Some((0, CurrentBy::StartDate)));
+        assert_eq!(current_module(&outline(None, dated()), "2026-09-13"), Some((0, CurrentBy::StartDate)));
+        assert_eq!(current_module(&outline(None, dated()), "2027-01-01"), Some((2, CurrentBy::StartDate)));
+        // The latest start date wins, whatever the course order; of two on one day, the later module.
+        let reordered =
+            vec![module(3, Some("2026-09-14")), module(1, Some("2026-09-07")), module(4, Some("2026-09-14"))];
+        assert_eq!(current_module(&outline(None, reordered), "2026-09-20"), Some((2, CurrentBy::StartDate)));
+        // A named module wins; one no longer in the course is ignored.
+        assert_eq!(current_module(&outline(Some(2), dated()), "2027-01-01"), Some((1, CurrentBy::Named)));
+        assert_eq!(current_module(&outline(Some(9), dated()), "2026-09-01"), Some((0, CurrentBy::First)));
+        // No dates at all: the first; no modules: none.
+        assert_eq!(
+            current_module(&outline(None, vec![module(5, None), module(6, None)]), "2026-09-01").map(|c| c.0),
+            Some(0)
+        );
+        assert_eq!(current_module(&outline(None, Vec::new()), "2026-09-01"), None);
+    }
+
+    #[test]
+    fn start_dates_are_real_calendar_days_or_nothing() {
+        assert_eq!(parse_start_date("  "), Ok(None));
+        assert_eq!(parse_start_date(" 2026-09-07 "), Ok(Some("2026-09-07".into())));
+        for bad in ["2026-02-30", "2026-9-7", "07/09/2026", "next monday", "2026-09-07T00:00", "+2026-09-07"] {
+            let e = parse_start_date(bad).unwrap_err();
+            assert!(e.contains("is not a date like"), "{bad}: {e}");
+        }
+        assert!(parse_start_date("1066-10-14").unwrap_err().contains("between 1990 and 2199"));
+    }
+
+    #[test]
+    fn a_module_keeps_its_start_date_and_leaving_a_course_clears_it_as_current() {
+        let (_dir, pool) = store();
+        let mut c = pool.get().unwrap();
+        let course = create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }, 10).unwrap();
+        let m = create_module(&mut c, course.id, &TitledForm { title: "M".into(), ..Default::default() }, 10).unwrap();
+        let form = |d: &str| ModuleForm { title: "M".into(), description: String::new(), starts_on: d.into() };
+        let Err(StoreError::Invalid(errors)) = update_module(&mut c, m.id, &form("2026-13-01"), 20) else {
+            panic!("expected a field error");
+        };
+        assert!(errors.get("starts_on").contains("is not a date like"), "{errors:?}");
+        update_module(&mut c, m.id, &form("2026-09-07"), 20).unwrap();
+        assert_eq!(courses::get_module(&mut c, m.id).unwrap().starts_on.as_deref(), Some("2026-09-07"));
+        update_module(&mut c, m.id, &form(""), 30).unwrap();
+        assert_eq!(courses::get_module(&mut c, m.id).unwrap().starts_on, None);
+
+        assert!(choose_current_module(&mut c, course.id, "x", 40).is_err());
+        choose_current_module(&mut c, course.id, &m.id.to_string(), 40).unwrap();
+        assert_eq!(courses::outline(&mut c, course.id).unwrap().current_module_id, Some(m.id));
+        detach_module(&mut c, course.id, m.id).unwrap();
+        assert_eq!(courses::outline(&mut c, course.id).unwrap().current_module_id, None);
+        assert!(matches!(
+            choose_current_module(&mut c, course.id, &m.id.to_string(), 50),
+            Err(StoreError::NotFound(_))
+        ));
+        attach_module(&mut c, course.id, m.id).unwrap();
+        choose_current_module(&mut c, course.id, &m.id.to_string(), 60).unwrap();
+        delete_module(&mut c, m.id).unwrap();
+        assert_eq!(courses::outline(&mut c, course.id).unwrap().current_module_id, None);
     }
 
     #[test]

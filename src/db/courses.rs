@@ -30,6 +30,8 @@ pub struct Module {
     pub description: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The day the module starts, `YYYY-MM-DD` in the course's time zone; optional.
+    pub starts_on: Option<String>,
 }
 
 /// A Task without its artwork bytes (see [`task_artwork`]).
@@ -93,6 +95,10 @@ pub enum Direction {
 #[derive(Debug, Clone)]
 pub struct Outline {
     pub course: Course,
+    /// The module the instructor named as the course's current one (`courses.current_module_id`);
+    /// `None`: chosen by start dates (`app::courses::current_module`). Cleared when that module
+    /// leaves the course.
+    pub current_module_id: Option<i64>,
     pub modules: Vec<ModuleOutline>,
 }
 
@@ -170,6 +176,29 @@ pub fn delete_course(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
     Ok(())
 }
 
+/// Names the course's current module (`None`: chosen by start dates); the module must be in
+/// the course.
+pub fn set_current_module(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    module_id: Option<i64>,
+    now: i64,
+) -> StoreResult<()> {
+    crate::db::write_tx(conn, |conn| {
+        get_course(conn, course_id)?;
+        if let Some(m) = module_id {
+            let n: i64 = course_modules::table.find((course_id, m)).count().get_result(conn)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("module in this course"));
+            }
+        }
+        diesel::update(courses::table.find(course_id))
+            .set((courses::current_module_id.eq(module_id), courses::updated_at.eq(now)))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
 pub fn move_course(conn: &mut SqliteConnection, id: i64, dir: Direction) -> StoreResult<()> {
     crate::db::write_tx(conn, |conn| {
         let ids: Vec<i64> = courses::table.order((courses::position, courses::id)).select(courses::id).load(conn)?;
@@ -194,6 +223,8 @@ fn reorder(mut ids: Vec<i64>, id: i64, dir: Direction) -> Option<Vec<i64>> {
 
 pub fn outline(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Outline> {
     let course = get_course(conn, course_id)?;
+    let current_module_id: Option<i64> =
+        courses::table.find(course_id).select(courses::current_module_id).first(conn).found("course")?;
     let mods: Vec<Module> = course_modules::table
         .inner_join(modules::table)
         .filter(course_modules::course_id.eq(course_id))
@@ -214,7 +245,7 @@ pub fn outline(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Outli
             ModuleOutline { module, tasks }
         })
         .collect();
-    Ok(Outline { course, modules })
+    Ok(Outline { course, current_module_id, modules })
 }
 
 // ---- modules ----
@@ -281,25 +312,41 @@ pub fn attach_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64
     Ok(())
 }
 
-/// Takes a module out of one course; the module itself stays.
+/// Takes a module out of one course; the module itself stays. When it was the course's
+/// named current module, the course goes back to choosing by start dates.
 pub fn detach_module(conn: &mut SqliteConnection, course_id: i64, module_id: i64) -> StoreResult<()> {
-    let n = diesel::delete(
-        course_modules::table
-            .filter(course_modules::course_id.eq(course_id).and(course_modules::module_id.eq(module_id))),
-    )
-    .execute(conn)?;
-    if n == 0 { Err(StoreError::NotFound("module in this course")) } else { Ok(()) }
+    crate::db::write_tx(conn, |conn| {
+        let n = diesel::delete(
+            course_modules::table
+                .filter(course_modules::course_id.eq(course_id).and(course_modules::module_id.eq(module_id))),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(StoreError::NotFound("module in this course"));
+        }
+        diesel::update(courses::table.filter(courses::id.eq(course_id).and(courses::current_module_id.eq(module_id))))
+            .set(courses::current_module_id.eq(None::<i64>))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
+/// Saves a module's checked fields; `starts_on` is a checked `YYYY-MM-DD` date or none.
 pub fn update_module(
     conn: &mut SqliteConnection,
     id: i64,
     title: &str,
     description: &str,
+    starts_on: Option<&str>,
     now: i64,
 ) -> StoreResult<()> {
     let n = diesel::update(modules::table.find(id))
-        .set((modules::title.eq(title), modules::description.eq(description), modules::updated_at.eq(now)))
+        .set((
+            modules::title.eq(title),
+            modules::description.eq(description),
+            modules::starts_on.eq(starts_on),
+            modules::updated_at.eq(now),
+        ))
         .execute(conn)?;
     if n == 0 { Err(StoreError::NotFound("module")) } else { Ok(()) }
 }
@@ -316,6 +363,9 @@ pub fn delete_module(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
                 module.title
             )));
         }
+        diesel::update(courses::table.filter(courses::current_module_id.eq(id)))
+            .set(courses::current_module_id.eq(None::<i64>))
+            .execute(conn)?;
         diesel::delete(course_modules::table.filter(course_modules::module_id.eq(id))).execute(conn)?;
         diesel::delete(modules::table.find(id)).execute(conn)?;
         Ok(())

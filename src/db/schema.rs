@@ -79,6 +79,7 @@ diesel::table! {
         position -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        current_module_id -> Nullable<BigInt>,
     }
 }
 
@@ -89,6 +90,7 @@ diesel::table! {
         description -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        starts_on -> Nullable<Text>,
     }
 }
 

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use super::{AppState, Page, redirect, render, render_status};
 use crate::app::newsletter::{self as nl, Built, Content, Links, Subscribing};
 use crate::badges::art::xml_escape;
-use crate::clock::system_now as now;
 use crate::db::StoreError;
 use crate::db::courses::{self, Course};
 use crate::db::newsletter::{self as store, ComplaintSource, CourseSettings, Issue, Subscriber};
@@ -38,6 +37,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/courses/{id}/newsletter/send", web::post().to(admin_send))
         .route("/admin/courses/{id}/newsletter/skip", web::post().to(admin_skip))
         .route("/admin/courses/{id}/newsletter/readers/{reader}/complaint", web::post().to(admin_complaint));
+}
+
+/// The time by the application's clock, the one the newsletter's scheduler and sender read:
+/// an issue queued here is due for the sender at once.
+fn now(state: &AppState) -> i64 {
+    state.newsletter.now()
 }
 
 /// A short page that says what happened.
@@ -194,7 +199,7 @@ async fn subscribe(
             );
         }
     };
-    let now = now();
+    let now = now(&state);
     // Per client, as on /join (the same hourly allowance); the per-address limit is the use case's.
     if let Err(wait) = state.join_rate.check(state.client_ip(&req), now) {
         return Err(AppError::Limited {
@@ -259,7 +264,7 @@ async fn confirm(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (token, now) = (token.into_inner(), now());
+    let (token, now) = (token.into_inner(), now(&state));
     match state.db(move |c| nl::confirm(c, &token, now)).await? {
         Some((_, title)) => message(&session, "Subscribed", format!("You will receive the newsletter of {title}.")),
         None => Err(AppError::NotFound("confirmation link (it may have been used already or expired)")),
@@ -285,7 +290,7 @@ async fn unsubscribe_post(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (token, now) = (token.into_inner(), now());
+    let (token, now) = (token.into_inner(), now(&state));
     match state.db(move |c| nl::unsubscribe(c, &token, now)).await? {
         Some(title) => {
             message(&session, "Unsubscribed", format!("You will no longer receive the newsletter of {title}."))
@@ -304,6 +309,14 @@ struct AdminPage {
     settings: CourseSettings,
     errors: FieldErrors,
     today: String,
+    /// Where today's issue stands.
+    day: nl::Today,
+    /// When today's issue was built (`HH:MM`, course time), if it was.
+    built_at: String,
+    /// When the day's issue is due (`HH:MM`, course time).
+    due_at: String,
+    /// The course's time zone as saved (the form may show another, mistyped).
+    zone: String,
     preview_html: String,
     preview_text: String,
     empty: bool,
@@ -350,11 +363,13 @@ async fn admin_render(
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
     let base = state.base_url.clone();
-    let now = now();
-    let (course, settings, preview, confirmed, (readers, total), (bounces, complaints), issues) = state
+    let now = now(state);
+    let schedule = state.newsletter.settings();
+    let (course, settings, (today, day), preview, confirmed, (readers, total), (bounces, complaints), issues) = state
         .db(move |c| {
             let course = courses::get_course(c, id)?;
             let settings = store::settings(c, id)?;
+            let day = nl::today(c, id, schedule, now)?;
             let preview = nl::preview(c, id, &base, now)?;
             let confirmed = store::count_confirmed(c, id)?;
             let readers = store::list_subscribers(c, id, (page_no - 1) * READERS_PER_PAGE, READERS_PER_PAGE)?;
@@ -364,12 +379,17 @@ async fn admin_render(
                 let counts = store::delivery_counts(c, issue.id)?;
                 issues.push((issue, counts));
             }
-            Ok((course, settings, preview, confirmed, readers, bounces, issues))
+            Ok((course, settings, day, preview, confirmed, readers, bounces, issues))
         })
         .await?;
     let (content, preview_text, preview_html) = preview;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let today = nl::local_day(&settings.time_zone, now).0;
+    let zone = settings.time_zone.clone();
+    let built_at = match &day {
+        nl::Today::WentOut { issue, .. } => nl::local_time(&settings.time_zone, issue.created_at),
+        nl::Today::Empty { at } => nl::local_time(&settings.time_zone, *at),
+        _ => String::new(),
+    };
     render_status(
         &AdminPage {
             page: Page::new(session, format!("{} — newsletter", course.title)),
@@ -377,6 +397,10 @@ async fn admin_render(
             settings: typed.unwrap_or(settings),
             errors,
             today,
+            day,
+            built_at,
+            due_at: format!("{:02}:00", schedule.hour),
+            zone,
             empty: content.is_empty(),
             preview_html,
             preview_text,
@@ -423,7 +447,7 @@ async fn admin_save(
     let id = id.into_inner();
     let webmentions = form.webmentions.is_some();
     let input = nl::SettingsInput { time_zone: form.time_zone.clone(), note: form.note.clone(), webmentions };
-    let now = now();
+    let now = now(&state);
     match state.db(move |c| Ok(nl::save_settings(c, id, &input, now))).await? {
         Ok(()) => {}
         Err(StoreError::Invalid(errors)) => {
@@ -439,7 +463,18 @@ async fn admin_save(
         }
         Err(e) => return Err(e.into()),
     }
-    flash(&session, "Newsletter settings saved.");
+    // A note is for the next issue: say which, so that one written after today's went out
+    // is not mistaken for today's.
+    let schedule = state.newsletter.settings();
+    let (_, day) = state.db(move |c| nl::today(c, id, schedule, now)).await?;
+    flash(
+        &session,
+        if form.note.trim().is_empty() || day.can_send() {
+            "Newsletter settings saved."
+        } else {
+            "Newsletter settings saved. Today's issue has gone out: the note will be in tomorrow's."
+        },
+    );
     Ok(redirect(&format!("/admin/courses/{id}/newsletter")))
 }
 
@@ -450,11 +485,11 @@ async fn admin_send(
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, now) = (id.into_inner(), now());
+    let (id, now) = (id.into_inner(), now(&state));
     let zone = state.db(move |c| store::settings(c, id)).await?.time_zone;
     let date = nl::local_day(&zone, now).0;
     let (d, base) = (date.clone(), state.base_url.clone());
-    let built = state.db(move |c| nl::build_issue(c, id, &d, &base, now)).await?;
+    let built = state.db(move |c| nl::send_requested(c, id, &d, &base, now)).await?;
     state.newsletter.wake.notify_one();
     state.notifier.wake.notify_one();
     flash(
@@ -476,7 +511,7 @@ async fn admin_skip(
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, now) = (id.into_inner(), now());
+    let (id, now) = (id.into_inner(), now(&state));
     let zone = state.db(move |c| store::settings(c, id)).await?.time_zone;
     let date = nl::local_day(&zone, now).0;
     let d = date.clone();
@@ -494,7 +529,7 @@ async fn admin_complaint(
     path: web::Path<(i64, i64)>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    let ((id, reader), now) = (path.into_inner(), now());
+    let ((id, reader), now) = (path.into_inner(), now(&state));
     let recorded = state.db(move |c| nl::complain(c, id, reader, ComplaintSource::Instructor, now)).await?;
     flash(
         &session,

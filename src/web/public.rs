@@ -39,6 +39,14 @@ async fn home(session: Session, state: web::Data<AppState>) -> Result<HttpRespon
 struct CoursePage {
     page: Page,
     outline: Outline,
+    /// The current module (`app::courses::current_module`).
+    current: Option<i64>,
+}
+
+impl CoursePage {
+    fn is_current(&self, module_id: &i64) -> bool {
+        self.current == Some(*module_id)
+    }
 }
 
 async fn course_page(
@@ -47,14 +55,17 @@ async fn course_page(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let slug = slug.into_inner();
-    let outline = state
+    let now = crate::clock::system_now();
+    let timed = state
         .db(move |c| {
             let course = courses::get_course_by_slug(c, &slug)?;
-            courses::outline(c, course.id)
+            crate::app::courses::timed_outline(c, course.id, now)
         })
         .await?;
+    let (outline, current) = (timed.outline, timed.current.map(|(id, _)| id));
     // The page holds the newsletter's subscribe form.
-    let mut res = render(&CoursePage { page: Page::with_form(&session, outline.course.title.clone()), outline })?;
+    let page = Page::with_form(&session, outline.course.title.clone());
+    let mut res = render(&CoursePage { page, outline, current })?;
     let (k, v) = super::webmention_link(&state.base_url);
     res.headers_mut().insert(k, v);
     Ok(res)

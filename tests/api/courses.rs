@@ -307,3 +307,111 @@ async fn uploaded_svg_text_that_cannot_be_drawn_is_reported() {
     let shown = app.get_html(&location(&res)).await;
     assert!(shown.contains("1 text element(s) could not be drawn"), "{shown}");
 }
+
+/// The UTC date `days` from now, `YYYY-MM-DD` (a new course's time zone is UTC).
+fn utc_day(days: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(cairn::clock::system_now() + days * 86_400, 0).unwrap();
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// The modules the course page marks as current, by their titles.
+fn marked_current(page: &str) -> Vec<String> {
+    page.split("<h2>")
+        .skip(1)
+        .filter_map(|rest| {
+            let h2 = &rest[..rest.find("</h2>").unwrap()];
+            h2.strip_suffix(" <span class=\"badge-current\">current module</span>").map(str::to_string)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn start_dates_and_the_named_current_module_mark_the_course_page_and_a_bad_date_is_refused_at_its_field() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Timed Course").await;
+    let week1 = app.create_module(course, "Week 1").await;
+    let week2 = app.create_module(course, "Week 2").await;
+    let week3 = app.create_module(course, "Week 3").await;
+    // No dates yet: the first module is current, never the one added last.
+    let public = app.get_html("/courses/timed-course").await;
+    assert_eq!(marked_current(&public), ["Week 1"], "{public}");
+
+    // A date that does not exist is refused next to its field, and what was typed stays.
+    let form = app.get_html(&format!("/admin/modules/{week2}")).await;
+    assert!(form.contains(r#"name="starts_on" type="date""#), "{form}");
+    let res = app
+        .post_form(
+            &format!("/admin/modules/{week2}"),
+            &[("title", "Week 2"), ("description", ""), ("starts_on", "2026-02-30")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    let field = &page[page.find("id=\"f-starts_on\"").unwrap()..];
+    let field = &field[..field.find("</div>").unwrap()];
+    assert!(field.contains("value=\"2026-02-30\"") && field.contains("aria-invalid=\"true\""), "{field}");
+    assert!(
+        field.contains(r#"<p class="error" id="e-starts_on" role="alert">&#39;2026-02-30&#39; is not a date like"#)
+            || field.contains(r#"<p class="error" id="e-starts_on" role="alert">'2026-02-30' is not a date like"#),
+        "{field}"
+    );
+    assert_eq!(cairn::db::courses::get_module(&mut app.pool.get().unwrap(), week2).unwrap().starts_on, None);
+
+    // Week 1 started a week ago, Week 2 yesterday, Week 3 starts next week: Week 2 is current.
+    for (module, title, day) in
+        [(week1, "Week 1", utc_day(-7)), (week2, "Week 2", utc_day(-1)), (week3, "Week 3", utc_day(7))]
+    {
+        let res = app
+            .post_form(
+                &format!("/admin/modules/{module}"),
+                &[("title", title), ("description", ""), ("starts_on", &day)],
+            )
+            .await;
+        assert_eq!(res.status(), 303, "{title}");
+    }
+    let public = app.get_html("/courses/timed-course").await;
+    assert_eq!(marked_current(&public), ["Week 2"], "{public}");
+    assert!(public.contains(&format!("Starts <time datetime=\"{0}\">{0}</time>", utc_day(7))), "{public}");
+    let admin = app.get_html(&format!("/admin/courses/{course}")).await;
+    assert!(admin.contains("<option value=\"auto\" selected>Automatic: by start dates</option>"), "{admin}");
+    assert!(admin.contains("the current module is <strong>Week 2</strong> (by start dates)"), "{admin}");
+
+    // The instructor names Week 3 (not started yet) as current.
+    let res =
+        app.post_form(&format!("/admin/courses/{course}/current-module"), &[("current_module", "nonsense")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("id=\"e-current_module\""));
+    let res = app
+        .post_form(&format!("/admin/courses/{course}/current-module"), &[("current_module", &week3.to_string())])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(marked_current(&app.get_html("/courses/timed-course").await), ["Week 3"]);
+    let admin = app.get_html(&format!("/admin/courses/{course}")).await;
+    assert!(admin.contains(&format!("<option value=\"{week3}\" selected>Week 3</option>")), "{admin}");
+    assert!(admin.contains("<strong>Week 3</strong> (chosen by you)"), "{admin}");
+
+    // Taken out of the course, it is no longer current: back to start dates.
+    assert_eq!(app.post_form(&format!("/admin/courses/{course}/modules/{week3}/detach"), &[]).await.status(), 303);
+    assert_eq!(marked_current(&app.get_html("/courses/timed-course").await), ["Week 2"]);
+    let outline = cairn::db::courses::outline(&mut app.pool.get().unwrap(), course).unwrap();
+    assert_eq!(outline.current_module_id, None);
+    // A module of another course cannot be named.
+    let res = app
+        .post_form(&format!("/admin/courses/{course}/current-module"), &[("current_module", &week3.to_string())])
+        .await;
+    assert_eq!(res.status(), 404);
+
+    // A module added with a start date: refused next to the field when the date is wrong; of two
+    // modules starting the same day, the later in the course's order is current.
+    let create = format!("/admin/courses/{course}/modules");
+    let res = app.post_form(&create, &[("title", "Week 4"), ("description", ""), ("starts_on", "1 Dec 2026")]).await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(r#"<p class="error" id="me-starts_on" role="alert">"#), "{page}");
+    assert!(page.contains(r#"value="1 Dec 2026""#), "what was typed stays: {page}");
+    let yesterday = utc_day(-1);
+    let res = app.post_form(&create, &[("title", "Week 4"), ("description", ""), ("starts_on", &yesterday)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(marked_current(&app.get_html("/courses/timed-course").await), ["Week 4"]);
+}

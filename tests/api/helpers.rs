@@ -74,7 +74,13 @@ pub async fn start(data_dir: &Path) -> TestApp {
 }
 
 pub async fn start_with(s: &Settings) -> TestApp {
-    let app = Application::build(s).expect("build app");
+    start_with_clock(s, cairn::clock::Clock::system()).await
+}
+
+/// Starts a server whose background jobs and newsletter pages read the time from `clock`.
+pub async fn start_with_clock(s: &Settings, clock: cairn::clock::Clock) -> TestApp {
+    let pool = cairn::startup::open_store(s).expect("open store");
+    let app = Application::build_with_clock(s, pool, clock).expect("build app");
     let address = app.base_url().to_string();
     let pool = app.pool();
     let handle = app.handle();

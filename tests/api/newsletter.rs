@@ -514,6 +514,21 @@ async fn the_archive_pages_are_valid_html_and_accessible_in_a_real_browser() {
         let problems = browser.execute(AUDIT, vec![]).await.unwrap();
         assert_eq!(problems, serde_json::json!([]), "{path}");
     }
+    // The preview of the next issue fills the content column and is tall enough to read.
+    browser.set_window_size(1280, 900).await.unwrap();
+    browser.goto(&app.url(&format!("/admin/courses/{course}/newsletter"))).await.unwrap();
+    let size = browser
+        .execute(
+            "const f = document.querySelector('iframe.preview'); const r = f.getBoundingClientRect(); \
+             return [r.width, r.height, f.parentElement.getBoundingClientRect().width, f.title];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (width, height, column) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap(), size[2].as_f64().unwrap());
+    assert!(width >= 600.0 && width >= column - 2.0, "the preview is {width} px wide in a {column} px column");
+    assert!(height >= 400.0, "the preview is {height} px tall");
+    assert!(size[3].as_str().unwrap().starts_with("Preview of the next issue"), "{size:?}");
     browser.close().await.unwrap();
 }
 
@@ -772,4 +787,183 @@ async fn housekeeping_deletes_sign_ups_whose_confirmation_link_expired_with_thei
     assert!(cairn::db::outbox::for_newsletter_reader(&mut app.pool.get().unwrap(), expired).unwrap().is_empty());
     let kept = store::subscriber(&mut app.pool.get().unwrap(), waiting).unwrap();
     assert_eq!(kept.status, store::SubscriberStatus::Pending, "a link still valid is kept");
+}
+
+/// The issue of `date` as mailed to `to`, quoted-printable soft breaks undone.
+fn issue_mail(mails: &[String], to: &str, date: &str) -> Option<String> {
+    mails_to(mails, to, "E-Learning 3.0")
+        .into_iter()
+        .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+        .find(|m| m.contains(&format!("/newsletter/{date}")))
+}
+
+#[tokio::test]
+async fn start_dates_and_the_named_current_module_drive_this_module_in_a_sent_newsletter() {
+    let sink = SmtpSink::start().await;
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, smtp_to(&sink)).await;
+    let course = course_id(&app);
+    let module = |title: &str| {
+        let outline = cairn::db::courses::outline(&mut app.pool.get().unwrap(), course).unwrap();
+        outline.modules.into_iter().find(|m| m.module.title == title).unwrap().module
+    };
+    // The demo course's nine modules, Data first and Conclusion last: Cloud starts on
+    // 2026-11-20, Graph on 2026-12-20, the others have no date.
+    for (title, day) in [("Cloud", "2026-11-20"), ("Graph", "2026-12-20")] {
+        let m = module(title);
+        let form =
+            cairn::app::courses::ModuleForm { title: m.title, description: m.description, starts_on: day.into() };
+        cairn::app::courses::update_module(&mut app.pool.get().unwrap(), m.id, &form, 0).unwrap();
+    }
+    store::import(&mut app.pool.get().unwrap(), course, "reader@example.edu", "", 0).unwrap();
+    let mut settings = crate::helpers::settings(&app.data_dir);
+    smtp_to(&sink)(&mut settings);
+    let mailer = cairn::email::Mailer::new(&settings.mail, &app.data_dir).unwrap();
+    let sender = nl::Newsletter::new(app.pool.clone(), mailer, app.address.clone(), settings.newsletter);
+    let send = |date: &'static str, note: &'static str| {
+        let sender = sender.clone();
+        let pool = app.pool.clone();
+        async move {
+            store::save_settings(&mut pool.get().unwrap(), course, "UTC", note, true, 0).unwrap();
+            let built = sender.send_now(course, date, cairn::clock::system_now()).await.unwrap();
+            assert!(matches!(built, nl::Built::Queued { readers: 1, .. }), "{date}: {built:?}");
+        }
+    };
+
+    // Before any start date: the first module, not the one added last.
+    send("2026-11-10", "One").await;
+    let mails = wait_until(&sink, 20, |m| issue_mail(m, "reader@example.edu", "2026-11-10").is_some()).await;
+    let mail = issue_mail(&mails, "reader@example.edu", "2026-11-10").unwrap();
+    assert!(mail.contains("This module: Data") && !mail.contains("This module: Conclusion"), "{mail}");
+    // On 2026-12-01, Cloud has started and Graph has not.
+    send("2026-12-01", "Two").await;
+    let mails = wait_until(&sink, 20, |m| issue_mail(m, "reader@example.edu", "2026-12-01").is_some()).await;
+    let mail = issue_mail(&mails, "reader@example.edu", "2026-12-01").unwrap();
+    assert!(mail.contains("This module: Cloud") && mail.contains("/tasks/el30-cloud"), "{mail}");
+
+    // The instructor names Identity on the course's page: it is "This module" whatever the dates.
+    app.login().await;
+    let identity = module("Identity").id;
+    let res = app
+        .post_form(&format!("/admin/courses/{course}/current-module"), &[("current_module", &identity.to_string())])
+        .await;
+    assert_eq!(res.status(), 303);
+    send("2026-12-02", "Three").await;
+    let mails = wait_until(&sink, 20, |m| issue_mail(m, "reader@example.edu", "2026-12-02").is_some()).await;
+    let mail = issue_mail(&mails, "reader@example.edu", "2026-12-02").unwrap();
+    assert!(mail.contains("This module: Identity") && !mail.contains("This module: Cloud"), "{mail}");
+    let page = app.get_html(&format!("/courses/{SLUG}/newsletter/2026-12-02")).await;
+    assert!(page.contains("This module: Identity"), "the archived issue keeps it: {page}");
+}
+
+/// Midnight UTC starting 2026-12-01.
+const DEC_1: i64 = 1_796_083_200;
+
+#[tokio::test]
+async fn the_first_issue_waits_for_the_day_after_the_first_reader_unless_the_instructor_sends_it_now() {
+    let sink = SmtpSink::start().await;
+    let (clock, hand) = cairn::clock::Clock::manual(DEC_1 + 6 * 3600);
+    let temp = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::settings(temp.path());
+    smtp_to(&sink)(&mut settings);
+    // The scheduler runs in the server, as in production, from 07:00.
+    settings.newsletter.hour = 7;
+    settings.newsletter.enabled = true;
+    let app = crate::helpers::start_with_clock(&settings, clock.clone()).await;
+    {
+        let mut c = app.pool.get().unwrap();
+        let now = cairn::clock::system_now();
+        cairn::app::instructors::create(&mut c, crate::helpers::EMAIL, crate::helpers::PASSWORD, now).unwrap();
+        cairn::demo::seed(&mut c).unwrap();
+    }
+    let course = course_id(&app);
+    // The server's scheduling pass, run here at known times on the same store and clock.
+    let mailer = cairn::email::Mailer::new(&settings.mail, &app.data_dir).unwrap();
+    let scheduler =
+        nl::Newsletter::with_clock(app.pool.clone(), mailer, app.address.clone(), settings.newsletter, clock.clone());
+
+    // 06:00 on 2026-12-01: the course's first reader subscribes and confirms.
+    assert_eq!(subscribe(&app, "ada@example.edu").await.status(), 200);
+    let mails =
+        wait_until(&sink, 10, |m| !mails_to(m, "ada@example.edu", "Confirm your subscription").is_empty()).await;
+    let link =
+        link_in(mails_to(&mails, "ada@example.edu", "Confirm your subscription")[0], &app.url("/newsletter/confirm/"));
+    assert_eq!(crate::join::confirm_through_page(&client(), &link).await.status(), 200);
+    assert_eq!(store::count_confirmed(&mut app.pool.get().unwrap(), course).unwrap(), 1);
+
+    // 07:30, past the hour: no issue goes out by itself on the first reader's day.
+    hand.set(DEC_1 + 7 * 3600 + 1800);
+    assert_eq!(scheduler.schedule(clock.now()).await.unwrap(), 0);
+    assert!(store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-01").unwrap().is_none());
+    app.login().await;
+    let admin = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    assert!(admin.contains("Today's issue will not go out because the first reader arrived today"), "{admin}");
+
+    // The instructor writes a note for today's issue and sends it now.
+    let settings_page = format!("/admin/courses/{course}/newsletter");
+    let fields = |note: &'static str| [("note", note), ("time_zone", "UTC"), ("webmentions", "on")];
+    assert_eq!(app.post_form(&settings_page, &fields("Welcome, Ada")).await.status(), 303);
+    assert_eq!(app.post_form(&format!("/admin/courses/{course}/newsletter/send"), &[]).await.status(), 303);
+    let mails = wait_until(&sink, 20, |m| issue_mail(m, "ada@example.edu", "2026-12-01").is_some()).await;
+    assert!(issue_mail(&mails, "ada@example.edu", "2026-12-01").unwrap().contains("Welcome, Ada"));
+    let admin = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    let line = format!(
+        "Today's issue went out at 07:30 UTC to 1 reader — <a href=\"/courses/{SLUG}/newsletter/2026-12-01\">view it</a>."
+    );
+    assert!(admin.contains(&line), "{admin}");
+    assert!(admin.contains("tomorrow&#39;s, as today&#39;s has gone out"), "a note now waits for tomorrow: {admin}");
+    assert_eq!(app.get(&format!("/courses/{SLUG}/newsletter/2026-12-01")).await.status(), 200, "the link works");
+    // Today's issue went out: a second "Send now" sends nothing.
+    assert_eq!(app.post_form(&format!("/admin/courses/{course}/newsletter/send"), &[]).await.status(), 303);
+    assert!(app.get_html(&format!("/admin/courses/{course}/newsletter")).await.contains("not sent twice"));
+
+    // A note for tomorrow, then 07:05 on 2026-12-02: the day's issue goes out on schedule.
+    assert_eq!(app.post_form(&settings_page, &fields("Day two")).await.status(), 303);
+    let admin = app.get_html(&settings_page).await;
+    assert!(admin.contains("Today&#39;s issue has gone out: the note will be in tomorrow&#39;s."), "{admin}");
+    hand.set(DEC_1 + 86_400 + 7 * 3600 + 300);
+    scheduler.schedule(clock.now()).await.unwrap();
+    let issue = store::issue_on(&mut app.pool.get().unwrap(), course, "2026-12-02").unwrap();
+    assert_eq!(
+        issue.map(|i| i.status),
+        Some(store::IssueStatus::Sent),
+        "built by the scheduler (here or in the server)"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mail = loop {
+        scheduler.deliver_due().await.unwrap();
+        if let Some(mail) = issue_mail(&sink.messages(), "ada@example.edu", "2026-12-02") {
+            break mail;
+        }
+        assert!(Instant::now() < deadline, "the second day's issue never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(mail.contains("Day two"), "{mail}");
+    assert_eq!(mails_to(&sink.messages(), "ada@example.edu", "E-Learning 3.0").len(), 2, "one issue a day");
+}
+
+#[tokio::test]
+async fn send_now_sends_a_day_the_scheduler_found_empty_once_a_note_is_written() {
+    let server = crate::feedserver::FeedServer::start().await;
+    let app = crate::harvest::app_for(&server, |_| {}).await;
+    let course = course_id(&app);
+    store::import(&mut app.pool.get().unwrap(), course, "reader@example.edu", "", 0).unwrap();
+    let now = cairn::clock::system_now();
+    let date = nl::local_day("UTC", now).0;
+    // The scheduler found nothing new and no note.
+    let built = nl::build_issue(&mut app.pool.get().unwrap(), course, &date, &app.address, now).unwrap();
+    assert!(matches!(built, nl::Built::Empty), "{built:?}");
+    app.login().await;
+    let admin = app.get_html(&format!("/admin/courses/{course}/newsletter")).await;
+    assert!(admin.contains("Today's issue has not gone out: at"), "{admin}");
+    // The note written since goes in today's issue, not tomorrow's.
+    let res = app
+        .post_form(&format!("/admin/courses/{course}/newsletter"), &[("note", "Late news"), ("time_zone", "UTC")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.post_form(&format!("/admin/courses/{course}/newsletter/send"), &[]).await.status(), 303);
+    let issue = store::issue_on(&mut app.pool.get().unwrap(), course, &date).unwrap().unwrap();
+    assert_eq!(issue.status, store::IssueStatus::Sent);
+    assert!(nl::parse_content(&issue).unwrap().note.contains("Late news"));
+    assert_eq!(store::settings(&mut app.pool.get().unwrap(), course).unwrap().note, "", "the issue took the note");
 }

@@ -32,8 +32,11 @@ pub fn gather(conn: &mut SqliteConnection, course_id: i64, date: &str, now: i64)
     if !untied.is_empty() {
         groups.push(Group { task: None, posts: untied });
     }
-    let module = store::current_module(conn, course_id)?
-        .map(|(title, tasks)| ModuleTasks { title, tasks: tasks.iter().map(task_ref).collect() });
+    // "This module": the course's current module on the issue's date, by the course page's rule.
+    let outline = crate::db::courses::outline(conn, course_id)?;
+    let module = crate::app::courses::current_module(&outline, date)
+        .and_then(|(i, _)| outline.modules.get(i))
+        .map(|m| ModuleTasks { title: m.module.title.clone(), tasks: m.tasks.iter().map(task_ref).collect() });
     let badges = store::badge_counts(conn, course_id, since, now)?
         .into_iter()
         .map(|t| BadgeCount { title: t.title, count: t.count, names: t.names })
@@ -91,9 +94,48 @@ pub fn build_issue(
     if let Some(existing) = store::issue_on(conn, course_id, date)? {
         return Ok(Built::Exists(existing));
     }
+    build(conn, course_id, date, base, now, true)
+}
+
+/// The instructor's "Send now" (and `cairn newsletter send`): builds and queues the course's
+/// issue for `date` whenever that day's issue has not gone out — also on the day the first
+/// reader arrived (when the scheduler waits), after the scheduler found the day empty (a note
+/// written since goes in this issue, not the next) and on a skipped day. A day whose issue went
+/// out is never sent twice ([`Built::Exists`]).
+pub fn send_requested(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    date: &str,
+    base: &str,
+    now: i64,
+) -> StoreResult<Built> {
+    if let Some(existing) = store::issue_on(conn, course_id, date)? {
+        if existing.status == IssueStatus::Sent {
+            return Ok(Built::Exists(existing));
+        }
+        // An empty or skipped day has no copies: it is built again, from the same start.
+        store::discard_unsent(conn, existing.id)?;
+    }
+    build(conn, course_id, date, base, now, false)
+}
+
+/// The local date (`YYYY-MM-DD`, in `zone`) on which the course's first reader confirmed.
+pub fn first_reader_day(conn: &mut SqliteConnection, course_id: i64, zone: &str) -> StoreResult<Option<String>> {
+    Ok(store::first_confirmed_at(conn, course_id)?.map(|at| local_day(zone, at).0))
+}
+
+/// Builds and stores a day's issue; `honour_skip` is false when the instructor asked for it.
+fn build(
+    conn: &mut SqliteConnection,
+    course_id: i64,
+    date: &str,
+    base: &str,
+    now: i64,
+    honour_skip: bool,
+) -> StoreResult<Built> {
     let settings = store::settings(conn, course_id)?;
     let (content, since) = gather(conn, course_id, date, now)?;
-    let skipped = settings.skip_date.as_deref() == Some(date);
+    let skipped = honour_skip && settings.skip_date.as_deref() == Some(date);
     let status = if skipped {
         IssueStatus::Skipped
     } else if content.is_empty() {

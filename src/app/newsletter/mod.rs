@@ -6,13 +6,15 @@
 //! at the configured pace, so a crash resumes where it stopped without sending a copy twice.
 //!
 //! Here: the rules and their errors. [`issues`] builds and reads issues, [`readers`] holds the
-//! readers' use cases, [`time`] the course's local day and [`schedule`] the job; what an issue
-//! holds, its mails and the sender are in [`crate::notify::newsletter`].
+//! readers' use cases, [`time`] the course's local day, [`schedule`] the job and [`today`]
+//! where the day's issue stands; what an issue holds, its mails and the sender are in
+//! [`crate::notify::newsletter`].
 
 pub mod issues;
 pub mod readers;
 pub mod schedule;
 pub mod time;
+pub mod today;
 
 pub use crate::notify::newsletter::{
     BadgeCount, CONCURRENCY, CONFIRM_SECS, Content, Group, IssueHtml, IssueText, LEASE_SECS, Links, ModuleTasks,
@@ -23,6 +25,7 @@ pub use issues::*;
 pub use readers::*;
 pub use schedule::*;
 pub use time::*;
+pub use today::*;
 
 use crate::db::StoreError;
 use crate::domain::FieldErrors;

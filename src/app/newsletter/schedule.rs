@@ -41,7 +41,9 @@ impl Newsletter {
     }
 
     /// Builds the day's issue of every course whose local hour has reached `[newsletter] hour`
-    /// and that has none for its local date yet.
+    /// and that has none for its local date yet. A course whose first reader arrived that day
+    /// waits for the next: its first issue goes out on the day it appears only when the
+    /// instructor asks ("Send now").
     pub async fn schedule(&self, now: i64) -> StoreResult<usize> {
         let (hour, base) = (self.settings.hour, self.base.clone());
         let built = crate::db::run(&self.pool, move |c| {
@@ -49,6 +51,9 @@ impl Newsletter {
             for (course, zone) in store::courses_with_readers(c)? {
                 let (date, local_hour) = local_day(&zone, now);
                 if local_hour < hour || store::issue_on(c, course, &date)?.is_some() {
+                    continue;
+                }
+                if first_reader_day(c, course, &zone)?.as_deref() == Some(date.as_str()) {
                     continue;
                 }
                 if matches!(build_issue(c, course, &date, &base, now)?, Built::Queued { .. }) {
@@ -75,11 +80,22 @@ impl Newsletter {
         self.sender.deliver_due().await
     }
 
-    /// Builds (once) and sends the course's issue for a local date now, as the scheduler
-    /// would, then sends every copy that is due; for the command line and "send now".
+    /// The time by this newsletter's clock (the application's).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The schedule and pace it runs with.
+    pub fn settings(&self) -> NewsletterSettings {
+        self.settings
+    }
+
+    /// Builds and sends the course's issue for a local date now, unless that day's issue
+    /// already went out ([`send_requested`]), then sends every copy that is due; for the
+    /// command line.
     pub async fn send_now(&self, course_id: i64, date: &str, now: i64) -> StoreResult<Built> {
         let (date, base) = (date.to_string(), self.base.clone());
-        let built = crate::db::run(&self.pool, move |c| build_issue(c, course_id, &date, &base, now)).await?;
+        let built = crate::db::run(&self.pool, move |c| send_requested(c, course_id, &date, &base, now)).await?;
         while self.deliver_due().await? > 0 {}
         Ok(built)
     }

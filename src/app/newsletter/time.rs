@@ -15,6 +15,14 @@ pub fn local_day(zone: &str, now: i64) -> (String, u32) {
     (format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()), t.hour())
 }
 
+/// The local time of day (`HH:MM`) at `at` in `zone` (UTC when the name is unknown).
+pub fn local_time(zone: &str, at: i64) -> String {
+    let tz = parse_zone(zone).unwrap_or(chrono_tz::UTC);
+    let utc = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default().naive_utc();
+    let t = tz.from_utc_datetime(&utc);
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
 /// A date as typed (`YYYY-MM-DD`), checked.
 pub fn parse_date(raw: &str) -> Result<String, String> {
     chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
@@ -33,6 +41,7 @@ mod tests {
         assert_eq!(local_day("UTC", t), ("2026-12-01".to_string(), 23));
         assert_eq!(local_day("Europe/Paris", t), ("2026-12-02".to_string(), 0));
         assert_eq!(local_day("America/New_York", t).0, "2026-12-01");
+        assert_eq!((local_time("UTC", t), local_time("Europe/Paris", t)), ("23:30".into(), "00:30".into()));
         assert!(parse_zone("Mars/Olympus").is_err());
         assert_eq!(parse_date("2026-1-5").unwrap(), "2026-01-05");
         assert!(parse_date("yesterday").is_err());

@@ -1,4 +1,4 @@
-//! What an issue holds: the course's Tasks and current module, the posts harvested in its
+//! What an issue holds: the course's Tasks, the posts harvested in its
 //! window and the badges awarded in it.
 
 use diesel::prelude::*;
@@ -39,19 +39,6 @@ pub fn course_tasks(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<
         .order((course_modules::position, module_tasks::position, tasks::id))
         .select(Task::as_select())
         .load(conn)?)
-}
-
-/// The Tasks of the course's current module: the module most recently added to the course.
-pub fn current_module(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Option<(String, Vec<Task>)>> {
-    let module: Option<(i64, String)> = course_modules::table
-        .inner_join(modules::table)
-        .filter(course_modules::course_id.eq(course_id))
-        .order((modules::created_at.desc(), modules::id.desc()))
-        .select((modules::id, modules::title))
-        .first(conn)
-        .optional()?;
-    let Some((id, title)) = module else { return Ok(None) };
-    Ok(Some((title, crate::db::courses::tasks_of_module(conn, id)?)))
 }
 
 /// Posts harvested in `(since, until]` that are tied to one of the course's Tasks, or come from

@@ -24,6 +24,16 @@ pub fn issue_on(conn: &mut SqliteConnection, course_id: i64, date: &str) -> Stor
         .optional()?)
 }
 
+/// Deletes a day's issue that did not go out (empty or skipped: it has no copies and no
+/// Webmentions), so that the instructor's "Send now" can build the day again; a sent issue
+/// is never deleted. Whether one was deleted.
+pub fn discard_unsent(conn: &mut SqliteConnection, issue_id: i64) -> StoreResult<bool> {
+    let n =
+        diesel::delete(newsletter_issues::table.find(issue_id).filter(newsletter_issues::status.ne(IssueStatus::Sent)))
+            .execute(conn)?;
+    Ok(n > 0)
+}
+
 /// A new issue row. Returned `None` when the date already has one (another process built it).
 pub struct NewIssue<'a> {
     pub course_id: i64,

@@ -165,6 +165,15 @@ pub fn set_skip(conn: &mut SqliteConnection, course_id: i64, date: Option<&str>,
     Ok(())
 }
 
+/// When the course's first reader confirmed (Unix seconds), of those who ever did; `None`
+/// before anyone has.
+pub fn first_confirmed_at(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Option<i64>> {
+    Ok(newsletter_subscribers::table
+        .filter(newsletter_subscribers::course_id.eq(course_id))
+        .select(diesel::dsl::min(newsletter_subscribers::confirmed_at))
+        .first(conn)?)
+}
+
 /// Every course id with its settings, for the scheduler.
 pub fn courses_with_readers(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64, String)>> {
     let ids: Vec<i64> = newsletter_subscribers::table

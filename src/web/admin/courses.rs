@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::{DashboardPage, MoveForm, form_errors};
-use crate::app::courses::{self as authoring, TitledForm};
+use crate::app::courses::{self as authoring, CurrentBy, TitledForm};
 use crate::db::courses::{self, Module, Outline};
 use crate::domain::FieldErrors;
 use crate::web::auth::{CsrfForm, SignedIn, flash};
@@ -44,13 +44,39 @@ pub(super) struct CourseEditPage {
     pub(super) back: String,
     pub(super) form: TitledForm,
     pub(super) errors: FieldErrors,
-    pub(super) module_form: TitledForm,
+    pub(super) module_form: authoring::ModuleForm,
     pub(super) module_errors: FieldErrors,
+    /// The course's local date and time zone, and its current module with how it was chosen.
+    pub(super) today: String,
+    pub(super) time_zone: String,
+    pub(super) current: Option<(i64, CurrentBy)>,
+    pub(super) current_errors: FieldErrors,
+}
+
+impl CourseEditPage {
+    fn is_current(&self, module_id: &i64) -> bool {
+        self.current.is_some_and(|(id, _)| id == *module_id)
+    }
+
+    /// Whether the instructor named `module_id` as the current module.
+    fn is_named(&self, module_id: &i64) -> bool {
+        self.outline.current_module_id == Some(*module_id)
+    }
+
+    /// The current module's title and how it was chosen, for the page.
+    fn current_line(&self) -> Option<(String, &'static str)> {
+        let (id, by) = self.current?;
+        let module = self.outline.modules.iter().find(|m| m.module.id == id)?;
+        Some((module.module.title.clone(), by.describe()))
+    }
 }
 
 impl CourseEditPage {
     pub(super) async fn load(state: &AppState, session: &Session, id: i64) -> Result<CourseEditPage, AppError> {
-        let (outline, all) = state.db(move |c| Ok((courses::outline(c, id)?, courses::list_modules(c)?))).await?;
+        let now = crate::clock::system_now();
+        let (timed, all) =
+            state.db(move |c| Ok((authoring::timed_outline(c, id, now)?, courses::list_modules(c)?))).await?;
+        let authoring::TimedOutline { outline, today, time_zone, current } = timed;
         let other_modules = all.into_iter().filter(|m| !outline.modules.iter().any(|o| o.module.id == m.id)).collect();
         let form = TitledForm { title: outline.course.title.clone(), description: outline.course.description.clone() };
         Ok(CourseEditPage {
@@ -60,8 +86,12 @@ impl CourseEditPage {
             other_modules,
             form,
             errors: FieldErrors::new(),
-            module_form: TitledForm::default(),
+            module_form: authoring::ModuleForm::default(),
             module_errors: FieldErrors::new(),
+            today,
+            time_zone,
+            current,
+            current_errors: FieldErrors::new(),
         })
     }
 }
@@ -120,4 +150,42 @@ pub(super) async fn course_move(
     let id = *id;
     state.db(move |c| authoring::move_course(c, id, form.dir)).await?;
     Ok(redirect("/admin"))
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct CurrentModuleForm {
+    /// A module id of the course, or `auto` for "by start dates".
+    #[serde(default)]
+    current_module: String,
+}
+
+/// Names the course's current module, or goes back to start dates.
+pub(super) async fn course_current_module(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<CurrentModuleForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = *id;
+    let choice = form.current_module.clone();
+    let now = crate::clock::system_now();
+    match form_errors(state.db(move |c| authoring::choose_current_module(c, id, &choice, now)).await)? {
+        Ok(()) => {
+            flash(
+                &session,
+                if matches!(form.current_module.trim(), "" | "auto") {
+                    "The current module now follows the modules' start dates."
+                } else {
+                    "Current module saved."
+                },
+            );
+            Ok(redirect(&format!("/admin/courses/{id}#current-module")))
+        }
+        Err(errors) => {
+            let mut page = CourseEditPage::load(&state, &session, id).await?;
+            page.current_errors = errors;
+            render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
 }

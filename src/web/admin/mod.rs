@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/courses/{id}", web::post().to(courses::course_update))
         .route("/admin/courses/{id}/delete", web::post().to(courses::course_delete))
         .route("/admin/courses/{id}/move", web::post().to(courses::course_move))
+        .route("/admin/courses/{id}/current-module", web::post().to(courses::course_current_module))
         .route("/admin/courses/{id}/modules", web::post().to(modules::module_create))
         .route("/admin/courses/{id}/modules/attach", web::post().to(modules::module_attach))
         .route("/admin/courses/{id}/modules/{mid}/move", web::post().to(modules::module_move))

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{MoveForm, form_errors};
-use crate::app::courses::{self as authoring, TitledForm};
+use crate::app::courses::{self as authoring, ModuleForm};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::domain::FieldErrors;
 use crate::web::auth::{CsrfForm, SignedIn, flash};
@@ -19,11 +19,11 @@ pub(super) async fn module_create(
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    CsrfForm(form): CsrfForm<TitledForm>,
+    CsrfForm(form): CsrfForm<ModuleForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let f = form.clone();
-    match form_errors(state.db(move |c| authoring::create_module(c, id, &f, crate::clock::system_now())).await)? {
+    match form_errors(state.db(move |c| authoring::create_dated_module(c, id, &f, crate::clock::system_now())).await)? {
         Ok(module) => {
             flash(&session, format!("Added the module \u{201c}{}\u{201d}.", module.title));
             Ok(redirect(&format!("/admin/courses/{id}#modules")))
@@ -89,7 +89,7 @@ pub(super) struct ModuleEditPage {
     outline_tasks: Vec<Task>,
     other_tasks: Vec<Task>,
     back: String,
-    form: TitledForm,
+    form: ModuleForm,
     errors: FieldErrors,
 }
 
@@ -104,7 +104,7 @@ impl ModuleEditPage {
             })
             .await?;
         let other_tasks = all.into_iter().filter(|t| !tasks.iter().any(|o| o.id == t.id)).collect();
-        let form = TitledForm { title: module.title.clone(), description: module.description.clone() };
+        let form = ModuleForm::of(&module);
         Ok(ModuleEditPage {
             page: Page::new(session, format!("Edit {}", module.title)),
             back: format!("/admin/modules/{mid}"),
@@ -132,7 +132,7 @@ pub(super) async fn module_update(
     session: Session,
     state: web::Data<AppState>,
     mid: web::Path<i64>,
-    CsrfForm(form): CsrfForm<TitledForm>,
+    CsrfForm(form): CsrfForm<ModuleForm>,
 ) -> Result<HttpResponse, AppError> {
     let mid = *mid;
     let f = form.clone();
