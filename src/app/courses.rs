@@ -8,6 +8,7 @@
 
 use diesel::SqliteConnection;
 
+use crate::app::access::{Actor, Role};
 use crate::badges::art::Artwork;
 use crate::db::courses::{self, Course, ImageChange, Module, NewTask, Outline, StoredImage, Task};
 use crate::db::{StoreError, StoreResult, write_tx};
@@ -516,4 +517,55 @@ mod tests {
         let again = courses::get_task(&mut c, first.id).unwrap();
         assert_eq!((again.updated_at, again.expires_days), (40, None));
     }
+}
+
+/// What an authoring change touches, and so which role it needs.
+#[derive(Debug, Clone, Copy)]
+pub enum Edit {
+    /// Creating, deleting or reordering courses: an institution admin.
+    Courses,
+    /// A course's title, description and current module: its owner.
+    Course(i64),
+    /// A course's modules (adding, ordering, taking out): its editors.
+    CourseModules(i64),
+    /// A module and its tasks: an editor of a course that includes it.
+    Module(i64),
+    /// A task and its badge: an editor of a course that includes it.
+    Task(i64),
+}
+
+/// Refuses unless `actor` may make `edit`; returns the course it counts for (for the audit
+/// trail).
+pub fn may_edit(conn: &mut SqliteConnection, actor: &Actor, edit: Edit) -> StoreResult<Option<i64>> {
+    match edit {
+        Edit::Courses => actor.require_admin("create, delete or reorder courses").map(|()| None),
+        Edit::Course(id) => actor.require_course(conn, id, Role::Owner, "change the course").map(|()| Some(id)),
+        Edit::CourseModules(id) => {
+            actor.require_course(conn, id, Role::Editor, "change the course's modules").map(|()| Some(id))
+        }
+        Edit::Module(id) => {
+            actor.require_module(conn, id, Role::Editor, "edit this module and its tasks")?;
+            Ok(courses::courses_of_module(conn, id)?.first().map(|c| c.id))
+        }
+        Edit::Task(id) => actor.require_task(conn, id, Role::Editor, "edit this task and its badge"),
+    }
+}
+
+/// Makes an authoring change as `actor`: the role checked first, then `change` and its audit
+/// event (`action`, `subject`) in one write transaction.
+pub fn edit_as<T>(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    edit: Edit,
+    action: &str,
+    subject: &str,
+    now: i64,
+    change: impl FnOnce(&mut SqliteConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let course = may_edit(conn, actor, edit)?;
+    write_tx(conn, |c| {
+        let out = change(c)?;
+        crate::app::audit::record(c, actor, action, course, subject, "", now)?;
+        Ok(out)
+    })
 }

@@ -6,21 +6,30 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::{DashboardPage, MoveForm, form_errors};
-use crate::app::courses::{self as authoring, CurrentBy, TitledForm};
+use crate::app::courses::{self as authoring, CurrentBy, Edit, TitledForm};
 use crate::db::courses::{self, Module, Outline};
 use crate::domain::FieldErrors;
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render, render_status};
 
 pub(super) async fn course_create(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<TitledForm>,
 ) -> Result<HttpResponse, AppError> {
     let f = form.clone();
-    match form_errors(state.db(move |c| authoring::create_course(c, &f, crate::clock::system_now())).await)? {
+    match form_errors(
+        state
+            .db(move |c| {
+                let now = crate::clock::system_now();
+                authoring::edit_as(c, &who.0, Edit::Courses, "course.create", &f.title.clone(), now, |c| {
+                    authoring::create_course(c, &f, now)
+                })
+            })
+            .await,
+    )? {
         Ok(course) => {
             flash(&session, format!("Created the course \u{201c}{}\u{201d}.", course.title));
             Ok(redirect(&format!("/admin/courses/{}", course.id)))
@@ -97,16 +106,18 @@ impl CourseEditPage {
 }
 
 pub(super) async fn course_edit(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    render(&CourseEditPage::load(&state, &session, *id).await?)
+    let (id, actor) = (*id, who.0);
+    state.db(move |c| authoring::may_edit(c, &actor, Edit::CourseModules(id))).await?;
+    render(&CourseEditPage::load(&state, &session, id).await?)
 }
 
 pub(super) async fn course_update(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -114,7 +125,16 @@ pub(super) async fn course_update(
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let f = form.clone();
-    match form_errors(state.db(move |c| authoring::update_course(c, id, &f, crate::clock::system_now())).await)? {
+    match form_errors(
+        state
+            .db(move |c| {
+                let now = crate::clock::system_now();
+                authoring::edit_as(c, &who.0, Edit::Course(id), "course.update", &f.title.clone(), now, |c| {
+                    authoring::update_course(c, id, &f, now)
+                })
+            })
+            .await,
+    )? {
         Ok(()) => {
             flash(&session, "Course saved.");
             Ok(redirect(&format!("/admin/courses/{id}")))
@@ -129,26 +149,38 @@ pub(super) async fn course_update(
 }
 
 pub(super) async fn course_delete(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    state.db(move |c| authoring::delete_course(c, id)).await?;
+    state
+        .db(move |c| {
+            let now = crate::clock::system_now();
+            authoring::edit_as(c, &who.0, Edit::Courses, "course.delete", &id.to_string(), now, |c| {
+                authoring::delete_course(c, id)
+            })
+        })
+        .await?;
     flash(&session, "Course deleted.");
     Ok(redirect("/admin"))
 }
 
 pub(super) async fn course_move(
-    _: SignedIn,
+    who: Acting,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    state.db(move |c| authoring::move_course(c, id, form.dir)).await?;
+    state
+        .db(move |c| {
+            authoring::may_edit(c, &who.0, Edit::Courses)?;
+            authoring::move_course(c, id, form.dir)
+        })
+        .await?;
     Ok(redirect("/admin"))
 }
 
@@ -161,7 +193,7 @@ pub(super) struct CurrentModuleForm {
 
 /// Names the course's current module, or goes back to start dates.
 pub(super) async fn course_current_module(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -170,7 +202,15 @@ pub(super) async fn course_current_module(
     let id = *id;
     let choice = form.current_module.clone();
     let now = crate::clock::system_now();
-    match form_errors(state.db(move |c| authoring::choose_current_module(c, id, &choice, now)).await)? {
+    match form_errors(
+        state
+            .db(move |c| {
+                authoring::edit_as(c, &who.0, Edit::Course(id), "course.update", "current module", now, |c| {
+                    authoring::choose_current_module(c, id, &choice, now)
+                })
+            })
+            .await,
+    )? {
         Ok(()) => {
             flash(
                 &session,

@@ -7,15 +7,15 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{MoveForm, form_errors};
-use crate::app::courses::{self as authoring, ModuleForm};
+use crate::app::courses::{self as authoring, Edit, ModuleForm};
 use crate::db::courses::{self, Course, Module, Task};
 use crate::domain::FieldErrors;
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render, render_status};
 
 pub(super) async fn module_create(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -23,7 +23,16 @@ pub(super) async fn module_create(
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let f = form.clone();
-    match form_errors(state.db(move |c| authoring::create_dated_module(c, id, &f, crate::clock::system_now())).await)? {
+    match form_errors(
+        state
+            .db(move |c| {
+                let now = crate::clock::system_now();
+                authoring::edit_as(c, &who.0, Edit::CourseModules(id), "module.create", &f.title.clone(), now, |c| {
+                    authoring::create_dated_module(c, id, &f, now)
+                })
+            })
+            .await,
+    )? {
         Ok(module) => {
             flash(&session, format!("Added the module \u{201c}{}\u{201d}.", module.title));
             Ok(redirect(&format!("/admin/courses/{id}#modules")))
@@ -43,36 +52,61 @@ pub(super) struct AttachModuleForm {
 }
 
 pub(super) async fn module_attach(
-    _: SignedIn,
+    who: Acting,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<AttachModuleForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
-    state.db(move |c| authoring::attach_module(c, id, form.module_id)).await?;
+    state
+        .db(move |c| {
+            let now = crate::clock::system_now();
+            authoring::edit_as(
+                c,
+                &who.0,
+                Edit::CourseModules(id),
+                "module.attach",
+                &form.module_id.to_string(),
+                now,
+                |c| authoring::attach_module(c, id, form.module_id),
+            )
+        })
+        .await?;
     Ok(redirect(&format!("/admin/courses/{id}#modules")))
 }
 
 pub(super) async fn module_move(
-    _: SignedIn,
+    who: Acting,
     state: web::Data<AppState>,
     path: web::Path<(i64, i64)>,
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, mid) = path.into_inner();
-    state.db(move |c| authoring::move_module(c, id, mid, form.dir)).await?;
+    state
+        .db(move |c| {
+            authoring::may_edit(c, &who.0, Edit::CourseModules(id))?;
+            authoring::move_module(c, id, mid, form.dir)
+        })
+        .await?;
     Ok(redirect(&format!("/admin/courses/{id}#modules")))
 }
 
 pub(super) async fn module_detach(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     path: web::Path<(i64, i64)>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let (id, mid) = path.into_inner();
-    state.db(move |c| authoring::detach_module(c, id, mid)).await?;
+    state
+        .db(move |c| {
+            let now = crate::clock::system_now();
+            authoring::edit_as(c, &who.0, Edit::CourseModules(id), "module.detach", &mid.to_string(), now, |c| {
+                authoring::detach_module(c, id, mid)
+            })
+        })
+        .await?;
     flash(
         &session,
         "Module taken out of the course. It still exists and can be included again or deleted from its own page.",
@@ -119,16 +153,18 @@ impl ModuleEditPage {
 }
 
 pub(super) async fn module_edit(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     mid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    render(&ModuleEditPage::load(&state, &session, *mid).await?)
+    let (mid, actor) = (*mid, who.0);
+    state.db(move |c| authoring::may_edit(c, &actor, Edit::Module(mid))).await?;
+    render(&ModuleEditPage::load(&state, &session, mid).await?)
 }
 
 pub(super) async fn module_update(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     mid: web::Path<i64>,
@@ -136,7 +172,16 @@ pub(super) async fn module_update(
 ) -> Result<HttpResponse, AppError> {
     let mid = *mid;
     let f = form.clone();
-    match form_errors(state.db(move |c| authoring::update_module(c, mid, &f, crate::clock::system_now())).await)? {
+    match form_errors(
+        state
+            .db(move |c| {
+                let now = crate::clock::system_now();
+                authoring::edit_as(c, &who.0, Edit::Module(mid), "module.update", &f.title.clone(), now, |c| {
+                    authoring::update_module(c, mid, &f, now)
+                })
+            })
+            .await,
+    )? {
         Ok(()) => {
             flash(&session, "Module saved.");
             Ok(redirect(&format!("/admin/modules/{mid}")))
@@ -151,14 +196,21 @@ pub(super) async fn module_update(
 }
 
 pub(super) async fn module_delete(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     mid: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let mid = *mid;
-    state.db(move |c| authoring::delete_module(c, mid)).await?;
+    state
+        .db(move |c| {
+            let now = crate::clock::system_now();
+            authoring::edit_as(c, &who.0, Edit::Module(mid), "module.delete", &mid.to_string(), now, |c| {
+                authoring::delete_module(c, mid)
+            })
+        })
+        .await?;
     flash(&session, "Module deleted.");
     Ok(redirect("/admin"))
 }

@@ -9,11 +9,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{BackForm, MoveForm, artwork_of, merge};
-use crate::app::courses::{self as authoring, ArtworkChange, TaskForm};
+use crate::app::courses::{self as authoring, ArtworkChange, Edit, TaskForm};
 use crate::badges::art;
 use crate::db::courses::{self, Module};
 use crate::domain::FieldErrors;
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, SignedIn, flash};
 use crate::web::error::AppError;
 use crate::web::multipart::{self, UploadForm};
 use crate::web::{AppState, Page, redirect, render, render_status, safe_back};
@@ -82,13 +82,18 @@ fn wants_preview(upload: &UploadForm) -> bool {
 }
 
 pub(super) async fn task_new(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     mid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let mid = *mid;
-    let module = state.db(move |c| courses::get_module(c, mid)).await?;
+    let (mid, actor) = (*mid, who.0);
+    let module = state
+        .db(move |c| {
+            authoring::may_edit(c, &actor, Edit::Module(mid))?;
+            courses::get_module(c, mid)
+        })
+        .await?;
     render(&TaskFormPage {
         page: Page::new(&session, "New task"),
         heading: format!("New task in {}", module.title),
@@ -122,7 +127,7 @@ fn artwork_warning(artwork: &Option<art::Artwork>) -> String {
 }
 
 pub(super) async fn task_create(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     mid: web::Path<i64>,
@@ -157,8 +162,16 @@ pub(super) async fn task_create(
     }
     let warning = artwork_warning(&artwork);
     let result = if errors.is_empty() {
-        let f = form.clone();
-        match state.db(move |c| authoring::create_task(c, mid, &f, artwork, crate::clock::system_now())).await {
+        let (f, actor) = (form.clone(), who.0.clone());
+        match state
+            .db(move |c| {
+                let now = crate::clock::system_now();
+                authoring::edit_as(c, &actor, Edit::Module(mid), "task.create", &f.hashtag.clone(), now, |c| {
+                    authoring::create_task(c, mid, &f, artwork, now)
+                })
+            })
+            .await
+        {
             Ok(task) => {
                 flash(
                     &session,
@@ -215,16 +228,18 @@ pub(super) async fn task_edit_page(state: &AppState, session: &Session, tid: i64
 }
 
 pub(super) async fn task_edit(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     tid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    render(&task_edit_page(&state, &session, *tid).await?)
+    let (tid, actor) = (*tid, who.0);
+    state.db(move |c| authoring::may_edit(c, &actor, Edit::Task(tid))).await?;
+    render(&task_edit_page(&state, &session, tid).await?)
 }
 
 pub(super) async fn task_update(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     tid: web::Path<i64>,
@@ -262,8 +277,16 @@ pub(super) async fn task_update(
             None if use_default => ArtworkChange::UseDefault,
             None => ArtworkChange::Keep,
         };
-        let f = form.clone();
-        match state.db(move |c| authoring::update_task(c, tid, &f, change, crate::clock::system_now())).await {
+        let (f, actor) = (form.clone(), who.0.clone());
+        match state
+            .db(move |c| {
+                let now = crate::clock::system_now();
+                authoring::edit_as(c, &actor, Edit::Task(tid), "task.update", &f.hashtag.clone(), now, |c| {
+                    authoring::update_task(c, tid, &f, change, now)
+                })
+            })
+            .await
+        {
             Ok(()) => {
                 flash(&session, format!("Task saved.{warning}"));
                 return Ok(redirect(&format!("/admin/tasks/{tid}")));
@@ -282,14 +305,21 @@ pub(super) async fn task_update(
 }
 
 pub(super) async fn task_delete(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     tid: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    let tid = *tid;
-    state.db(move |c| authoring::delete_task(c, tid)).await?;
+    let (tid, actor) = (*tid, who.0);
+    state
+        .db(move |c| {
+            let now = crate::clock::system_now();
+            authoring::edit_as(c, &actor, Edit::Task(tid), "task.delete", &tid.to_string(), now, |c| {
+                authoring::delete_task(c, tid)
+            })
+        })
+        .await?;
     flash(&session, "Task deleted.");
     Ok(redirect("/admin"))
 }
@@ -300,36 +330,57 @@ pub(super) struct AttachTaskForm {
 }
 
 pub(super) async fn task_attach(
-    _: SignedIn,
+    who: Acting,
     state: web::Data<AppState>,
     mid: web::Path<i64>,
     CsrfForm(form): CsrfForm<AttachTaskForm>,
 ) -> Result<HttpResponse, AppError> {
-    let mid = *mid;
-    state.db(move |c| authoring::attach_task(c, mid, form.task_id)).await?;
+    let (mid, actor) = (*mid, who.0);
+    state
+        .db(move |c| {
+            let now = crate::clock::system_now();
+            authoring::edit_as(c, &actor, Edit::Module(mid), "task.attach", &form.task_id.to_string(), now, |c| {
+                authoring::attach_task(c, mid, form.task_id)
+            })
+        })
+        .await?;
     Ok(redirect(&format!("/admin/modules/{mid}")))
 }
 
 pub(super) async fn task_move(
-    _: SignedIn,
+    who: Acting,
     state: web::Data<AppState>,
     path: web::Path<(i64, i64)>,
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let (mid, tid) = path.into_inner();
-    state.db(move |c| authoring::move_task(c, mid, tid, form.dir)).await?;
+    let actor = who.0;
+    state
+        .db(move |c| {
+            authoring::may_edit(c, &actor, Edit::Module(mid))?;
+            authoring::move_task(c, mid, tid, form.dir)
+        })
+        .await?;
     Ok(redirect(&safe_back(&form.back, &format!("/admin/modules/{mid}"))))
 }
 
 pub(super) async fn task_detach(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     path: web::Path<(i64, i64)>,
     CsrfForm(form): CsrfForm<BackForm>,
 ) -> Result<HttpResponse, AppError> {
     let (mid, tid) = path.into_inner();
-    state.db(move |c| authoring::detach_task(c, mid, tid)).await?;
+    let actor = who.0;
+    state
+        .db(move |c| {
+            let now = crate::clock::system_now();
+            authoring::edit_as(c, &actor, Edit::Module(mid), "task.detach", &tid.to_string(), now, |c| {
+                authoring::detach_task(c, mid, tid)
+            })
+        })
+        .await?;
     flash(
         &session,
         "Task taken out of the module. It still exists and can be included again or deleted from its own page.",
