@@ -611,3 +611,22 @@ diesel::table! {
 
 diesel::joinable!(awards -> award_art (art_sha256));
 diesel::allow_tables_to_appear_in_same_query!(awards, award_art);
+
+diesel::table! {
+    feed_claims (feed_id) {
+        feed_id -> BigInt,
+        email -> Text,
+        name -> Text,
+        name_shown -> Text,
+        pseudonym -> Nullable<Text>,
+        adopt -> Bool,
+        confirm_token_hash -> Nullable<Text>,
+        manage_token_hash -> Nullable<Text>,
+        requested_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(feed_claims -> feeds (feed_id));
+diesel::allow_tables_to_appear_in_same_query!(feed_claims, feeds);
+diesel::allow_tables_to_appear_in_same_query!(feed_claims, authors);
