@@ -4,7 +4,7 @@
 //! when they have none. Every row refused says why, by line.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::SqliteConnection;
@@ -37,8 +37,16 @@ impl Default for Limits {
     }
 }
 
-/// One import at a time: each fetches up to `concurrency` blogs at once.
-static RUNNING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(1)));
+/// The import running on a site, if any: one at a time, each fetching up to `concurrency`
+/// blogs at once.
+#[derive(Clone)]
+pub struct Running(Arc<Semaphore>);
+
+impl Default for Running {
+    fn default() -> Self {
+        Running(Arc::new(Semaphore::new(1)))
+    }
+}
 
 /// A row as read, with its line in the file (1 is the first line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,8 +174,9 @@ fn check(row: &Row) -> Result<Checked, String> {
 /// followed, finds the others' feeds (`limits.concurrency` at once, each within
 /// `limits.per_row`, all within `limits.total`) refusing Cairn's own pages and feeds (under
 /// `base_url`), then stores the feeds found, in the file's order. `StoreError::Busy` when
-/// another import is running.
+/// another import is running (`running`).
 pub async fn import_csv(
+    running: &Running,
     pool: &DbPool,
     harvester: &Harvester,
     base_url: &str,
@@ -175,9 +184,9 @@ pub async fn import_csv(
     limits: Limits,
     now: i64,
 ) -> StoreResult<RosterImport> {
-    let _running = RUNNING
-        .clone()
-        .try_acquire_owned()
+    let _running = running
+        .0
+        .try_acquire()
         .map_err(|_| StoreError::Busy("another roster import is running; try again when it is done".into()))?;
     let mut out = RosterImport { rows: rows.len(), ..RosterImport::default() };
     let mut checked = Vec::new();
@@ -238,15 +247,15 @@ async fn discover(
                     .await
                 {
                     Ok(r) => r,
-                    Err(_) => Err(format!("the blog did not answer within {} s", limits.per_row.as_secs())),
+                    Err(_) => Err(format!("the blog did not answer within {} s", limits.per_row.as_secs_f32())),
                 }
             })
             .await
             .unwrap_or_else(|_| {
                 Err(format!(
-                    "not tried: the import stopped after {} s; import the file again to add the rest (rows already \
+                    "not done: the import stops after {} s; import the file again to add the rest (rows already \
                      added are skipped)",
-                    limits.total.as_secs()
+                    limits.total.as_secs_f32()
                 ))
             });
             (i, found)

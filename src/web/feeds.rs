@@ -265,9 +265,16 @@ async fn csv_import(
         Ok(rows) => rows,
         Err(e) => return refused(e),
     };
-    let done =
-        import::import_csv(&state.pool, &state.harvester, &state.base_url, rows, import::Limits::default(), now())
-            .await?;
+    let done = import::import_csv(
+        &state.imports,
+        &state.pool,
+        &state.harvester,
+        &state.base_url,
+        rows,
+        Default::default(),
+        now(),
+    )
+    .await?;
     tracing::info!(added = done.added, skipped = done.skipped, failed = done.failed.len(), "roster imported");
     render(&ImportPage { page: Page::new(&session, "Roster import"), result: Some(done), error: String::new() })
 }

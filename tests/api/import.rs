@@ -304,3 +304,135 @@ async fn a_removed_feed_is_free_to_join_again() {
     let (feed, yan) = feed_at(&app, &server.url("/kim.xml"));
     assert_eq!((feed.status.as_str(), yan.name.as_str()), ("active", "Yan"));
 }
+
+/// In Chromium: the instructor imports a roster file from the Feeds page and reads what it did
+/// next to the form; a learner of it joins with her blog, confirms from her mail, and her page
+/// shows her address and the claim.
+#[tokio::test]
+async fn csv_import_and_a_claim_in_a_real_browser() {
+    use fantoccini::Locator;
+    use std::time::Duration;
+    let server = FeedServer::start().await;
+    serve_blogs(&server);
+    let smtp = SmtpSink::start().await;
+    let app = app_with_mail(&server, &smtp, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("roster.csv");
+    let csv = format!(
+        "name,email,blog\n\"Hopper, Grace\",,{}\nBob,bob@,{}\n",
+        server.url("/grace.xml"),
+        server.url("/kim.xml")
+    );
+    std::fs::write(&file, csv).unwrap();
+    let (_driver, _profile, browser) = crate::browser::start_browser().await;
+    let wait = Duration::from_secs(20);
+    let result = async {
+        crate::browser::sign_in(&browser, &app.url("/login")).await?;
+        browser.goto(&app.url("/admin/feeds")).await?;
+        browser.find(Locator::Css("#f-csv")).await?.send_keys(&file.display().to_string()).await?;
+        browser.find(Locator::Css("#csv-import button[type=submit]")).await?.click().await?;
+        let summary = browser.wait().at_most(wait).for_element(Locator::Id("import-summary")).await?.text().await?;
+        let failed = browser.find(Locator::Css("#import-failed tr[data-line='3']")).await?.text().await?;
+        let no_email = browser.find(Locator::Id("import-no-email")).await?.text().await?;
+        // The learner joins with her blog.
+        browser.goto(&app.url("/join")).await?;
+        browser.find(Locator::Css("#f-name")).await?.send_keys("Grace Hopper").await?;
+        browser.find(Locator::Css("#f-email")).await?.send_keys("grace@example.edu").await?;
+        browser.find(Locator::Css("#f-url")).await?.send_keys(&server.url("/grace.xml")).await?;
+        browser.find(Locator::Css("#join-form button[type=submit]")).await?.click().await?;
+        browser.wait().at_most(wait).for_element(Locator::XPath("//h1[text()='Check your email']")).await?;
+        Ok::<_, fantoccini::error::CmdError>((summary, failed, no_email))
+    }
+    .await;
+    let (summary, failed, no_email) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = browser.close().await;
+            panic!("browser flow: {e}");
+        }
+    };
+    assert!(summary.contains("Read 2 row(s): added 1 feed(s)"), "{summary}");
+    assert!(failed.contains("3") && failed.contains("not an email address"), "{failed}");
+    assert!(no_email.contains("Hopper, Grace"), "{no_email}");
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    let confirm = link_in(&mails[0], &app.address, "/join/confirm/");
+    let (_, grace) = feed_at(&app, &server.url("/grace.xml"));
+    let result = async {
+        browser.goto(&confirm).await?;
+        browser.find(Locator::Css("main form button[type=submit]")).await?.click().await?;
+        browser.wait().at_most(wait).for_element(Locator::XPath("//h1[text()='You are subscribed']")).await?;
+        browser.goto(&app.url(&format!("/admin/learners/{}", grace.id))).await?;
+        let email = browser.find(Locator::Id("learner-email")).await?.text().await?;
+        let claimed = browser.find(Locator::Css(".claimed")).await?.text().await?;
+        Ok::<_, fantoccini::error::CmdError>((email, claimed))
+    }
+    .await;
+    let _ = browser.close().await;
+    let (email, claimed) = result.expect("browser flow");
+    assert_eq!(email, "grace@example.edu");
+    assert!(claimed.starts_with("claimed by the learner on"), "{claimed}");
+}
+
+#[tokio::test]
+async fn two_hundred_rows_are_found_eight_blogs_at_a_time() {
+    let server = FeedServer::start().await;
+    let feed = fixture("rss2.xml");
+    for i in 0..200 {
+        let then = Box::new(Reply::xml(feed.clone()));
+        server.set(&format!("/b{i}.xml"), Reply::Delayed { wait: std::time::Duration::from_millis(150), then });
+    }
+    let smtp = SmtpSink::start().await;
+    let app = app_with_mail(&server, &smtp, None).await;
+    let mut csv = String::from("email,blog,name\n");
+    for i in 0..200 {
+        csv.push_str(&format!("learner{i}@example.edu,{},Learner {i}\n", server.url(&format!("/b{i}.xml"))));
+    }
+    let res = import(&app, &csv).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Read 200 row(s): added 200 feed(s), 0 already present, 0 row(s) with a problem"), "{html}");
+    let in_flight = server.max_in_flight();
+    assert!((2..=8).contains(&in_flight), "blogs are fetched at once, at most eight: {in_flight}");
+    let (_, learner) = feed_at(&app, &server.url("/b199.xml"));
+    assert_eq!((learner.name.as_str(), learner.email.as_deref()), ("Learner 199", Some("learner199@example.edu")));
+}
+
+#[tokio::test]
+async fn a_slow_blog_is_cut_at_its_bound_and_the_rest_when_the_import_runs_out_of_time() {
+    use cairn::app::import::{self, Limits, Row};
+    use std::time::Duration;
+    let server = FeedServer::start().await;
+    let slow = Reply::Delayed { wait: Duration::from_secs(20), then: Box::new(Reply::xml(fixture("rss2.xml"))) };
+    for i in 0..3 {
+        server.set(&format!("/slow{i}.xml"), slow.clone());
+    }
+    let smtp = SmtpSink::start().await;
+    let app = app_with_mail(&server, &smtp, None).await;
+    let rows: Vec<Row> = (0..3)
+        .map(|i| Row {
+            line: i + 2,
+            name: format!("Slow {i}"),
+            email: String::new(),
+            blog: server.url(&format!("/slow{i}.xml")),
+        })
+        .collect();
+    let limits = Limits { concurrency: 1, per_row: Duration::from_secs(1), total: Duration::from_millis(1500) };
+    let running = import::Running::default();
+    let now = cairn::clock::system_now();
+    let started = std::time::Instant::now();
+    let (done, other) = tokio::join!(
+        import::import_csv(&running, &app.pool, &app.harvester, &app.address, rows.clone(), limits, now),
+        import::import_csv(&running, &app.pool, &app.harvester, &app.address, rows, limits, now),
+    );
+    let done = done.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
+    assert!(other.unwrap_err().to_string().contains("another roster import is running"));
+    assert_eq!(done.added, 0);
+    let reasons: Vec<(u64, &str)> = done.failed.iter().map(|f| (f.line, f.reason.as_str())).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0], (2, "the blog did not answer within 1 s"));
+    for (_, reason) in &reasons[1..] {
+        assert!(reason.starts_with("not done: the import stops after 1.5 s; import the file again"), "{reason}");
+    }
+}
