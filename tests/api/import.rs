@@ -303,6 +303,18 @@ async fn a_removed_feed_is_free_to_join_again() {
     );
     let (feed, yan) = feed_at(&app, &server.url("/kim.xml"));
     assert_eq!((feed.status.as_str(), yan.name.as_str()), ("active", "Yan"));
+
+    // Yan is forgotten: the feed still holds Kim's earlier posts, so it goes back to Kim,
+    // removed, and anyone joins with it anew.
+    let res = app.post_form(&format!("/admin/learners/{}/forget", yan.id), &[]).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let (feed, back) = feed_at(&app, &server.url("/kim.xml"));
+    assert_eq!((feed.status.as_str(), back.id), ("removed", kim.id));
+    assert!(!crate::harvest::links_of(&app, feed.id).is_empty(), "Kim's posts kept");
+    let res = join(&app, "Xia", "xia@example.edu", &server.url("/kim.xml")).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let mails = smtp.wait_for(3).await;
+    assert!(mails[2].contains("To: xia@example.edu"));
 }
 
 /// In Chromium: the instructor imports a roster file from the Feeds page and reads what it did
