@@ -411,13 +411,19 @@ fn confirm_claim(conn: &mut diesel::SqliteConnection, hash: &str, now: i64) -> S
     crate::db::write_tx(conn, |c| {
         let Some(claim) = feeds::claim_by_confirm_hash(c, hash, now)? else { return Ok(None) };
         let feed = feeds::get_feed(c, claim.feed_id)?;
-        let still = claimable(c, &feed)?;
+        let learner = feeds::get_author(c, feed.author_id)?;
+        // The address on file must be the one the mail went to (or none, for a claim that
+        // brings one): an instructor who changed it meanwhile voids the claim.
+        let address_holds = match learner.email.as_deref() {
+            Some(on_file) => on_file.eq_ignore_ascii_case(&claim.email),
+            None => claim.adopt,
+        };
+        let still = address_holds && claimable(c, &feed)?;
         let Some(manage) = claim.manage_token_hash.as_deref().filter(|_| still) else {
             feeds::drop_claim(c, feed.id)?;
             return Ok(None);
         };
         if claim.adopt {
-            let learner = feeds::get_author(c, feed.author_id)?;
             if learner.email.is_none() {
                 crate::db::roster::set_email(c, learner.id, &claim.email).map_err(|e| match e {
                     StoreError::Invalid(_) => StoreError::Conflict(

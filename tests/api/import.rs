@@ -261,6 +261,22 @@ async fn a_claim_against_a_learner_with_another_address_on_file_mails_that_addre
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("is already the address of another learner"));
     assert_eq!(smtp.messages().len(), 1, "no mail for a refused claim");
+
+    // Eve claims Grace's blog with her own address; the instructor gives Grace her address
+    // before Eve confirms: Eve's link no longer does anything.
+    let res = join(&app, "Eve Hostile", "eve@example.edu", &server.url("/grace.xml")).await;
+    assert_eq!(res.status(), 200);
+    let mails = smtp.wait_for(2).await;
+    assert!(mails[1].contains("To: eve@example.edu"), "{}", mails[1]);
+    let (_, grace) = feed_at(&app, &server.url("/grace.xml"));
+    let res = app.post_form(&format!("/admin/learners/{}/email", grace.id), &[("email", "grace@example.edu")]).await;
+    assert_eq!(res.status(), 303);
+    let res = confirm_through_page(&app.client, &link_in(&mails[1], &app.address, "/join/confirm/")).await;
+    assert_eq!(res.status(), 404);
+    let (_, after) = feed_at(&app, &server.url("/grace.xml"));
+    assert_eq!((after.name.as_str(), after.email.as_deref()), ("Grace Hopper", Some("grace@example.edu")));
+    let page = app.get_html(&format!("/admin/learners/{}", grace.id)).await;
+    assert!(!page.contains("claimed by the learner"), "{page}");
 }
 
 #[tokio::test]
