@@ -406,84 +406,6 @@ pub fn set_author_name(conn: &mut SqliteConnection, author_id: i64, name: &str) 
     Ok(())
 }
 
-/// The outcome of one poll, to be recorded on the feed.
-#[derive(Debug, Default)]
-pub struct PollRecord {
-    pub at: i64,
-    pub ok: bool,
-    pub error: Option<String>,
-    pub next_poll_at: i64,
-    pub etag: Option<Option<String>>,
-    pub last_modified: Option<Option<String>>,
-    pub new_url: Option<String>,
-    pub gone: bool,
-    pub title: Option<String>,
-    pub site_url: Option<String>,
-    pub items_added: i64,
-}
-
-pub fn record_poll(conn: &mut SqliteConnection, id: i64, r: &PollRecord) -> StoreResult<()> {
-    let feed = get_feed(conn, id)?;
-    let error_count = if r.ok { 0 } else { feed.error_count + 1 };
-    diesel::update(feeds::table.find(id))
-        .set((
-            feeds::last_polled_at.eq(r.at),
-            feeds::next_poll_at.eq(r.next_poll_at),
-            feeds::error_count.eq(error_count),
-            feeds::last_error.eq(&r.error),
-            feeds::items_harvested.eq(feed.items_harvested + r.items_added),
-            feeds::updated_at.eq(r.at),
-        ))
-        .execute(conn)?;
-    if r.ok {
-        diesel::update(feeds::table.find(id)).set(feeds::last_success_at.eq(r.at)).execute(conn)?;
-    }
-    if let Some(etag) = &r.etag {
-        diesel::update(feeds::table.find(id)).set(feeds::etag.eq(etag)).execute(conn)?;
-    }
-    if let Some(lm) = &r.last_modified {
-        diesel::update(feeds::table.find(id)).set(feeds::last_modified.eq(lm)).execute(conn)?;
-    }
-    if let Some(title) = r.title.as_ref().filter(|t| !t.is_empty()) {
-        diesel::update(feeds::table.find(id))
-            .set((feeds::title.eq(title), feeds::site_url.eq(&r.site_url)))
-            .execute(conn)?;
-    }
-    if r.gone {
-        diesel::update(feeds::table.find(id)).set(feeds::status.eq(FeedStatus::Gone)).execute(conn)?;
-    }
-    if let Some(url) = &r.new_url {
-        // A permanent redirect: keep the new address unless another feed already has it.
-        if find_by_url(conn, url)?.is_none() {
-            diesel::update(feeds::table.find(id)).set(feeds::url.eq(url)).execute(conn)?;
-        }
-    }
-    Ok(())
-}
-
-/// Takes up a removed feed again for `author_id`, pending confirmation.
-pub fn resubscribe(
-    conn: &mut SqliteConnection,
-    id: i64,
-    author_id: i64,
-    confirm_hash: &str,
-    manage_hash: &str,
-    now: i64,
-) -> StoreResult<Feed> {
-    diesel::update(feeds::table.find(id))
-        .set((
-            feeds::author_id.eq(author_id),
-            feeds::status.eq(FeedStatus::Pending),
-            feeds::confirm_token_hash.eq(confirm_hash),
-            feeds::manage_token_hash.eq(manage_hash),
-            feeds::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    // A new subscription: an earlier claim of the feed is not this learner's.
-    diesel::delete(feed_claims::table.find(id)).execute(conn)?;
-    get_feed(conn, id)
-}
-
 /// A claim of a feed an instructor added: waiting for its mail confirmation, or confirmed.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = feed_claims)]
@@ -620,6 +542,84 @@ pub fn find_by_address(conn: &mut SqliteConnection, address: &str) -> StoreResul
         .select(Feed::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The outcome of one poll, to be recorded on the feed.
+#[derive(Debug, Default)]
+pub struct PollRecord {
+    pub at: i64,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub next_poll_at: i64,
+    pub etag: Option<Option<String>>,
+    pub last_modified: Option<Option<String>>,
+    pub new_url: Option<String>,
+    pub gone: bool,
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub items_added: i64,
+}
+
+pub fn record_poll(conn: &mut SqliteConnection, id: i64, r: &PollRecord) -> StoreResult<()> {
+    let feed = get_feed(conn, id)?;
+    let error_count = if r.ok { 0 } else { feed.error_count + 1 };
+    diesel::update(feeds::table.find(id))
+        .set((
+            feeds::last_polled_at.eq(r.at),
+            feeds::next_poll_at.eq(r.next_poll_at),
+            feeds::error_count.eq(error_count),
+            feeds::last_error.eq(&r.error),
+            feeds::items_harvested.eq(feed.items_harvested + r.items_added),
+            feeds::updated_at.eq(r.at),
+        ))
+        .execute(conn)?;
+    if r.ok {
+        diesel::update(feeds::table.find(id)).set(feeds::last_success_at.eq(r.at)).execute(conn)?;
+    }
+    if let Some(etag) = &r.etag {
+        diesel::update(feeds::table.find(id)).set(feeds::etag.eq(etag)).execute(conn)?;
+    }
+    if let Some(lm) = &r.last_modified {
+        diesel::update(feeds::table.find(id)).set(feeds::last_modified.eq(lm)).execute(conn)?;
+    }
+    if let Some(title) = r.title.as_ref().filter(|t| !t.is_empty()) {
+        diesel::update(feeds::table.find(id))
+            .set((feeds::title.eq(title), feeds::site_url.eq(&r.site_url)))
+            .execute(conn)?;
+    }
+    if r.gone {
+        diesel::update(feeds::table.find(id)).set(feeds::status.eq(FeedStatus::Gone)).execute(conn)?;
+    }
+    if let Some(url) = &r.new_url {
+        // A permanent redirect: keep the new address unless another feed already has it.
+        if find_by_url(conn, url)?.is_none() {
+            diesel::update(feeds::table.find(id)).set(feeds::url.eq(url)).execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes up a removed feed again for `author_id`, pending confirmation.
+pub fn resubscribe(
+    conn: &mut SqliteConnection,
+    id: i64,
+    author_id: i64,
+    confirm_hash: &str,
+    manage_hash: &str,
+    now: i64,
+) -> StoreResult<Feed> {
+    diesel::update(feeds::table.find(id))
+        .set((
+            feeds::author_id.eq(author_id),
+            feeds::status.eq(FeedStatus::Pending),
+            feeds::confirm_token_hash.eq(confirm_hash),
+            feeds::manage_token_hash.eq(manage_hash),
+            feeds::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    // A new subscription: an earlier claim of the feed is not this learner's.
+    diesel::delete(feed_claims::table.find(id)).execute(conn)?;
+    get_feed(conn, id)
 }
 
 /// Every feed not removed, with its author, for OPML export.
