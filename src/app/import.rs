@@ -291,6 +291,18 @@ fn store(
             (Some(Ok(r)), None) => feeds::find_by_url(c, &r.feed_url)?,
             _ => None,
         };
+        if let Some(f) = existing.as_ref().filter(|f| f.status == FeedStatus::Removed) {
+            // Removed by its learner or an instructor: not followed again behind their back.
+            out.failed.push(Failure {
+                line: row.line,
+                blog: row.blog.clone(),
+                reason: format!(
+                    "not imported: {} was removed; it is followed again when its learner joins with it",
+                    f.url
+                ),
+            });
+            continue;
+        }
         if let Some(f) = existing {
             out.skipped += 1;
             let author = feeds::get_author(c, f.author_id)?;

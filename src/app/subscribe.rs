@@ -388,10 +388,26 @@ pub fn pending(conn: &mut diesel::SqliteConnection, token: &str, now: i64) -> St
     if let Some(f) = feeds::pending_by_confirm_hash(conn, &hash, now)? {
         return Ok(Some((f, false)));
     }
-    match feeds::claim_by_confirm_hash(conn, &hash, now)? {
-        Some(claim) => Ok(Some((feeds::get_feed(conn, claim.feed_id)?, true))),
-        None => Ok(None),
-    }
+    let Some(claim) = feeds::claim_by_confirm_hash(conn, &hash, now)? else { return Ok(None) };
+    let feed = feeds::get_feed(conn, claim.feed_id)?;
+    let learner = feeds::get_author(conn, feed.author_id)?;
+    Ok(claim_holds(conn, &claim, &feed, &learner)?.then_some((feed, true)))
+}
+
+/// Whether a waiting claim can still be confirmed: the feed is still claimable, and the address
+/// on file is the one the mail went to (or none, for a claim that brings one) — an instructor
+/// who set or changed it meanwhile voids the claim.
+fn claim_holds(
+    c: &mut diesel::SqliteConnection,
+    claim: &feeds::Claim,
+    feed: &Feed,
+    learner: &Author,
+) -> StoreResult<bool> {
+    let address_holds = match learner.email.as_deref() {
+        Some(on_file) => on_file.eq_ignore_ascii_case(&claim.email),
+        None => claim.adopt,
+    };
+    Ok(address_holds && claimable(c, feed)?)
 }
 
 /// Confirms the subscription (or claim) whose emailed token is `token`, unless used or expired
@@ -412,13 +428,7 @@ fn confirm_claim(conn: &mut diesel::SqliteConnection, hash: &str, now: i64) -> S
         let Some(claim) = feeds::claim_by_confirm_hash(c, hash, now)? else { return Ok(None) };
         let feed = feeds::get_feed(c, claim.feed_id)?;
         let learner = feeds::get_author(c, feed.author_id)?;
-        // The address on file must be the one the mail went to (or none, for a claim that
-        // brings one): an instructor who changed it meanwhile voids the claim.
-        let address_holds = match learner.email.as_deref() {
-            Some(on_file) => on_file.eq_ignore_ascii_case(&claim.email),
-            None => claim.adopt,
-        };
-        let still = address_holds && claimable(c, &feed)?;
+        let still = claim_holds(c, &claim, &feed, &learner)?;
         let Some(manage) = claim.manage_token_hash.as_deref().filter(|_| still) else {
             feeds::drop_claim(c, feed.id)?;
             return Ok(None);

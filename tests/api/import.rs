@@ -132,6 +132,18 @@ async fn a_csv_roster_is_imported_with_each_problem_by_line_next_to_the_form() {
     assert!(html.contains("added 0 feed(s), 4 already present"), "{html}");
     assert_eq!((server.hits("/"), server.hits("/grace.xml")), (page_hits, grace_hits));
 
+    // A feed removed since is not followed again behind its learner's back.
+    let (kim_feed, _) = feed_at(&app, &server.url("/kim.xml"));
+    let res = app.post_form(&format!("/admin/feeds/{}/status", kim_feed.id), &[("status", "removed")]).await;
+    assert_eq!(res.status(), 303);
+    let html = import(&app, &format!("name,email,blog\nKim,,{}\n", server.url("/kim.xml"))).await.text().await.unwrap();
+    assert!(
+        html.contains("added 0 feed(s), 0 already present")
+            && html.contains("was removed; it is followed again when its learner joins"),
+        "{html}"
+    );
+    assert_eq!(feed_at(&app, &server.url("/kim.xml")).0.status.as_str(), "removed");
+
     // Whole-file problems: said next to the form.
     let res = app.post_multipart("/admin/feeds/csv", &[], "csv", None).await;
     assert_eq!(res.status(), 422);
@@ -272,7 +284,7 @@ async fn a_claim_against_a_learner_with_another_address_on_file_mails_that_addre
     let res = app.post_form(&format!("/admin/learners/{}/email", grace.id), &[("email", "grace@example.edu")]).await;
     assert_eq!(res.status(), 303);
     let res = confirm_through_page(&app.client, &link_in(&mails[1], &app.address, "/join/confirm/")).await;
-    assert_eq!(res.status(), 404);
+    assert_eq!(res.status(), 404, "the link's page already says it no longer works");
     let (_, after) = feed_at(&app, &server.url("/grace.xml"));
     assert_eq!((after.name.as_str(), after.email.as_deref()), ("Grace Hopper", Some("grace@example.edu")));
     let page = app.get_html(&format!("/admin/learners/{}", grace.id)).await;
