@@ -22,3 +22,7 @@ CREATE TABLE feed_claims (
     -- What was typed (the address among it) is emptied then.
     confirmed_at BIGINT
 );
+
+-- A roster import looks feeds up by the blog address they were added with, as well as by their
+-- own address.
+CREATE INDEX feeds_joined_url ON feeds(joined_url) WHERE joined_url IS NOT NULL;

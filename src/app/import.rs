@@ -21,6 +21,8 @@ pub const MAX_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_ROWS: usize = 5_000;
 /// Longest name kept, in characters (as `/join` allows).
 const MAX_NAME: usize = 100;
+/// Longest blog address tried, in bytes.
+const MAX_ADDRESS: usize = 2048;
 
 /// How discovery is bounded: blogs fetched at once, the time one blog may take, and the time
 /// the whole import may take (rows not found by then are reported, to import again).
@@ -165,6 +167,9 @@ fn check(row: &Row) -> Result<Checked, String> {
     };
     if row.blog.is_empty() {
         return Err("the blog address is empty".into());
+    }
+    if row.blog.len() > MAX_ADDRESS {
+        return Err(format!("the blog address is longer than {MAX_ADDRESS} characters"));
     }
     let address = super::subscribe::normalise_address(&row.blog);
     Ok(Checked { line: row.line, name, email, address, blog: row.blog.clone() })
@@ -414,6 +419,8 @@ mod tests {
         assert_eq!(check(&row(3, "", "", "x.example")).err().unwrap(), "the name is empty");
         assert!(check(&row(3, "Ada", "not-an-email", "x.example")).err().unwrap().contains("is not an email address"));
         assert_eq!(check(&row(3, "Ada", "", "")).err().unwrap(), "the blog address is empty");
+        let long = format!("https://x.example/{}", "a".repeat(2048));
+        assert!(check(&row(3, "Ada", "", &long)).err().unwrap().contains("longer than 2048"));
         let ok = check(&row(3, "Ada", "Ada@Example.edu", "x.example")).unwrap();
         assert_eq!(ok.address, "https://x.example");
     }
