@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
     let who = cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
+    common::complete_profile(&mut conn)?;
     let scopes = cairn::app::tokens::parse_scopes("awards:write")?;
     let token =
         cairn::app::tokens::create(&mut conn, who.id, "bench", &scopes, None, cairn::clock::system_now())?.secret;

@@ -117,6 +117,7 @@ fn main() -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
     cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
+    common::complete_profile(&mut conn)?;
     let data = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let posts = seed_links(&mut conn, 1000, data, true)?;
     println!("badge benchmarks, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));

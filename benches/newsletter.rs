@@ -117,6 +117,7 @@ fn main() -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
     cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
+    common::complete_profile(&mut conn)?;
     let course = cairn::db::courses::get_course_by_slug(&mut conn, cairn::demo::DEMO_SLUG)?.id;
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let t = cairn::clock::system_now();

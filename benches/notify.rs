@@ -72,6 +72,7 @@ fn main() -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     cairn::demo::seed(&mut conn)?;
     cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
+    common::complete_profile(&mut conn)?;
     let task = cairn::db::courses::get_task_by_slug(&mut conn, "el30-data")?.id;
     let t = cairn::clock::system_now();
     let posts: Vec<i64> = cairn::db::write_tx(&mut conn, |c| -> anyhow::Result<Vec<i64>> {

@@ -103,6 +103,7 @@ fn main() -> anyhow::Result<()> {
     rt.spawn(app.run_until_stopped());
     let mut conn = pool.get()?;
     let who = cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
+    common::complete_profile(&mut conn)?;
     let scopes = cairn::app::tokens::parse_scopes("awards:write")?;
     let token =
         cairn::app::tokens::create(&mut conn, who.id, "bench", &scopes, None, cairn::clock::system_now())?.secret;

@@ -117,6 +117,7 @@ pub fn seed_at(conn: &mut SqliteConnection, now: i64) -> StoreResult<DemoOutcome
         Err(e) => return Err(e),
     };
     let learners_added = seed_learners(conn, now)?;
+    complete_profile(conn, now)?;
     let password = generate_password();
     match instructors::find_by_email(conn, DEMO_EMAIL)? {
         Some(i) => crate::app::instructors::set_password(conn, i.id, &password)?,
@@ -126,6 +127,29 @@ pub fn seed_at(conn: &mut SqliteConnection, now: i64) -> StoreResult<DemoOutcome
     }
     Ok(DemoOutcome { created_course, email: DEMO_EMAIL.to_string(), password, learners_added })
 }
+
+/// Fills the institution profile's empty web address and contact email with the demo's
+/// placeholders, so that the demo can award at once; filled fields are kept.
+fn complete_profile(conn: &mut SqliteConnection, now: i64) -> StoreResult<()> {
+    crate::app::institution::ensure(conn, "Cairn demo institution", now)?;
+    let inst = crate::db::institution::get(conn)?;
+    if crate::app::institution::missing_for_issuing(&inst).is_empty() {
+        return Ok(());
+    }
+    let or = |v: &str, default: &str| if v.trim().is_empty() { default.to_string() } else { v.to_string() };
+    let form = crate::app::institution::InstitutionForm {
+        name: or(&inst.name, "Cairn demo institution"),
+        url: or(&inst.url, DEMO_INSTITUTION_URL),
+        email: or(&inst.email, DEMO_INSTITUTION_EMAIL),
+        description: inst.description,
+    };
+    crate::app::institution::update(conn, &form, None, now)
+}
+
+/// The demo institution's web address and contact email, placeholders the instructor
+/// replaces (not the demo instructor's address: issued credentials keep the issuer's).
+pub const DEMO_INSTITUTION_URL: &str = "https://cairn.example.org/";
+pub const DEMO_INSTITUTION_EMAIL: &str = "badges@cairn.example.org";
 
 /// Adds the demo learners that are missing, each with their first posts (published over the
 /// hours before `now`); returns how many were added.

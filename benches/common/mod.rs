@@ -29,3 +29,17 @@ pub async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<Str
     anyhow::ensure!(res.status() == 303, "login failed");
     Ok(csrf_in(&client.get(format!("{base}/admin")).send().await?.text().await?))
 }
+
+/// Gives the institution profile the web address and contact email the first award needs (its
+/// name comes from the settings), as an instructor does on /admin/institution.
+pub fn complete_profile(conn: &mut diesel::SqliteConnection) -> anyhow::Result<()> {
+    let name = cairn::db::institution::get(conn)?.name;
+    let form = cairn::app::institution::InstitutionForm {
+        name,
+        url: "https://university.example.edu/".into(),
+        email: "badges@university.example.edu".into(),
+        description: String::new(),
+    };
+    cairn::app::institution::update(conn, &form, None, 0)?;
+    Ok(())
+}

@@ -80,6 +80,7 @@ pub struct Awarding<'i> {
 impl<'i> Awarding<'i> {
     /// Ready to prepare about `expected` awards (more or fewer is fine).
     pub fn new(conn: &mut SqliteConnection, issuer: &'i Issuer<'i>, expected: usize) -> StoreResult<Self> {
+        crate::app::institution::ready_to_issue(conn)?;
         let key = badge::CredentialKey::read(conn, issuer)?;
         Ok(Awarding { issuer, key, tasks: HashMap::new(), designs: HashMap::new(), indexes: 0..0, expected })
     }
@@ -773,6 +774,13 @@ mod tests {
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
         crate::db::institution::ensure(&mut c, "Test University", 0).unwrap();
+        let profile = crate::app::institution::InstitutionForm {
+            name: "Test University".into(),
+            url: "https://test.example.edu/".into(),
+            email: "badges@test.example.edu".into(),
+            description: String::new(),
+        };
+        crate::app::institution::update(&mut c, &profile, None, 0).unwrap();
         let course =
             authoring::create_course(&mut c, &TitledForm { title: "C".into(), description: String::new() }, 0).unwrap();
         let module = authoring::create_module(

@@ -4,7 +4,7 @@
 use diesel::SqliteConnection;
 
 use crate::badges::art::Artwork;
-use crate::db::institution::{self, Profile};
+use crate::db::institution::{self, Institution, Profile};
 use crate::db::{StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors, Text, parse_optional_url};
 
@@ -52,4 +52,52 @@ pub fn update(
 /// profile is kept as it is.
 pub fn ensure(conn: &mut SqliteConnection, name: &str, now: i64) -> StoreResult<()> {
     institution::ensure(conn, name, now)
+}
+
+/// What the profile still lacks before it can stand as the issuer of a badge: its name, web
+/// address and contact email are what an employer checking a badge is shown.
+pub fn missing_for_issuing(inst: &Institution) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if inst.name.trim().is_empty() {
+        missing.push("a name");
+    }
+    if inst.url.trim().is_empty() {
+        missing.push("a web address");
+    }
+    if inst.email.trim().is_empty() {
+        missing.push("a contact email");
+    }
+    missing
+}
+
+/// What the profile lacks, read from the store (empty when it is complete).
+pub fn missing(conn: &mut SqliteConnection) -> StoreResult<Vec<&'static str>> {
+    Ok(missing_for_issuing(&institution::get(conn)?))
+}
+
+/// Where the profile is completed.
+pub const PROFILE_FORM: &str = "/admin/institution";
+
+/// The issuer profile comes first: the first award is refused until the profile has a name,
+/// a web address and a contact email. An instance that has already issued keeps issuing (its
+/// badges already name it), and its pages keep asking for the missing fields.
+pub fn ready_to_issue(conn: &mut SqliteConnection) -> StoreResult<()> {
+    let missing = missing(conn)?;
+    if missing.is_empty() || crate::db::awards::count(conn)? > 0 {
+        return Ok(());
+    }
+    Err(StoreError::Conflict(format!(
+        "Complete the institution profile before the first award: it lacks {}. Every badge names the \
+         institution as its issuer, and employers who check a badge are shown it. Complete it at {PROFILE_FORM}.",
+        in_words(&missing)
+    )))
+}
+
+/// The missing fields in a sentence: "a, b and c".
+pub fn in_words(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }

@@ -24,14 +24,30 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), phc).is_ok()
 }
 
-/// Creates an instructor at `now`; refuses a malformed or existing email or a short password.
+/// Creates an institution admin at `now` (how `cairn admin create-instructor` starts an
+/// instance); refuses a malformed or existing email or a short password.
 pub fn create(conn: &mut SqliteConnection, email: &str, password: &str, now: i64) -> StoreResult<Instructor> {
+    create_with(conn, email, Some(password), true, now)
+}
+
+/// Creates an instructor: an institution admin or not, with a password or (`None`) signing in
+/// only through the identity provider.
+pub fn create_with(
+    conn: &mut SqliteConnection,
+    email: &str,
+    password: Option<&str>,
+    admin: bool,
+    now: i64,
+) -> StoreResult<Instructor> {
     let email = Email::parse(email).map_err(|e| StoreError::field("email", e))?;
-    check_password(password).map_err(|e| StoreError::field("password", e))?;
+    if let Some(p) = password {
+        check_password(p).map_err(|e| StoreError::field("password", e))?;
+    }
     if instructors::find_by_email(conn, email.as_str())?.is_some() {
         return Err(StoreError::field("email", format!("an instructor with email {email} already exists")));
     }
-    instructors::create(conn, email.as_str(), &hash_password(password)?, now)
+    let hash = password.map(hash_password).transpose()?.unwrap_or_default();
+    instructors::create(conn, email.as_str(), &hash, admin, now)
 }
 
 /// Sets the password of an existing instructor without ending anything (the demo's

@@ -229,6 +229,18 @@ fn rewrite_svg(text: &str) -> Result<(Vec<u8>, Option<String>), String> {
     Ok((written.into_bytes(), warning))
 }
 
+/// Side, in pixels, of the PNG a badge is baked into: an SVG badge is drawn at this size.
+pub const BAKED_SIDE: u32 = 400;
+
+/// The PNG a learner will receive for this artwork, without the baked assertion (which does
+/// not change its pixels): an uploaded PNG as it is, an SVG drawn as an award draws it.
+pub fn preview_png(art: &Artwork) -> Result<Vec<u8>, String> {
+    match art.kind {
+        ArtKind::Png => Ok(art.bytes.clone()),
+        ArtKind::Svg => super::bake::rasterize(&art.bytes, BAKED_SIDE),
+    }
+}
+
 /// Escapes text for XML content and attribute values.
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

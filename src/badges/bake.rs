@@ -203,7 +203,7 @@ impl RasterCache {
         if let Some(hit) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(hit.clone());
         }
-        let png = Arc::new(rasterize(svg, 400)?);
+        let png = Arc::new(rasterize(svg, super::art::BAKED_SIDE)?);
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 1000 {
             map.clear();

@@ -1,4 +1,4 @@
-//! `cairn admin`: instructor accounts.
+//! `cairn admin`: instructor accounts and the institution profile.
 
 use std::io::IsTerminal;
 
@@ -26,6 +26,22 @@ pub enum AdminCommand {
     /// API access tokens: create, list, revoke.
     #[command(subcommand)]
     Token(super::token::TokenCommand),
+    /// Show the institution profile (the issuer every badge names), or change the fields
+    /// given. The first award waits until it has a name, a web address and a contact email.
+    Institution {
+        /// The institution's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Its web address (http or https).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// The contact email shown to those who check a badge.
+        #[arg(long, value_name = "EMAIL")]
+        email: Option<String>,
+        /// A short description.
+        #[arg(long)]
+        description: Option<String>,
+    },
 }
 
 pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
@@ -35,6 +51,32 @@ pub fn run(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     };
     match cmd {
         AdminCommand::Token(cmd) => super::token::run(settings, cmd),
+        AdminCommand::Institution { name, url, email, description } => {
+            let pool = open_store(settings)?;
+            let mut conn = pool.get()?;
+            let now = crate::clock::system_now();
+            let current = crate::db::institution::get(&mut conn)?;
+            if name.is_some() || url.is_some() || email.is_some() || description.is_some() {
+                let form = crate::app::institution::InstitutionForm {
+                    name: name.unwrap_or(current.name),
+                    url: url.unwrap_or(current.url),
+                    email: email.unwrap_or(current.email),
+                    description: description.unwrap_or(current.description),
+                };
+                crate::app::institution::update(&mut conn, &form, None, now).map_err(words)?;
+            }
+            let inst = crate::db::institution::get(&mut conn)?;
+            let shown = |v: &str| if v.is_empty() { "(none)".to_string() } else { v.to_string() };
+            println!("Name:        {}", shown(&inst.name));
+            println!("Web address: {}", shown(&inst.url));
+            println!("Email:       {}", shown(&inst.email));
+            println!("Description: {}", shown(&inst.description));
+            let missing = crate::app::institution::missing_for_issuing(&inst);
+            if !missing.is_empty() {
+                println!("Before the first award, give it {}.", crate::app::institution::in_words(&missing));
+            }
+            Ok(())
+        }
         AdminCommand::CreateInstructor { email } => {
             let password = password()?;
             let pool = open_store(settings)?;

@@ -6,6 +6,54 @@ diesel::table! {
         email -> Text,
         password_hash -> Text,
         created_at -> BigInt,
+        admin -> Bool,
+    }
+}
+
+diesel::table! {
+    course_staff (course_id, instructor_id) {
+        course_id -> BigInt,
+        instructor_id -> BigInt,
+        role -> Text,
+        granted_at -> BigInt,
+        granted_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        email -> Text,
+        course_id -> Nullable<BigInt>,
+        role -> Nullable<Text>,
+        admin -> Bool,
+        invited_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        instructor_id -> Nullable<BigInt>,
+        actor -> Text,
+        surface -> Text,
+        client -> Nullable<Text>,
+        action -> Text,
+        course_id -> Nullable<BigInt>,
+        subject -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    api_token_courses (token_id, course_id) {
+        token_id -> BigInt,
+        course_id -> BigInt,
     }
 }
 
@@ -611,6 +659,18 @@ diesel::table! {
 
 diesel::joinable!(awards -> award_art (art_sha256));
 diesel::allow_tables_to_appear_in_same_query!(awards, award_art);
+
+diesel::joinable!(course_staff -> courses (course_id));
+diesel::joinable!(course_staff -> instructors (instructor_id));
+diesel::joinable!(api_token_courses -> courses (course_id));
+diesel::allow_tables_to_appear_in_same_query!(course_staff, courses);
+diesel::allow_tables_to_appear_in_same_query!(course_staff, instructors);
+diesel::allow_tables_to_appear_in_same_query!(course_staff, course_modules);
+diesel::allow_tables_to_appear_in_same_query!(course_staff, module_tasks);
+diesel::allow_tables_to_appear_in_same_query!(api_token_courses, api_tokens);
+diesel::allow_tables_to_appear_in_same_query!(api_token_courses, courses);
+diesel::allow_tables_to_appear_in_same_query!(invitations, courses);
+diesel::allow_tables_to_appear_in_same_query!(invitations, instructors);
 
 diesel::table! {
     feed_claims (feed_id) {

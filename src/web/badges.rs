@@ -273,7 +273,8 @@ async fn assertion(
     let mut res = if signed_in || flash.is_some() {
         // What an instructor, or a visitor with a message, sees differs from the public page.
         let loaded = load(&state, id).await?;
-        let page = Page { title: page_title(&loaded.task), signed_in, csrf: auth::csrf_token(&session), flash };
+        let page =
+            Page { title: page_title(&loaded.task), signed_in, csrf: auth::csrf_token(&session), flash, notice: None };
         let mut res = render(&verification_page(&state, page, loaded, None, crate::clock::system_now()))?;
         res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache::PAGE.cache_control));
         res.headers_mut().insert(header::VARY, header::HeaderValue::from_static(cache::PAGE.vary));
@@ -287,8 +288,13 @@ async fn assertion(
                 let loaded = load(&state, id).await?;
                 // The page turns to "expired" at the expiry: kept until then only.
                 let until = loaded.award.expires.filter(|e| *e > now);
-                let page =
-                    Page { title: page_title(&loaded.task), signed_in: false, csrf: TOKEN_MARKER.into(), flash: None };
+                let page = Page {
+                    title: page_title(&loaded.task),
+                    signed_in: false,
+                    csrf: TOKEN_MARKER.into(),
+                    flash: None,
+                    notice: None,
+                };
                 let html = verification_page(&state, page, loaded, None, now)
                     .render()
                     .map_err(|e| AppError::Internal(e.into()))?;

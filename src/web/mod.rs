@@ -229,9 +229,28 @@ pub struct Page {
     pub signed_in: bool,
     pub csrf: String,
     pub flash: Option<String>,
+    /// Something the instructor should do, with where to do it (text, link, link text).
+    pub notice: Option<(String, &'static str, &'static str)>,
 }
 
 impl Page {
+    /// Asks for the issuer profile's missing fields, when it lacks any (`missing` as
+    /// `app::institution::missing` gives them).
+    pub fn ask_for_profile(mut self, missing: &[&'static str]) -> Page {
+        if !missing.is_empty() {
+            let list = crate::app::institution::in_words(missing);
+            self.notice = Some((
+                format!(
+                    "The institution profile lacks {list}. Every badge names the institution as its issuer, and the \
+                     first award waits until the profile is complete."
+                ),
+                crate::app::institution::PROFILE_FORM,
+                "Complete the institution profile",
+            ));
+        }
+        self
+    }
+
     /// Context for a page. Anonymous visitors get no CSRF token (and so no cookie) unless
     /// the page has a form: see [`Page::with_form`].
     pub fn new(session: &Session, title: impl Into<String>) -> Page {
@@ -241,6 +260,7 @@ impl Page {
             signed_in,
             csrf: if signed_in { auth::csrf_token(session) } else { String::new() },
             flash: auth::take_flash(session),
+            notice: None,
         }
     }
 

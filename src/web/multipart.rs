@@ -17,6 +17,9 @@ const MAX_FIELD: usize = 64 * 1024;
 const MAX_DRAIN: usize = 4 * 1024 * 1024;
 /// Most fields a form may have.
 const MAX_FIELDS: usize = 32;
+/// Name suffix of the hidden field that carries a previewed upload back (base64), so that
+/// "Preview" then "Save" does not ask for the file twice.
+pub const DRAFT_SUFFIX: &str = "_draft";
 
 /// A multipart form: its text fields and the one uploaded file, if any was chosen.
 #[derive(Debug, Default)]
@@ -58,7 +61,14 @@ pub async fn read_limited(
         }
         let name = field.name().unwrap_or_default().to_string();
         let is_file = name == file_field;
-        let limit = if is_file { file_limit } else { MAX_FIELD };
+        let is_draft = name.strip_suffix(DRAFT_SUFFIX) == Some(file_field);
+        let limit = if is_file {
+            file_limit
+        } else if is_draft {
+            file_limit.div_ceil(3) * 4
+        } else {
+            MAX_FIELD
+        };
         let mut data = Vec::new();
         let mut too_big = false;
         while let Some(chunk) = field.next().await {

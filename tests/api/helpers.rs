@@ -49,9 +49,23 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut app = start_with(&s).await;
     let mut conn = app.pool.get().unwrap();
     cairn::app::instructors::create(&mut conn, EMAIL, PASSWORD, cairn::clock::system_now()).expect("create instructor");
+    complete_profile(&mut conn);
     drop(conn);
     app._temp = Some(temp);
     app
+}
+
+/// Gives the institution profile the web address and contact email it needs before the first
+/// award (its name comes from the settings), as an instructor does on /admin/institution.
+pub fn complete_profile(conn: &mut diesel::SqliteConnection) {
+    let name = cairn::db::institution::get(conn).unwrap().name;
+    let form = cairn::app::institution::InstitutionForm {
+        name,
+        url: "https://university.example.edu/".into(),
+        email: "badges@university.example.edu".into(),
+        description: String::new(),
+    };
+    cairn::app::institution::update(conn, &form, None, cairn::clock::system_now()).expect("complete the profile");
 }
 
 /// Starts a server on an existing data dir (used to test restarts).

@@ -49,3 +49,57 @@ async fn the_institution_page_lists_its_courses_and_badges() {
         assert!(page.contains(&format!("<code class=\"hashtag\">#{tag}</code>")), "#{tag}");
     }
 }
+
+/// The issuer profile comes first: until it has a name, a web address and a contact email,
+/// the dashboard asks for it and the first award is refused with the way to the form; the
+/// command line shows and completes it.
+#[tokio::test]
+async fn the_first_award_waits_for_a_complete_issuer_profile() {
+    let app = spawn_app().await;
+    app.login().await;
+    let course = app.create_course("Profile first").await;
+    let module = app.create_module(course, "M").await;
+    assert_eq!(app.create_task(module, "Data", "#profile-data").await.status(), 303);
+    // An instance as it starts: the name from the settings, nothing else.
+    let blank = cairn::app::institution::InstitutionForm { name: "Test University".into(), ..Default::default() };
+    cairn::app::institution::update(&mut app.pool.get().unwrap(), &blank, None, 0).unwrap();
+
+    let dashboard = app.get_html("/admin").await;
+    assert!(dashboard.contains("The institution profile lacks a web address and a contact email"), "{dashboard}");
+    assert!(dashboard.contains("href=\"/admin/institution\""), "{dashboard}");
+
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    let req = cairn::app::award::HashtagAward {
+        task: "#profile-data".into(),
+        recipient: "lin@example.edu".into(),
+        evidence: "https://lin.example.org/data".into(),
+        ..Default::default()
+    };
+    let award = |conn: &mut diesel::SqliteConnection| {
+        cairn::app::award::award_by_hashtag(conn, &issuer, &req, cairn::clock::system_now())
+    };
+    let refused = award(&mut app.pool.get().unwrap()).unwrap_err();
+    let words = cairn::app::award::refusal_text(&refused);
+    assert!(words.contains("Complete the institution profile before the first award"), "{words}");
+    assert!(words.contains("/admin/institution"), "{words}");
+    assert_eq!(cairn::db::awards::count(&mut app.pool.get().unwrap()).unwrap(), 0);
+
+    // The command line names what is missing, then completes the profile.
+    let data = app.data_dir.clone();
+    let out = crate::helpers::cairn_cmd().args(["admin", "institution", "--data-dir"]).arg(&data).output().unwrap();
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains("Before the first award, give it a web address and a contact email."), "{shown}");
+    let out = crate::helpers::cairn_cmd()
+        .args(["admin", "institution", "--url", "https://tu.example.edu/", "--email", "badges@tu.example.edu"])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains("https://tu.example.edu/") && !shown.contains("Before the first award"), "{shown}");
+
+    award(&mut app.pool.get().unwrap()).expect("awarded once the profile is complete");
+    assert!(!app.get_html("/admin").await.contains("The institution profile lacks"));
+}

@@ -39,16 +39,16 @@ pub(super) async fn dashboard(
 ) -> Result<HttpResponse, AppError> {
     let now = crate::clock::system_now();
     let wanted = q.course;
-    let (courses, figures) = state
+    let (courses, figures, missing) = state
         .db(move |c| {
             let courses = courses::list_courses(c)?;
             let chosen = wanted.or_else(|| courses.first().map(|course| course.id));
             let figures = chosen.map(|id| dashboard::figures(c, id)).transpose()?;
-            Ok((courses, figures))
+            Ok((courses, figures, crate::app::institution::missing(c)?))
         })
         .await?;
     render(&DashboardPage {
-        page: Page::new(&session, "Dashboard"),
+        page: Page::new(&session, "Dashboard").ask_for_profile(&missing),
         courses,
         form: TitledForm::default(),
         errors: FieldErrors::new(),

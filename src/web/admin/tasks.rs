@@ -17,6 +17,7 @@ use crate::web::auth::{CsrfForm, SignedIn, flash};
 use crate::web::error::AppError;
 use crate::web::multipart::{self, UploadForm};
 use crate::web::{AppState, Page, redirect, render, render_status, safe_back};
+use base64::Engine as _;
 
 #[derive(Template)]
 #[template(path = "admin/task_form.html")]
@@ -30,6 +31,54 @@ pub(super) struct TaskFormPage {
     has_custom: bool,
     form: TaskForm,
     errors: FieldErrors,
+    /// The badge as a learner will receive it, when "Preview" was pressed.
+    preview: Option<BadgePreview>,
+}
+
+/// A previewed design: the baked PNG as a `data:` URI, what it lost, and the upload carried
+/// back in the form so that "Save" needs no second upload.
+pub(super) struct BadgePreview {
+    image: String,
+    warning: Option<String>,
+    draft: String,
+}
+
+/// The artwork the form carries: a chosen file, else the one previewed before.
+fn artwork_in(upload: &mut UploadForm, errors: &mut FieldErrors) -> Option<art::Artwork> {
+    if let Some(bytes) = upload.file.take() {
+        return artwork_of(Some(bytes), "badge", errors);
+    }
+    let draft = upload.text(&format!("badge{}", multipart::DRAFT_SUFFIX));
+    if draft.is_empty() {
+        return None;
+    }
+    match base64::engine::general_purpose::STANDARD.decode(draft.trim()) {
+        Ok(bytes) => artwork_of(Some(bytes), "badge", errors),
+        Err(_) => {
+            errors.add("badge", "the previewed image could not be read back; choose the file again".to_string());
+            None
+        }
+    }
+}
+
+/// Draws `art` as an award bakes it; a drawing error is reported on the badge field.
+fn preview_of(art: &art::Artwork, carry: bool, errors: &mut FieldErrors) -> Option<BadgePreview> {
+    let png = errors.check("badge", art::preview_png(art))?;
+    Some(BadgePreview {
+        image: format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)),
+        warning: art.warning.clone(),
+        draft: if carry { base64::engine::general_purpose::STANDARD.encode(&art.bytes) } else { String::new() },
+    })
+}
+
+/// The generated design for a task with this form's title and hashtag.
+fn default_artwork(form: &TaskForm, course: &str) -> art::Artwork {
+    let svg = art::default_svg(&form.title, course, &form.hashtag);
+    art::Artwork { bytes: svg.into_bytes(), kind: art::ArtKind::Svg, warning: None }
+}
+
+fn wants_preview(upload: &UploadForm) -> bool {
+    !upload.text("preview").is_empty()
 }
 
 pub(super) async fn task_new(
@@ -50,6 +99,7 @@ pub(super) async fn task_new(
         has_custom: false,
         form: TaskForm::default(),
         errors: FieldErrors::new(),
+        preview: None,
     })
 }
 
@@ -79,10 +129,32 @@ pub(super) async fn task_create(
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
     let mid = *mid;
-    let upload = multipart::read(payload, &session, "badge").await?;
+    let mut upload = multipart::read(payload, &session, "badge").await?;
     let form = task_form_of(&upload);
     let mut errors = FieldErrors::new();
-    let artwork = artwork_of(upload.file, "badge", &mut errors);
+    let artwork = artwork_in(&mut upload, &mut errors);
+    if wants_preview(&upload) {
+        let (module, courses) =
+            state.db(move |c| Ok((courses::get_module(c, mid)?, courses::courses_of_module(c, mid)?))).await?;
+        let course = courses.first().map(|c| c.title.clone()).unwrap_or_default();
+        let preview = match &artwork {
+            Some(a) => preview_of(a, true, &mut errors),
+            None if errors.is_empty() => preview_of(&default_artwork(&form, &course), false, &mut errors),
+            None => None,
+        };
+        return render(&TaskFormPage {
+            page: Page::new(&session, "New task"),
+            heading: format!("New task in {}", module.title),
+            action: format!("/admin/modules/{mid}/tasks"),
+            submit: "Create task",
+            module: Some(module),
+            task_id: None,
+            has_custom: false,
+            form,
+            errors,
+            preview,
+        });
+    }
     let warning = artwork_warning(&artwork);
     let result = if errors.is_empty() {
         let f = form.clone();
@@ -114,6 +186,7 @@ pub(super) async fn task_create(
             has_custom: false,
             form,
             errors,
+            preview: None,
         },
         StatusCode::UNPROCESSABLE_ENTITY,
     )
@@ -137,6 +210,7 @@ pub(super) async fn task_edit_page(state: &AppState, session: &Session, tid: i64
             expires_days: task.expires_days.map(|d| d.to_string()).unwrap_or_default(),
         },
         errors: FieldErrors::new(),
+        preview: None,
     })
 }
 
@@ -157,11 +231,30 @@ pub(super) async fn task_update(
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
     let tid = *tid;
-    let upload = multipart::read(payload, &session, "badge").await?;
+    let mut upload = multipart::read(payload, &session, "badge").await?;
     let form = task_form_of(&upload);
     let use_default = !upload.text("use_default_badge").is_empty();
     let mut errors = FieldErrors::new();
-    let artwork = artwork_of(upload.file, "badge", &mut errors);
+    let artwork = artwork_in(&mut upload, &mut errors);
+    if wants_preview(&upload) {
+        let (stored, places) =
+            state.db(move |c| Ok((courses::task_artwork(c, tid)?, courses::places_of_task(c, tid)?))).await?;
+        let course = places.first().map(|(c, _)| c.title.clone()).unwrap_or_default();
+        let preview = match (&artwork, stored) {
+            (Some(a), _) => preview_of(a, true, &mut errors),
+            (None, _) if !errors.is_empty() => None,
+            (None, Some((bytes, mime))) if !use_default => match art::ArtKind::from_mime(&mime) {
+                Some(kind) => preview_of(&art::Artwork { bytes, kind, warning: None }, false, &mut errors),
+                None => None,
+            },
+            (None, _) => preview_of(&default_artwork(&form, &course), false, &mut errors),
+        };
+        let mut page = task_edit_page(&state, &session, tid).await?;
+        page.form = form;
+        page.errors = errors;
+        page.preview = preview;
+        return render(&page);
+    }
     let warning = artwork_warning(&artwork);
     let result = if errors.is_empty() {
         let change = match artwork {
