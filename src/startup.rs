@@ -218,6 +218,7 @@ impl Application {
             docs: crate::web::DocCache::open(&settings.database_path())?,
             newsletter: newsletter.clone(),
             api: crate::web::api::ApiState::new(settings.api.requests_per_minute),
+            imports: Default::default(),
             issuer_email: settings
                 .mail
                 .from

@@ -1,9 +1,9 @@
 //! Joining a course: a learner gives a name, an email and a blog or feed address; the feed is
 //! found and read once, the subscription waits for the emailed confirmation link, and a
-//! private link lets the learner change or remove it later. Each rule of who may take which
-//! feed lives here, once.
+//! private link lets the learner change or remove it later. A learner whose feed an instructor
+//! added claims it the same way. Each rule of who may take which feed lives here, once.
 
-use crate::db::feeds::{self, Author, Feed, FeedStatus, NewFeed};
+use crate::db::feeds::{self, Author, Feed, FeedStatus, NewClaim, NewFeed};
 use crate::db::learners::NameShown;
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors};
@@ -116,8 +116,10 @@ impl SubscribeError {
 pub enum Joined {
     /// The page advertises several feeds: the learner chooses (`feed_url` is preselected).
     Choose { feed_url: String, choices: Vec<FeedLink> },
-    /// The subscription waits for the emailed confirmation.
-    Pending { feed_title: String, items: usize },
+    /// The subscription (or the claim of a feed an instructor added) waits for the emailed
+    /// confirmation. `on_file`: the mail went to the address the instructor has on file for
+    /// the feed's learner, not to the one given.
+    Pending { feed_title: String, items: usize, on_file: bool },
 }
 
 /// Adds `https://` to an address typed without a scheme.
@@ -173,7 +175,8 @@ pub fn check_person(req: &JoinRequest) -> Result<Person, FieldErrors> {
 /// Why a feed already known cannot be taken by this learner, if it cannot.
 fn refusal(existing: &Feed, mine: bool, feed_url: &str) -> Option<String> {
     match existing.status {
-        FeedStatus::Removed if mine => None,
+        // Removed by its learner or an instructor: free to join again, as a new subscription.
+        FeedStatus::Removed => None,
         FeedStatus::Pending if mine => {
             Some("this feed is waiting for your confirmation: use the link in the email Cairn sent you".into())
         }
@@ -237,10 +240,10 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
         shown: person.shown,
         pseudonym: person.pseudonym.clone(),
     };
-    let (feed, mail) = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
+    let (feed, mail, on_file) = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
     ctx.deliver(mail).await;
     tracing::info!(feed = feed.id, "subscription awaiting confirmation");
-    Ok(Joined::Pending { feed_title: resolved.feed.title, items: resolved.feed.items.len() })
+    Ok(Joined::Pending { feed_title: resolved.feed.title, items: resolved.feed.items.len(), on_file })
 }
 
 /// A join ready to store.
@@ -260,13 +263,21 @@ struct Pending {
 }
 
 /// Stores a join pending confirmation, in one transaction with the mail count, so parallel
-/// joins can neither take one feed twice nor pass the mail limit together.
-fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> Result<(Feed, i64), SubscribeError> {
+/// joins can neither take one feed twice nor pass the mail limit together. Returns the feed,
+/// the confirmation mail queued, and whether it goes to the address on file (a claim).
+fn store_pending(
+    conn: &mut diesel::SqliteConnection,
+    p: &Pending,
+    now: i64,
+) -> Result<(Feed, i64, bool), SubscribeError> {
     feeds::purge_unconfirmed(conn, now)?;
     crate::db::write_tx(conn, |c| {
         let existing = feeds::find_by_url(c, &p.feed_url)?;
         let author = feeds::author_by_email(c, &p.email)?;
         if let Some(f) = existing.as_ref() {
+            if claimable(c, f)? {
+                return claim(c, f, author, p, now);
+            }
             let mine = author.as_ref().is_some_and(|a| a.id == f.author_id);
             if let Some(r) = refusal(f, mine, &p.feed_url) {
                 return Err(SubscribeError::url(r));
@@ -308,18 +319,136 @@ fn store_pending(conn: &mut diesel::SqliteConnection, p: &Pending, now: i64) -> 
         feeds::set_joined_url(c, feed.id, &p.joined_url)?;
         // The confirmation mail waits in the outbox, written (with its links) when it is sent.
         let mail = crate::db::outbox::enqueue_join_confirmation(c, feed.id, now)?;
-        Ok((feed, mail))
+        Ok((feed, mail, false))
     })
 }
 
-/// Confirms the subscription whose emailed token is `token`, unless used or expired at `now`.
-/// The subscription a confirmation link would confirm, if the link is still good; confirms nothing.
-pub fn pending(conn: &mut diesel::SqliteConnection, token: &str, now: i64) -> StoreResult<Option<Feed>> {
-    feeds::pending_by_confirm_hash(conn, &token_hash(token), now)
+/// Whether a learner may claim feed `f`: an instructor added it (by hand, OPML or CSV), no
+/// learner holds its private link, and it is not removed (a removed feed is joined anew).
+fn claimable(c: &mut diesel::SqliteConnection, f: &Feed) -> StoreResult<bool> {
+    Ok(matches!(f.status, FeedStatus::Active | FeedStatus::Paused | FeedStatus::Gone)
+        && !feeds::learner_owned(c, f.id)?)
 }
 
+/// Claims feed `f` for the learner it was added for, pending the mailed confirmation; the feed
+/// goes on being read meanwhile. The confirmation goes to the address given when the learner
+/// has none on file (or the same one), and the name and choice given apply on confirmation.
+/// When the learner already has another address, the mail goes to that address and nothing
+/// typed applies: whoever typed someone else's blog cannot take their awards.
+fn claim(
+    c: &mut diesel::SqliteConnection,
+    f: &Feed,
+    given: Option<Author>,
+    p: &Pending,
+    now: i64,
+) -> Result<(Feed, i64, bool), SubscribeError> {
+    let learner = feeds::get_author(c, f.author_id)?;
+    let (to, adopt) = match learner.email.as_deref() {
+        Some(on_file) if on_file.eq_ignore_ascii_case(&p.email) => (on_file.to_string(), true),
+        Some(on_file) => (on_file.to_string(), false),
+        None if given.as_ref().is_some_and(|a| a.id != learner.id) => {
+            let mut e = FieldErrors::new();
+            e.add(
+                "email",
+                format!(
+                    "{} is already the address of another learner; if this blog is also yours, ask the course's \
+                     instructor to add it to your subscription",
+                    p.email
+                ),
+            );
+            return Err(SubscribeError::Invalid(e));
+        }
+        None => (p.email.clone(), true),
+    };
+    if let Err(wait) = feeds::reserve_join_mail(c, &to, p.mails_per_day, now)? {
+        return Err(SubscribeError::MailLimit { limit: p.mails_per_day, wait });
+    }
+    feeds::put_claim(
+        c,
+        &NewClaim {
+            feed_id: f.id,
+            email: &to,
+            name: &p.name,
+            shown: p.shown,
+            pseudonym: p.pseudonym.as_deref(),
+            adopt,
+            confirm_hash: &p.confirm_hash,
+            manage_hash: &p.manage_hash,
+        },
+        now,
+    )?;
+    let mail = crate::db::outbox::enqueue_join_confirmation(c, f.id, now)?;
+    Ok((f.clone(), mail, !adopt))
+}
+
+/// The subscription a confirmation link would confirm, if the link is still good, and whether
+/// it is the claim of a feed an instructor added; confirms nothing.
+pub fn pending(conn: &mut diesel::SqliteConnection, token: &str, now: i64) -> StoreResult<Option<(Feed, bool)>> {
+    let hash = token_hash(token);
+    if let Some(f) = feeds::pending_by_confirm_hash(conn, &hash, now)? {
+        return Ok(Some((f, false)));
+    }
+    let Some(claim) = feeds::claim_by_confirm_hash(conn, &hash, now)? else { return Ok(None) };
+    let feed = feeds::get_feed(conn, claim.feed_id)?;
+    let learner = feeds::get_author(conn, feed.author_id)?;
+    Ok(claim_holds(conn, &claim, &feed, &learner)?.then_some((feed, true)))
+}
+
+/// Whether a waiting claim can still be confirmed: the feed is still claimable, and the address
+/// on file is the one the mail went to (or none, for a claim that brings one) — an instructor
+/// who set or changed it meanwhile voids the claim.
+fn claim_holds(
+    c: &mut diesel::SqliteConnection,
+    claim: &feeds::Claim,
+    feed: &Feed,
+    learner: &Author,
+) -> StoreResult<bool> {
+    let address_holds = match learner.email.as_deref() {
+        Some(on_file) => on_file.eq_ignore_ascii_case(&claim.email),
+        None => claim.adopt,
+    };
+    Ok(address_holds && claimable(c, feed)?)
+}
+
+/// Confirms the subscription (or claim) whose emailed token is `token`, unless used or expired
+/// at `now`.
 pub fn confirm(conn: &mut diesel::SqliteConnection, token: &str, now: i64) -> StoreResult<Option<Feed>> {
-    feeds::confirm(conn, &token_hash(token), now)
+    let hash = token_hash(token);
+    if let Some(f) = feeds::confirm(conn, &hash, now)? {
+        return Ok(Some(f));
+    }
+    confirm_claim(conn, &hash, now)
+}
+
+/// Confirms a claim: the learner the feed was added for now holds its private link, with their
+/// posts and awards as they were; the address, name and choice given apply when the claim says
+/// so. A feed taken meanwhile (claimed, or joined after a removal) voids the claim.
+fn confirm_claim(conn: &mut diesel::SqliteConnection, hash: &str, now: i64) -> StoreResult<Option<Feed>> {
+    crate::db::write_tx(conn, |c| {
+        let Some(claim) = feeds::claim_by_confirm_hash(c, hash, now)? else { return Ok(None) };
+        let feed = feeds::get_feed(c, claim.feed_id)?;
+        let learner = feeds::get_author(c, feed.author_id)?;
+        let still = claim_holds(c, &claim, &feed, &learner)?;
+        let Some(manage) = claim.manage_token_hash.as_deref().filter(|_| still) else {
+            feeds::drop_claim(c, feed.id)?;
+            return Ok(None);
+        };
+        if claim.adopt {
+            if learner.email.is_none() {
+                crate::db::roster::set_email(c, learner.id, &claim.email).map_err(|e| match e {
+                    StoreError::Invalid(_) => StoreError::Conflict(
+                        "another learner took this address meanwhile; ask the course's instructor to add it".into(),
+                    ),
+                    e => e,
+                })?;
+            }
+            feeds::set_author_name(c, learner.id, &claim.name)?;
+            crate::db::learners::set_name_choice(c, learner.id, claim.name_shown, claim.pseudonym.as_deref())?;
+        }
+        feeds::complete_claim(c, feed.id, manage, now)?;
+        tracing::info!(feed = feed.id, "feed claimed by its learner");
+        feeds::get_feed(c, feed.id).map(Some)
+    })
 }
 
 /// The subscription (and its learner) whose private link carries `token`.

@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::schema::{authors, awards, feeds, join_mails, links};
+use super::learners::NameShown;
+use super::schema::{authors, awards, feed_claims, feeds, join_mails, links};
 use super::{OptionalExt, StoreError, StoreResult};
 
 super::stored::stored_enum! {
@@ -208,7 +209,9 @@ pub fn renew_join_tokens(
             .select((feeds::author_id, feeds::pending_name))
             .first(c)
             .optional()?;
-        let Some((author, pending_name)) = waiting else { return Ok(None) };
+        let Some((author, pending_name)) = waiting else {
+            return renew_claim_tokens(c, feed_id, confirm_hash, manage_hash, t);
+        };
         let (name, email): (String, Option<String>) =
             authors::table.find(author).select((authors::name, authors::email)).first(c)?;
         let Some(email) = email else { return Ok(None) };
@@ -251,6 +254,13 @@ pub fn purge_unconfirmed(conn: &mut SqliteConnection, now: i64) -> StoreResult<u
                 diesel::delete(feeds::table.find(id)).execute(conn)?;
             }
         }
+        // Claims left unconfirmed go too, with the address they hold.
+        diesel::delete(
+            feed_claims::table
+                .filter(feed_claims::confirmed_at.is_null())
+                .filter(feed_claims::requested_at.le(now - UNCONFIRMED_SECS)),
+        )
+        .execute(conn)?;
         for (_, author) in &stale {
             let used: bool = diesel::select(
                 diesel::dsl::exists(feeds::table.filter(feeds::author_id.eq(author)))
@@ -396,6 +406,144 @@ pub fn set_author_name(conn: &mut SqliteConnection, author_id: i64, name: &str) 
     Ok(())
 }
 
+/// A claim of a feed an instructor added: waiting for its mail confirmation, or confirmed.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = feed_claims)]
+pub struct Claim {
+    pub feed_id: i64,
+    /// Where the confirmation goes.
+    pub email: String,
+    pub name: String,
+    pub name_shown: NameShown,
+    pub pseudonym: Option<String>,
+    /// Whether the name, choice and address given apply on confirmation.
+    pub adopt: bool,
+    pub manage_token_hash: Option<String>,
+    pub requested_at: i64,
+    pub confirmed_at: Option<i64>,
+}
+
+/// A claim ready to store.
+pub struct NewClaim<'a> {
+    pub feed_id: i64,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub shown: NameShown,
+    pub pseudonym: Option<&'a str>,
+    pub adopt: bool,
+    pub confirm_hash: &'a str,
+    pub manage_hash: &'a str,
+}
+
+/// Whether a learner holds the private link of feed `id` (they joined with it, or claimed it):
+/// a feed an instructor added has none until its learner claims it.
+pub fn learner_owned(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
+    let hash: Option<String> = feeds::table.find(id).select(feeds::manage_token_hash).first(conn)?;
+    Ok(hash.is_some())
+}
+
+/// Stores a claim made at `now`, replacing any claim of the same feed.
+pub fn put_claim(conn: &mut SqliteConnection, c: &NewClaim, now: i64) -> StoreResult<()> {
+    diesel::replace_into(feed_claims::table)
+        .values((
+            feed_claims::feed_id.eq(c.feed_id),
+            feed_claims::email.eq(c.email),
+            feed_claims::name.eq(c.name),
+            feed_claims::name_shown.eq(c.shown),
+            feed_claims::pseudonym.eq(c.pseudonym),
+            feed_claims::adopt.eq(c.adopt),
+            feed_claims::confirm_token_hash.eq(c.confirm_hash),
+            feed_claims::manage_token_hash.eq(c.manage_hash),
+            feed_claims::requested_at.eq(now),
+            feed_claims::confirmed_at.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The claim a confirmation link would confirm at `t`: waiting, and not expired.
+pub fn claim_by_confirm_hash(conn: &mut SqliteConnection, hash: &str, t: i64) -> StoreResult<Option<Claim>> {
+    Ok(feed_claims::table
+        .filter(feed_claims::confirm_token_hash.eq(hash))
+        .filter(feed_claims::confirmed_at.is_null())
+        .filter(feed_claims::requested_at.gt(t - UNCONFIRMED_SECS))
+        .select(Claim::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Gives a claim still waiting at `t` new token hashes for the mail about to be sent (see
+/// [`renew_join_tokens`]): the address it goes to and the name to greet, the name on file
+/// unless the claim's own name applies.
+fn renew_claim_tokens(
+    conn: &mut SqliteConnection,
+    feed_id: i64,
+    confirm_hash: &str,
+    manage_hash: &str,
+    t: i64,
+) -> StoreResult<Option<(String, String)>> {
+    let waiting: Option<(String, String, bool)> = feed_claims::table
+        .find(feed_id)
+        .filter(feed_claims::confirmed_at.is_null())
+        .filter(feed_claims::requested_at.gt(t - UNCONFIRMED_SECS))
+        .select((feed_claims::email, feed_claims::name, feed_claims::adopt))
+        .first(conn)
+        .optional()?;
+    let Some((email, name, adopt)) = waiting else { return Ok(None) };
+    let on_file: String =
+        feeds::table.inner_join(authors::table).filter(feeds::id.eq(feed_id)).select(authors::name).first(conn)?;
+    diesel::update(feed_claims::table.find(feed_id))
+        .set((feed_claims::confirm_token_hash.eq(confirm_hash), feed_claims::manage_token_hash.eq(manage_hash)))
+        .execute(conn)?;
+    Ok(Some((email, if adopt { name } else { on_file })))
+}
+
+/// Records a claim as confirmed at `t`: the feed takes the claim's private link, and the
+/// claim keeps only when it was confirmed (what was typed, the address among it, is dropped).
+pub fn complete_claim(conn: &mut SqliteConnection, feed_id: i64, manage_hash: &str, t: i64) -> StoreResult<()> {
+    diesel::update(feeds::table.find(feed_id))
+        .set((feeds::manage_token_hash.eq(manage_hash), feeds::updated_at.eq(t)))
+        .execute(conn)?;
+    diesel::update(feed_claims::table.find(feed_id))
+        .set((
+            feed_claims::confirmed_at.eq(t),
+            feed_claims::email.eq(""),
+            feed_claims::name.eq(""),
+            feed_claims::pseudonym.eq(None::<String>),
+            feed_claims::confirm_token_hash.eq(None::<String>),
+            feed_claims::manage_token_hash.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Drops the claim of a feed, if any.
+pub fn drop_claim(conn: &mut SqliteConnection, feed_id: i64) -> StoreResult<()> {
+    diesel::delete(feed_claims::table.find(feed_id)).execute(conn)?;
+    Ok(())
+}
+
+/// When each feed of an author was claimed by the learner: (feed id, confirmed at).
+pub fn claims_of_author(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Vec<(i64, i64)>> {
+    let rows: Vec<(i64, Option<i64>)> = feed_claims::table
+        .inner_join(feeds::table)
+        .filter(feeds::author_id.eq(author_id))
+        .filter(feed_claims::confirmed_at.is_not_null())
+        .select((feed_claims::feed_id, feed_claims::confirmed_at))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(id, at)| at.map(|at| (id, at))).collect())
+}
+
+/// The feed added with `address` (its feed address, or the blog address it was added with).
+pub fn find_by_address(conn: &mut SqliteConnection, address: &str) -> StoreResult<Option<Feed>> {
+    Ok(feeds::table
+        .filter(feeds::url.eq(address).or(feeds::joined_url.eq(address)))
+        .order(feeds::id)
+        .select(Feed::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// The outcome of one poll, to be recorded on the feed.
 #[derive(Debug, Default)]
 pub struct PollRecord {
@@ -469,6 +617,8 @@ pub fn resubscribe(
             feeds::updated_at.eq(now),
         ))
         .execute(conn)?;
+    // A new subscription: an earlier claim of the feed is not this learner's.
+    diesel::delete(feed_claims::table.find(id)).execute(conn)?;
     get_feed(conn, id)
 }
 

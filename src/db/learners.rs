@@ -201,8 +201,29 @@ pub fn delete_posts(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<
     Ok(diesel::delete(links::table.filter(links::author_id.eq(author_id))).execute(conn)?)
 }
 
-/// Deletes an author with their feeds (their posts must be gone first).
+/// Deletes an author with their feeds (their posts must be gone first). A feed they took up
+/// after its removal may still hold the posts of the learner before them: it goes back to that
+/// learner, removed, rather than leave those posts without their feed.
 pub fn delete_author(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<()> {
+    let earlier: Vec<(i64, i64)> = links::table
+        .inner_join(feeds::table)
+        .filter(feeds::author_id.eq(author_id))
+        .filter(links::author_id.ne(author_id))
+        .select((links::feed_id, links::author_id))
+        .distinct()
+        .load(conn)?;
+    for (feed, other) in earlier {
+        diesel::update(feeds::table.find(feed))
+            .set((
+                feeds::author_id.eq(other),
+                feeds::status.eq(super::feeds::FeedStatus::Removed),
+                feeds::confirm_token_hash.eq(None::<String>),
+                feeds::manage_token_hash.eq(None::<String>),
+                feeds::pending_name.eq(None::<String>),
+                feeds::joined_url.eq(None::<String>),
+            ))
+            .execute(conn)?;
+    }
     diesel::delete(feeds::table.filter(feeds::author_id.eq(author_id))).execute(conn)?;
     diesel::delete(authors::table.find(author_id)).execute(conn)?;
     Ok(())

@@ -673,3 +673,22 @@ diesel::allow_tables_to_appear_in_same_query!(api_token_courses, api_tokens);
 diesel::allow_tables_to_appear_in_same_query!(api_token_courses, courses);
 diesel::allow_tables_to_appear_in_same_query!(invitations, courses);
 diesel::allow_tables_to_appear_in_same_query!(invitations, instructors);
+
+diesel::table! {
+    feed_claims (feed_id) {
+        feed_id -> BigInt,
+        email -> Text,
+        name -> Text,
+        name_shown -> Text,
+        pseudonym -> Nullable<Text>,
+        adopt -> Bool,
+        confirm_token_hash -> Nullable<Text>,
+        manage_token_hash -> Nullable<Text>,
+        requested_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(feed_claims -> feeds (feed_id));
+diesel::allow_tables_to_appear_in_same_query!(feed_claims, feeds);
+diesel::allow_tables_to_appear_in_same_query!(feed_claims, authors);

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/feeds", web::post().to(feed_add))
         .route("/admin/feeds/opml", web::get().to(opml_export))
         .route("/admin/feeds/opml", web::post().to(opml_import))
+        .route("/admin/feeds/csv", web::post().to(csv_import))
         .route("/admin/feeds/{id}", web::post().to(feed_edit))
         .route("/admin/feeds/{id}/status", web::post().to(feed_status))
         .route("/admin/feeds/{id}/poll", web::post().to(feed_poll))
@@ -232,6 +233,50 @@ async fn opml_import(
     }
     flash(&session, message);
     Ok(redirect("/admin/feeds"))
+}
+
+#[derive(Template)]
+#[template(path = "admin/feeds_import.html")]
+struct ImportPage {
+    page: Page,
+    result: Option<crate::app::import::RosterImport>,
+    /// Why the whole file was refused, next to the form.
+    error: String,
+}
+
+/// Imports a roster CSV (`name,email,blog`) and answers with what it did: counts, each row
+/// with a problem by line and why, and the learners still without an email, above the form.
+async fn csv_import(
+    _: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    use crate::app::import;
+    let upload = multipart::read_limited(payload, &session, "csv", import::MAX_BYTES + 1).await?;
+    let refused = |error: String| {
+        let page = ImportPage { page: Page::new(&session, "Roster import"), result: None, error };
+        render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+    };
+    let Some(bytes) = upload.file else {
+        return refused("choose a CSV file to import".into());
+    };
+    let rows = match import::parse(&bytes) {
+        Ok(rows) => rows,
+        Err(e) => return refused(e),
+    };
+    let done = import::import_csv(
+        &state.imports,
+        &state.pool,
+        &state.harvester,
+        &state.base_url,
+        rows,
+        Default::default(),
+        now(),
+    )
+    .await?;
+    tracing::info!(added = done.added, skipped = done.skipped, failed = done.failed.len(), "roster imported");
+    render(&ImportPage { page: Page::new(&session, "Roster import"), result: Some(done), error: String::new() })
 }
 
 #[derive(Template)]

@@ -216,7 +216,7 @@ async fn join_post(
             let course = course_named(&state, &form.course).await?;
             render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices, course })
         }
-        Ok(Joined::Pending { feed_title, items }) => {
+        Ok(Joined::Pending { feed_title, items, on_file }) => {
             let newsletter = if form.newsletter.is_some() && !form.course.is_empty() {
                 super::newsletter::also_subscribe(&state, &form.course, &person.email, &person.name, now).await
             } else {
@@ -225,10 +225,17 @@ async fn join_post(
             render(&JoinDonePage {
                 page: Page::new(&session, "Check your email"),
                 heading: "Check your email".into(),
-                message: format!(
-                    "We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.{newsletter}",
-                    feed_title, items, person.email
-                ),
+                message: if on_file {
+                    format!(
+                        "We found the feed \u{201c}{feed_title}\u{201d}. Your course's instructor already added it, for a learner with another email address: we sent the confirmation link to that address, not to {}. If you cannot read mail there, ask the instructor to change the address.{newsletter}",
+                        person.email
+                    )
+                } else {
+                    format!(
+                        "We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.{newsletter}",
+                        feed_title, items, person.email
+                    )
+                },
                 link: None,
             })
         }
@@ -247,13 +254,22 @@ async fn confirm_page(
 ) -> Result<HttpResponse, AppError> {
     let (token, now) = (token.into_inner(), now());
     let t = token.clone();
-    let Some(feed) = state.db(move |c| subscribe::pending(c, &t, now)).await? else {
+    let Some((feed, claim)) = state.db(move |c| subscribe::pending(c, &t, now)).await? else {
         return Err(AppError::NotFound("confirmation link (it may have been used already, or expired)"));
+    };
+    let message = if claim {
+        format!(
+            "Your course's instructor already follows {}. Press the button to confirm that it is yours: you then \
+             manage it with the private link in the email, and keep the posts and badges already collected.",
+            feed.url
+        )
+    } else {
+        format!("Press the button to confirm that Cairn may collect the posts of {}.", feed.url)
     };
     render(&ConfirmLinkPage {
         page: Page::new(&session, "Confirm your subscription"),
         heading: "Confirm your subscription",
-        message: format!("Press the button to confirm that Cairn may collect the posts of {}.", feed.url),
+        message,
         action: format!("/join/confirm/{token}"),
         button: "Confirm my subscription",
     })

@@ -71,6 +71,8 @@ pub struct AppState {
     pub newsletter: crate::app::newsletter::Newsletter,
     /// The JSON API's per-token request budgets.
     pub api: api::ApiState,
+    /// The roster import running, one at a time.
+    pub imports: crate::app::import::Running,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.

@@ -38,7 +38,19 @@ impl UploadForm {
 /// Reads a multipart form, checks its CSRF token and returns its fields. The file in
 /// `file_field` may be up to the artwork limit plus one byte, so that an oversized upload
 /// is reported with its real reason by the artwork check.
-pub async fn read(mut mp: Multipart, session: &Session, file_field: &str) -> Result<UploadForm, AppError> {
+pub async fn read(mp: Multipart, session: &Session, file_field: &str) -> Result<UploadForm, AppError> {
+    read_limited(mp, session, file_field, MAX_BYTES + 1).await
+}
+
+/// [`read`], with the file in `file_field` cut at `limit` bytes (a larger upload is read up to
+/// `limit` bytes, so that its check can say why it is refused).
+pub async fn read_limited(
+    mut mp: Multipart,
+    session: &Session,
+    file_field: &str,
+    limit: usize,
+) -> Result<UploadForm, AppError> {
+    let file_limit = limit;
     let mut form = UploadForm::default();
     let mut count = 0;
     while let Some(field) = mp.next().await {
@@ -51,9 +63,9 @@ pub async fn read(mut mp: Multipart, session: &Session, file_field: &str) -> Res
         let is_file = name == file_field;
         let is_draft = name.strip_suffix(DRAFT_SUFFIX) == Some(file_field);
         let limit = if is_file {
-            MAX_BYTES + 1
+            file_limit
         } else if is_draft {
-            (MAX_BYTES + 1).div_ceil(3) * 4
+            file_limit.div_ceil(3) * 4
         } else {
             MAX_FIELD
         };
@@ -73,7 +85,7 @@ pub async fn read(mut mp: Multipart, session: &Session, file_field: &str) -> Res
                     if drained > MAX_DRAIN {
                         return Err(AppError::BadRequest(format!(
                             "the upload is far larger than the {} KiB limit",
-                            MAX_BYTES / 1024
+                            file_limit.saturating_sub(1) / 1024
                         )));
                     }
                 }

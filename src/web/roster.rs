@@ -175,6 +175,8 @@ struct LearnerPage {
     author: Author,
     public_name: String,
     feeds: Vec<FeedLine>,
+    /// Feeds the learner claimed (an instructor added them): (feed id, when).
+    claimed: Vec<(i64, i64)>,
     posts: Vec<RecentPost>,
     awards: Vec<(Award, Task)>,
     /// The address field as typed (after a refused edit) or as stored.
@@ -188,15 +190,21 @@ impl LearnerPage {
         super::day(*t)
     }
 
+    /// The day the learner claimed feed `id`, if they did.
+    fn claimed_on(&self, id: &i64) -> Option<String> {
+        self.claimed.iter().find(|(f, _)| f == id).map(|(_, at)| super::day(*at))
+    }
+
     async fn load(state: &AppState, session: &Session, id: i64) -> Result<LearnerPage, AppError> {
-        let (author, public_name, feeds, posts, awards) = state
+        let (author, public_name, (feeds, claimed), posts, awards) = state
             .db(move |c| {
                 let a = feeds::get_author(c, id)?;
                 let public = crate::db::learners::public_name_of(c, id)?;
                 let feeds = roster::feeds_of(c, &[id])?.remove(&id).unwrap_or_default();
+                let claimed = feeds::claims_of_author(c, id)?;
                 let posts = roster::recent_posts(c, id, RECENT_POSTS)?;
                 let list = awards::for_learner(c, a.id, a.email.as_deref())?;
-                Ok((a, public, feeds, posts, list))
+                Ok((a, public, (feeds, claimed), posts, list))
             })
             .await?;
         Ok(LearnerPage {
@@ -205,6 +213,7 @@ impl LearnerPage {
             author,
             public_name,
             feeds,
+            claimed,
             posts,
             awards,
             errors: FieldErrors::new(),

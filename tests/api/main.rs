@@ -23,6 +23,7 @@ mod feedserver;
 mod harvest;
 mod helpers;
 mod hostile;
+mod import;
 mod institution;
 mod join;
 mod layout;

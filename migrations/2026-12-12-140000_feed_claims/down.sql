@@ -1,0 +1,2 @@
+DROP INDEX feeds_joined_url;
+DROP TABLE feed_claims;
