@@ -1,20 +1,18 @@
-//! Instructor pages for feeds and harvested Links: add, pause, resume, edit, remove and
-//! poll feeds; OPML import and export; tie and untie Links to Tasks by hand.
+//! The instructor's Feeds page: add, pause, resume, edit, remove and poll feeds; OPML import
+//! and export.
 
 use actix_multipart::Multipart;
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::multipart;
-use super::{AppState, Page, redirect, render, render_status, safe_back};
+use super::{AppState, Page, redirect, render, render_status};
 use crate::app::feeds::{self as use_feeds, AddFeed};
 use crate::clock::system_now as now;
-use crate::db::courses::{self, Task};
 use crate::db::feeds::{self, Author, Feed, FeedStatus};
-use crate::db::links::{self, LinkView};
 use crate::domain::FieldErrors;
 use crate::opml;
 use crate::web::auth::{CsrfForm, SignedIn, flash};
@@ -27,9 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/feeds/opml", web::post().to(opml_import))
         .route("/admin/feeds/{id}", web::post().to(feed_edit))
         .route("/admin/feeds/{id}/status", web::post().to(feed_status))
-        .route("/admin/feeds/{id}/poll", web::post().to(feed_poll))
-        .route("/admin/links", web::get().to(links_page))
-        .route("/admin/links/{id}/tie", web::post().to(link_tie));
+        .route("/admin/feeds/{id}/poll", web::post().to(feed_poll));
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -232,83 +228,6 @@ async fn opml_import(
     }
     flash(&session, message);
     Ok(redirect("/admin/feeds"))
-}
-
-#[derive(Template)]
-#[template(path = "admin/links.html")]
-struct LinksPage {
-    page: Page,
-    links: Vec<LinkView>,
-    tasks: Vec<Task>,
-    task: Option<i64>,
-    back: String,
-}
-
-impl LinksPage {
-    fn selected(&self, id: impl std::borrow::Borrow<i64>) -> bool {
-        self.task == Some(*id.borrow())
-    }
-}
-
-#[derive(Deserialize)]
-struct LinksQuery {
-    task: Option<i64>,
-}
-
-async fn links_page(
-    _: SignedIn,
-    session: Session,
-    state: web::Data<AppState>,
-    q: web::Query<LinksQuery>,
-) -> Result<HttpResponse, AppError> {
-    let task = q.task;
-    let (links, tasks) = state
-        .db(move |c| {
-            let ids = task.map(|t| vec![t]);
-            Ok((links::recent(c, ids.as_deref(), 200)?, courses::list_tasks(c)?))
-        })
-        .await?;
-    let back = match task {
-        Some(t) => format!("/admin/links?task={t}"),
-        None => "/admin/links".into(),
-    };
-    render(&LinksPage { page: Page::new(&session, "Harvested posts"), links, tasks, task, back })
-}
-
-#[derive(Deserialize)]
-struct TieForm {
-    task_id: i64,
-    /// "1" to tie, "0" to untie.
-    tied: String,
-    #[serde(default)]
-    back: String,
-}
-
-/// Ties or unties a post and a Task; a script asking for JSON gets what happened and the
-/// Reader's card of the post drawn again.
-async fn link_tie(
-    _: SignedIn,
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-    CsrfForm(form): CsrfForm<TieForm>,
-) -> Result<HttpResponse, AppError> {
-    let id = *id;
-    let tied = form.tied == "1";
-    let (task, now) = (form.task_id, crate::clock::system_now());
-    let t = state
-        .db(move |c| {
-            links::set_tie(c, id, task, tied, now)?;
-            courses::get_task(c, task)
-        })
-        .await?;
-    let msg = if tied { format!("Tied to {}.", t.hashtag) } else { format!("Untied from {}.", t.hashtag) };
-    if super::reader::wants_json(&req) {
-        return super::reader::done(&req, &session, &state, id, msg.into(), &form.back).await;
-    }
-    flash(&session, msg);
-    Ok(redirect(&safe_back(&form.back, "/admin/links")))
 }
 
 #[cfg(test)]

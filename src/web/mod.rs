@@ -13,6 +13,7 @@ pub mod error;
 mod feeds;
 mod join;
 mod learners;
+mod links;
 mod login;
 mod multipart;
 mod newsletter;
@@ -367,6 +368,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     roster::configure(cfg);
     feeds::configure(cfg);
+    links::configure(cfg);
     chain::configure(cfg);
     badges::configure(cfg);
     reader::configure(cfg);
