@@ -4,15 +4,18 @@
 use actix_multipart::Multipart;
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::multipart;
+use super::pager::{self, Pager};
 use super::{AppState, Page, redirect, render, render_status};
 use crate::app::feeds::{self as use_feeds, AddFeed};
 use crate::clock::system_now as now;
-use crate::db::feeds::{self, Author, Feed, FeedStatus};
+use crate::db::courses::{self, Course};
+use crate::db::feeds::{self, Author, Feed, FeedQuery, FeedSort, FeedStatus};
+use crate::db::listing::{Listed, MAX_PAGE, MAX_SEARCH};
 use crate::domain::FieldErrors;
 use crate::opml;
 use crate::web::auth::{CsrfForm, SignedIn, flash};
@@ -38,11 +41,27 @@ struct AddFeedForm {
     url: String,
 }
 
+/// The Feeds page's query string.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct FeedsParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    course: Option<i64>,
+    #[serde(default)]
+    sort: String,
+    page: Option<i64>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/feeds.html")]
 struct FeedsPage {
     page: Page,
-    feeds: Vec<(Feed, Author)>,
+    list: Listed<(Feed, Author)>,
+    query: FeedQuery,
+    courses: Vec<Course>,
+    pager: Pager,
     mail_dir: Option<String>,
     form: AddFeedForm,
     errors: FieldErrors,
@@ -50,15 +69,53 @@ struct FeedsPage {
 }
 
 impl FeedsPage {
-    async fn load(state: &AppState, session: &Session) -> Result<FeedsPage, AppError> {
+    async fn load(state: &AppState, session: &Session, params: FeedsParams) -> Result<FeedsPage, AppError> {
+        let query = FeedQuery {
+            search: params.q.chars().take(MAX_SEARCH).collect(),
+            state: feeds::parse_state(&params.status),
+            course: params.course,
+            sort: FeedSort::parse(&params.sort).unwrap_or_default(),
+            page: params.page.unwrap_or(1).clamp(1, MAX_PAGE),
+        };
+        let q = query.clone();
+        let (list, courses) = state.db(move |c| Ok((feeds::page_feeds(c, &q)?, courses::list_courses(c)?))).await?;
+        let pairs = [
+            ("q", query.search.clone()),
+            ("status", query.state.unwrap_or_default().to_string()),
+            ("course", query.course.map(|c| c.to_string()).unwrap_or_default()),
+            ("sort", if query.sort == FeedSort::Newest { String::new() } else { query.sort.as_str().to_string() }),
+        ];
         Ok(FeedsPage {
             page: Page::new(session, "Feeds"),
-            feeds: state.db(feeds::list_feeds).await?,
+            pager: Pager::new("/admin/feeds", &pairs, list.page, list.pages()),
+            list,
+            query,
+            courses,
             mail_dir: state.mailer.file_dir().map(|d| d.display().to_string()),
             form: AddFeedForm::default(),
             errors: FieldErrors::new(),
             now: now(),
         })
+    }
+
+    fn states(&self) -> [&'static str; 7] {
+        feeds::STATE_WORDS
+    }
+    fn state_is(&self, s: &str) -> bool {
+        self.query.state == Some(s)
+    }
+    fn course_is(&self, id: &i64) -> bool {
+        self.query.course == Some(*id)
+    }
+    fn sorts(&self) -> [FeedSort; 3] {
+        FeedSort::ALL
+    }
+    fn sort_is(&self, s: &FeedSort) -> bool {
+        self.query.sort == *s
+    }
+    /// Whether any filter narrows the list.
+    fn filtered(&self) -> bool {
+        !self.query.search.trim().is_empty() || self.query.state.is_some() || self.query.course.is_some()
     }
 }
 
@@ -85,8 +142,14 @@ pub fn relative(t: impl std::borrow::Borrow<i64>, now: impl std::borrow::Borrow<
     if d >= 0 { format!("in {amount}") } else { format!("{amount} ago") }
 }
 
-async fn feeds_page(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    render(&FeedsPage::load(&state, &session).await?)
+async fn feeds_page(
+    _: SignedIn,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params: FeedsParams = pager::query(&req)?;
+    render(&FeedsPage::load(&state, &session, params).await?)
 }
 
 async fn feed_add(
@@ -104,7 +167,7 @@ async fn feed_add(
         Err(crate::db::StoreError::Invalid(e)) => e,
         Err(e) => return Err(e.into()),
     };
-    let mut page = FeedsPage::load(&state, &session).await?;
+    let mut page = FeedsPage::load(&state, &session, FeedsParams::default()).await?;
     page.form = form;
     page.errors = errors;
     render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)

@@ -17,6 +17,7 @@ mod links;
 mod login;
 mod multipart;
 mod newsletter;
+mod pager;
 mod peers;
 mod portfolio;
 mod public;

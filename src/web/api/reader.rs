@@ -183,6 +183,7 @@ pub async fn queue(
         status: q.status.map(Into::into),
         q: q.q,
         before: q.cursor,
+        ..Default::default()
     };
     let base = state.base_url.clone();
     let page = db(&state, move |c| store(reader::page(c, &filter, limit))).await?;
