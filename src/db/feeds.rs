@@ -427,6 +427,10 @@ pub struct FeedQuery {
     pub state: Option<&'static str>,
     /// Only the feeds of this course's learners (the roster's rule).
     pub course: Option<i64>,
+    /// Only this learner's feeds.
+    pub learner: Option<i64>,
+    /// Only this feed.
+    pub feed: Option<i64>,
     pub sort: FeedSort,
     /// 1-based.
     pub page: i64,
@@ -447,6 +451,12 @@ pub fn page_feeds(conn: &mut SqliteConnection, q: &FeedQuery) -> StoreResult<Lis
              OR f.site_url LIKE ? ESCAPE '\\' OR f.title LIKE ? ESCAPE '\\' OR f.joined_url LIKE ? ESCAPE '\\'",
             std::iter::repeat_n(Bind::Text(p), 6),
         );
+    }
+    if let Some(learner) = q.learner {
+        w.and("f.author_id = ?", [Bind::Int(learner)]);
+    }
+    if let Some(feed) = q.feed {
+        w.and("f.id = ?", [Bind::Int(feed)]);
     }
     if let Some(course) = q.course {
         let scope = Scope::Course(course);

@@ -49,6 +49,10 @@ struct FeedsParams {
     #[serde(default)]
     status: String,
     course: Option<i64>,
+    /// One learner's feeds (author id).
+    learner: Option<i64>,
+    /// One feed (the dashboard's link to a failing feed).
+    feed: Option<i64>,
     #[serde(default)]
     sort: String,
     page: Option<i64>,
@@ -74,6 +78,8 @@ impl FeedsPage {
             search: params.q.chars().take(MAX_SEARCH).collect(),
             state: feeds::parse_state(&params.status),
             course: params.course,
+            learner: params.learner,
+            feed: params.feed,
             sort: FeedSort::parse(&params.sort).unwrap_or_default(),
             page: params.page.unwrap_or(1).clamp(1, MAX_PAGE),
         };
@@ -83,6 +89,8 @@ impl FeedsPage {
             ("q", query.search.clone()),
             ("status", query.state.unwrap_or_default().to_string()),
             ("course", query.course.map(|c| c.to_string()).unwrap_or_default()),
+            ("learner", query.learner.map(|c| c.to_string()).unwrap_or_default()),
+            ("feed", query.feed.map(|c| c.to_string()).unwrap_or_default()),
             ("sort", if query.sort == FeedSort::Newest { String::new() } else { query.sort.as_str().to_string() }),
         ];
         Ok(FeedsPage {
@@ -115,7 +123,11 @@ impl FeedsPage {
     }
     /// Whether any filter narrows the list.
     fn filtered(&self) -> bool {
-        !self.query.search.trim().is_empty() || self.query.state.is_some() || self.query.course.is_some()
+        !self.query.search.trim().is_empty()
+            || self.query.state.is_some()
+            || self.query.course.is_some()
+            || self.query.learner.is_some()
+            || self.query.feed.is_some()
     }
 }
 

@@ -173,6 +173,12 @@ async fn the_feeds_page_is_searched_filtered_by_state_and_course_and_paged() {
         assert_eq!(status_line(&html, "feeds-count"), "Showing 1–1 of 1 feeds");
     }
     assert_eq!(status_line(&html(app, "/admin/feeds?q=%25").await, "feeds-count"), "No feeds match.");
+    // One learner's feeds, one feed (the learner's page and the dashboard link to them).
+    for path in [format!("/admin/feeds?learner={}", s.zelda), format!("/admin/feeds?feed={}", s.zelda_feed)] {
+        assert_eq!(row_ids(&html(app, &path).await, "feed-"), vec![s.zelda_feed], "{path}");
+    }
+    let zelda = html(app, &format!("/admin/learners/{}", s.zelda)).await;
+    assert!(zelda.contains(&format!("href=\"/admin/feeds?learner={}\"", s.zelda)), "the learner's page links them");
 
     // By state, with the word each row shows: failing, never fetched, paused, removed.
     for (status, n) in [("failing", 12), ("never+fetched", 12), ("paused", 1), ("removed", 1), ("active", 97)] {

@@ -49,7 +49,7 @@ pub struct QueueQuery {
     /// Posts from this feed.
     pub feed: Option<i64>,
     pub status: Option<QueueStatus>,
-    /// Words in the title or summary.
+    /// Text in the title, summary or address of the post, or its learner's name or email.
     pub q: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<i64>,
