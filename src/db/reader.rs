@@ -93,9 +93,13 @@ impl Filter {
         if self.untied() {
             w.and("NOT EXISTS (SELECT 1 FROM link_tasks lt WHERE lt.link_id = l.id AND lt.tied)", []);
             if let Some(s) = scope {
+                // The unary `+` keeps SQLite from looking up every post of every learner of the
+                // scope by index (a "multi-index OR"): scanning the posts and probing the two
+                // sets, each built once, costs half as much.
                 w.and(
                     format!(
-                        "l.id IN (SELECT lt.link_id FROM link_tasks lt WHERE lt.task_id IN ({})) OR l.author_id IN ({})",
+                        "+l.id IN (SELECT lt.link_id FROM link_tasks lt WHERE lt.task_id IN ({})) \
+                         OR +l.author_id IN ({})",
                         s.tasks_sql(),
                         s.learners_sql()
                     ),
