@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::learners::NameShown;
+use super::listing::Listed;
 use super::schema::{authors, awards, feed_claims, feeds, join_mails, links};
 use super::{OptionalExt, StoreError, StoreResult};
 
@@ -352,6 +353,154 @@ pub fn list_feeds(conn: &mut SqliteConnection) -> StoreResult<Vec<(Feed, Author)
         .map_err(Into::into)
 }
 
+/// The states the Feeds page filters by: the words of [`state_word`].
+pub const STATE_WORDS: [&str; 7] = ["active", "failing", "never fetched", "paused", "pending", "gone", "removed"];
+
+/// The SQL condition on `f` (a feed) of a state word; the same rule as [`state_word`].
+fn state_sql(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "active" => {
+            "f.status = 'active' AND f.last_polled_at IS NOT NULL AND f.last_success_at IS NOT NULL \
+             AND f.error_count = 0"
+        }
+        "failing" => {
+            "f.status = 'active' AND f.last_polled_at IS NOT NULL AND (f.last_success_at IS NULL OR f.error_count > 0)"
+        }
+        "never fetched" => "f.status = 'active' AND f.last_polled_at IS NULL",
+        "paused" => "f.status = 'paused'",
+        "pending" => "f.status = 'pending'",
+        "gone" => "f.status = 'gone'",
+        "removed" => "f.status = 'removed'",
+        _ => return None,
+    })
+}
+
+/// The state word of a `status` query value ("never-fetched" and "never_fetched" read as
+/// "never fetched"), if it is one.
+pub fn parse_state(word: &str) -> Option<&'static str> {
+    let w = word.trim().to_lowercase().replace(['-', '_', '+'], " ");
+    STATE_WORDS.into_iter().find(|s| *s == w)
+}
+
+/// How the Feeds page is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeedSort {
+    /// The latest added first.
+    #[default]
+    Newest,
+    /// By learner name, A to Z.
+    Name,
+    /// Most consecutive failed polls first.
+    Errors,
+}
+
+impl FeedSort {
+    pub const ALL: [FeedSort; 3] = [FeedSort::Newest, FeedSort::Name, FeedSort::Errors];
+
+    /// The word in the URL (`?sort=name`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedSort::Newest => "newest",
+            FeedSort::Name => "name",
+            FeedSort::Errors => "errors",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<FeedSort> {
+        FeedSort::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// What people read in the sort menu.
+    pub fn label(self) -> &'static str {
+        match self {
+            FeedSort::Newest => "newest first",
+            FeedSort::Name => "learner name",
+            FeedSort::Errors => "most failed polls first",
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            FeedSort::Newest => "f.id DESC",
+            FeedSort::Name => "lower(a.name), f.id",
+            FeedSort::Errors => "f.error_count DESC, f.id DESC",
+        }
+    }
+}
+
+/// What the Feeds page asks for.
+#[derive(Debug, Clone, Default)]
+pub struct FeedQuery {
+    /// Text found in the learner's name or email, or the feed's address, site or title.
+    pub search: String,
+    /// A word of [`STATE_WORDS`]; none shows every feed but removed ones.
+    pub state: Option<&'static str>,
+    /// Only the feeds of this course's learners (the roster's rule).
+    pub course: Option<i64>,
+    /// Only this learner's feeds.
+    pub learner: Option<i64>,
+    /// Only this feed.
+    pub feed: Option<i64>,
+    pub sort: FeedSort,
+    /// 1-based.
+    pub page: i64,
+}
+
+/// One page of feeds (with their learners): two queries, the first filtering, counting and
+/// paging in SQL.
+pub fn page_feeds(conn: &mut SqliteConnection, q: &FeedQuery) -> StoreResult<Listed<(Feed, Author)>> {
+    use super::listing::{Bind, IdTotal, PER_PAGE, Scope, Where, bind_all, like_pattern};
+    let mut w = Where::default();
+    match q.state.and_then(state_sql) {
+        Some(cond) => w.and(cond, []),
+        None => w.and("f.status != 'removed'", []),
+    }
+    if let Some(p) = like_pattern(&q.search) {
+        w.and(
+            "a.name LIKE ? ESCAPE '\\' OR a.email LIKE ? ESCAPE '\\' OR f.url LIKE ? ESCAPE '\\' \
+             OR f.site_url LIKE ? ESCAPE '\\' OR f.title LIKE ? ESCAPE '\\' OR f.joined_url LIKE ? ESCAPE '\\'",
+            std::iter::repeat_n(Bind::Text(p), 6),
+        );
+    }
+    if let Some(learner) = q.learner {
+        w.and("f.author_id = ?", [Bind::Int(learner)]);
+    }
+    if let Some(feed) = q.feed {
+        w.and("f.id = ?", [Bind::Int(feed)]);
+    }
+    if let Some(course) = q.course {
+        let scope = Scope::Course(course);
+        w.and(format!("f.author_id IN ({})", scope.learners_sql()), scope.learner_binds());
+    }
+    let page = q.page.clamp(1, super::listing::MAX_PAGE);
+    let offset = Listed::<()>::offset(page, PER_PAGE);
+    let select = |limit: i64, offset: i64| {
+        let sql = format!(
+            "SELECT f.id AS id, COUNT(*) OVER () AS total FROM feeds f JOIN authors a ON a.id = f.author_id {}
+             ORDER BY {} LIMIT {limit} OFFSET {offset}",
+            w.sql(),
+            q.sort.order_by()
+        );
+        bind_all(diesel::sql_query(sql), w.binds())
+    };
+    let found: Vec<IdTotal> = select(PER_PAGE, offset).load(conn)?;
+    let total = match found.first() {
+        Some(r) => r.total,
+        // Past the last page: the count alone.
+        None if offset > 0 => select(1, 0).load::<IdTotal>(conn)?.first().map_or(0, |r| r.total),
+        None => 0,
+    };
+    let ids: Vec<i64> = found.iter().map(|r| r.id).collect();
+    let mut rows: Vec<(Feed, Author)> = feeds::table
+        .inner_join(authors::table)
+        .filter(feeds::id.eq_any(&ids))
+        .select((Feed::as_select(), Author::as_select()))
+        .load(conn)?;
+    let at: std::collections::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|(f, _)| at.get(&f.id).copied().unwrap_or(usize::MAX));
+    Ok(Listed { rows, total, page, per_page: PER_PAGE })
+}
+
 /// Active feeds due for polling at `at`, soonest first.
 pub fn due_feeds(conn: &mut SqliteConnection, at: i64, limit: i64) -> StoreResult<Vec<Feed>> {
     feeds::table
@@ -634,5 +783,49 @@ mod tests {
     #[test]
     fn feed_states_round_trip() {
         crate::db::stored::assert_round_trip!(FeedStatus);
+    }
+
+    /// The Feeds page's status filter (SQL) and the word each row shows ([`super::state_word`])
+    /// follow one rule: every feed is found under its own word, and only there.
+    #[test]
+    fn the_status_filter_finds_each_feed_under_the_word_it_shows() {
+        use diesel::prelude::*;
+        use diesel_migrations::MigrationHarness as _;
+        let mut c = diesel::SqliteConnection::establish(":memory:").unwrap();
+        c.run_pending_migrations(crate::db::MIGRATIONS).unwrap();
+        let a = super::find_or_create_author(&mut c, "Ada", Some("ada@example.edu"), 0).unwrap();
+        let mut shown = Vec::new();
+        let mut n = 0;
+        for status in ["active", "paused", "pending", "gone", "removed"] {
+            for (polled, success, errors) in
+                [(None, None, 0), (Some(1), None, 1), (Some(1), Some(1), 0), (Some(2), Some(1), 2), (Some(1), None, 0)]
+            {
+                n += 1;
+                diesel::sql_query(
+                    "INSERT INTO feeds (author_id, url, title, status, next_poll_at, last_polled_at, last_success_at,
+                                        error_count, created_at, updated_at) VALUES (?, ?, '', ?, 0, ?, ?, ?, 0, 0)",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(a.id)
+                .bind::<diesel::sql_types::Text, _>(format!("https://x{n}.example.org/feed"))
+                .bind::<diesel::sql_types::Text, _>(status)
+                .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(polled)
+                .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(success)
+                .bind::<diesel::sql_types::BigInt, _>(errors)
+                .execute(&mut c)
+                .unwrap();
+                let f = super::find_by_url(&mut c, &format!("https://x{n}.example.org/feed")).unwrap().unwrap();
+                shown.push((f.id, f.state_word()));
+            }
+        }
+        for word in super::STATE_WORDS {
+            let q = super::FeedQuery { state: Some(word), page: 1, ..Default::default() };
+            let mut found: Vec<i64> = super::page_feeds(&mut c, &q).unwrap().rows.iter().map(|(f, _)| f.id).collect();
+            found.sort_unstable();
+            let want: Vec<i64> = shown.iter().filter(|(_, w)| *w == word).map(|(id, _)| *id).collect();
+            assert_eq!(found, want, "{word}");
+        }
+        assert_eq!(super::parse_state("never-fetched"), Some("never fetched"));
+        assert_eq!(super::parse_state("Failing"), Some("failing"));
+        assert_eq!(super::parse_state("lost"), None);
     }
 }

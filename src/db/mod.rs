@@ -119,6 +119,7 @@ pub mod institution;
 pub mod instructors;
 pub mod learners;
 pub mod links;
+pub mod listing;
 pub mod mentions;
 pub mod newsletter;
 pub mod outbox;

@@ -1,12 +1,16 @@
 //! The instructor's Reader: harvested Links newest first, filtered, with keyset
-//! pagination (`id < cursor`), so page 500 costs what page 1 costs.
+//! pagination (`id < cursor`); and the Posts page's list of the same Links, filtered alike and
+//! paged by number.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
 
 use super::awards::Award;
 use super::courses::Task;
 use super::links::{Authorship, Link};
-use super::schema::{authors, awards, course_modules, feeds, link_tasks, links, module_tasks, tasks};
+use super::listing::{Bind, IdTotal, Listed, PER_PAGE, Scope, Where, bind_all, like_pattern};
+use super::schema::{authors, feeds, link_tasks, links, tasks};
 use super::{StoreError, StoreResult};
 
 /// Links per page.
@@ -32,7 +36,7 @@ super::stored::stored_enum! {
     }
 }
 
-/// The Reader's filters (all optional) and cursor.
+/// The Reader's filters (all optional) and cursor; the Posts page takes the same filters.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct Filter {
     pub course: Option<i64>,
@@ -41,9 +45,86 @@ pub struct Filter {
     pub author: Option<i64>,
     pub feed: Option<i64>,
     pub status: Option<Status>,
+    /// Text found in the post (title, summary, address, the author it names) or its learner's
+    /// name or email.
     pub q: Option<String>,
+    /// Text found in the learner's name or email, or an address of one of their feeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learner: Option<String>,
+    /// "1": only posts tied to no task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untied: Option<String>,
     /// Show Links with ids below this (the next-page cursor).
     pub before: Option<i64>,
+}
+
+impl Filter {
+    /// Only posts tied to no task: with a course, module or task, those of its learners (the
+    /// roster's rule) or naming one of its tasks.
+    pub fn untied(&self) -> bool {
+        self.untied.as_deref().is_some_and(|v| !v.is_empty() && v != "0")
+    }
+
+    /// The filters as SQL over `links l JOIN authors a`, the cursor left out.
+    fn conditions(&self) -> Where {
+        let mut w = Where::default();
+        if let Some(a) = self.author {
+            w.and("l.author_id = ?", [Bind::Int(a)]);
+        }
+        if let Some(feed) = self.feed {
+            w.and("l.feed_id = ?", [Bind::Int(feed)]);
+        }
+        if let Some(p) = self.q.as_deref().and_then(like_pattern) {
+            w.and(
+                "l.title LIKE ? ESCAPE '\\' OR l.summary_html LIKE ? ESCAPE '\\' OR l.url LIKE ? ESCAPE '\\' \
+                 OR l.author_name LIKE ? ESCAPE '\\' OR a.name LIKE ? ESCAPE '\\' OR a.email LIKE ? ESCAPE '\\'",
+                std::iter::repeat_n(Bind::Text(p), 6),
+            );
+        }
+        if let Some(p) = self.learner.as_deref().and_then(like_pattern) {
+            w.and(
+                "l.author_id IN (SELECT id FROM authors WHERE name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' \
+                 UNION SELECT author_id FROM feeds WHERE url LIKE ? ESCAPE '\\' OR site_url LIKE ? ESCAPE '\\' \
+                 OR joined_url LIKE ? ESCAPE '\\')",
+                std::iter::repeat_n(Bind::Text(p), 5),
+            );
+        }
+        let scope = Scope::of(self.course, self.module, self.task);
+        if self.untied() {
+            w.and("NOT EXISTS (SELECT 1 FROM link_tasks lt WHERE lt.link_id = l.id AND lt.tied)", []);
+            if let Some(s) = scope {
+                // The unary `+` keeps SQLite from looking up every post of every learner of the
+                // scope by index (a "multi-index OR"): scanning the posts and probing the two
+                // sets, each built once, costs half as much.
+                w.and(
+                    format!(
+                        "+l.id IN (SELECT lt.link_id FROM link_tasks lt WHERE lt.task_id IN ({})) \
+                         OR +l.author_id IN ({})",
+                        s.tasks_sql(),
+                        s.learners_sql()
+                    ),
+                    std::iter::once(s.bind()).chain(s.learner_binds()),
+                );
+            }
+        } else if let Some(s) = scope {
+            w.and(
+                format!(
+                    "l.id IN (SELECT lt.link_id FROM link_tasks lt WHERE lt.tied AND lt.task_id IN ({}))",
+                    s.tasks_sql()
+                ),
+                [s.bind()],
+            );
+        }
+        let awarded = "EXISTS (SELECT 1 FROM awards aw WHERE aw.link_id = l.id)";
+        match self.status {
+            Some(Status::New) => w.and(format!("NOT l.dismissed AND NOT {awarded}"), []),
+            Some(Status::Awarded) => w.and(awarded, []),
+            Some(Status::Dismissed) => w.and("l.dismissed", []),
+            Some(Status::Starred) => w.and("l.starred", []),
+            None => {}
+        }
+        w
+    }
 }
 
 /// One Link as the Reader shows it.
@@ -84,105 +165,109 @@ impl Entry {
 pub struct Page {
     pub entries: Vec<Entry>,
     pub next: Option<i64>,
+    /// Posts matching the filters, on every page.
+    pub total: i64,
+    /// Posts matching the filters before this page (newer than the cursor).
+    pub skipped: i64,
 }
 
-fn escape_like(q: &str) -> String {
-    let mut s = String::with_capacity(q.len() + 2);
-    s.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            s.push('\\');
-        }
-        s.push(c);
+impl Page {
+    /// The 1-based positions of the first and last post shown ((0, 0) when none is).
+    pub fn span(&self) -> (i64, i64) {
+        if self.entries.is_empty() { (0, 0) } else { (self.skipped + 1, self.skipped + self.entries.len() as i64) }
     }
-    s.push('%');
-    s
 }
 
-/// The Task ids a course/module/task filter selects, or `None` for no such filter.
-fn task_scope(conn: &mut SqliteConnection, f: &Filter) -> StoreResult<Option<Vec<i64>>> {
-    if let Some(t) = f.task {
-        return Ok(Some(vec![t]));
-    }
-    if let Some(m) = f.module {
-        return Ok(Some(
-            module_tasks::table.filter(module_tasks::module_id.eq(m)).select(module_tasks::task_id).load(conn)?,
-        ));
-    }
-    if let Some(c) = f.course {
-        return Ok(Some(
-            module_tasks::table
-                .inner_join(course_modules::table.on(course_modules::module_id.eq(module_tasks::module_id)))
-                .filter(course_modules::course_id.eq(c))
-                .select(module_tasks::task_id)
-                .distinct()
-                .load(conn)?,
-        ));
-    }
-    Ok(None)
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
-/// One page of the Reader.
+/// One page of the Reader, newest first, after the cursor: the ids found, filtered and counted
+/// in one query, then the entries.
 pub fn page(conn: &mut SqliteConnection, f: &Filter, limit: i64) -> StoreResult<Page> {
-    let mut q = links::table
-        .inner_join(authors::table)
-        .inner_join(feeds::table)
-        .select((Link::as_select(), authors::name, authors::id, authors::email, feeds::title))
-        .order(links::id.desc())
-        .limit(limit + 1)
-        .into_boxed();
+    let mut w = f.conditions();
+    let base = w.clone();
     if let Some(before) = f.before {
-        q = q.filter(links::id.lt(before));
+        w.and("l.id < ?", [Bind::Int(before)]);
     }
-    if let Some(ids) = task_scope(conn, f)? {
-        let tied = link_tasks::table
-            .filter(link_tasks::task_id.eq_any(ids).and(link_tasks::tied.eq(true)))
-            .select(link_tasks::link_id);
-        q = q.filter(links::id.eq_any(tied));
-    }
-    if let Some(a) = f.author {
-        q = q.filter(links::author_id.eq(a));
-    }
-    if let Some(feed) = f.feed {
-        q = q.filter(links::feed_id.eq(feed));
-    }
-    if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = escape_like(text);
-        q = q
-            .filter(links::title.like(pattern.clone()).escape('\\').or(links::summary_html.like(pattern).escape('\\')));
-    }
-    let awarded = awards::table.filter(awards::link_id.eq(links::id.nullable())).select(awards::id);
-    match f.status {
-        Some(Status::New) => {
-            q = q.filter(links::dismissed.eq(false)).filter(diesel::dsl::not(diesel::dsl::exists(awarded)))
+    let sql = format!(
+        "SELECT l.id AS id, COUNT(*) OVER () AS total FROM links l JOIN authors a ON a.id = l.author_id {}
+         ORDER BY l.id DESC LIMIT {}",
+        w.sql(),
+        limit.saturating_add(1)
+    );
+    let mut found: Vec<IdTotal> = bind_all(diesel::sql_query(sql), w.binds()).load(conn)?;
+    let after = found.first().map_or(0, |r| r.total);
+    let skipped = match f.before {
+        Some(before) => {
+            let mut w = base;
+            w.and("l.id >= ?", [Bind::Int(before)]);
+            let sql = format!("SELECT COUNT(*) AS n FROM links l JOIN authors a ON a.id = l.author_id {}", w.sql());
+            bind_all(diesel::sql_query(sql), w.binds()).get_result::<Count>(conn)?.n
         }
-        Some(Status::Awarded) => q = q.filter(diesel::dsl::exists(awarded)),
-        Some(Status::Dismissed) => q = q.filter(links::dismissed.eq(true)),
-        Some(Status::Starred) => q = q.filter(links::starred.eq(true)),
-        None => {}
-    }
-    let mut rows: Vec<(Link, String, i64, Option<String>, String)> = q.load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.0.id)
+        None => 0,
+    };
+    let next = if found.len() as i64 > limit {
+        found.truncate(limit.max(0) as usize);
+        found.last().map(|r| r.id)
     } else {
         None
     };
-    let ids: Vec<i64> = rows.iter().map(|r| r.0.id).collect();
+    let ids: Vec<i64> = found.iter().map(|r| r.id).collect();
+    Ok(Page { entries: entries(conn, &ids)?, next, total: skipped + after, skipped })
+}
+
+/// One page of posts (50), latest published first, as the Posts page lists them: filtered,
+/// counted and paged in one query, then the entries.
+pub fn list(conn: &mut SqliteConnection, f: &Filter, page: i64) -> StoreResult<Listed<Entry>> {
+    let w = f.conditions();
+    let page = page.clamp(1, super::listing::MAX_PAGE);
+    let offset = Listed::<()>::offset(page, PER_PAGE);
+    let select = |limit: i64, offset: i64| {
+        let sql = format!(
+            "SELECT l.id AS id, COUNT(*) OVER () AS total FROM links l JOIN authors a ON a.id = l.author_id {}
+             ORDER BY COALESCE(l.published_at, l.harvested_at) DESC, l.id DESC LIMIT {limit} OFFSET {offset}",
+            w.sql()
+        );
+        bind_all(diesel::sql_query(sql), w.binds())
+    };
+    let found: Vec<IdTotal> = select(PER_PAGE, offset).load(conn)?;
+    let total = match found.first() {
+        Some(r) => r.total,
+        // Past the last page: the count alone.
+        None if offset > 0 => select(1, 0).load::<IdTotal>(conn)?.first().map_or(0, |r| r.total),
+        None => 0,
+    };
+    let ids: Vec<i64> = found.iter().map(|r| r.id).collect();
+    Ok(Listed { rows: entries(conn, &ids)?, total, page, per_page: PER_PAGE })
+}
+
+/// The entries of these Links, in the order given (those gone are left out).
+pub fn entries(conn: &mut SqliteConnection, ids: &[i64]) -> StoreResult<Vec<Entry>> {
+    let mut rows: Vec<(Link, String, i64, Option<String>, String)> = links::table
+        .inner_join(authors::table)
+        .inner_join(feeds::table)
+        .filter(links::id.eq_any(ids))
+        .select((Link::as_select(), authors::name, authors::id, authors::email, feeds::title))
+        .load(conn)?;
+    let at: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| at.get(&r.0.id).copied().unwrap_or(usize::MAX));
     let ties: Vec<(i64, Task)> = link_tasks::table
         .inner_join(tasks::table)
-        .filter(link_tasks::link_id.eq_any(&ids).and(link_tasks::tied.eq(true)))
+        .filter(link_tasks::link_id.eq_any(ids).and(link_tasks::tied.eq(true)))
         .order(tasks::hashtag)
         .select((link_tasks::link_id, Task::as_select()))
         .load(conn)?;
-    let all_awards = super::awards::for_links(conn, &ids)?;
+    let all_awards = super::awards::for_links(conn, ids)?;
     let firsts: Vec<i64> = rows.iter().filter_map(|r| r.0.duplicate_of).collect();
     let first_names: Vec<(i64, String)> = if firsts.is_empty() {
         Vec::new()
     } else {
         authors::table.filter(authors::id.eq_any(&firsts)).select((authors::id, authors::name)).load(conn)?
     };
-    let entries = rows
+    Ok(rows
         .into_iter()
         .map(|(link, author, author_id, author_email, feed_title)| Entry {
             tasks: ties.iter().filter(|(l, _)| *l == link.id).map(|(_, t)| t.clone()).collect(),
@@ -199,8 +284,7 @@ pub fn page(conn: &mut SqliteConnection, f: &Filter, limit: i64) -> StoreResult<
             author_email,
             feed_title,
         })
-        .collect();
-    Ok(Page { entries, next })
+        .collect())
 }
 
 /// The Tasks any post of each of `author_ids` is tied to: (author id, task id), each once.
@@ -216,9 +300,7 @@ pub fn tied_tasks_of_authors(conn: &mut SqliteConnection, author_ids: &[i64]) ->
 
 /// One entry by Link id (for in-place updates).
 pub fn entry(conn: &mut SqliteConnection, link_id: i64) -> StoreResult<Option<Entry>> {
-    let f = Filter { before: Some(link_id + 1), ..Default::default() };
-    let p = page(conn, &f, 1)?;
-    Ok(p.entries.into_iter().find(|e| e.link.id == link_id))
+    Ok(entries(conn, &[link_id])?.into_iter().next())
 }
 
 /// Sets or clears a Link's flag.

@@ -1,5 +1,5 @@
-//! Instructor pages for feeds and harvested Links: add, pause, resume, edit, remove and
-//! poll feeds; OPML import and export; tie and untie Links to Tasks by hand.
+//! The instructor's Feeds page: add, pause, resume, edit, remove and poll feeds; OPML import
+//! and export.
 
 use actix_multipart::Multipart;
 use actix_session::Session;
@@ -9,12 +9,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::multipart;
-use super::{AppState, Page, redirect, render, render_status, safe_back};
+use super::pager::{self, Pager};
+use super::{AppState, Page, redirect, render, render_status};
 use crate::app::feeds::{self as use_feeds, AddFeed};
 use crate::clock::system_now as now;
-use crate::db::courses::{self, Task};
-use crate::db::feeds::{self, Author, Feed, FeedStatus};
-use crate::db::links::{self, LinkView};
+use crate::db::courses::{self, Course};
+use crate::db::feeds::{self, Author, Feed, FeedQuery, FeedSort, FeedStatus};
+use crate::db::listing::{Listed, MAX_PAGE, MAX_SEARCH};
 use crate::domain::FieldErrors;
 use crate::opml;
 use crate::web::auth::{CsrfForm, SignedIn, flash};
@@ -28,9 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/feeds/csv", web::post().to(csv_import))
         .route("/admin/feeds/{id}", web::post().to(feed_edit))
         .route("/admin/feeds/{id}/status", web::post().to(feed_status))
-        .route("/admin/feeds/{id}/poll", web::post().to(feed_poll))
-        .route("/admin/links", web::get().to(links_page))
-        .route("/admin/links/{id}/tie", web::post().to(link_tie));
+        .route("/admin/feeds/{id}/poll", web::post().to(feed_poll));
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,11 +42,31 @@ struct AddFeedForm {
     url: String,
 }
 
+/// The Feeds page's query string.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct FeedsParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    course: Option<i64>,
+    /// One learner's feeds (author id).
+    learner: Option<i64>,
+    /// One feed (the dashboard's link to a failing feed).
+    feed: Option<i64>,
+    #[serde(default)]
+    sort: String,
+    page: Option<i64>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/feeds.html")]
 struct FeedsPage {
     page: Page,
-    feeds: Vec<(Feed, Author)>,
+    list: Listed<(Feed, Author)>,
+    query: FeedQuery,
+    courses: Vec<Course>,
+    pager: Pager,
     mail_dir: Option<String>,
     form: AddFeedForm,
     errors: FieldErrors,
@@ -55,15 +74,61 @@ struct FeedsPage {
 }
 
 impl FeedsPage {
-    async fn load(state: &AppState, session: &Session) -> Result<FeedsPage, AppError> {
+    async fn load(state: &AppState, session: &Session, params: FeedsParams) -> Result<FeedsPage, AppError> {
+        let query = FeedQuery {
+            search: params.q.chars().take(MAX_SEARCH).collect(),
+            state: feeds::parse_state(&params.status),
+            course: params.course,
+            learner: params.learner,
+            feed: params.feed,
+            sort: FeedSort::parse(&params.sort).unwrap_or_default(),
+            page: params.page.unwrap_or(1).clamp(1, MAX_PAGE),
+        };
+        let q = query.clone();
+        let (list, courses) = state.db(move |c| Ok((feeds::page_feeds(c, &q)?, courses::list_courses(c)?))).await?;
+        let pairs = [
+            ("q", query.search.clone()),
+            ("status", query.state.unwrap_or_default().to_string()),
+            ("course", query.course.map(|c| c.to_string()).unwrap_or_default()),
+            ("learner", query.learner.map(|c| c.to_string()).unwrap_or_default()),
+            ("feed", query.feed.map(|c| c.to_string()).unwrap_or_default()),
+            ("sort", if query.sort == FeedSort::Newest { String::new() } else { query.sort.as_str().to_string() }),
+        ];
         Ok(FeedsPage {
             page: Page::new(session, "Feeds"),
-            feeds: state.db(feeds::list_feeds).await?,
+            pager: Pager::new("/admin/feeds", &pairs, list.page, list.pages()),
+            list,
+            query,
+            courses,
             mail_dir: state.mailer.file_dir().map(|d| d.display().to_string()),
             form: AddFeedForm::default(),
             errors: FieldErrors::new(),
             now: now(),
         })
+    }
+
+    fn states(&self) -> [&'static str; 7] {
+        feeds::STATE_WORDS
+    }
+    fn state_is(&self, s: &str) -> bool {
+        self.query.state == Some(s)
+    }
+    fn course_is(&self, id: &i64) -> bool {
+        self.query.course == Some(*id)
+    }
+    fn sorts(&self) -> [FeedSort; 3] {
+        FeedSort::ALL
+    }
+    fn sort_is(&self, s: &FeedSort) -> bool {
+        self.query.sort == *s
+    }
+    /// Whether any filter narrows the list.
+    fn filtered(&self) -> bool {
+        !self.query.search.trim().is_empty()
+            || self.query.state.is_some()
+            || self.query.course.is_some()
+            || self.query.learner.is_some()
+            || self.query.feed.is_some()
     }
 }
 
@@ -90,8 +155,14 @@ pub fn relative(t: impl std::borrow::Borrow<i64>, now: impl std::borrow::Borrow<
     if d >= 0 { format!("in {amount}") } else { format!("{amount} ago") }
 }
 
-async fn feeds_page(_: SignedIn, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    render(&FeedsPage::load(&state, &session).await?)
+async fn feeds_page(
+    _: SignedIn,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params: FeedsParams = pager::query(&req)?;
+    render(&FeedsPage::load(&state, &session, params).await?)
 }
 
 async fn feed_add(
@@ -109,7 +180,7 @@ async fn feed_add(
         Err(crate::db::StoreError::Invalid(e)) => e,
         Err(e) => return Err(e.into()),
     };
-    let mut page = FeedsPage::load(&state, &session).await?;
+    let mut page = FeedsPage::load(&state, &session, FeedsParams::default()).await?;
     page.form = form;
     page.errors = errors;
     render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
@@ -277,83 +348,6 @@ async fn csv_import(
     .await?;
     tracing::info!(added = done.added, skipped = done.skipped, failed = done.failed.len(), "roster imported");
     render(&ImportPage { page: Page::new(&session, "Roster import"), result: Some(done), error: String::new() })
-}
-
-#[derive(Template)]
-#[template(path = "admin/links.html")]
-struct LinksPage {
-    page: Page,
-    links: Vec<LinkView>,
-    tasks: Vec<Task>,
-    task: Option<i64>,
-    back: String,
-}
-
-impl LinksPage {
-    fn selected(&self, id: impl std::borrow::Borrow<i64>) -> bool {
-        self.task == Some(*id.borrow())
-    }
-}
-
-#[derive(Deserialize)]
-struct LinksQuery {
-    task: Option<i64>,
-}
-
-async fn links_page(
-    _: SignedIn,
-    session: Session,
-    state: web::Data<AppState>,
-    q: web::Query<LinksQuery>,
-) -> Result<HttpResponse, AppError> {
-    let task = q.task;
-    let (links, tasks) = state
-        .db(move |c| {
-            let ids = task.map(|t| vec![t]);
-            Ok((links::recent(c, ids.as_deref(), 200)?, courses::list_tasks(c)?))
-        })
-        .await?;
-    let back = match task {
-        Some(t) => format!("/admin/links?task={t}"),
-        None => "/admin/links".into(),
-    };
-    render(&LinksPage { page: Page::new(&session, "Harvested posts"), links, tasks, task, back })
-}
-
-#[derive(Deserialize)]
-struct TieForm {
-    task_id: i64,
-    /// "1" to tie, "0" to untie.
-    tied: String,
-    #[serde(default)]
-    back: String,
-}
-
-/// Ties or unties a post and a Task; a script asking for JSON gets what happened and the
-/// Reader's card of the post drawn again.
-async fn link_tie(
-    _: SignedIn,
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-    CsrfForm(form): CsrfForm<TieForm>,
-) -> Result<HttpResponse, AppError> {
-    let id = *id;
-    let tied = form.tied == "1";
-    let (task, now) = (form.task_id, crate::clock::system_now());
-    let t = state
-        .db(move |c| {
-            links::set_tie(c, id, task, tied, now)?;
-            courses::get_task(c, task)
-        })
-        .await?;
-    let msg = if tied { format!("Tied to {}.", t.hashtag) } else { format!("Untied from {}.", t.hashtag) };
-    if super::reader::wants_json(&req) {
-        return super::reader::done(&req, &session, &state, id, msg.into(), &form.back).await;
-    }
-    flash(&session, msg);
-    Ok(redirect(&safe_back(&form.back, "/admin/links")))
 }
 
 #[cfg(test)]

@@ -75,7 +75,13 @@ struct ReaderPage {
     courses: Vec<Course>,
     modules: Vec<Module>,
     tasks: Vec<Task>,
-    feeds: Vec<(Feed, Author)>,
+    /// The feed of the `feed` filter and its learner, when one is given.
+    feed: Option<(Feed, Author)>,
+    /// The learner of the `author` filter, when one is given.
+    author: Option<Author>,
+    /// Posts matching, and the positions of the first and last shown.
+    total: i64,
+    span: (i64, i64),
     next_url: Option<String>,
     first_url: Option<String>,
     back: String,
@@ -97,6 +103,9 @@ impl ReaderPage {
     fn status_is(&self, s: &str) -> bool {
         self.filter.status.map(reader::Status::as_str) == Some(s)
     }
+    fn text_of(&self, v: &Option<String>) -> String {
+        v.clone().unwrap_or_default()
+    }
 }
 
 fn filter_query(f: &Filter) -> String {
@@ -116,18 +125,41 @@ async fn reader_page(
         .collect();
     let filter: Filter = serde_urlencoded::from_str(&serde_urlencoded::to_string(&pairs).unwrap_or_default())
         .map_err(|e| AppError::BadRequest(format!("bad filter: {e}")))?;
+    let mut filter = filter;
+    filter.q = filter.q.map(|q| q.chars().take(crate::db::listing::MAX_SEARCH).collect());
+    filter.learner = filter.learner.map(|q| q.chars().take(crate::db::listing::MAX_SEARCH).collect());
     let f = filter.clone();
-    let (page_data, courses, modules, tasks, feeds, choices) = state
+    let (page_data, courses, modules, tasks, feed, author, choices) = state
         .db(move |c| {
             let page = reader::page(c, &f, reader::PAGE)?;
             let learners: Vec<i64> = page.entries.iter().map(|e| e.author_id).collect();
             let choices = TaskChoices::load(c, &learners)?;
+            let feed = match f.feed {
+                Some(id) => match feeds::get_feed(c, id) {
+                    Ok(feed) => {
+                        let a = feeds::get_author(c, feed.author_id)?;
+                        Some((feed, a))
+                    }
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            let author = match f.author {
+                Some(id) => match feeds::get_author(c, id) {
+                    Ok(a) => Some(a),
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
             Ok((
                 page,
                 courses::list_courses(c)?,
                 courses::list_modules(c)?,
                 courses::list_tasks(c)?,
-                feeds::list_feeds(c)?,
+                feed,
+                author,
                 choices,
             ))
         })
@@ -153,7 +185,22 @@ async fn reader_page(
         .map(|n| format!("/admin/reader?{}", filter_query(&Filter { before: Some(n), ..filter.clone() })));
     let first_url =
         filter.before.map(|_| format!("/admin/reader?{}", filter_query(&Filter { before: None, ..filter.clone() })));
-    render(&ReaderPage { page, cards, filter, courses, modules, tasks, feeds, next_url, first_url, back, choices })
+    render(&ReaderPage {
+        page,
+        cards,
+        filter,
+        courses,
+        modules,
+        tasks,
+        feed,
+        author,
+        total: page_data.total,
+        span: page_data.span(),
+        next_url,
+        first_url,
+        back,
+        choices,
+    })
 }
 
 pub(crate) fn wants_json(req: &HttpRequest) -> bool {

@@ -264,7 +264,7 @@ async fn the_dashboards_figures_match_counts_from_the_database() {
         .collect();
     assert!(!erroring.is_empty());
     for id in erroring {
-        assert!(html.contains(&format!("href=\"/admin/feeds#feed-{id}\"")), "erroring feed {id} is linked");
+        assert!(html.contains(&format!("href=\"/admin/feeds?feed={id}#feed-{id}\"")), "erroring feed {id} is linked");
     }
 
     let outbox = |status: &str, tried: &str| {

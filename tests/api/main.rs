@@ -32,6 +32,7 @@ mod mail;
 mod newsletter;
 mod notify;
 mod pagecheck;
+mod pages;
 mod peers;
 mod portfolio;
 mod reader;

@@ -49,7 +49,7 @@ pub struct QueueQuery {
     /// Posts from this feed.
     pub feed: Option<i64>,
     pub status: Option<QueueStatus>,
-    /// Words in the title or summary.
+    /// Text in the title, summary or address of the post, or its learner's name or email.
     pub q: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<i64>,
@@ -183,6 +183,7 @@ pub async fn queue(
         status: q.status.map(Into::into),
         q: q.q,
         before: q.cursor,
+        ..Default::default()
     };
     let base = state.base_url.clone();
     let page = db(&state, move |c| store(reader::page(c, &filter, limit))).await?;
