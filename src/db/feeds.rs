@@ -3,10 +3,19 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::learners::NameShown;
 use super::listing::Listed;
 use super::schema::{authors, awards, feed_claims, feeds, join_mails, links};
 use super::{OptionalExt, StoreError, StoreResult};
+
+super::stored::stored_enum! {
+    /// How a learner's name appears on public pages and in badges, stored in
+    /// `authors.name_shown`; instructors always see the name as given.
+    pub enum NameShown {
+        Given = "given",
+        Initials = "initials",
+        Pseudonym = "pseudonym",
+    }
+}
 
 super::stored::stored_enum! {
     /// A feed's lifecycle, stored in `feeds.status`.

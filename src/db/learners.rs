@@ -25,15 +25,7 @@ super::stored::stored_enum! {
     }
 }
 
-super::stored::stored_enum! {
-    /// How a learner's name appears on public pages and in badges, stored in
-    /// `authors.name_shown`; instructors always see the name as given.
-    pub enum NameShown {
-        Given = "given",
-        Initials = "initials",
-        Pseudonym = "pseudonym",
-    }
-}
+pub use super::feeds::NameShown;
 
 /// The name the public sees for `name` under a choice: the name, its initials ("Grace Hopper"
 /// → "G. H."), or the pseudonym (the name when none is stored).
