@@ -39,4 +39,5 @@ mod reader;
 mod roster;
 mod serving;
 mod smtp;
+mod team;
 mod webmention;
