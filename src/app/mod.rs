@@ -16,6 +16,7 @@ pub mod newsletter;
 pub mod peers;
 pub mod reader;
 pub mod roster;
+pub mod sso;
 pub mod subscribe;
 pub mod tokens;
 pub mod verification;

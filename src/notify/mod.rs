@@ -126,7 +126,8 @@ mod tests {
     #[tokio::test]
     async fn a_credential_notice_waits_in_the_outbox_and_is_written_when_delivered() {
         let (dir, mut conn, _) = crate::db::outbox::tests::db_with_award();
-        let who = crate::db::instructors::create(&mut conn, "ada@example.edu", "$argon2id$not-a-real-hash", true, 0).unwrap();
+        let who =
+            crate::db::instructors::create(&mut conn, "ada@example.edu", "$argon2id$not-a-real-hash", true, 0).unwrap();
         let t = 1_000_000;
         let note = email::CredentialNote {
             what: email::Credential::Webhook,

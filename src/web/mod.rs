@@ -13,9 +13,10 @@ pub mod error;
 mod feeds;
 mod join;
 mod learners;
-mod login;
+pub mod login;
 mod multipart;
 mod newsletter;
+pub mod oidc;
 mod peers;
 mod portfolio;
 mod public;
@@ -71,6 +72,12 @@ pub struct AppState {
     pub newsletter: crate::app::newsletter::Newsletter,
     /// The JSON API's per-token request budgets.
     pub api: api::ApiState,
+    /// Sign-in through the institution's OpenID Connect provider, when `[oidc]` is set.
+    pub sso: Option<std::sync::Arc<crate::app::sso::Sso>>,
+    /// Sign-ins through the provider started per client address (each keeps a flow in a session).
+    pub sso_rate: crate::notify::RateLimit,
+    /// Whether the email and password form signs in (`[auth] passwords`).
+    pub passwords: bool,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.
@@ -380,6 +387,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/style.css", web::get().to(style_css))
         .route("/static/app.js", web::get().to(app_js));
     login::configure(cfg);
+    oidc::configure(cfg);
     public::configure(cfg);
     syndication::configure(cfg);
     portfolio::configure(cfg);

@@ -29,6 +29,7 @@ mod learners;
 mod mail;
 mod newsletter;
 mod notify;
+mod oidc;
 mod pagecheck;
 mod peers;
 mod portfolio;
