@@ -337,9 +337,12 @@ impl Sso {
             return Err(Refusal::WrongIssuer(format!("the answer came from {iss}")).into());
         }
         let raw = {
-            let cache = self.discovered(now).await?;
-            let metadata = &cache.as_ref().ok_or_else(|| SsoError::Provider("no discovery".into()))?.metadata;
-            let client = self.client(metadata);
+            // A copy, so that a slow token endpoint holds up no other sign-in.
+            let metadata = {
+                let cache = self.discovered(now).await?;
+                cache.as_ref().ok_or_else(|| SsoError::Provider("no discovery".into()))?.metadata.clone()
+            };
+            let client = self.client(&metadata);
             let request = client
                 .exchange_code(AuthorizationCode::new(code.to_string()))
                 .map_err(|e| SsoError::Provider(e.to_string()))?

@@ -297,8 +297,27 @@ async fn hostile_callbacks_get_a_clear_400_and_starts_are_limited() {
         assert!(page.contains("Start again"), "{path}: {page}");
         assert!(!page.contains(CLIENT_SECRET));
     }
-    // Each start keeps a flow: a client may start 30 in ten minutes.
-    for i in 0..30 {
+    // A real state with the provider's refusal, or an answer naming another issuer: 403, and
+    // the state is used up either way.
+    let state_of = |res: &reqwest::Response| {
+        let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+        location.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
+    };
+    let start = app.get("/login/oidc").await;
+    assert_eq!(start.status(), 303);
+    let state = state_of(&start);
+    let res = app.get(&format!("/login/oidc/callback?state={state}&error=access_denied")).await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("did not sign you in (access_denied)"));
+    let res = app.get(&format!("/login/oidc/callback?state={state}&code=x")).await;
+    assert_eq!(res.status(), 400, "used once");
+    let state = state_of(&app.get("/login/oidc").await);
+    let res = app.get(&format!("/login/oidc/callback?state={state}&code=x&iss=https%3A%2F%2Fevil.example")).await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("issued by someone else"));
+
+    // Each start keeps a flow: a client may start 30 in ten minutes (two were started above).
+    for i in 2..30 {
         let res = app.get("/login/oidc").await;
         assert_eq!(res.status(), 303, "start {i}");
     }
