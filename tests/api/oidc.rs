@@ -198,8 +198,10 @@ async fn an_instructor_signs_in_through_the_provider_in_a_real_browser() {
             .at_most(Duration::from_secs(15))
             .for_url(&reqwest::Url::parse(&app.url("/admin/institution")).unwrap())
             .await?;
-        let body = browser.find(Locator::Css("main")).await?.text().await?;
-        assert!(body.contains("Institution") || body.contains("institution"), "{body}");
+        let heading = browser.find(Locator::Css("main h1")).await?.text().await?;
+        assert_eq!(heading, "Institution profile");
+        let header = browser.find(Locator::Css("header")).await?.text().await?;
+        assert!(header.contains("Sign out"), "{header}");
         Ok::<_, fantoccini::error::CmdError>(())
     }
     .await;
