@@ -4,7 +4,8 @@
 # Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt), Python's
 # feedparser in .feedparser-venv/ (pinned in scripts/feedparser/requirements.txt), mf2py in
 # .mf2-venv/ (pinned in scripts/mf2/requirements.txt), the API tools in .api-venv/ (pinned in
-# scripts/api/requirements.txt), the credential verifier (scripts/vc/, npm) and the page checks'
+# scripts/api/requirements.txt), the credential verifier (scripts/vc/, npm), the OpenID provider
+# (scripts/oidc/, npm) and the page checks'
 # vnu.jar and axe-core (scripts/pagecheck/, npm, with Java). Then checks the
 # format and lints (clippy, warnings denied) and runs the tests.
 set -euo pipefail
@@ -51,6 +52,13 @@ if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
 fi
 if ! bash scripts/vc/setup.sh; then
   echo "scripts/test.sh: could not set up the credential verifier in scripts/vc/node_modules/ (see above)" >&2
+  exit 1
+fi
+
+# The OpenID Connect provider of tests/api/oidc.rs (oidc-provider), pinned by
+# scripts/oidc/package-lock.json, in scripts/oidc/node_modules/.
+if ! bash scripts/oidc/setup.sh; then
+  echo "scripts/test.sh: could not set up the OpenID provider in scripts/oidc/node_modules/ (see above)" >&2
   exit 1
 fi
 

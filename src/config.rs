@@ -212,6 +212,83 @@ impl std::fmt::Debug for MailSettings {
     }
 }
 
+/// Sign-in through the institution's OpenID Connect provider (`[oidc]`). Unset (no issuer):
+/// no such sign-in. [`OidcSettings::client_secret`] is never printed by `Debug`.
+#[derive(Clone)]
+pub struct OidcSettings {
+    /// The issuer's identifier exactly as the provider names it (discovery is read from
+    /// `{issuer}/.well-known/openid-configuration`).
+    pub issuer: Option<String>,
+    /// The name on the sign-in button; `None`: the issuer's host.
+    pub name: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// A file holding the client secret (its first line), instead of `client_secret`.
+    pub client_secret_file: Option<PathBuf>,
+    pub scopes: Vec<String>,
+    /// The ID token claim that holds the instructor's email.
+    pub email_claim: String,
+    /// The ID token claim that lists the person's groups.
+    pub groups_claim: String,
+    /// Members of any of these groups are institution admins.
+    pub admin_groups: Vec<String>,
+    /// Whether an unknown verified email becomes an instructor.
+    pub allow_provisioning: bool,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field("client_secret_file", &self.client_secret_file)
+            .field("scopes", &self.scopes)
+            .field("email_claim", &self.email_claim)
+            .field("groups_claim", &self.groups_claim)
+            .field("admin_groups", &self.admin_groups)
+            .field("allow_provisioning", &self.allow_provisioning)
+            .finish()
+    }
+}
+
+impl OidcSettings {
+    /// True when any part of the client is set: then all of it must be.
+    pub fn is_set(&self) -> bool {
+        self.issuer.is_some()
+            || self.client_id.is_some()
+            || self.client_secret.is_some()
+            || self.client_secret_file.is_some()
+    }
+
+    /// The client secret, from `client_secret` or the first line of `client_secret_file`.
+    /// The error names the setting, never the secret.
+    pub fn secret(&self) -> Result<String, String> {
+        match (&self.client_secret, &self.client_secret_file) {
+            (Some(_), Some(_)) => Err("set [oidc] client_secret or client_secret_file, not both".into()),
+            (Some(s), None) => Ok(s.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read [oidc] client_secret_file {}: {e}", path.display()))?;
+                let secret = text.lines().next().unwrap_or_default().trim().to_string();
+                if secret.is_empty() {
+                    return Err(format!("[oidc] client_secret_file {} is empty", path.display()));
+                }
+                Ok(secret)
+            }
+            (None, None) => Err("[oidc] needs client_secret or client_secret_file".into()),
+        }
+    }
+}
+
+/// How instructors sign in (`[auth]`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSettings {
+    /// Whether the email and password form signs in; `false` leaves only `[oidc]`.
+    pub passwords: bool,
+}
+
 /// Validated settings shared by every command.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -239,6 +316,8 @@ pub struct Settings {
     pub api: ApiSettings,
     pub demo: DemoSettings,
     pub webhooks: WebhookSettings,
+    pub auth: AuthSettings,
+    pub oidc: OidcSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -751,6 +830,190 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "auth.passwords",
+        in_file: true,
+        env: "CAIRN_AUTH_PASSWORDS",
+        flag: None,
+        value_name: "BOOL",
+        default: Some("true"),
+        default_doc: "",
+        help: "Whether instructors may sign in with an email and password. `false` leaves only the identity \
+               provider's button on `/login` and refuses the password form; `cairn serve` then refuses to start \
+               without a complete `[oidc]` section.",
+        apply: |d, v| {
+            d.s.auth.passwords = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.issuer",
+        in_file: true,
+        env: "CAIRN_OIDC_ISSUER",
+        flag: None,
+        value_name: "URL",
+        default: None,
+        default_doc: "none (no single sign-on)",
+        help: "The OpenID Connect provider's issuer identifier, exactly as it names itself, e.g. \
+               `https://login.example.edu/realms/staff`; its `/.well-known/openid-configuration` is read on first \
+               use. `https://` only, unless the origin is in `allow_origins`.",
+        apply: |d, v| {
+            d.s.oidc.issuer = v
+                .optional_text()?
+                .map(|raw| {
+                    let raw = raw.trim().to_string();
+                    let url = Url::parse(&raw).map_err(|e| format!("'{raw}' is not a URL ({e})"))?;
+                    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                        return Err(format!("'{raw}' must be an http(s) URL with a host"));
+                    }
+                    if url.query().is_some() || url.fragment().is_some() {
+                        return Err(format!("'{raw}' must not have a query or fragment"));
+                    }
+                    Ok(raw)
+                })
+                .transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.name",
+        in_file: true,
+        env: "CAIRN_OIDC_NAME",
+        flag: None,
+        value_name: "NAME",
+        default: None,
+        default_doc: "the issuer's host",
+        help: "The provider's name on the sign-in button (\"Sign in with NAME\"). 1 to 60 characters.",
+        apply: |d, v| {
+            let name = v.optional_text()?.map(|n| n.trim().to_string());
+            if name.as_ref().is_some_and(|n| n.chars().count() > 60) {
+                return Err("must be 1 to 60 characters".into());
+            }
+            d.s.oidc.name = name;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.client_id",
+        in_file: true,
+        env: "CAIRN_OIDC_CLIENT_ID",
+        flag: None,
+        value_name: "ID",
+        default: None,
+        default_doc: "none",
+        help: "Cairn's client id at the provider.",
+        apply: |d, v| {
+            d.s.oidc.client_id = v.optional_text()?.map(|s| s.trim().to_string());
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.client_secret",
+        in_file: true,
+        env: "CAIRN_OIDC_CLIENT_SECRET",
+        flag: None,
+        value_name: "SECRET",
+        default: None,
+        default_doc: "none",
+        help: "Cairn's client secret at the provider (never logged nor shown). Or `client_secret_file`.",
+        apply: |d, v| {
+            d.s.oidc.client_secret = v.optional_text()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.client_secret_file",
+        in_file: true,
+        env: "CAIRN_OIDC_CLIENT_SECRET_FILE",
+        flag: None,
+        value_name: "FILE",
+        default: None,
+        default_doc: "none",
+        help: "A file whose first line is the client secret, read at start-up (instead of `client_secret`).",
+        apply: |d, v| {
+            d.s.oidc.client_secret_file = v.optional_text()?.map(PathBuf::from);
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.scopes",
+        in_file: true,
+        env: "CAIRN_OIDC_SCOPES",
+        flag: None,
+        value_name: "SCOPES",
+        default: Some("openid,email"),
+        default_doc: "",
+        help: "Scopes asked for (comma-separated in the environment); `openid` is always asked for. Add the one \
+               your provider needs to put groups in the ID token (often `groups`).",
+        apply: |d, v| {
+            let scopes = v.list()?;
+            if let Some(bad) = scopes.iter().find(|s| s.contains(|c: char| c.is_whitespace() || c == '"')) {
+                return Err(format!("'{bad}' is not a scope"));
+            }
+            d.s.oidc.scopes = scopes;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.email_claim",
+        in_file: true,
+        env: "CAIRN_OIDC_EMAIL_CLAIM",
+        flag: None,
+        value_name: "CLAIM",
+        default: Some("email"),
+        default_doc: "",
+        help: "The ID token claim holding the email that is matched, case-insensitively, to an instructor's. \
+               The token's `email_verified` must be true.",
+        apply: |d, v| {
+            d.s.oidc.email_claim = claim_name(&v.text()?)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.groups_claim",
+        in_file: true,
+        env: "CAIRN_OIDC_GROUPS_CLAIM",
+        flag: None,
+        value_name: "CLAIM",
+        default: Some("groups"),
+        default_doc: "",
+        help: "The ID token claim listing the person's groups (a list of strings, or one string).",
+        apply: |d, v| {
+            d.s.oidc.groups_claim = claim_name(&v.text()?)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.admin_groups",
+        in_file: true,
+        env: "CAIRN_OIDC_ADMIN_GROUPS",
+        flag: None,
+        value_name: "GROUPS",
+        default: None,
+        default_doc: "none",
+        help: "Groups (comma-separated in the environment) whose members are institution admins: a member who \
+               signs in through the provider becomes an admin if not one already. Leaving a group never demotes \
+               anyone; another admin does that.",
+        apply: |d, v| {
+            d.s.oidc.admin_groups = v.list()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "oidc.allow_provisioning",
+        in_file: true,
+        env: "CAIRN_OIDC_ALLOW_PROVISIONING",
+        flag: None,
+        value_name: "BOOL",
+        default: Some("false"),
+        default_doc: "",
+        help: "Whether a verified email that matches no instructor becomes a new instructor (with no course \
+               role, and no password) at its first sign-in. Off: only existing instructors sign in.",
+        apply: |d, v| {
+            d.s.oidc.allow_provisioning = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
         name: "join.mails_per_address_per_day",
         in_file: true,
         env: "CAIRN_JOIN_MAILS_PER_DAY",
@@ -1174,6 +1437,19 @@ impl Draft {
                 newsletter: NewsletterSettings { hour: 0, max_per_minute: 0, enabled: false },
                 demo: DemoSettings { post_every_secs: 0, enabled: false },
                 webhooks: WebhookSettings { keep_delivered_days: 0 },
+                auth: AuthSettings { passwords: true },
+                oidc: OidcSettings {
+                    issuer: None,
+                    name: None,
+                    client_id: None,
+                    client_secret: None,
+                    client_secret_file: None,
+                    scopes: Vec::new(),
+                    email_claim: String::new(),
+                    groups_claim: String::new(),
+                    admin_groups: Vec::new(),
+                    allow_provisioning: false,
+                },
             },
             smtp_port: None,
             from: None,
@@ -1229,6 +1505,18 @@ fn peers_of(value: &toml::Value) -> Result<Vec<PeerFile>, String> {
         }
     }
     Ok(peers)
+}
+
+/// A claim name: letters, digits and `_ - . : /`, 1 to 100 characters.
+fn claim_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.len() > 100
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'))
+    {
+        return Err(format!("'{raw}' is not a claim name"));
+    }
+    Ok(name.to_string())
 }
 
 fn read_file(path: &Path) -> Result<(PathBuf, toml::Table), ConfigError> {
@@ -1410,6 +1698,42 @@ mod tests {
         let f = file("[[peers]]\nurl = \"https://p.example\"\npublic_key = \"short\"");
         let err = Settings::from_sources(Some(&f), &no_env, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("peers"), "{err}");
+    }
+
+    #[test]
+    fn oidc_settings_come_from_the_environment_and_the_secret_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let s = with_env(&[
+            ("CAIRN_OIDC_ISSUER", "https://login.example.edu/realms/staff"),
+            ("CAIRN_OIDC_CLIENT_ID", "cairn"),
+            ("CAIRN_OIDC_CLIENT_SECRET_FILE", file.to_str().unwrap()),
+            ("CAIRN_OIDC_ADMIN_GROUPS", "cairn-admins, it"),
+            ("CAIRN_OIDC_ALLOW_PROVISIONING", "yes"),
+            ("CAIRN_AUTH_PASSWORDS", "false"),
+        ])
+        .unwrap();
+        assert!(s.oidc.is_set() && s.oidc.allow_provisioning && !s.auth.passwords);
+        assert_eq!(s.oidc.admin_groups, ["cairn-admins", "it"]);
+        assert_eq!((s.oidc.email_claim.as_str(), s.oidc.groups_claim.as_str()), ("email", "groups"));
+        assert_eq!(s.oidc.scopes, ["openid", "email"]);
+        assert_eq!(s.oidc.secret().unwrap(), "from-the-file");
+        let s = with_env(&[("CAIRN_OIDC_CLIENT_SECRET", "hunter2-secret")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2-secret"));
+        assert_eq!(s.oidc.secret().unwrap(), "hunter2-secret");
+        let s = Settings::defaults();
+        assert!(!s.oidc.is_set() && s.auth.passwords && !s.oidc.allow_provisioning);
+        for (var, bad) in [
+            ("CAIRN_OIDC_ISSUER", "ftp://x.org"),
+            ("CAIRN_OIDC_ISSUER", "https://x.org/?a=b"),
+            ("CAIRN_OIDC_EMAIL_CLAIM", "e mail"),
+            ("CAIRN_OIDC_ALLOW_PROVISIONING", "maybe"),
+            ("CAIRN_AUTH_PASSWORDS", "sometimes"),
+        ] {
+            let err = with_env(&[(var, bad)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={bad}: {err}");
+        }
     }
 
     #[test]

@@ -25,6 +25,8 @@ use crate::web::auth::{LoginThrottle, SessionBackend};
 pub const SESSION_COOKIE: &str = "cairn_session";
 /// Largest URL-encoded form body accepted.
 const FORM_LIMIT: usize = 256 * 1024;
+/// Sign-ins through the identity provider a client address may start in ten minutes.
+const SSO_STARTS_PER_WINDOW: u32 = 30;
 /// Requests a client address may make to the peer endpoints per minute.
 const PEER_REQUESTS_PER_MINUTE: u32 = 3000;
 
@@ -197,6 +199,16 @@ impl Application {
             crate::demo::DemoBlogs::new(pool.clone(), harvester.clone(), &base_url, settings.demo.post_every_secs)
         });
         let demo_data = web::Data::new(demo.clone());
+        let sso = crate::app::sso::Sso::from_settings(&settings.oidc, &base_url, &settings.allow_origins)
+            .map_err(|e| anyhow::anyhow!("single sign-on: {e}"))?
+            .map(std::sync::Arc::new);
+        if !settings.auth.passwords && sso.is_none() {
+            anyhow::bail!(
+                "[auth] passwords = false turns password sign-in off, but no identity provider is set up, so no \
+                 one could sign in: configure [oidc] issuer, client_id and client_secret (or client_secret_file), \
+                 or set [auth] passwords = true"
+            );
+        }
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
@@ -219,6 +231,9 @@ impl Application {
             newsletter: newsletter.clone(),
             api: crate::web::api::ApiState::new(settings.api.requests_per_minute),
             imports: Default::default(),
+            sso,
+            sso_rate: crate::notify::RateLimit::per_window(SSO_STARTS_PER_WINDOW, 600),
+            passwords: settings.auth.passwords,
             issuer_email: settings
                 .mail
                 .from

@@ -20,6 +20,7 @@ pub mod peers;
 pub mod reader;
 pub mod roster;
 pub mod staff;
+pub mod sso;
 pub mod subscribe;
 pub mod tokens;
 pub mod verification;

@@ -18,13 +18,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout_post));
 }
 
+/// The address that starts a sign-in through the identity provider (`/login/oidc`) and returns
+/// to `next` (a local path, checked again by [`local_next`]) once signed in: for links such as
+/// an invitation's "sign in through your institution". Also `web::oidc::start_url`.
+pub fn start_url(next: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish();
+    format!("/login/oidc?{query}")
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
-struct LoginPage {
+pub(super) struct LoginPage {
     page: Page,
     next: String,
     email: String,
     error: String,
+    /// Whether the email and password form is offered (`[auth] passwords`).
+    passwords: bool,
+    /// The identity provider's name, when `[oidc]` is set.
+    provider: Option<String>,
+    /// Where its button leads.
+    provider_url: String,
+}
+
+impl LoginPage {
+    pub(super) fn new(state: &AppState, session: &Session, next: String, email: String, error: String) -> LoginPage {
+        LoginPage {
+            page: Page::with_form(session, "Sign in"),
+            provider: state.sso.as_ref().map(|s| s.name().to_string()),
+            provider_url: start_url(&next),
+            passwords: state.passwords,
+            next,
+            email,
+            error,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -42,7 +70,7 @@ async fn login_get(
     if auth::instructor_id(&session).is_some() {
         return Ok(redirect(&next));
     }
-    render(&LoginPage { page: Page::with_form(&session, "Sign in"), next, email: String::new(), error: String::new() })
+    render(&LoginPage::new(&state, &session, next, String::new(), String::new()))
 }
 
 #[derive(Deserialize)]
@@ -61,6 +89,14 @@ async fn login_post(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
+    if !state.passwords {
+        let next = local_next(&state.base_url, &form.next);
+        let error = "Password sign-in is turned off here: sign in through the identity provider.".to_string();
+        return render_status(
+            &LoginPage::new(&state, &session, next, String::new(), error),
+            actix_web::http::StatusCode::FORBIDDEN,
+        );
+    }
     let addr = state.client_ip(&req);
     if let Err(wait) = state.throttle.attempt(&form.email, addr, Instant::now()) {
         return Err(AppError::TooManyRequests { retry_after: wait });
@@ -78,13 +114,10 @@ async fn login_post(
         }
         None => {
             tracing::warn!(?addr, "failed sign-in");
+            let next = local_next(&state.base_url, &form.next);
+            let error = "That email and password do not match an instructor account.".to_string();
             render_status(
-                &LoginPage {
-                    page: Page::with_form(&session, "Sign in"),
-                    next: local_next(&state.base_url, &form.next),
-                    email: form.email,
-                    error: "That email and password do not match an instructor account.".into(),
-                },
+                &LoginPage::new(&state, &session, next, form.email, error),
                 actix_web::http::StatusCode::UNAUTHORIZED,
             )
         }

@@ -14,9 +14,10 @@ mod feeds;
 mod join;
 mod learners;
 mod links;
-mod login;
+pub mod login;
 mod multipart;
 mod newsletter;
+pub mod oidc;
 mod pager;
 mod peers;
 mod portfolio;
@@ -75,6 +76,12 @@ pub struct AppState {
     pub api: api::ApiState,
     /// The roster import running, one at a time.
     pub imports: crate::app::import::Running,
+    /// Sign-in through the institution's OpenID Connect provider, when `[oidc]` is set.
+    pub sso: Option<std::sync::Arc<crate::app::sso::Sso>>,
+    /// Sign-ins through the provider started per client address (each keeps a flow in a session).
+    pub sso_rate: crate::notify::RateLimit,
+    /// Whether the email and password form signs in (`[auth] passwords`).
+    pub passwords: bool,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.
@@ -389,6 +396,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/style.css", web::get().to(style_css))
         .route("/static/app.js", web::get().to(app_js));
     login::configure(cfg);
+    oidc::configure(cfg);
     public::configure(cfg);
     syndication::configure(cfg);
     portfolio::configure(cfg);

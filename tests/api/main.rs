@@ -31,6 +31,7 @@ mod learners;
 mod mail;
 mod newsletter;
 mod notify;
+mod oidc;
 mod pagecheck;
 mod pages;
 mod peers;
