@@ -69,6 +69,13 @@
     say(data.message || "Done.", false);
   });
 
+  // A click on a summary shows it whole, or two lines again. Focus never changes a card's
+  // height: a button moving between press and release would lose the click.
+  document.addEventListener("click", (event) => {
+    const summary = event.target.closest ? event.target.closest(".reader-card .summary") : null;
+    if (summary && !event.target.closest("a")) summary.closest(".reader-card").classList.toggle("open");
+  });
+
   // Keyboard: j/k move between posts, a awards the focused post's first badge once confirmed.
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -80,6 +87,8 @@
     let index = cards.indexOf(current);
     if (event.key === "j" || event.key === "k") {
       index = event.key === "j" ? Math.min(index + 1, cards.length - 1) : Math.max(index - 1, 0);
+      // The card reached shows its whole summary; the one left goes back to two lines.
+      cards.forEach((c, i) => c.classList.toggle("open", i === index));
       cards[index].focus();
       cards[index].scrollIntoView({ block: "nearest" });
       event.preventDefault();

@@ -103,8 +103,9 @@ pub fn set_admin(
     })
 }
 
-/// Invites `email`: an invitation row (the link's token is made when the mail is written, and
-/// only its hash kept) and its mail queued. Needs the course's owner, or an admin for admin.
+/// Invites `email`: an invitation row (the link's token is made when the mail is written, by
+/// `Notifier::send_invitation`, and only its hash kept). Needs the course's owner, or an admin
+/// for admin.
 pub fn invite(
     conn: &mut SqliteConnection,
     actor: &Actor,
@@ -142,7 +143,6 @@ pub fn invite(
             },
             now,
         )?;
-        crate::db::outbox::enqueue_invitation(c, inv.id, now)?;
         audit::record(c, actor, "invitation.create", course, email.as_str(), &what, now)?;
         Ok(inv)
     })

@@ -125,12 +125,26 @@ pub fn run(settings: &Settings, cmd: AdminCommand, acting: Option<&str>) -> anyh
                 (false, None) => anyhow::bail!("give --course and --role, or --admin"),
             };
             let inv = staff::invite(&mut conn, &actor, &email, offer, now).map_err(words)?;
-            println!(
-                "Invited {} (invitation {}); the mail with the link, valid for {} days, is sent by the running server.",
-                inv.email,
-                inv.id,
-                staff::INVITATION_DAYS
-            );
+            drop(conn);
+            // The mail is written and sent now; the SMTP pool lives on the runtime.
+            let base = settings.public_base_url(settings.bind);
+            let sent = super::runtime()?.block_on(async {
+                let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
+                let fetcher = crate::harvest::fetcher(&settings.harvest, &[], &base)?;
+                let notifier = crate::notify::Notifier::new(pool.clone(), fetcher, mailer, base.clone());
+                anyhow::Ok(notifier.send_invitation(inv.id).await)
+            })?;
+            match sent {
+                Ok(()) => println!(
+                    "Invited {}; the mail holds a link that works once, for {} days.",
+                    inv.email,
+                    staff::INVITATION_DAYS
+                ),
+                Err(e) => anyhow::bail!(
+                    "the invitation to {} is made, but its mail could not be sent ({e}); invite again to send a new link",
+                    inv.email
+                ),
+            }
             Ok(())
         }
         AdminCommand::Grant { email, course, role: r, admin } => {

@@ -389,5 +389,10 @@ fn remove_course(conn: &mut SqliteConnection, course_id: i64) -> StoreResult<Opt
     diesel::delete(tasks::table.filter(tasks::id.eq_any(&own_tasks))).execute(conn)?;
     diesel::delete(modules::table.filter(modules::id.eq_any(&own_modules))).execute(conn)?;
     diesel::delete(courses::table.find(course_id)).execute(conn)?;
+    // The demo's trail goes with it: what was done in the demo course.
+    diesel::delete(
+        crate::db::schema::audit_events::table.filter(crate::db::schema::audit_events::course_id.eq(course_id)),
+    )
+    .execute(conn)?;
     Ok(None)
 }

@@ -25,9 +25,6 @@ super::stored::stored_enum! {
         /// The mail that asks a learner to confirm a subscription (written, with its links,
         /// when it is sent).
         JoinConfirmation = "join_confirmation",
-        /// The mail that invites someone to the teaching team (written, with its link, when
-        /// it is sent; `payload` holds the invitation's id).
-        Invitation = "invitation",
     }
 }
 
@@ -87,22 +84,6 @@ pub fn enqueue_join_confirmation(conn: &mut SqliteConnection, feed_id: i64, now:
         .values((
             outbox::kind.eq(Kind::JoinConfirmation),
             outbox::feed_id.eq(feed_id),
-            outbox::status.eq(Status::Queued),
-            outbox::next_attempt_at.eq(now),
-            outbox::created_at.eq(now),
-            outbox::updated_at.eq(now),
-        ))
-        .returning(outbox::id)
-        .get_result(conn)
-        .map_err(Into::into)
-}
-
-/// Queues the mail that invites someone to the teaching team, in the caller's transaction.
-pub fn enqueue_invitation(conn: &mut SqliteConnection, invitation_id: i64, now: i64) -> StoreResult<i64> {
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::kind.eq(Kind::Invitation),
-            outbox::payload.eq(invitation_id.to_string()),
             outbox::status.eq(Status::Queued),
             outbox::next_attempt_at.eq(now),
             outbox::created_at.eq(now),

@@ -553,12 +553,16 @@ struct InvitationText<'a> {
 
 impl Notifier {
     /// Writes an invitation mail with a new single-use link (the store keeps only its hash,
-    /// replacing the link of any mail before) and sends it; an invitation used or expired
-    /// meanwhile gets nothing.
-    pub(super) async fn send_invitation(&self, note: &Notification) -> Delivery {
-        let Some(id) = note.payload.as_deref().and_then(|p| p.parse::<i64>().ok()) else {
-            return Delivery::Fail { error: "an invitation mail with no invitation".into(), endpoint: None };
-        };
+    /// replacing the link of any mail before) and sends it now; an invitation used or expired
+    /// meanwhile gets nothing. Sending again gives a new link and voids the earlier one.
+    pub async fn send_invitation(&self, id: i64) -> Result<(), String> {
+        match self.invitation_delivery(id).await {
+            Delivery::Done { .. } => Ok(()),
+            Delivery::Fail { error, .. } | Delivery::Retry { error, .. } => Err(error),
+        }
+    }
+
+    async fn invitation_delivery(&self, id: i64) -> Delivery {
         let token = crate::tokens::random_token();
         let hash = crate::tokens::token_hash(&token);
         let now = self.now();

@@ -162,8 +162,7 @@ impl Notification {
             | Kind::NewsletterConfirmation
             | Kind::CredentialNotice
             | Kind::ForgetConfirmation
-            | Kind::JoinConfirmation
-            | Kind::Invitation => "email",
+            | Kind::JoinConfirmation => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -199,7 +198,6 @@ impl Deliver for Outbox {
             Kind::CredentialNotice => self.0.send_credential_notice(&note).await,
             Kind::ForgetConfirmation => self.0.send_forget_confirmation(&note).await,
             Kind::JoinConfirmation => self.0.send_join_confirmation(&note).await,
-            Kind::Invitation => self.0.send_invitation(&note).await,
         };
         Ok(match delivery {
             Delivery::Done { status, endpoint, location } => Sent::Done(status.into(), Reached { endpoint, location }),

@@ -206,11 +206,6 @@ impl AppState {
         self.notifier.wake.notify_one();
         self.peers.wake.notify_one();
     }
-
-    /// Wakes the notifier: a mail was queued.
-    pub fn notifier_wake(&self) {
-        self.notifier.wake.notify_one();
-    }
 }
 
 impl AppState {

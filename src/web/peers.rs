@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{AppState, Page, redirect, render, render_status};
 use crate::app::peers::{self as trust, Candidate};
 use crate::peers::{self, Peer};
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, SignedIn, flash};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,11 +60,12 @@ struct UrlForm {
 /// First step of trusting a peer: its identity and fingerprint are shown for the instructor
 /// to compare with the one the other institution gives; nothing is trusted yet.
 async fn peer_add(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<UrlForm>,
 ) -> Result<HttpResponse, AppError> {
+    who.0.require_admin("trust peers")?;
     let client = peers::client::Client::new()?;
     match trust::fetch_candidate(&client, &form.url, &state.ledger.params().network).await {
         Ok(candidate) => {
@@ -82,26 +83,40 @@ async fn peer_add(
 
 /// Second step: the instructor confirmed the fingerprint shown; exactly that key is trusted.
 async fn peer_confirm(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(candidate): CsrfForm<Candidate>,
 ) -> Result<HttpResponse, AppError> {
+    who.0.require_admin("trust peers")?;
     let fingerprint = candidate.fingerprint();
     let (live, now) = (state.peers.clone(), crate::clock::system_now());
-    let peer = state.db(move |c| trust::trust(c, Some(&live), &candidate, now)).await?;
+    let actor = who.0;
+    let peer = state
+        .db(move |c| {
+            let peer = trust::trust(c, Some(&live), &candidate, now)?;
+            crate::app::audit::record(c, &actor, "peer.trust", None, &peer.url, &peer.name, now)?;
+            Ok(peer)
+        })
+        .await?;
     flash(&session, format!("Now trusting {} ({}), fingerprint {fingerprint}.", peer.url, peer.name));
     Ok(redirect("/admin/peers"))
 }
 
 async fn peer_remove(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<UrlForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (live, url) = (state.peers.clone(), form.url.clone());
-    state.db(move |c| trust::remove(c, Some(&live), &url)).await?;
+    who.0.require_admin("remove peers")?;
+    let (live, url, actor) = (state.peers.clone(), form.url.clone(), who.0);
+    state
+        .db(move |c| {
+            trust::remove(c, Some(&live), &url)?;
+            crate::app::audit::record(c, &actor, "peer.remove", None, &url, "", crate::clock::system_now())
+        })
+        .await?;
     flash(&session, format!("No longer trusting {}.", form.url));
     Ok(redirect("/admin/peers"))
 }

@@ -34,9 +34,11 @@ async fn mail_with(app: &TestApp, needle: &str) -> String {
     }
 }
 
+/// The mail's `{prefix}…` link, on the test server (the command line writes links with the
+/// configured base URL, which the test's command line does not have).
 fn link_in(mail: &str, base: &str, prefix: &str) -> String {
-    let start = mail.find(&format!("{base}{prefix}")).unwrap_or_else(|| panic!("no {prefix} link in {mail}"));
-    mail[start..].split_whitespace().next().unwrap().to_string()
+    let start = mail.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {mail}"));
+    format!("{base}{}", mail[start..].split_whitespace().next().unwrap())
 }
 
 /// A signed-in client of someone accepting an invitation by setting a password.
@@ -106,7 +108,7 @@ async fn two_courses(app: &TestApp) -> (i64, i64, i64, i64) {
 async fn an_owner_invites_a_reviewer_who_awards_in_their_course_only_on_the_web_the_cli_and_the_api() {
     let app = spawn_app().await;
     let (a, b, alpha_post, beta_post) = two_courses(&app).await;
-    let (slug_a, slug_b) = (slug_of(&app, a), slug_of(&app, b));
+    let slug_a = slug_of(&app, a);
     let data = app.data_dir.clone();
     let cli = |args: &[&str]| {
         let out = cairn_cmd().args(args).arg("--data-dir").arg(&data).output().unwrap();
@@ -118,34 +120,70 @@ async fn an_owner_invites_a_reviewer_who_awards_in_their_course_only_on_the_web_
     let (ok, said) = cli(&["admin", "invite", "--email", OWNER, "--course", &slug_a, "--role", "owner"]);
     assert!(ok, "{said}");
     let owner = accept(&app, &link_in(&mail_with(&app, OWNER).await, &app.address, "/invitations/")).await;
-    let res = post_as(&app, &owner, "/admin/staff/invite", &[("email", REVIEWER), ("target", &a.to_string()), ("role", "reviewer")]).await;
+    let res = post_as(
+        &app,
+        &owner,
+        "/admin/staff/invite",
+        &[("email", REVIEWER), ("target", &a.to_string()), ("role", "reviewer")],
+    )
+    .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     // An owner of Alpha cannot invite to Beta.
-    let res = post_as(&app, &owner, "/admin/staff/invite", &[("email", "x@example.edu"), ("target", &b.to_string()), ("role", "reviewer")]).await;
+    let res = post_as(
+        &app,
+        &owner,
+        "/admin/staff/invite",
+        &[("email", "x@example.edu"), ("target", &b.to_string()), ("role", "reviewer")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
-    let mail = mail_with(&app, REVIEWER).await;
+    let mail = mail_with(&app, "reviewer of Course Alpha").await;
     assert!(mail.contains("reviewer of Course Alpha"), "{mail}");
     let link = link_in(&mail, &app.address, "/invitations/");
     let reviewer = accept(&app, &link).await;
     assert_eq!(client().get(&link).send().await.unwrap().status(), 404, "the link works once");
 
     // Web: award in Alpha; refused awarding in Beta, revoking, and editing Alpha.
-    let res = post_as(&app, &reviewer, "/admin/reader/award", &[("link_id", &alpha_post.to_string()), ("task_id", &crate::badges::task_id(&app, "tm-alpha").to_string())]).await;
+    let res = post_as(
+        &app,
+        &reviewer,
+        "/admin/reader/award",
+        &[("link_id", &alpha_post.to_string()), ("task_id", &crate::badges::task_id(&app, "tm-alpha").to_string())],
+    )
+    .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let public_id = cairn::db::awards::for_links(&mut app.pool.get().unwrap(), &[alpha_post]).unwrap()[0].public_id.clone();
-    let res = post_as(&app, &reviewer, "/admin/reader/award", &[("link_id", &beta_post.to_string()), ("task_id", &crate::badges::task_id(&app, "tm-beta").to_string())]).await;
+    let public_id =
+        cairn::db::awards::for_links(&mut app.pool.get().unwrap(), &[alpha_post]).unwrap()[0].public_id.clone();
+    let res = post_as(
+        &app,
+        &reviewer,
+        "/admin/reader/award",
+        &[("link_id", &beta_post.to_string()), ("task_id", &crate::badges::task_id(&app, "tm-beta").to_string())],
+    )
+    .await;
     assert_eq!(res.status(), 403);
     let why = res.text().await.unwrap();
     assert!(why.contains("Course Beta"), "the refusal names the course: {why}");
     let res = post_as(&app, &reviewer, &format!("/admin/awards/{public_id}/revoke"), &[("reason", "no")]).await;
     assert_eq!(res.status(), 403);
     assert!(res.text().await.unwrap().contains("editor or owner"));
-    let res = post_as(&app, &reviewer, &format!("/admin/courses/{a}"), &[("title", "Renamed"), ("description", "")]).await;
+    let res =
+        post_as(&app, &reviewer, &format!("/admin/courses/{a}"), &[("title", "Renamed"), ("description", "")]).await;
     assert_eq!(res.status(), 403);
     assert_eq!(reviewer.get(app.url("/admin/staff")).send().await.unwrap().status(), 403);
 
     // Command line, as the reviewer.
-    let (ok, said) = cli(&["--as", REVIEWER, "award", "--task", "#tm-beta", "--recipient", "lea@example.org", "--evidence", "https://lea.example.net/beta"]);
+    let (ok, said) = cli(&[
+        "--as",
+        REVIEWER,
+        "award",
+        "--task",
+        "#tm-beta",
+        "--recipient",
+        "lea@example.org",
+        "--evidence",
+        "https://lea.example.net/beta",
+    ]);
     assert!(!ok && said.contains("Course Beta"), "{said}");
     let (ok, said) = cli(&["--as", REVIEWER, "revoke", &public_id, "--reason", "no"]);
     assert!(!ok && said.contains("editor or owner"), "{said}");
@@ -196,5 +234,8 @@ async fn an_owner_invites_a_reviewer_who_awards_in_their_course_only_on_the_web_
     assert!(ok, "{said}");
     let (_, after) = cli(&["admin", "audit", "--json"]);
     assert!(after.lines().count() >= before, "{after}");
-    assert!(!after.contains("lea@example.org") && !after.contains("Lea Learner") && !after.contains("zed@example.org"), "{after}");
+    assert!(
+        !after.contains("lea@example.org") && !after.contains("Lea Learner") && !after.contains("zed@example.org"),
+        "{after}"
+    );
 }

@@ -10,7 +10,7 @@ use super::{artwork_of, merge};
 use crate::app::institution::{self as authoring_institution, InstitutionForm};
 use crate::db::institution;
 use crate::domain::FieldErrors;
-use crate::web::auth::{SignedIn, flash};
+use crate::web::auth::{Acting, flash};
 use crate::web::error::AppError;
 use crate::web::multipart::{self};
 use crate::web::{AppState, Page, redirect, render, render_status};
@@ -24,10 +24,11 @@ pub(super) struct InstitutionEditPage {
 }
 
 pub(super) async fn institution_edit(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    who.0.require_admin("edit the institution profile")?;
     let i = state.db(institution::get).await?;
     render(&InstitutionEditPage {
         page: Page::new(&session, "Institution profile"),
@@ -37,11 +38,12 @@ pub(super) async fn institution_edit(
 }
 
 pub(super) async fn institution_update(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
+    who.0.require_admin("edit the institution profile")?;
     let upload = multipart::read(payload, &session, "image").await?;
     let form = InstitutionForm {
         name: upload.text("name"),
@@ -53,7 +55,14 @@ pub(super) async fn institution_update(
     let image = artwork_of(upload.file, "image", &mut errors);
     let f = form.clone();
     let result = if errors.is_empty() {
-        state.db(move |c| authoring_institution::update(c, &f, image, crate::clock::system_now())).await
+        let actor = who.0.clone();
+        state
+            .db(move |c| {
+                let now = crate::clock::system_now();
+                authoring_institution::update(c, &f, image, now)?;
+                crate::app::audit::record(c, &actor, "institution.update", None, "profile", "", now)
+            })
+            .await
     } else {
         state.db(move |_| authoring_institution::validate(&f).map(|_| ())).await
     };

@@ -133,20 +133,32 @@ pub(super) async fn staff_invite(
     let result = match offer_of(&form.target, &form.role) {
         Ok(offer) => {
             let (actor, email) = (who.0.clone(), form.email.clone());
-            state
-                .db(move |c| staff::invite(c, &actor, &email, offer, crate::clock::system_now()))
-                .await
-                .map(|inv| inv.email)
+            state.db(move |c| staff::invite(c, &actor, &email, offer, crate::clock::system_now())).await
         }
         Err(errors) => Err(AppError::Invalid(errors)),
     };
     match result {
-        Ok(email) => {
-            state.notifier_wake();
-            flash(
-                &session,
-                format!("Invitation sent to {email}; its link works once, for {} days.", staff::INVITATION_DAYS),
-            );
+        Ok(inv) => {
+            match state.notifier.send_invitation(inv.id).await {
+                Ok(()) => flash(
+                    &session,
+                    format!(
+                        "Invitation sent to {}; its link works once, for {} days.",
+                        inv.email,
+                        staff::INVITATION_DAYS
+                    ),
+                ),
+                Err(e) => {
+                    tracing::warn!(invitation = inv.id, error = %e, "an invitation mail could not be sent");
+                    flash(
+                        &session,
+                        format!(
+                            "The invitation to {} is made, but its mail could not be sent ({e}); invite again to send a new link.",
+                            inv.email
+                        ),
+                    );
+                }
+            }
             Ok(redirect("/admin/staff"))
         }
         Err(AppError::Invalid(errors)) => {
@@ -304,6 +316,10 @@ struct InvitationPage {
     email: String,
     offer: String,
     signed_in_as: Option<String>,
+    /// The identity provider's name and the link that signs in through it and comes back here.
+    sso: Option<(String, String)>,
+    /// Whether passwords sign in here (`[auth] passwords`).
+    passwords: bool,
     errors: FieldErrors,
 }
 
@@ -341,8 +357,14 @@ async fn invitation_page(
             Ok((inv, offer, me))
         })
         .await?;
+    let sso = state
+        .sso
+        .as_ref()
+        .map(|s| (s.name().to_string(), crate::web::login::start_url(&format!("/invitations/{token}"))));
     Ok(InvitationPage {
         page: Page::with_form(session, "Join the teaching team"),
+        sso,
+        passwords: state.passwords,
         token,
         email: inv.email,
         offer,
@@ -381,6 +403,9 @@ pub(super) async fn invitation_post(
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
     let me = auth::instructor_id(&session);
+    if form.how != "signed-in" && !state.passwords {
+        return Err(AppError::Forbidden("passwords do not sign in here: accept through the identity provider".into()));
+    }
     if form.how != "signed-in" && form.password != form.again {
         let mut errors = FieldErrors::new();
         errors.add("again", "the two passwords differ");
