@@ -106,8 +106,9 @@ pub struct Imported {
     /// Feeds not added, each with the reason (Cairn's own pages and feeds).
     pub refused: Vec<String>,
     /// Learners of the added feeds who have no email address: OPML carries none, and no badge
-    /// can be issued to them until the instructor adds one (on their page under Learners).
-    pub without_email: usize,
+    /// can be issued to them until the instructor adds one (on their page under Learners). Their
+    /// names, in file order.
+    pub without_email: Vec<String>,
 }
 
 /// Adds the feeds of an OPML file (read by [`opml::parse`]); each outline's text names the
@@ -130,8 +131,8 @@ pub fn import_opml(
             continue;
         }
         let author = feeds::find_or_create_author(conn, &e.author, None, now)?;
-        if author.email.is_none() {
-            out.without_email += 1;
+        if author.email.is_none() && !out.without_email.contains(&author.name) {
+            out.without_email.push(author.name.clone());
         }
         feeds::create_feed(
             conn,
@@ -172,7 +173,7 @@ mod tests {
         let then = 1_600_000_000;
         let base = "https://cairn.example.edu";
         let first = import_opml(&mut c, base, &entries, then).unwrap();
-        assert_eq!((first.added, first.skipped, first.without_email), (2, 0, 2));
+        assert_eq!((first.added, first.skipped, first.without_email.len()), (2, 0, 2));
         assert_eq!(first.refused.len(), 1);
         assert!(first.refused[0].contains("/courses/el30/feed.rss is a page or feed of this Cairn site"));
         let again = import_opml(&mut c, base, &entries, then + 60).unwrap();

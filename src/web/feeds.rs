@@ -294,12 +294,18 @@ async fn opml_import(
     if !done.refused.is_empty() {
         message.push_str(&format!(" Not imported: {}", done.refused.join("; ")));
     }
-    if done.without_email > 0 {
+    if !done.without_email.is_empty() {
+        /// Names listed in the message; the rest are counted.
+        const NAMED: usize = 20;
+        let mut names = done.without_email.iter().take(NAMED).cloned().collect::<Vec<_>>().join(", ");
+        if done.without_email.len() > NAMED {
+            names.push_str(&format!(" and {} more", done.without_email.len() - NAMED));
+        }
         message.push_str(&format!(
             " {} of the learners have no email address (OPML carries none), so no badge can be issued to them \
-             until you add one: the Learners page marks them \u{201c}no email\u{201d}, and each learner's page has \
-             the form.",
-            done.without_email
+             until you add one: {names}. The Learners page marks them \u{201c}no email\u{201d}, and each learner's \
+             page has the form.",
+            done.without_email.len()
         ));
     }
     flash(&session, message);

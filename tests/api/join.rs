@@ -250,6 +250,7 @@ async fn instructors_add_pause_and_export_feeds_and_see_their_state() {
     // OPML carries no email: the instructor is told who cannot be awarded yet, and where to fix it.
     let page = other.get_html("/admin/feeds").await;
     assert!(page.contains("2 of the learners have no email address"), "{page}");
+    assert!(page.contains("until you add one: Broken, Ada."), "the learners are named: {page}");
     let res = other.post_multipart("/admin/feeds/opml", &[], "opml", Some((b"<html/>".to_vec(), "x.opml"))).await;
     assert_eq!(res.status(), 400);
 }
