@@ -61,6 +61,8 @@ pub struct JoinRequest {
     pub shown: String,
     /// The pseudonym, when `shown` is `pseudonym`.
     pub pseudonym: String,
+    /// The slug of the course whose page led here, or empty: the mail names it.
+    pub course: String,
 }
 
 /// Why a join or a change was not made.
@@ -239,6 +241,7 @@ pub async fn join(ctx: &Joining<'_>, person: &Person, req: &JoinRequest, now: i6
         mails_per_day: limit,
         shown: person.shown,
         pseudonym: person.pseudonym.clone(),
+        course: Some(req.course.trim().to_string()).filter(|c| !c.is_empty() && c.len() <= 200),
     };
     let (feed, mail, on_file) = crate::db::run(ctx.pool, move |c| Ok(store_pending(c, &pending, now))).await??;
     ctx.deliver(mail).await;
@@ -260,6 +263,8 @@ struct Pending {
     mails_per_day: u32,
     shown: NameShown,
     pseudonym: Option<String>,
+    /// The course whose page led here (its slug), named in the mail.
+    course: Option<String>,
 }
 
 /// Stores a join pending confirmation, in one transaction with the mail count, so parallel
@@ -318,7 +323,7 @@ fn store_pending(
         }
         feeds::set_joined_url(c, feed.id, &p.joined_url)?;
         // The confirmation mail waits in the outbox, written (with its links) when it is sent.
-        let mail = crate::db::outbox::enqueue_join_confirmation(c, feed.id, now)?;
+        let mail = crate::db::outbox::enqueue_join_confirmation(c, feed.id, p.course.as_deref(), now)?;
         Ok((feed, mail, false))
     })
 }
@@ -377,7 +382,7 @@ fn claim(
         },
         now,
     )?;
-    let mail = crate::db::outbox::enqueue_join_confirmation(c, f.id, now)?;
+    let mail = crate::db::outbox::enqueue_join_confirmation(c, f.id, p.course.as_deref(), now)?;
     Ok((f.clone(), mail, !adopt))
 }
 
@@ -506,4 +511,20 @@ pub async fn change(
 /// Removes a subscription from its private page; its Links stay with the course.
 pub fn remove(conn: &mut diesel::SqliteConnection, feed_id: i64, now: i64) -> StoreResult<()> {
     feeds::set_status(conn, feed_id, FeedStatus::Removed, now)
+}
+
+pub use crate::db::courses::JoinedCourse;
+
+/// The course `slug` names, if any (an unknown or empty slug names none).
+pub fn joined_course(conn: &mut diesel::SqliteConnection, slug: &str) -> StoreResult<Option<JoinedCourse>> {
+    crate::db::courses::joined_course(conn, slug)
+}
+
+/// Whether `manage` is the private link token of `feed` (the confirmation link carries it,
+/// so the "subscribed" page can give the learner their private page).
+pub fn is_private_link_of(conn: &mut diesel::SqliteConnection, feed: i64, manage: &str) -> StoreResult<bool> {
+    if manage.is_empty() {
+        return Ok(false);
+    }
+    Ok(feeds::by_manage_token(conn, &token_hash(manage))?.is_some_and(|(f, _)| f.id == feed))
 }

@@ -603,3 +603,29 @@ mod tests {
         assert_eq!(reorder(vec![1, 2, 3], 9, Direction::Down), None);
     }
 }
+
+/// The course a join came from, as the mail and the "subscribed" page name it: its title,
+/// slug, and each task's hashtag and title in course order.
+#[derive(Debug, Clone)]
+pub struct JoinedCourse {
+    pub title: String,
+    pub slug: String,
+    pub tasks: Vec<(String, String)>,
+}
+
+/// The course `slug` names, if any (an unknown or empty slug names none).
+pub fn joined_course(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<JoinedCourse>> {
+    let slug = slug.trim();
+    if slug.is_empty() {
+        return Ok(None);
+    }
+    let course = match get_course_by_slug(conn, slug) {
+        Ok(c) => c,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let outline = outline(conn, course.id)?;
+    let tasks =
+        outline.modules.iter().flat_map(|m| m.tasks.iter().map(|t| (t.hashtag.clone(), t.title.clone()))).collect();
+    Ok(Some(JoinedCourse { title: course.title, slug: course.slug, tasks }))
+}

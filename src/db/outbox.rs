@@ -79,11 +79,18 @@ pub struct Notification {
 }
 
 /// Queues the mail that asks a learner to confirm a subscription, in the caller's transaction.
-pub fn enqueue_join_confirmation(conn: &mut SqliteConnection, feed_id: i64, now: i64) -> StoreResult<i64> {
+/// `course` is the slug of the course whose page led to the join, so the mail can name it.
+pub fn enqueue_join_confirmation(
+    conn: &mut SqliteConnection,
+    feed_id: i64,
+    course: Option<&str>,
+    now: i64,
+) -> StoreResult<i64> {
     diesel::insert_into(outbox::table)
         .values((
             outbox::kind.eq(Kind::JoinConfirmation),
             outbox::feed_id.eq(feed_id),
+            outbox::payload.eq(course),
             outbox::status.eq(Status::Queued),
             outbox::next_attempt_at.eq(now),
             outbox::created_at.eq(now),

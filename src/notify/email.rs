@@ -174,14 +174,20 @@ pub struct JoinConfirmText<'a> {
     pub base: &'a str,
     pub confirm_url: &'a str,
     pub manage_url: &'a str,
+    /// The course whose join page led here, named with its tasks' hashtags.
+    pub course: Option<&'a crate::db::courses::JoinedCourse>,
 }
 
 /// The subject of the subscription confirmation email.
 pub const JOIN_CONFIRM_SUBJECT: &str = "Confirm your course feed";
 
-/// The subscription confirmation email to `to`.
+/// The subscription confirmation email to `to`; its subject names the course when there is one.
 pub fn join_confirmation(to: &str, body: &JoinConfirmText<'_>) -> Result<Email, askama::Error> {
-    Ok(Email { to: to.to_string(), subject: JOIN_CONFIRM_SUBJECT.into(), text: body.render()?, ..Default::default() })
+    let subject = match body.course {
+        Some(c) => format!("Confirm your feed for {}", c.title),
+        None => JOIN_CONFIRM_SUBJECT.into(),
+    };
+    Ok(Email { to: to.to_string(), subject, text: body.render()?, ..Default::default() })
 }
 
 /// The email that asks a learner to confirm that they want to be forgotten: Cairn's own words
@@ -388,7 +394,21 @@ impl Notifier {
             }
             Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
         };
-        let confirm_url = format!("{}/join/confirm/{confirm}", self.base);
+        let slug = note.payload.clone().unwrap_or_default();
+        let course = match self.db(move |c| crate::db::courses::joined_course(c, &slug)).await {
+            Ok(course) => course,
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        // The confirmation link carries the course and the private link's token, so the page
+        // after confirming can name the course and give the private page.
+        let confirm_url = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(c) = &course {
+                query.append_pair("course", &c.slug);
+            }
+            query.append_pair("m", &manage);
+            format!("{}/join/confirm/{confirm}?{}", self.base, query.finish())
+        };
         let manage_url = format!("{}/subscription/{manage}", self.base);
         let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
         let body = JoinConfirmText {
@@ -396,6 +416,7 @@ impl Notifier {
             base: &self.base,
             confirm_url: &confirm_url,
             manage_url: &manage_url,
+            course: course.as_ref(),
         };
         let email = match join_confirmation(&to, &body) {
             Ok(e) => e,
@@ -520,6 +541,7 @@ mod tests {
             base: "https://cairn.example",
             confirm_url: "https://cairn.example/join/confirm/t1",
             manage_url: "https://cairn.example/subscription/t2",
+            course: None,
         };
         let e = join_confirmation("ada@example.edu", &body).unwrap();
         assert_eq!(

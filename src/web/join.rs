@@ -139,6 +139,7 @@ impl JoinForm {
             feed: self.feed.clone(),
             shown: self.shown.clone(),
             pseudonym: self.pseudonym.clone(),
+            course: self.course.clone(),
         }
     }
 }
@@ -251,6 +252,7 @@ async fn confirm_page(
     session: Session,
     state: web::Data<AppState>,
     token: web::Path<String>,
+    q: web::Query<ConfirmQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (token, now) = (token.into_inner(), now());
     let t = token.clone();
@@ -270,7 +272,7 @@ async fn confirm_page(
         page: Page::new(&session, "Confirm your subscription"),
         heading: "Confirm your subscription",
         message,
-        action: format!("/join/confirm/{token}"),
+        action: format!("/join/confirm/{token}{}", q.query()),
         button: "Confirm my subscription",
     })
 }
@@ -281,20 +283,72 @@ async fn confirm(
     session: Session,
     state: web::Data<AppState>,
     token: web::Path<String>,
+    q: web::Query<ConfirmQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (token, now) = (token.into_inner(), now());
-    match state.db(move |c| subscribe::confirm(c, &token, now)).await? {
-        Some(feed) => render(&JoinDonePage {
-            page: Page::new(&session, "Subscribed"),
-            heading: "You are subscribed".into(),
-            message: format!(
-                "Cairn now follows {}. Tag your posts with a task's hashtag and they will be found.",
-                feed.url
-            ),
-            link: None,
-        }),
+    let q = q.into_inner();
+    let done = state
+        .db(move |c| {
+            let Some(feed) = subscribe::confirm(c, &token, now)? else { return Ok(None) };
+            let course = subscribe::joined_course(c, &q.course)?;
+            let private = subscribe::is_private_link_of(c, feed.id, &q.m)?.then(|| format!("/subscription/{}", q.m));
+            Ok(Some((feed, course, private)))
+        })
+        .await?;
+    match done {
+        Some((feed, course, private)) => {
+            let title = match &course {
+                Some(c) => format!("You are subscribed to {}", c.title),
+                None => "You are subscribed".into(),
+            };
+            render(&SubscribedPage {
+                page: Page::new(&session, title.clone()),
+                heading: title,
+                feed_url: feed.url,
+                course,
+                private,
+            })
+        }
         None => Err(AppError::NotFound("confirmation link (it may have been used already)")),
     }
+}
+
+/// What the confirmation link carries besides its token: the course whose page led to the
+/// join, and the private link's token (both written into the mail).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ConfirmQuery {
+    #[serde(default)]
+    course: String,
+    #[serde(default)]
+    m: String,
+}
+
+impl ConfirmQuery {
+    /// The query again, for the confirmation button's form ("" when empty).
+    fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if !self.course.is_empty() {
+            q.append_pair("course", &self.course);
+        }
+        if !self.m.is_empty() {
+            q.append_pair("m", &self.m);
+        }
+        let q = q.finish();
+        if q.is_empty() { q } else { format!("?{q}") }
+    }
+}
+
+/// After confirming: the course named, what to do next (its hashtags and tasks), and the
+/// learner's private page.
+#[derive(Template)]
+#[template(path = "join_subscribed.html")]
+struct SubscribedPage {
+    page: Page,
+    heading: String,
+    feed_url: String,
+    course: Option<subscribe::JoinedCourse>,
+    /// The private page's path, when the link carried its token.
+    private: Option<String>,
 }
 
 #[derive(Template)]

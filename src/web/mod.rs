@@ -188,8 +188,14 @@ pub fn local_next(base: &str, next: &str) -> String {
 /// A request path fit for logs: secret segments (confirmation and subscription tokens) are
 /// replaced by `[redacted]`.
 pub fn redact_path(path: &str) -> String {
-    const SECRET_AFTER: [&str; 5] =
-        ["/join/confirm/", "/subscription/", "/forget/", "/newsletter/confirm/", "/newsletter/unsubscribe/"];
+    const SECRET_AFTER: [&str; 6] = [
+        "/join/confirm/",
+        "/subscription/",
+        "/forget/",
+        "/newsletter/confirm/",
+        "/newsletter/unsubscribe/",
+        "/invitations/",
+    ];
     for prefix in SECRET_AFTER {
         if let Some(rest) = path.strip_prefix(prefix) {
             let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");

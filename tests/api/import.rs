@@ -45,7 +45,7 @@ async fn join(app: &TestApp, name: &str, email: &str, url: &str) -> reqwest::Res
 
 /// The first `{base}{prefix}…` link in a mail, with quoted-printable soft breaks undone.
 fn link_in(mail: &str, base: &str, prefix: &str) -> String {
-    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let start = text.find(&format!("{base}{prefix}")).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
     text[start..].split_whitespace().next().unwrap().trim_end_matches('.').to_string()
 }

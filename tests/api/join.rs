@@ -31,8 +31,10 @@ pub async fn confirm_through_page(client: &reqwest::Client, link: &str) -> reqwe
         .split("<form method=\"post\" action=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
-        .unwrap_or_else(|| panic!("the page has a form: {html}"));
-    let target = reqwest::Url::parse(link).unwrap().join(action).unwrap();
+        .unwrap_or_else(|| panic!("the page has a form: {html}"))
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let target = reqwest::Url::parse(link).unwrap().join(&action).unwrap();
     assert_eq!(target.as_str(), link, "the button posts to the link itself");
     assert!(html.contains("<button type=\"submit\">Confirm my subscription</button>"), "{html}");
     client.post(target).send().await.unwrap()
@@ -85,7 +87,7 @@ fn last_eml(app: &TestApp) -> String {
 
 /// The first `{base}{prefix}…` link in an email, with quoted-printable soft breaks undone.
 fn link_in(mail: &str, base: &str, prefix: &str) -> String {
-    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let start = text.find(&format!("{base}{prefix}")).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
     text[start..].split_whitespace().next().unwrap().trim_end_matches('.').to_string()
 }
@@ -480,4 +482,39 @@ async fn unconfirmed_subscriptions_expire_and_are_purged() {
     let res =
         join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
     assert_eq!(res.status(), 200);
+}
+
+/// Joining from a course's page: the mail's subject and text name the course and its tasks'
+/// hashtags, and the page after confirming names it, says what to do next and gives the
+/// learner's private page.
+#[tokio::test]
+async fn the_mail_and_the_subscribed_page_name_the_course_and_give_next_steps() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    cairn::demo::seed(&mut app.pool.get().unwrap()).unwrap();
+    let slug = cairn::demo::DEMO_SLUG;
+    let res = join(
+        &app,
+        &[("name", "Ada Lovelace"), ("email", "ada@example.edu"), ("url", &server.url("/")), ("course", slug)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let mail = last_eml(&app);
+    assert!(mail.contains("Subject: Confirm your feed for E-Learning 3.0"), "{mail}");
+    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    assert!(text.contains("for the course E-Learning 3.0") && text.contains("#el30-"), "{text}");
+    let link = link_in(&mail, &app.address, "/join/confirm/");
+    assert!(link.contains(&format!("course={slug}")) && link.contains("&m="), "{link}");
+
+    let res = confirm_through_page(&app.client, &link).await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("You are subscribed to E-Learning 3.0"), "{page}");
+    assert!(page.contains(&format!("href=\"/courses/{slug}\"")) && page.contains("#el30-"), "{page}");
+    let private =
+        page.split("href=\"/subscription/").nth(1).and_then(|s| s.split('"').next()).expect("the private page");
+    let res = app.client.get(app.url(&format!("/subscription/{private}"))).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the private page opens");
+    assert!(link.contains(private), "the private page is the one in the mail");
 }

@@ -37,7 +37,7 @@ fn mails_to<'a>(mails: &'a [String], to: &str, subject: &str) -> Vec<&'a String>
 
 /// The first `{prefix}…` link in a mail, quoted-printable soft breaks undone.
 fn link_in(mail: &str, prefix: &str) -> String {
-    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
     text[start..].split(|c: char| c.is_whitespace() || c == '>' || c == '"').next().unwrap().to_string()
 }
