@@ -166,6 +166,10 @@ pub enum Accepting<'a> {
 /// instructor is someone else.
 pub fn accept(conn: &mut SqliteConnection, token: &str, who: Accepting<'_>, now: i64) -> StoreResult<Instructor> {
     let hash = crate::tokens::token_hash(token);
+    // An unknown, used or expired link costs a look-up, never a password hash.
+    if staff::pending_invitation(conn, &hash, now)?.is_none() {
+        return Err(StoreError::NotFound("invitation (the link may have been used already, or expired)"));
+    }
     // Hashing a password is slow: before the write transaction.
     let password_hash = match who {
         Accepting::Password(p) => {
