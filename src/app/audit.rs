@@ -35,6 +35,13 @@ pub fn record(
     )
 }
 
+/// The start of a day given as `YYYY-MM-DD` (UTC), as the `since` filter takes it.
+pub fn day_start(day: &str) -> Result<i64, String> {
+    chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp())
+        .map_err(|_| format!("{}: give a day as YYYY-MM-DD", day.trim()))
+}
+
 /// Events per page of `/admin/audit`.
 pub const PAGE: i64 = 50;
 

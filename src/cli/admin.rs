@@ -127,13 +127,8 @@ pub fn run(settings: &Settings, cmd: AdminCommand, acting: Option<&str>) -> anyh
             let inv = staff::invite(&mut conn, &actor, &email, offer, now).map_err(words)?;
             drop(conn);
             // The mail is written and sent now; the SMTP pool lives on the runtime.
-            let base = settings.public_base_url(settings.bind);
-            let sent = super::runtime()?.block_on(async {
-                let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
-                let fetcher = crate::harvest::fetcher(&settings.harvest, &[], &base)?;
-                let notifier = crate::notify::Notifier::new(pool.clone(), fetcher, mailer, base.clone());
-                anyhow::Ok(notifier.send_invitation(inv.id).await)
-            })?;
+            let sent = super::runtime()?
+                .block_on(async { anyhow::Ok(super::notifier(settings, &pool)?.send_invitation(inv.id).await) })?;
             match sent {
                 Ok(()) => println!(
                     "Invited {}; the mail holds a link that works once, for {} days.",
@@ -204,11 +199,7 @@ pub fn run(settings: &Settings, cmd: AdminCommand, acting: Option<&str>) -> anyh
             let mut conn = pool.get()?;
             let actor = super::actor(&mut conn, acting)?;
             let since = since
-                .map(|d| {
-                    chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
-                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp())
-                        .map_err(|_| anyhow::anyhow!("--since {d}: give a day as YYYY-MM-DD"))
-                })
+                .map(|d| crate::app::audit::day_start(&d).map_err(|e| anyhow::anyhow!("--since {e}")))
                 .transpose()?;
             let filter = crate::db::audit::Filter { since, ..Default::default() };
             let (events, total) =

@@ -221,6 +221,15 @@ pub(crate) fn actor(
     }
 }
 
+/// A notifier for a command that sends a mail at once; make it inside the runtime that drives
+/// it, since the SMTP pool lives there.
+pub(crate) fn notifier(settings: &Settings, pool: &crate::db::DbPool) -> anyhow::Result<crate::notify::Notifier> {
+    let base = settings.public_base_url(settings.bind);
+    let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
+    let fetcher = crate::harvest::fetcher(&settings.harvest, &[], &base)?;
+    Ok(crate::notify::Notifier::new(pool.clone(), fetcher, mailer, base))
+}
+
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -93,11 +93,8 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
             // No delivery job runs here: the notice is delivered now, and stays queued for the
             // server's if the mail server is away. The SMTP pool lives on the runtime: made and
             // dropped inside it.
-            let base = settings.public_base_url(settings.bind);
             super::runtime()?.block_on(async {
-                let mailer = crate::email::Mailer::new(&settings.mail, &settings.data_dir)?;
-                let fetcher = crate::harvest::fetcher(&settings.harvest, &[], &base)?;
-                let notifier = crate::notify::Notifier::new(pool.clone(), fetcher, mailer, base.clone());
+                let notifier = super::notifier(settings, &pool)?;
                 if let Err(e) = notifier.deliver_now(vec![queued]).await {
                     tracing::error!(error = %e, "delivering the credential notice failed; it stays queued");
                 }

@@ -84,18 +84,6 @@ async fn text_of(browser: &Client, css: &str, words: &str) -> String {
     }
 }
 
-/// Waits (at most ten seconds) for a JavaScript dialog; returns its text.
-async fn dialog(browser: &Client) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = browser.get_alert_text().await {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "no dialog appeared");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn count_awards(app: &TestApp) -> i64 {
     cairn::db::awards::count(&mut app.pool.get().unwrap()).unwrap()
 }
@@ -213,7 +201,7 @@ async fn a_badge_is_revoked_with_a_mailed_reason_and_issued_again_in_a_real_brow
             .send_keys("Posted twice")
             .await?;
         browser.find(Locator::Css(&format!("#{id} details button.danger"))).await?.click().await?;
-        let asked = dialog(&browser).await;
+        let asked = crate::reader::dialog_text(&browser).await;
         browser.accept_alert().await?;
         let revoked = text_of(&browser, "#reader-status", "revoked from").await;
         // Issue it again from the same card.

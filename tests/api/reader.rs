@@ -297,7 +297,7 @@ async fn a_revoked_badge_names_badge_and_learner_mails_the_reason_and_can_be_iss
 }
 
 /// Waits (at most ten seconds) for a JavaScript dialog; returns its text.
-async fn dialog_text(browser: &fantoccini::Client) -> String {
+pub async fn dialog_text(browser: &fantoccini::Client) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(text) = browser.get_alert_text().await {

@@ -273,14 +273,7 @@ pub(super) async fn audit_get(
 ) -> Result<HttpResponse, AppError> {
     let query = q.into_inner();
     let since = match query.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(d) => Some(
-            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map_err(|_| AppError::BadRequest(format!("since={d}: give a day as YYYY-MM-DD")))?
-                .and_hms_opt(0, 0, 0)
-                .unwrap_or_default()
-                .and_utc()
-                .timestamp(),
-        ),
+        Some(d) => Some(crate::app::audit::day_start(d).map_err(|e| AppError::BadRequest(format!("since={e}")))?),
         None => None,
     };
     let filter = Filter {
