@@ -2,7 +2,8 @@
 //! scrolling sideways and keep the navigation on one line; public pages fit a phone; the
 //! verification page's badge stays clear of its status box and prints as a one-page
 //! certificate. Screenshots go to a temporary directory, or to `CAIRN_SHOTS` when it is set
-//! (for looking at them by eye).
+//! (for looking at them by eye). The window, screenshot and box helpers serve the other
+//! browser tests too.
 
 use std::path::PathBuf;
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 use crate::helpers::TestApp;
 
 /// Where screenshots go: `CAIRN_SHOTS` if set, else a directory removed with the guard.
-fn shots_dir() -> (PathBuf, Option<tempfile::TempDir>) {
+pub(crate) fn shots_dir() -> (PathBuf, Option<tempfile::TempDir>) {
     match std::env::var_os("CAIRN_SHOTS") {
         Some(dir) => {
             std::fs::create_dir_all(&dir).unwrap();
@@ -40,7 +41,7 @@ async fn overflow(browser: &Client, url: &str, dir: &std::path::Path, name: &str
 }
 
 /// Waits for the page's `load` event.
-async fn wait_loaded(browser: &Client) {
+pub(crate) async fn wait_loaded(browser: &Client) {
     let loaded = browser
         .execute_async(
             "const done = arguments[arguments.length - 1];
@@ -55,7 +56,7 @@ async fn wait_loaded(browser: &Client) {
 
 /// A screenshot of the loaded page. Under load, chromedriver can abandon a screenshot it
 /// began while the page was still settling ("aborted by navigation"); that one is taken again.
-async fn screenshot(browser: &Client) -> Vec<u8> {
+pub(crate) async fn screenshot(browser: &Client) -> Vec<u8> {
     wait_loaded(browser).await;
     match browser.screenshot().await {
         Ok(png) => png,
@@ -80,12 +81,12 @@ async fn print_pdf(browser: &Client) -> Vec<u8> {
 }
 
 /// The viewport's width as the page sees it.
-async fn viewport(browser: &Client) -> i64 {
+pub(crate) async fn viewport(browser: &Client) -> i64 {
     browser.execute("return window.innerWidth;", vec![]).await.unwrap().as_i64().unwrap()
 }
 
 /// Resizes the window so that the page's viewport is `w` × `h`.
-async fn set_viewport(browser: &Client, w: u32, h: u32) {
+pub(crate) async fn set_viewport(browser: &Client, w: u32, h: u32) {
     browser.set_window_size(w, h).await.unwrap();
     // Window decorations, if any, take some of the window: grow it by what is missing.
     let inner: Vec<i64> = serde_json::from_value(
@@ -259,7 +260,7 @@ async fn rects(browser: &Client) -> Value {
         .unwrap()
 }
 
-fn intersects(a: &Value, b: &Value) -> bool {
+pub(crate) fn intersects(a: &Value, b: &Value) -> bool {
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
     f(a, "left") < f(b, "right")
         && f(b, "left") < f(a, "right")
