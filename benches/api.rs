@@ -53,8 +53,16 @@ fn main() -> anyhow::Result<()> {
     let who = cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     common::complete_profile(&mut conn)?;
     let scopes = cairn::app::tokens::parse_scopes("awards:write")?;
-    let token =
-        cairn::app::tokens::create(&mut conn, who.id, "bench", &scopes, None, cairn::clock::system_now())?.secret;
+    let token = cairn::app::tokens::create(
+        &mut conn,
+        &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+        who.id,
+        "bench",
+        &scopes,
+        None,
+        cairn::clock::system_now(),
+    )?
+    .secret;
     drop(conn);
     println!("API benchmarks, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let client = reqwest::Client::new();

@@ -44,8 +44,14 @@ fn trust(a: &Node, b: &Node) -> anyhow::Result<()> {
         name: "peer".into(),
         base_url: String::new(),
     };
-    cairn::app::peers::trust(&mut *a.pool.get()?, None, &peer, cairn::clock::system_now())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    cairn::app::peers::trust(
+        &mut *a.pool.get()?,
+        &cairn::app::access::Actor::institution(cairn::app::access::Surface::System),
+        None,
+        &peer,
+        cairn::clock::system_now(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     a.ledger.refresh_trust()
 }
 

@@ -110,7 +110,13 @@ fn main() -> anyhow::Result<()> {
         cairn::app::award::award_link(&mut conn, &issuer, *link, *t, None, None, 1_700_000_000)?;
     }
     // A rotated credential key, so that the archive holds one and the restore checks it.
-    cairn::app::credentials::rotate(&mut conn, &settings.data_dir, &key, cairn::clock::system_now())?;
+    cairn::app::credentials::rotate(
+        &mut conn,
+        &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+        &settings.data_dir,
+        &key,
+        cairn::clock::system_now(),
+    )?;
     let awards = cairn::db::backup::counts(&mut conn)?.awards;
     let posts: i64 = links::table.count().get_result(&mut conn)?;
     drop(conn);
@@ -150,7 +156,9 @@ fn main() -> anyhow::Result<()> {
         &mut conn,
         &issuer,
         cairn::app::learners::Who::Author(big),
-        cairn::app::learners::Requester::Cli,
+        cairn::app::learners::Requester::Staff(cairn::app::access::Actor::institution(
+            cairn::app::access::Surface::Cli,
+        )),
         cairn::clock::system_now(),
     )?;
     println!(

@@ -106,8 +106,16 @@ fn main() -> anyhow::Result<()> {
     let who = cairn::app::instructors::create(&mut conn, common::EMAIL, common::PASSWORD, 0)?;
     common::complete_profile(&mut conn)?;
     let scopes = cairn::app::tokens::parse_scopes("awards:write")?;
-    let token =
-        cairn::app::tokens::create(&mut conn, who.id, "bench", &scopes, None, cairn::clock::system_now())?.secret;
+    let token = cairn::app::tokens::create(
+        &mut conn,
+        &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+        who.id,
+        "bench",
+        &scopes,
+        None,
+        cairn::clock::system_now(),
+    )?
+    .secret;
     let t = Instant::now();
     let (course, module) = seed(&mut conn, cairn::clock::system_now())?;
     println!("seeded {LEARNERS} learners and {POSTS} posts in {:.1} s", t.elapsed().as_secs_f64());

@@ -89,8 +89,14 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<DbPool> {
             name: p.name.clone(),
             base_url: p.base_url.clone().unwrap_or_default(),
         };
-        crate::app::peers::trust(&mut conn, None, &peer, crate::clock::system_now())
-            .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
+        crate::app::peers::trust(
+            &mut conn,
+            &crate::app::access::Actor::institution(crate::app::access::Surface::System),
+            None,
+            &peer,
+            crate::clock::system_now(),
+        )
+        .map_err(|e| anyhow::anyhow!("[[peers]] {}: {e}", p.url))?;
     }
     Ok(pool)
 }

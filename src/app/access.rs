@@ -46,6 +46,15 @@ impl Role {
         }
     }
 
+    /// Who holds this role or a stronger one, in words: "an editor or owner".
+    pub fn needs(self) -> &'static str {
+        match self {
+            Role::Reviewer => "a reviewer, editor or owner",
+            Role::Editor => "an editor or owner",
+            Role::Owner => "an owner",
+        }
+    }
+
     /// What the role may do, in a few words.
     pub fn describe(self) -> &'static str {
         match self {
@@ -145,6 +154,20 @@ impl Actor {
         }
     }
 
+    /// Someone who is not staff, named for the audit trail (a learner acting through their
+    /// emailed link): no role anywhere.
+    pub fn someone(name: &str, surface: Surface) -> Actor {
+        Actor {
+            instructor_id: None,
+            name: name.into(),
+            admin: false,
+            roles: HashMap::new(),
+            only: None,
+            surface,
+            client: None,
+        }
+    }
+
     /// Narrowed to `courses` (an API token that names courses); empty narrows nothing.
     pub fn narrowed(mut self, courses: Vec<i64>) -> Actor {
         if !courses.is_empty() {
@@ -190,6 +213,20 @@ impl Actor {
             Ok(())
         } else {
             Err(StoreError::Forbidden(format!("only an institution admin may {what}")))
+        }
+    }
+
+    /// Refuses unless this actor holds `role` (or a stronger one) in at least one course, or
+    /// is an institution admin: for what belongs to the institution but serves every course,
+    /// such as learners' feeds.
+    pub fn require_some(&self, role: Role, what: &str) -> StoreResult<()> {
+        match self.courses_with(role) {
+            None => Ok(()),
+            Some(cs) if !cs.is_empty() => Ok(()),
+            Some(_) => Err(StoreError::Forbidden(format!(
+                "only {} of a course (or an institution admin) may {what}",
+                role.needs()
+            ))),
         }
     }
 
@@ -239,11 +276,7 @@ impl Actor {
 
 /// "an editor of Open Learning may revoke this award".
 fn refusal(role: Role, what: &str, courses: &[String]) -> StoreError {
-    let needs = match role {
-        Role::Reviewer => "a reviewer, editor or owner",
-        Role::Editor => "an editor or owner",
-        Role::Owner => "an owner",
-    };
+    let needs = role.needs();
     StoreError::Forbidden(match courses {
         [] => format!("only an institution admin may {what}"),
         [one] => format!("only {needs} of {one} (or an institution admin) may {what}"),

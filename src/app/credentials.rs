@@ -5,6 +5,7 @@ use std::path::Path;
 use diesel::SqliteConnection;
 use rand::RngCore;
 
+use crate::app::access::Actor;
 use crate::badges::did;
 use crate::db::{StoreError, StoreResult, credentials};
 
@@ -16,10 +17,12 @@ use crate::db::{StoreError, StoreResult, credentials};
 /// Returns the new key's multibase.
 pub fn rotate(
     conn: &mut SqliteConnection,
+    actor: &Actor,
     data_dir: &Path,
     chain_key: &cairn_chain::SigningKey,
     now: i64,
 ) -> StoreResult<String> {
+    actor.require_admin("rotate the credential key")?;
     // The signing key until now: the newest unretired one, or the institution's own.
     let old = match credentials::keys(conn)?.into_iter().find(|(_, retired)| retired.is_none()) {
         Some((key, _)) => key,
@@ -39,7 +42,11 @@ pub fn rotate(
         }
         return Err(StoreError::Internal(anyhow::anyhow!("cannot write {}: {e}", path.display())));
     }
-    if let Err(e) = credentials::rotate_to(conn, &old, &public, &name, now) {
+    let done = crate::db::write_tx(conn, |c| {
+        credentials::rotate_to(c, &old, &public, &name, now)?;
+        crate::app::audit::record(c, actor, "key.rotate", None, &public, &format!("replaces {old}"), now)
+    });
+    if let Err(e) = done {
         // Not committed: the file names no key.
         let _ = std::fs::remove_file(&path);
         return Err(e);
@@ -78,12 +85,26 @@ mod tests {
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut conn = pool.get().unwrap();
         let chain_key = crate::ledger::load_key(dir.path()).unwrap();
-        let first = super::rotate(&mut conn, dir.path(), &chain_key, 100).unwrap();
+        let first = super::rotate(
+            &mut conn,
+            &crate::app::access::Actor::institution(crate::app::access::Surface::Cli),
+            dir.path(),
+            &chain_key,
+            100,
+        )
+        .unwrap();
         // The first rotated key's secret is lost: the next rotation needs only its public key.
         let lost = key_files(dir.path());
         assert_eq!(lost.len(), 1);
         std::fs::remove_file(dir.path().join(&lost[0])).unwrap();
-        let second = super::rotate(&mut conn, dir.path(), &chain_key, 200).unwrap();
+        let second = super::rotate(
+            &mut conn,
+            &crate::app::access::Actor::institution(crate::app::access::Surface::Cli),
+            dir.path(),
+            &chain_key,
+            200,
+        )
+        .unwrap();
         let keys = crate::db::credentials::keys(&mut conn).unwrap();
         assert_eq!(keys[0], (second.clone(), None), "the new key signs");
         assert!(keys.iter().any(|(k, retired)| *k == first && *retired == Some(200)), "{keys:?}");
@@ -96,7 +117,14 @@ mod tests {
             "CREATE TRIGGER no_keys BEFORE INSERT ON credential_keys BEGIN SELECT RAISE(ABORT, 'refused'); END;",
         )
         .unwrap();
-        let err = super::rotate(&mut conn, dir.path(), &chain_key, 300).unwrap_err();
+        let err = super::rotate(
+            &mut conn,
+            &crate::app::access::Actor::institution(crate::app::access::Surface::Cli),
+            dir.path(),
+            &chain_key,
+            300,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("refused"), "{err}");
         assert_eq!(key_files(dir.path()), before, "no stray key file");
         assert_eq!(crate::db::credentials::keys(&mut conn).unwrap()[0].0, second, "nothing changed");

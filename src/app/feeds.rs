@@ -3,12 +3,25 @@
 
 use diesel::SqliteConnection;
 
+use crate::app::access::{Actor, Role};
 use crate::db::feeds::{self, Feed, FeedStatus, NewFeed};
 use crate::db::{DbPool, StoreError, StoreResult};
 use crate::domain::{Email, FieldErrors};
 use crate::harvest::authorship::own_instance_refusal;
 use crate::harvest::{self, FeedError, Harvester, Resolved};
 use crate::opml;
+
+/// Learners' feeds serve every course: any member of a teaching team may read the list (and
+/// ask for a feed to be read again now).
+pub fn may_read(actor: &Actor) -> StoreResult<()> {
+    actor.require_some(Role::Reviewer, "see learners' feeds")
+}
+
+/// A course's owner, or an admin, adds, changes, pauses, removes, imports and exports
+/// learners' feeds.
+pub fn may_manage(actor: &Actor) -> StoreResult<()> {
+    actor.require_some(Role::Owner, "add, change, pause, remove, import or export learners' feeds")
+}
 
 /// A feed to add, as typed.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@
 
 use diesel::SqliteConnection;
 
+use crate::app::access::{Actor, Surface};
 use crate::badges::award::Issuer;
 use crate::badges::ob;
 use crate::db::learners::{self, ForgetActor, ForgetEvent, Holdings};
@@ -18,6 +19,8 @@ use crate::domain::{Email, mentions_any};
 pub const WITHDRAWN: &str = "This badge was withdrawn at the learner's request.";
 /// The revocation reason of a withdrawn award in the revocation list.
 pub const WITHDRAWN_REASON: &str = "withdrawn";
+/// Award ids a forget's audit entry names; the rest are counted.
+const AUDIT_AWARDS: usize = 50;
 
 /// The learner to forget.
 #[derive(Debug, Clone, Copy)]
@@ -29,10 +32,11 @@ pub enum Who<'a> {
 }
 
 /// Who asked.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Requester {
-    Cli,
-    Instructor(i64),
+    /// An institution admin, or the command line as the institution.
+    Staff(Actor),
+    /// The learner, through the link mailed to them.
     Learner,
 }
 
@@ -77,6 +81,9 @@ pub fn forget(
     by: Requester,
     now: i64,
 ) -> StoreResult<Forgotten> {
+    if let Requester::Staff(actor) = &by {
+        actor.require_admin("forget a learner")?;
+    }
     let (event, awards_withdrawn, posts_deleted, personal) = write_tx(conn, |conn| {
         let h = preview(conn, who)?;
         let pseudonym = match &h.author {
@@ -132,12 +139,27 @@ pub fn forget(
             learners::delete_join_mails(conn, email)?;
             learners::delete_newsletter_subscriptions(conn, email)?;
         }
-        let (actor, instructor) = match by {
-            Requester::Cli => (ForgetActor::Cli, None),
-            Requester::Instructor(id) => (ForgetActor::Instructor, Some(id)),
+        let (kind, instructor) = match &by {
+            Requester::Staff(a) if a.instructor_id.is_some() => (ForgetActor::Instructor, a.instructor_id),
+            Requester::Staff(_) => (ForgetActor::Cli, None),
             Requester::Learner => (ForgetActor::Learner, None),
         };
-        let event = learners::record_forget(conn, actor, instructor, ids.len() as i64, posts as i64, now)?;
+        let event = learners::record_forget(conn, kind, instructor, ids.len() as i64, posts as i64, now)?;
+        // The trail names the forget and the awards withdrawn by their ids, nothing personal.
+        let actor = match &by {
+            Requester::Staff(a) => a.clone(),
+            Requester::Learner => Actor::someone("the learner, by their emailed link", Surface::Web),
+        };
+        let shown: Vec<&str> = h.awards.iter().take(AUDIT_AWARDS).map(|a| a.public_id.as_str()).collect();
+        let more = h.awards.len().saturating_sub(AUDIT_AWARDS);
+        let detail = format!(
+            "{} award(s) withdrawn{}{}{}, {posts} post(s) deleted",
+            ids.len(),
+            if shown.is_empty() { "" } else { ": " },
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
+        crate::app::audit::record(conn, &actor, "learner.forget", None, &format!("forget {}", event.id), &detail, now)?;
         Ok::<_, StoreError>((event, ids.len(), posts, personal))
     })?;
     let mail_files_deleted = match learners::data_dir(conn)? {

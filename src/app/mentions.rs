@@ -88,6 +88,12 @@ pub fn receive(
     })
 }
 
+/// Received mentions are shown on the badge pages of every course: an institution admin
+/// moderates them.
+pub fn may_moderate(actor: &crate::app::access::Actor) -> StoreResult<()> {
+    actor.require_admin("moderate received mentions")
+}
+
 /// Approves a held mention: shown once its source is found to link to the target.
 pub fn approve(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
     mentions::set_moderation(conn, id, Moderation::Approved)

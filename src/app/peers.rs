@@ -82,10 +82,12 @@ pub async fn fetch_candidate(
 /// running server (`live`) the ledger takes the new member at once and the exchange starts.
 pub fn trust(
     conn: &mut SqliteConnection,
+    actor: &crate::app::access::Actor,
     live: Option<&Peers>,
     candidate: &Candidate,
     now: i64,
 ) -> StoreResult<TrustedPeer> {
+    actor.require_admin("trust peers")?;
     let url = peers::normalise(&candidate.url).map_err(|e| StoreError::field("url", e))?;
     let base_url = if candidate.base_url.trim().is_empty() {
         url.clone()
@@ -101,7 +103,10 @@ pub fn trust(
         name: candidate.name.clone(),
         base_url,
     };
-    db::peers::upsert(conn, &peer, now)?;
+    crate::db::write_tx(conn, |c| {
+        db::peers::upsert(c, &peer, now)?;
+        crate::app::audit::record(c, actor, "peer.trust", None, &peer.url, &peer.name, now)
+    })?;
     if let Some(live) = live {
         live.trust_changed(conn);
     }
@@ -109,11 +114,21 @@ pub fn trust(
 }
 
 /// Stops trusting the peer at `url`.
-pub fn remove(conn: &mut SqliteConnection, live: Option<&Peers>, url: &str) -> StoreResult<()> {
+pub fn remove(
+    conn: &mut SqliteConnection,
+    actor: &crate::app::access::Actor,
+    live: Option<&Peers>,
+    url: &str,
+    now: i64,
+) -> StoreResult<()> {
+    actor.require_admin("remove peers")?;
     let url = peers::normalise(url).map_err(|e| StoreError::field("url", e))?;
-    if !db::peers::remove(conn, &url)? {
-        return Err(StoreError::NotFound("peer"));
-    }
+    crate::db::write_tx(conn, |c| {
+        if !db::peers::remove(c, &url)? {
+            return Err(StoreError::NotFound("peer"));
+        }
+        crate::app::audit::record(c, actor, "peer.remove", None, &url, "", now)
+    })?;
     if let Some(live) = live {
         live.trust_changed(conn);
     }

@@ -1,14 +1,97 @@
 //! The Reader's rules: which Tasks a post's Tie offers first, and when an award made from the
 //! Reader asks the instructor to confirm it (a Task the post is not tied to, or one of another
-//! course than the post's). The web's Reader asks; these functions decide.
+//! course than the post's). The web's Reader asks; these functions decide. And what each
+//! member of the teaching team reads and may change there: a reviewer reads the posts of the
+//! courses they review, and ties, dismisses and stars those.
 
 use std::collections::HashMap;
 
 use diesel::SqliteConnection;
 
-use crate::db::courses::{self, Course, Task};
+use crate::app::access::{Actor, Role};
+use crate::db::courses::{self, Course, Module, Task};
 use crate::db::links::Authorship;
-use crate::db::{StoreResult, links, reader};
+use crate::db::reader::LinkFlag;
+use crate::db::{StoreError, StoreResult, links, reader};
+
+/// The courses whose posts `actor` reads in the Reader, on the Posts page and through the
+/// API: those they review (or edit, or own). `None`: every post (an institution admin).
+pub fn scope(actor: &Actor) -> Option<Vec<i64>> {
+    actor.courses_with(Role::Reviewer)
+}
+
+/// The courses, modules and Tasks the Reader's filters offer `actor`: those of the courses
+/// they review, or all of them.
+pub fn filter_choices(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+) -> StoreResult<(Vec<Course>, Vec<Module>, Vec<Task>)> {
+    let Some(within) = scope(actor) else {
+        return Ok((courses::list_courses(conn)?, courses::list_modules(conn)?, courses::list_tasks(conn)?));
+    };
+    let (mut cs, mut ms, mut ts) = (Vec::new(), Vec::<Module>::new(), Vec::<Task>::new());
+    for course in courses::list_courses(conn)?.into_iter().filter(|c| within.contains(&c.id)) {
+        let outline = courses::outline(conn, course.id)?;
+        for m in outline.modules {
+            for t in m.tasks {
+                if !ts.iter().any(|x| x.id == t.id) {
+                    ts.push(t);
+                }
+            }
+            if !ms.iter().any(|x| x.id == m.module.id) {
+                ms.push(m.module);
+            }
+        }
+        cs.push(course);
+    }
+    ms.sort_by(|a, b| a.title.cmp(&b.title));
+    ts.sort_by(|a, b| a.hashtag.cmp(&b.hashtag));
+    Ok((cs, ms, ts))
+}
+
+/// Refuses unless the post is one of those `actor` reads (see [`scope`]); a post that does
+/// not exist is "not found" first.
+pub fn require_post(conn: &mut SqliteConnection, actor: &Actor, link_id: i64, what: &str) -> StoreResult<()> {
+    links::get_link(conn, link_id)?;
+    match scope(actor) {
+        None => Ok(()),
+        Some(within) if reader::is_within(conn, link_id, &within)? => Ok(()),
+        Some(_) => Err(StoreError::Forbidden(format!(
+            "only a reviewer of this post's course (or an institution admin) may {what}"
+        ))),
+    }
+}
+
+/// Dismisses or restores, stars or unstars a post the actor reads.
+pub fn set_flag(conn: &mut SqliteConnection, actor: &Actor, link_id: i64, flag: LinkFlag, on: bool) -> StoreResult<()> {
+    let what = match flag {
+        LinkFlag::Dismissed => "dismiss or restore this post",
+        LinkFlag::Starred => "star this post",
+    };
+    require_post(conn, actor, link_id, what)?;
+    reader::set_flag(conn, link_id, flag, on)
+}
+
+/// Ties a post to a Task (or unties it): the Task's reviewers may. A post gone is "not found"
+/// whatever the Task; a Task gone is an error on the `task_id` field.
+pub fn tie(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    link_id: i64,
+    task_id: i64,
+    tied: bool,
+    now: i64,
+) -> StoreResult<Task> {
+    links::get_link(conn, link_id)?;
+    let task = courses::get_task(conn, task_id).map_err(|e| match e {
+        StoreError::NotFound(_) => StoreError::field("task_id", "that task no longer exists"),
+        e => e,
+    })?;
+    let what = if tied { "tie posts to this task" } else { "untie posts from this task" };
+    actor.require_task(conn, task_id, Role::Reviewer, what)?;
+    links::set_tie(conn, link_id, task_id, tied, now)?;
+    Ok(task)
+}
 
 /// Every Task, grouped by the courses it sits in (a Task in two courses is in both groups),
 /// read once per page.
@@ -36,14 +119,23 @@ pub struct TieOption {
 }
 
 impl TaskChoices {
-    /// Loads the Tasks by course, and the courses of the posts of `learners` (author ids).
-    pub fn load(conn: &mut SqliteConnection, learners: &[i64]) -> StoreResult<TaskChoices> {
+    /// Loads the Tasks by course, and the courses of the posts of `learners` (author ids);
+    /// with `within`, only the Tasks of those courses (the Tie select of a reviewer).
+    pub fn load(conn: &mut SqliteConnection, learners: &[i64], within: Option<&[i64]>) -> StoreResult<TaskChoices> {
         let tasks = courses::list_tasks(conn)?;
         let by_id: HashMap<i64, &Task> = tasks.iter().map(|t| (t.id, t)).collect();
         let mut groups: Vec<(Option<Course>, Vec<Task>)> = Vec::new();
         let mut courses_of: HashMap<i64, Vec<i64>> = HashMap::new();
         for (task_id, course) in courses::task_courses(conn)? {
             let Some(task) = by_id.get(&task_id) else { continue };
+            if within.is_some_and(|w| !w.contains(&course.id)) {
+                // Still a course of the Task (for the post's own course), but not offered.
+                let seen = courses_of.entry(task_id).or_default();
+                if !seen.contains(&course.id) {
+                    seen.push(course.id);
+                }
+                continue;
+            }
             let seen = courses_of.entry(task_id).or_default();
             if seen.contains(&course.id) {
                 continue;
@@ -55,7 +147,7 @@ impl TaskChoices {
             }
         }
         let loose: Vec<Task> = tasks.iter().filter(|t| !courses_of.contains_key(&t.id)).cloned().collect();
-        if !loose.is_empty() {
+        if !loose.is_empty() && within.is_none() {
             groups.push((None, loose));
         }
         let mut learner_courses: HashMap<i64, Vec<i64>> = HashMap::new();

@@ -5,6 +5,7 @@
 
 use diesel::SqliteConnection;
 
+use crate::app::access::Actor;
 use crate::db::tokens::{self, ApiToken, NewToken, Remembered, Scope};
 use crate::db::{StoreError, StoreResult, instructors, write_tx};
 
@@ -45,9 +46,12 @@ pub struct Created {
     pub secret: String,
 }
 
-/// Makes a token for an instructor, valid for `expires_days` days from `now` (or until revoked).
+/// Makes a token for an instructor, valid for `expires_days` days from `now` (or until
+/// revoked). An instructor makes their own; only an admin (or the command line as the
+/// institution) makes one for another instructor. Recorded in the audit trail.
 pub fn create(
     conn: &mut SqliteConnection,
+    actor: &Actor,
     instructor_id: i64,
     name: &str,
     scopes: &[Scope],
@@ -66,7 +70,10 @@ pub fn create(
     {
         return Err(StoreError::field("expires", format!("a token expires after 1 to {MAX_EXPIRY_DAYS} days")));
     }
-    instructors::find(conn, instructor_id)?.ok_or(StoreError::NotFound("instructor"))?;
+    let owner = instructors::find(conn, instructor_id)?.ok_or(StoreError::NotFound("instructor"))?;
+    if actor.instructor_id != Some(instructor_id) {
+        actor.require_admin("make an API token for another instructor")?;
+    }
     let secret = format!("{TOKEN_PREFIX}{}", crate::tokens::random_token());
     let hash = crate::tokens::token_hash(&secret);
     let token = tokens::insert(
@@ -80,20 +87,9 @@ pub fn create(
             created_at: now,
         },
     )?;
+    let detail = format!("\"{}\" for {} with the scopes {}", token.name, owner.email, token.scopes);
+    crate::app::audit::record(conn, actor, "token.create", None, &format!("token {}", token.id), &detail, now)?;
     Ok(Created { token, secret })
-}
-
-/// Makes a token for the instructor with `email` (the command line's way).
-pub fn create_for_email(
-    conn: &mut SqliteConnection,
-    email: &str,
-    name: &str,
-    scopes: &[Scope],
-    expires_days: Option<i64>,
-    now: i64,
-) -> StoreResult<Created> {
-    let instructor = instructors::find_by_email(conn, email)?.ok_or(StoreError::NotFound("instructor"))?;
-    create(conn, instructor.id, name, scopes, expires_days, now)
 }
 
 /// Why a bearer token was not accepted. The API answers every case alike (401), so that a
@@ -136,9 +132,21 @@ pub fn authenticate(
     Ok(token)
 }
 
-/// Revokes one of the instructor's tokens.
-pub fn revoke(conn: &mut SqliteConnection, instructor_id: i64, token_id: i64, now: i64) -> StoreResult<ApiToken> {
-    tokens::revoke(conn, instructor_id, token_id, now)
+/// Revokes one of the instructor's tokens (their own, or any instructor's for an admin).
+/// Recorded in the audit trail.
+pub fn revoke(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    instructor_id: i64,
+    token_id: i64,
+    now: i64,
+) -> StoreResult<ApiToken> {
+    if actor.instructor_id != Some(instructor_id) {
+        actor.require_admin("revoke another instructor's API token")?;
+    }
+    let token = tokens::revoke(conn, instructor_id, token_id, now)?;
+    crate::app::audit::record(conn, actor, "token.revoke", None, &format!("token {}", token.id), &token.name, now)?;
+    Ok(token)
 }
 
 /// The answer of a write, as remembered under an idempotency key.
@@ -303,17 +311,38 @@ mod tests {
         let mut c = pool.get().unwrap();
         let who = crate::app::instructors::create(&mut c, "ada@example.edu", "correct horse battery", 0).unwrap();
         let t0 = 1_700_000_000;
-        let made = create(&mut c, who.id, "sync", &[Scope::Read], Some(1), t0).unwrap();
+        let made = create(
+            &mut c,
+            &Actor::institution(crate::app::access::Surface::Cli),
+            who.id,
+            "sync",
+            &[Scope::Read],
+            Some(1),
+            t0,
+        )
+        .unwrap();
         assert!(made.secret.starts_with(TOKEN_PREFIX) && made.secret.len() == TOKEN_PREFIX.len() + 64);
         assert_ne!(made.token.token_hash, made.secret, "only the hash is stored");
         let used = authenticate(&mut c, &made.secret, Some("127.0.0.1"), t0 + 5).unwrap();
         assert_eq!((used.last_used_at, used.last_used_addr.as_deref()), (Some(t0 + 5), Some("127.0.0.1")));
         assert!(matches!(authenticate(&mut c, &made.secret, None, t0 + 86_400), Err(TokenError::Expired)));
         assert!(matches!(authenticate(&mut c, "cairn_nope", None, t0), Err(TokenError::Unknown)));
-        let other = create(&mut c, who.id, "ci", &[Scope::AwardsWrite], None, t0).unwrap();
-        revoke(&mut c, who.id, other.token.id, t0 + 10).unwrap();
+        let other = create(
+            &mut c,
+            &Actor::institution(crate::app::access::Surface::Cli),
+            who.id,
+            "ci",
+            &[Scope::AwardsWrite],
+            None,
+            t0,
+        )
+        .unwrap();
+        revoke(&mut c, &Actor::institution(crate::app::access::Surface::Cli), who.id, other.token.id, t0 + 10).unwrap();
         assert!(matches!(authenticate(&mut c, &other.secret, None, t0 + 11), Err(TokenError::Revoked)));
-        assert!(matches!(revoke(&mut c, who.id + 1, other.token.id, t0), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            revoke(&mut c, &Actor::institution(crate::app::access::Surface::Cli), who.id + 1, other.token.id, t0),
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -340,7 +369,17 @@ mod tests {
         let pool = crate::db::open(&dir.path().join("cairn.db")).unwrap();
         let mut c = pool.get().unwrap();
         let who = crate::app::instructors::create(&mut c, "ada@example.edu", "correct horse battery", 0).unwrap();
-        let t = create(&mut c, who.id, "", &[Scope::AwardsWrite], None, 0).unwrap().token;
+        let t = create(
+            &mut c,
+            &Actor::institution(crate::app::access::Surface::Cli),
+            who.id,
+            "",
+            &[Scope::AwardsWrite],
+            None,
+            0,
+        )
+        .unwrap()
+        .token;
         let mut runs = 0;
         let mut write = |_: &mut SqliteConnection| {
             runs += 1;

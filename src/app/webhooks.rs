@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use diesel::SqliteConnection;
 use rand::RngCore;
 
+use crate::app::access::Actor;
 use crate::db::webhooks::{self, Webhook};
 use crate::db::{StoreError, StoreResult};
 use crate::notify::webhooks::withdrawn_payload;
@@ -30,6 +31,12 @@ pub struct CheckedUrl(url::Url);
 impl CheckedUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+
+    /// The scheme, host and port only: what the audit trail keeps (a webhook's path or query
+    /// often carries a secret).
+    pub fn origin(&self) -> String {
+        self.0.origin().ascii_serialization()
     }
 }
 
@@ -92,8 +99,21 @@ pub async fn check_url(policy: &crate::net::OutboundPolicy, raw: &str) -> StoreR
     Ok(CheckedUrl(parsed))
 }
 
-/// Registers a webhook for an instructor; returns it with its new secret.
-pub fn register(conn: &mut SqliteConnection, instructor_id: i64, url: &CheckedUrl, now: i64) -> StoreResult<Webhook> {
+/// A webhook hears of every award of the institution: only an admin registers one.
+pub fn may_register(actor: &Actor) -> StoreResult<()> {
+    actor.require_admin("register a webhook, which hears of every award")
+}
+
+/// Registers a webhook for an instructor; returns it with its new secret. Only an admin may
+/// ([`may_register`]). Recorded in the audit trail.
+pub fn register(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    instructor_id: i64,
+    url: &CheckedUrl,
+    now: i64,
+) -> StoreResult<Webhook> {
+    may_register(actor)?;
     crate::db::write_tx(conn, |conn| {
         if webhooks::count_for(conn, instructor_id)? >= MAX_PER_INSTRUCTOR {
             return Err(StoreError::Conflict(format!("an instructor may have at most {MAX_PER_INSTRUCTOR} webhooks")));
@@ -101,7 +121,17 @@ pub fn register(conn: &mut SqliteConnection, instructor_id: i64, url: &CheckedUr
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
         let secret = format!("{SECRET_PREFIX}{}", B64.encode(key));
-        webhooks::insert(conn, instructor_id, url.as_str(), &secret, now)
+        let hook = webhooks::insert(conn, instructor_id, url.as_str(), &secret, now)?;
+        crate::app::audit::record(
+            conn,
+            actor,
+            "webhook.create",
+            None,
+            &url.origin(),
+            &format!("webhook {}", hook.id),
+            now,
+        )?;
+        Ok(hook)
     })
 }
 
@@ -125,9 +155,12 @@ pub fn purge_delivered(conn: &mut SqliteConnection, keep_days: u32, now: i64) ->
     webhooks::purge_sent_payloads(conn, now - i64::from(keep_days) * 86_400)
 }
 
-/// Removes one of the instructor's webhooks.
-pub fn remove(conn: &mut SqliteConnection, instructor_id: i64, id: i64, now: i64) -> StoreResult<()> {
-    webhooks::remove(conn, instructor_id, id, now)
+/// Removes one of the instructor's webhooks. Recorded in the audit trail.
+pub fn remove(conn: &mut SqliteConnection, actor: &Actor, instructor_id: i64, id: i64, now: i64) -> StoreResult<()> {
+    crate::db::write_tx(conn, |conn| {
+        webhooks::remove(conn, instructor_id, id, now)?;
+        crate::app::audit::record(conn, actor, "webhook.remove", None, &format!("webhook {id}"), "", now)
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +179,7 @@ mod tests {
         crate::demo::seed(&mut c).unwrap();
         let who = crate::app::instructors::create(&mut c, "ada@example.edu", "correct horse battery", 0).unwrap();
         let url = CheckedUrl(url::Url::parse("https://registrar.example.edu/hook").unwrap());
-        let hook = register(&mut c, who.id, &url, 0).unwrap();
+        let hook = register(&mut c, &Actor::institution(crate::app::access::Surface::Cli), who.id, &url, 0).unwrap();
         let (raster, key) = (crate::badges::bake::RasterCache::default(), crate::ledger::load_key(dir.path()).unwrap());
         let issuer = crate::badges::award::Issuer { base: "http://127.0.0.1:9", raster: &raster, signer: &key };
         let t = 1_700_000_000;

@@ -225,7 +225,7 @@ pub fn run(settings: &Settings, cmd: AdminCommand, acting: Option<&str>) -> anyh
             }
             Ok(())
         }
-        AdminCommand::Token(cmd) => super::token::run(settings, cmd),
+        AdminCommand::Token(cmd) => super::token::run(settings, cmd, acting),
         AdminCommand::Institution { name, url, email, description } => {
             let pool = open_store(settings)?;
             let mut conn = pool.get()?;

@@ -40,11 +40,13 @@ pub enum IdentityCommand {
 }
 
 /// `cairn identity rotate`.
-pub fn rotate(settings: &Settings) -> anyhow::Result<()> {
+pub fn rotate(settings: &Settings, acting: Option<&str>) -> anyhow::Result<()> {
     let pool = crate::startup::open_store(settings)?;
     let chain_key = crate::ledger::load_key(&settings.data_dir)?;
     let mut conn = pool.get()?;
-    let key = crate::app::credentials::rotate(&mut conn, &settings.data_dir, &chain_key, crate::clock::system_now())?;
+    let actor = super::actor(&mut conn, acting)?;
+    let key =
+        crate::app::credentials::rotate(&mut conn, &actor, &settings.data_dir, &chain_key, crate::clock::system_now())?;
     let base = settings.public_base_url(settings.bind);
     let did = crate::badges::award::issuer_did(&base)?;
     println!("new credential key: {did}#{key}");

@@ -24,13 +24,13 @@ pub enum LearnerCommand {
     },
 }
 
-pub fn run(settings: &Settings, cmd: LearnerCommand) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, cmd: LearnerCommand, acting: Option<&str>) -> anyhow::Result<()> {
     match cmd {
-        LearnerCommand::Forget { email, yes } => forget(settings, &email, yes),
+        LearnerCommand::Forget { email, yes } => forget(settings, &email, yes, acting),
     }
 }
 
-fn forget(settings: &Settings, email: &str, yes: bool) -> anyhow::Result<()> {
+fn forget(settings: &Settings, email: &str, yes: bool, acting: Option<&str>) -> anyhow::Result<()> {
     let words = |e: StoreError| match e {
         StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
         StoreError::NotFound(_) => anyhow::anyhow!("Cairn holds nothing about that address"),
@@ -38,6 +38,9 @@ fn forget(settings: &Settings, email: &str, yes: bool) -> anyhow::Result<()> {
     };
     let pool = open_store(settings)?;
     let mut conn = pool.get()?;
+    let actor = super::actor(&mut conn, acting)?;
+    // Refused before anything is asked or shown.
+    actor.require_admin("forget a learner").map_err(words)?;
     let h = learners::preview(&mut conn, Who::Email(email)).map_err(words)?;
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -63,8 +66,9 @@ fn forget(settings: &Settings, email: &str, yes: bool) -> anyhow::Result<()> {
     let raster = crate::badges::bake::RasterCache::default();
     let key = crate::ledger::load_key(&settings.data_dir)?;
     let issuer = crate::badges::award::Issuer { base: &base, raster: &raster, signer: &key };
-    let done = learners::forget(&mut conn, &issuer, Who::Email(email), Requester::Cli, crate::clock::system_now())
-        .map_err(words)?;
+    let done =
+        learners::forget(&mut conn, &issuer, Who::Email(email), Requester::Staff(actor), crate::clock::system_now())
+            .map_err(words)?;
     println!(
         "Forgotten: {} award(s) withdrawn, {} post(s) deleted, {} mail file(s) deleted (audit entry {}).",
         done.awards_withdrawn, done.posts_deleted, done.mail_files_deleted, done.event.id

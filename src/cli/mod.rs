@@ -48,7 +48,9 @@ pub struct Cli {
     pub command: Command,
     /// Act as this instructor, with their roles (checked as on the web and the API, and
     /// recorded in the audit trail). Without it the command acts as the institution, with
-    /// every right: whoever runs it holds the database.
+    /// every right: whoever runs it holds the database. Commands that act for the
+    /// institution alone (backup, chain, harvest, newsletter, webmention, serve…) need an
+    /// admin here; restore takes no --as.
     #[arg(long = "as", global = true, env = "CAIRN_AS", value_name = "EMAIL")]
     pub acting_as: Option<String>,
 }
@@ -180,6 +182,26 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
     let settings = Settings::load(flags)?;
     let acting = cli.acting_as.as_deref();
+    // Commands that check roles themselves take `acting`; the others act for the institution,
+    // so `--as` names an admin there.
+    let institution_only = !matches!(
+        cli.command,
+        Command::Admin(_)
+            | Command::Award(_)
+            | Command::Revoke { .. }
+            | Command::Identity { action: Some(IdentityCommand::Rotate) }
+            | Command::Peer(_)
+            | Command::Learner(_)
+    );
+    if let (Command::Restore { .. }, Some(_)) = (&cli.command, acting) {
+        // Nothing is opened before a restore: it may be run on an empty data dir.
+        anyhow::bail!("cairn restore acts for the institution, whoever holds the data dir: run it without --as");
+    }
+    if institution_only && let Some(email) = acting {
+        let pool = crate::startup::open_store(&settings)?;
+        let actor = actor(&mut *pool.get()?, Some(email))?;
+        actor.require_admin("run this command").map_err(|e| anyhow::anyhow!("--as {email}: {e}"))?;
+    }
     match cli.command {
         Command::Serve { demo } => serve::serve(&settings, demo),
         Command::Demo { remove: false } => serve::demo(&settings),
@@ -191,11 +213,11 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
         Command::Revoke { assertion, reason } => award::revoke(&settings, &assertion, &reason, acting),
         Command::Chain(cmd) => chain::run(&settings, cmd),
         Command::Identity { action: None } => chain::identity(&settings),
-        Command::Identity { action: Some(IdentityCommand::Rotate) } => credential::rotate(&settings),
-        Command::Peer(cmd) => peer::run(&settings, cmd),
+        Command::Identity { action: Some(IdentityCommand::Rotate) } => credential::rotate(&settings, acting),
+        Command::Peer(cmd) => peer::run(&settings, cmd, acting),
         Command::Webmention(cmd) => webmention::run(&settings, cmd),
         Command::Credential(cmd) => credential::run(&settings, cmd),
-        Command::Learner(cmd) => learner::run(&settings, cmd),
+        Command::Learner(cmd) => learner::run(&settings, cmd, acting),
         Command::Backup { file } => backup::backup(&settings, &file),
         Command::Restore { file, force, expect_institution } => {
             backup::restore(&settings, &file, force, expect_institution.as_deref())

@@ -24,9 +24,10 @@ pub enum PeerCommand {
     Remove { url: String },
 }
 
-pub fn run(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, cmd: PeerCommand, acting: Option<&str>) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
     let mut conn = pool.get()?;
+    let actor = super::actor(&mut conn, acting)?;
     match cmd {
         PeerCommand::Add { url, yes } => {
             let client = crate::peers::client::Client::new()?;
@@ -48,7 +49,7 @@ pub fn run(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
                     anyhow::bail!("not added");
                 }
             }
-            let peer = crate::app::peers::trust(&mut conn, None, &candidate, crate::clock::system_now())
+            let peer = crate::app::peers::trust(&mut conn, &actor, None, &candidate, crate::clock::system_now())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("Added {} to the trust list.", peer.url);
             Ok(())
@@ -82,7 +83,8 @@ pub fn run(settings: &Settings, cmd: PeerCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PeerCommand::Remove { url } => {
-            crate::app::peers::remove(&mut conn, None, &url).map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::app::peers::remove(&mut conn, &actor, None, &url, crate::clock::system_now())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("Removed {url} from the trust list.");
             Ok(())
         }

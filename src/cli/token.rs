@@ -42,7 +42,7 @@ pub enum TokenCommand {
     },
 }
 
-pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, cmd: TokenCommand, acting: Option<&str>) -> anyhow::Result<()> {
     let words = |e: StoreError| match e {
         StoreError::Invalid(errors) => anyhow::anyhow!("{errors}"),
         e => e.into(),
@@ -50,6 +50,7 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
     let pool = open_store(settings)?;
     let mut conn = pool.get()?;
     let now = crate::clock::system_now();
+    let actor = super::actor(&mut conn, acting)?;
     let instructor = |conn: &mut diesel::SqliteConnection, email: &str| {
         crate::db::instructors::find_by_email(conn, email)?
             .ok_or_else(|| anyhow::anyhow!("no instructor has the email {email}"))
@@ -63,7 +64,8 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
                 .map(|slug| crate::app::staff::course_by_slug(&mut conn, slug))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(words)?;
-            let made = crate::app::tokens::create(&mut conn, who.id, &name, &scopes, expires, now).map_err(words)?;
+            let made =
+                crate::app::tokens::create(&mut conn, &actor, who.id, &name, &scopes, expires, now).map_err(words)?;
             let ids: Vec<i64> = courses.iter().map(|c| c.id).collect();
             crate::app::tokens::narrow(&mut conn, made.token.id, &ids)?;
             if !courses.is_empty() {
@@ -126,7 +128,7 @@ pub fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { email, id } => {
             let who = instructor(&mut conn, &email)?;
-            let t = crate::app::tokens::revoke(&mut conn, who.id, id, now).map_err(words)?;
+            let t = crate::app::tokens::revoke(&mut conn, &actor, who.id, id, now).map_err(words)?;
             println!("Revoked token {} \"{}\".", t.id, t.name);
             Ok(())
         }

@@ -154,22 +154,37 @@ impl Scope {
     /// to one of its tasks, or an award of one neither revoked nor withdrawn (awards made by
     /// address count for the learner with that address). Binds: [`Scope::learner_binds`].
     pub fn learners_sql(self) -> String {
-        let tasks = self.tasks_sql();
-        format!(
-            "SELECT ls.author_id FROM link_tasks lts JOIN links ls ON ls.id = lts.link_id
-             WHERE lts.tied AND lts.task_id IN ({tasks})
-             UNION SELECT aws.author_id FROM awards aws
-             WHERE aws.author_id IS NOT NULL AND aws.revoked_at IS NULL AND aws.withdrawn_at IS NULL
-               AND aws.task_id IN ({tasks})
-             UNION SELECT aus.id FROM awards aws JOIN authors aus ON aus.email = aws.recipient_email
-             WHERE aws.author_id IS NULL AND aws.revoked_at IS NULL AND aws.withdrawn_at IS NULL
-               AND aws.task_id IN ({tasks})"
-        )
+        learners_of_tasks_sql(self.tasks_sql())
     }
 
     pub fn learner_binds(self) -> [Bind; 3] {
         [self.bind(), self.bind(), self.bind()]
     }
+}
+
+/// A `SELECT` of the task ids of the courses bound to `n` placeholders (`n` ≥ 1).
+pub fn tasks_of_courses_sql(n: usize) -> String {
+    format!(
+        "SELECT mt.task_id FROM module_tasks mt JOIN course_modules cm ON cm.module_id = mt.module_id \
+         WHERE cm.course_id IN ({})",
+        vec!["?"; n.max(1)].join(",")
+    )
+}
+
+/// The roster's rule over the tasks that `tasks` selects (used three times, so its binds are
+/// given three times): a learner with a post tied to one of them, or an award of one neither
+/// revoked nor withdrawn (awards made by address count for the learner with that address).
+pub fn learners_of_tasks_sql(tasks: &str) -> String {
+    format!(
+        "SELECT ls.author_id FROM link_tasks lts JOIN links ls ON ls.id = lts.link_id
+         WHERE lts.tied AND lts.task_id IN ({tasks})
+         UNION SELECT aws.author_id FROM awards aws
+         WHERE aws.author_id IS NOT NULL AND aws.revoked_at IS NULL AND aws.withdrawn_at IS NULL
+           AND aws.task_id IN ({tasks})
+         UNION SELECT aus.id FROM awards aws JOIN authors aus ON aus.email = aws.recipient_email
+         WHERE aws.author_id IS NULL AND aws.revoked_at IS NULL AND aws.withdrawn_at IS NULL
+           AND aws.task_id IN ({tasks})"
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use diesel::prelude::*;
 use super::awards::Award;
 use super::courses::Task;
 use super::links::{Authorship, Link};
-use super::listing::{Bind, IdTotal, Listed, PER_PAGE, Scope, Where, bind_all, like_pattern};
+use super::listing::{
+    Bind, IdTotal, Listed, PER_PAGE, Scope, Where, bind_all, learners_of_tasks_sql, like_pattern, tasks_of_courses_sql,
+};
 use super::schema::{authors, feeds, link_tasks, links, tasks};
 use super::{StoreError, StoreResult};
 
@@ -56,6 +58,11 @@ pub struct Filter {
     pub untied: Option<String>,
     /// Show Links with ids below this (the next-page cursor).
     pub before: Option<i64>,
+    /// Only the posts of these courses (set by the caller from the instructor's roles, never
+    /// from a query string): those tied to one of their tasks, and those tied to no task whose
+    /// learner is on one of their rosters. `None`: every post.
+    #[serde(skip)]
+    pub within: Option<Vec<i64>>,
 }
 
 impl Filter {
@@ -115,6 +122,10 @@ impl Filter {
                 [s.bind()],
             );
         }
+        if let Some(courses) = &self.within {
+            let (sql, binds) = within_sql(courses);
+            w.and(sql, binds);
+        }
         let awarded = "EXISTS (SELECT 1 FROM awards aw WHERE aw.link_id = l.id)";
         match self.status {
             Some(Status::New) => w.and(format!("NOT l.dismissed AND NOT {awarded}"), []),
@@ -125,6 +136,32 @@ impl Filter {
         }
         w
     }
+}
+
+/// The condition over `links l` of [`Filter::within`]: no course at all matches nothing.
+fn within_sql(courses: &[i64]) -> (String, Vec<Bind>) {
+    if courses.is_empty() {
+        return ("0".into(), Vec::new());
+    }
+    let tasks = tasks_of_courses_sql(courses.len());
+    let sql = format!(
+        "l.id IN (SELECT lt.link_id FROM link_tasks lt WHERE lt.tied AND lt.task_id IN ({tasks})) \
+         OR (NOT EXISTS (SELECT 1 FROM link_tasks lu WHERE lu.link_id = l.id AND lu.tied) \
+             AND l.author_id IN ({}))",
+        learners_of_tasks_sql(&tasks)
+    );
+    let binds = (0..4).flat_map(|_| courses.iter().map(|c| Bind::Int(*c))).collect();
+    (sql, binds)
+}
+
+/// Whether the Link is one of the posts of these courses, as [`Filter::within`] has it.
+pub fn is_within(conn: &mut SqliteConnection, link_id: i64, courses: &[i64]) -> StoreResult<bool> {
+    let (cond, binds) = within_sql(courses);
+    let mut w = Where::default();
+    w.and("l.id = ?", [Bind::Int(link_id)]);
+    w.and(cond, binds);
+    let sql = format!("SELECT COUNT(*) AS n FROM links l {}", w.sql());
+    Ok(bind_all(diesel::sql_query(sql), w.binds()).get_result::<Count>(conn)?.n > 0)
 }
 
 /// One Link as the Reader shows it.

@@ -18,7 +18,7 @@ use crate::db::feeds::{self, Author, Feed, FeedQuery, FeedSort, FeedStatus};
 use crate::db::listing::{Listed, MAX_PAGE, MAX_SEARCH};
 use crate::domain::FieldErrors;
 use crate::opml;
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -156,21 +156,23 @@ pub fn relative(t: impl std::borrow::Borrow<i64>, now: impl std::borrow::Borrow<
 }
 
 async fn feeds_page(
-    _: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    use_feeds::may_read(&who.0)?;
     let params: FeedsParams = pager::query(&req)?;
     render(&FeedsPage::load(&state, &session, params).await?)
 }
 
 async fn feed_add(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<AddFeedForm>,
 ) -> Result<HttpResponse, AppError> {
+    use_feeds::may_manage(&who.0)?;
     let input = AddFeed { name: form.name.clone(), email: form.email.clone(), url: form.url.clone() };
     let errors = match use_feeds::add(&state.pool, &state.harvester, &state.base_url, &input, now()).await {
         Ok(feed) => {
@@ -192,12 +194,13 @@ struct EditFeedForm {
 }
 
 async fn feed_edit(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<EditFeedForm>,
 ) -> Result<HttpResponse, AppError> {
+    use_feeds::may_manage(&who.0)?;
     let id = *id;
     use_feeds::change_url(&state.pool, &state.harvester, &state.base_url, id, &form.url, now()).await.map_err(|e| {
         match e {
@@ -215,12 +218,13 @@ struct StatusForm {
 }
 
 async fn feed_status(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<StatusForm>,
 ) -> Result<HttpResponse, AppError> {
+    use_feeds::may_manage(&who.0)?;
     let id = *id;
     // Pending and gone are the system's to set, not an instructor's.
     let new = match FeedStatus::parse(&form.status) {
@@ -241,12 +245,13 @@ async fn feed_status(
 }
 
 async fn feed_poll(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
+    use_feeds::may_read(&who.0)?;
     let id = *id;
     let feed = state.db(move |c| feeds::get_feed(c, id)).await?;
     let summary = state.harvester.poll_all(vec![feed], &|_, _| {}).await.map_err(AppError::from)?;
@@ -261,7 +266,8 @@ async fn feed_poll(
     Ok(redirect("/admin/feeds"))
 }
 
-async fn opml_export(_: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn opml_export(who: Acting, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    use_feeds::may_manage(&who.0)?;
     let list = state.db(feeds::export_list).await?;
     let body = opml::export(
         "Cairn feeds",
@@ -277,11 +283,12 @@ async fn opml_export(_: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
 }
 
 async fn opml_import(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
+    use_feeds::may_manage(&who.0)?;
     let upload = multipart::read(payload, &session, "opml").await?;
     let Some(bytes) = upload.file else {
         return Err(AppError::BadRequest("choose an OPML file to import".into()));
@@ -324,11 +331,12 @@ struct ImportPage {
 /// Imports a roster CSV (`name,email,blog`) and answers with what it did: counts, each row
 /// with a problem by line and why, and the learners still without an email, above the form.
 async fn csv_import(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
+    use_feeds::may_manage(&who.0)?;
     use crate::app::import;
     let upload = multipart::read_limited(payload, &session, "csv", import::MAX_BYTES + 1).await?;
     let refused = |error: String| {

@@ -8,7 +8,7 @@ use askama::Template;
 use super::{AppState, Page, redirect, render};
 use crate::app::learners::{self, Requester, Who};
 use crate::clock::system_now as now;
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,11 +28,12 @@ struct ForgetPage {
 }
 
 async fn forget_confirm(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
+    who.0.require_admin("forget a learner")?;
     let id = *id;
     let h = state.db(move |c| learners::preview(c, Who::Author(id))).await?;
     let name = h.author.map(|a| a.name).unwrap_or_default();
@@ -47,13 +48,13 @@ async fn forget_confirm(
 }
 
 async fn forget(
-    signed_in: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, by, st) = (*id, Requester::Instructor(signed_in.instructor_id), state.clone());
+    let (id, by, st) = (*id, Requester::Staff(who.0), state.clone());
     let done = state.db(move |c| learners::forget(c, &st.issuer(), Who::Author(id), by, now())).await?;
     // The revocation records wake the miner and the peers like a revocation does.
     state.awarded();

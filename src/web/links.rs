@@ -10,12 +10,10 @@ use serde::Deserialize;
 use super::pager::{self, Pager};
 use super::{AppState, Page, redirect, render, render_status, safe_back};
 use crate::app::reader::{TaskChoices, TieGroup};
-use crate::db::StoreError;
-use crate::db::courses::{self, Course, Task};
-use crate::db::links;
+use crate::db::courses::{Course, Task};
 use crate::db::listing::{Listed, MAX_PAGE, MAX_SEARCH};
 use crate::db::reader::{self, Entry, Filter};
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -67,7 +65,12 @@ struct LinksPage {
 }
 
 impl LinksPage {
-    async fn load(state: &AppState, session: &Session, params: LinksParams) -> Result<LinksPage, AppError> {
+    async fn load(
+        state: &AppState,
+        session: &Session,
+        actor: &crate::app::access::Actor,
+        params: LinksParams,
+    ) -> Result<LinksPage, AppError> {
         let mut params = params;
         params.q = params.q.chars().take(MAX_SEARCH).collect();
         let filter = Filter {
@@ -75,14 +78,18 @@ impl LinksPage {
             task: params.task,
             q: Some(params.q.clone()),
             untied: params.untied().then(|| "1".to_string()),
+            within: crate::app::reader::scope(actor),
             ..Default::default()
         };
+        let actor = actor.clone();
         let page = params.page.unwrap_or(1).clamp(1, MAX_PAGE);
         let (list, courses, tasks, choices) = state
             .db(move |c| {
                 let list = reader::list(c, &filter, page)?;
                 let learners: Vec<i64> = list.rows.iter().map(|e| e.author_id).collect();
-                Ok((list, courses::list_courses(c)?, courses::list_tasks(c)?, TaskChoices::load(c, &learners)?))
+                let choices = TaskChoices::load(c, &learners, filter.within.as_deref())?;
+                let (courses, _, tasks) = crate::app::reader::filter_choices(c, &actor)?;
+                Ok((list, courses, tasks, choices))
             })
             .await?;
         let pairs = params.pairs();
@@ -136,13 +143,13 @@ impl LinksPage {
 }
 
 async fn links_page(
-    _: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params: LinksParams = pager::query(&req)?;
-    render(&LinksPage::load(&state, &session, params).await?)
+    render(&LinksPage::load(&state, &session, &who.0, params).await?)
 }
 
 #[derive(Deserialize)]
@@ -160,7 +167,7 @@ struct TieForm {
 /// Reader's card of the post drawn again. A tie refused on the Posts page is shown there, next
 /// to the post.
 async fn link_tie(
-    _: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
@@ -173,18 +180,8 @@ async fn link_tie(
     let done = match form.task_id.trim().parse::<i64>() {
         Err(_) => Err(AppError::BadRequest("choose a task to tie the post to".into())),
         Ok(task) => {
-            state
-                .db(move |c| {
-                    // The post first: a post gone is "not found", whatever the task.
-                    links::get_link(c, id)?;
-                    let t = courses::get_task(c, task).map_err(|e| match e {
-                        StoreError::NotFound(_) => StoreError::field("task_id", "that task no longer exists"),
-                        e => e,
-                    })?;
-                    links::set_tie(c, id, task, tied, now)?;
-                    Ok(t)
-                })
-                .await
+            let actor = who.0.clone();
+            state.db(move |c| crate::app::reader::tie(c, &actor, id, task, tied, now)).await
         }
     };
     let t = match done {
@@ -202,7 +199,7 @@ async fn link_tie(
             let params: LinksParams = actix_web::web::Query::<LinksParams>::from_query(query)
                 .map(actix_web::web::Query::into_inner)
                 .unwrap_or_default();
-            let mut page = LinksPage::load(&state, &session, params).await?;
+            let mut page = LinksPage::load(&state, &session, &who.0, params).await?;
             page.tie_error = Some((id, message));
             return render_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
@@ -210,7 +207,7 @@ async fn link_tie(
     };
     let msg = if tied { format!("Tied to {}.", t.hashtag) } else { format!("Untied from {}.", t.hashtag) };
     if super::reader::wants_json(&req) {
-        return super::reader::done(&req, &session, &state, id, msg.into(), &form.back).await;
+        return super::reader::done(&req, &session, &state, &who.0, id, msg.into(), &form.back).await;
     }
     flash(&session, msg);
     Ok(redirect(&safe_back(&form.back, "/admin/links")))

@@ -15,7 +15,7 @@ use crate::db::StoreError;
 use crate::db::courses::{self, Course};
 use crate::db::newsletter::{self as store, ComplaintSource, CourseSettings, Issue, Subscriber};
 use crate::domain::FieldErrors;
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 
 /// Readers per page of the instructor's list.
@@ -344,12 +344,14 @@ struct PageQuery {
 }
 
 async fn admin_page(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let course = *id;
+    state.db(move |c| nl::may_manage(c, &who.0, course)).await?;
     let page_no = q.page.unwrap_or(1).max(1);
     admin_render(&session, &state, id.into_inner(), page_no, None, FieldErrors::new()).await
 }
@@ -438,12 +440,14 @@ struct SettingsForm {
 }
 
 async fn admin_save(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<SettingsForm>,
 ) -> Result<HttpResponse, AppError> {
+    let course = *id;
+    state.db(move |c| nl::may_manage(c, &who.0, course)).await?;
     let id = id.into_inner();
     let webmentions = form.webmentions.is_some();
     let input = nl::SettingsInput { time_zone: form.time_zone.clone(), note: form.note.clone(), webmentions };
@@ -479,12 +483,14 @@ async fn admin_save(
 }
 
 async fn admin_send(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
+    let course = *id;
+    state.db(move |c| nl::may_manage(c, &who.0, course)).await?;
     let (id, now) = (id.into_inner(), now(&state));
     let zone = state.db(move |c| store::settings(c, id)).await?.time_zone;
     let date = nl::local_day(&zone, now).0;
@@ -505,12 +511,14 @@ async fn admin_send(
 }
 
 async fn admin_skip(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
+    let course = *id;
+    state.db(move |c| nl::may_manage(c, &who.0, course)).await?;
     let (id, now) = (id.into_inner(), now(&state));
     let zone = state.db(move |c| store::settings(c, id)).await?.time_zone;
     let date = nl::local_day(&zone, now).0;
@@ -523,12 +531,14 @@ async fn admin_skip(
 /// "Mark as complaint" on a reader: for a complaint that reached the instructor some other way
 /// (a forwarded spam report). The reader is unsubscribed.
 async fn admin_complaint(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     path: web::Path<(i64, i64)>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
+    let course = path.0;
+    state.db(move |c| nl::may_manage(c, &who.0, course)).await?;
     let ((id, reader), now) = (path.into_inner(), now(&state));
     let recorded = state.db(move |c| nl::complain(c, id, reader, ComplaintSource::Instructor, now)).await?;
     flash(

@@ -16,7 +16,7 @@ use crate::db::awards::Award;
 use crate::db::courses::{self, Course, Module, Task};
 use crate::db::feeds::{self, Author, Feed};
 use crate::db::reader::{self, Entry, Filter, LinkFlag};
-use crate::web::auth::{Acting, CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -113,7 +113,7 @@ fn filter_query(f: &Filter) -> String {
 }
 
 async fn reader_page(
-    _: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
@@ -128,12 +128,13 @@ async fn reader_page(
     let mut filter = filter;
     filter.q = filter.q.map(|q| q.chars().take(crate::db::listing::MAX_SEARCH).collect());
     filter.learner = filter.learner.map(|q| q.chars().take(crate::db::listing::MAX_SEARCH).collect());
+    filter.within = crate::app::reader::scope(&who.0);
     let f = filter.clone();
-    let (page_data, courses, modules, tasks, feed, author, choices) = state
+    let (page_data, (courses, modules, tasks), feed, author, choices) = state
         .db(move |c| {
             let page = reader::page(c, &f, reader::PAGE)?;
             let learners: Vec<i64> = page.entries.iter().map(|e| e.author_id).collect();
-            let choices = TaskChoices::load(c, &learners)?;
+            let choices = TaskChoices::load(c, &learners, f.within.as_deref())?;
             let feed = match f.feed {
                 Some(id) => match feeds::get_feed(c, id) {
                     Ok(feed) => {
@@ -153,15 +154,7 @@ async fn reader_page(
                 },
                 None => None,
             };
-            Ok((
-                page,
-                courses::list_courses(c)?,
-                courses::list_modules(c)?,
-                courses::list_tasks(c)?,
-                feed,
-                author,
-                choices,
-            ))
+            Ok((page, crate::app::reader::filter_choices(c, &who.0)?, feed, author, choices))
         })
         .await?;
     let award_ids: Vec<i64> = page_data.entries.iter().flat_map(|e| e.awards.iter().map(|a| a.id)).collect();
@@ -227,6 +220,7 @@ pub(crate) async fn done(
     req: &HttpRequest,
     session: &Session,
     state: &AppState,
+    actor: &crate::app::access::Actor,
     link_id: i64,
     said: Said,
     back: &str,
@@ -234,6 +228,7 @@ pub(crate) async fn done(
     let Said { message, flash: flashed } = said;
     if wants_json(req) {
         let ledger = state.ledger.clone();
+        let within = crate::app::reader::scope(actor);
         let (entry, choices, chain, notes) = state
             .db(move |c| {
                 let entry = reader::entry(c, link_id)?;
@@ -241,7 +236,7 @@ pub(crate) async fn done(
                 let learners: Vec<i64> = entry.iter().map(|e| e.author_id).collect();
                 Ok((
                     entry,
-                    TaskChoices::load(c, &learners)?,
+                    TaskChoices::load(c, &learners, within.as_deref())?,
                     ledger.statuses(c, &ids)?,
                     crate::notify::for_awards(c, &ids)?,
                 ))
@@ -345,7 +340,16 @@ async fn award_one(
         .map_err(|e| AppError::BadRequest(format!("the form could not be read: {e}")))?;
     let (link, task) = (form.link_id, form.task_id);
     if !is_yes(form.confirm.as_deref())
-        && let Some(doubt) = state.db(move |c| crate::app::reader::award_doubt(c, link, task)).await?
+        && let Some(doubt) = {
+            let actor = who.0.clone();
+            state
+                .db(move |c| {
+                    // Nothing is said of a post to whoever may not award its badge.
+                    actor.require_task(c, task, crate::app::access::Role::Reviewer, "award this task's badge")?;
+                    crate::app::reader::award_doubt(c, link, task)
+                })
+                .await?
+        }
     {
         return ask_to_confirm(&req, &session, vec![doubt], "/admin/reader/award", &pairs, &form.back);
     }
@@ -373,7 +377,7 @@ async fn award_one(
         message: format!("Badge {} awarded to {learner}: {url}", t.hashtag),
         flash: Some(format!("Badge {} awarded: {url}", t.hashtag)),
     };
-    done(&req, &session, &state, form.link_id, said, &form.back).await
+    done(&req, &session, &state, &who.0, form.link_id, said, &form.back).await
 }
 
 /// One line of a bulk award's results.
@@ -506,7 +510,7 @@ struct FlagForm {
 }
 
 async fn set_flag(
-    _: SignedIn,
+    who: Acting,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
@@ -515,14 +519,15 @@ async fn set_flag(
     let flag = LinkFlag::parse(&form.flag)
         .ok_or_else(|| StoreError::field("flag", format!("unknown flag '{}'", form.flag)))?;
     let (link, on) = (form.link_id, form.on == "1");
-    state.db(move |c| reader::set_flag(c, link, flag, on)).await?;
+    let actor = who.0.clone();
+    state.db(move |c| crate::app::reader::set_flag(c, &actor, link, flag, on)).await?;
     let msg = match (flag, on) {
         (LinkFlag::Dismissed, true) => "Post dismissed.",
         (LinkFlag::Dismissed, false) => "Post restored.",
         (LinkFlag::Starred, true) => "Post starred.",
         (LinkFlag::Starred, false) => "Star removed.",
     };
-    done(&req, &session, &state, form.link_id, msg.to_string().into(), &form.back).await
+    done(&req, &session, &state, &who.0, form.link_id, msg.to_string().into(), &form.back).await
 }
 
 #[derive(Deserialize)]
@@ -543,10 +548,10 @@ async fn revoke(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let reason = form.reason.clone();
-    let (st, now) = (state.clone(), now());
+    let (st, now, actor) = (state.clone(), now(), who.0.clone());
     let (a, task) = state
         .db(move |c| {
-            let a = award::revoke_as(c, &st.issuer(), Some(&who.0), &id, &reason, now)?;
+            let a = award::revoke_as(c, &st.issuer(), Some(&actor), &id, &reason, now)?;
             let t = courses::get_task(c, a.task_id)?;
             Ok((a, t))
         })
@@ -565,7 +570,7 @@ async fn revoke(
         )),
     };
     match a.link_id {
-        Some(link) => done(&req, &session, &state, link, said, &form.back).await,
+        Some(link) => done(&req, &session, &state, &who.0, link, said, &form.back).await,
         None => {
             flash(&session, said.flash.unwrap_or(said.message));
             Ok(redirect(&safe_back(&form.back, "/admin/reader")))

@@ -14,7 +14,7 @@ use crate::db::courses::{self, Course, Outline, Task};
 use crate::db::feeds::{self, Author};
 use crate::db::roster::{self, Cell, FeedLine, RecentPost, Sort};
 use crate::domain::FieldErrors;
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 
 /// Posts shown on a learner's page.
@@ -150,21 +150,24 @@ async fn roster_page(
 }
 
 async fn institution_roster(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     params: web::Query<RosterParams>,
 ) -> Result<HttpResponse, AppError> {
+    crate::app::roster::may_read(&who.0)?;
     roster_page(session, state, None, params.into_inner()).await
 }
 
 async fn course_roster(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     params: web::Query<RosterParams>,
 ) -> Result<HttpResponse, AppError> {
+    let course = *id;
+    state.db(move |c| crate::app::roster::may_read_course(c, &who.0, course)).await?;
     roster_page(session, state, Some(*id), params.into_inner()).await
 }
 
@@ -223,11 +226,12 @@ impl LearnerPage {
 }
 
 async fn learner(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
+    crate::app::roster::may_read(&who.0)?;
     render(&LearnerPage::load(&state, &session, *id).await?)
 }
 
@@ -238,7 +242,7 @@ struct EmailForm {
 }
 
 async fn learner_email(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -246,7 +250,7 @@ async fn learner_email(
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
     let raw = form.email.clone();
-    match state.db(move |c| crate::app::roster::set_email(c, id, &raw)).await {
+    match state.db(move |c| crate::app::roster::set_email(c, &who.0, id, &raw)).await {
         Ok(_) => {
             flash(&session, "Email saved: this learner can now be awarded.");
             Ok(redirect(&format!("/admin/learners/{id}")))
@@ -286,13 +290,14 @@ impl ProgressPage {
 }
 
 async fn progress(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     params: web::Query<RosterParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = *id;
+    state.db(move |c| crate::app::roster::may_read_course(c, &who.0, id)).await?;
     let params = params.into_inner();
     let mut query = query_of(&params, Some(id));
     let q = query.clone();

@@ -18,7 +18,17 @@ fn token(app: &TestApp, scopes: &str) -> String {
     let mut c = app.pool.get().unwrap();
     let who = cairn::db::instructors::find_by_email(&mut c, EMAIL).unwrap().unwrap();
     let scopes = cairn::app::tokens::parse_scopes(scopes).unwrap();
-    cairn::app::tokens::create(&mut c, who.id, "test", &scopes, None, cairn::clock::system_now()).unwrap().secret
+    cairn::app::tokens::create(
+        &mut c,
+        &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+        who.id,
+        "test",
+        &scopes,
+        None,
+        cairn::clock::system_now(),
+    )
+    .unwrap()
+    .secret
 }
 
 /// A server with the demo course (its tasks, `#el30-data` among them) and a token budget.
@@ -324,8 +334,16 @@ async fn tokens_never_open_admin_pages_and_cookies_never_open_the_api() {
     }
     let expired = {
         let mut conn = app.pool.get().unwrap();
-        let made =
-            cairn::app::tokens::create(&mut conn, 1, "old", &[cairn::db::tokens::Scope::Read], Some(1), 0).unwrap();
+        let made = cairn::app::tokens::create(
+            &mut conn,
+            &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+            1,
+            "old",
+            &[cairn::db::tokens::Scope::Read],
+            Some(1),
+            0,
+        )
+        .unwrap();
         made.secret
     };
     problem(get(&app, &expired, "/api/v1/courses").await, 401, "unauthorized").await;
@@ -339,7 +357,14 @@ async fn tokens_never_open_admin_pages_and_cookies_never_open_the_api() {
     assert_eq!(used.last_used_addr.as_deref(), Some("127.0.0.1"));
     assert!(used.last_used_at.is_some());
     assert_ne!(used.token_hash, t, "only the hash is stored");
-    cairn::app::tokens::revoke(&mut conn, 1, used.id, cairn::clock::system_now()).unwrap();
+    cairn::app::tokens::revoke(
+        &mut conn,
+        &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+        1,
+        used.id,
+        cairn::clock::system_now(),
+    )
+    .unwrap();
     drop(conn);
     problem(get(&app, &t, "/api/v1/courses").await, 401, "unauthorized").await;
 }

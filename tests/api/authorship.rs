@@ -73,7 +73,17 @@ fn token(app: &TestApp) -> String {
     let mut c = app.pool.get().unwrap();
     let who = cairn::db::instructors::find_by_email(&mut c, EMAIL).unwrap().unwrap();
     let scopes = cairn::app::tokens::parse_scopes("awards:write").unwrap();
-    cairn::app::tokens::create(&mut c, who.id, "test", &scopes, None, cairn::clock::system_now()).unwrap().secret
+    cairn::app::tokens::create(
+        &mut c,
+        &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+        who.id,
+        "test",
+        &scopes,
+        None,
+        cairn::clock::system_now(),
+    )
+    .unwrap()
+    .secret
 }
 
 async fn api_award(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Value) {

@@ -280,8 +280,16 @@ async fn a_rotated_institution_backed_up_during_100_awards_restores_to_a_working
         let mut c = app.pool.get().unwrap();
         let who = cairn::db::instructors::find_by_email(&mut c, crate::helpers::EMAIL).unwrap().unwrap();
         let scopes = cairn::app::tokens::parse_scopes("awards:write,read").unwrap();
-        let t =
-            cairn::app::tokens::create(&mut c, who.id, TOKEN_NAME, &scopes, None, cairn::clock::system_now()).unwrap();
+        let t = cairn::app::tokens::create(
+            &mut c,
+            &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+            who.id,
+            TOKEN_NAME,
+            &scopes,
+            None,
+            cairn::clock::system_now(),
+        )
+        .unwrap();
         let now = cairn::clock::system_now();
         let url = "https://hooks.example.org/services/T0/B0/hooksecret";
         let hook = cairn::db::webhooks::insert(&mut c, who.id, url, "whsec_c2VjcmV0LW9mLXRoZS1ob29r", now).unwrap();

@@ -453,7 +453,9 @@ async fn the_running_totals_follow_notifications_revocations_the_chain_withdrawa
         &mut c,
         &issuer,
         cairn::app::learners::Who::Email("l0@example.edu"),
-        cairn::app::learners::Requester::Cli,
+        cairn::app::learners::Requester::Staff(cairn::app::access::Actor::institution(
+            cairn::app::access::Surface::Cli,
+        )),
         now,
     )
     .unwrap();

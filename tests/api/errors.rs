@@ -161,7 +161,17 @@ async fn a_database_locked_by_another_writer_answers_503_with_retry_after() {
     let secret = {
         let mut c = pool.get().unwrap();
         let scopes = cairn::app::tokens::parse_scopes("read").unwrap();
-        cairn::app::tokens::create(&mut c, 1, "test", &scopes, None, cairn::clock::system_now()).unwrap().secret
+        cairn::app::tokens::create(
+            &mut c,
+            &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+            1,
+            "test",
+            &scopes,
+            None,
+            cairn::clock::system_now(),
+        )
+        .unwrap()
+        .secret
     };
     let client = crate::helpers::client();
     let courses = format!("{base}/api/v1/courses");

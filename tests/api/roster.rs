@@ -276,7 +276,17 @@ async fn the_progress_grid_shows_each_task_in_words_and_who_has_not_posted_for_a
         let mut c = app.pool.get().unwrap();
         let who = cairn::db::instructors::find_by_email(&mut c, crate::helpers::EMAIL).unwrap().unwrap();
         let scopes = cairn::app::tokens::parse_scopes("awards:write").unwrap();
-        cairn::app::tokens::create(&mut c, who.id, "roster", &scopes, None, cairn::clock::system_now()).unwrap().secret
+        cairn::app::tokens::create(
+            &mut c,
+            &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+            who.id,
+            "roster",
+            &scopes,
+            None,
+            cairn::clock::system_now(),
+        )
+        .unwrap()
+        .secret
     };
     let res = app
         .client

@@ -82,6 +82,25 @@ impl SmtpSink {
     }
 }
 
+impl SmtpSink {
+    /// Waits, at most ten seconds, for a message that `pred` accepts; returns it, or panics
+    /// naming `what`. Other mail arriving meanwhile (an award mail sent by the outbox) is
+    /// passed over.
+    pub async fn wait_for_one(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let arrived = self.inbox.arrived.notified();
+                if let Some(m) = self.messages().into_iter().find(|m| pred(m)) {
+                    return m;
+                }
+                arrived.await;
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no mail {what} arrived in 10 s; got {:?}", self.messages()))
+    }
+}
+
 async fn session(stream: tokio::net::TcpStream, store: Arc<Inbox>) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);

@@ -239,3 +239,171 @@ async fn an_owner_invites_a_reviewer_who_awards_in_their_course_only_on_the_web_
         "{after}"
     );
 }
+
+/// Each `(method, path)` as the client gets it: its status.
+async fn status_of(app: &TestApp, c: &reqwest::Client, path: &str) -> u16 {
+    c.get(app.url(path)).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_reviewer_reads_and_changes_only_their_courses_posts_and_institution_settings_stay_with_admins() {
+    let hooks = "http://127.0.0.1:9";
+    let app = crate::helpers::spawn_with(|s| s.allow_origins = vec![hooks.to_string()]).await;
+    let (a, b, alpha_post, beta_post) = two_courses(&app).await;
+    let data = app.data_dir.clone();
+    let cli = |args: &[&str]| {
+        let out = cairn_cmd().args(args).arg("--data-dir").arg(&data).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, said) =
+        cli(&["admin", "invite", "--email", REVIEWER, "--course", &slug_of(&app, a), "--role", "reviewer"]);
+    assert!(ok, "{said}");
+    let reviewer = accept(&app, &link_in(&mail_with(&app, REVIEWER).await, &app.address, "/invitations/")).await;
+    let (ta, tb) = (crate::badges::task_id(&app, "tm-alpha"), crate::badges::task_id(&app, "tm-beta"));
+
+    // The Reader and the Posts page list the posts and the courses of Alpha only; an admin's
+    // list both.
+    for path in ["/admin/reader", "/admin/links"] {
+        let page = reviewer.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Lea on alpha"), "{path}: {page}");
+        assert!(!page.contains("Lea on beta") && !page.contains("Course Beta"), "{path}: {page}");
+        let page = app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Lea on alpha") && page.contains("Lea on beta"), "{path}: {page}");
+    }
+
+    // Tie, dismiss and star: in Alpha yes, in Beta no.
+    let res = post_as(
+        &app,
+        &reviewer,
+        &format!("/admin/links/{alpha_post}/tie"),
+        &[("task_id", &ta.to_string()), ("tied", "1")],
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = post_as(
+        &app,
+        &reviewer,
+        &format!("/admin/links/{beta_post}/tie"),
+        &[("task_id", &tb.to_string()), ("tied", "0")],
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("Course Beta"));
+    let res = post_as(
+        &app,
+        &reviewer,
+        &format!("/admin/links/{beta_post}/tie"),
+        &[("task_id", &ta.to_string()), ("tied", "1")],
+    )
+    .await;
+    assert_eq!(res.status(), 200, "a reviewer ties any post to their own course's task");
+    let res = post_as(
+        &app,
+        &reviewer,
+        &format!("/admin/links/{beta_post}/tie"),
+        &[("task_id", &ta.to_string()), ("tied", "0")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let flag = |post: i64, flag: &'static str| {
+        let (p, r) = (post.to_string(), &reviewer);
+        let app = &app;
+        async move { post_as(app, r, "/admin/reader/flag", &[("link_id", &p), ("flag", flag), ("on", "1")]).await }
+    };
+    let res = flag(beta_post, "dismissed").await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("reviewer of this post's course"));
+    assert_eq!(flag(beta_post, "starred").await.status(), 403);
+    assert_eq!(flag(alpha_post, "starred").await.status(), 200);
+
+    // The API acts with the reviewer's roles.
+    let (ok, said) =
+        cli(&["admin", "token", "create", "--email", REVIEWER, "--scope", "read,reader:write,webhooks:write"]);
+    assert!(ok, "{said}");
+    let token = said.lines().find(|l| l.starts_with("cairn_")).expect("the token").trim().to_string();
+    let queue: serde_json::Value =
+        client().get(app.url("/api/v1/reader")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let titles: Vec<&str> = queue["entries"].as_array().unwrap().iter().filter_map(|e| e["title"].as_str()).collect();
+    assert_eq!(titles, ["Lea on alpha"], "{queue}");
+    let api_post =
+        |path: String, body: serde_json::Value| client().post(app.url(&path)).bearer_auth(&token).json(&body).send();
+    let res =
+        api_post(format!("/api/v1/reader/{beta_post}/dismiss"), serde_json::json!({"dismissed": true})).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = api_post(format!("/api/v1/reader/{beta_post}/tie"), serde_json::json!({"task_id": tb, "tied": false}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res =
+        api_post(format!("/api/v1/reader/{alpha_post}/dismiss"), serde_json::json!({"dismissed": true})).await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = api_post("/api/v1/webhooks".into(), serde_json::json!({"url": format!("{hooks}/hook")})).await.unwrap();
+    assert_eq!(res.status(), 403, "a webhook hears of every award: an admin's");
+
+    // Pages of the course's owners and of the institution's admins.
+    assert_eq!(status_of(&app, &reviewer, "/admin/feeds").await, 200, "the team reads learners' feeds");
+    assert_eq!(status_of(&app, &reviewer, "/admin/learners").await, 200);
+    assert_eq!(status_of(&app, &reviewer, &format!("/admin/courses/{a}/learners")).await, 200);
+    assert_eq!(status_of(&app, &reviewer, &format!("/admin/courses/{b}/learners")).await, 403);
+    assert_eq!(status_of(&app, &reviewer, &format!("/admin/courses/{b}/progress")).await, 403);
+    assert_eq!(status_of(&app, &reviewer, &format!("/admin/courses/{a}/newsletter")).await, 403);
+    assert_eq!(status_of(&app, &reviewer, "/admin/mentions").await, 403);
+    assert_eq!(status_of(&app, &reviewer, "/admin/feeds/opml").await, 403);
+    let lea = cairn::db::feeds::author_by_email(&mut app.pool.get().unwrap(), "lea@example.org").unwrap().unwrap().id;
+    assert_eq!(status_of(&app, &reviewer, &format!("/admin/learners/{lea}/forget")).await, 403);
+    let res =
+        post_as(&app, &reviewer, "/admin/feeds", &[("name", "X"), ("email", ""), ("url", "https://x.example.net/")])
+            .await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("owner of a course"));
+    assert_eq!(status_of(&app, &app.client, &format!("/admin/courses/{a}/newsletter")).await, 200);
+
+    // Institution settings on the command line: refused as the reviewer, done as the
+    // institution, and recorded.
+    let (ok, said) = cli(&["--as", REVIEWER, "identity", "rotate"]);
+    assert!(!ok && said.contains("institution admin"), "{said}");
+    let (ok, said) = cli(&["--as", REVIEWER, "learner", "forget", "lea@example.org", "--yes"]);
+    assert!(!ok && said.contains("institution admin"), "{said}");
+    let backup = app.data_dir.join("team-backup.tar.gz");
+    let (ok, said) = cli(&["--as", REVIEWER, "backup", backup.to_str().unwrap()]);
+    assert!(!ok && said.contains("institution admin") && !backup.exists(), "{said}");
+    let (ok, said) = cli(&["--as", REVIEWER, "restore", backup.to_str().unwrap()]);
+    assert!(!ok && said.contains("without --as"), "{said}");
+    let (ok, said) = cli(&["--as", REVIEWER, "peer", "remove", "https://peer.example.org"]);
+    assert!(!ok && said.contains("institution admin"), "{said}");
+    let (ok, said) = cli(&["identity", "rotate"]);
+    assert!(ok, "{said}");
+    let (ok, said) = cli(&["admin", "token", "create", "--email", crate::helpers::EMAIL, "--scope", "webhooks:write"]);
+    assert!(ok, "{said}");
+    let admin_token = said.lines().find(|l| l.starts_with("cairn_")).expect("the token").trim().to_string();
+    let res = client()
+        .post(app.url("/api/v1/webhooks"))
+        .bearer_auth(&admin_token)
+        .json(&serde_json::json!({"url": format!("{hooks}/hook/s3cr3t-path")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let (ok, said) = cli(&["learner", "forget", "lea@example.org", "--yes"]);
+    assert!(ok, "{said}");
+
+    let (ok, said) = cli(&["admin", "audit", "--json"]);
+    assert!(ok, "{said}");
+    let events: Vec<serde_json::Value> = said.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let one = |action: &str| {
+        events.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("no {action} in {said}")).clone()
+    };
+    assert_eq!(one("key.rotate")["actor"], "command line");
+    assert!(
+        events.iter().any(|e| e["action"] == "token.create" && e["detail"].as_str().unwrap().contains(REVIEWER)),
+        "{said}"
+    );
+    let hook = one("webhook.create");
+    assert_eq!((hook["actor"].as_str(), hook["surface"].as_str()), (Some(crate::helpers::EMAIL), Some("api")));
+    assert_eq!(hook["subject"], hooks, "the webhook's origin only: {hook}");
+    assert!(!said.contains("s3cr3t-path"), "a webhook's path is not kept: {said}");
+    let forget = one("learner.forget");
+    assert_eq!(forget["surface"], "cli");
+    assert!(forget["subject"].as_str().unwrap().starts_with("forget "), "{forget}");
+    assert!(!said.contains("lea@example.org") && !said.contains("Lea Learner"), "{said}");
+}

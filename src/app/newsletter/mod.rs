@@ -30,6 +30,16 @@ pub use today::*;
 use crate::db::StoreError;
 use crate::domain::FieldErrors;
 
+/// A course's newsletter (its settings, its readers' addresses, sending and skipping an
+/// issue) is its owners' to run, or an admin's.
+pub fn may_manage(
+    conn: &mut diesel::SqliteConnection,
+    actor: &crate::app::access::Actor,
+    course: i64,
+) -> crate::db::StoreResult<()> {
+    actor.require_course(conn, course, crate::app::access::Role::Owner, "run this course's newsletter")
+}
+
 /// Most posts one issue lists; the rest wait for the archive and the Reader.
 pub const MAX_POSTS: i64 = 200;
 

@@ -4,7 +4,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, flash};
 use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render};
 
@@ -19,10 +19,11 @@ pub(super) struct MentionsPage {
 const MENTIONS_LISTED: i64 = 200;
 
 pub(super) async fn mentions_list(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    crate::app::mentions::may_moderate(&who.0)?;
     let held = state.db(|c| crate::db::mentions::held_for_moderation(c, MENTIONS_LISTED)).await?;
     render(&MentionsPage { page: Page::new(&session, "Mentions to moderate"), held })
 }
@@ -46,21 +47,23 @@ pub(super) async fn moderate(
 }
 
 pub(super) async fn mention_approve(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
+    crate::app::mentions::may_moderate(&who.0)?;
     moderate(&session, &state, *id, true).await
 }
 
 pub(super) async fn mention_reject(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
+    crate::app::mentions::may_moderate(&who.0)?;
     moderate(&session, &state, *id, false).await
 }

@@ -183,6 +183,7 @@ pub async fn queue(
         status: q.status.map(Into::into),
         q: q.q,
         before: q.cursor,
+        within: crate::app::reader::scope(&caller.actor),
         ..Default::default()
     };
     let base = state.base_url.clone();
@@ -215,7 +216,8 @@ pub async fn tie(
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::ReaderWrite)?;
     let (link, input, now) = (link_id.into_inner(), body.into_inner(), crate::clock::system_now());
-    db(&state, move |c| store(crate::db::links::set_tie(c, link, input.task_id, input.tied, now))).await?;
+    let actor = caller.actor.clone();
+    db(&state, move |c| store(crate::app::reader::tie(c, &actor, link, input.task_id, input.tied, now))).await?;
     entry_response(&state, link).await
 }
 
@@ -233,6 +235,7 @@ pub async fn dismiss(
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::ReaderWrite)?;
     let (link, on) = (link_id.into_inner(), body.into_inner().dismissed);
-    db(&state, move |c| store(reader::set_flag(c, link, LinkFlag::Dismissed, on))).await?;
+    let actor = caller.actor.clone();
+    db(&state, move |c| store(crate::app::reader::set_flag(c, &actor, link, LinkFlag::Dismissed, on))).await?;
     entry_response(&state, link).await
 }

@@ -7,8 +7,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::app::access::{Actor, Surface};
 use crate::db::tokens::{ApiToken, Scope};
-use crate::web::auth::{CsrfForm, SignedIn, flash};
+use crate::web::auth::{Acting, CsrfForm, SignedIn, flash};
 use crate::web::error::AppError;
 use crate::web::{AppState, Page, redirect, render_status};
 
@@ -96,7 +97,12 @@ async fn create(
         (_, Err(e)) => Err(e),
         (Ok(scopes), Ok(days)) => {
             let (n, now) = (name.clone(), crate::clock::system_now());
-            match state.db(move |c| crate::app::tokens::create(c, who.instructor_id, &n, &scopes, days, now)).await {
+            let client = state.client_ip(&req).map(|ip| ip.to_string());
+            let made = state.db(move |c| {
+                let actor = Actor::load_id(c, who.instructor_id, Surface::Web, client)?;
+                crate::app::tokens::create(c, &actor, who.instructor_id, &n, &scopes, days, now)
+            });
+            match made.await {
                 Ok(made) => Ok(made),
                 Err(AppError::Invalid(e)) => Err(e.to_string()),
                 Err(e) => return Err(e),
@@ -154,14 +160,15 @@ pub async fn confirm_password(
 struct Empty {}
 
 async fn revoke(
-    who: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Result<HttpResponse, AppError> {
     let (id, now) = (id.into_inner(), crate::clock::system_now());
-    let t = state.db(move |c| crate::app::tokens::revoke(c, who.instructor_id, id, now)).await?;
+    let me = who.instructor_id();
+    let t = state.db(move |c| crate::app::tokens::revoke(c, &who.0, me, id, now)).await?;
     tracing::info!(token = t.id, "API token revoked");
     flash(&session, format!("Token \"{}\" revoked; it no longer works.", t.name));
     Ok(redirect("/admin/tokens"))

@@ -99,10 +99,13 @@ pub async fn create(
     body: web::Json<WebhookInput>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::WebhooksWrite)?;
+    // Refused before the address is looked up.
+    store(crate::app::webhooks::may_register(&caller.actor))?;
     let (who, now) = (caller.token.instructor_id, crate::clock::system_now());
     let policy = state.harvester.fetcher().config().policy.clone();
     let url = store(crate::app::webhooks::check_url(&policy, &body.into_inner().url).await)?;
-    let hook = db(&state, move |c| store(crate::app::webhooks::register(c, who, &url, now))).await?;
+    let actor = caller.actor.clone();
+    let hook = db(&state, move |c| store(crate::app::webhooks::register(c, &actor, who, &url, now))).await?;
     tracing::info!(webhook = hook.id, instructor = who, token = caller.token.id, "webhook registered");
     // Queued in the outbox: a slow or absent mail server does not hold the request.
     let detail = format!("{} (id {}), registered with the API token \"{}\"", hook.url, hook.id, caller.token.name);
@@ -143,6 +146,7 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
 pub async fn delete(caller: Caller, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     caller.require(Scope::WebhooksWrite)?;
     let (who, id, now) = (caller.token.instructor_id, id.into_inner(), crate::clock::system_now());
-    db(&state, move |c| store(crate::app::webhooks::remove(c, who, id, now))).await?;
+    let actor = caller.actor.clone();
+    db(&state, move |c| store(crate::app::webhooks::remove(c, &actor, who, id, now))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
