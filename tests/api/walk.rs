@@ -85,22 +85,24 @@ async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element 
     })
 }
 
-/// A blog at `/{who}/` whose page advertises its RSS feed, with the posts of the feed fixture
-/// moved to the learner's own site: "Data & me" (#el30-data, in the category el30-cloud), "Not
-/// about databases" (no task's hashtag) and an untitled post (#EL30-Graph).
+/// A blog at `/{who}/` whose page advertises its RSS feed (at a long address, as blogs' feeds
+/// often are), with the posts of the feed fixture moved to the learner's own site: "Data & me"
+/// (#el30-data, in the category el30-cloud), "Not about databases" (no task's hashtag) and an
+/// untitled post (#EL30-Graph).
 fn serve_blog(server: &FeedServer, who: &str) -> String {
+    let feed_path = format!("/{who}/category/e-learning-3-0/feed/rss2-with-every-post-and-comment.xml");
     let feed = String::from_utf8(fixture("rss2.xml"))
         .unwrap()
         .replace("ada.example.org", &format!("{who}.example.org"))
         .replace("ada-post-1", &format!("{who}-post-1"))
         .replace("/2019/data-and-me", &format!("/{who}/2019/data-and-me"));
-    server.set(&format!("/{who}/feed.xml"), Reply::xml(feed));
+    server.set(&feed_path, Reply::xml(feed));
     server.set(
         &format!("/{who}/"),
         Reply::typed(
             format!(
                 r#"<!DOCTYPE html><html lang="en"><head><title>{who}'s blog</title>
-<link rel="alternate" type="application/rss+xml" title="Posts" href="/{who}/feed.xml"></head><body></body></html>"#
+<link rel="alternate" type="application/rss+xml" title="Posts" href="{feed_path}"></head><body></body></html>"#
             ),
             "text/html; charset=utf-8",
         ),
@@ -108,10 +110,10 @@ fn serve_blog(server: &FeedServer, who: &str) -> String {
     server.url(&format!("/{who}/"))
 }
 
-/// The confirmation mail sent to `email`, quoted-printable undone; waits for it ten seconds
+/// The confirmation mail sent to `email`, quoted-printable undone; waits for it thirty seconds
 /// at most.
 async fn confirmation_mail(smtp: &SmtpSink, email: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mails = smtp.messages();
         if let Some(mail) = mails.iter().find(|m| m.contains(&format!("To: {email}")) && m.contains("/join/confirm/")) {
@@ -170,6 +172,8 @@ async fn walk(
     browser.find(Locator::Css("#join-form button[type=submit]")).await.unwrap().click().await.unwrap();
     let sent = wait_for(browser, "main p[role=status]").await.text().await.unwrap();
     assert!(sent.contains("3 post(s)") && sent.contains(&email), "{sent}");
+    let plain = [("header", "header.site"), ("title", "main h1"), ("text", "main > p"), ("footer", "footer.site")];
+    check_layout(browser, dir, &format!("walk-sent-{label}"), &plain).await;
 
     // The mail, caught by the SMTP listener, names the course; its link opens the confirmation.
     let mail = confirmation_mail(smtp, &email).await;
@@ -178,6 +182,13 @@ async fn walk(
     browser.goto(&confirm).await.unwrap();
     let button = wait_for(browser, "main form button[type=submit]").await;
     assert_eq!(button.text().await.unwrap(), "Confirm my subscription");
+    check_layout(
+        browser,
+        dir,
+        &format!("walk-confirm-{label}"),
+        &[&plain[..], &[("button", "main form button")]].concat(),
+    )
+    .await;
     button.click().await.unwrap();
 
     // The subscribed page: the course, its hashtags and tasks, its page, the private page.
@@ -266,6 +277,7 @@ async fn walk(
             ("header", "header.site"),
             ("title", "main h1"),
             ("course", "main p.courses"),
+            ("text", "main > p"),
             ("subscription form", "main > form.card"),
             ("section", "main > h2"),
             ("post", "ul.my-posts > li"),
