@@ -415,6 +415,18 @@ pub fn places_of_task(conn: &mut SqliteConnection, task_id: i64) -> StoreResult<
         .map_err(Into::into)
 }
 
+/// The courses that hold any of `task_ids` in one of their modules, each once, in course order.
+pub fn courses_of_tasks(conn: &mut SqliteConnection, task_ids: &[i64]) -> StoreResult<Vec<Course>> {
+    let mut all: Vec<Course> = module_tasks::table
+        .inner_join(modules::table.inner_join(course_modules::table.inner_join(courses::table)))
+        .filter(module_tasks::task_id.eq_any(task_ids))
+        .order((courses::position, courses::id))
+        .select(Course::as_select())
+        .load(conn)?;
+    all.dedup_by_key(|c| c.id);
+    Ok(all)
+}
+
 /// Every (task id, course) pair where a task sits in one of the course's modules, in course
 /// order: what the Reader groups its task choices by.
 pub fn task_courses(conn: &mut SqliteConnection) -> StoreResult<Vec<(i64, Course)>> {

@@ -364,6 +364,8 @@ struct ManagePage {
     portfolio: Option<(String, bool)>,
     /// Their latest posts, with the Tasks each counts for and its badges.
     posts: Vec<crate::db::links::OwnPost>,
+    /// The courses of the Tasks their posts count for and their badges are of.
+    courses: Vec<crate::db::courses::Course>,
     now: i64,
 }
 
@@ -377,6 +379,19 @@ async fn posts_of(
 ) -> Result<Vec<crate::db::links::OwnPost>, AppError> {
     let id = author.id;
     state.db(move |c| crate::db::links::own_posts(c, id, OWN_POSTS_LISTED)).await
+}
+
+/// The courses the learner's posts and badges belong to, for their private page.
+async fn courses_of(
+    state: &AppState,
+    posts: &[crate::db::links::OwnPost],
+    badges: &[(crate::db::awards::Award, crate::db::courses::Task)],
+) -> Result<Vec<crate::db::courses::Course>, AppError> {
+    let mut tasks: Vec<i64> =
+        posts.iter().flat_map(|p| p.tasks.iter().map(|(t, _)| t.id)).chain(badges.iter().map(|(_, t)| t.id)).collect();
+    tasks.sort_unstable();
+    tasks.dedup();
+    state.db(move |c| crate::db::courses::courses_of_tasks(c, &tasks)).await
 }
 
 /// The learner's badges, for their private page.
@@ -409,6 +424,7 @@ async fn manage_get(
     let badges = badges_of(&state, &author).await?;
     let portfolio = portfolio_of(&state, &author).await?;
     let posts = posts_of(&state, &author).await?;
+    let courses = courses_of(&state, &posts, &badges).await?;
     let id = author.id;
     let (shown, pseudonym) = state.db(move |c| crate::db::learners::name_choice(c, id)).await?;
     let form = JoinForm {
@@ -429,6 +445,7 @@ async fn manage_get(
         badges,
         portfolio,
         posts,
+        courses,
         now: now(),
     })
 }
@@ -453,6 +470,7 @@ async fn manage_post(
     let badges = badges_of(&state, &author).await?;
     let portfolio = portfolio_of(&state, &author).await?;
     let posts = posts_of(&state, &author).await?;
+    let courses = courses_of(&state, &posts, &badges).await?;
     render_status(
         &ManagePage {
             page: Page::with_form(&session, "Your subscription"),
@@ -463,6 +481,7 @@ async fn manage_post(
             badges,
             portfolio,
             posts,
+            courses,
             now: now(),
         },
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -33,7 +33,7 @@ fn award_n(app: &TestApp, n: usize, tag: &str) -> Vec<String> {
 }
 
 /// Waits (at most 60 s) until the chain reaches `height`.
-async fn wait_for_height(app: &TestApp, height: u64) {
+pub(crate) async fn wait_for_height(app: &TestApp, height: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while app.ledger.with_chain(|c| c.height()) < height {
         assert!(Instant::now() < deadline, "no block at height {height} within 60 s");

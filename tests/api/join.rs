@@ -86,7 +86,7 @@ fn last_eml(app: &TestApp) -> String {
 }
 
 /// The first `{base}{prefix}…` link in an email, with quoted-printable soft breaks undone.
-fn link_in(mail: &str, base: &str, prefix: &str) -> String {
+pub(crate) fn link_in(mail: &str, base: &str, prefix: &str) -> String {
     let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let start = text.find(&format!("{base}{prefix}")).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
     text[start..].split_whitespace().next().unwrap().trim_end_matches('.').to_string()

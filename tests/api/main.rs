@@ -41,4 +41,5 @@ mod roster;
 mod serving;
 mod smtp;
 mod team;
+mod walk;
 mod webmention;
