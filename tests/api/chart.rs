@@ -210,8 +210,9 @@ async fn check(browser: &Client, url: &str, (w, h): (u32, u32), dir: &std::path:
         }
     }
     for (i, t) in texts.iter().enumerate() {
-        // Text a reader can make out: 12 px type draws boxes about 14 px high.
-        if t["height"].as_f64().unwrap() < 12.0 {
+        // Type a reader can make out: 12 px type or larger draws boxes at least 13.5 px high
+        // (a 640-unit drawing scaled to a phone drew 6 px type).
+        if t["height"].as_f64().unwrap() < 13.5 {
             wrong.push(format!("{name}: text drawn too small: {}", describe(t)));
         }
         for b in bars.iter().filter(|b| intersects(t, b)) {
