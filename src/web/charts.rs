@@ -1,21 +1,24 @@
-//! Charts drawn on the server as inline SVG: no script, nothing fetched. Each chart is an
-//! image to assistive technology (`role="img"`, named by its `<title>` and described by its
-//! `<desc>`); the page puts the same figures in a table beside it. Colours come from classes
-//! (`series-0`, `series-1`, …) that the stylesheet sets, so print and dark themes can change them.
+//! Charts drawn on the server as HTML with inline SVG bars: no script, nothing fetched. The
+//! text of a chart (category labels, figures, legend, days) is HTML laid out by the
+//! stylesheet's grid, so it keeps its size and never runs into a bar at any width; only the
+//! bars are SVG, each scaled to its share of the bars' column (`width="…%"`). Every bar is a
+//! `rect` of class `bar`, every label of class `label`, every figure of class `value`.
+//!
+//! Each chart is an image to assistive technology (`role="img"`, named by its title and
+//! described by its description); the page puts the same figures in a table beside it. Colours
+//! come from classes (`series-0`, `series-1`, …) that the stylesheet sets, so print and dark
+//! themes can change them.
 
 use std::fmt::Write as _;
 
-/// The drawing's width in SVG user units; the page scales it to the column.
-const WIDTH: f64 = 640.0;
-/// Room for the category labels left of the bars.
-const LABEL_W: f64 = 200.0;
-/// Room right of the longest bar for its value.
-const VALUE_W: f64 = 56.0;
-const BAR_H: f64 = 16.0;
-const GAP: f64 = 8.0;
-const LEGEND_H: f64 = 24.0;
 /// Longest label drawn in full; longer ones end in "…" (the table has them whole).
-const LABEL_CHARS: usize = 28;
+const LABEL_CHARS: usize = 48;
+/// Width of one day's slot in a daily strip, in the strip's own units; the bar leaves a gap.
+const SLOT: f64 = 10.0;
+const SLOT_BAR: f64 = 8.0;
+/// Height of a daily strip in its own units, and the least a day with posts is drawn.
+const STRIP_H: f64 = 24.0;
+const STRIP_MIN: f64 = 2.0;
 
 /// One category of a bar chart: its label and one value per series.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +44,7 @@ pub struct Labels<'a> {
     pub desc: &'a str,
 }
 
-/// Escapes text for SVG element content and attribute values.
+/// Escapes text for HTML and SVG element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -67,49 +70,82 @@ fn shorten(s: &str) -> String {
     }
 }
 
-fn open(out: &mut String, labels: &Labels, height: f64) {
+/// Length of a bar for `value` when `max` fills `span`, to a tenth; 0 when there is nothing
+/// to draw.
+pub fn scale(value: u64, max: u64, span: f64) -> f64 {
+    if max == 0 { 0.0 } else { (value as f64 / max as f64 * span * 10.0).round() / 10.0 }
+}
+
+/// Where each part of a stacked bar starts and how long it is, in the bar's own units (one
+/// per counted item), leaving out empty parts: (series, x, width).
+pub fn stack(values: &[u64]) -> Vec<(usize, u64, u64)> {
+    let mut x = 0;
+    let mut parts = Vec::new();
+    for (i, &v) in values.iter().enumerate() {
+        if v > 0 {
+            parts.push((i, x, v));
+            x += v;
+        }
+    }
+    parts
+}
+
+/// The column of day `d` in a daily strip: (x, width) in the strip's units.
+pub fn day_column(d: usize) -> (f64, f64) {
+    (d as f64 * SLOT + (SLOT - SLOT_BAR) / 2.0, SLOT_BAR)
+}
+
+/// Height of a day's column for `value` posts when `max` fills the strip; a day with posts
+/// is never drawn lower than [`STRIP_MIN`], so that it shows.
+pub fn day_height(value: u64, max: u64) -> f64 {
+    if value == 0 { 0.0 } else { scale(value, max, STRIP_H).max(STRIP_MIN) }
+}
+
+fn open(out: &mut String, labels: &Labels, kind: &str) {
     let id = escape(labels.id);
     let _ = write!(
         out,
-        "<svg class=\"chart\" id=\"{id}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
-         viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\">\
-         <title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>",
+        "<div class=\"chart {kind}\" id=\"{id}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\">\
+         <span id=\"{id}-title\" hidden>{}</span><span id=\"{id}-desc\" hidden>{}</span>",
         escape(labels.title),
         escape(labels.desc)
     );
 }
 
-fn legend(out: &mut String, series: &[&str], y: f64) {
-    let mut x = LABEL_W;
+fn legend(out: &mut String, series: &[&str]) {
+    out.push_str("<ul class=\"legend\">");
     for (i, name) in series.iter().enumerate() {
         let _ = write!(
             out,
-            "<rect class=\"series-{i}\" x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\"/>\
-             <text x=\"{}\" y=\"{}\">{}</text>",
-            y + 2.0,
-            x + 16.0,
-            y + 12.0,
+            "<li><svg class=\"key\" viewBox=\"0 0 1 1\" aria-hidden=\"true\"><rect class=\"series-{i}\" width=\"1\" height=\"1\"/></svg>\
+             <span class=\"legend-entry\">{}</span></li>",
             escape(name)
         );
-        x += 24.0 + 8.0 * name.chars().count() as f64;
     }
+    out.push_str("</ul>");
 }
 
-/// Length of a bar for `value` when `max` fills `span`; 0 when there is nothing to draw.
-pub fn scale(value: u64, max: u64, span: f64) -> f64 {
-    if max == 0 { 0.0 } else { (value as f64 / max as f64 * span * 10.0).round() / 10.0 }
+/// One bar of the bars' column, `percent` of it long, made of `parts` (series, x, width) in a
+/// space `units` wide; an empty placeholder keeps the grid's cells in order when there is
+/// nothing to draw.
+fn track(out: &mut String, percent: f64, units: u64, parts: &[(usize, u64, u64)]) {
+    if percent <= 0.0 || units == 0 {
+        out.push_str("<span class=\"track\"></span>");
+        return;
+    }
+    let _ = write!(
+        out,
+        "<svg class=\"track\" width=\"{percent}%\" viewBox=\"0 0 {units} 1\" preserveAspectRatio=\"none\" aria-hidden=\"true\">"
+    );
+    for &(i, x, w) in parts {
+        let _ = write!(out, "<rect class=\"bar series-{i}\" x=\"{x}\" width=\"{w}\" height=\"1\"/>");
+    }
+    out.push_str("</svg>");
 }
 
-/// A horizontal bar chart with one row per category and a legend when there are several series.
+/// A horizontal bar chart with one row per category (its label beside its bars, above them
+/// on a narrow screen) and a legend when there are several series.
 pub fn bars(labels: &Labels, series: &[&str], rows: &[Row], layout: Layout) -> String {
-    let lanes = match layout {
-        Layout::Stacked => 1,
-        Layout::Grouped => series.len().max(1),
-    };
-    let row_h = BAR_H * lanes as f64 + GAP;
-    let top = if series.len() > 1 { LEGEND_H } else { 0.0 };
-    let height = top + row_h * rows.len().max(1) as f64 + GAP;
-    let span = WIDTH - LABEL_W - VALUE_W;
     let max = rows
         .iter()
         .map(|r| match layout {
@@ -119,100 +155,78 @@ pub fn bars(labels: &Labels, series: &[&str], rows: &[Row], layout: Layout) -> S
         .max()
         .unwrap_or(0);
     let mut out = String::new();
-    open(&mut out, labels, height);
+    open(&mut out, labels, "bars");
     if series.len() > 1 {
-        legend(&mut out, series, 0.0);
+        legend(&mut out, series);
     }
     if rows.is_empty() {
-        let _ = write!(out, "<text x=\"{LABEL_W}\" y=\"{}\">Nothing yet</text>", top + BAR_H);
+        out.push_str("<p class=\"empty\">Nothing yet</p></div>");
+        return out;
     }
-    for (n, row) in rows.iter().enumerate() {
-        let y = top + GAP + row_h * n as f64;
-        let _ = write!(
-            out,
-            "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            LABEL_W - 8.0,
-            y + BAR_H * lanes as f64 / 2.0 + 4.0,
-            escape(&shorten(&row.label))
-        );
-        let mut x = LABEL_W;
-        for (i, &v) in row.values.iter().enumerate() {
-            let w = scale(v, max, span);
-            let lane_y = match layout {
-                Layout::Stacked => y,
-                Layout::Grouped => y + BAR_H * i as f64,
-            };
-            if w > 0.0 {
-                let _ = write!(
-                    out,
-                    "<rect class=\"series-{i}\" x=\"{x}\" y=\"{lane_y}\" width=\"{w}\" height=\"{}\"/>",
-                    BAR_H - 2.0
-                );
+    out.push_str("<div class=\"rows\">");
+    for row in rows {
+        let _ = write!(out, "<span class=\"label\">{}</span><span class=\"lanes\">", escape(&shorten(&row.label)));
+        match layout {
+            Layout::Stacked => {
+                let total: u64 = row.values.iter().sum();
+                track(&mut out, scale(total, max, 100.0), total, &stack(&row.values));
+                let _ = write!(out, "<span class=\"value\">{total}</span>");
             }
-            match layout {
-                Layout::Stacked => x += w,
-                Layout::Grouped => {
-                    let _ = write!(out, "<text x=\"{}\" y=\"{}\">{v}</text>", x + w + 4.0, lane_y + BAR_H - 4.0);
+            Layout::Grouped => {
+                for (i, &v) in row.values.iter().enumerate() {
+                    track(&mut out, scale(v, max, 100.0), 1, &[(i, 0, 1)]);
+                    let _ = write!(out, "<span class=\"value\">{v}</span>");
                 }
             }
         }
-        if layout == Layout::Stacked {
-            let total: u64 = row.values.iter().sum();
-            let _ = write!(out, "<text x=\"{}\" y=\"{}\">{total}</text>", x + 4.0, y + BAR_H - 4.0);
-        }
+        out.push_str("</span>");
     }
-    out.push_str("</svg>");
+    out.push_str("</div></div>");
     out
 }
 
-/// Small multiples over days: one strip per row, one column per day, all on one scale.
-/// `first_label` and `last_label` name the first and last day under the strips.
+/// Small multiples over days: one strip per row, one column per day, all on one scale, with
+/// the row's total beside it. `first_label` and `last_label` name the first and last day under
+/// the strips (once when they are the same day).
 pub fn daily(labels: &Labels, rows: &[Row], first_label: &str, last_label: &str) -> String {
-    let strip_h = 28.0;
-    let height = strip_h * rows.len().max(1) as f64 + 24.0;
-    let days = rows.iter().map(|r| r.values.len()).max().unwrap_or(0);
-    let span = WIDTH - LABEL_W - VALUE_W;
-    let col = if days == 0 { 0.0 } else { span / days as f64 };
+    let days = rows.iter().map(|r| r.values.len()).max().unwrap_or(0).max(1);
+    let width = days as f64 * SLOT;
     let max = rows.iter().flat_map(|r| r.values.iter().copied()).max().unwrap_or(0);
     let mut out = String::new();
-    open(&mut out, labels, height);
+    open(&mut out, labels, "daily");
     if rows.is_empty() {
-        let _ = write!(out, "<text x=\"{LABEL_W}\" y=\"{BAR_H}\">Nothing yet</text>");
+        out.push_str("<p class=\"empty\">Nothing yet</p></div>");
+        return out;
     }
-    for (n, row) in rows.iter().enumerate() {
-        let base = strip_h * (n as f64 + 1.0);
+    out.push_str("<div class=\"rows\">");
+    for row in rows {
         let _ = write!(
             out,
-            "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
-             <line class=\"axis\" x1=\"{LABEL_W}\" x2=\"{}\" y1=\"{base}\" y2=\"{base}\"/>",
-            LABEL_W - 8.0,
-            base - 6.0,
-            escape(&shorten(&row.label)),
-            LABEL_W + span
+            "<span class=\"label\">{}</span>\
+             <svg class=\"strip\" viewBox=\"0 0 {width} {STRIP_H}\" preserveAspectRatio=\"none\" aria-hidden=\"true\">\
+             <line class=\"axis\" x1=\"0\" x2=\"{width}\" y1=\"{STRIP_H}\" y2=\"{STRIP_H}\" vector-effect=\"non-scaling-stroke\"/>",
+            escape(&shorten(&row.label))
         );
         for (d, &v) in row.values.iter().enumerate() {
-            let h = scale(v, max, strip_h - 4.0);
+            let h = day_height(v, max);
             if h > 0.0 {
-                let x = (LABEL_W + col * d as f64 * 10.0).round() / 10.0;
+                let (x, w) = day_column(d);
                 let _ = write!(
                     out,
-                    "<rect class=\"series-0\" x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{h}\"/>",
-                    base - h,
-                    ((col - 1.0).max(1.0) * 10.0).round() / 10.0
+                    "<rect class=\"bar series-0\" x=\"{x}\" y=\"{}\" width=\"{w}\" height=\"{h}\"/>",
+                    STRIP_H - h
                 );
             }
         }
         let total: u64 = row.values.iter().sum();
-        let _ = write!(out, "<text x=\"{}\" y=\"{}\">{total}</text>", LABEL_W + span + 4.0, base - 6.0);
+        let _ = write!(out, "</svg><span class=\"value\">{total}</span>");
     }
-    let y = height - 6.0;
-    let _ = write!(
-        out,
-        "<text x=\"{LABEL_W}\" y=\"{y}\">{}</text><text x=\"{}\" y=\"{y}\" text-anchor=\"end\">{}</text></svg>",
-        escape(first_label),
-        LABEL_W + span,
-        escape(last_label)
-    );
+    out.push_str("<span class=\"days\">");
+    let _ = write!(out, "<span class=\"tick\">{}</span>", escape(first_label));
+    if last_label != first_label {
+        let _ = write!(out, "<span class=\"tick\">{}</span>", escape(last_label));
+    }
+    out.push_str("</span></div></div>");
     out
 }
 
@@ -225,64 +239,114 @@ mod tests {
         Labels { id: "c", title: "Posts <per> day", desc: "Learners' posts" }
     }
 
-    fn widths(svg: &str) -> Vec<f64> {
-        svg.split("width=\"").skip(2).filter_map(|s| s.split('"').next()?.parse().ok()).collect()
+    /// The `width` attributes of the bars' tracks, in order.
+    fn tracks(html: &str) -> Vec<String> {
+        html.split("<svg class=\"track\" width=\"").skip(1).map(|s| s.split('"').next().unwrap().to_string()).collect()
+    }
+
+    /// The texts of the elements of class `class`, in order.
+    fn texts(html: &str, class: &str) -> Vec<String> {
+        html.split(&format!("class=\"{class}\">")).skip(1).map(|s| s.split('<').next().unwrap().to_string()).collect()
     }
 
     #[test]
     fn a_chart_is_an_image_named_by_its_escaped_title_and_description() {
-        let svg = bars(&labels(), &["Posts"], &[Row { label: "A & B".into(), values: vec![1] }], Layout::Stacked);
-        assert!(svg.starts_with("<svg class=\"chart\" id=\"c\" role=\"img\" aria-labelledby=\"c-title c-desc\""));
-        assert!(svg.contains("<title id=\"c-title\">Posts &lt;per&gt; day</title>"));
-        assert!(svg.contains("<desc id=\"c-desc\">Learners&#39; posts</desc>"));
-        assert!(svg.contains(">A &amp; B</text>"));
-        assert!(svg.ends_with("</svg>"));
+        let html = bars(&labels(), &["Posts"], &[Row { label: "A & B".into(), values: vec![1] }], Layout::Stacked);
+        assert!(
+            html.starts_with("<div class=\"chart bars\" id=\"c\" role=\"img\" aria-labelledby=\"c-title c-desc\">")
+        );
+        assert!(html.contains("<span id=\"c-title\" hidden>Posts &lt;per&gt; day</span>"));
+        assert!(html.contains("<span id=\"c-desc\" hidden>Learners&#39; posts</span>"));
+        assert_eq!(texts(&html, "label"), ["A &amp; B"]);
+        assert!(html.ends_with("</div></div>"));
+        assert_eq!(html.matches("<div").count(), html.matches("</div>").count());
+        assert_eq!(html.matches("<span").count(), html.matches("</span>").count());
     }
 
     #[test]
-    fn the_largest_value_fills_the_span_and_others_are_in_proportion() {
-        let span = WIDTH - LABEL_W - VALUE_W;
-        assert_eq!(scale(10, 10, span), span);
-        assert_eq!(scale(5, 10, span), span / 2.0);
-        assert_eq!(scale(0, 10, span), 0.0);
-        assert_eq!(scale(0, 0, span), 0.0);
+    fn the_largest_value_fills_the_bars_column_and_others_are_in_proportion() {
+        assert_eq!(scale(10, 10, 100.0), 100.0);
+        assert_eq!(scale(5, 10, 100.0), 50.0);
+        assert_eq!(scale(1, 3, 100.0), 33.3);
+        assert_eq!(scale(0, 10, 100.0), 0.0);
+        assert_eq!(scale(0, 0, 100.0), 0.0);
         let rows = vec![Row { label: "a".into(), values: vec![4] }, Row { label: "b".into(), values: vec![1] }];
-        let svg = bars(&labels(), &["x"], &rows, Layout::Grouped);
-        assert_eq!(widths(&svg), vec![span, span / 4.0]);
+        let html = bars(&labels(), &["x"], &rows, Layout::Grouped);
+        assert_eq!(tracks(&html), ["100%", "25%"]);
+        assert_eq!(texts(&html, "value"), ["4", "1"]);
+    }
+
+    #[test]
+    fn grouped_series_draw_one_bar_each_with_its_figure_and_a_legend() {
+        let rows = vec![Row { label: "m".into(), values: vec![2, 1] }];
+        let html = bars(&labels(), &["With a post", "With a badge"], &rows, Layout::Grouped);
+        assert_eq!(tracks(&html), ["100%", "50%"]);
+        assert!(html.contains("<rect class=\"bar series-0\"") && html.contains("<rect class=\"bar series-1\""));
+        assert_eq!(texts(&html, "value"), ["2", "1"]);
+        assert_eq!(texts(&html, "legend-entry"), ["With a post", "With a badge"]);
     }
 
     #[test]
     fn stacked_parts_sit_end_to_end_and_the_total_is_written() {
-        let rows = vec![Row { label: "t".into(), values: vec![3, 1] }];
-        let svg = bars(&labels(), &["Recorded", "Pending"], &rows, Layout::Stacked);
-        let span = WIDTH - LABEL_W - VALUE_W;
-        assert!(svg.contains(&format!("class=\"series-1\" x=\"{}\"", LABEL_W + span * 0.75)), "{svg}");
-        assert!(svg.contains(">4</text>"));
-        assert!(svg.contains(">Recorded</text>") && svg.contains(">Pending</text>"), "a legend names the series");
+        assert_eq!(stack(&[3, 0, 1]), [(0, 0, 3), (2, 3, 1)]);
+        assert_eq!(stack(&[0, 0]), []);
+        let rows = vec![Row { label: "t".into(), values: vec![3, 1] }, Row { label: "u".into(), values: vec![0, 2] }];
+        let html = bars(&labels(), &["Recorded", "Pending"], &rows, Layout::Stacked);
+        assert_eq!(tracks(&html), ["100%", "50%"]);
+        assert!(html.contains("viewBox=\"0 0 4 1\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><rect class=\"bar series-0\" x=\"0\" width=\"3\" height=\"1\"/><rect class=\"bar series-1\" x=\"3\" width=\"1\" height=\"1\"/></svg>"), "{html}");
+        assert_eq!(texts(&html, "value"), ["4", "2"]);
+        assert_eq!(texts(&html, "legend-entry"), ["Recorded", "Pending"], "a legend names the series");
     }
 
     #[test]
-    fn zero_values_draw_no_bar_and_an_empty_chart_says_so() {
-        let svg = bars(&labels(), &["x"], &[Row { label: "a".into(), values: vec![0] }], Layout::Grouped);
-        assert!(!svg.contains("<rect"));
-        assert!(bars(&labels(), &["x"], &[], Layout::Grouped).contains("Nothing yet"));
-        assert!(daily(&labels(), &[], "a", "b").contains("Nothing yet"));
+    fn zero_values_draw_no_bar_but_keep_their_cell_and_an_empty_chart_says_so() {
+        let html = bars(&labels(), &["x"], &[Row { label: "a".into(), values: vec![0] }], Layout::Grouped);
+        assert!(!html.contains("<rect") && !html.contains("<svg"));
+        assert!(html.contains("<span class=\"track\"></span><span class=\"value\">0</span>"));
+        assert!(bars(&labels(), &["x"], &[], Layout::Grouped).contains("<p class=\"empty\">Nothing yet</p>"));
+        assert!(daily(&labels(), &[], "a", "b").contains("<p class=\"empty\">Nothing yet</p>"));
     }
 
     #[test]
     fn long_labels_are_shortened_in_the_drawing() {
-        let long = "x".repeat(40);
-        let svg = bars(&labels(), &["x"], &[Row { label: long.clone(), values: vec![1] }], Layout::Grouped);
-        assert!(!svg.contains(&long));
-        assert!(svg.contains(&format!("{}…", "x".repeat(LABEL_CHARS - 1))));
+        let long = "x".repeat(60);
+        let html = bars(&labels(), &["x"], &[Row { label: long.clone(), values: vec![1] }], Layout::Grouped);
+        assert!(!html.contains(&long));
+        assert_eq!(texts(&html, "label"), [format!("{}…", "x".repeat(LABEL_CHARS - 1))]);
     }
 
     #[test]
-    fn daily_strips_draw_one_column_per_day_with_posts() {
-        let rows = vec![Row { label: "#intro".into(), values: vec![0, 2, 0, 4] }];
-        let svg = daily(&labels(), &rows, "1 May", "4 May");
-        assert_eq!(svg.matches("<rect").count(), 2);
-        assert!(svg.contains(">6</text>"), "the strip's total");
-        assert!(svg.contains(">1 May</text>") && svg.contains(">4 May</text>"));
+    fn days_sit_in_equal_slots_with_a_gap_and_a_day_with_posts_always_shows() {
+        assert_eq!(day_column(0), (1.0, 8.0));
+        assert_eq!(day_column(59), (591.0, 8.0));
+        assert_eq!(day_height(10, 10), STRIP_H);
+        assert_eq!(day_height(5, 10), STRIP_H / 2.0);
+        assert_eq!(day_height(1, 1000), STRIP_MIN, "one post among many still shows");
+        assert_eq!(day_height(0, 10), 0.0);
+    }
+
+    #[test]
+    fn daily_strips_draw_one_column_per_day_with_posts_on_one_scale() {
+        let rows = vec![
+            Row { label: "#intro".into(), values: vec![0, 2, 0, 4] },
+            Row { label: "#data".into(), values: vec![1, 0, 0, 0] },
+        ];
+        let html = daily(&labels(), &rows, "1 May", "4 May");
+        assert!(html.starts_with("<div class=\"chart daily\""));
+        assert_eq!(html.matches("viewBox=\"0 0 40 24\"").count(), 2, "a strip of four slots per row");
+        assert_eq!(html.matches("<rect").count(), 3);
+        assert!(html.contains("<rect class=\"bar series-0\" x=\"11\" y=\"12\" width=\"8\" height=\"12\"/>"), "{html}");
+        assert!(html.contains("<rect class=\"bar series-0\" x=\"31\" y=\"0\" width=\"8\" height=\"24\"/>"));
+        assert!(html.contains("<rect class=\"bar series-0\" x=\"1\" y=\"18\" width=\"8\" height=\"6\"/>"));
+        assert_eq!(texts(&html, "value"), ["6", "1"], "each strip's total");
+        assert_eq!(texts(&html, "tick"), ["1 May", "4 May"]);
+    }
+
+    #[test]
+    fn a_single_day_is_named_once_under_the_strips() {
+        let rows = vec![Row { label: "#intro".into(), values: vec![3] }];
+        let html = daily(&labels(), &rows, "7 May", "7 May");
+        assert_eq!(texts(&html, "tick"), ["7 May"]);
+        assert_eq!(html.matches("<rect").count(), 1);
     }
 }

@@ -10,6 +10,7 @@ mod backup;
 mod badges;
 mod browser;
 mod chain;
+mod chart;
 mod cli;
 mod course200;
 mod courses;

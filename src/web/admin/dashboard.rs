@@ -58,6 +58,9 @@ pub(super) async fn dashboard(
 
 /// Most days the posts chart shows, ending today.
 const CHART_DAYS: i64 = 91;
+/// Fewest days it shows: a course's first day of posts is one column among two weeks, not
+/// one column as wide as the chart.
+const CHART_MIN_DAYS: i64 = 14;
 
 /// Posts of one day, per task in outline order, for the data table.
 struct DayRow {
@@ -66,15 +69,15 @@ struct DayRow {
     total: i64,
 }
 
-/// The dashboard's charts (SVG) and the figures their tables show.
+/// The dashboard's charts (HTML with SVG bars) and the figures their tables show.
 pub(super) struct DashboardView {
     figures: dashboard::Figures,
-    posts_svg: String,
-    learners_svg: String,
-    feeds_svg: String,
-    awards_svg: String,
-    delivery_svg: String,
-    peers_svg: String,
+    posts_chart: String,
+    learners_chart: String,
+    feeds_chart: String,
+    awards_chart: String,
+    delivery_chart: String,
+    peers_chart: String,
     /// Days with posts in the chart's range, oldest first.
     day_rows: Vec<DayRow>,
     first_day: String,
@@ -86,7 +89,7 @@ pub(super) struct DashboardView {
 impl DashboardView {
     fn new(f: dashboard::Figures, now: i64) -> DashboardView {
         let today = now.div_euclid(86_400);
-        let first = f.days.first().map_or(today, |d| d.day).clamp(today - CHART_DAYS + 1, today);
+        let first = f.days.first().map_or(today, |d| d.day).clamp(today - CHART_DAYS + 1, today - CHART_MIN_DAYS + 1);
         let span = usize::try_from(today - first + 1).unwrap_or(1);
         let count = |v: i64| u64::try_from(v).unwrap_or(0);
         let mut per_task: Vec<Vec<u64>> = vec![vec![0; span]; f.tasks.len()];
@@ -110,12 +113,13 @@ impl DashboardView {
         }
         let (first_day, last_day) = (crate::web::day(first * 86_400), crate::web::day(today * 86_400));
         let title = &f.course.title;
-        let posts_svg = charts::daily(
+        let posts_chart = charts::daily(
             &Labels {
                 id: "chart-posts",
                 title: &format!("Posts per day per task, {title}"),
                 desc: &format!(
-                    "One strip per task, one column per day from {first_day} to {last_day};                      taller columns are days with more posts. The table below lists the figures."
+                    "One strip per task, one column per day from {first_day} to {last_day}; \
+                     taller columns are days with more posts. The table below lists the figures."
                 ),
             },
             &f.tasks
@@ -126,7 +130,7 @@ impl DashboardView {
             &first_day,
             &last_day,
         );
-        let learners_svg = charts::bars(
+        let learners_chart = charts::bars(
             &Labels {
                 id: "chart-learners",
                 title: &format!("Learners per module, {title}"),
@@ -140,7 +144,7 @@ impl DashboardView {
             Layout::Grouped,
         );
         let h = &f.feeds;
-        let feeds_svg = charts::bars(
+        let feeds_chart = charts::bars(
             &Labels {
                 id: "chart-feeds",
                 title: "Feed health",
@@ -154,7 +158,7 @@ impl DashboardView {
                 .map(|(label, n)| Row { label: label.into(), values: vec![count(n)] }),
             Layout::Grouped,
         );
-        let awards_svg = charts::bars(
+        let awards_chart = charts::bars(
             &Labels {
                 id: "chart-awards",
                 title: &format!("Awards per task, {title}"),
@@ -168,7 +172,7 @@ impl DashboardView {
             Layout::Stacked,
         );
         let d = f.delivery;
-        let delivery_svg = charts::bars(
+        let delivery_chart = charts::bars(
             &Labels {
                 id: "chart-delivery",
                 title: &format!("Notification delivery, {title}"),
@@ -186,7 +190,7 @@ impl DashboardView {
             Layout::Grouped,
         );
         let c = &f.chain;
-        let peers_svg = charts::bars(
+        let peers_chart = charts::bars(
             &Labels {
                 id: "chart-chain",
                 title: "Chain heights",
@@ -203,12 +207,12 @@ impl DashboardView {
         DashboardView {
             last_block: c.last_block_at.map(|t| (crate::web::rfc3339(t), crate::web::feeds::relative(t, now))),
             figures: f,
-            posts_svg,
-            learners_svg,
-            feeds_svg,
-            awards_svg,
-            delivery_svg,
-            peers_svg,
+            posts_chart,
+            learners_chart,
+            feeds_chart,
+            awards_chart,
+            delivery_chart,
+            peers_chart,
             day_rows,
             first_day,
             last_day,
