@@ -314,6 +314,12 @@ fn utc_day(days: i64) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// The UTC date `days` from now as pages write it ("7 December 2026").
+fn read_day(days: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(cairn::clock::system_now() + days * 86_400, 0).unwrap();
+    t.format("%-d %B %Y").to_string()
+}
+
 /// The modules the course page marks as current, by their titles.
 fn marked_current(page: &str) -> Vec<String> {
     page.split("<h2>")
@@ -372,8 +378,11 @@ async fn start_dates_and_the_named_current_module_mark_the_course_page_and_a_bad
     }
     let public = app.get_html("/courses/timed-course").await;
     assert_eq!(marked_current(&public), ["Week 2"], "{public}");
-    assert!(public.contains(&format!("Starts <time datetime=\"{0}\">{0}</time>", utc_day(7))), "{public}");
+    let (iso, read) = (utc_day(7), read_day(7));
+    assert!(public.contains(&format!("Starts <time datetime=\"{iso}\">{read}</time>")), "{public}");
     let admin = app.get_html(&format!("/admin/courses/{course}")).await;
+    assert!(admin.contains(&format!("starts <time datetime=\"{iso}\">{read}</time>")), "{admin}");
+    assert!(admin.contains(&format!("Today ({}, UTC)", read_day(0))), "{admin}");
     assert!(admin.contains("<option value=\"auto\" selected>Automatic: by start dates</option>"), "{admin}");
     assert!(admin.contains("the current module is <strong>Week 2</strong> (by start dates)"), "{admin}");
 
