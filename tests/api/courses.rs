@@ -424,3 +424,27 @@ async fn start_dates_and_the_named_current_module_mark_the_course_page_and_a_bad
     assert_eq!(res.status(), 303);
     assert_eq!(marked_current(&app.get_html("/courses/timed-course").await), ["Week 4"]);
 }
+
+/// The course page leads with "Join with your blog", then the modules with their tasks, then
+/// the newsletter; public pages have "Chain" in their footer, not in the top navigation.
+#[tokio::test]
+async fn the_course_page_leads_with_joining_and_the_chain_link_sits_in_the_footer() {
+    let app = crate::helpers::spawn_app().await;
+    cairn::demo::seed(&mut app.pool.get().unwrap()).unwrap();
+    let slug = cairn::demo::DEMO_SLUG;
+    let course = format!("/courses/{slug}");
+    let page = app.get_html(&course).await;
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("no {needle}: {page}"));
+    let join = at(&format!("<a class=\"button\" href=\"/join?course={slug}\">Join with your blog</a>"));
+    let modules = at("<ol class=\"modules\">");
+    let newsletter = at("id=\"newsletter-form\"");
+    assert!(join < modules && modules < newsletter, "join, modules, newsletter: {page}");
+    assert!(page[modules..newsletter].contains("class=\"hashtag\">#el30-"), "the modules hold the tasks: {page}");
+    for path in ["/", course.as_str(), "/institution", "/join", "/chain"] {
+        let page = app.get_html(path).await;
+        let header = page.split("</header>").next().unwrap();
+        let footer = page.split("<footer").nth(1).unwrap_or_else(|| panic!("{path}: no footer: {page}"));
+        assert!(!header.contains("href=\"/chain\""), "{path}: Chain is not in the top navigation: {header}");
+        assert!(footer.contains("<a href=\"/chain\">"), "{path}: Chain is in the footer: {footer}");
+    }
+}

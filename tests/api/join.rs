@@ -605,3 +605,46 @@ async fn a_learner_who_lost_the_private_link_gets_a_new_one_by_mail() {
     assert_eq!(res.status(), 429);
     assert!(retry_after(&res) > 0);
 }
+
+/// The private page's posts list says, for each task a post counts for, whether its badge is
+/// not awarded yet, awarded or revoked, and links the badge.
+#[tokio::test]
+async fn the_private_page_lists_each_post_as_not_awarded_yet_awarded_or_revoked() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    let res =
+        join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
+    assert_eq!(res.status(), 200);
+    let mail = last_eml(&app);
+    let private = link_in(&mail, &app.address, "/subscription/");
+    assert_eq!(confirm_through_page(&app.client, &link_in(&mail, &app.address, "/join/confirm/")).await.status(), 200);
+    assert_eq!(pass(&app).await.added, 3);
+    // The list, and the item of the post "Data & me" (tagged #el30-data and #el30-cloud).
+    let posts = |page: &str| {
+        let list = page.split("<ul class=\"my-posts\">").nth(1).expect("the posts list").to_string();
+        let item = list.split("\n<li>").find(|i| i.contains(">Data &#38; me<")).expect("the post").to_string();
+        (list, item)
+    };
+    let page = app.client.get(&private).send().await.unwrap().text().await.unwrap();
+    let (list, item) = posts(&page);
+    assert_eq!(item.matches("not awarded yet").count(), 2, "tied to two tasks, neither awarded: {item}");
+    assert!(list.contains("Not counted for a task"), "a post with no task's hashtag: {list}");
+
+    app.login().await;
+    let links = cairn::db::links::recent(&mut app.pool.get().unwrap(), None, 10).unwrap();
+    let post = links.iter().find(|v| v.link.title == "Data & me").unwrap().link.id;
+    let data = crate::badges::award_post(&app, post, "el30-data").await;
+    let cloud = crate::badges::award_post(&app, post, "el30-cloud").await;
+    let cloud_id = cloud.rsplit('/').next().unwrap();
+    let res = app.post_form(&format!("/admin/awards/{cloud_id}/revoke"), &[("reason", "Another task's post.")]).await;
+    assert_eq!(res.status(), 303);
+
+    let page = app.client.get(&private).send().await.unwrap().text().await.unwrap();
+    let (_, item) = posts(&page);
+    let data_path = data.trim_start_matches(&app.address);
+    let cloud_path = cloud.trim_start_matches(&app.address);
+    assert!(item.contains(&format!("<a href=\"{data_path}\">badge awarded</a>")), "{item}");
+    assert!(item.contains(&format!("<a href=\"{cloud_path}\">badge revoked</a>")), "{item}");
+    assert!(!item.contains("not awarded yet"), "{item}");
+}
