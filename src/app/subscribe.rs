@@ -186,7 +186,8 @@ fn refusal(existing: &Feed, mine: bool, feed_url: &str) -> Option<String> {
             "{feed_url} is waiting for another learner's confirmation; if it is yours, contact the course's instructor"
         )),
         _ if mine => Some(
-            "you are already subscribed with this feed; the private link in your confirmation email lets you change it"
+            "you are already subscribed with this feed; the private link in your confirmation email lets you change it \
+             (lost it? /subscription mails it to you again)"
                 .into(),
         ),
         _ => Some(format!(

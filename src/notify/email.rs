@@ -629,6 +629,27 @@ mod tests {
     }
 
     #[test]
+    fn the_private_links_mail_gives_each_link_and_says_the_old_ones_stop_working() {
+        let links =
+            vec![("https://ada.example/feed.xml".to_string(), "https://cairn.example/subscription/t1".to_string())];
+        let body = PrivateLinksText { greeting: "Ada", site: "Open U", base: "https://cairn.example", links: &links };
+        let e = private_links("ada@example.edu", &body).unwrap();
+        assert_eq!((e.subject.as_str(), e.to.as_str()), ("Your private link on Open U", "ada@example.edu"));
+        assert_eq!(
+            e.text,
+            "Hello Ada,\n\nSomeone, probably you, asked Open U (https://cairn.example) for the private link of your \
+             subscription.\n\n\
+             Your private page for https://ada.example/feed.xml:\nhttps://cairn.example/subscription/t1\n\n\
+             On your private page you change your name or your blog's address, choose how your name appears, see \
+             your posts and badges, download your data or remove your subscription.\n\n\
+             This link replaces the private link of the emails you received before: that one no longer works. Keep \
+             this email, and share the link with no one.\n\n\
+             If you did not ask for this, you need do nothing: only the link above works now, and it was sent only \
+             to you.\n"
+        );
+    }
+
+    #[test]
     fn the_join_confirmation_is_cairns_own_words_around_the_links() {
         let body = JoinConfirmText {
             greeting: "Ada",

@@ -554,6 +554,8 @@ async fn a_learner_who_lost_the_private_link_gets_a_new_one_by_mail() {
 
     let form = app.get_html("/subscription").await;
     assert!(form.contains("Lost your private link?") && form.contains("name=\"email\""), "{form}");
+    let join_page = app.get_html("/join").await;
+    assert!(join_page.contains("<a href=\"/subscription\">Lost your private link?</a>"), "{join_page}");
     let ask = |email: &'static str| {
         let (app, form) = (&app, &form);
         async move {
