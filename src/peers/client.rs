@@ -39,6 +39,9 @@ pub fn in_words(e: &anyhow::Error) -> String {
                 Answer::NotJson(_) => "The peer's answer was not valid JSON.".into(),
             };
         }
+        if cause.downcast_ref::<crate::db::StoreError>().is_some() {
+            return "Cairn's own database failed during the exchange; the log says why.".into();
+        }
         if let Some(http) = cause.downcast_ref::<reqwest::Error>() {
             return if http.is_timeout() {
                 format!("The peer did not answer within {} s.", TIMEOUT.as_secs())
@@ -130,4 +133,22 @@ async fn read_json<T: for<'de> Deserialize<'de>>(mut res: reqwest::Response) -> 
         body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| Answer::NotJson(e).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_exchange_is_said_in_a_sentence_without_the_cause_chain() {
+        let said = |e: anyhow::Error| in_words(&e.context("peer exchange"));
+        assert_eq!(said(Answer::Status(reqwest::StatusCode::SERVICE_UNAVAILABLE).into()), "The peer answered 503.");
+        assert_eq!(said(Answer::TooLarge.into()), "The peer's answer was larger than 16 MB.");
+        let not_json = serde_json::from_str::<u8>("<html>").unwrap_err();
+        assert_eq!(said(Answer::NotJson(not_json).into()), "The peer's answer was not valid JSON.");
+        let store = crate::db::StoreError::Conflict("database is locked".into());
+        assert_eq!(said(store.into()), "Cairn's own database failed during the exchange; the log says why.");
+        let own = anyhow::anyhow!("the peer's chain does not connect to ours (another network?)");
+        assert_eq!(in_words(&own), "The peer's chain does not connect to ours (another network?).");
+    }
 }
