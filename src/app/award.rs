@@ -60,7 +60,8 @@ pub struct Prepared {
 }
 
 fn already_awarded(task: &Task, prev: &Award) -> StoreError {
-    let when = chrono::DateTime::from_timestamp(prev.issued_on, 0).unwrap_or_default().format("%Y-%m-%d");
+    // The one style of dates people read (web::day's).
+    let when = chrono::DateTime::from_timestamp(prev.issued_on, 0).unwrap_or_default().format("%-d %B %Y");
     StoreError::Conflict(format!(
         "This learner already has the badge for {} (awarded {when}); it was not awarded twice.",
         task.hashtag
@@ -899,7 +900,10 @@ mod tests {
         assert_ne!(record.fields.evidence_hash, cairn_chain::Hash::of(post.as_bytes()));
 
         let again = award_by_hashtag(&mut c, &issuer, &req, then + 60).unwrap_err();
-        assert!(again.to_string().contains("already has the badge for #el30-data (awarded 2020-09-13)"), "{again}");
+        assert!(
+            again.to_string().contains("already has the badge for #el30-data (awarded 13 September 2020)"),
+            "{again}"
+        );
         let unknown = HashtagAward { task: "#el30-none".into(), ..req.clone() };
         assert_eq!(
             award_by_hashtag(&mut c, &issuer, &unknown, then).unwrap_err().to_string(),

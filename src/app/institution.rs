@@ -86,11 +86,15 @@ pub fn ready_to_issue(conn: &mut SqliteConnection) -> StoreResult<()> {
     if missing.is_empty() || crate::db::awards::count(conn)? > 0 {
         return Ok(());
     }
-    Err(StoreError::Conflict(format!(
-        "Complete the institution profile before the first award: it lacks {}. Every badge names the \
-         institution as its issuer, and employers who check a badge are shown it. Complete it at {PROFILE_FORM}.",
-        in_words(&missing)
-    )))
+    Err(StoreError::ConflictFixedAt {
+        message: format!(
+            "Complete the institution profile before the first award: it lacks {}. Every badge names the \
+             institution as its issuer, and employers who check a badge are shown it.",
+            in_words(&missing)
+        ),
+        href: PROFILE_FORM,
+        label: "Complete the institution profile",
+    })
 }
 
 /// The missing fields in a sentence: "a, b and c".

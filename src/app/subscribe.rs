@@ -186,7 +186,8 @@ fn refusal(existing: &Feed, mine: bool, feed_url: &str) -> Option<String> {
             "{feed_url} is waiting for another learner's confirmation; if it is yours, contact the course's instructor"
         )),
         _ if mine => Some(
-            "you are already subscribed with this feed; the private link in your confirmation email lets you change it"
+            "you are already subscribed with this feed; the private link in your confirmation email lets you change it \
+             (lost it? /subscription mails it to you again)"
                 .into(),
         ),
         _ => Some(format!(
@@ -384,6 +385,37 @@ fn claim(
     )?;
     let mail = crate::db::outbox::enqueue_join_confirmation(c, f.id, p.course.as_deref(), now)?;
     Ok((f.clone(), mail, !adopt))
+}
+
+/// A learner lost their private link: when `email` is the address of a learner with a
+/// confirmed subscription, and the address's daily mail limit (shared with the join
+/// confirmations) allows it, a mail with new private links is queued and sent in the
+/// background. Whatever the address, nothing is said: the caller answers the same either way,
+/// and sooner than a mail server would, so the answer tells no one whether the address is known.
+pub async fn send_private_links(ctx: &Joining<'_>, email: &Email, now: i64) -> StoreResult<()> {
+    let (addr, limit) = (email.to_string(), ctx.mails_per_day);
+    let queued = crate::db::run(ctx.pool, move |c| {
+        crate::db::write_tx(c, |c| {
+            let Some(author) = feeds::author_by_email(c, &addr)? else { return Ok(None) };
+            if feeds::owned_confirmed(c, author.id)?.is_empty() {
+                return Ok(None);
+            }
+            if feeds::reserve_join_mail(c, &addr, limit, now)?.is_err() {
+                return Ok(None);
+            }
+            Ok(Some(crate::db::outbox::enqueue_private_links(c, author.id, now)?))
+        })
+    })
+    .await?;
+    if let Some(mail) = queued {
+        let notifier = ctx.notifier.clone();
+        tokio::spawn(async move {
+            if let Err(e) = notifier.deliver_now(vec![mail]).await {
+                tracing::error!(error = %e, "delivering a private links mail failed; it stays queued");
+            }
+        });
+    }
+    Ok(())
 }
 
 /// The subscription a confirmation link would confirm, if the link is still good, and whether

@@ -785,6 +785,27 @@ pub fn export_list(conn: &mut SqliteConnection) -> StoreResult<Vec<(Feed, Author
     list_feeds(conn)
 }
 
+/// The confirmed subscriptions whose private link learner `author_id` holds (joined or
+/// claimed, not waiting, not removed), oldest first.
+pub fn owned_confirmed(conn: &mut SqliteConnection, author_id: i64) -> StoreResult<Vec<Feed>> {
+    feeds::table
+        .filter(feeds::author_id.eq(author_id))
+        .filter(feeds::manage_token_hash.is_not_null())
+        .filter(feeds::status.ne_all([FeedStatus::Pending, FeedStatus::Removed]))
+        .order(feeds::id)
+        .select(Feed::as_select())
+        .load(conn)
+        .map_err(Into::into)
+}
+
+/// Gives subscription `feed_id` a new private link (its token's hash), replacing the old one.
+pub fn replace_manage_hash(conn: &mut SqliteConnection, feed_id: i64, hash: &str, t: i64) -> StoreResult<()> {
+    diesel::update(feeds::table.find(feed_id))
+        .set((feeds::manage_token_hash.eq(hash), feeds::updated_at.eq(t)))
+        .execute(conn)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::FeedStatus;

@@ -147,6 +147,10 @@ pub enum StoreError {
     /// already revoked). Only for real conflicts: a client can resolve them.
     #[error("{0}")]
     Conflict(String),
+    /// A conflict resolved on another page: the message, and that page (`href`, and `label`
+    /// as the words of a link to it).
+    #[error("{message} {label}: {href}")]
+    ConflictFixedAt { message: String, href: &'static str, label: &'static str },
     /// The acting instructor's role does not allow the change; the message says which role
     /// it needs, and where.
     #[error("{0}")]

@@ -25,6 +25,9 @@ super::stored::stored_enum! {
         /// The mail that asks a learner to confirm a subscription (written, with its links,
         /// when it is sent).
         JoinConfirmation = "join_confirmation",
+        /// The mail that gives a learner the private links of their subscriptions again (written,
+        /// with new links, when it is sent).
+        PrivateLinks = "private_links",
     }
 }
 
@@ -107,6 +110,22 @@ pub fn enqueue_forget_confirmation(conn: &mut SqliteConnection, author_id: i64, 
     diesel::insert_into(outbox::table)
         .values((
             outbox::kind.eq(Kind::ForgetConfirmation),
+            outbox::author_id.eq(author_id),
+            outbox::status.eq(Status::Queued),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+        .map_err(Into::into)
+}
+
+/// Queues the mail that gives a learner their private links again, in the caller's transaction.
+pub fn enqueue_private_links(conn: &mut SqliteConnection, author_id: i64, now: i64) -> StoreResult<i64> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(Kind::PrivateLinks),
             outbox::author_id.eq(author_id),
             outbox::status.eq(Status::Queued),
             outbox::next_attempt_at.eq(now),

@@ -36,6 +36,22 @@ impl FieldErrors {
     pub fn iter(&self) -> impl Iterator<Item = &(&'static str, String)> {
         self.0.iter()
     }
+
+    /// The messages as plain sentences, one per field, for a page that shows them together:
+    /// "Unknown scope 'x'; the scopes are … Choose at least one scope."
+    pub fn sentences(&self) -> String {
+        let sentences: Vec<String> = self
+            .0
+            .iter()
+            .map(|(_, m)| {
+                let m = m.trim().trim_end_matches('.');
+                let mut chars = m.chars();
+                chars.next().map(|c| format!("{}{}.", c.to_uppercase(), chars.as_str())).unwrap_or_default()
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        sentences.join(" ")
+    }
 }
 
 impl std::fmt::Display for FieldErrors {

@@ -29,6 +29,8 @@ pub struct AwardView {
     pub portfolio_url: Option<String>,
     /// The learner joined with a blog, so has a private subscription page.
     pub joined: bool,
+    /// The page that mails the learner their private page's link again.
+    pub lost_link_url: String,
     /// The reason given for a revocation, line by line.
     pub reason: Vec<String>,
     /// The Content-ID of the badge image in the HTML part.
@@ -90,6 +92,7 @@ impl AwardView {
             url: ob::assertion_url(base, &mail.public_id),
             portfolio_url: mail.portfolio.as_deref().map(|p| format!("{base}/learners/{p}")),
             joined: mail.joined,
+            lost_link_url: format!("{base}/subscription"),
             reason: lines(mail.revocation_reason.as_deref()),
             cid: format!("badge-{}@cairn", mail.public_id),
         }
@@ -170,7 +173,8 @@ impl Notifier {
 pub struct JoinConfirmText<'a> {
     /// The name given on the form, already bounded and stripped of control characters.
     pub greeting: &'a str,
-    /// This site's base URL.
+    /// This site's name (the institution's; its base URL while it has none) and base URL.
+    pub site: &'a str,
     pub base: &'a str,
     pub confirm_url: &'a str,
     pub manage_url: &'a str,
@@ -205,6 +209,89 @@ pub const FORGET_CONFIRM_SUBJECT: &str = "Confirm that Cairn should forget you";
 /// The forget confirmation email to `to`.
 pub fn forget_confirmation(to: &str, body: &ForgetConfirmText<'_>) -> Result<Email, askama::Error> {
     Ok(Email { to: to.to_string(), subject: FORGET_CONFIRM_SUBJECT.into(), text: body.render()?, ..Default::default() })
+}
+
+/// The email that gives a learner the private links of their subscriptions again: Cairn's own
+/// words and links only, sent only to the address on file.
+#[derive(Template)]
+#[template(path = "mail/private_links.txt")]
+pub struct PrivateLinksText<'a> {
+    /// The learner's name, stripped of control characters.
+    pub greeting: &'a str,
+    /// The site's name (the institution's) and its base URL.
+    pub site: &'a str,
+    pub base: &'a str,
+    /// Each subscription's feed address and its new private link.
+    pub links: &'a [(String, String)],
+}
+
+/// The private links email to `to`.
+pub fn private_links(to: &str, body: &PrivateLinksText<'_>) -> Result<Email, askama::Error> {
+    Ok(Email {
+        to: to.to_string(),
+        subject: format!("Your private link on {}", body.site),
+        text: body.render()?,
+        ..Default::default()
+    })
+}
+
+/// The name the mails give this site: the institution's, or its address while it has none.
+pub(crate) fn site_name(conn: &mut diesel::SqliteConnection, base: &str) -> crate::db::StoreResult<String> {
+    let name = match crate::db::institution::get(conn) {
+        Ok(i) => i.name.trim().to_string(),
+        Err(crate::db::StoreError::NotFound(_)) => String::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(if name.is_empty() { base.to_string() } else { name })
+}
+
+impl Notifier {
+    /// Writes a learner's private links mail: each confirmed subscription gets a new private
+    /// link, whose token exists only in this mail (the store keeps its hash, and the link of
+    /// any mail before stops working, as the mail says); sent to the address on file.
+    pub(super) async fn send_private_links(&self, note: &Notification) -> Delivery {
+        let Some(author) = note.author_id else {
+            return Delivery::Fail { error: "a private links mail with no learner".into(), endpoint: None };
+        };
+        let (now, base) = (self.now(), self.base.clone());
+        let stored = self
+            .db(move |c| {
+                crate::db::write_tx(c, |c| {
+                    let learner = crate::db::feeds::get_author(c, author)?;
+                    let Some(email) = learner.email else { return Ok(None) };
+                    let mut links = vec![];
+                    for feed in crate::db::feeds::owned_confirmed(c, author)? {
+                        let token = crate::tokens::random_token();
+                        crate::db::feeds::replace_manage_hash(c, feed.id, &crate::tokens::token_hash(&token), now)?;
+                        links.push((feed.url, format!("{base}/subscription/{token}")));
+                    }
+                    let site = site_name(c, &base)?;
+                    Ok(Some((email, learner.name, site, links)))
+                })
+            })
+            .await;
+        let (to, name, site, links) = match stored {
+            Ok(Some(found)) if !found.3.is_empty() => found,
+            Ok(_) => return Delivery::Fail { error: "no subscription to give a link to".into(), endpoint: None },
+            Err(crate::db::StoreError::NotFound(_)) => {
+                return Delivery::Fail { error: "the learner is gone".into(), endpoint: None };
+            }
+            Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
+        };
+        let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
+        let body = PrivateLinksText { greeting: &greeting, site: &site, base: &self.base, links: &links };
+        let email = match private_links(&to, &body) {
+            Ok(e) => e,
+            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
+        };
+        match self.mailer.send(email).await {
+            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
+            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
+                Delivery::Fail { error: e.to_string(), endpoint: None }
+            }
+            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
+        }
+    }
 }
 
 impl Notifier {
@@ -394,9 +481,10 @@ impl Notifier {
             }
             Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
         };
-        let slug = note.payload.clone().unwrap_or_default();
-        let course = match self.db(move |c| crate::db::courses::joined_course(c, &slug)).await {
-            Ok(course) => course,
+        let (slug, base) = (note.payload.clone().unwrap_or_default(), self.base.clone());
+        let found = self.db(move |c| Ok((crate::db::courses::joined_course(c, &slug)?, site_name(c, &base)?))).await;
+        let (course, site) = match found {
+            Ok(found) => found,
             Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
         };
         // The confirmation link carries the course and the private link's token, so the page
@@ -413,6 +501,7 @@ impl Notifier {
         let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
         let body = JoinConfirmText {
             greeting: &greeting,
+            site: &site,
             base: &self.base,
             confirm_url: &confirm_url,
             manage_url: &manage_url,
@@ -467,7 +556,8 @@ mod tests {
              Verify it, or share it: https://cairn.example/assertions/abc\n\n\
              All your badges, on your public page: https://cairn.example/learners/p1\n\n\
              Your private page, where you choose how your name appears, hide your public page or download your \
-             data and badges, is the private link in the email you received when you joined.\n\n\
+             data and badges, is the private link in the email you received when you joined. Lost it? Get it \
+             again at https://cairn.example/subscription\n\n\
              The attached image carries the credential itself (an Open Badge); you can add it to a badge backpack.\n"
         );
         assert_eq!(e.subject, "You earned the badge \u{201c}Data <& me>\u{201d}");
@@ -512,6 +602,10 @@ mod tests {
         assert!(html.contains(r#"<a href="https://ada.example/post">Data &#38; me</a>"#), "{html}");
         assert!(html.contains(r#"<a href="https://cairn.example/assertions/abc">"#), "{html}");
         assert!(html.contains(r#"<a href="https://cairn.example/learners/p1">"#), "{html}");
+        assert!(
+            html.contains(r#"<a href="https://cairn.example/subscription">Get your private link again</a>"#),
+            "{html}"
+        );
         assert!(!html.contains("<b>") && !html.contains("<i>"), "{html}");
     }
 
@@ -535,9 +629,31 @@ mod tests {
     }
 
     #[test]
+    fn the_private_links_mail_gives_each_link_and_says_the_old_ones_stop_working() {
+        let links =
+            vec![("https://ada.example/feed.xml".to_string(), "https://cairn.example/subscription/t1".to_string())];
+        let body = PrivateLinksText { greeting: "Ada", site: "Open U", base: "https://cairn.example", links: &links };
+        let e = private_links("ada@example.edu", &body).unwrap();
+        assert_eq!((e.subject.as_str(), e.to.as_str()), ("Your private link on Open U", "ada@example.edu"));
+        assert_eq!(
+            e.text,
+            "Hello Ada,\n\nSomeone, probably you, asked Open U (https://cairn.example) for the private link of your \
+             subscription.\n\n\
+             Your private page for https://ada.example/feed.xml:\nhttps://cairn.example/subscription/t1\n\n\
+             On your private page you change your name or your blog's address, choose how your name appears, see \
+             your posts and badges, download your data or remove your subscription.\n\n\
+             This link replaces the private link of the emails you received before: that one no longer works. Keep \
+             this email, and share the link with no one.\n\n\
+             If you did not ask for this, you need do nothing: only the link above works now, and it was sent only \
+             to you.\n"
+        );
+    }
+
+    #[test]
     fn the_join_confirmation_is_cairns_own_words_around_the_links() {
         let body = JoinConfirmText {
             greeting: "Ada",
+            site: "https://cairn.example",
             base: "https://cairn.example",
             confirm_url: "https://cairn.example/join/confirm/t1",
             manage_url: "https://cairn.example/subscription/t2",
@@ -558,6 +674,9 @@ mod tests {
             (e.subject.as_str(), e.to.as_str(), e.html.is_none()),
             (JOIN_CONFIRM_SUBJECT, "ada@example.edu", true)
         );
+        let named = JoinConfirmText { site: "Open U", ..body };
+        let text = join_confirmation("ada@example.edu", &named).unwrap().text;
+        assert!(text.contains("asked Open U (https://cairn.example) to collect"), "{text}");
     }
 }
 

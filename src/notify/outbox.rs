@@ -162,7 +162,8 @@ impl Notification {
             | Kind::NewsletterConfirmation
             | Kind::CredentialNotice
             | Kind::ForgetConfirmation
-            | Kind::JoinConfirmation => "email",
+            | Kind::JoinConfirmation
+            | Kind::PrivateLinks => "email",
             Kind::Webmention => "Webmention",
         };
         let error = self.last_error.as_deref().unwrap_or("");
@@ -198,6 +199,7 @@ impl Deliver for Outbox {
             Kind::CredentialNotice => self.0.send_credential_notice(&note).await,
             Kind::ForgetConfirmation => self.0.send_forget_confirmation(&note).await,
             Kind::JoinConfirmation => self.0.send_join_confirmation(&note).await,
+            Kind::PrivateLinks => self.0.send_private_links(&note).await,
         };
         Ok(match delivery {
             Delivery::Done { status, endpoint, location } => Sent::Done(status.into(), Reached { endpoint, location }),

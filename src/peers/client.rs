@@ -13,6 +13,57 @@ use super::wire::{BlocksPage, Head, Identity, PAGE, Payload};
 /// Largest response read from a peer.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// Longest wait for a peer's whole answer, and for its connection.
+const TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A peer's answer Cairn could not use.
+#[derive(Debug, thiserror::Error)]
+pub enum Answer {
+    #[error("answered {0}")]
+    Status(reqwest::StatusCode),
+    #[error("the response is larger than {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("malformed JSON: {0}")]
+    NotJson(serde_json::Error),
+}
+
+/// Why an exchange with a peer failed, in a sentence for the peers page; the whole cause
+/// chain is for the log.
+pub fn in_words(e: &anyhow::Error) -> String {
+    for cause in e.chain() {
+        if let Some(answer) = cause.downcast_ref::<Answer>() {
+            return match answer {
+                Answer::Status(s) => format!("The peer answered {}.", s.as_u16()),
+                Answer::TooLarge => format!("The peer's answer was larger than {} MB.", MAX_BODY / (1024 * 1024)),
+                Answer::NotJson(_) => "The peer's answer was not valid JSON.".into(),
+            };
+        }
+        if cause.downcast_ref::<crate::db::StoreError>().is_some() {
+            return "Cairn's own database failed during the exchange; the log says why.".into();
+        }
+        if let Some(http) = cause.downcast_ref::<reqwest::Error>() {
+            return if http.is_timeout() {
+                format!("The peer did not answer within {} s.", TIMEOUT.as_secs())
+            } else if http.is_connect() {
+                format!(
+                    "Cairn could not connect to the peer within {} s: it may be offline, or its address wrong.",
+                    CONNECT_TIMEOUT.as_secs()
+                )
+            } else {
+                "The connection to the peer broke during the exchange.".into()
+            };
+        }
+    }
+    // Cairn's own words (a refused or unconnected chain), as a sentence.
+    let text = e.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')),
+        None => "The exchange with the peer failed.".into(),
+    }
+}
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -24,8 +75,8 @@ impl Client {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(15))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
             .user_agent(concat!("Cairn/", env!("CARGO_PKG_VERSION"), " (peer)"))
             .build()?;
         Ok(Client { http })
@@ -72,14 +123,32 @@ impl Client {
 async fn read_json<T: for<'de> Deserialize<'de>>(mut res: reqwest::Response) -> anyhow::Result<T> {
     let status = res.status();
     if !status.is_success() {
-        anyhow::bail!("answered {status}");
+        return Err(Answer::Status(status).into());
     }
     let mut body = Vec::new();
     while let Some(chunk) = res.chunk().await? {
         if body.len() + chunk.len() > MAX_BODY {
-            anyhow::bail!("the response is larger than {MAX_BODY} bytes");
+            return Err(Answer::TooLarge.into());
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("malformed JSON: {e}"))
+    serde_json::from_slice(&body).map_err(|e| Answer::NotJson(e).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_exchange_is_said_in_a_sentence_without_the_cause_chain() {
+        let said = |e: anyhow::Error| in_words(&e.context("peer exchange"));
+        assert_eq!(said(Answer::Status(reqwest::StatusCode::SERVICE_UNAVAILABLE).into()), "The peer answered 503.");
+        assert_eq!(said(Answer::TooLarge.into()), "The peer's answer was larger than 16 MB.");
+        let not_json = serde_json::from_str::<u8>("<html>").unwrap_err();
+        assert_eq!(said(Answer::NotJson(not_json).into()), "The peer's answer was not valid JSON.");
+        let store = crate::db::StoreError::Conflict("database is locked".into());
+        assert_eq!(said(store.into()), "Cairn's own database failed during the exchange; the log says why.");
+        let own = anyhow::anyhow!("the peer's chain does not connect to ours (another network?)");
+        assert_eq!(in_words(&own), "The peer's chain does not connect to ours (another network?).");
+    }
 }

@@ -66,7 +66,8 @@ impl Peers {
                     Err(e) => {
                         let wait = (2i64 << failures.clamp(0, 8)).min(300);
                         tracing::warn!(peer = id, error = format!("{e:#}"), "peer exchange failed");
-                        db::peers::record_failure(c, id, &e.to_string(), failures + 1, now + wait)?
+                        let words = super::client::in_words(&e);
+                        db::peers::record_failure(c, id, &words, failures + 1, now + wait)?
                     }
                 };
                 Ok(())

@@ -34,7 +34,7 @@ pub struct BlockRow {
 }
 
 fn time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    super::moment(t)
 }
 
 #[derive(Template)]

@@ -172,6 +172,10 @@ pub enum AppError {
     Csrf,
     #[error("{0}")]
     Conflict(String),
+    /// A conflict resolved on another page: the error page links it (`href`, with the words
+    /// `label`); a JSON answer gives its address in the message.
+    #[error("{message} {label}: {href}")]
+    ConflictFixedAt { message: String, href: &'static str, label: &'static str },
     /// The signed-in instructor's role does not allow this (403); the message says why.
     #[error("{0}")]
     Forbidden(String),
@@ -218,7 +222,7 @@ impl AppError {
             AppError::BadRequest(_) => Kind::BadRequest,
             AppError::Invalid(_) => Kind::Invalid,
             AppError::Csrf => Kind::Csrf,
-            AppError::Conflict(_) => Kind::Conflict,
+            AppError::Conflict(_) | AppError::ConflictFixedAt { .. } => Kind::Conflict,
             AppError::Forbidden(_) => Kind::Forbidden,
             AppError::Gone(_) => Kind::Gone,
             AppError::Busy(_) => Kind::Busy,
@@ -253,6 +257,15 @@ impl AppError {
         }
     }
 
+    /// The page that resolves this error, as the error page links it: the message without the
+    /// address, the address, and the link's words.
+    pub fn fixed_at(&self) -> Option<(&str, &'static str, &'static str)> {
+        match self {
+            AppError::ConflictFixedAt { message, href, label } => Some((message, href, label)),
+            _ => None,
+        }
+    }
+
     /// The rule violations by field, when the input broke rules.
     pub fn field_errors(&self) -> Option<&FieldErrors> {
         match self {
@@ -275,6 +288,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound(what) => AppError::NotFound(what),
             StoreError::Invalid(errors) => AppError::Invalid(errors),
             StoreError::Conflict(msg) => AppError::Conflict(msg),
+            StoreError::ConflictFixedAt { message, href, label } => AppError::ConflictFixedAt { message, href, label },
             StoreError::Forbidden(msg) => AppError::Forbidden(msg),
             StoreError::Busy(msg) => AppError::Busy(msg),
             StoreError::Gone(msg) => AppError::Gone(msg.to_string()),
@@ -466,6 +480,8 @@ struct ErrorPage<'a> {
     status: u16,
     reason: &'a str,
     message: &'a str,
+    /// The page that resolves the error, and the link's words.
+    link: Option<(&'a str, &'a str)>,
 }
 
 /// Middleware: renders error responses as HTML or JSON according to `Accept`, and logs
@@ -502,7 +518,7 @@ impl ResponseError for SessionsBusy {
     fn error_response(&self) -> HttpResponse<BoxBody> {
         let busy = AppError::Internal(anyhow::Error::new(crate::db::Unavailable));
         let (status, message) = (busy.kind().status(), busy.detail());
-        let (content_type, body) = error_body(status, &message, self.json);
+        let (content_type, body) = error_body(status, &message, None, self.json);
         let mut res = HttpResponse::build(status).body(body);
         res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
         busy.kind().add_headers(res.headers_mut(), busy.retry_after());
@@ -512,11 +528,12 @@ impl ResponseError for SessionsBusy {
 }
 
 /// An error's body in the client's format, with its content type.
-fn error_body(status: StatusCode, message: &str, json: bool) -> (&'static str, String) {
+fn error_body(status: StatusCode, message: &str, link: Option<(&str, &str)>, json: bool) -> (&'static str, String) {
     if json {
         ("application/json", json_error_body(status, message))
     } else {
-        let page = ErrorPage { status: status.as_u16(), reason: status.canonical_reason().unwrap_or("Error"), message }
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let page = ErrorPage { status: status.as_u16(), reason, message, link }
             .render()
             .unwrap_or_else(|_| format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status));
         ("text/html; charset=utf-8", page)
@@ -538,18 +555,23 @@ fn render_error<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceRes
         let error = res.response().error().map_or_else(|| raw.clone(), cause_chain);
         tracing::error!(status = status.as_u16(), %path, %error, "request failed");
     }
-    let message = match res.response().error().and_then(|e| e.as_error::<AppError>()) {
-        Some(e) => e.detail(),
-        None => public_message(status, &raw),
-    };
     let json = prefers_json(res.request());
+    let app_error = res.response().error().and_then(|e| e.as_error::<AppError>());
+    // A page links where the error is resolved; JSON says the address in its message.
+    let (message, link) = match app_error {
+        Some(e) => match e.fixed_at() {
+            Some((message, href, label)) if !json => (message.to_string(), Some((href, label))),
+            _ => (e.detail(), None),
+        },
+        None => (public_message(status, &raw), None),
+    };
     let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
     let mut res = res.map_body(|head, _old| {
         head.headers_mut().remove(header::CONTENT_LENGTH);
         if let Some(v) = retry_after {
             head.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        let (content_type, body) = error_body(status, &message, json);
+        let (content_type, body) = error_body(status, &message, link, json);
         head.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
         EitherBody::right(BoxBody::new(body))
     });

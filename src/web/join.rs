@@ -22,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/join", web::post().to(join_post))
         .route("/join/confirm/{token}", web::get().to(confirm_page))
         .route("/join/confirm/{token}", web::post().to(confirm))
+        .route("/subscription", web::get().to(lost_link_get))
+        .route("/subscription", web::post().to(lost_link_post))
         .route("/subscription/{token}", web::get().to(manage_get))
         .route("/subscription/{token}", web::post().to(manage_post))
         .route("/subscription/{token}/remove", web::post().to(manage_remove))
@@ -218,6 +220,10 @@ async fn join_post(
             render(&JoinPage { page: Page::with_form(&session, "Choose your feed"), form, errors, choices, course })
         }
         Ok(Joined::Pending { feed_title, items, on_file }) => {
+            let joining = match course_named(&state, &form.course).await? {
+                Some(c) => format!("You are joining {}. ", c.title),
+                None => String::new(),
+            };
             let newsletter = if form.newsletter.is_some() && !form.course.is_empty() {
                 super::newsletter::also_subscribe(&state, &form.course, &person.email, &person.name, now).await
             } else {
@@ -228,12 +234,12 @@ async fn join_post(
                 heading: "Check your email".into(),
                 message: if on_file {
                     format!(
-                        "We found the feed \u{201c}{feed_title}\u{201d}. Your course's instructor already added it, for a learner with another email address: we sent the confirmation link to that address, not to {}. If you cannot read mail there, ask the instructor to change the address.{newsletter}",
+                        "{joining}We found the feed \u{201c}{feed_title}\u{201d}. Your course's instructor already added it, for a learner with another email address: we sent the confirmation link to that address, not to {}. If you cannot read mail there, ask the instructor to change the address.{newsletter}",
                         person.email
                     )
                 } else {
                     format!(
-                        "We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.{newsletter}",
+                        "{joining}We found your feed \u{201c}{}\u{201d} with {} post(s). We sent a confirmation link to {}; your posts are collected once you confirm.{newsletter}",
                         feed_title, items, person.email
                     )
                 },
@@ -246,6 +252,65 @@ async fn join_post(
     }
 }
 
+/// "Lost your private link?": an email address, to which Cairn mails the private links of its
+/// confirmed subscriptions (new ones: only their hashes are kept).
+#[derive(Template)]
+#[template(path = "lost_link.html")]
+struct LostLinkPage {
+    page: Page,
+    email: String,
+    error: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LostLinkForm {
+    #[serde(default)]
+    email: String,
+}
+
+async fn lost_link_get(session: Session) -> Result<HttpResponse, AppError> {
+    render(&LostLinkPage {
+        page: Page::with_form(&session, "Lost your private link?"),
+        email: String::new(),
+        error: String::new(),
+    })
+}
+
+/// Anyone may ask, so: the per-client limit of the join form, the per-address mail limit of
+/// the join mails, and one answer whether or not the address has a subscription.
+async fn lost_link_post(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<LostLinkForm>,
+) -> Result<HttpResponse, AppError> {
+    let email = match crate::domain::Email::parse(&form.email) {
+        Ok(e) => e,
+        Err(error) => {
+            let email: String = form.email.chars().take(254).collect();
+            let page = LostLinkPage { page: Page::with_form(&session, "Lost your private link?"), email, error };
+            return render_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let now = now();
+    if let Err(wait) = state.join_rate.check(state.client_ip(&req), now) {
+        return Err(AppError::Limited {
+            message: format!("too many requests from your address; try again in about {} minute(s)", wait.div_ceil(60)),
+            retry_after: wait,
+        });
+    }
+    subscribe::send_private_links(&state.joining(), &email, now).await?;
+    render(&JoinDonePage {
+        page: Page::new(&session, "Check your email"),
+        heading: "Check your email".into(),
+        message: format!(
+            "If {email} is the address of a confirmed subscription, Cairn is sending its private link there. \
+             It can take a few minutes; look in your spam folder too. Nothing arrives for an address Cairn does not know."
+        ),
+        link: None,
+    })
+}
+
 /// The confirmation link of the join mail: a page with one button, or 404 for a link that is
 /// unknown, used or expired. Looking confirms nothing.
 async fn confirm_page(
@@ -255,18 +320,25 @@ async fn confirm_page(
     q: web::Query<ConfirmQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (token, now) = (token.into_inner(), now());
-    let t = token.clone();
-    let Some((feed, claim)) = state.db(move |c| subscribe::pending(c, &t, now)).await? else {
+    let (t, slug) = (token.clone(), q.course.clone());
+    let found = state
+        .db(move |c| {
+            let Some(pending) = subscribe::pending(c, &t, now)? else { return Ok(None) };
+            Ok(Some((pending, subscribe::joined_course(c, &slug)?)))
+        })
+        .await?;
+    let Some(((feed, claim), course)) = found else {
         return Err(AppError::NotFound("confirmation link (it may have been used already, or expired)"));
     };
+    let joining = course.map(|c| format!("You are joining {}. ", c.title)).unwrap_or_default();
     let message = if claim {
         format!(
-            "Your course's instructor already follows {}. Press the button to confirm that it is yours: you then \
+            "{joining}Your course's instructor already follows {}. Press the button to confirm that it is yours: you then \
              manage it with the private link in the email, and keep the posts and badges already collected.",
             feed.url
         )
     } else {
-        format!("Press the button to confirm that Cairn may collect the posts of {}.", feed.url)
+        format!("{joining}Press the button to confirm that Cairn may collect the posts of {}.", feed.url)
     };
     render(&ConfirmLinkPage {
         page: Page::new(&session, "Confirm your subscription"),

@@ -295,6 +295,19 @@ pub(crate) fn day(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y").to_string()
 }
 
+/// A day stored as `YYYY-MM-DD`, in the style of [`day`] ("7 December 2026"); anything else
+/// as it is.
+pub(crate) fn date(iso: &str) -> String {
+    chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d")
+        .map(|d| d.format("%-d %B %Y").to_string())
+        .unwrap_or_else(|_| iso.to_string())
+}
+
+/// Seconds since the epoch as a day and a time people read ("7 December 2026, 21:58 UTC").
+pub(crate) fn moment(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%-d %B %Y, %H:%M UTC").to_string()
+}
+
 /// Renders a template as an HTML page.
 pub fn render<T: Template>(t: &T) -> Result<HttpResponse, AppError> {
     render_status(t, StatusCode::OK)

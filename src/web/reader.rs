@@ -161,7 +161,7 @@ async fn reader_page(
     let ledger = state.ledger.clone();
     let (chain, notes) =
         state.db(move |c| Ok((ledger.statuses(c, &award_ids)?, crate::notify::for_awards(c, &award_ids)?))).await?;
-    let page = Page::new(&session, "Reader");
+    let page = Page::new(&session, "Reader").ask_for_profile(&state.db(crate::app::institution::missing).await?);
     let back = format!("/admin/reader?{}", req.query_string());
     let now = now();
     let cards = page_data

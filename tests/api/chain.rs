@@ -128,6 +128,40 @@ async fn five_awards_make_a_0000_block_and_each_award_has_a_proof_anyone_can_che
     let block = app.get_html(&format!("/chain/blocks/{hash}")).await;
     assert!(block.contains(&ids[0]) && block.contains("1 block(s) deep"));
     assert_eq!(app.get("/chain/blocks/zz").await.status(), 404);
+    // The block page explains each field, and says its time as people read it.
+    for words in [
+        "This block's fingerprint: the SHA-256 of its header.",
+        "The fingerprint of the block before this one",
+        "One fingerprint of all the records below",
+        "When the block was made.",
+        "The public key of the member institution that made the block and signed it.",
+        "The number the maker tried until the block's hash started with enough zeros.",
+        "The exact bytes that are hashed",
+    ] {
+        assert!(block.replace("&#39;", "'").contains(words), "{words}: {block}");
+    }
+    let time = block.split("<dt>Time</dt><dd>").nth(1).and_then(|s| s.split("<br>").next()).expect("a time");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(time, "%d %B %Y, %H:%M UTC").is_ok(),
+        "\"7 December 2026, 21:58 UTC\": {time}"
+    );
+
+    // The proof's human page, once the award is in a block: which block, its confirmations,
+    // whether it is final.
+    let proof = app
+        .client
+        .get(app.url(&format!("/assertions/{}/proof", ids[0])))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(proof.contains("Recorded in block 1, with 1 confirmation(s); final after"), "{proof}");
+    assert!(proof.contains(&format!("<a href=\"/chain/blocks/{hash}\">block 1</a>, made {time}")), "{proof}");
+    assert!(proof.contains("<dt>Confirmations</dt><dd>1: this block and every block made on top of it"), "{proof}");
+    assert!(proof.contains("<dt>Final</dt><dd>Not yet: a block with"), "{proof}");
 }
 
 fn cairn_cmd(dir: &std::path::Path) -> Command {

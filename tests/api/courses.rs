@@ -314,6 +314,12 @@ fn utc_day(days: i64) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// The UTC date `days` from now as pages write it ("7 December 2026").
+fn read_day(days: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(cairn::clock::system_now() + days * 86_400, 0).unwrap();
+    t.format("%-d %B %Y").to_string()
+}
+
 /// The modules the course page marks as current, by their titles.
 fn marked_current(page: &str) -> Vec<String> {
     page.split("<h2>")
@@ -372,8 +378,11 @@ async fn start_dates_and_the_named_current_module_mark_the_course_page_and_a_bad
     }
     let public = app.get_html("/courses/timed-course").await;
     assert_eq!(marked_current(&public), ["Week 2"], "{public}");
-    assert!(public.contains(&format!("Starts <time datetime=\"{0}\">{0}</time>", utc_day(7))), "{public}");
+    let (iso, read) = (utc_day(7), read_day(7));
+    assert!(public.contains(&format!("Starts <time datetime=\"{iso}\">{read}</time>")), "{public}");
     let admin = app.get_html(&format!("/admin/courses/{course}")).await;
+    assert!(admin.contains(&format!("starts <time datetime=\"{iso}\">{read}</time>")), "{admin}");
+    assert!(admin.contains(&format!("Today ({}, UTC)", read_day(0))), "{admin}");
     assert!(admin.contains("<option value=\"auto\" selected>Automatic: by start dates</option>"), "{admin}");
     assert!(admin.contains("the current module is <strong>Week 2</strong> (by start dates)"), "{admin}");
 
@@ -414,4 +423,28 @@ async fn start_dates_and_the_named_current_module_mark_the_course_page_and_a_bad
     let res = app.post_form(&create, &[("title", "Week 4"), ("description", ""), ("starts_on", &yesterday)]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(marked_current(&app.get_html("/courses/timed-course").await), ["Week 4"]);
+}
+
+/// The course page leads with "Join with your blog", then the modules with their tasks, then
+/// the newsletter; public pages have "Chain" in their footer, not in the top navigation.
+#[tokio::test]
+async fn the_course_page_leads_with_joining_and_the_chain_link_sits_in_the_footer() {
+    let app = crate::helpers::spawn_app().await;
+    cairn::demo::seed(&mut app.pool.get().unwrap()).unwrap();
+    let slug = cairn::demo::DEMO_SLUG;
+    let course = format!("/courses/{slug}");
+    let page = app.get_html(&course).await;
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("no {needle}: {page}"));
+    let join = at(&format!("<a class=\"button\" href=\"/join?course={slug}\">Join with your blog</a>"));
+    let modules = at("<ol class=\"modules\">");
+    let newsletter = at("id=\"newsletter-form\"");
+    assert!(join < modules && modules < newsletter, "join, modules, newsletter: {page}");
+    assert!(page[modules..newsletter].contains("class=\"hashtag\">#el30-"), "the modules hold the tasks: {page}");
+    for path in ["/", course.as_str(), "/institution", "/join", "/chain"] {
+        let page = app.get_html(path).await;
+        let header = page.split("</header>").next().unwrap();
+        let footer = page.split("<footer").nth(1).unwrap_or_else(|| panic!("{path}: no footer: {page}"));
+        assert!(!header.contains("href=\"/chain\""), "{path}: Chain is not in the top navigation: {header}");
+        assert!(footer.contains("<a href=\"/chain\">"), "{path}: Chain is in the footer: {footer}");
+    }
 }

@@ -103,3 +103,44 @@ async fn the_first_award_waits_for_a_complete_issuer_profile() {
     award(&mut app.pool.get().unwrap()).expect("awarded once the profile is complete");
     assert!(!app.get_html("/admin").await.contains("The institution profile lacks"));
 }
+
+/// The Reader's award form meets the same rule: the refusal page links the profile form (a
+/// JSON client reads its address), and the Reader asks for the profile as the dashboard does.
+#[tokio::test]
+async fn the_web_award_refusal_links_the_profile_form_and_the_reader_asks_for_it() {
+    let (app, _server, post) = crate::badges::app_with_post().await;
+    let blank = cairn::app::institution::InstitutionForm { name: "Test University".into(), ..Default::default() };
+    cairn::app::institution::update(&mut app.pool.get().unwrap(), &blank, None, 0).unwrap();
+
+    let reader = app.get_html("/admin/reader").await;
+    assert!(reader.contains("The institution profile lacks a web address and a contact email"), "{reader}");
+    assert!(reader.contains("<a href=\"/admin/institution\">Complete the institution profile</a>"), "{reader}");
+
+    let task = crate::badges::task_id(&app, "el30-data").to_string();
+    let fields = [("link_id", post.to_string()), ("task_id", task), ("back", "/admin/reader".to_string())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = app.post_form("/admin/reader/award", &fields).await;
+    assert_eq!(res.status(), 409);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Complete the institution profile before the first award"), "{page}");
+    assert!(page.contains("<a href=\"/admin/institution\">Complete the institution profile</a>"), "a link: {page}");
+    assert!(!page.contains("Complete it at"), "no bare address to copy: {page}");
+
+    let csrf = app.csrf().await;
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(&fields);
+    let res = app
+        .client
+        .post(app.url("/admin/reader/award"))
+        .header("accept", "application/json")
+        .form(&all)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        doc["error"]["message"].as_str().unwrap().ends_with("Complete the institution profile: /admin/institution")
+    );
+    assert_eq!(cairn::db::awards::count(&mut app.pool.get().unwrap()).unwrap(), 0);
+}

@@ -500,12 +500,17 @@ async fn the_mail_and_the_subscribed_page_name_the_course_and_give_next_steps() 
     )
     .await;
     assert_eq!(res.status(), 200);
+    let done = res.text().await.unwrap();
+    assert!(done.contains("Check your email") && done.contains("You are joining E-Learning 3.0."), "{done}");
     let mail = last_eml(&app);
     assert!(mail.contains("Subject: Confirm your feed for E-Learning 3.0"), "{mail}");
     let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     assert!(text.contains("for the course E-Learning 3.0") && text.contains("#el30-"), "{text}");
+    assert!(text.contains(&format!("asked Test University ({}) to collect", app.address)), "the site named: {text}");
     let link = link_in(&mail, &app.address, "/join/confirm/");
     assert!(link.contains(&format!("course={slug}")) && link.contains("&m="), "{link}");
+    let confirm = app.client.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(confirm.contains("You are joining E-Learning 3.0."), "the confirm page names the course: {confirm}");
 
     let res = confirm_through_page(&app.client, &link).await;
     assert_eq!(res.status(), 200);
@@ -517,4 +522,131 @@ async fn the_mail_and_the_subscribed_page_name_the_course_and_give_next_steps() 
     let res = app.client.get(app.url(&format!("/subscription/{private}"))).send().await.unwrap();
     assert_eq!(res.status(), 200, "the private page opens");
     assert!(link.contains(private), "the private page is the one in the mail");
+}
+
+/// The `<p role="status">` of a page: what it says, whatever else the page holds.
+fn status_of(page: &str) -> String {
+    page.split("<p role=\"status\">").nth(1).and_then(|s| s.split("</p>").next()).expect("a status").to_string()
+}
+
+/// "Lost your private link?" mails a new private link to a confirmed learner, the old link
+/// stops working (the mail says so), an unknown address gets the same answer and no mail, and
+/// both the address and the client are bounded.
+#[tokio::test]
+async fn a_learner_who_lost_the_private_link_gets_a_new_one_by_mail() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let smtp = SmtpSink::start().await;
+    let app = app_for(&server, |s| {
+        s.join.mails_per_address_per_day = 2;
+        s.join.per_client_per_hour = 5;
+        s.mail.smtp_host = Some("127.0.0.1".into());
+        s.mail.smtp_port = smtp.port;
+        s.mail.smtp_tls = cairn::config::SmtpTls::None;
+    })
+    .await;
+    let res =
+        join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
+    assert_eq!(res.status(), 200);
+    let first = smtp.wait_for(1).await.remove(0);
+    let old = link_in(&first, &app.address, "/subscription/");
+    assert_eq!(confirm_through_page(&app.client, &link_in(&first, &app.address, "/join/confirm/")).await.status(), 200);
+
+    let form = app.get_html("/subscription").await;
+    assert!(form.contains("Lost your private link?") && form.contains("name=\"email\""), "{form}");
+    let join_page = app.get_html("/join").await;
+    assert!(join_page.contains("<a href=\"/subscription\">Lost your private link?</a>"), "{join_page}");
+    let ask = |email: &'static str| {
+        let (app, form) = (&app, &form);
+        async move {
+            let csrf = csrf_in(form);
+            app.client
+                .post(app.url("/subscription"))
+                .form(&[("csrf_token", csrf.as_str()), ("email", email)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let unknown = ask("nobody@example.edu").await;
+    assert_eq!(unknown.status(), 200);
+    let unknown = status_of(&unknown.text().await.unwrap()).replace("nobody@example.edu", "ADDRESS");
+    let known = ask("Ada@Example.edu").await;
+    assert_eq!(known.status(), 200);
+    let known = status_of(&known.text().await.unwrap()).replace("ada@example.edu", "ADDRESS");
+    assert_eq!(known, unknown, "the same answer whether or not the address is known");
+
+    let mails = smtp.wait_for(2).await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let mail = &mails[1];
+    assert!(mail.contains("To: ada@example.edu") && mail.contains("Subject: Your private link on"), "{mail}");
+    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(text.contains("no longer works"), "the mail says the old link stops: {text}");
+    let new = link_in(mail, &app.address, "/subscription/");
+    assert_ne!(new, old);
+    assert_eq!(app.client.get(&new).send().await.unwrap().status(), 200, "the new private link opens");
+    assert_eq!(app.client.get(&old).send().await.unwrap().status(), 404, "the old one is replaced");
+
+    // The address had its two mails today: a third ask is answered alike and sends nothing.
+    let again = ask("ada@example.edu").await;
+    assert_eq!(again.status(), 200);
+    let queued: Vec<String> = {
+        use cairn::db::schema::outbox::dsl;
+        use diesel::prelude::*;
+        dsl::outbox
+            .filter(dsl::kind.eq("private_links"))
+            .select(dsl::status)
+            .load(&mut app.pool.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(queued, ["sent"], "one private links mail in all");
+    // The join and four asks: the client's fifth request this hour was its last.
+    let res = ask("ada@example.edu").await;
+    assert_eq!(res.status(), 200);
+    let res = ask("ada@example.edu").await;
+    assert_eq!(res.status(), 429);
+    assert!(retry_after(&res) > 0);
+}
+
+/// The private page's posts list says, for each task a post counts for, whether its badge is
+/// not awarded yet, awarded or revoked, and links the badge.
+#[tokio::test]
+async fn the_private_page_lists_each_post_as_not_awarded_yet_awarded_or_revoked() {
+    let server = FeedServer::start().await;
+    serve_blog(&server);
+    let app = app_for(&server, |_| {}).await;
+    let res =
+        join(&app, &[("name", "Ada"), ("email", "ada@example.edu"), ("url", &server.url("/feeds/rss2.xml"))]).await;
+    assert_eq!(res.status(), 200);
+    let mail = last_eml(&app);
+    let private = link_in(&mail, &app.address, "/subscription/");
+    assert_eq!(confirm_through_page(&app.client, &link_in(&mail, &app.address, "/join/confirm/")).await.status(), 200);
+    assert_eq!(pass(&app).await.added, 3);
+    // The list, and the item of the post "Data & me" (tagged #el30-data and #el30-cloud).
+    let posts = |page: &str| {
+        let list = page.split("<ul class=\"my-posts\">").nth(1).expect("the posts list").to_string();
+        let item = list.split("\n<li>").find(|i| i.contains(">Data &#38; me<")).expect("the post").to_string();
+        (list, item)
+    };
+    let page = app.client.get(&private).send().await.unwrap().text().await.unwrap();
+    let (list, item) = posts(&page);
+    assert_eq!(item.matches("not awarded yet").count(), 2, "tied to two tasks, neither awarded: {item}");
+    assert!(list.contains("Not counted for a task"), "a post with no task's hashtag: {list}");
+
+    app.login().await;
+    let links = cairn::db::links::recent(&mut app.pool.get().unwrap(), None, 10).unwrap();
+    let post = links.iter().find(|v| v.link.title == "Data & me").unwrap().link.id;
+    let data = crate::badges::award_post(&app, post, "el30-data").await;
+    let cloud = crate::badges::award_post(&app, post, "el30-cloud").await;
+    let cloud_id = cloud.rsplit('/').next().unwrap();
+    let res = app.post_form(&format!("/admin/awards/{cloud_id}/revoke"), &[("reason", "Another task's post.")]).await;
+    assert_eq!(res.status(), 303);
+
+    let page = app.client.get(&private).send().await.unwrap().text().await.unwrap();
+    let (_, item) = posts(&page);
+    let data_path = data.trim_start_matches(&app.address);
+    let cloud_path = cloud.trim_start_matches(&app.address);
+    assert!(item.contains(&format!("<a href=\"{data_path}\">badge awarded</a>")), "{item}");
+    assert!(item.contains(&format!("<a href=\"{cloud_path}\">badge revoked</a>")), "{item}");
+    assert!(!item.contains("not awarded yet"), "{item}");
 }

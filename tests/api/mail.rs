@@ -159,6 +159,7 @@ async fn the_award_mail_names_course_badge_comment_and_post_and_shows_the_badge_
         assert!(body.contains(&url), "{what}: the verification page: {body}");
         assert!(body.contains(&app.url(&format!("/learners/{portfolio}"))), "{what}: the portfolio: {body}");
         assert!(body.contains("private link in the email you received when you joined"), "{what}: {body}");
+        assert!(body.contains(&app.url("/subscription")), "{what}: the page that mails the private link: {body}");
     }
     assert!(text.contains("> A thoughtful post."), "{text}");
     assert!(html.contains("<blockquote>A thoughtful post.</blockquote>"), "{html}");

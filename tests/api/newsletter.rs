@@ -276,8 +276,12 @@ async fn an_issue_groups_posts_by_task_is_archived_as_an_h_entry_and_mentions_ea
     assert!(page.contains("Data &amp; me") || page.contains("Data &#38; me"), "{page}");
     assert!(page.contains("Ada Lovelace"), "the author is named");
     assert!(page.contains("/tasks/el30-data"), "grouped under its task");
+    assert!(page.contains("<h1 class=\"p-name\">E-Learning 3.0 — 1 December 2026</h1>"), "the day in words: {page}");
     let archive = app.get_html(&format!("/courses/{SLUG}/newsletter")).await;
-    assert!(archive.contains("/newsletter/2026-12-01"), "{archive}");
+    assert!(
+        archive.contains("/newsletter/2026-12-01\"><time datetime=\"2026-12-01\">1 December 2026</time></a>"),
+        "{archive}"
+    );
     let atom = app.get(&format!("/courses/{SLUG}/newsletter.atom")).await.text().await.unwrap();
     let feed = feed_rs::parser::parse(atom.as_bytes()).unwrap();
     assert_eq!(feed.entries.len(), 1);

@@ -67,14 +67,45 @@ async fn crawl(app: &TestApp, client: &reqwest::Client, start: &[String]) -> Vec
     pages
 }
 
+/// Four more badges (one revoked), so that a block records the learner's badge: the public id
+/// of the revoked one.
+async fn recorded_and_revoked(app: &TestApp) -> String {
+    let raster = cairn::badges::bake::RasterCache::default();
+    let issuer = cairn::badges::award::Issuer { base: &app.address, raster: &raster, signer: app.ledger.key() };
+    let now = cairn::clock::system_now();
+    let mut c = app.pool.get().unwrap();
+    let ids: Vec<String> = (0..4)
+        .map(|i| {
+            let req = cairn::app::award::HashtagAward {
+                task: "#el30-data".into(),
+                recipient: format!("peer{i}@example.edu"),
+                evidence: format!("https://peer{i}.example.org/post"),
+                ..Default::default()
+            };
+            cairn::app::award::award_by_hashtag(&mut c, &issuer, &req, now).unwrap().public_id
+        })
+        .collect();
+    cairn::app::award::revoke(&mut c, &issuer, &ids[0], "Awarded by mistake.", now).unwrap();
+    drop(c);
+    app.ledger.wake.notify_one();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.ledger.with_chain(|c| c.height()) < 1 {
+        assert!(Instant::now() < deadline, "no block within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ids[0].clone()
+}
+
 /// The demo course, a learner with a badge, and the pages of both a visitor and an instructor.
 async fn site() -> (TestApp, Vec<(String, String)>, Vec<(String, String)>) {
     let (app, assertion) = crate::portfolio::app_with_learner().await;
     let assertion = assertion.strip_prefix(&app.address).unwrap().to_string();
+    let revoked = recorded_and_revoked(&app).await;
     let anonymous = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let start: Vec<String> = ["/", "/join", "/login", "/chain", "/institution"]
+    let start: Vec<String> = ["/", "/join", "/login", "/chain", "/institution", "/subscription"]
         .into_iter()
         .map(String::from)
+        .chain([format!("/join?course={}", cairn::demo::DEMO_SLUG), format!("/assertions/{revoked}")])
         .chain([format!("{assertion}/proof"), assertion, format!("/subscription/{}", crate::portfolio::MANAGE_TOKEN)])
         // The pages a confirmation mail's link opens (they show a button whatever the token).
         .chain(["/join/confirm/t0k3n".to_string(), "/newsletter/confirm/t0k3n".to_string()])
@@ -109,6 +140,13 @@ async fn every_page_is_valid_html_by_the_nu_checker() {
         admin.len()
     );
     assert!(admin.iter().any(|(path, body)| path == "/admin" && body.contains("id=\"dashboard\"")), "the dashboard");
+    let has = |what: &str, test: &dyn Fn(&str, &str) -> bool| {
+        assert!(public.iter().any(|(path, body)| test(path, body)), "the crawl checks {what}");
+    };
+    has("the join page of a course", &|p, b| p.starts_with("/join?course=") && b.contains("Join E-Learning 3.0"));
+    has("the lost private link page", &|p, b| p == "/subscription" && b.contains("Lost your private link?"));
+    has("a revoked badge", &|p, b| p.starts_with("/assertions/") && b.to_lowercase().contains("revoked"));
+    has("a recorded proof", &|p, b| p.ends_with("/proof") && b.contains("Recorded in block 1"));
     let pages: Vec<(String, String)> = public.into_iter().chain(admin).collect();
     let errors = nu_errors(&pages);
     assert!(errors.is_empty(), "{} HTML errors:\n{}", errors.len(), errors.join("\n"));

@@ -511,3 +511,32 @@ async fn the_peers_page_shows_state_and_manages_the_trust_list() {
     assert_eq!(res.status(), 303);
     assert!(cairn::db::peers::list(&mut a.pool.get().unwrap()).unwrap().is_empty());
 }
+
+/// The peers page says in a sentence why the last exchange with a peer failed (the cause
+/// chain goes to the log): a busy peer, and one whose answer is not JSON.
+#[tokio::test]
+async fn the_peers_page_says_why_an_exchange_failed_in_a_plain_sentence() {
+    use crate::feedserver::{FeedServer, Reply};
+    let app = crate::helpers::spawn_app().await;
+    let (busy, garbled) = (FeedServer::start().await, FeedServer::start().await);
+    busy.set("/chain/head", Reply::Status { status: 503, headers: vec![], body: vec![] });
+    garbled.set("/chain/head", Reply::typed("<html>not JSON</html>", "application/json"));
+    for (seed, server, name) in [(7u8, &busy, "Busy U"), (8, &garbled, "Garbled U")] {
+        let key = cairn_chain::SigningKey::from_bytes(&[seed; 32]);
+        let candidate = cairn::app::peers::Candidate {
+            url: server.origin(),
+            public_key: cairn_chain::to_hex(&key.verifying_key().to_bytes()),
+            name: name.into(),
+            base_url: String::new(),
+        };
+        cairn::app::peers::trust(&mut app.pool.get().unwrap(), None, &candidate, cairn::clock::system_now()).unwrap();
+    }
+    let peers = cairn::peers::Peers::new(app.pool.clone(), app.ledger.clone()).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), peers.round()).await.expect("a round in time").unwrap();
+
+    app.login().await;
+    let page = app.get_html("/admin/peers").await.replace("&#39;", "'");
+    assert!(page.contains("The peer answered 503."), "{page}");
+    assert!(page.contains("The peer's answer was not valid JSON."), "{page}");
+    assert!(!page.contains("Service Unavailable") && !page.contains("malformed JSON"), "no raw error: {page}");
+}

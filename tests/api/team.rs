@@ -226,6 +226,9 @@ async fn an_owner_invites_a_reviewer_who_awards_in_their_course_only_on_the_web_
     // The owner reads their course's trail on the web; the reviewer may not.
     let page = owner.get(app.url("/admin/audit")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("award.create") && page.contains(REVIEWER), "{page}");
+    let now = chrono::DateTime::from_timestamp(cairn::clock::system_now(), 0).unwrap();
+    let today = now.format("%-d %B %Y").to_string();
+    assert!(page.contains(&format!("<tr><td>{today}, ")), "times as \"7 December 2026, 21:58 UTC\": {page}");
     assert_eq!(reviewer.get(app.url("/admin/audit")).send().await.unwrap().status(), 403);
 
     // A forget leaves the trail whole, with nothing of the learner in it.

@@ -230,7 +230,7 @@ pub(super) struct AuditPage {
 
 impl AuditPage {
     fn when(&self, t: &i64) -> String {
-        chrono::DateTime::from_timestamp(*t, 0).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+        crate::web::moment(*t)
     }
 
     fn course_title(&self, id: &Option<i64>) -> String {

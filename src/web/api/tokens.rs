@@ -93,6 +93,7 @@ async fn create(
         d => d.parse::<i64>().map(Some).map_err(|_| format!("'{d}' is not a number of days")),
     };
     let made = match (crate::app::tokens::parse_scopes(&scopes.join(",")), days) {
+        (Err(crate::db::StoreError::Invalid(e)), _) => Err(e.sentences()),
         (Err(e), _) => Err(e.to_string()),
         (_, Err(e)) => Err(e),
         (Ok(scopes), Ok(days)) => {
@@ -104,7 +105,7 @@ async fn create(
             });
             match made.await {
                 Ok(made) => Ok(made),
-                Err(AppError::Invalid(e)) => Err(e.to_string()),
+                Err(AppError::Invalid(e)) => Err(e.sentences()),
                 Err(e) => return Err(e),
             }
         }
