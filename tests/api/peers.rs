@@ -529,7 +529,14 @@ async fn the_peers_page_says_why_an_exchange_failed_in_a_plain_sentence() {
             name: name.into(),
             base_url: String::new(),
         };
-        cairn::app::peers::trust(&mut app.pool.get().unwrap(), None, &candidate, cairn::clock::system_now()).unwrap();
+        cairn::app::peers::trust(
+            &mut app.pool.get().unwrap(),
+            &cairn::app::access::Actor::institution(cairn::app::access::Surface::Cli),
+            None,
+            &candidate,
+            cairn::clock::system_now(),
+        )
+        .unwrap();
     }
     let peers = cairn::peers::Peers::new(app.pool.clone(), app.ledger.clone()).unwrap();
     tokio::time::timeout(Duration::from_secs(60), peers.round()).await.expect("a round in time").unwrap();
