@@ -551,6 +551,22 @@ pub fn may_edit(conn: &mut SqliteConnection, actor: &Actor, edit: Edit) -> Store
     }
 }
 
+/// The courses `actor` works in, in course order: every course for an admin, else those
+/// where they hold a role (what the dashboard lists and charts).
+pub fn visible(conn: &mut SqliteConnection, actor: &Actor) -> StoreResult<Vec<courses::Course>> {
+    let all = courses::list_courses(conn)?;
+    Ok(match actor.courses_with(Role::Reviewer) {
+        None => all,
+        Some(mine) => all.into_iter().filter(|c| mine.contains(&c.id)).collect(),
+    })
+}
+
+/// Whether `actor` may create, delete and reorder courses (the dashboard offers the forms
+/// only then; [`may_edit`] refuses the writes).
+pub fn may_manage_courses(actor: &Actor) -> bool {
+    actor.require_admin("manage courses").is_ok()
+}
+
 /// Makes an authoring change as `actor`: the role checked first, then `change` and its audit
 /// event (`action`, `subject`) in one write transaction.
 pub fn edit_as<T>(

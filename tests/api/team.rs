@@ -343,6 +343,14 @@ async fn a_reviewer_reads_and_changes_only_their_courses_posts_and_institution_s
     let res = api_post("/api/v1/webhooks".into(), serde_json::json!({"url": format!("{hooks}/hook")})).await.unwrap();
     assert_eq!(res.status(), 403, "a webhook hears of every award: an admin's");
 
+    // The dashboard lists and charts Alpha alone, with no course forms.
+    let page = reviewer.get(app.url("/admin")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Course Alpha") && !page.contains("Course Beta"), "{page}");
+    assert!(!page.contains("Create course") && !page.contains("/move"), "{page}");
+    assert_eq!(status_of(&app, &reviewer, &format!("/admin?course={b}")).await, 403);
+    let page = app.get_html("/admin").await;
+    assert!(page.contains("Course Beta") && page.contains("Create course"));
+
     // Pages of the course's owners and of the institution's admins.
     assert_eq!(status_of(&app, &reviewer, "/admin/feeds").await, 200, "the team reads learners' feeds");
     assert_eq!(status_of(&app, &reviewer, "/admin/learners").await, 200);

@@ -37,7 +37,14 @@ pub(super) async fn course_create(
         Err(errors) => {
             let courses = state.db(courses::list_courses).await?;
             render_status(
-                &DashboardPage { page: Page::new(&session, "Dashboard"), courses, form, errors, view: None },
+                &DashboardPage {
+                    page: Page::new(&session, "Dashboard"),
+                    courses,
+                    manage: true,
+                    form,
+                    errors,
+                    view: None,
+                },
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
         }

@@ -7,10 +7,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::app::courses::TitledForm;
-use crate::db::courses::{self, Course};
+use crate::db::courses::Course;
 use crate::db::dashboard;
 use crate::domain::FieldErrors;
-use crate::web::auth::SignedIn;
+use crate::web::auth::Acting;
 use crate::web::charts::{self, Labels, Layout, Row};
 use crate::web::error::AppError;
 use crate::web::{AppState, Page, render};
@@ -20,6 +20,8 @@ use crate::web::{AppState, Page, render};
 pub(super) struct DashboardPage {
     pub(super) page: Page,
     pub(super) courses: Vec<Course>,
+    /// Whether the instructor may create and reorder courses.
+    pub(super) manage: bool,
     pub(super) form: TitledForm,
     pub(super) errors: FieldErrors,
     /// The charts of the chosen course; `None` when there is no course yet.
@@ -32,16 +34,20 @@ pub(super) struct DashboardQuery {
 }
 
 pub(super) async fn dashboard(
-    _: SignedIn,
+    who: Acting,
     session: Session,
     state: web::Data<AppState>,
     q: web::Query<DashboardQuery>,
 ) -> Result<HttpResponse, AppError> {
     let now = crate::clock::system_now();
     let wanted = q.course;
+    let manage = crate::app::courses::may_manage_courses(&who.0);
     let (courses, figures, missing) = state
         .db(move |c| {
-            let courses = courses::list_courses(c)?;
+            let courses = crate::app::courses::visible(c, &who.0)?;
+            if let Some(id) = wanted {
+                who.0.require_course(c, id, crate::app::access::Role::Reviewer, "see this course's dashboard")?;
+            }
             let chosen = wanted.or_else(|| courses.first().map(|course| course.id));
             let figures = chosen.map(|id| dashboard::figures(c, id)).transpose()?;
             Ok((courses, figures, crate::app::institution::missing(c)?))
@@ -50,6 +56,7 @@ pub(super) async fn dashboard(
     render(&DashboardPage {
         page: Page::new(&session, "Dashboard").ask_for_profile(&missing),
         courses,
+        manage,
         form: TitledForm::default(),
         errors: FieldErrors::new(),
         view: figures.map(|f| DashboardView::new(f, now)),
