@@ -347,6 +347,10 @@ async fn a_reviewer_reads_and_changes_only_their_courses_posts_and_institution_s
     let page = reviewer.get(app.url("/admin")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Course Alpha") && !page.contains("Course Beta"), "{page}");
     assert!(!page.contains("Create course") && !page.contains("/move"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/admin/courses/{a}/learners\"")),
+        "a reviewer's course leads to its roster: {page}"
+    );
     assert_eq!(status_of(&app, &reviewer, &format!("/admin?course={b}")).await, 403);
     let page = app.get_html("/admin").await;
     assert!(page.contains("Course Beta") && page.contains("Create course"));

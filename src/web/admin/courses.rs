@@ -41,6 +41,7 @@ pub(super) async fn course_create(
                     page: Page::new(&session, "Dashboard"),
                     courses,
                     manage: true,
+                    editable: None,
                     form,
                     errors,
                     view: None,

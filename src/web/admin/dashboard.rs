@@ -22,10 +22,19 @@ pub(super) struct DashboardPage {
     pub(super) courses: Vec<Course>,
     /// Whether the instructor may create and reorder courses.
     pub(super) manage: bool,
+    /// The courses whose outline the instructor edits (`None`: every course); the others link
+    /// to their roster.
+    pub(super) editable: Option<Vec<i64>>,
     pub(super) form: TitledForm,
     pub(super) errors: FieldErrors,
     /// The charts of the chosen course; `None` when there is no course yet.
     pub(super) view: Option<DashboardView>,
+}
+
+impl DashboardPage {
+    fn edits(&self, course: &i64) -> bool {
+        self.editable.as_ref().is_none_or(|e| e.contains(course))
+    }
 }
 
 #[derive(Deserialize)]
@@ -42,6 +51,7 @@ pub(super) async fn dashboard(
     let now = crate::clock::system_now();
     let wanted = q.course;
     let manage = crate::app::courses::may_manage_courses(&who.0);
+    let editable = who.0.courses_with(crate::app::access::Role::Editor);
     let (courses, figures, missing) = state
         .db(move |c| {
             let courses = crate::app::courses::visible(c, &who.0)?;
@@ -57,6 +67,7 @@ pub(super) async fn dashboard(
         page: Page::new(&session, "Dashboard").ask_for_profile(&missing),
         courses,
         manage,
+        editable,
         form: TitledForm::default(),
         errors: FieldErrors::new(),
         view: figures.map(|f| DashboardView::new(f, now)),
