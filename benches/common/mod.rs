@@ -19,11 +19,16 @@ pub const PASSWORD: &str = "bench password 123";
 
 /// Signs in as the benchmark instructor; returns a CSRF token for instructor forms.
 pub async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    sign_in_as(client, base, EMAIL).await
+}
+
+/// Signs in as the instructor with `email` (and the benchmark password).
+pub async fn sign_in_as(client: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
     let page = client.get(format!("{base}/login")).send().await?.text().await?;
     let csrf = csrf_in(&page);
     let res = client
         .post(format!("{base}/login"))
-        .form(&[("csrf_token", csrf.as_str()), ("email", EMAIL), ("password", PASSWORD)])
+        .form(&[("csrf_token", csrf.as_str()), ("email", email), ("password", PASSWORD)])
         .send()
         .await?;
     anyhow::ensure!(res.status() == 303, "login failed");
