@@ -145,6 +145,8 @@ pub struct Application {
     /// The demo blogs, with `cairn serve --demo`.
     demo: Option<crate::demo::DemoBlogs>,
     demo_post_every: u64,
+    /// Whether the background jobs run, as `/readyz` reports it.
+    jobs_status: crate::jobs::Status,
 }
 
 impl Application {
@@ -216,6 +218,7 @@ impl Application {
             );
         }
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
+        let jobs_status = crate::jobs::Status::default();
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -240,6 +243,7 @@ impl Application {
             sso,
             sso_rate: crate::notify::RateLimit::per_window(SSO_STARTS_PER_WINDOW, 600),
             passwords: settings.auth.passwords,
+            health: crate::app::health::Probe::new(settings.data_dir.clone(), jobs_status.clone()),
             issuer_email: settings
                 .mail
                 .from
@@ -306,6 +310,7 @@ impl Application {
             newsletter,
             demo,
             demo_post_every: settings.demo.post_every_secs,
+            jobs_status,
         })
     }
 
@@ -347,7 +352,7 @@ impl Application {
     /// enabled), notification delivery, Webmention verification, peer exchange, watching the
     /// store for other processes' chain changes, mining (when enabled) and housekeeping.
     pub fn start_jobs(&self) -> Runner {
-        let mut jobs = Runner::default();
+        let mut jobs = Runner::default().reporting_to(self.jobs_status.clone());
         if self.harvest_enabled {
             let h = self.harvester.clone();
             jobs.spawn(Job::new("harvest", HARVEST_TICK), move || {
@@ -436,22 +441,53 @@ impl Application {
         result
     }
 
+    /// Serves without the background jobs until stopped, for a store whose work another
+    /// process does; `/readyz` then reports the jobs not running.
+    pub async fn run_without_jobs(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
     /// A handle that can stop the server.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 }
 
+/// Logs each request (at debug level for the health probes, which are polled) inside a span
+/// that carries its request id, and returns the id in `X-Request-Id`.
 async fn log_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument as _;
     let start = Instant::now();
     let method = req.method().clone();
     // Tokens in paths (confirmation, subscription links) are secrets: never log them.
     let path = crate::web::redact_path(req.path());
-    let res = next.call(req).await?;
-    tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+    let probe = crate::web::health::is_probe(req.path());
+    let id = {
+        let (peer, given) = (req.peer_addr().map(|a| a.ip()), req.headers().get(crate::web::request_id::HEADER));
+        let given = given.map(|v| v.as_bytes());
+        match req.app_data::<web::Data<AppState>>() {
+            Some(state) => crate::web::request_id::choose(peer, given, &state.trusted_proxies),
+            None => crate::web::request_id::choose(peer, given, &Default::default()),
+        }
+    };
+    // At error level, so that the id is there whenever any line of the request is written.
+    let span = tracing::error_span!("request", request_id = %id);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(actix_web::http::header::HeaderName::from_static(crate::web::request_id::HEADER), value);
+    }
+    let (status, ms) = (res.status().as_u16(), start.elapsed().as_millis() as u64);
+    span.in_scope(|| {
+        if probe {
+            tracing::debug!(%method, %path, status, ms, "request");
+        } else {
+            tracing::info!(%method, %path, status, ms, "request");
+        }
+    });
     Ok(res)
 }
 
