@@ -7,6 +7,7 @@ mod award;
 mod backup;
 mod chain;
 mod credential;
+mod db;
 mod feeds;
 mod learner;
 mod newsletter;
@@ -135,6 +136,9 @@ pub enum Command {
     /// A course's daily newsletter: send an issue now, import readers, list them.
     #[command(subcommand)]
     Newsletter(NewsletterCommand),
+    /// The database: its schema version and pending migrations.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -219,6 +223,10 @@ pub fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         // Nothing is opened before a restore: it may be run on an empty data dir.
         anyhow::bail!("cairn restore acts for the institution, whoever holds the data dir: run it without --as");
     }
+    if let (Command::Db(_), Some(_)) = (&cli.command, acting) {
+        // Checking a role would open the store, which runs the migrations this reports on.
+        anyhow::bail!("cairn db reads the database file, whoever holds the data dir: run it without --as");
+    }
     if institution_only && let Some(email) = acting {
         let pool = crate::startup::open_store(&settings)?;
         let actor = actor(&mut *pool.get()?, Some(email))?;
@@ -245,6 +253,7 @@ pub fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             backup::restore(&settings, &file, force, expect_institution.as_deref())
         }
         Command::Newsletter(cmd) => newsletter::run(&settings, cmd),
+        Command::Db(cmd) => db::run(&settings, cmd),
     }
 }
 

@@ -130,6 +130,20 @@ pub fn migration_status(conn: &mut SqliteConnection) -> StoreResult<MigrationSta
     Ok(MigrationStatus { applied, pending, unknown })
 }
 
+/// The names of this build's migrations, in the order they run.
+pub fn migration_names() -> StoreResult<Vec<String>> {
+    let known = diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&super::MIGRATIONS)
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!(e.to_string())))?;
+    Ok(known.iter().map(|m| m.name().to_string()).collect())
+}
+
+/// The name of this build's migration of `version`, if it has one.
+pub fn migration_name(version: &str) -> StoreResult<Option<String>> {
+    let known = diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&super::MIGRATIONS)
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!(e.to_string())))?;
+    Ok(known.iter().find(|m| m.name().version().to_string() == version).map(|m| m.name().to_string()))
+}
+
 /// The newest record of one of this institution's awards, as stored (none before the first award).
 pub fn latest_own_record(conn: &mut SqliteConnection) -> StoreResult<Option<Vec<u8>>> {
     Ok(chain_records::table

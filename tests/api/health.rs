@@ -153,3 +153,48 @@ async fn an_institution_key_file_that_is_not_the_institution_s_is_named() {
     assert_eq!(failing(&body), ["keys"], "{body}");
     assert!(check(&body, "keys")["detail"].as_str().unwrap().contains("institution.key"), "{body}");
 }
+
+/// `cairn db status` on `data`: its stdout, after checking it succeeded.
+fn db_status(data: &std::path::Path) -> String {
+    let out = crate::helpers::cairn_cmd().args(["db", "status"]).env("CAIRN_DATA_DIR", data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn db_status_prints_the_schema_version_and_the_pending_migrations_without_running_them() {
+    let data = tempfile::tempdir().unwrap();
+    let names = cairn::db::backup::migration_names().unwrap();
+    let (latest, before) = (names.last().unwrap(), &names[names.len() - 2]);
+    let out = db_status(data.path());
+    assert!(out.contains("schema version: none") && out.contains("database: none"), "{out}");
+    assert!(!data.path().join("cairn.db").exists(), "status creates no database");
+
+    let pool = cairn::startup::open_store(&settings(data.path())).unwrap();
+    let out = db_status(data.path());
+    let version = latest.split('_').next().unwrap().replace('-', "");
+    assert!(out.contains(&format!("schema version: {version} ({latest})")), "{out}");
+    assert!(out.contains(&format!("migrations applied: {}", names.len())), "{out}");
+    assert!(out.contains("pending migrations: none"), "{out}");
+
+    // As a database of the previous release would be.
+    let mut conn = pool.get().unwrap();
+    conn.batch_execute(&format!("DELETE FROM __diesel_schema_migrations WHERE version = '{version}'")).unwrap();
+    drop(conn);
+    let out = db_status(data.path());
+    assert!(out.contains(&format!("({before})")), "the previous migration is the version now: {out}");
+    assert!(out.contains(&format!("pending migrations (1):\n  {latest}\n")), "{out}");
+    let out = db_status(data.path());
+    assert!(out.contains("pending migrations (1)"), "status ran nothing: {out}");
+
+    // A database a newer release migrated.
+    let mut conn = pool.get().unwrap();
+    conn.batch_execute(&format!(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('{version}'), ('29991231000000')"
+    ))
+    .unwrap();
+    drop(conn);
+    let out = db_status(data.path());
+    assert!(out.contains("pending migrations: none"), "{out}");
+    assert!(out.contains("unknown to this one (1):\n  29991231000000"), "{out}");
+}
