@@ -542,3 +542,75 @@ async fn housekeeping(
     }
     Ok(Pass::Idle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{HttpResponse, test};
+    use std::sync::{Arc, Mutex};
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_error_line_carries_the_request_id_and_its_cause_and_probes_stay_below_info() {
+        let logs = Captured::default();
+        let w = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(middleware::from_fn(crate::web::error::negotiate_errors))
+                .wrap(middleware::from_fn(log_requests))
+                .route(
+                    "/fails",
+                    web::get().to(|| async {
+                        Err::<HttpResponse, _>(crate::web::error::AppError::Internal(
+                            anyhow::anyhow!("the disk is on fire").context("cannot save the award"),
+                        ))
+                    }),
+                )
+                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().finish() }))
+                // A 503 as `/readyz` answers it: marked final, so not an error to log either.
+                .route(
+                    "/readyz",
+                    web::get().to(|| async {
+                        let mut res = HttpResponse::ServiceUnavailable().finish();
+                        crate::web::error::mark_final(&mut res);
+                        res
+                    }),
+                ),
+        )
+        .await;
+        let res = test::call_service(&app, test::TestRequest::get().uri("/fails").to_request()).await;
+        assert_eq!(res.status(), 500);
+        let id = res.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+        for probe in ["/healthz", "/readyz"] {
+            let res = test::call_service(&app, test::TestRequest::get().uri(probe).to_request()).await;
+            assert!(res.headers().contains_key("x-request-id"));
+        }
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let failed = text.lines().find(|l| l.contains("request failed")).unwrap_or_else(|| panic!("{text}"));
+        assert!(failed.contains(&format!("request_id={id}")), "{failed}");
+        assert!(failed.contains("the disk is on fire") && failed.contains("cannot save the award"), "{failed}");
+        let line = text.lines().find(|l| l.contains(" INFO ") && l.contains("path=/fails"));
+        let line = line.unwrap_or_else(|| panic!("no info line for the request: {text}"));
+        assert!(line.contains(&format!("request_id={id}")) && line.contains("status=500"), "{line}");
+        assert!(!text.contains("/healthz") && !text.contains("/readyz"), "probes logged at info: {text}");
+    }
+}
