@@ -289,6 +289,22 @@ pub struct AuthSettings {
     pub passwords: bool,
 }
 
+/// How log lines are written (`[log] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Lines for people to read.
+    #[default]
+    Text,
+    /// One JSON object a line, for a log collector.
+    Json,
+}
+
+/// Logging (`[log]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
 /// Validated settings shared by every command.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -318,6 +334,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub auth: AuthSettings,
     pub oidc: OidcSettings,
+    pub log: LogSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -1175,6 +1192,25 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "log.format",
+        in_file: true,
+        env: "CAIRN_LOG_FORMAT",
+        flag: None,
+        value_name: "FORMAT",
+        default: Some("text"),
+        default_doc: "",
+        help: "How log lines are written to stderr: `text` for people, or `json`, one JSON object a line (with \
+               `timestamp`, `level`, `target`, the event's fields and `span.request_id` on a request's lines).",
+        apply: |d, v| {
+            d.s.log.format = match v.text()?.trim() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(format!("'{other}' is not text or json")),
+            };
+            Ok(())
+        },
+    },
 ];
 
 /// Variables read outside the settings, listed with them in the README.
@@ -1450,6 +1486,7 @@ impl Draft {
                     admin_groups: Vec::new(),
                     allow_provisioning: false,
                 },
+                log: LogSettings::default(),
             },
             smtp_port: None,
             from: None,

@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -77,12 +78,47 @@ impl Job {
     }
 }
 
+/// Whether a runner's jobs are running, cheap to ask (readiness asks it): a count of jobs
+/// started and of supervisors still alive. A supervisor that ends, however it ends, counts
+/// itself out.
+#[derive(Debug, Clone, Default)]
+pub struct Status(Arc<StatusCounts>);
+
+#[derive(Debug, Default)]
+struct StatusCounts {
+    started: AtomicUsize,
+    alive: AtomicUsize,
+}
+
+impl Status {
+    /// Jobs started and jobs still running.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.0.started.load(Ordering::Relaxed), self.0.alive.load(Ordering::Relaxed))
+    }
+
+    /// True when jobs were started and every one of them is still running.
+    pub fn running(&self) -> bool {
+        let (started, alive) = self.counts();
+        started > 0 && alive == started
+    }
+}
+
+/// Counts a supervisor out when its task ends (returns, panics or is aborted).
+struct Alive(Status);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.0.alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs jobs until stopped.
 pub struct Runner {
     stop: watch::Sender<bool>,
     backoff: Backoff,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     hooks: Vec<Box<dyn Fn() + Send + Sync>>,
+    status: Status,
 }
 
 impl Default for Runner {
@@ -93,7 +129,25 @@ impl Default for Runner {
 
 impl Runner {
     pub fn new(backoff: Backoff) -> Runner {
-        Runner { stop: watch::channel(false).0, backoff, tasks: Vec::new(), hooks: Vec::new() }
+        Runner {
+            stop: watch::channel(false).0,
+            backoff,
+            tasks: Vec::new(),
+            hooks: Vec::new(),
+            status: Status::default(),
+        }
+    }
+
+    /// Reports to `status` (shared with whoever asks whether the jobs run) rather than to
+    /// a status of its own; call before spawning.
+    pub fn reporting_to(mut self, status: Status) -> Runner {
+        self.status = status;
+        self
+    }
+
+    /// Whether this runner's jobs are running.
+    pub fn status(&self) -> Status {
+        self.status.clone()
     }
 
     /// Starts `job`, calling `pass` for each pass. Each pass runs as its own task, so a panic
@@ -109,7 +163,13 @@ impl Runner {
         }
         let stop = self.stop.subscribe();
         let backoff = self.backoff;
-        let task = tokio::spawn(supervise(name, every, wakes, backoff, stop, pass));
+        self.status.0.started.fetch_add(1, Ordering::Relaxed);
+        self.status.0.alive.fetch_add(1, Ordering::Relaxed);
+        let alive = Alive(self.status.clone());
+        let task = tokio::spawn(async move {
+            let _alive = alive;
+            supervise(name, every, wakes, backoff, stop, pass).await
+        });
         self.tasks.push((name, task));
     }
 
@@ -225,7 +285,7 @@ async fn wait_idle(every: Duration, wakes: &[Arc<Notify>], stop: &mut watch::Rec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::AtomicU32;
 
     const BOUND: Duration = Duration::from_secs(10);
 
@@ -343,6 +403,22 @@ mod tests {
         let mut rx = counting(&mut runner, Job::new("test", Duration::from_secs(3600)), |_| Ok(Pass::Idle));
         assert_eq!(next(&mut rx).await, 1);
         assert!(runner.stop(BOUND).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_status_says_running_while_every_job_runs_and_not_after_stop() {
+        let status = Status::default();
+        assert!(!status.running(), "no job started yet");
+        let mut runner = quick().reporting_to(status.clone());
+        let mut a = counting(&mut runner, Job::new("a", Duration::from_secs(3600)), |_| Ok(Pass::Idle));
+        let mut b = counting(&mut runner, Job::new("b", Duration::from_secs(3600)), |_| Ok(Pass::Idle));
+        assert_eq!(next(&mut a).await, 1);
+        assert_eq!(next(&mut b).await, 1);
+        assert!(status.running());
+        assert_eq!(status.counts(), (2, 2));
+        assert!(runner.stop(BOUND).await.is_empty());
+        assert_eq!(status.counts(), (2, 0));
+        assert!(!status.running());
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct Application {
     /// The demo blogs, with `cairn serve --demo`.
     demo: Option<crate::demo::DemoBlogs>,
     demo_post_every: u64,
+    /// Whether the background jobs run, as `/readyz` reports it.
+    jobs_status: crate::jobs::Status,
 }
 
 impl Application {
@@ -216,6 +218,7 @@ impl Application {
             );
         }
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
+        let jobs_status = crate::jobs::Status::default();
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -240,6 +243,7 @@ impl Application {
             sso,
             sso_rate: crate::notify::RateLimit::per_window(SSO_STARTS_PER_WINDOW, 600),
             passwords: settings.auth.passwords,
+            health: crate::app::health::Probe::new(settings.data_dir.clone(), jobs_status.clone()),
             issuer_email: settings
                 .mail
                 .from
@@ -306,6 +310,7 @@ impl Application {
             newsletter,
             demo,
             demo_post_every: settings.demo.post_every_secs,
+            jobs_status,
         })
     }
 
@@ -347,7 +352,7 @@ impl Application {
     /// enabled), notification delivery, Webmention verification, peer exchange, watching the
     /// store for other processes' chain changes, mining (when enabled) and housekeeping.
     pub fn start_jobs(&self) -> Runner {
-        let mut jobs = Runner::default();
+        let mut jobs = Runner::default().reporting_to(self.jobs_status.clone());
         if self.harvest_enabled {
             let h = self.harvester.clone();
             jobs.spawn(Job::new("harvest", HARVEST_TICK), move || {
@@ -436,22 +441,53 @@ impl Application {
         result
     }
 
+    /// Serves without the background jobs until stopped, for a store whose work another
+    /// process does; `/readyz` then reports the jobs not running.
+    pub async fn run_without_jobs(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
     /// A handle that can stop the server.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 }
 
+/// Logs each request (at debug level for the health probes, which are polled) inside a span
+/// that carries its request id, and returns the id in `X-Request-Id`.
 async fn log_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument as _;
     let start = Instant::now();
     let method = req.method().clone();
     // Tokens in paths (confirmation, subscription links) are secrets: never log them.
     let path = crate::web::redact_path(req.path());
-    let res = next.call(req).await?;
-    tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+    let probe = crate::web::health::is_probe(req.path());
+    let id = {
+        let (peer, given) = (req.peer_addr().map(|a| a.ip()), req.headers().get(crate::web::request_id::HEADER));
+        let given = given.map(|v| v.as_bytes());
+        match req.app_data::<web::Data<AppState>>() {
+            Some(state) => crate::web::request_id::choose(peer, given, &state.trusted_proxies),
+            None => crate::web::request_id::choose(peer, given, &Default::default()),
+        }
+    };
+    // At error level, so that the id is there whenever any line of the request is written.
+    let span = tracing::error_span!("request", request_id = %id);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(actix_web::http::header::HeaderName::from_static(crate::web::request_id::HEADER), value);
+    }
+    let (status, ms) = (res.status().as_u16(), start.elapsed().as_millis() as u64);
+    span.in_scope(|| {
+        if probe {
+            tracing::debug!(%method, %path, status, ms, "request");
+        } else {
+            tracing::info!(%method, %path, status, ms, "request");
+        }
+    });
     Ok(res)
 }
 
@@ -505,4 +541,76 @@ async fn housekeeping(
         tracing::info!(sessions, feeds, "expired sessions and subscriptions removed");
     }
     Ok(Pass::Idle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{HttpResponse, test};
+    use std::sync::{Arc, Mutex};
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_error_line_carries_the_request_id_and_its_cause_and_probes_stay_below_info() {
+        let logs = Captured::default();
+        let w = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(middleware::from_fn(crate::web::error::negotiate_errors))
+                .wrap(middleware::from_fn(log_requests))
+                .route(
+                    "/fails",
+                    web::get().to(|| async {
+                        Err::<HttpResponse, _>(crate::web::error::AppError::Internal(
+                            anyhow::anyhow!("the disk is on fire").context("cannot save the award"),
+                        ))
+                    }),
+                )
+                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().finish() }))
+                // A 503 as `/readyz` answers it: marked final, so not an error to log either.
+                .route(
+                    "/readyz",
+                    web::get().to(|| async {
+                        let mut res = HttpResponse::ServiceUnavailable().finish();
+                        crate::web::error::mark_final(&mut res);
+                        res
+                    }),
+                ),
+        )
+        .await;
+        let res = test::call_service(&app, test::TestRequest::get().uri("/fails").to_request()).await;
+        assert_eq!(res.status(), 500);
+        let id = res.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+        for probe in ["/healthz", "/readyz"] {
+            let res = test::call_service(&app, test::TestRequest::get().uri(probe).to_request()).await;
+            assert!(res.headers().contains_key("x-request-id"));
+        }
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let failed = text.lines().find(|l| l.contains("request failed")).unwrap_or_else(|| panic!("{text}"));
+        assert!(failed.contains(&format!("request_id={id}")), "{failed}");
+        assert!(failed.contains("the disk is on fire") && failed.contains("cannot save the award"), "{failed}");
+        let line = text.lines().find(|l| l.contains(" INFO ") && l.contains("path=/fails"));
+        let line = line.unwrap_or_else(|| panic!("no info line for the request: {text}"));
+        assert!(line.contains(&format!("request_id={id}")) && line.contains("status=500"), "{line}");
+        assert!(!text.contains("/healthz") && !text.contains("/readyz"), "probes logged at info: {text}");
+    }
 }

@@ -248,7 +248,7 @@ fn signed(manifest: &[u8]) -> Vec<u8> {
 }
 
 /// The multibase of the public key of a credential key file's bytes, if they are a key.
-fn credential_public(bytes: &[u8]) -> Option<String> {
+pub(crate) fn credential_public(bytes: &[u8]) -> Option<String> {
     let seed: [u8; 32] = bytes.try_into().ok()?;
     Some(crate::badges::did::multibase(&cairn_chain::SigningKey::from_bytes(&seed).verifying_key()))
 }

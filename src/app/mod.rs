@@ -10,6 +10,7 @@ pub mod backup;
 pub mod courses;
 pub mod credentials;
 pub mod feeds;
+pub mod health;
 pub mod import;
 pub mod institution;
 pub mod instructors;

@@ -7,6 +7,7 @@ mod award;
 mod backup;
 mod chain;
 mod credential;
+mod db;
 mod feeds;
 mod learner;
 mod newsletter;
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Overrides, Settings};
+use crate::config::{LogFormat, Overrides, Settings};
 
 pub use admin::AdminCommand;
 pub use award::AwardArgs;
@@ -135,6 +136,9 @@ pub enum Command {
     /// A course's daily newsletter: send an issue now, import readers, list them.
     #[command(subcommand)]
     Newsletter(NewsletterCommand),
+    /// The database: its schema version and pending migrations.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Revoke an award, given its assertion URL (or id), with a reason.
     Revoke {
         /// The assertion URL, e.g. https://cairn.example.edu/assertions/3f2a…
@@ -153,9 +157,24 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    init_tracing();
-    match run(cli, &flags) {
+    // Logging follows `[log] format`, so the settings are read before it starts; a bad
+    // setting is reported as plain text, as any error before logging starts.
+    let settings = match Settings::load(&flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cairn: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let format = settings.log.format;
+    init_tracing(format);
+    match run_with(cli, settings) {
         Ok(()) => ExitCode::SUCCESS,
+        // A collector reading JSON lines gets the error as one of them.
+        Err(e) if format == LogFormat::Json => {
+            tracing::error!(error = format!("{e:#}"), "the command failed");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("cairn: {e:#}");
             ExitCode::FAILURE
@@ -163,14 +182,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG`: text (coloured on a terminal) or one JSON object a
+/// line, with the event's fields at the top level and the span's (a request's `request_id`)
+/// under `span`.
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 /// The command line: the subcommands, plus the global flags and the settings list, both
@@ -180,7 +202,11 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
-    let settings = Settings::load(flags)?;
+    run_with(cli, Settings::load(flags)?)
+}
+
+/// [`run`] with the settings already read.
+pub fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let acting = cli.acting_as.as_deref();
     // Commands that check roles themselves take `acting`; the others act for the institution,
     // so `--as` names an admin there.
@@ -196,6 +222,10 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
     if let (Command::Restore { .. }, Some(_)) = (&cli.command, acting) {
         // Nothing is opened before a restore: it may be run on an empty data dir.
         anyhow::bail!("cairn restore acts for the institution, whoever holds the data dir: run it without --as");
+    }
+    if let (Command::Db(_), Some(_)) = (&cli.command, acting) {
+        // Checking a role would open the store, which runs the migrations this reports on.
+        anyhow::bail!("cairn db reads the database file, whoever holds the data dir: run it without --as");
     }
     if institution_only && let Some(email) = acting {
         let pool = crate::startup::open_store(&settings)?;
@@ -223,6 +253,7 @@ pub fn run(cli: Cli, flags: &Overrides) -> anyhow::Result<()> {
             backup::restore(&settings, &file, force, expect_institution.as_deref())
         }
         Command::Newsletter(cmd) => newsletter::run(&settings, cmd),
+        Command::Db(cmd) => db::run(&settings, cmd),
     }
 }
 

@@ -94,6 +94,66 @@ pub fn applied_migrations(conn: &mut SqliteConnection) -> StoreResult<Vec<String
     Ok(rows.into_iter().map(|v| v.version).collect())
 }
 
+/// Where the database's schema stands against the migrations compiled into this build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// The versions run, oldest first.
+    pub applied: Vec<String>,
+    /// Migrations of this build not yet run, by name, in the order they would run.
+    pub pending: Vec<String>,
+    /// Versions run that this build does not know (a newer build ran them).
+    pub unknown: Vec<String>,
+}
+
+impl MigrationStatus {
+    /// The schema version: the newest migration run.
+    pub fn version(&self) -> Option<&str> {
+        self.applied.last().map(String::as_str)
+    }
+
+    /// True when every migration of this build has run and no other.
+    pub fn current(&self) -> bool {
+        self.pending.is_empty() && self.unknown.is_empty()
+    }
+}
+
+/// Compares the migrations the database has run with this build's, reading only.
+pub fn migration_status(conn: &mut SqliteConnection) -> StoreResult<MigrationStatus> {
+    let known = diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&super::MIGRATIONS)
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!(e.to_string())))?;
+    let mut applied = applied_migrations(conn)?;
+    applied.sort();
+    let versions: Vec<String> = known.iter().map(|m| m.name().version().to_string()).collect();
+    let pending =
+        known.iter().zip(&versions).filter(|(_, v)| !applied.contains(v)).map(|(m, _)| m.name().to_string()).collect();
+    let unknown = applied.iter().filter(|v| !versions.contains(v)).cloned().collect();
+    Ok(MigrationStatus { applied, pending, unknown })
+}
+
+/// The names of this build's migrations, in the order they run.
+pub fn migration_names() -> StoreResult<Vec<String>> {
+    let known = diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&super::MIGRATIONS)
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!(e.to_string())))?;
+    Ok(known.iter().map(|m| m.name().to_string()).collect())
+}
+
+/// The name of this build's migration of `version`, if it has one.
+pub fn migration_name(version: &str) -> StoreResult<Option<String>> {
+    let known = diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&super::MIGRATIONS)
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!(e.to_string())))?;
+    Ok(known.iter().find(|m| m.name().version().to_string() == version).map(|m| m.name().to_string()))
+}
+
+/// The newest record of one of this institution's awards, as stored (none before the first award).
+pub fn latest_own_record(conn: &mut SqliteConnection) -> StoreResult<Option<Vec<u8>>> {
+    Ok(chain_records::table
+        .filter(chain_records::award_id.is_not_null())
+        .order(chain_records::id.desc())
+        .select(chain_records::bytes)
+        .first(conn)
+        .optional()?)
+}
+
 /// The schema Cairn's own migrations make when exactly `versions` of them have run, built in a
 /// new in-memory database. `Err` names a version this build does not know.
 pub fn migrated_schema(versions: &[String]) -> StoreResult<Result<Vec<SchemaObject>, String>> {

@@ -97,7 +97,9 @@ where
     F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
 {
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
+    // The caller's span (a request's, with its id) goes along to what the store logs.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&mut *pool.get()?)))
         .await
         .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("database task failed")))?
 }

@@ -157,6 +157,12 @@ impl Ledger {
         self.catch_up().map(|_| ())
     }
 
+    /// The main chain's height once the chain is loaded from the store; `None` before.
+    pub fn loaded_height(&self) -> Option<u64> {
+        let loaded = self.lock();
+        (loaded.rows >= 0).then(|| loaded.chain.tip().0)
+    }
+
     /// The newest `blocks` rowid the cache holds (-1 when it must be read whole).
     pub(super) fn cached_rows(&self) -> i64 {
         self.lock().rows

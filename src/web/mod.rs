@@ -11,6 +11,7 @@ mod charts;
 mod demo;
 pub mod error;
 mod feeds;
+pub mod health;
 mod join;
 mod learners;
 mod links;
@@ -24,6 +25,7 @@ mod portfolio;
 mod public;
 mod qr;
 mod reader;
+pub mod request_id;
 mod roster;
 mod syndication;
 
@@ -82,6 +84,8 @@ pub struct AppState {
     pub sso_rate: crate::notify::RateLimit,
     /// Whether the email and password form signs in (`[auth] passwords`).
     pub passwords: bool,
+    /// What `/readyz` checks beyond the pool and the ledger.
+    pub health: crate::app::health::Probe,
 }
 
 /// How long a login waits for a free password-hashing slot before it is told to retry.
@@ -229,7 +233,10 @@ impl AppState {
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // The request's span goes along, so that what the store logs carries its id.
+        let span = tracing::Span::current();
         let result = web::block(move || -> StoreResult<T> {
+            let _span = span.enter();
             let mut conn = pool.get()?;
             f(&mut conn)
         })
@@ -407,6 +414,8 @@ async fn not_found() -> Result<HttpResponse, AppError> {
 /// Every route, in one place.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
         .route("/static/style.css", web::get().to(style_css))
         .route("/static/app.js", web::get().to(app_js));
     login::configure(cfg);
