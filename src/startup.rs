@@ -145,6 +145,8 @@ pub struct Application {
     /// The demo blogs, with `cairn serve --demo`.
     demo: Option<crate::demo::DemoBlogs>,
     demo_post_every: u64,
+    /// The metrics listener and its address, when `[metrics] bind` is set.
+    metrics: Option<(Server, SocketAddr)>,
 }
 
 impl Application {
@@ -216,6 +218,16 @@ impl Application {
             );
         }
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
+        let metrics = match settings.metrics.bind {
+            Some(bind) => {
+                let listener =
+                    TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind} for metrics"))?;
+                let addr = listener.local_addr()?;
+                Some((crate::web::metrics::serve(listener, pool.clone(), clock.clone())?, addr))
+            }
+            None => None,
+        };
+        let count_requests = metrics.is_some();
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -279,6 +291,10 @@ impl Application {
                 )
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(log_requests))
+                .wrap(middleware::Condition::new(
+                    count_requests,
+                    middleware::from_fn(crate::web::metrics::count_requests),
+                ))
                 .configure(crate::web::configure)
         })
         .shutdown_timeout(5)
@@ -306,12 +322,18 @@ impl Application {
             newsletter,
             demo,
             demo_post_every: settings.demo.post_every_secs,
+            metrics,
         })
     }
 
     /// The address actually bound.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the metrics listener bound, when `[metrics] bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn port(&self) -> u16 {
@@ -431,8 +453,16 @@ impl Application {
     /// background jobs running beside it under one supervisor.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let jobs = self.start_jobs();
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
         jobs.stop(JOBS_GRACE).await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         result
     }
 

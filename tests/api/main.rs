@@ -30,6 +30,7 @@ mod join;
 mod layout;
 mod learners;
 mod mail;
+mod metrics;
 mod newsletter;
 mod notify;
 mod oidc;
