@@ -220,6 +220,12 @@ impl Application {
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
         let metrics = match settings.metrics.bind {
             Some(bind) => {
+                if !bind.ip().is_loopback() {
+                    tracing::warn!(
+                        %bind,
+                        "metrics are served beyond loopback: let only the monitoring server reach this address"
+                    );
+                }
                 let listener =
                     TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind} for metrics"))?;
                 let addr = listener.local_addr()?;
