@@ -4,6 +4,11 @@
 //! run (alternating, so that other load on the machine falls on both alike). Prints throughput
 //! and latency of both per round, each round's ratio and the ratio over all rounds.
 //!
+//! A second demo server in the same run has the metrics listener on (`[metrics] bind`, so every
+//! request is counted by route) and is scraped once a second during its rounds; its rounds
+//! alternate with the first's, and the bench prints its throughput against the first's (goal:
+//! within 5%).
+//!
 //! Run: `cargo bench --bench serve`. The load generator shares the machine's cores with the
 //! server, as `wrk` would on the same host.
 
@@ -92,18 +97,32 @@ fn load(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, path: &str, ac
     Figures { rps: lat.len() as f64 / elapsed, p50_ms: percentile(&lat, 0.5), p99_ms: percentile(&lat, 0.99), errors }
 }
 
-fn main() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+/// A demo server with one award: its address, the award's assertion path, its store, and the
+/// metrics listener's address when `metrics` is on.
+struct Served {
+    addr: std::net::SocketAddr,
+    assertion: String,
+    pool: cairn::db::DbPool,
+    metrics: Option<std::net::SocketAddr>,
+}
+
+fn start(
+    server_rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    metrics: bool,
+) -> anyhow::Result<(Served, Settings)> {
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".parse()?;
-    settings.data_dir = dir.path().to_path_buf();
+    settings.data_dir = dir.to_path_buf();
+    if metrics {
+        settings.metrics.bind = Some("127.0.0.1:0".parse()?);
+    }
     // As `cairn serve --demo`: harvesting, notification delivery, Webmention checks, peer
     // exchange, mining and housekeeping all run.
-    let server_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let pool = cairn::startup::open_store(&settings)?;
     cairn::demo::seed(&mut *pool.get()?)?;
     let app = server_rt.block_on(async { Application::build_with_pool(&settings, pool.clone()) })?;
-    let (addr, base, ledger) = (app.addr(), app.base_url().to_string(), app.ledger());
+    let (addr, base, ledger, metrics) = (app.addr(), app.base_url().to_string(), app.ledger(), app.metrics_addr());
     server_rt.spawn(app.run_until_stopped());
 
     let raster = cairn::badges::bake::RasterCache::default();
@@ -116,6 +135,46 @@ fn main() -> anyhow::Result<()> {
     };
     let award = cairn::app::award::award_by_hashtag(&mut *pool.get()?, &issuer, &req, cairn::clock::system_now())?;
     let assertion = format!("/assertions/{}", award.public_id);
+    Ok((Served { addr, assertion, pool, metrics }, settings))
+}
+
+/// Scrapes `/metrics` once a second until `until`; returns how many scrapes answered 200.
+async fn scrape_until(addr: std::net::SocketAddr, until: Instant) -> usize {
+    let mut ok = 0;
+    while Instant::now() < until {
+        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await
+            && let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        {
+            tokio::spawn(conn);
+            let req =
+                hyper::Request::get("/metrics").header("host", addr.to_string()).body(Empty::<Bytes>::new()).unwrap();
+            if let Ok(res) = sender.send_request(req).await
+                && res.status() == 200
+                && res.into_body().collect().await.is_ok()
+            {
+                ok += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    ok
+}
+
+/// [`load`] on the metrics-on server, scraping its metrics listener meanwhile.
+fn load_scraped(rt: &tokio::runtime::Runtime, served: &Served, path: &str, accept: &'static str) -> (Figures, usize) {
+    let metrics = served.metrics.expect("the metrics listener is on");
+    let scrapes = rt.spawn(scrape_until(metrics, Instant::now() + Duration::from_secs(SECONDS)));
+    let f = load(rt, served.addr, path, accept);
+    (f, rt.block_on(scrapes).unwrap())
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let on_dir = tempfile::tempdir()?;
+    let server_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (served, settings) = start(&server_rt, dir.path(), false)?;
+    let (on, _) = start(&server_rt, on_dir.path(), true)?;
+    let (addr, assertion, pool) = (served.addr, served.assertion.clone(), served.pool.clone());
 
     // What learning whether the store changed costs: paid at most once per `FRESH_FOR` and after
     // this server's own changes, not on every request from memory.
@@ -145,9 +204,25 @@ fn main() -> anyhow::Result<()> {
         cairn::web::FRESH_FOR.as_millis()
     );
     let (mut health_n, mut json_n, mut worst_p99) = (0.0, 0.0, 0.0_f64);
+    let (mut on_n, mut scrapes) = (0.0, 0);
     for round in 1..=ROUNDS {
         let health = load(&client_rt, addr, "/health", "application/json");
+        let (on_health, s1) = load_scraped(&client_rt, &on, "/health", "application/json");
         let json = load(&client_rt, addr, &assertion, "application/ld+json");
+        let (on_json, s2) = load_scraped(&client_rt, &on, &on.assertion, "application/ld+json");
+        scrapes += s1 + s2;
+        on_n += on_health.rps + on_json.rps;
+        for (name, f) in [("metrics on /health", &on_health), ("metrics on JSON-LD", &on_json)] {
+            println!(
+                "round {round} {name:>18}: {:>8.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                f.rps, f.p50_ms, f.p99_ms, f.errors
+            );
+        }
+        println!(
+            "round {round} metrics on / off throughput: /health {:.1}%, JSON-LD {:.1}%",
+            on_health.rps / health.rps * 100.0,
+            on_json.rps / json.rps * 100.0
+        );
         for (name, f) in [("/health", &health), ("assertion JSON-LD", &json)] {
             println!(
                 "round {round} {name:>18}: {:>8.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
@@ -163,6 +238,13 @@ fn main() -> anyhow::Result<()> {
          goal: >= 50% and p99 < 20 ms: {}",
         ratio * 100.0,
         if ratio >= 0.5 && worst_p99 < 20.0 { "met" } else { "NOT met" }
+    );
+    let on_ratio = on_n / (health_n + json_n);
+    println!(
+        "all rounds: metrics on / metrics off throughput {:.1}% ({scrapes} scrapes of /metrics answered)   \
+         goal: >= 95%: {}",
+        on_ratio * 100.0,
+        if on_ratio >= 0.95 { "met" } else { "NOT met" }
     );
     Ok(())
 }

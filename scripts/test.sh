@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. First installs what the tests need and the machine
-# lacks: Debian's chromium and chromium-driver for the browser tests, and the official Open
+# lacks: Debian's chromium and chromium-driver for the browser tests, Debian's prometheus
+# package for promtool (the metrics test), and the official Open
 # Badges validator in .obv-venv/ (pinned in scripts/obv/requirements.txt), Python's
 # feedparser in .feedparser-venv/ (pinned in scripts/feedparser/requirements.txt), mf2py in
 # .mf2-venv/ (pinned in scripts/mf2/requirements.txt), the API tools in .api-venv/ (pinned in
@@ -22,6 +23,19 @@ if [ "$need_browser" = 1 ]; then
     echo "scripts/test.sh: installing chromium and chromium-driver for the browser test" >&2
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  fi
+fi
+
+# promtool, from Debian's prometheus package, checks the metrics output and deploy/alerts.yml
+# (tests/api/metrics.rs).
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="missing"; fi
+  if [ "$sudo" = missing ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: install prometheus (Debian package, for promtool) for the metrics test" >&2
+  else
+    echo "scripts/test.sh: installing prometheus for promtool" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   fi
 fi
 

@@ -282,6 +282,13 @@ impl OidcSettings {
     }
 }
 
+/// The Prometheus metrics listener (`[metrics]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsSettings {
+    /// Where `cairn serve` serves `/metrics`; `None`: no metrics listener.
+    pub bind: Option<SocketAddr>,
+}
+
 /// How instructors sign in (`[auth]`).
 #[derive(Debug, Clone, Copy)]
 pub struct AuthSettings {
@@ -335,6 +342,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub oidc: OidcSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
 }
 
 /// A configuration problem, naming the key at fault.
@@ -1103,6 +1111,27 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "metrics.bind",
+        in_file: true,
+        env: "CAIRN_METRICS_BIND",
+        flag: None,
+        value_name: "ADDR",
+        default: None,
+        default_doc: "none (no metrics listener)",
+        help: "Address of a second listener where `cairn serve` serves Prometheus metrics at `/metrics` (for example \
+               `127.0.0.1:9464`); they are never served on `bind`. Keep it reachable only by the monitoring server. \
+               Port 0 picks a free port.",
+        apply: |d, v| {
+            d.s.metrics.bind = match v.optional_text()? {
+                Some(raw) => {
+                    Some(raw.trim().parse().map_err(|_| format!("'{raw}' is not an address like 127.0.0.1:9464"))?)
+                }
+                None => None,
+            };
+            Ok(())
+        },
+    },
+    Key {
         name: "newsletter.hour",
         in_file: true,
         env: "CAIRN_NEWSLETTER_HOUR",
@@ -1474,6 +1503,7 @@ impl Draft {
                 demo: DemoSettings { post_every_secs: 0, enabled: false },
                 webhooks: WebhookSettings { keep_delivered_days: 0 },
                 auth: AuthSettings { passwords: true },
+                metrics: MetricsSettings { bind: None },
                 oidc: OidcSettings {
                     issuer: None,
                     name: None,
@@ -1771,6 +1801,15 @@ mod tests {
             let err = with_env(&[(var, bad)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_metrics_listener_is_off_unless_given_an_address() {
+        assert_eq!(Settings::defaults().metrics.bind, None);
+        let s = with_env(&[("CAIRN_METRICS_BIND", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(s.metrics.bind, Some("127.0.0.1:9464".parse().unwrap()));
+        let err = with_env(&[("CAIRN_METRICS_BIND", "localhost")]).unwrap_err().to_string();
+        assert!(err.contains("CAIRN_METRICS_BIND") && err.contains("metrics.bind"), "{err}");
     }
 
     #[test]

@@ -239,6 +239,7 @@ async fn supervise<F, Fut>(
             Err(e) => {
                 panics += 1;
                 let wait = backoff.after(panics);
+                crate::metrics::job_restart(name);
                 let what = if e.is_panic() { "panicked" } else { "was cancelled" };
                 tracing::error!(job = name, error = %e, restart_in_ms = wait.as_millis() as u64,
                     "a background pass {what}; restarting after a pause");

@@ -21,6 +21,7 @@ pub mod html;
 pub mod jobs;
 pub mod ledger;
 pub mod markdown;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod opml;

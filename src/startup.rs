@@ -147,6 +147,8 @@ pub struct Application {
     demo_post_every: u64,
     /// Whether the background jobs run, as `/readyz` reports it.
     jobs_status: crate::jobs::Status,
+    /// The metrics listener and its address, when `[metrics] bind` is set.
+    metrics: Option<(Server, SocketAddr)>,
 }
 
 impl Application {
@@ -219,6 +221,22 @@ impl Application {
         }
         let sessions = SessionBackend::new(pool.clone(), settings.sessions);
         let jobs_status = crate::jobs::Status::default();
+        let metrics = match settings.metrics.bind {
+            Some(bind) => {
+                if !bind.ip().is_loopback() {
+                    tracing::warn!(
+                        %bind,
+                        "metrics are served beyond loopback: let only the monitoring server reach this address"
+                    );
+                }
+                let listener =
+                    TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind} for metrics"))?;
+                let addr = listener.local_addr()?;
+                Some((crate::web::metrics::serve(listener, pool.clone(), clock.clone())?, addr))
+            }
+            None => None,
+        };
+        let count_requests = metrics.is_some();
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -283,6 +301,10 @@ impl Application {
                 )
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(log_requests))
+                .wrap(middleware::Condition::new(
+                    count_requests,
+                    middleware::from_fn(crate::web::metrics::count_requests),
+                ))
                 .configure(crate::web::configure)
         })
         .shutdown_timeout(5)
@@ -311,12 +333,18 @@ impl Application {
             demo,
             demo_post_every: settings.demo.post_every_secs,
             jobs_status,
+            metrics,
         })
     }
 
     /// The address actually bound.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the metrics listener bound, when `[metrics] bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn port(&self) -> u16 {
@@ -436,8 +464,16 @@ impl Application {
     /// background jobs running beside it under one supervisor.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let jobs = self.start_jobs();
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
         jobs.stop(JOBS_GRACE).await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         result
     }
 

@@ -26,7 +26,7 @@ LAYERS = [
     ("app", ["app", "demo"]),
     ("subsystems", ["notify", "harvest", "ledger", "peers", "badges", "webmention", "net", "email", "opml", "markdown", "html"]),
     # The store, the validated types, the settings and the job runner know no use case.
-    ("base", ["db", "domain", "config", "jobs", "tokens", "clock"]),
+    ("base", ["db", "domain", "config", "jobs", "tokens", "clock", "metrics"]),
 ]
 
 

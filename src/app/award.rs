@@ -414,6 +414,7 @@ pub fn commit(conn: &mut SqliteConnection, p: &Prepared, now: i64) -> StoreResul
     if let Some((actor, course)) = &p.actor {
         crate::app::audit::record(conn, actor, "award.create", *course, &award.public_id, &p.task.hashtag, now)?;
     }
+    crate::metrics::award(p.actor.as_ref().map_or("system", |(a, _)| a.surface.as_str()));
     Ok(award)
 }
 
@@ -819,6 +820,7 @@ pub fn revoke_as(
         if let (Some(actor), Some(course)) = (actor, course) {
             crate::app::audit::record(conn, actor, "award.revoke", course, &a.public_id, &task.hashtag, now)?;
         }
+        crate::metrics::revocation(actor.map_or("system", |a| a.surface.as_str()));
         awards::by_public_id(conn, public_id)
     })
 }

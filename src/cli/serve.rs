@@ -23,6 +23,9 @@ pub fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
         let app = Application::build_with_pool(settings, pool)?;
         let url = format!("{}/", app.base_url());
         println!("Cairn is running at {url} (listening on {}, data in {})", app.addr(), settings.data_dir.display());
+        if let Some(addr) = app.metrics_addr() {
+            println!("Prometheus metrics at http://{addr}/metrics");
+        }
         if let Some(outcome) = &demo_outcome {
             print_demo(outcome);
             println!(

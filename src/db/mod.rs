@@ -33,6 +33,20 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     }
 }
 
+/// Counts the waits for a pooled connection (see [`crate::metrics::pool_wait`]).
+#[derive(Debug)]
+struct PoolWaits;
+
+impl diesel::r2d2::HandleEvent for PoolWaits {
+    fn handle_checkout(&self, event: diesel::r2d2::event::CheckoutEvent) {
+        crate::metrics::pool_wait(event.duration(), false);
+    }
+
+    fn handle_timeout(&self, event: diesel::r2d2::event::TimeoutEvent) {
+        crate::metrics::pool_wait(event.timeout(), true);
+    }
+}
+
 fn init_statements() -> String {
     format!(
         "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
@@ -61,6 +75,7 @@ pub fn open(path: &Path) -> anyhow::Result<DbPool> {
         .max_size(8)
         .connection_timeout(Duration::from_secs(10))
         .connection_customizer(Box::new(Pragmas))
+        .event_handler(Box::new(PoolWaits))
         .build(ConnectionManager::<SqliteConnection>::new(url))
         .context("cannot open database pool")
 }
@@ -123,6 +138,7 @@ pub mod learners;
 pub mod links;
 pub mod listing;
 pub mod mentions;
+pub mod metrics;
 pub mod newsletter;
 pub mod outbox;
 pub mod peers;

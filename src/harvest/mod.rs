@@ -443,7 +443,16 @@ impl Harvester {
 
     /// One background pass over the feeds due now, logged when it polled any.
     pub async fn pass(&self) -> anyhow::Result<crate::jobs::Pass> {
+        let started = std::time::Instant::now();
         let s = self.run_pass(None, &|_, _| {}).await?;
+        let stored = s.feeds.saturating_sub(s.not_modified + s.gone + s.failed);
+        crate::metrics::harvest_pass(crate::metrics::HarvestPass {
+            stored: stored as u64,
+            not_modified: s.not_modified as u64,
+            gone: s.gone as u64,
+            failed: s.failed as u64,
+            took: started.elapsed(),
+        });
         if s.feeds > 0 {
             tracing::info!(feeds = s.feeds, added = s.added, failed = s.failed, "harvest pass");
         }

@@ -388,6 +388,9 @@ impl ResponseError for AppError {
                 format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
             return HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish();
         }
+        if matches!(self, AppError::Internal(e) if e.chain().any(crate::db::is_unavailable)) {
+            crate::metrics::db_busy();
+        }
         let mut res = json_error(kind.status(), &self.detail());
         kind.add_headers(res.headers_mut(), self.retry_after());
         res

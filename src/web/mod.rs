@@ -16,6 +16,7 @@ mod join;
 mod learners;
 mod links;
 pub mod login;
+pub mod metrics;
 mod multipart;
 mod newsletter;
 pub mod oidc;

@@ -32,6 +32,7 @@ mod layout;
 mod learners;
 mod logs;
 mod mail;
+mod metrics;
 mod newsletter;
 mod notify;
 mod oidc;
