@@ -107,9 +107,14 @@ pub fn enqueue_join_confirmation(
 /// Queues the mail that asks a learner to confirm they want to be forgotten, in the caller's
 /// transaction.
 pub fn enqueue_forget_confirmation(conn: &mut SqliteConnection, author_id: i64, now: i64) -> StoreResult<i64> {
+    enqueue_for_author(conn, Kind::ForgetConfirmation, author_id, now)
+}
+
+/// Queues a mail of `kind` to a learner (written when it is sent), in the caller's transaction.
+fn enqueue_for_author(conn: &mut SqliteConnection, kind: Kind, author_id: i64, now: i64) -> StoreResult<i64> {
     diesel::insert_into(outbox::table)
         .values((
-            outbox::kind.eq(Kind::ForgetConfirmation),
+            outbox::kind.eq(kind),
             outbox::author_id.eq(author_id),
             outbox::status.eq(Status::Queued),
             outbox::next_attempt_at.eq(now),
@@ -123,18 +128,7 @@ pub fn enqueue_forget_confirmation(conn: &mut SqliteConnection, author_id: i64, 
 
 /// Queues the mail that gives a learner their private links again, in the caller's transaction.
 pub fn enqueue_private_links(conn: &mut SqliteConnection, author_id: i64, now: i64) -> StoreResult<i64> {
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::kind.eq(Kind::PrivateLinks),
-            outbox::author_id.eq(author_id),
-            outbox::status.eq(Status::Queued),
-            outbox::next_attempt_at.eq(now),
-            outbox::created_at.eq(now),
-            outbox::updated_at.eq(now),
-        ))
-        .returning(outbox::id)
-        .get_result(conn)
-        .map_err(Into::into)
+    enqueue_for_author(conn, Kind::PrivateLinks, author_id, now)
 }
 
 /// Queues the mail that tells an instructor something was made in their name, `payload` saying

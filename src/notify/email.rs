@@ -280,17 +280,7 @@ impl Notifier {
         };
         let greeting: String = name.trim().chars().filter(|c| !c.is_control()).collect();
         let body = PrivateLinksText { greeting: &greeting, site: &site, base: &self.base, links: &links };
-        let email = match private_links(&to, &body) {
-            Ok(e) => e,
-            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
-        };
-        match self.mailer.send(email).await {
-            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
-            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
-                Delivery::Fail { error: e.to_string(), endpoint: None }
-            }
-            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
-        }
+        self.send_written(private_links(&to, &body)).await
     }
 }
 
@@ -312,13 +302,7 @@ impl Notifier {
             }
             Err(e) => return Delivery::Retry { error: e.to_string(), after: None },
         };
-        match self.mailer.send(email).await {
-            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
-            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
-                Delivery::Fail { error: e.to_string(), endpoint: None }
-            }
-            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
-        }
+        self.send_now(email).await
     }
 }
 
@@ -405,13 +389,7 @@ impl Notifier {
                     return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None };
                 }
             };
-        match self.mailer.send(email).await {
-            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
-            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
-                Delivery::Fail { error: e.to_string(), endpoint: None }
-            }
-            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
-        }
+        self.send_now(email).await
     }
 }
 
@@ -445,17 +423,7 @@ impl Notifier {
         };
         let confirm_url = format!("{}/forget/{token}", self.base);
         let body = ForgetConfirmText { base: &self.base, confirm_url: &confirm_url };
-        let email = match forget_confirmation(&email, &body) {
-            Ok(e) => e,
-            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
-        };
-        match self.mailer.send(email).await {
-            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
-            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
-                Delivery::Fail { error: e.to_string(), endpoint: None }
-            }
-            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
-        }
+        self.send_written(forget_confirmation(&email, &body)).await
     }
 }
 
@@ -507,10 +475,22 @@ impl Notifier {
             manage_url: &manage_url,
             course: course.as_ref(),
         };
-        let email = match join_confirmation(&to, &body) {
-            Ok(e) => e,
-            Err(e) => return Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
-        };
+        self.send_written(join_confirmation(&to, &body)).await
+    }
+}
+
+impl Notifier {
+    /// Sends a mail as written, or fails one that could not be written.
+    async fn send_written<E: std::fmt::Display>(&self, written: Result<Email, E>) -> Delivery {
+        match written {
+            Ok(email) => self.send_now(email).await,
+            Err(e) => Delivery::Fail { error: format!("the email could not be written: {e}"), endpoint: None },
+        }
+    }
+
+    /// Sends a mail: an address that is bad or refused fails for good; anything else is tried
+    /// again later.
+    async fn send_now(&self, email: Email) -> Delivery {
         match self.mailer.send(email).await {
             Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
             Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
@@ -735,12 +715,6 @@ impl Notifier {
             text,
             ..Default::default()
         };
-        match self.mailer.send(email).await {
-            Ok(()) => Delivery::Done { status: Status::Sent, endpoint: None, location: None },
-            Err(e @ (MailError::Address(_) | MailError::Rejected(_))) => {
-                Delivery::Fail { error: e.to_string(), endpoint: None }
-            }
-            Err(e) => Delivery::Retry { error: e.to_string(), after: None },
-        }
+        self.send_now(email).await
     }
 }
